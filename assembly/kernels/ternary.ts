@@ -1,0 +1,331 @@
+// Ternary (BitNet b1.58) GEMM kernels: y = wscale * xs[t] * sum_k w[r,k] * xq[t,k], w in {-1,0,+1}.
+// One signature for every kernel (docs/abi.md):
+//   (w: packed (m, k/64) blocks, wscale: f32, x: (n, k) i8, xs: (n) f32, y: (n, m) f32, m, k, n)
+// Integer dot products are exact; the epilogue is y = f32(acc) * f32(wscale * xs[t]), the same in
+// the reference (host/quant/ref/ternary.ts), so every kernel is bit-exact against it.
+// Layouts are in host/quant/formats.ts (tq2, tq1, tb1); K is a multiple of 64, checked by the host.
+import { scratch } from './scratch';
+
+const BLOCK: i32 = 64;
+
+@inline function epilogue(y: usize, xs: usize, wscale: f32, t: i32, m: i32, r: i32, acc: i32): void {
+  const s: f32 = wscale * load<f32>(xs + (<usize>t << 2));
+  store<f32>(y + ((<usize>t * <usize>m + <usize>r) << 2), <f32>acc * s);
+}
+
+// ---- tq2: 2 bits a weight, byte b holds weights b, 16+b, 32+b, 48+b; code c = w + 1 ------------------
+
+// The naive kernel: decode one weight at a time and multiply-accumulate.
+export function gemm_tq2_i8_naive(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
+  const nb = k / BLOCK;
+  for (let t = 0; t < n; t++) {
+    const xt = x + <usize>t * <usize>k;
+    for (let r = 0; r < m; r++) {
+      const row = w + <usize>r * <usize>nb * 16;
+      let acc: i32 = 0;
+      for (let b = 0; b < nb; b++) {
+        const blk = row + <usize>b * 16;
+        const xb = xt + <usize>b * BLOCK;
+        for (let i = 0; i < BLOCK; i++) {
+          const c = (<i32>load<u8>(blk + (i & 15)) >> ((i >> 4) << 1)) & 3;
+          acc += <i32>load<i8>(xb + i) * (c - 1);
+        }
+      }
+      epilogue(y, xs, wscale, t, m, r, acc);
+    }
+  }
+}
+
+// SIMD: 16 codes per shift-and, products by i16x8.extmul, summed in i16 lanes for at most 8 blocks
+// (8 blocks * 4 * 2 products of |c*x| <= 2*128 stay below 32767), then widened to i32.
+// sum(x * (c - 1)) = sum(x * c) - sum(x): the sum of x is computed once per token.
+export function gemm_tq2_i8_simd(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    const nb = k / BLOCK;
+    const three = i8x16.splat(3);
+    for (let t = 0; t < n; t++) {
+      const xt = x + <usize>t * <usize>k;
+      let sumx: i32 = 0;
+      for (let i = 0; i < k; i++) sumx += <i32>load<i8>(xt + i);
+      let r = 0;
+      // Four rows at a time share every activation load.
+      for (; r + 4 <= m; r += 4) {
+        const row0 = w + <usize>r * <usize>nb * 16;
+        const stride = <usize>nb * 16;
+        let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+        for (let b0 = 0; b0 < nb; b0 += 8) {
+          const bend = min(b0 + 8, nb);
+          let s0 = i16x8.splat(0), s1 = i16x8.splat(0), s2 = i16x8.splat(0), s3 = i16x8.splat(0);
+          for (let b = b0; b < bend; b++) {
+            const off = <usize>b * 16;
+            const w0 = v128.load(row0 + off), w1 = v128.load(row0 + stride + off);
+            const w2 = v128.load(row0 + 2 * stride + off), w3 = v128.load(row0 + 3 * stride + off);
+            const xb = xt + <usize>b * BLOCK;
+            for (let j: u32 = 0; j < 4; j++) {
+              const xv = v128.load(xb + (<usize>j << 4));
+              const sh = j << 1;
+              const c0 = v128.and(i8x16.shr_u(w0, sh), three);
+              const c1 = v128.and(i8x16.shr_u(w1, sh), three);
+              const c2 = v128.and(i8x16.shr_u(w2, sh), three);
+              const c3 = v128.and(i8x16.shr_u(w3, sh), three);
+              s0 = i16x8.add(s0, i16x8.add(i16x8.extmul_low_i8x16_s(c0, xv), i16x8.extmul_high_i8x16_s(c0, xv)));
+              s1 = i16x8.add(s1, i16x8.add(i16x8.extmul_low_i8x16_s(c1, xv), i16x8.extmul_high_i8x16_s(c1, xv)));
+              s2 = i16x8.add(s2, i16x8.add(i16x8.extmul_low_i8x16_s(c2, xv), i16x8.extmul_high_i8x16_s(c2, xv)));
+              s3 = i16x8.add(s3, i16x8.add(i16x8.extmul_low_i8x16_s(c3, xv), i16x8.extmul_high_i8x16_s(c3, xv)));
+            }
+          }
+          a0 = i32x4.add(a0, i32x4.extadd_pairwise_i16x8_s(s0));
+          a1 = i32x4.add(a1, i32x4.extadd_pairwise_i16x8_s(s1));
+          a2 = i32x4.add(a2, i32x4.extadd_pairwise_i16x8_s(s2));
+          a3 = i32x4.add(a3, i32x4.extadd_pairwise_i16x8_s(s3));
+        }
+        epilogue(y, xs, wscale, t, m, r, hsum(a0) - sumx);
+        epilogue(y, xs, wscale, t, m, r + 1, hsum(a1) - sumx);
+        epilogue(y, xs, wscale, t, m, r + 2, hsum(a2) - sumx);
+        epilogue(y, xs, wscale, t, m, r + 3, hsum(a3) - sumx);
+      }
+      for (; r < m; r++) {
+        const row = w + <usize>r * <usize>nb * 16;
+        let a = i32x4.splat(0);
+        for (let b0 = 0; b0 < nb; b0 += 8) {
+          const bend = min(b0 + 8, nb);
+          let s = i16x8.splat(0);
+          for (let b = b0; b < bend; b++) {
+            const wv = v128.load(row + <usize>b * 16);
+            const xb = xt + <usize>b * BLOCK;
+            for (let j: u32 = 0; j < 4; j++) {
+              const xv = v128.load(xb + (<usize>j << 4));
+              const c = v128.and(i8x16.shr_u(wv, j << 1), three);
+              s = i16x8.add(s, i16x8.add(i16x8.extmul_low_i8x16_s(c, xv), i16x8.extmul_high_i8x16_s(c, xv)));
+            }
+          }
+          a = i32x4.add(a, i32x4.extadd_pairwise_i16x8_s(s));
+        }
+        epilogue(y, xs, wscale, t, m, r, hsum(a) - sumx);
+      }
+    }
+  } else {
+    unreachable();
+  }
+}
+
+@inline function hsum(v: v128): i32 {
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+}
+
+// ---- tq1: 5 trits a byte (ceil(v*256/243) encoding), digit t = ((byte*3^t mod 256)*3) >> 8 ----------
+
+export function gemm_tq1_i8_naive(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
+  const nb = k / BLOCK;
+  for (let t = 0; t < n; t++) {
+    const xt = x + <usize>t * <usize>k;
+    for (let r = 0; r < m; r++) {
+      const row = w + <usize>r * <usize>nb * 13;
+      let acc: i32 = 0;
+      for (let b = 0; b < nb; b++) {
+        const blk = row + <usize>b * 13;
+        const xb = xt + <usize>b * BLOCK;
+        for (let i = 0; i < 12; i++) {
+          let q = <u32>load<u8>(blk + i);
+          for (let d = 0; d < 5; d++) {
+            const c = <i32>((q * 3) >> 8);
+            acc += <i32>load<i8>(xb + i + 12 * d) * (c - 1);
+            q = (q * 3) & 0xff;
+          }
+        }
+        let q = <u32>load<u8>(blk + 12);
+        for (let d = 0; d < 4; d++) {
+          const c = <i32>((q * 3) >> 8);
+          acc += <i32>load<i8>(xb + 60 + d) * (c - 1);
+          q = (q * 3) & 0xff;
+        }
+      }
+      epilogue(y, xs, wscale, t, m, r, acc);
+    }
+  }
+}
+
+// SIMD: the 12 five-trit bytes of a block decode 12 lanes at a time with u16 multiplies
+// (q*3 keeps the low byte for the next digit, its high byte is the digit).
+export function gemm_tq1_i8_simd(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    const nb = k / BLOCK;
+    const lowByte = i16x8.splat(0xff);
+    for (let t = 0; t < n; t++) {
+      const xt = x + <usize>t * <usize>k;
+      let sumx: i32 = 0;
+      for (let i = 0; i < k; i++) sumx += <i32>load<i8>(xt + i);
+      for (let r = 0; r < m; r++) {
+        const row = w + <usize>r * <usize>nb * 13;
+        let acc = i32x4.splat(0);
+        let tail: i32 = 0;
+        for (let b = 0; b < nb; b++) {
+          const blk = row + <usize>b * 13;
+          const xb = xt + <usize>b * BLOCK;
+          // bytes 0..11 as u16 lanes (two vectors of 8; lanes 12..15 are masked out by zero codes)
+          const raw = v128.load(blk); // reads 16 bytes: the block is followed by at least 3 more (next block or tail pad)
+          let qlo = i16x8.extend_low_i8x16_u(raw);
+          let qhi = v128.and(i16x8.extend_high_i8x16_u(raw), i16x8(-1, -1, -1, -1, 0, 0, 0, 0));
+          for (let d = 0; d < 5; d++) {
+            qlo = i16x8.mul(qlo, i16x8.splat(3));
+            qhi = i16x8.mul(qhi, i16x8.splat(3));
+            const clo = i16x8.shr_u(qlo, 8), chi = i16x8.shr_u(qhi, 8);
+            qlo = v128.and(qlo, lowByte);
+            qhi = v128.and(qhi, lowByte);
+            // x for weights i + 12d, i = 0..11: load 16 and use lanes 0..11
+            const xv = v128.load(xb + 12 * d);
+            const xlo = i16x8.extend_low_i8x16_s(xv), xhi = v128.and(i16x8.extend_high_i8x16_s(xv), i16x8(-1, -1, -1, -1, 0, 0, 0, 0));
+            acc = i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(clo, xlo), i32x4.dot_i16x8_s(chi, xhi)));
+          }
+          let q = <u32>load<u8>(blk + 12);
+          for (let d = 0; d < 4; d++) {
+            tail += <i32>load<i8>(xb + 60 + d) * <i32>((q * 3) >> 8);
+            q = (q * 3) & 0xff;
+          }
+        }
+        epilogue(y, xs, wscale, t, m, r, hsum(acc) + tail - sumx);
+      }
+    }
+  } else {
+    unreachable();
+  }
+}
+
+// ---- tb1: bit planes, u64 plus mask then u64 minus mask per 64 weights --------------------------------
+
+export function gemm_tb1_i8_naive(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
+  const nb = k / BLOCK;
+  for (let t = 0; t < n; t++) {
+    const xt = x + <usize>t * <usize>k;
+    for (let r = 0; r < m; r++) {
+      const row = w + <usize>r * <usize>nb * 16;
+      let acc: i32 = 0;
+      for (let b = 0; b < nb; b++) {
+        const p = load<u64>(row + <usize>b * 16);
+        const q = load<u64>(row + <usize>b * 16 + 8);
+        const xb = xt + <usize>b * BLOCK;
+        for (let i = 0; i < BLOCK; i++) {
+          const wi = <i32>((p >> <u64>i) & 1) - <i32>((q >> <u64>i) & 1);
+          acc += <i32>load<i8>(xb + i) * wi;
+        }
+      }
+      epilogue(y, xs, wscale, t, m, r, acc);
+    }
+  }
+}
+
+// Bit-serial (BitMoD's processing element in software): the activations of each 64-weight block are
+// transposed once per token into `bits` u64 planes; then dot = sum_j c_j * (popcnt(X_j & P) - popcnt(X_j & M))
+// with c_j = 2^j, and c_(bits-1) = -2^(bits-1) for the two's-complement sign plane.
+// Per-plane counts are kept in i64 locals across the whole row and weighted once at its end.
+// planes: (nb, bits) u64
+function transposePlanes(xt: usize, nb: i32, bits: i32, planes: usize): void {
+  for (let b = 0; b < nb; b++) {
+    const xb = xt + <usize>b * BLOCK;
+    for (let j = 0; j < bits; j++) {
+      let plane: u64 = 0;
+      for (let i = 63; i >= 0; i--) plane = (plane << 1) | <u64>((<u32>load<u8>(xb + i) >> j) & 1);
+      store<u64>(planes + ((<usize>b * bits + j) << 3), plane);
+    }
+  }
+}
+
+export function gemm_tb1_i8_bitserial(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
+  const nb = k / BLOCK;
+  const planes = scratch(<u32>nb * 64);
+  for (let t = 0; t < n; t++) {
+    transposePlanes(x + <usize>t * <usize>k, nb, 8, planes);
+    for (let r = 0; r < m; r++) {
+      let row = w + <usize>r * <usize>nb * 16;
+      let s0: i64 = 0, s1: i64 = 0, s2: i64 = 0, s3: i64 = 0, s4: i64 = 0, s5: i64 = 0, s6: i64 = 0, s7: i64 = 0;
+      let pl = planes;
+      for (let b = 0; b < nb; b++) {
+        const p = load<i64>(row), q = load<i64>(row, 8);
+        let a = load<i64>(pl, 0); s0 += popcnt(a & p) - popcnt(a & q);
+        a = load<i64>(pl, 8); s1 += popcnt(a & p) - popcnt(a & q);
+        a = load<i64>(pl, 16); s2 += popcnt(a & p) - popcnt(a & q);
+        a = load<i64>(pl, 24); s3 += popcnt(a & p) - popcnt(a & q);
+        a = load<i64>(pl, 32); s4 += popcnt(a & p) - popcnt(a & q);
+        a = load<i64>(pl, 40); s5 += popcnt(a & p) - popcnt(a & q);
+        a = load<i64>(pl, 48); s6 += popcnt(a & p) - popcnt(a & q);
+        a = load<i64>(pl, 56); s7 += popcnt(a & p) - popcnt(a & q);
+        row += 16;
+        pl += 64;
+      }
+      const acc = s0 + (s1 << 1) + (s2 << 2) + (s3 << 3) + (s4 << 4) + (s5 << 5) + (s6 << 6) - (s7 << 7);
+      epilogue(y, xs, wscale, t, m, r, <i32>acc);
+    }
+  }
+}
+
+// int4 activations (values in [-7, 7]) need only 4 planes: half the work of int8.
+export function gemm_tb1_i4_bitserial(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
+  const nb = k / BLOCK;
+  const planes = scratch(<u32>nb * 32);
+  for (let t = 0; t < n; t++) {
+    transposePlanes(x + <usize>t * <usize>k, nb, 4, planes);
+    for (let r = 0; r < m; r++) {
+      let row = w + <usize>r * <usize>nb * 16;
+      let s0: i64 = 0, s1: i64 = 0, s2: i64 = 0, s3: i64 = 0;
+      let pl = planes;
+      for (let b = 0; b < nb; b++) {
+        const p = load<i64>(row), q = load<i64>(row, 8);
+        let a = load<i64>(pl, 0); s0 += popcnt(a & p) - popcnt(a & q);
+        a = load<i64>(pl, 8); s1 += popcnt(a & p) - popcnt(a & q);
+        a = load<i64>(pl, 16); s2 += popcnt(a & p) - popcnt(a & q);
+        a = load<i64>(pl, 24); s3 += popcnt(a & p) - popcnt(a & q);
+        row += 16;
+        pl += 32;
+      }
+      const acc = s0 + (s1 << 1) + (s2 << 2) - (s3 << 3);
+      epilogue(y, xs, wscale, t, m, r, <i32>acc);
+    }
+  }
+}
+
+// Lookup table (T-MAC): per token, every group of 4 activations gets a 16-entry table of subset sums,
+// T[g][idx] = sum of x[4g+i] over the set bits i of idx; a weight nibble of the plus mask and one of the
+// minus mask then index it: dot = sum_g T[g][P_g] - T[g][M_g]. Tables are i32: (k/4, 16) = 16*k bytes.
+export function gemm_tb1_i8_lut(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
+  const nb = k / BLOCK;
+  const lut = scratch(<u32>k * 16);
+  for (let t = 0; t < n; t++) {
+    const xt = x + <usize>t * <usize>k;
+    for (let g = 0; g < (k >> 2); g++) {
+      const x0 = <i32>load<i8>(xt + 4 * g), x1 = <i32>load<i8>(xt + 4 * g + 1);
+      const x2 = <i32>load<i8>(xt + 4 * g + 2), x3 = <i32>load<i8>(xt + 4 * g + 3);
+      const tg = lut + (<usize>g << 6);
+      for (let idx = 0; idx < 16; idx++) {
+        const v = (idx & 1 ? x0 : 0) + (idx & 2 ? x1 : 0) + (idx & 4 ? x2 : 0) + (idx & 8 ? x3 : 0);
+        store<i32>(tg + (<usize>idx << 2), v);
+      }
+    }
+    for (let r = 0; r < m; r++) {
+      let row = w + <usize>r * <usize>nb * 16;
+      let tg = lut;
+      let acc: i32 = 0;
+      for (let b = 0; b < nb; b++) {
+        // 32 bits at a time keep the index arithmetic in i32, cheap on every engine
+        for (let h = 0; h < 2; h++) {
+          let p = load<u32>(row + (h << 2)), q = load<u32>(row + 8 + (h << 2));
+          for (let g = 0; g < 8; g++) {
+            acc += load<i32>(tg + ((p & 15) << 2)) - load<i32>(tg + ((q & 15) << 2));
+            p >>= 4;
+            q >>= 4;
+            tg += 64;
+          }
+        }
+        row += 16;
+      }
+      epilogue(y, xs, wscale, t, m, r, acc);
+    }
+  }
+}
+
+// The kernels below read int4 activations exactly as int8 ones (values in [-7, 7] stored one per i8).
+export function gemm_tq2_i4_naive(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { gemm_tq2_i8_naive(w, wscale, x, xs, y, m, k, n); }
+export function gemm_tq2_i4_simd(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { gemm_tq2_i8_simd(w, wscale, x, xs, y, m, k, n); }
+export function gemm_tq1_i4_naive(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { gemm_tq1_i8_naive(w, wscale, x, xs, y, m, k, n); }
+export function gemm_tq1_i4_simd(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { gemm_tq1_i8_simd(w, wscale, x, xs, y, m, k, n); }
+export function gemm_tb1_i4_naive(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { gemm_tb1_i8_naive(w, wscale, x, xs, y, m, k, n); }
+export function gemm_tb1_i4_lut(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { gemm_tb1_i8_lut(w, wscale, x, xs, y, m, k, n); }

@@ -1,0 +1,42 @@
+// The edge-flash CLI: a thin shell over exported functions. Each verb lives in one file under
+// host/cli/ and is registered in VERBS below; results go to stdout, logs and progress to stderr.
+import { Command, CommanderError } from 'commander';
+import { UserError, EXIT_USER_ERROR } from '../errors.ts';
+import { versionLine } from '../version.ts';
+import { VERBS } from './verbs.ts';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  program
+    .name('edge-flash')
+    .description('Run tiny quantized language models on microcontrollers and small boards, as portable WebAssembly.')
+    .version(versionLine(), '-V, --version', 'print the version (and the wasm3 it carries)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .showHelpAfterError('(run with --help for usage)');
+  for (const register of VERBS) register(program);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return EXIT_USER_ERROR;
+    }
+    if (e instanceof UserError) {
+      process.stderr.write(`edge-flash: error: ${e.message}${e.hint ? ` (${e.hint})` : ''}\n`);
+      return EXIT_USER_ERROR;
+    }
+    const err = e as Error;
+    process.stderr.write(`edge-flash: internal error: ${err.message}\n`);
+    if (process.env.EDGE_FLASH_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}
+
+// Only when bundled as the CLI entry (dist/cli.js); tests import main() directly.
+if (process.env.EDGE_FLASH_CLI_ENTRY === '1' || import.meta.url.endsWith('/dist/cli.js')) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

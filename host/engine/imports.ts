@@ -1,0 +1,44 @@
+// The host side of the import surface declared in assembly/abi.ts (and docs/abi.md).
+// Every guest pointer is checked against linear memory before it is read.
+import type { HostFunction, Instance } from './types.ts';
+
+export class GuestTrap extends Error {}
+
+export function checkedBytes(mem: Uint8Array, ptr: number, len: number, what: string): Uint8Array {
+  if (ptr < 0 || len < 0 || ptr + len > mem.length) {
+    throw new GuestTrap(`${what}: guest range [${ptr}, ${ptr + len}) is outside linear memory (${mem.length} bytes)`);
+  }
+  return mem.subarray(ptr, ptr + len);
+}
+
+// An AssemblyScript string: UTF-16LE with its byte length in the u32 before it.
+export function readAsString(mem: Uint8Array, ptr: number): string {
+  if (ptr === 0) return '';
+  const lenBytes = checkedBytes(mem, ptr - 4, 4, 'string header');
+  const len = lenBytes[0] | (lenBytes[1] << 8) | (lenBytes[2] << 16) | (lenBytes[3] << 24);
+  const body = checkedBytes(mem, ptr, len, 'string');
+  return Buffer.from(body).toString('utf16le');
+}
+
+export interface ImportHandlers {
+  log?: (line: string) => void;
+}
+
+export function baseImports(handlers: ImportHandlers = {}): (self: () => Instance) => HostFunction[] {
+  return (self) => [
+    {
+      module: 'edge', name: 'abort', sig: 'v(iiii)',
+      fn: (msg: number, file: number, line: number, col: number) => {
+        const mem = self().memory();
+        throw new GuestTrap(`wasm abort: ${readAsString(mem, msg)} at ${readAsString(mem, file)}:${line}:${col}`);
+      },
+    },
+    {
+      module: 'edge', name: 'log', sig: 'v(ii)',
+      fn: (ptr: number, len: number) => {
+        const text = Buffer.from(checkedBytes(self().memory(), ptr, len, 'log')).toString('utf8');
+        (handlers.log ?? ((s: string) => process.stderr.write(s + '\n')))(text);
+      },
+    },
+  ];
+}

@@ -1,0 +1,47 @@
+// `npm test`: build what the tests need, type-check host/, run every uvu suite, and end with the one
+// plain line CI reads: `N passed, N failed`. Exits non-zero on any failure.
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+let passed = 0;
+let failed = 0;
+
+function sh(cmd, args, label) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    process.stderr.write(`test: ${label} failed (exit ${r.status})\n`);
+    failed += 1;
+    return false;
+  }
+  passed += 1;
+  return true;
+}
+
+const built = sh(process.execPath, ['tools/build.mjs'], 'build');
+sh(bin('tsc'), ['--noEmit', '-p', 'tsconfig.json'], 'typecheck');
+
+if (built) {
+  const filter = process.argv[2];
+  const suites = readdirSync(join(root, 'test')).filter((f) => f.endsWith('.test.ts') && (!filter || f.includes(filter))).sort();
+  for (const suite of suites) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join('test', suite)], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } });
+    process.stdout.write(r.stdout);
+    const total = /Total:\s+(\d+)/.exec(r.stdout);
+    const ok = /Passed:\s+(\d+)/.exec(r.stdout);
+    if (!total || !ok) {
+      process.stderr.write(`test: ${suite} did not finish (exit ${r.status}, signal ${r.signal})\n`);
+      failed += 1;
+      continue;
+    }
+    passed += Number(ok[1]);
+    failed += Number(total[1]) - Number(ok[1]);
+    if (r.status !== 0 && Number(total[1]) === Number(ok[1])) failed += 1;
+  }
+}
+
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);
