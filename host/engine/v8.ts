@@ -41,6 +41,6 @@ class V8Instance implements Instance {
 export const v8Engine: Engine = {
   name: 'v8',
   instantiate(wasm: Uint8Array, imports, opts: InstanceOptions = {}): Instance {
-    return new V8Instance(new WebAssembly.Module(wasm), imports, opts);
+    return new V8Instance(new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>), imports, opts);
   },
 };
