@@ -23,6 +23,21 @@ export function arena_alloc(bytes: u32): usize {
 
 export function arena_reset(): void {
   top = heapStart();
+  scratchBytes = 0; // the scratch block was in the dropped arena
+}
+
+// Kernel scratch: one block that grows to the largest request and is then reused, so a kernel call
+// never allocates once the first token has run. It lives in the arena and dies with arena_reset.
+let scratchPtr: usize = 0;
+let scratchBytes: u32 = 0;
+
+export function scratch(bytes: u32): usize {
+  if (bytes > scratchBytes) {
+    scratchPtr = arena_alloc(bytes);
+    if (scratchPtr == 0) unreachable(); // out of linear memory: the host's plan reserves it up front
+    scratchBytes = bytes;
+  }
+  return scratchPtr;
 }
 
 // The arena's high-water mark in bytes of linear memory (what a board must have free).

@@ -1,5 +1,7 @@
 // The WASM module's exports: the arena, activation quantization and every kernel of the format table.
 // Built twice (asconfig.json): `device` (MVP, what wasm3 runs on the boards) and `simd` (V8).
+import './abi'; // routes AssemblyScript's abort to the edge.abort import (asconfig.json --use)
 export { arena_alloc, arena_reset, arena_top } from './arena';
 export { quantize_act } from './kernels/act';
 export * from './kernels/ternary';
+export * from './kernels/float';

@@ -12,7 +12,12 @@ const want = (step) => only.size === 0 || only.has(step);
 
 function step(name, fn) {
   const t0 = Date.now();
-  fn();
+  try {
+    fn();
+  } catch (e) {
+    process.stderr.write(`build: ${name} FAILED: ${String(e.message).split('\n')[0]}\n`);
+    process.exit(1);
+  }
   process.stderr.write(`build: ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
 }
 

@@ -4,7 +4,7 @@
 // Integer dot products are exact; the epilogue is y = f32(acc) * f32(wscale * xs[t]), the same in
 // the reference (host/quant/ref/ternary.ts), so every kernel is bit-exact against it.
 // Layouts are in host/quant/formats.ts (tq2, tq1, tb1); K is a multiple of 64, checked by the host.
-import { scratch } from './scratch';
+import { scratch } from '../arena';
 
 const BLOCK: i32 = 64;
 
