@@ -1,4 +1,60 @@
+// `edge-flash bench`: the kernel benchmark (host/bench/kernels.ts). Table or JSON on stdout.
 import type { Command } from 'commander';
+import { UserError } from '../errors.ts';
+import { DEFAULT_SHAPES, QUICK_SHAPES, formatTable, parseShapes, planCount, runKernelBench, type BenchEngine } from '../bench/kernels.ts';
+import { tryEngine } from '../engine/index.ts';
+import type { ActFormatName } from '../quant/formats.ts';
+import { REFS } from '../quant/ref/index.ts';
+import { log, progress, warn } from '../log.ts';
+
+const ENGINES: BenchEngine[] = ['v8', 'wasm3', 'native'];
+const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+
 export function registerBench(program: Command): void {
-  program.command('bench').description('kernel benchmark (in progress)');
+  program
+    .command('bench')
+    .description('time every GEMV/GEMM kernel on V8, wasm3 and native C (same run); ratios against the naive C kernel')
+    .option('--engine <list>', 'engines: v8, wasm3, native', 'v8,wasm3,native')
+    .option('--shapes <list>', 'MxK shapes (M output rows, K inputs), e.g. 2048x2048,5632x2048')
+    .option('--formats <list>', 'weight formats (see docs/formats.md); default: every format with a reference')
+    .option('--act <list>', 'activation formats: i8, i4, f32 (f32 goes with the f32 format)', 'i8')
+    .option('-n, --tokens <n>', 'tokens per call: 1 = GEMV, more = GEMM (prefill)', '1')
+    .option('--repeat <n>', 'timed repeats per kernel (min/median reported)', '5')
+    .option('--quick', 'ternary formats at 256x256 and 2048x2048 only: well under a minute')
+    .option('--json', 'print an array of result objects instead of the table')
+    .addHelpText('after', `
+Each kernel's result is checked against the scalar reference before it is timed. Gw/s counts
+multiply-accumulates (M*K*N) per second. "x native" divides by the naive C kernel (cc -O3) on the
+same format and shape, measured in the same run; c-O3-march-native is the auto-vectorized build.
+
+Examples:
+  edge-flash bench --quick
+  edge-flash bench --engine v8,native --formats tq2,tb1 --shapes 2048x2048 --json`)
+    .action(async (o) => {
+      const engines = list(o.engine) as BenchEngine[];
+      for (const e of engines) if (!ENGINES.includes(e)) throw new UserError(`unknown engine '${e}': expected ${ENGINES.join(', ')}`);
+      const usable: BenchEngine[] = [];
+      for (const e of engines) {
+        if (e !== 'wasm3') usable.push(e);
+        else {
+          const r = await tryEngine('wasm3');
+          if (r.engine) usable.push(e);
+          else warn(`wasm3 engine unavailable (${r.error}); its rows are left out`);
+        }
+      }
+      const repeat = Number(o.repeat);
+      const n = Number(o.tokens);
+      if (!(repeat >= 1) || !Number.isInteger(repeat)) throw new UserError(`--repeat must be a positive integer, got '${o.repeat}'`);
+      if (!(n >= 1) || !Number.isInteger(n)) throw new UserError(`--tokens must be a positive integer, got '${o.tokens}'`);
+      const acts = list(o.act) as ActFormatName[];
+      for (const a of acts) if (!['i8', 'i4', 'f32'].includes(a)) throw new UserError(`unknown activation format '${a}': expected i8, i4 or f32`);
+      const formats = o.formats ? list(o.formats) : o.quick ? ['tq2', 'tq1', 'tb1'] : Object.keys(REFS);
+      const shapes = o.shapes ? parseShapes(o.shapes) : o.quick ? QUICK_SHAPES : DEFAULT_SHAPES;
+      const opts = { engines: usable, shapes, n, formats, acts, repeat, secondsPerRepeat: o.quick ? 0.03 : 0.1 };
+      const bar = progress(planCount(opts), 'bench');
+      log(`bench: ${formats.join(',')} on ${usable.join(',')}, ${shapes.map((s) => s.join('x')).join(',')}, ${repeat} repeats`);
+      const rows = await runKernelBench(opts, (label) => bar.tick(1, label));
+      bar.done();
+      process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatTable(rows) + '\n');
+    });
 }

@@ -1,0 +1,53 @@
+// The native C baseline (tools/bench/native.c), compiled by the system C compiler in the same run:
+// `-O3` (naive) and `-O3 -march=native` (auto-vectorized), single thread.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserError } from '../errors.ts';
+import { fromRoot } from '../paths.ts';
+import type { ActTensor, QuantTensor } from '../quant/tensor.ts';
+
+export const NATIVE_BUILDS = [
+  { name: 'c-O3', flags: ['-O3'] },
+  { name: 'c-O3-march-native', flags: ['-O3', '-march=native'] },
+] as const;
+export const NATIVE_FORMATS = new Set(['tq2', 'tq1', 'tb1', 'f32']);
+
+export class NativeBaseline {
+  private dir = mkdtempSync(join(tmpdir(), 'edge-flash-bench-'));
+  readonly binaries: Record<string, string> = {};
+  readonly compiler: string;
+
+  constructor() {
+    const cc = process.env.CC ?? 'cc';
+    try {
+      this.compiler = execFileSync(cc, ['--version'], { encoding: 'utf8' }).split('\n')[0];
+    } catch {
+      throw new UserError(`no C compiler '${cc}' for the native baseline`, 'install gcc or set CC, or drop native from --engine');
+    }
+    for (const b of NATIVE_BUILDS) {
+      const out = join(this.dir, b.name);
+      execFileSync(cc, [...b.flags, '-o', out, fromRoot('tools', 'bench', 'native.c')], { stdio: ['ignore', 'ignore', 'inherit'] });
+      this.binaries[b.name] = out;
+    }
+  }
+
+  // Runs `iters` calls per repeat; returns the seconds of each repeat and the last result.
+  run(build: string, t: QuantTensor, x: ActTensor, iters: number, repeat: number): { seconds: number[]; y: Float32Array } {
+    const input = join(this.dir, 'in.bin');
+    const output = join(this.dir, 'out.bin');
+    const head = new Float32Array([t.scale]);
+    writeFileSync(input, Buffer.concat([
+      Buffer.from(head.buffer), Buffer.from(t.data),
+      Buffer.from(x.q.buffer, x.q.byteOffset, x.q.byteLength), Buffer.from(x.scales.buffer, x.scales.byteOffset, x.scales.byteLength),
+    ]));
+    const out = execFileSync(this.binaries[build], [t.format.name, `${t.m}`, `${t.k}`, `${x.n}`, `${iters}`, `${repeat}`, input, output], { encoding: 'utf8' });
+    const y = new Float32Array(new Uint8Array(readFileSync(output)).buffer);
+    return { seconds: out.trim().split('\n').map(Number), y };
+  }
+
+  close(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
