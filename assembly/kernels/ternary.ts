@@ -64,10 +64,10 @@ export function gemm_tq2_i8_simd(w: usize, wscale: f32, x: usize, xs: usize, y: 
             for (let j: u32 = 0; j < 4; j++) {
               const xv = v128.load(xb + (<usize>j << 4));
               const sh = j << 1;
-              const c0 = v128.and(i8x16.shr_u(w0, sh), three);
-              const c1 = v128.and(i8x16.shr_u(w1, sh), three);
-              const c2 = v128.and(i8x16.shr_u(w2, sh), three);
-              const c3 = v128.and(i8x16.shr_u(w3, sh), three);
+              const c0 = v128.and(i16x8.shr_u(w0, sh), three);
+              const c1 = v128.and(i16x8.shr_u(w1, sh), three);
+              const c2 = v128.and(i16x8.shr_u(w2, sh), three);
+              const c3 = v128.and(i16x8.shr_u(w3, sh), three);
               s0 = i16x8.add(s0, i16x8.add(i16x8.extmul_low_i8x16_s(c0, xv), i16x8.extmul_high_i8x16_s(c0, xv)));
               s1 = i16x8.add(s1, i16x8.add(i16x8.extmul_low_i8x16_s(c1, xv), i16x8.extmul_high_i8x16_s(c1, xv)));
               s2 = i16x8.add(s2, i16x8.add(i16x8.extmul_low_i8x16_s(c2, xv), i16x8.extmul_high_i8x16_s(c2, xv)));
@@ -95,7 +95,7 @@ export function gemm_tq2_i8_simd(w: usize, wscale: f32, x: usize, xs: usize, y: 
             const xb = xt + <usize>b * BLOCK;
             for (let j: u32 = 0; j < 4; j++) {
               const xv = v128.load(xb + (<usize>j << 4));
-              const c = v128.and(i8x16.shr_u(wv, j << 1), three);
+              const c = v128.and(i16x8.shr_u(wv, j << 1), three);
               s = i16x8.add(s, i16x8.add(i16x8.extmul_low_i8x16_s(c, xv), i16x8.extmul_high_i8x16_s(c, xv)));
             }
           }

@@ -109,12 +109,16 @@ export function planCount(opts: BenchOptions): number {
   return count;
 }
 
-export async function runKernelBench(opts: BenchOptions, tick: (label: string) => void = () => {}): Promise<BenchRow[]> {
-  for (const name of opts.formats) {
+export function checkFormats(names: string[]): void {
+  for (const name of names) {
     const f = formatByName(name);
     if (!f) throw new UserError(`unknown format '${name}': expected one of ${FORMATS.filter((x) => !x.retired).map((x) => x.name).join(', ')}`);
     refFor(f);
   }
+}
+
+export async function runKernelBench(opts: BenchOptions, tick: (label: string) => void = () => {}): Promise<BenchRow[]> {
+  checkFormats(opts.formats);
   const hosts: Array<{ engine: EngineName; target: Target; host: KernelHost }> = [];
   for (const e of opts.engines) {
     if (e === 'native') continue;

@@ -1,7 +1,7 @@
 // `edge-flash bench`: the kernel benchmark (host/bench/kernels.ts). Table or JSON on stdout.
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
-import { DEFAULT_SHAPES, QUICK_SHAPES, formatTable, parseShapes, planCount, runKernelBench, type BenchEngine } from '../bench/kernels.ts';
+import { checkFormats, DEFAULT_SHAPES, QUICK_SHAPES, formatTable, parseShapes, planCount, runKernelBench, type BenchEngine } from '../bench/kernels.ts';
 import { tryEngine } from '../engine/index.ts';
 import type { ActFormatName } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
@@ -49,6 +49,7 @@ Examples:
       const acts = list(o.act) as ActFormatName[];
       for (const a of acts) if (!['i8', 'i4', 'f32'].includes(a)) throw new UserError(`unknown activation format '${a}': expected i8, i4 or f32`);
       const formats = o.formats ? list(o.formats) : o.quick ? ['tq2', 'tq1', 'tb1'] : Object.keys(REFS);
+      checkFormats(formats);
       const shapes = o.shapes ? parseShapes(o.shapes) : o.quick ? QUICK_SHAPES : DEFAULT_SHAPES;
       const opts = { engines: usable, shapes, n, formats, acts, repeat, secondsPerRepeat: o.quick ? 0.03 : 0.1 };
       const bar = progress(planCount(opts), 'bench');
