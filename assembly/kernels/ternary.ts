@@ -43,13 +43,20 @@ export function gemm_tq2_i8_simd(w: usize, wscale: f32, x: usize, xs: usize, y: 
   if (ASC_FEATURE_SIMD) {
     const nb = k / BLOCK;
     const three = i8x16.splat(3);
+    // Rows outside, tokens inside: in a prefill GEMM each weight row is read from memory once.
+    const sums = scratch(<u32>n << 2);
     for (let t = 0; t < n; t++) {
       const xt = x + <usize>t * <usize>k;
       let sumx: i32 = 0;
       for (let i = 0; i < k; i++) sumx += <i32>load<i8>(xt + i);
-      let r = 0;
-      // Four rows at a time share every activation load.
-      for (; r + 4 <= m; r += 4) {
+      store<i32>(sums + (<usize>t << 2), sumx);
+    }
+    let r = 0;
+    // Four rows at a time share every activation load.
+    for (; r + 4 <= m; r += 4) {
+      for (let t = 0; t < n; t++) {
+        const xt = x + <usize>t * <usize>k;
+        const sumx = load<i32>(sums + (<usize>t << 2));
         const row0 = w + <usize>r * <usize>nb * 16;
         const stride = <usize>nb * 16;
         let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
@@ -84,7 +91,11 @@ export function gemm_tq2_i8_simd(w: usize, wscale: f32, x: usize, xs: usize, y: 
         epilogue(y, xs, wscale, t, m, r + 2, hsum(a2) - sumx);
         epilogue(y, xs, wscale, t, m, r + 3, hsum(a3) - sumx);
       }
-      for (; r < m; r++) {
+    }
+    for (; r < m; r++) {
+      for (let t = 0; t < n; t++) {
+        const xt = x + <usize>t * <usize>k;
+        const sumx = load<i32>(sums + (<usize>t << 2));
         const row = w + <usize>r * <usize>nb * 16;
         let a = i32x4.splat(0);
         for (let b0 = 0; b0 < nb; b0 += 8) {
@@ -232,13 +243,14 @@ function transposePlanes(xt: usize, nb: i32, bits: i32, planes: usize): void {
 
 export function gemm_tb1_i8_bitserial(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
   const nb = k / BLOCK;
-  const planes = scratch(<u32>nb * 64);
-  for (let t = 0; t < n; t++) {
-    transposePlanes(x + <usize>t * <usize>k, nb, 8, planes);
-    for (let r = 0; r < m; r++) {
+  const planes = scratch(<u32>n * <u32>nb * 64);
+  for (let t = 0; t < n; t++) transposePlanes(x + <usize>t * <usize>k, nb, 8, planes + <usize>t * <usize>nb * 64);
+  // Rows outside, tokens inside: in a prefill GEMM each weight row is read from memory once.
+  for (let r = 0; r < m; r++) {
+    for (let t = 0; t < n; t++) {
       let row = w + <usize>r * <usize>nb * 16;
       let s0: i64 = 0, s1: i64 = 0, s2: i64 = 0, s3: i64 = 0, s4: i64 = 0, s5: i64 = 0, s6: i64 = 0, s7: i64 = 0;
-      let pl = planes;
+      let pl = planes + <usize>t * <usize>nb * 64;
       for (let b = 0; b < nb; b++) {
         const p = load<i64>(row), q = load<i64>(row, 8);
         let a = load<i64>(pl, 0); s0 += popcnt(a & p) - popcnt(a & q);
@@ -261,13 +273,14 @@ export function gemm_tb1_i8_bitserial(w: usize, wscale: f32, x: usize, xs: usize
 // int4 activations (values in [-7, 7]) need only 4 planes: half the work of int8.
 export function gemm_tb1_i4_bitserial(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
   const nb = k / BLOCK;
-  const planes = scratch(<u32>nb * 32);
-  for (let t = 0; t < n; t++) {
-    transposePlanes(x + <usize>t * <usize>k, nb, 4, planes);
-    for (let r = 0; r < m; r++) {
+  const planes = scratch(<u32>n * <u32>nb * 32);
+  for (let t = 0; t < n; t++) transposePlanes(x + <usize>t * <usize>k, nb, 4, planes + <usize>t * <usize>nb * 32);
+  // Rows outside, tokens inside: in a prefill GEMM each weight row is read from memory once.
+  for (let r = 0; r < m; r++) {
+    for (let t = 0; t < n; t++) {
       let row = w + <usize>r * <usize>nb * 16;
       let s0: i64 = 0, s1: i64 = 0, s2: i64 = 0, s3: i64 = 0;
-      let pl = planes;
+      let pl = planes + <usize>t * <usize>nb * 32;
       for (let b = 0; b < nb; b++) {
         const p = load<i64>(row), q = load<i64>(row, 8);
         let a = load<i64>(pl, 0); s0 += popcnt(a & p) - popcnt(a & q);
