@@ -22,8 +22,9 @@ layout('pack/unpack round-trips every layout', () => {
   const r = rng(1);
   for (const name of Object.keys(TERNARY_REFS)) {
     const fmt = FORMATS.find((f) => f.name === name)!;
-    const trits = randomTrits(r, 3 * 256);
-    const back = unpackTrits(packTrits(fmt, trits, 3, 256, 1));
+    const m = fmt.rowTile ?? 3;
+    const trits = randomTrits(r, m * 256);
+    const back = unpackTrits(packTrits(fmt, trits, m, 256, 1));
     assert.is(firstMismatch(trits, back), -1, `${name} round-trip`);
   }
 });
@@ -67,7 +68,8 @@ for (const engine of engines) {
               const seed = 1000 * fmt.id + 10 * i + act.length;
               const r = rng(seed);
               const k = Math.ceil(k0 / fmt.block) * fmt.block;
-              const m = Math.ceil(m0 / kv.rowTile) * kv.rowTile;
+              const tile = Math.max(kv.rowTile, fmt.rowTile ?? 1);
+              const m = Math.ceil(m0 / tile) * tile;
               const t = ref.quantize(randn(r, m * k), m, k);
               const x = quantizeAct(randn(r, n * k, 2), n, k, act);
               host.reset();

@@ -335,6 +335,88 @@ export function gemm_tb1_i8_lut(w: usize, wscale: f32, x: usize, xs: usize, y: u
   }
 }
 
+// ---- tt4: T-MAC tiles: 16 rows x 4 weights in 16 bytes, byte i = row i's plus nibble | minus nibble << 4 --
+
+export function gemm_tt4_i8_naive(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
+  const groups = k >> 2;
+  for (let r = 0; r < m; r++) {
+    const base = w + <usize>(r >> 4) * <usize>groups * 16 + <usize>(r & 15);
+    for (let t = 0; t < n; t++) {
+      const xt = x + <usize>t * <usize>k;
+      let acc: i32 = 0;
+      for (let g = 0; g < groups; g++) {
+        const b = <i32>load<u8>(base + (<usize>g << 4));
+        for (let i = 0; i < 4; i++) acc += <i32>load<i8>(xt + (g << 2) + i) * (((b >> i) & 1) - ((b >> (i + 4)) & 1));
+      }
+      epilogue(y, xs, wscale, t, m, r, acc);
+    }
+  }
+}
+
+// T-MAC with SIMD table lookups: per token, every group g of 4 activations gets a 16-entry table of
+// subset sums T_g[idx] (|T| <= 508), split into a low-byte and a high-byte vector. One i8x16.swizzle
+// then looks up 16 rows at once: dot += T_g[plus nibble] - T_g[minus nibble], rebuilt as i16 lanes.
+// i16 sums are widened every 64 groups (64 * 508 < 32767).
+// tables: (n, k/4, 32) bytes
+const tt4Out = memory.data(64, 16);
+
+export function gemm_tt4_i8_lut(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    const groups = k >> 2;
+    const tables = scratch(<u32>n * <u32>groups * 32);
+    for (let t = 0; t < n; t++) {
+      const xt = x + <usize>t * <usize>k;
+      for (let g = 0; g < groups; g++) {
+        const x0 = <i32>load<i8>(xt + (g << 2)), x1 = <i32>load<i8>(xt + (g << 2) + 1);
+        const x2 = <i32>load<i8>(xt + (g << 2) + 2), x3 = <i32>load<i8>(xt + (g << 2) + 3);
+        const tg = tables + (<usize>t * <usize>groups + <usize>g) * 32;
+        for (let idx = 0; idx < 16; idx++) {
+          const v = (idx & 1 ? x0 : 0) + (idx & 2 ? x1 : 0) + (idx & 4 ? x2 : 0) + (idx & 8 ? x3 : 0);
+          store<u8>(tg + idx, <u8>v);
+          store<u8>(tg + 16 + idx, <u8>(v >> 8));
+        }
+      }
+    }
+    const nibble = i8x16.splat(0x0f);
+    for (let tile = 0; tile < (m >> 4); tile++) {
+      const wt = w + <usize>tile * <usize>groups * 16;
+      for (let t = 0; t < n; t++) {
+        const tb = tables + <usize>t * <usize>groups * 32;
+        let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+        for (let g0 = 0; g0 < groups; g0 += 64) {
+          const gend = min(g0 + 64, groups);
+          let s0 = i16x8.splat(0), s1 = i16x8.splat(0);
+          for (let g = g0; g < gend; g++) {
+            const v = v128.load(wt + (<usize>g << 4));
+            const tlo = v128.load(tb + (<usize>g << 5)), thi = v128.load(tb + (<usize>g << 5), 16);
+            const pi = v128.and(v, nibble);
+            const mi = v128.and(i16x8.shr_u(v, 4), nibble);
+            const plo = i8x16.swizzle(tlo, pi), phi = i8x16.swizzle(thi, pi);
+            const mlo = i8x16.swizzle(tlo, mi), mhi = i8x16.swizzle(thi, mi);
+            const p0 = i8x16.shuffle(plo, phi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            const p1 = i8x16.shuffle(plo, phi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            const q0 = i8x16.shuffle(mlo, mhi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            const q1 = i8x16.shuffle(mlo, mhi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            s0 = i16x8.add(s0, i16x8.sub(p0, q0));
+            s1 = i16x8.add(s1, i16x8.sub(p1, q1));
+          }
+          a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(s0));
+          a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(s0));
+          a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(s1));
+          a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(s1));
+        }
+        v128.store(tt4Out, a0);
+        v128.store(tt4Out, a1, 16);
+        v128.store(tt4Out, a2, 32);
+        v128.store(tt4Out, a3, 48);
+        for (let i = 0; i < 16; i++) epilogue(y, xs, wscale, t, m, (tile << 4) + i, load<i32>(tt4Out + (<usize>i << 2)));
+      }
+    }
+  } else {
+    unreachable();
+  }
+}
+
 // The kernels below read int4 activations exactly as int8 ones (values in [-7, 7] stored one per i8).
 export function gemm_tq2_i4_naive(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { gemm_tq2_i8_naive(w, wscale, x, xs, y, m, k, n); }
 export function gemm_tq2_i4_simd(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { gemm_tq2_i8_simd(w, wscale, x, xs, y, m, k, n); }
@@ -342,3 +424,5 @@ export function gemm_tq1_i4_naive(w: usize, wscale: f32, x: usize, xs: usize, y:
 export function gemm_tq1_i4_simd(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { gemm_tq1_i8_simd(w, wscale, x, xs, y, m, k, n); }
 export function gemm_tb1_i4_naive(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { gemm_tb1_i8_naive(w, wscale, x, xs, y, m, k, n); }
 export function gemm_tb1_i4_lut(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { gemm_tb1_i8_lut(w, wscale, x, xs, y, m, k, n); }
+export function gemm_tt4_i4_naive(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { gemm_tt4_i8_naive(w, wscale, x, xs, y, m, k, n); }
+export function gemm_tt4_i4_lut(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { gemm_tt4_i8_lut(w, wscale, x, xs, y, m, k, n); }

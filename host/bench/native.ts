@@ -12,7 +12,7 @@ export const NATIVE_BUILDS = [
   { name: 'c-O3', flags: ['-O3'] },
   { name: 'c-O3-march-native', flags: ['-O3', '-march=native'] },
 ] as const;
-export const NATIVE_FORMATS = new Set(['tq2', 'tq1', 'tb1', 'f32']);
+export const NATIVE_FORMATS = new Set(['tq2', 'tq1', 'tb1', 'tt4', 'f32']);
 
 export class NativeBaseline {
   private dir = mkdtempSync(join(tmpdir(), 'edge-flash-bench-'));

@@ -20,7 +20,7 @@ export function registerBench(program: Command): void {
     .option('--act <list>', 'activation formats: i8, i4, f32 (f32 goes with the f32 format)', 'i8')
     .option('-n, --tokens <n>', 'tokens per call: 1 = GEMV, more = GEMM (prefill)', '1')
     .option('--repeat <n>', 'timed repeats per kernel (min/median reported)', '5')
-    .option('--quick', 'ternary formats at 256x256 and 2048x2048 only: well under a minute')
+    .option('--quick', 'ternary formats (tq2, tq1, tb1, tt4) at 256x256 and 2048x2048 only: well under a minute')
     .option('--json', 'print an array of result objects instead of the table')
     .addHelpText('after', `
 Each kernel's result is checked against the scalar reference before it is timed. Gw/s counts
@@ -48,7 +48,7 @@ Examples:
       if (!(n >= 1) || !Number.isInteger(n)) throw new UserError(`--tokens must be a positive integer, got '${o.tokens}'`);
       const acts = list(o.act) as ActFormatName[];
       for (const a of acts) if (!['i8', 'i4', 'f32'].includes(a)) throw new UserError(`unknown activation format '${a}': expected i8, i4 or f32`);
-      const formats = o.formats ? list(o.formats) : o.quick ? ['tq2', 'tq1', 'tb1'] : Object.keys(REFS);
+      const formats = o.formats ? list(o.formats) : o.quick ? ['tq2', 'tq1', 'tb1', 'tt4'] : Object.keys(REFS);
       checkFormats(formats);
       const shapes = o.shapes ? parseShapes(o.shapes) : o.quick ? QUICK_SHAPES : DEFAULT_SHAPES;
       const opts = { engines: usable, shapes, n, formats, acts, repeat, secondsPerRepeat: o.quick ? 0.03 : 0.1 };

@@ -24,8 +24,9 @@ export function checkShape(format: WeightFormat, variant: KernelVariant, m: numb
   if (k % format.block !== 0) {
     throw new UserError(`shape ${m}x${k} does not fit format ${format.name}: K=${k} is not a multiple of its block size ${format.block}`);
   }
-  if (m % variant.rowTile !== 0) {
-    throw new UserError(`shape ${m}x${k} does not fit kernel ${format.name}/${variant.name}: M=${m} is not a multiple of its row tile ${variant.rowTile}`);
+  const tile = Math.max(variant.rowTile, format.rowTile ?? 1);
+  if (m % tile !== 0) {
+    throw new UserError(`shape ${m}x${k} does not fit kernel ${format.name}/${variant.name}: M=${m} is not a multiple of its row tile ${tile}`);
   }
 }
 

@@ -20,6 +20,7 @@ export interface WeightFormat {
   block: number;           // weights per block along K (the group size for grouped formats)
   blockBytes: number;      // bytes per block, scales included
   tensorScale: boolean;    // true: one f32 scale per tensor is passed to the kernels (ternary absmean)
+  rowTile?: number;        // rows are interleaved in tiles of this many (M must be a multiple); default 1
   layout: string;          // the byte layout of one block, and how to decode it
   kernels: KernelVariant[];
   retired?: string;        // tombstone: why the id is no longer produced
@@ -90,6 +91,12 @@ export const FORMATS: readonly WeightFormat[] = [
   lowbit(8, 3, 32), lowbit(9, 3, 64), lowbit(10, 3, 128),
   lowbit(11, 4, 32), lowbit(12, 4, 64), lowbit(13, 4, 128),
   bitmod(14, 3, 128), bitmod(15, 4, 128),
+  {
+    id: 16, name: 'tt4', family: 'ternary', block: 64, blockBytes: 16, tensorScale: true, rowTile: 16,
+    layout: 'ternary for T-MAC table lookups: rows in tiles of 16; for each tile and each group g of 4 weights along K, ' +
+      '16 bytes, byte i = row i of the tile: bits 0-3 plus mask of weights 4g..4g+3, bits 4-7 minus mask',
+    kernels: [k('naive', both, ['i8', 'i4']), k('lut', simdOnly, ['i8', 'i4'])],
+  },
 ];
 
 export function formatByName(name: string): WeightFormat | undefined {

@@ -74,6 +74,22 @@ static void gemm_tb1(const uint8_t *w, float wscale, const void *xv, const float
     }
 }
 
+/* tt4: rows in tiles of 16; per tile and group g of 4 weights, byte i = row i: plus nibble | minus << 4 */
+static void gemm_tt4(const uint8_t *w, float wscale, const void *xv, const float *xs, float *y, int m, int k, int n) {
+  const int8_t *x = xv;
+  int groups = k / 4;
+  for (int t = 0; t < n; t++)
+    for (int r = 0; r < m; r++) {
+      const uint8_t *base = w + (size_t)(r / 16) * groups * 16 + (r % 16);
+      int32_t acc = 0;
+      for (int i = 0; i < k; i++) {
+        int b = base[(size_t)(i / 4) * 16];
+        acc += x[(size_t)t * k + i] * (((b >> (i % 4)) & 1) - ((b >> (i % 4 + 4)) & 1));
+      }
+      y[(size_t)t * m + r] = (float)acc * (wscale * xs[t]);
+    }
+}
+
 static void gemm_f32(const uint8_t *w, float wscale, const void *xv, const float *xs, float *y, int m, int k, int n) {
   const float *x = xv;
   const float *wf = (const float *)w;
@@ -90,6 +106,7 @@ static const struct { const char *name; gemm_fn fn; size_t block, block_bytes, a
   {"tq2", gemm_tq2, 64, 16, 1},
   {"tq1", gemm_tq1, 64, 13, 1},
   {"tb1", gemm_tb1, 64, 16, 1},
+  {"tt4", gemm_tt4, 64, 16, 1},
   {"f32", gemm_f32, 1, 4, 4},
 };
 

@@ -67,5 +67,9 @@ _Static_assert(EF_FMT_BMD3G128_BLOCK_BYTES * 8 == 3.5 * EF_FMT_BMD3G128_BLOCK, "
 #define EF_FMT_BMD4G128_BLOCK 128
 #define EF_FMT_BMD4G128_BLOCK_BYTES 72
 _Static_assert(EF_FMT_BMD4G128_BLOCK_BYTES * 8 == 4.5 * EF_FMT_BMD4G128_BLOCK, "bmd4g128: bits per weight");
+#define EF_FMT_TT4 16
+#define EF_FMT_TT4_BLOCK 64
+#define EF_FMT_TT4_BLOCK_BYTES 16
+_Static_assert(EF_FMT_TT4_BLOCK_BYTES * 8 == 2 * EF_FMT_TT4_BLOCK, "tt4: bits per weight");
 
 #endif

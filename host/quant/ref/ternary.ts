@@ -69,7 +69,36 @@ const LAYOUTS: Record<string, { pack: typeof packTq2Block; unpack: typeof unpack
   tb1: { pack: packTb1Block, unpack: unpackTb1Block },
 };
 
+// tt4: rows in tiles of 16; per tile and group g of 4 weights, 16 bytes: byte i = row i's plus nibble
+// (bits 0-3) and minus nibble (bits 4-7) of weights 4g..4g+3. Byte offset of (row r, group g):
+function tt4Offset(r: number, g: number, k: number): number {
+  return ((r >> 4) * (k >> 2) + g) * 16 + (r & 15);
+}
+
+function packTt4(trits: Int8Array, m: number, k: number): Uint8Array {
+  const data = new Uint8Array((m * k) / 4);
+  for (let r = 0; r < m; r++) {
+    for (let i = 0; i < k; i++) {
+      const v = trits[r * k + i];
+      if (v !== 0) data[tt4Offset(r, i >> 2, k)] |= 1 << ((i & 3) + (v < 0 ? 4 : 0));
+    }
+  }
+  return data;
+}
+
+function unpackTt4(data: Uint8Array, m: number, k: number): Int8Array {
+  const trits = new Int8Array(m * k);
+  for (let r = 0; r < m; r++) {
+    for (let i = 0; i < k; i++) {
+      const b = data[tt4Offset(r, i >> 2, k)];
+      trits[r * k + i] = ((b >> (i & 3)) & 1) - ((b >> ((i & 3) + 4)) & 1);
+    }
+  }
+  return trits;
+}
+
 export function packTrits(format: WeightFormat, trits: Int8Array, m: number, k: number, scale: number): QuantTensor {
+  if (format.name === 'tt4') return { format, m, k, data: packTt4(trits, m, k), scale };
   const layout = LAYOUTS[format.name];
   const nb = k / BLOCK;
   const data = new Uint8Array(m * nb * format.blockBytes);
@@ -80,6 +109,7 @@ export function packTrits(format: WeightFormat, trits: Int8Array, m: number, k: 
 }
 
 export function unpackTrits(t: QuantTensor): Int8Array {
+  if (t.format.name === 'tt4') return unpackTt4(t.data, t.m, t.k);
   const layout = LAYOUTS[t.format.name];
   const nb = t.k / BLOCK;
   const trits = new Int8Array(t.m * t.k);
@@ -123,4 +153,5 @@ export const TERNARY_REFS: Record<string, FormatRef> = {
   tq2: ternaryRef('tq2'),
   tq1: ternaryRef('tq1'),
   tb1: ternaryRef('tb1'),
+  tt4: ternaryRef('tt4'),
 };
