@@ -141,10 +141,10 @@ export async function runKernelBench(opts: BenchOptions, tick: (label: string) =
           if (native && NATIVE_FORMATS.has(name)) {
             for (const b of NATIVE_BUILDS) {
               tick(`${name} ${m}x${k} native ${b.name}`);
-              const probe = native.run(b.name, c.t, c.x, 1, 3);
+              const probe = native.run(b, c.t, c.x, 1, 3);
               if (!sameResult(probe.y, c.want, format.family)) throw new Error(`native ${b.name} ${name} disagrees with the reference on ${m}x${k}`);
               const iters = calibrate(Math.min(...probe.seconds), opts.secondsPerRepeat);
-              const { seconds } = native.run(b.name, c.t, c.x, iters, opts.repeat);
+              const { seconds } = native.run(b, c.t, c.x, iters, opts.repeat);
               shapeRows.push({ kernel: b.name, engine: 'native', target: 'native', ...base, ...timeRows(seconds.map((s) => s / iters), work), ratio_vs_native: null });
             }
           }
