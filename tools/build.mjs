@@ -1,7 +1,7 @@
 // `npm run build` (also run by `npm ci` through `prepare`): generated tables, both WASM targets, the
 // CLI bundle. Each step prints one line on stderr; any failure stops the build with its message.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,6 +28,26 @@ if (want('gen')) step('generated format tables', () => run(bin('tsx'), ['tools/g
 if (want('wasm')) {
   for (const target of ['device', 'simd']) {
     step(`assembly -> build/${target}.wasm`, () => run(bin('asc'), ['--config', 'asconfig.json', '--target', target]));
+  }
+  // The engine tests' probe module: MVP features only, like the device build.
+  step('assembly/test/probe.ts -> build/probe.wasm', () => run(bin('asc'), [
+    'assembly/test/probe.ts', '-o', 'build/probe.wasm', '--runtime', 'stub', '-O3', '--noAssert',
+    '--disable', 'simd', '--disable', 'bulk-memory', '--use', 'abort=',
+  ]));
+}
+// The wasm3 addon needs Rust and libclang. Where they are missing the build goes on without it and
+// the CLI falls back to V8, saying why; tests require it when CI is set.
+if (want('addon')) {
+  const crate = join(root, 'tools', 'wasm3-node');
+  const out = join(root, 'build', 'wasm3-node.node');
+  const lib = join(crate, 'target', 'release', process.platform === 'darwin' ? 'libwasm3_node.dylib' : 'libwasm3_node.so');
+  const t0 = Date.now();
+  const r = spawnSync('cargo', ['build', '--release', '--locked', '--quiet'], { cwd: crate, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.error || r.status !== 0) {
+    process.stderr.write(`build: wasm3-node addon NOT built (${r.error ? r.error.message : `cargo exited ${r.status}`}): edge-flash will run on V8 only; see README prerequisites\n`);
+  } else {
+    copyFileSync(lib, out);
+    process.stderr.write(`build: tools/wasm3-node -> build/wasm3-node.node (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
   }
 }
 if (want('cli')) {

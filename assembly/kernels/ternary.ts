@@ -229,6 +229,7 @@ export function gemm_tb1_i8_naive(w: usize, wscale: f32, x: usize, xs: usize, y:
 // transposed once per token into `bits` u64 planes; then dot = sum_j c_j * (popcnt(X_j & P) - popcnt(X_j & M))
 // with c_j = 2^j, and c_(bits-1) = -2^(bits-1) for the two's-complement sign plane.
 // Per-plane counts are kept in i64 locals across the whole row and weighted once at its end.
+// Interpreters (wasm3) pay per instruction, so the kernels count them: see the identity below.
 // planes: (nb, bits) u64
 function transposePlanes(xt: usize, nb: i32, bits: i32, planes: usize): void {
   for (let b = 0; b < nb; b++) {
@@ -249,22 +250,26 @@ export function gemm_tb1_i8_bitserial(w: usize, wscale: f32, x: usize, xs: usize
   for (let r = 0; r < m; r++) {
     for (let t = 0; t < n; t++) {
       let row = w + <usize>r * <usize>nb * 16;
-      let s0: i64 = 0, s1: i64 = 0, s2: i64 = 0, s3: i64 = 0, s4: i64 = 0, s5: i64 = 0, s6: i64 = 0, s7: i64 = 0;
       let pl = planes + <usize>t * <usize>nb * 64;
+      // With P and M disjoint, popcnt(A&P) - popcnt(A&M) = popcnt(M ^ (A & (P|M))) - popcnt(M): one
+      // popcount per plane instead of two. The popcnt(M) terms sum to -popcnt(M) * sum_j c_j = +popcnt(M).
+      let s0: i64 = 0, s1: i64 = 0, s2: i64 = 0, s3: i64 = 0, s4: i64 = 0, s5: i64 = 0, s6: i64 = 0, s7: i64 = 0, sm: i64 = 0;
       for (let b = 0; b < nb; b++) {
-        const p = load<i64>(row), q = load<i64>(row, 8);
-        let a = load<i64>(pl, 0); s0 += popcnt(a & p) - popcnt(a & q);
-        a = load<i64>(pl, 8); s1 += popcnt(a & p) - popcnt(a & q);
-        a = load<i64>(pl, 16); s2 += popcnt(a & p) - popcnt(a & q);
-        a = load<i64>(pl, 24); s3 += popcnt(a & p) - popcnt(a & q);
-        a = load<i64>(pl, 32); s4 += popcnt(a & p) - popcnt(a & q);
-        a = load<i64>(pl, 40); s5 += popcnt(a & p) - popcnt(a & q);
-        a = load<i64>(pl, 48); s6 += popcnt(a & p) - popcnt(a & q);
-        a = load<i64>(pl, 56); s7 += popcnt(a & p) - popcnt(a & q);
+        const q = load<i64>(row, 8);
+        const nz = load<i64>(row) | q;
+        sm += popcnt(q);
+        s0 += popcnt(q ^ (load<i64>(pl, 0) & nz));
+        s1 += popcnt(q ^ (load<i64>(pl, 8) & nz));
+        s2 += popcnt(q ^ (load<i64>(pl, 16) & nz));
+        s3 += popcnt(q ^ (load<i64>(pl, 24) & nz));
+        s4 += popcnt(q ^ (load<i64>(pl, 32) & nz));
+        s5 += popcnt(q ^ (load<i64>(pl, 40) & nz));
+        s6 += popcnt(q ^ (load<i64>(pl, 48) & nz));
+        s7 += popcnt(q ^ (load<i64>(pl, 56) & nz));
         row += 16;
         pl += 64;
       }
-      const acc = s0 + (s1 << 1) + (s2 << 2) + (s3 << 3) + (s4 << 4) + (s5 << 5) + (s6 << 6) - (s7 << 7);
+      const acc = s0 + (s1 << 1) + (s2 << 2) + (s3 << 3) + (s4 << 4) + (s5 << 5) + (s6 << 6) - (s7 << 7) + sm;
       epilogue(y, xs, wscale, t, m, r, <i32>acc);
     }
   }
@@ -275,22 +280,24 @@ export function gemm_tb1_i4_bitserial(w: usize, wscale: f32, x: usize, xs: usize
   const nb = k / BLOCK;
   const planes = scratch(<u32>n * <u32>nb * 32);
   for (let t = 0; t < n; t++) transposePlanes(x + <usize>t * <usize>k, nb, 4, planes + <usize>t * <usize>nb * 32);
-  // Rows outside, tokens inside: in a prefill GEMM each weight row is read from memory once.
   for (let r = 0; r < m; r++) {
     for (let t = 0; t < n; t++) {
       let row = w + <usize>r * <usize>nb * 16;
-      let s0: i64 = 0, s1: i64 = 0, s2: i64 = 0, s3: i64 = 0;
       let pl = planes + <usize>t * <usize>nb * 32;
+      // The same one-popcount-per-plane identity as the int8 kernel (sum_j c_j = 1+2+4-8 = -1 again).
+      let s0: i64 = 0, s1: i64 = 0, s2: i64 = 0, s3: i64 = 0, sm: i64 = 0;
       for (let b = 0; b < nb; b++) {
-        const p = load<i64>(row), q = load<i64>(row, 8);
-        let a = load<i64>(pl, 0); s0 += popcnt(a & p) - popcnt(a & q);
-        a = load<i64>(pl, 8); s1 += popcnt(a & p) - popcnt(a & q);
-        a = load<i64>(pl, 16); s2 += popcnt(a & p) - popcnt(a & q);
-        a = load<i64>(pl, 24); s3 += popcnt(a & p) - popcnt(a & q);
+        const q = load<i64>(row, 8);
+        const nz = load<i64>(row) | q;
+        sm += popcnt(q);
+        s0 += popcnt(q ^ (load<i64>(pl, 0) & nz));
+        s1 += popcnt(q ^ (load<i64>(pl, 8) & nz));
+        s2 += popcnt(q ^ (load<i64>(pl, 16) & nz));
+        s3 += popcnt(q ^ (load<i64>(pl, 24) & nz));
         row += 16;
         pl += 32;
       }
-      const acc = s0 + (s1 << 1) + (s2 << 2) - (s3 << 3);
+      const acc = s0 + (s1 << 1) + (s2 << 2) - (s3 << 3) + sm;
       epilogue(y, xs, wscale, t, m, r, <i32>acc);
     }
   }

@@ -38,6 +38,15 @@ export async function getEngine(name: string): Promise<Engine> {
   return r.engine;
 }
 
+// The engine a command runs on: wasm3 when asked for and loadable; otherwise V8, saying why in one line.
+export async function engineOrFallback(name: string, warn: (msg: string) => void): Promise<Engine> {
+  if (name !== 'wasm3') return getEngine(name);
+  const r = await tryEngine('wasm3');
+  if (r.engine) return r.engine;
+  warn(`wasm3 is not available (${r.error}); running on V8 instead`);
+  return v8Engine;
+}
+
 // The build target each engine runs: wasm3 executes only the MVP `device` build (no SIMD).
 export function targetFor(engine: EngineName, preferSimd = true): Target {
   return engine === 'v8' && preferSimd ? 'simd' : 'device';

@@ -1,7 +1,74 @@
-// The wasm3 engine: the interpreter the boards run, through the tools/wasm3-node addon.
-// (Placeholder until the wasm3 issue lands: it reports the addon as missing.)
-import type { Engine } from './types.ts';
+// The wasm3 engine: the interpreter the boards run, through the tools/wasm3-node addon
+// (built by `npm run build` into build/wasm3-node.node). Same behaviour as host/engine/v8.ts.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fromRoot } from '../paths.ts';
+import type { Engine, HostFunction, Instance, InstanceOptions } from './types.ts';
+
+type Addon = typeof import('../../tools/wasm3-node/index.d.ts');
+
+export const WASM3_DEFAULT_STACK = 64 * 1024;
+let addon: Addon | undefined;
+
+export function loadAddon(): Addon {
+  if (addon) return addon;
+  const path = fromRoot('build', 'wasm3-node.node');
+  if (!existsSync(path)) throw new Error(`the wasm3-node addon was not built (${path} is missing; it needs Rust and libclang)`);
+  addon = createRequire(import.meta.url)(path) as Addon;
+  return addon;
+}
+
+export function wasm3Version(): string | undefined {
+  try {
+    return loadAddon().wasm3Version();
+  } catch {
+    return undefined;
+  }
+}
+
+class Wasm3Instance implements Instance {
+  readonly engine = 'wasm3' as const;
+  private rt: InstanceType<Addon['Runtime']>;
+
+  constructor(a: Addon, wasm: Uint8Array, imports: (self: () => Instance) => HostFunction[], private opts: InstanceOptions) {
+    this.rt = new a.Runtime(opts.stackBytes ?? WASM3_DEFAULT_STACK);
+    try {
+      this.rt.load(wasm);
+      for (const h of imports(() => this)) this.rt.link(h.module, h.name, h.sig, h.fn);
+    } catch (e) {
+      this.rt.free();
+      throw e;
+    }
+  }
+
+  call(name: string, ...args: (number | bigint)[]): number | bigint {
+    const r = this.rt.call(name, args);
+    const limit = this.opts.memoryLimitBytes;
+    if (limit !== undefined && this.rt.memorySize() > limit) {
+      throw new Error(`linear memory grew to ${this.rt.memorySize()} bytes, over the limit of ${limit}`);
+    }
+    return r ?? 0;
+  }
+
+  has(name: string): boolean {
+    return this.rt.has(name);
+  }
+
+  memory(): Uint8Array {
+    return this.rt.memory();
+  }
+
+  close(): void {
+    this.rt.free();
+  }
+}
 
 export function loadWasm3Engine(): Engine {
-  throw new Error('the wasm3-node addon is not built yet');
+  const a = loadAddon();
+  return {
+    name: 'wasm3',
+    instantiate(wasm, imports, opts: InstanceOptions = {}): Instance {
+      return new Wasm3Instance(a, wasm, imports, opts);
+    },
+  };
 }
