@@ -5,3 +5,4 @@ export { arena_alloc, arena_reset, arena_top } from './arena';
 export { quantize_act } from './kernels/act';
 export * from './kernels/ternary';
 export * from './kernels/float';
+export * from './kernels/groups';

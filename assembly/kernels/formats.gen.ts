@@ -52,3 +52,6 @@ export const FMT_TT4_BLOCK: i32 = 64;
 export const FMT_TT4_BLOCK_BYTES: i32 = 16;
 export const ACT_I8_QMAX: i32 = 127;
 export const ACT_I4_QMAX: i32 = 7;
+// BitMoD grids, 16 bytes per selector (FP3 grids use the first 8)
+export const BITMOD3_GRIDS: usize = memory.data<i8>([-4, -2, -1, 0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, -4, -3, -2, -1, 0, 1, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0, -4, -2, -1, 0, 1, 2, 4, 6, 0, 0, 0, 0, 0, 0, 0, 0, -6, -4, -2, -1, 0, 1, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0]);
+export const BITMOD4_GRIDS: usize = memory.data<i8>([-12, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 10, 12, -12, -10, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 12, -12, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 12, 16, -16, -12, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 12]);

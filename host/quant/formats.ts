@@ -47,15 +47,27 @@ const k = (name: string, targets: Target[], acts: ActFormatName[], rowTile = 1):
 function lowbit(id: number, bits: number, group: number): WeightFormat {
   return {
     id, name: `i${bits}g${group}`, family: 'lowbit', block: group, blockBytes: 8 + (group * bits) / 8, tensorScale: false,
-    layout: `f32 d, f32 m, then ${group} unsigned ${bits}-bit codes q (see docs/formats.md); w = d*q + m`,
+    layout: `f32 d, f32 m, then ${group} unsigned ${bits}-bit codes q; w = d*q + m. ` +
+      (bits === 4 ? 'Codes: byte j = q[j] | q[j+G/2] << 4' : bits === 2 ? 'Codes: byte j = sum_s q[j+s*G/4] << 2s'
+        : 'Codes: low 2 bits as the 2-bit layout (G/4 bytes), then G/16 u16 planes: bit i of u16 c = bit 2 of q[16c+i]'),
     kernels: [k('naive', both, ['i8']), k('simd', simdOnly, ['i8'])],
   };
 }
 
+// BitMoD datatypes: a sign-magnitude float grid (FP3: 0, 1, 2, 4; FP4 = E2M1 in half units: 0, 1, 2, 3,
+// 4, 6, 8, 12) whose redundant negative zero is repurposed as one special value, either adding
+// resolution (FP3 +-3, FP4 +-10) or range (FP3 +-6, FP4 +-16). Each group picks the grid (selector
+// 0..3) and scale with the least squared error. A code indexes the sorted grid: w = scale * grid[code].
+export const BITMOD_GRIDS: Record<number, readonly (readonly number[])[]> = {
+  3: [3, -3, 6, -6].map((sp) => [-4, -2, -1, 0, 1, 2, 4, sp].sort((a, b) => a - b)),
+  4: [10, -10, 16, -16].map((sp) => [-12, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 12, sp].sort((a, b) => a - b)),
+};
+
 function bitmod(id: number, bits: number, group: number): WeightFormat {
   return {
     id, name: `bmd${bits}g${group}`, family: 'bitmod', block: group, blockBytes: 8 + (group * bits) / 8, tensorScale: false,
-    layout: `f32 scale, u8 datatype selector, 3 bytes zero, then ${group} ${bits}-bit codes into the selected FP${bits}+special-value grid`,
+    layout: `f32 scale, u8 datatype selector (0..3), 3 bytes zero, then ${group} ${bits}-bit codes (packed as the i${bits} formats) ` +
+      `indexing the selected FP${bits}+special-value grid (BITMOD_GRIDS); w = scale * grid[code]`,
     kernels: [k('naive', both, ['i8']), k('simd', simdOnly, ['i8'])],
   };
 }

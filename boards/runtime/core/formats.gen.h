@@ -71,5 +71,7 @@ _Static_assert(EF_FMT_BMD4G128_BLOCK_BYTES * 8 == 4.5 * EF_FMT_BMD4G128_BLOCK, "
 #define EF_FMT_TT4_BLOCK 64
 #define EF_FMT_TT4_BLOCK_BYTES 16
 _Static_assert(EF_FMT_TT4_BLOCK_BYTES * 8 == 2 * EF_FMT_TT4_BLOCK, "tt4: bits per weight");
+static const signed char EF_BITMOD3_GRIDS[4][16] = {{-4, -2, -1, 0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0}, {-4, -3, -2, -1, 0, 1, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0}, {-4, -2, -1, 0, 1, 2, 4, 6, 0, 0, 0, 0, 0, 0, 0, 0}, {-6, -4, -2, -1, 0, 1, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0}};
+static const signed char EF_BITMOD4_GRIDS[4][16] = {{-12, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 10, 12}, {-12, -10, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 12}, {-12, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 12, 16}, {-16, -12, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 12}};
 
 #endif
