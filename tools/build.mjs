@@ -1,7 +1,7 @@
 // `npm run build` (also run by `npm ci` through `prepare`): generated tables, both WASM targets, the
 // CLI bundle. Each step prints one line on stderr; any failure stops the build with its message.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,16 +35,25 @@ if (want('wasm')) {
     '--disable', 'simd', '--disable', 'bulk-memory', '--use', 'abort=',
   ]));
 }
-// The wasm3 addon needs Rust and libclang. Where they are missing the build goes on without it and
-// the CLI falls back to V8, saying why; tests require it when CI is set.
+// The wasm3 addon needs Rust and libclang. Where they are missing the build goes on without it, saying
+// why in one line (cargo's own output goes to build/wasm3-node.log), and the CLI falls back to V8;
+// tests require the addon when CI is set.
 if (want('addon')) {
   const crate = join(root, 'tools', 'wasm3-node');
   const out = join(root, 'build', 'wasm3-node.node');
+  const log = join(root, 'build', 'wasm3-node.log');
   const lib = join(crate, 'target', 'release', process.platform === 'darwin' ? 'libwasm3_node.dylib' : 'libwasm3_node.so');
   const t0 = Date.now();
-  const r = spawnSync('cargo', ['build', '--release', '--locked', '--quiet'], { cwd: crate, stdio: ['ignore', 'inherit', 'inherit'] });
+  const r = spawnSync('cargo', ['build', '--release', '--locked'], { cwd: crate, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
   if (r.error || r.status !== 0) {
-    process.stderr.write(`build: wasm3-node addon NOT built (${r.error ? r.error.message : `cargo exited ${r.status}`}): edge-flash will run on V8 only; see README prerequisites\n`);
+    const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+    writeFileSync(log, output);
+    rmSync(out, { force: true }); // never leave an addon older than its sources
+    const lines = output.split('\n').map((l) => l.trim());
+    const why = r.error?.code === 'ENOENT' ? 'no cargo on PATH: install Rust with rustup'
+      : /libclang/i.test(output) ? 'libclang not found: install libclang-dev (Debian) or LLVM'
+      : `${lines.find((l) => /^error\b/.test(l)) ?? `cargo exited ${r.status}`} (see build/wasm3-node.log)`;
+    process.stderr.write(`build: wasm3-node addon NOT built (${why}): edge-flash runs on V8 only; see the README's prerequisites\n`);
   } else {
     copyFileSync(lib, out);
     process.stderr.write(`build: tools/wasm3-node -> build/wasm3-node.node (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);

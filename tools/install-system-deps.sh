@@ -5,7 +5,9 @@
 set -euo pipefail
 need=()
 command -v cc >/dev/null || need+=(build-essential)
-ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so' || need+=(libclang-dev)
+# bindgen needs both the library and clang's own headers (stddef.h...), which libclang-dev brings
+{ ldconfig -p 2>/dev/null | grep 'libclang[-.0-9]*\.so' >/dev/null && compgen -G '/usr/lib/llvm-*/lib/clang/*/include/stddef.h' >/dev/null; } \
+  || need+=(libclang-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -14,4 +16,8 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-command -v cargo >/dev/null || echo "install-system-deps: no cargo on PATH: the wasm3 addon will not build (install Rust with rustup)" >&2
+if ! command -v cargo >/dev/null; then
+  echo "install-system-deps: no cargo on PATH: the wasm3 addon will not build (install Rust >= 1.85 with rustup)" >&2
+elif ! cargo --version | awk '{ split($2, v, "."); exit !(v[1] > 1 || (v[1] == 1 && v[2] >= 85)) }'; then
+  echo "install-system-deps: $(cargo --version) is older than 1.85: the wasm3 addon will not build (rustup update)" >&2
+fi

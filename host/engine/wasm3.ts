@@ -13,7 +13,7 @@ let addon: Addon | undefined;
 export function loadAddon(): Addon {
   if (addon) return addon;
   const path = fromRoot('build', 'wasm3-node.node');
-  if (!existsSync(path)) throw new Error(`the wasm3-node addon was not built (${path} is missing; it needs Rust and libclang)`);
+  if (!existsSync(path)) throw new Error(`the wasm3-node addon was not built (${path} is missing; it needs Rust and libclang: see the README)`);
   addon = createRequire(import.meta.url)(path) as Addon;
   return addon;
 }
@@ -31,10 +31,13 @@ class Wasm3Instance implements Instance {
   private rt: InstanceType<Addon['Runtime']>;
 
   constructor(a: Addon, wasm: Uint8Array, imports: (self: () => Instance) => HostFunction[], private opts: InstanceOptions) {
+    // The memory limit is checked after each call, as V8 does (host/engine/v8.ts), so both engines
+    // fail alike; the addon's own limit (memory.grow returning -1) is not used here.
     this.rt = new a.Runtime(opts.stackBytes ?? WASM3_DEFAULT_STACK);
     try {
       this.rt.load(wasm);
       for (const h of imports(() => this)) this.rt.link(h.module, h.name, h.sig, h.fn);
+      this.rt.instantiate(); // missing imports and rejected instructions fail here, as on V8
     } catch (e) {
       this.rt.free();
       throw e;
