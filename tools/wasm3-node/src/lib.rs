@@ -2,8 +2,9 @@
 //!
 //! One `Runtime` holds one wasm3 environment, runtime and module. Host functions are JS functions
 //! linked by module, name and wasm3 signature ('v(iIfF)': v void, i i32, I i64, f f32, F f64); they
-//! run synchronously inside `call`, on the JS thread that called it. A JS exception thrown by a host
-//! function becomes a wasm3 trap, and `call` rethrows it as a JS Error with the same message.
+//! run synchronously inside `call`, on the JS thread that called it, and may not call back into the
+//! runtime except for `memory()`, `memorySize()` and `has()` (wasm3 calls do not nest). What a host
+//! function throws becomes a wasm3 trap, and `call` rethrows it as it is, as V8 does.
 //!
 //! Ownership, so that a runtime nobody frees is still collected:
 //! - the linked JS functions live in a hidden array on the JS `Runtime` object, not behind native
