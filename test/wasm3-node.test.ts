@@ -185,8 +185,9 @@ if (load.engine) {
       const rt = new Runtime(64 * 1024);
       rt.load(device);
       const ballast = new Uint8Array(64 * 1024);
-      rt.link('edge', 'abort', 'v(iiii)', () => { ballast[0] = rt.memorySize(); });
-      rt.link('edge', 'log', 'v(ii)', () => {});
+      for (const h of baseImports()(() => assert.unreachable('no host call expected') as never)) {
+        rt.link(h.module, h.name, h.sig, (...args: any[]) => ((ballast[0] = rt.memorySize()), h.fn(...args)));
+      }
       rt.instantiate();
       rt.call('arena_alloc', [1 << 20]);
       rt.memory()[0] = 1;
