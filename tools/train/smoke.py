@@ -8,12 +8,14 @@ import array
 import json
 import os
 import random
+import struct
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 from corpus import parse, split  # noqa: E402
 from export import read_legacy, read_v2, rope_freqs, write_legacy, write_v2  # noqa: E402
+from gguf_export import tq2_0  # noqa: E402
 from tokenizer import read_tokenizer_bin, write_tokenizer_bin  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
@@ -82,6 +84,23 @@ def test_exports() -> None:
         check(err <= max(s) / 2 + 1e-6, f"v2 int8 embedding within half a step ({err})")
 
 
+def test_tq2_0() -> None:
+    # ggml's TQ2_0: in each 128-weight half, weight l*32 + m is bits 2l..2l+1 of byte m, as w/d + 1
+    rng = random.Random(3)
+    s = 0.0371
+    w = array.array("f", (s * rng.choice((-1, 0, 1)) for _ in range(512)))
+    blob = tq2_0(w)
+    check(len(blob) == 2 * 66, "TQ2_0: 66 bytes per 256 weights")
+    back = []
+    for b in range(2):
+        qs, (d,) = blob[b * 66: b * 66 + 64], struct.unpack_from("<e", blob, b * 66 + 64)
+        for j in range(2):
+            for l in range(4):
+                back.extend(((qs[j * 32 + m] >> (2 * l)) & 3) - 1 for m in range(32))
+        check(abs(d - s) <= s * 2 ** -11, f"TQ2_0 block scale is the ternary scale up to f16 ({d} vs {s})")
+    check(all(round(v / s) == t for v, t in zip(w, back)), "TQ2_0 trits round-trip")
+
+
 def test_committed_models() -> None:
     models = os.path.join(ROOT, "models")
     found = 0
@@ -111,5 +130,6 @@ if __name__ == "__main__":
     test_corpus()
     test_tokenizer_bin()
     test_exports()
+    test_tq2_0()
     test_committed_models()
     print(f"smoke: {checks} checks passed")

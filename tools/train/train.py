@@ -19,6 +19,8 @@ import time
 import torch
 
 from export import rope_freqs, write_legacy, write_v2
+from gguf_export import write_gguf
+from tokenizer import read_tokenizer_bin
 from model import Config, Transformer, absmean_ternary
 
 
@@ -46,7 +48,23 @@ def perplexity(model: Transformer, tokens: torch.Tensor, seq_len: int, device: s
     return math.exp(total / count)
 
 
-def export(model: Transformer, out: str) -> dict:
+def gguf_tokens(path: str, vocab: int) -> "list[tuple[bytes, float, int]]":
+    """tokenizer.bin pieces back in sentencepiece spelling, with GGUF token types."""
+    _, toks = read_tokenizer_bin(path, vocab)
+    out = []
+    for i, (piece, score) in enumerate(toks):
+        if i in (1, 2):
+            out.append(((b"<s>", b"</s>")[i - 1], score, 3))  # control
+        elif i == 0:
+            out.append((piece, score, 2))  # unknown
+        elif piece.startswith(b"<0x") and piece.endswith(b">") and len(piece) == 6:
+            out.append((piece, score, 6))  # byte fallback
+        else:
+            out.append((piece.replace(b" ", "\u2581".encode()), score, 1))
+    return out
+
+
+def export(model: Transformer, out: str, tokenizer: str) -> dict:
     c = model.config
     ternary = c.mode != "fp"
     scales = {}
@@ -68,10 +86,14 @@ def export(model: Transformer, out: str) -> dict:
     real, imag = rope_freqs(c.dim // c.n_heads, c.seq_len)
     write_legacy(os.path.join(out, "model.bin"), cfg, t, real, imag)
     group = write_v2(os.path.join(out, "model-q8.bin"), cfg, t)
+    extra = {"v2_group_size": group}
+    if ternary and os.path.isfile(tokenizer):
+        types = write_gguf(os.path.join(out, "model.gguf"), cfg, t, gguf_tokens(tokenizer, c.vocab_size), os.path.basename(out))
+        extra["gguf_types"] = sorted(set(types.values()))
     if ternary:
         with open(os.path.join(out, "scales.json"), "w") as f:
             json.dump({"format": "absmean ternary, one f32 scale per tensor: w = scale * trit", "scales": scales}, f, indent=1)
-    return {"v2_group_size": group}
+    return extra
 
 
 def main() -> None:
@@ -130,7 +152,8 @@ def main() -> None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
     model.load_state_dict(torch.load(os.path.join(args.out, "ckpt.pt"), map_location=device))
-    extra = export(model, args.out)
+    extra = export(model, args.out, os.path.join(args.data, "tokenizer.bin"))
+    extra["test_ppl"] = perplexity(model, load_tokens(os.path.join(args.data, "test.u16")), c.seq_len, device)
     params = sum(p.numel() for p in model.parameters())
     result = {
         "mode": args.mode, "config": os.path.basename(args.config), "lr": tr["lr"], "params": params, "steps": steps, "best_step": best_step,
