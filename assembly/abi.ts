@@ -10,6 +10,11 @@ declare function host_abort(msg: usize, file: usize, line: u32, col: u32): void;
 @external("edge", "log")
 export declare function host_log(ptr: usize, len: u32): void;
 
+// v(iii): copy `len` bytes of the model's weight image at byte `offset` to guest memory at `dst`
+// (a board: memcpy from memory-mapped flash; Node: from the image in host memory). Traps when out of range.
+@external("edge", "weights_read")
+export declare function weights_read(dst: usize, offset: i32, len: i32): void;
+
 // AssemblyScript's `abort` is routed here by asconfig.json (`--use abort=...`), so the module imports
 // "edge.abort" instead of "env.abort". Strings are UTF-16 with their byte length at ptr-4.
 export function abort(msg: string | null, file: string | null, line: u32, col: u32): void {

@@ -6,3 +6,5 @@ export { quantize_act } from './kernels/act';
 export * from './kernels/ternary';
 export * from './kernels/float';
 export * from './kernels/groups';
+export { model_init, model_forward, model_step, model_tokens, model_logits, model_memory } from './model/llama';
+export { sampler_init, sampler_sample, sampler_state } from './model/sampler';

@@ -25,6 +25,7 @@ const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { cwd: root, stdio
 
 mkdirSync(join(root, 'build'), { recursive: true });
 if (want('gen')) step('generated format tables', () => run(bin('tsx'), ['tools/gen-formats.ts']));
+if (want('gen')) step('generated kernel dispatch', () => run(bin('tsx'), ['tools/gen-dispatch.ts']));
 if (want('wasm')) {
   for (const target of ['device', 'simd']) {
     step(`assembly -> build/${target}.wasm`, () => run(bin('asc'), ['--config', 'asconfig.json', '--target', target]));

@@ -22,6 +22,8 @@ export function readAsString(mem: Uint8Array, ptr: number): string {
 
 export interface ImportHandlers {
   log?: (line: string) => void;
+  // The model's weight image, read by the runtime through edge.weights_read (host/model/runtime.ts).
+  weights?: Uint8Array;
 }
 
 export function baseImports(handlers: ImportHandlers = {}): (self: () => Instance) => HostFunction[] {
@@ -38,6 +40,17 @@ export function baseImports(handlers: ImportHandlers = {}): (self: () => Instanc
       fn: (ptr: number, len: number) => {
         const text = Buffer.from(checkedBytes(self().memory(), ptr, len, 'log')).toString('utf8');
         (handlers.log ?? ((s: string) => process.stderr.write(s + '\n')))(text);
+      },
+    },
+    {
+      module: 'edge', name: 'weights_read', sig: 'v(iii)',
+      fn: (dst: number, offset: number, len: number) => {
+        const img = handlers.weights;
+        if (!img) throw new GuestTrap('weights_read: this instance has no weight image');
+        if (offset < 0 || len < 0 || offset + len > img.length) {
+          throw new GuestTrap(`weights_read: image range [${offset}, ${offset + len}) is outside the weight image (${img.length} bytes)`);
+        }
+        checkedBytes(self().memory(), dst, len, 'weights_read').set(img.subarray(offset, offset + len));
       },
     },
   ];

@@ -1,0 +1,336 @@
+// The runtime plan: for a model and a target, which kernel and activation format each matrix uses,
+// where each tensor sits in the weight image, which tensors stay resident in linear memory and which
+// stream through the staging buffer, and how many bytes every buffer takes. The same arithmetic as
+// model_init (assembly/model/llama.ts), so the plan predicts the linear-memory high-water mark to the
+// byte (test/model.test.ts checks it) and can fit a memory limit before anything runs.
+import { UserError } from '../errors.ts';
+import { formatByName, matrixBytes, type ActFormatName, type Target, type WeightFormat } from '../quant/formats.ts';
+import { headDim, kvDim, type ModelConfig } from './config.ts';
+import * as D from './desc.ts';
+import { kernelEntry, type KernelEntry } from './dispatch.ts';
+import { KV_FORMATS, kvRowBytes, type KvFormat } from './kv.ts';
+import { MATRIX_NAMES, type Matrix, type Model } from './model.ts';
+import { convert, rowTileOf } from './quantize.ts';
+
+export interface PlanOptions {
+  target: Target;
+  act?: 'i8' | 'i4';          // activations before quantized matmuls (i4 only where a kernel takes it)
+  kv?: KvFormat;
+  batch?: number;             // most tokens per forward (prefill GEMM width); default 16
+  memoryLimit?: number;       // bytes of linear memory the arena may reach; default: no limit, all resident
+  variant?: string;           // force a kernel variant where the format has it (tests, benchmarks)
+  sampler?: boolean;          // reserve the top-p buffer (default true)
+  tokenizerImage?: Uint8Array; // the device tokenizer (assembly/model/tokenizer.ts), or none
+  textBytes?: number;         // longest prompt the device tokenizer takes (default 1024)
+  has?: (exportName: string) => boolean; // which kernels the built module has (default: all of the table)
+}
+
+export interface TensorPlan {
+  name: string;
+  kind: 'matrix' | 'vector' | 'embedding';
+  format: WeightFormat;
+  kernel: KernelEntry | null;
+  act: ActFormatName;
+  m: number;
+  k: number;
+  scale: number;
+  offset: number;     // in the weight image
+  bytes: number;
+  rowBytes: number;
+  rowTile: number;
+  resident: boolean;
+  data: Uint8Array;
+}
+
+export interface MemoryPlan {
+  heapBase: number;
+  descriptor: number;
+  residentWeights: number;
+  activations: number;
+  kvCache: number;
+  stage: number;
+  sampler: number;
+  tokenizer: number;
+  scratch: number;
+  total: number;            // the arena's high-water mark after model_init
+  streamedPerToken: number; // weight bytes read through weights_read per decoded token
+}
+
+export interface Plan {
+  config: ModelConfig;
+  target: Target;
+  kv: KvFormat;
+  batch: number;
+  dimStride: number;
+  kvStride: number;
+  hiddenStride: number;
+  maxK: number;
+  maxM: number;
+  logits: number;
+  scratch: number;
+  stageBytes: number;
+  textBytes: number;
+  sampler: boolean;
+  tokenizerImage: Uint8Array | null;
+  tensors: TensorPlan[];
+  image: Uint8Array;
+  memory: MemoryPlan;
+}
+
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
+const F32 = formatByName('f32')!;
+
+const PREFERENCE: Record<Target, string[]> = {
+  simd: ['simd', 'bitserial', 'lut', 'naive'],
+  device: ['bitserial', 'naive', 'lut'],
+};
+
+export function chooseKernel(format: WeightFormat, want: ActFormatName, target: Target, force?: string, has: (name: string) => boolean = () => true): KernelEntry {
+  const acts: ActFormatName[] = format.name === 'f32' ? ['f32'] : want === 'i4' ? ['i4', 'i8'] : ['i8'];
+  const order = force ? [force, ...PREFERENCE[target]] : PREFERENCE[target];
+  for (const act of acts) {
+    for (const v of order) {
+      const e = kernelEntry(format, act, v);
+      if (e && e.targets.includes(target) && has(e.exportName)) return e;
+    }
+  }
+  throw new UserError(`format ${format.name} has no kernel in the ${target} build`);
+}
+
+// Kernel scratch bytes (assembly/kernels/*: scratch()) for one call; unknown kernels get a bound.
+export function kernelScratch(e: KernelEntry, k: number, n: number): number {
+  if (e.format.name === 'f32' || e.variant === 'naive') return 0;
+  if (e.format.name === 'tq2' && e.variant === 'simd') return 4 * n;
+  if (e.format.name === 'tq1') return 0;
+  if (e.variant === 'bitserial') return e.act === 'i4' ? (n * k) / 2 : n * k;
+  if (e.format.name === 'tb1' && e.variant === 'lut') return 16 * k;
+  if (e.format.name === 'tt4' && e.variant === 'lut') return 8 * n * k;
+  if (e.variant === 'simd' && (e.format.family === 'lowbit' || e.format.family === 'bitmod')) return 4 * n * (k / e.format.block);
+  if (e.variant === 'simd' && e.format.family === 'int8') return 0;
+  return 16 * k + 8 * n * k;
+}
+
+function matrixPlan(name: string, t: Matrix, rows: number, cols: number, opts: PlanOptions): TensorPlan {
+  let mt = t;
+  const tile = rowTileOf(mt.format);
+  if (mt.m % tile !== 0 || mt.k % mt.format.block !== 0) mt = convert(t, rows, cols, F32);
+  const kernel = chooseKernel(mt.format, opts.act ?? 'i8', opts.target, opts.variant, opts.has);
+  return {
+    name, kind: 'matrix', format: mt.format, kernel, act: kernel.act, m: mt.m, k: mt.k, scale: mt.scale,
+    offset: 0, bytes: mt.data.byteLength, rowBytes: matrixBytes(mt.format, 1, mt.k), rowTile: tile, resident: true, data: mt.data,
+  };
+}
+
+function vectorPlan(name: string, v: Float32Array): TensorPlan {
+  return {
+    name, kind: 'vector', format: F32, kernel: null, act: 'f32', m: 1, k: v.length, scale: 1, offset: 0, bytes: v.byteLength,
+    rowBytes: v.byteLength, rowTile: 1, resident: true, data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
+  };
+}
+
+// With a memory limit, the prefill width halves until the plan fits (a board prefills token by token).
+export function planModel(model: Model, opts: PlanOptions, heapBase: number): Plan {
+  if (opts.memoryLimit === undefined) return planFor(model, opts, heapBase);
+  for (let b = Math.max(1, Math.min(opts.batch ?? 16, model.config.seqLen)); ; b = Math.floor(b / 2)) {
+    try {
+      return planFor(model, { ...opts, batch: b }, heapBase);
+    } catch (e) {
+      if (b <= 1 || !(e instanceof UserError)) throw e;
+    }
+  }
+}
+
+function planFor(model: Model, opts: PlanOptions, heapBase: number): Plan {
+  const c = model.config;
+  const kv = opts.kv ?? KV_FORMATS[0];
+  const hs = headDim(c), kvd = kvDim(c);
+  if (kv.name === 'int3' && hs % 8 !== 0) throw new UserError(`--kv int3 needs a head size that is a multiple of 8; this model's is ${hs}`);
+  const batch = Math.max(1, Math.min(opts.batch ?? 16, c.seqLen));
+
+  // embedding: one row per token, f32 or q8_0
+  let emb = model.embedding;
+  if (!(emb.format.name === 'f32' || emb.format.name === 'q8_0') || emb.k !== c.dim) emb = convert(emb, c.vocabSize, c.dim, F32);
+  const embedding: TensorPlan = {
+    name: 'embedding', kind: 'embedding', format: emb.format, kernel: null, act: 'f32', m: c.vocabSize, k: c.dim, scale: 1,
+    offset: 0, bytes: emb.data.byteLength, rowBytes: matrixBytes(emb.format, 1, c.dim), rowTile: 1, resident: true, data: emb.data,
+  };
+  const classifier = matrixPlan('classifier', model.classifier ?? model.embedding, c.vocabSize, c.dim, opts);
+  const tensors: TensorPlan[] = [embedding, vectorPlan('rms_final', model.rmsFinal), classifier];
+  model.layers.forEach((l, i) => {
+    const m = (n: (typeof MATRIX_NAMES)[number], rows: number, cols: number) => matrixPlan(`layers.${i}.${n}`, l[n], rows, cols, opts);
+    tensors.push(
+      vectorPlan(`layers.${i}.rms_att`, l.rmsAtt), m('wq', c.dim, c.dim), m('wk', kvd, c.dim), m('wv', kvd, c.dim), m('wo', c.dim, c.dim),
+      vectorPlan(`layers.${i}.rms_ffn`, l.rmsFfn), m('w1', c.hiddenDim, c.dim), m('w2', c.dim, c.hiddenDim), m('w3', c.hiddenDim, c.dim),
+    );
+  });
+
+  // the weight image: every tensor 16-aligned; a classifier shared with an embedding of the same bytes points at them
+  let size = 0;
+  for (const t of tensors) {
+    if (t === classifier && classifier.data === embedding.data) {
+      t.offset = embedding.offset;
+      continue;
+    }
+    t.offset = size;
+    size = align16(size + t.bytes + 16);
+  }
+  const tokOffset = size;
+  const tokImage = opts.tokenizerImage ?? null;
+  if (tokImage) size = align16(size + tokImage.byteLength);
+  const image = new Uint8Array(size);
+  for (const t of tensors) image.set(t.data, t.offset);
+  if (tokImage) image.set(tokImage, tokOffset);
+
+  const layerMats = tensors.filter((t) => t.kind === 'matrix' && t !== classifier);
+  const byName = (suffix: string) => layerMats.filter((t) => t.name.endsWith(suffix));
+  const mx = (...v: number[]) => Math.max(...v);
+  const round4 = (n: number) => Math.ceil(n / 4) * 4;
+  const dimStride = round4(mx(c.dim, classifier.k, ...['.wq', '.wk', '.wv', '.w1', '.w3'].flatMap((s) => byName(s).map((t) => t.k)), ...['.wq', '.wo', '.w2'].flatMap((s) => byName(s).map((t) => t.m))));
+  const kvStride = round4(mx(kvd, ...['.wk', '.wv'].flatMap((s) => byName(s).map((t) => t.m))));
+  const hiddenStride = round4(mx(c.hiddenDim, ...['.w1', '.w3'].flatMap((s) => byName(s).map((t) => t.m)), ...byName('.w2').map((t) => t.k)));
+  const maxK = mx(...tensors.filter((t) => t.kind === 'matrix').map((t) => t.k));
+  const maxM = mx(...layerMats.map((t) => t.m));
+  const scratch = mx(0, ...tensors.filter((t) => t.kernel).map((t) => kernelScratch(t.kernel!, t.k, t === classifier ? 1 : batch)));
+  const sampler = opts.sampler ?? true;
+  const textBytes = tokImage ? opts.textBytes ?? 1024 : 0;
+
+  const plan: Plan = {
+    config: c, target: opts.target, kv, batch, dimStride, kvStride, hiddenStride, maxK, maxM, logits: classifier.m, scratch,
+    stageBytes: 0, textBytes, sampler, tokenizerImage: tokImage, tensors, image, memory: undefined as unknown as MemoryPlan,
+  };
+  plan.memory = memoryPlan(plan, heapBase);
+  if (opts.memoryLimit !== undefined) fitMemory(plan, heapBase, opts.memoryLimit);
+  return plan;
+}
+
+// The minimum staging buffer: one row tile of every streamed matrix, one embedding row.
+function minStage(plan: Plan): number {
+  let s = 0;
+  for (const t of plan.tensors) {
+    if (t.resident) continue;
+    if (t.kind === 'matrix') s = Math.max(s, t.rowBytes * t.rowTile);
+    if (t.kind === 'embedding' && t.format.name !== 'f32') s = Math.max(s, t.rowBytes);
+  }
+  return s;
+}
+
+// Chooses what stays resident so that the arena fits `limit`: vectors always; then matrices, largest
+// first, while they fit; the rest streams through a staging buffer grown into what is left.
+function fitMemory(plan: Plan, heapBase: number, limit: number): void {
+  for (const t of plan.tensors) if (t.kind !== 'vector') t.resident = false;
+  plan.stageBytes = 0;
+  plan.stageBytes = minStage(plan);
+  let m = memoryPlan(plan, heapBase);
+  if (m.total > limit) {
+    throw new UserError(`the model does not fit ${limit} bytes of linear memory even with every weight streamed: it needs ${m.total} (KV cache ${m.kvCache}, activations ${m.activations})`, 'try --kv int4, a smaller context or a larger limit');
+  }
+  const candidates = plan.tensors.filter((t) => t.kind === 'matrix').sort((a, b) => b.bytes - a.bytes);
+  for (const t of candidates) {
+    t.resident = true;
+    const s = plan.stageBytes;
+    plan.stageBytes = minStage(plan);
+    m = memoryPlan(plan, heapBase);
+    if (m.total > limit) {
+      t.resident = false;
+      plan.stageBytes = s;
+    }
+  }
+  // the embedding too, when all of it fits (a shared classifier then reads the same copy)
+  const emb = plan.tensors[0];
+  emb.resident = true;
+  if (memoryPlan(plan, heapBase).total > limit) emb.resident = false;
+  // grow the staging buffer into what is left: fewer, larger reads
+  const streamed = plan.tensors.filter((t) => !t.resident && t.kind === 'matrix');
+  const want = Math.max(minStage(plan), ...streamed.map((t) => t.bytes), 0);
+  const free = limit - memoryPlan(plan, heapBase).total;
+  plan.stageBytes = Math.max(minStage(plan), Math.min(want, plan.stageBytes + Math.max(0, Math.floor((free - 32) / 16) * 16)));
+  plan.memory = memoryPlan(plan, heapBase);
+}
+
+// Mirrors model_init's allocations, in order.
+export function memoryPlan(plan: Plan, heapBase: number): MemoryPlan {
+  const c = plan.config;
+  const B = plan.batch, hs = headDim(c), kvd = kvDim(c);
+  const descriptor = align16(descriptorWords(plan) * 4);
+  let resident = 0;
+  const seen: TensorPlan[] = [];
+  for (const t of plan.tensors) {
+    if (!t.resident) continue;
+    if (!seen.some((u) => u.offset === t.offset && u.bytes === t.bytes)) resident += align16(t.bytes + 16);
+    seen.push(t);
+  }
+  const a = (n: number) => align16(n);
+  const activations = 4 * a(B * plan.dimStride * 4) + 2 * a(B * plan.kvStride * 4) + 2 * a(B * plan.hiddenStride * 4)
+    + a(c.seqLen * 4) + a(plan.logits * 4) + a(B * plan.maxK + 16) + a(B * 4)
+    + (B > 1 ? a(B * plan.maxK * 4) + a(B * plan.maxM * 4) : 0) + 2 * a(B * hs * 2) + a(B * 4);
+  const stage = plan.stageBytes > 0 ? a(plan.stageBytes + 16) : 0;
+  const kvCache = a(2 * c.nLayers * c.seqLen * kvRowBytes(plan.kv, kvd, c.nKvHeads));
+  const sampler = plan.sampler ? a(c.vocabSize * 8) : 0;
+  const tokenizer = plan.tokenizerImage ? tokenizerBytes(plan) : 0;
+  const scratch = plan.scratch > 0 ? a(plan.scratch) : 0;
+  const total = heapBase + descriptor + resident + activations + stage + kvCache + sampler + tokenizer + scratch;
+  let streamedPerToken = 0;
+  for (const t of plan.tensors) {
+    if (t.resident) continue;
+    streamedPerToken += t.kind === 'embedding' ? t.rowBytes : t.bytes;
+  }
+  return { heapBase, descriptor, residentWeights: resident, activations, kvCache, stage, sampler, tokenizer, scratch, total, streamedPerToken };
+}
+
+// Filled in with the device tokenizer (assembly/model/tokenizer.ts).
+export function tokenizerBytes(plan: Plan): number {
+  return plan.tokenizerImage ? align16(plan.tokenizerImage.byteLength) : 0;
+}
+
+export function descriptorWords(plan: Plan): number {
+  return D.D_TENSORS + plan.tensors.length * D.T_WORDS;
+}
+
+const f32bits = (v: number) => new Int32Array(new Float32Array([v]).buffer)[0];
+
+export function writeDescriptor(plan: Plan, ropeTheta: number, normEps: number): Int32Array {
+  const c = plan.config;
+  const w = new Int32Array(descriptorWords(plan));
+  w[D.D_MAGIC] = D.DESC_MAGIC; w[D.D_VERSION] = D.DESC_VERSION;
+  w[D.D_DIM] = c.dim; w[D.D_HIDDEN] = c.hiddenDim; w[D.D_LAYERS] = c.nLayers; w[D.D_HEADS] = c.nHeads; w[D.D_KV_HEADS] = c.nKvHeads;
+  w[D.D_VOCAB] = c.vocabSize; w[D.D_SEQ] = c.seqLen; w[D.D_KV_FORMAT] = plan.kv.id; w[D.D_BATCH] = plan.batch;
+  w[D.D_STAGE] = plan.stageBytes; w[D.D_ROPE_THETA] = f32bits(ropeTheta); w[D.D_NORM_EPS] = f32bits(normEps);
+  w[D.D_DIM_STRIDE] = plan.dimStride; w[D.D_KV_STRIDE] = plan.kvStride; w[D.D_HIDDEN_STRIDE] = plan.hiddenStride;
+  w[D.D_MAX_K] = plan.maxK; w[D.D_MAX_M] = plan.maxM; w[D.D_SCRATCH] = plan.scratch; w[D.D_LOGITS] = plan.logits;
+  const tokOffset = plan.tokenizerImage ? plan.image.length - align16(plan.tokenizerImage.byteLength) : 0;
+  w[D.D_TOK_OFFSET] = tokOffset; w[D.D_TOK_BYTES] = plan.tokenizerImage?.byteLength ?? 0; w[D.D_TEXT_BYTES] = plan.textBytes;
+  w[D.D_SAMPLER] = plan.sampler ? 1 : 0; w[D.D_N_TENSORS] = plan.tensors.length;
+  plan.tensors.forEach((t, i) => {
+    const at = D.D_TENSORS + i * D.T_WORDS;
+    w[at + D.T_FORMAT] = t.format.id; w[at + D.T_KERNEL] = t.kernel ? t.kernel.id : -1;
+    w[at + D.T_QMAX] = t.act === 'i8' ? 127 : t.act === 'i4' ? 7 : 0;
+    w[at + D.T_M] = t.m; w[at + D.T_K] = t.k; w[at + D.T_OFFSET] = t.offset; w[at + D.T_BYTES] = t.bytes;
+    w[at + D.T_RESIDENT] = t.resident ? 1 : 0; w[at + D.T_SCALE] = f32bits(t.scale);
+    w[at + D.T_ROW_BYTES] = t.rowBytes; w[at + D.T_ROW_TILE] = t.rowTile;
+  });
+  return w;
+}
+
+// One line per tensor group for --verbose: where each tensor lives and what it costs.
+export function describePlan(plan: Plan): string[] {
+  const m = plan.memory;
+  const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+  const lines = [
+    `plan: ${plan.target} build, kv ${plan.kv.name}, batch ${plan.batch}, linear memory ${kib(m.total)} (${m.total} bytes): ` +
+      `heap base ${kib(m.heapBase)}, resident weights ${kib(m.residentWeights)}, KV cache ${kib(m.kvCache)}, activations ${kib(m.activations)}, ` +
+      `staging ${kib(m.stage)}, scratch ${kib(m.scratch)}, sampler ${kib(m.sampler)}, tokenizer ${kib(m.tokenizer)}, descriptor ${kib(m.descriptor)}`,
+  ];
+  const groups = new Map<string, TensorPlan[]>();
+  for (const t of plan.tensors) {
+    const key = `${t.name.replace(/^layers\.\d+\./, 'layers.*.')}`;
+    (groups.get(key) ?? groups.set(key, []).get(key)!).push(t);
+  }
+  for (const [name, ts] of groups) {
+    const t = ts[0];
+    const res = ts.filter((u) => u.resident).length;
+    const where = res === ts.length ? 'resident' : res === 0 ? 'streamed' : `resident in ${res} of ${ts.length}, streamed in the rest`;
+    lines.push(`plan:   ${name.padEnd(18)} ${t.format.name.padEnd(6)} ${t.kernel ? `${t.kernel.variant}/${t.act}`.padEnd(14) : ''.padEnd(14)} (${t.m}x${t.k}) x${ts.length}  ${kib(ts.reduce((s, u) => s + u.bytes, 0)).padStart(10)}  ${where}`);
+  }
+  if (m.streamedPerToken > 0) lines.push(`plan: ${kib(m.streamedPerToken)} of weights stream through a ${kib(plan.stageBytes)} staging buffer every token`);
+  return lines;
+}

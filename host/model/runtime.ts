@@ -1,0 +1,119 @@
+// The model runtime from the host: instantiate the WASM build on an engine, plan, hand it the
+// descriptor and the weight image (read through edge.weights_read), then forward tokens and sample.
+import { UserError } from '../errors.ts';
+import { baseImports, GuestTrap } from '../engine/imports.ts';
+import { targetFor, wasmBytes } from '../engine/index.ts';
+import type { Engine, Instance } from '../engine/types.ts';
+import type { Target } from '../quant/formats.ts';
+import * as D from './desc.ts';
+import type { Model } from './model.ts';
+import { planModel, writeDescriptor, type Plan, type PlanOptions } from './plan.ts';
+import type { SamplerSettings } from './sampler.ts';
+
+export interface RuntimeOptions extends Omit<PlanOptions, 'target'> {
+  target?: Target;           // default: simd on V8, device on wasm3
+  stackBytes?: number;
+  capMemory?: boolean;       // run under the engine's memory cap at the plan's total (boards)
+}
+
+export class ModelRuntime {
+  private constructor(readonly instance: Instance, readonly plan: Plan, readonly model: Model) {}
+
+  static create(model: Model, engine: Engine, opts: RuntimeOptions = {}): ModelRuntime {
+    const target = opts.target ?? targetFor(engine.name);
+    const handlers: { weights?: Uint8Array } = {};
+    // A first instance only to learn where the heap starts; the plan needs it to the byte.
+    const probe = engine.instantiate(wasmBytes(target), baseImports(handlers), { stackBytes: opts.stackBytes });
+    probe.call('arena_reset');
+    const heapBase = Number(probe.call('arena_top'));
+    const exports = new Map<string, boolean>();
+    const has = (name: string) => exports.get(name) ?? exports.set(name, probe.has(name)).get(name)!;
+    let plan: Plan;
+    try {
+      plan = planModel(model, { ...opts, target, has }, heapBase);
+    } finally {
+      probe.close();
+    }
+    handlers.weights = plan.image;
+    // Engines cap whole 64 KiB pages; the arena's high-water mark is what must fit the limit (checked below).
+    const limit = opts.capMemory ? Math.ceil(Math.max(plan.memory.total, opts.memoryLimit ?? 0) / 65536) * 65536 : undefined;
+    const inst = engine.instantiate(wasmBytes(target), baseImports(handlers), { stackBytes: opts.stackBytes, memoryLimitBytes: limit });
+    const rt = new ModelRuntime(inst, plan, model);
+    try {
+      rt.init();
+    } catch (e) {
+      inst.close();
+      throw e;
+    }
+    return rt;
+  }
+
+  private call(name: string, ...args: (number | bigint)[]): number {
+    try {
+      return Number(this.instance.call(name, ...args));
+    } catch (e) {
+      if (e instanceof GuestTrap) throw new UserError(`model runtime (${this.instance.engine}): ${e.message}`);
+      throw e;
+    }
+  }
+
+  private init(): void {
+    const words = writeDescriptor(this.plan, this.model.ropeTheta, this.model.normEps);
+    this.call('arena_reset');
+    const at = this.call('arena_alloc', words.byteLength);
+    if (at === 0) throw new UserError(`out of linear memory writing the model descriptor (${words.byteLength} bytes)`);
+    this.instance.memory().set(new Uint8Array(words.buffer), at);
+    const r = this.call('model_init', at);
+    if (r === D.INIT_OUT_OF_MEMORY) throw new UserError(`out of linear memory: the model needs ${this.plan.memory.total} bytes`, 'try --kv int4 or a memory limit that streams weights');
+    if (r !== D.INIT_OK) throw new Error(`model_init rejected the descriptor (code ${r})`);
+    const top = this.call('model_memory');
+    if (top !== this.plan.memory.total) throw new Error(`model_init reached ${top} bytes of linear memory, the plan said ${this.plan.memory.total}`);
+  }
+
+  // The arena's high-water mark: every byte of linear memory the model uses.
+  memoryBytes(): number {
+    return this.call('arena_top');
+  }
+
+  // Forward tokens at pos.. (in batches of the plan's width); returns the last token's logits when asked.
+  forward(tokens: ArrayLike<number>, pos: number, wantLogits = true): Float32Array | undefined {
+    const B = this.plan.batch;
+    const tp = this.call('model_tokens');
+    for (let i = 0; i < tokens.length; i += B) {
+      const n = Math.min(B, tokens.length - i);
+      const view = new Int32Array(n);
+      for (let j = 0; j < n; j++) view[j] = tokens[i + j];
+      this.instance.memory().set(new Uint8Array(view.buffer), tp);
+      const last = i + n >= tokens.length;
+      if (this.call('model_forward', n, pos + i, last && wantLogits ? 1 : 0) !== 0) {
+        throw new UserError(`cannot forward ${n} tokens at position ${pos + i}: the context holds ${this.plan.config.seqLen} and tokens must be below ${this.plan.config.vocabSize}`);
+      }
+    }
+    return wantLogits ? this.logits() : undefined;
+  }
+
+  logits(): Float32Array {
+    const p = this.call('model_logits');
+    return new Float32Array(this.instance.memory().slice(p, p + this.plan.config.vocabSize * 4).buffer);
+  }
+
+  setSampler(s: SamplerSettings): void {
+    this.call('sampler_init', s.temperature, s.topp, BigInt.asUintN(64, s.seed));
+  }
+
+  // Forward one token and sample the next one inside WASM.
+  step(token: number, pos: number): number {
+    const next = this.call('model_step', token, pos);
+    if (next < 0) throw new UserError(`cannot decode token ${token} at position ${pos} (context ${this.plan.config.seqLen})`);
+    return next;
+  }
+
+  // Sample from the current logits (after forward) inside WASM.
+  sample(): number {
+    return this.call('sampler_sample', this.call('model_logits'), this.plan.config.vocabSize);
+  }
+
+  close(): void {
+    this.instance.close();
+  }
+}

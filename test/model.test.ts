@@ -1,0 +1,145 @@
+// The model runtime (assembly/model/, host/model/) on every engine and build: logits against the
+// float64 reference for random-weight models in every weight format and KV format, batched prefill
+// against token-by-token decode, the memory plan against model_init, the sampler against run.c's
+// (host mirror), streaming under a memory limit.
+//
+// Tolerances (max |logit - reference| over max |reference logit|): f32 weights 1e-5; quantized weights
+// 1e-2 (the reference quantizes activations and K/V with the same quantizers, from float64 values, so
+// a value on a rounding boundary may land one step apart); prefill vs decode: bit-identical.
+import { readFileSync } from 'node:fs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Engine } from '../host/engine/types.ts';
+import type { ModelConfig } from '../host/model/config.ts';
+import * as DESC from '../host/model/desc.ts';
+import { KV_FORMATS, kvFormat, kvRoundTrip } from '../host/model/kv.ts';
+import type { Model } from '../host/model/model.ts';
+import { quantizeModel } from '../host/model/quantize.ts';
+import { ReferenceModel } from '../host/model/reference.ts';
+import { ModelRuntime } from '../host/model/runtime.ts';
+import { SamplerRef } from '../host/model/sampler.ts';
+import { modelFromWeights, randomWeights } from '../host/model/synthetic.ts';
+import { fromRoot } from '../host/paths.ts';
+import { FORMATS, formatByName, type Target } from '../host/quant/formats.ts';
+import { REFS } from '../host/quant/ref/index.ts';
+import { randn, rng, testEngines } from './helpers.ts';
+
+const engines = await testEngines();
+const TINY: ModelConfig = { dim: 64, hiddenDim: 172, nLayers: 2, nHeads: 8, nKvHeads: 4, vocabSize: 300, seqLen: 24, sharedClassifier: true };
+const UNSHARED: ModelConfig = { dim: 48, hiddenDim: 100, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 97, seqLen: 16, sharedClassifier: false };
+const TOKENS = [1, 5, 77, 200, 3, 9, 250, 31, 64, 2, 17];
+
+function relErr(got: Float32Array, want: Float64Array): number {
+  let d = 0, m = 0;
+  for (let i = 0; i < want.length; i++) {
+    d = Math.max(d, Math.abs(got[i] - want[i]));
+    m = Math.max(m, Math.abs(want[i]));
+  }
+  return d / m;
+}
+
+function targetsOf(e: Engine): Target[] {
+  return e.name === 'v8' ? ['device', 'simd'] : ['device'];
+}
+
+const desc = suite('model descriptor');
+desc('every constant of assembly/model/desc.ts has the same value in host/model/desc.ts', () => {
+  const src = readFileSync(fromRoot('assembly', 'model', 'desc.ts'), 'utf8');
+  const found = [...src.matchAll(/export const (\w+): i32 = (0x[0-9a-f]+|-?\d+);/gi)];
+  assert.ok(found.length > 30);
+  for (const [, name, value] of found) assert.is((DESC as Record<string, number>)[name], Number(value), name);
+  assert.is(Object.keys(DESC).length, found.length);
+});
+desc.run();
+
+const kv = suite('kv quantization');
+kv('int8/int4/int3 round trips stay within half a step of the bf16 scale', () => {
+  const r = rng(7);
+  for (const f of KV_FORMATS.filter((k) => k.qmax > 0)) {
+    for (let i = 0; i < 50; i++) {
+      const v = randn(r, 8, 3);
+      const back = kvRoundTrip(v, f);
+      const amax = Math.max(...Array.from(v, Math.abs));
+      for (let j = 0; j < 8; j++) assert.ok(Math.abs(back[j] - v[j]) <= (amax / f.qmax) * 0.51 + 1e-6, `${f.name}`);
+    }
+  }
+});
+kv.run();
+
+function check(s: ReturnType<typeof suite>, label: string, model: Model, engine: Engine, target: Target, kvName: string, tol: number, act: 'i8' | 'i4' = 'i8') {
+  s(label, () => {
+    const kvf = kvFormat(kvName)!;
+    const rt = ModelRuntime.create(model, engine, { target, kv: kvf, batch: 4, act });
+    const ref = new ReferenceModel(model, { act: (t) => rt.plan.tensors.find((p) => p.data === t.data)?.act ?? 'f32', kv: kvf });
+    try {
+      let worst = 0;
+      for (let p = 0; p < TOKENS.length; p++) {
+        const got = rt.forward([TOKENS[p] % model.config.vocabSize], p)!;
+        worst = Math.max(worst, relErr(got, ref.forward(TOKENS[p] % model.config.vocabSize, p)));
+      }
+      assert.ok(worst <= tol, `${label}: relative logit error ${worst.toExponential(2)} > ${tol}`);
+      // the same tokens as one batched prefill (GEMM) give the same last logits, bit for bit
+      const rt2 = ModelRuntime.create(model, engine, { target, kv: kvf, batch: 4, act });
+      const batched = rt2.forward(TOKENS.map((t) => t % model.config.vocabSize), 0)!;
+      const stepped = rt.logits();
+      rt2.close();
+      assert.equal(Array.from(batched), Array.from(stepped), 'prefill == decode');
+    } finally {
+      rt.close();
+    }
+  });
+}
+
+const base = modelFromWeights(randomWeights(TINY, 3));
+const unshared = modelFromWeights(randomWeights(UNSHARED, 4));
+for (const engine of engines) {
+  for (const target of targetsOf(engine)) {
+    const s = suite(`model on ${engine.name}/${target}`);
+    check(s, 'f32 weights, f32 KV', base, engine, target, 'f32', 1e-5);
+    check(s, 'f32 weights, unshared classifier', unshared, engine, target, 'f32', 1e-5);
+    for (const kvn of ['int8', 'int4', 'int3']) check(s, `f32 weights, ${kvn} KV`, base, engine, target, kvn, 1e-5);
+    for (const fmt of FORMATS.filter((f) => !f.retired && f.name !== 'f32' && REFS[f.name])) {
+      const q = quantizeModel(base, { layers: fmt, classifier: fmt.family === 'ternary' ? null : fmt });
+      check(s, `${fmt.name} weights, int4 KV`, q, engine, target, 'int4', 1e-2);
+    }
+    for (const fmt of ['tq2', 'tb1']) {
+      check(s, `${fmt} weights, int4 activations (a4.8), int3 KV`, quantizeModel(base, { layers: formatByName(fmt)!, classifier: null }), engine, target, 'int3', 1e-2, 'i4');
+    }
+
+    s('streaming under a memory limit gives the same logits as all-resident, within the predicted memory', () => {
+      const q = quantizeModel(base, { layers: formatByName('tq2')!, classifier: null });
+      const all = ModelRuntime.create(q, engine, { target, kv: kvFormat('int4'), batch: 1 });
+      const limit = all.plan.memory.total - all.plan.memory.residentWeights + 3000;
+      const tight = ModelRuntime.create(q, engine, { target, kv: kvFormat('int4'), batch: 1, memoryLimit: limit, capMemory: true });
+      try {
+        assert.ok(tight.plan.tensors.some((t) => !t.resident), 'some tensors stream');
+        assert.ok(tight.memoryBytes() <= limit, `${tight.memoryBytes()} <= ${limit}`);
+        for (let p = 0; p < 6; p++) {
+          const a = all.forward([TOKENS[p]], p)!, b = tight.forward([TOKENS[p]], p)!;
+          assert.equal(Array.from(a), Array.from(b));
+        }
+      } finally {
+        all.close();
+        tight.close();
+      }
+    });
+
+    s('the WASM sampler picks the tokens of run.c\'s sampler (host mirror) for the same seed', () => {
+      for (const [temperature, topp] of [[0, 0.9], [1, 0.9], [0.8, 0.5], [1.2, 1], [1, 0]] as const) {
+        const settings = { temperature: Math.fround(temperature), topp: Math.fround(topp), seed: 12345n + BigInt(Math.round(temperature * 10)) };
+        const rt = ModelRuntime.create(base, engine, { target, batch: 1 });
+        try {
+          rt.setSampler(settings);
+          const ref = new SamplerRef(settings);
+          for (let p = 0; p < 10; p++) {
+            const want = ref.sample(rt.forward([TOKENS[p]], p)!);
+            assert.is(rt.sample(), want, `t=${temperature} p=${topp} pos ${p}`);
+          }
+        } finally {
+          rt.close();
+        }
+      }
+    });
+    s.run();
+  }
+}
