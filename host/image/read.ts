@@ -1,0 +1,316 @@
+// The one image reader: checks an image in the order a board does (header, board, size, section table,
+// CRCs, SHA-256, signature, then contents) and stops at the first failure with an ImageError naming the
+// part, what it found and what it needed. Returns views into the bytes, never copies.
+import { boardById, boardLabel, boardRuns, type BoardProfile } from '../board/boards.ts';
+import { formatById, type WeightFormat } from '../quant/formats.ts';
+import type { QuantTensor } from '../quant/tensor.ts';
+import { crc32, hex32 } from './crc32.ts';
+import {
+  ACT_CODES, C, CONFIG_BYTES, CONFIG_FLAG_CLASSIFIER_RESIDENT, CONFIG_FLAG_EMBED_RESIDENT, CONFIG_FLAG_SHARED, CONFIG_KNOWN_FLAGS,
+  DIGEST_BYTES, FLAG_SIGNED, H, HEADER_BYTES, IMAGE_MAGIC, IMAGE_VERSION, KIND, KNOWN_FLAGS, KV_CODES, MAX_SECTIONS, S,
+  SECTION_ENTRY_BYTES, SECTION_KINDS, SIGNATURE_TRAILER_BYTES, T, TENSOR_ENTRY_BYTES, TENSOR_NAME_BYTES, W, WEIGHTS_HEADER_BYTES,
+  fail, isPow2, sectionKind, sectionName,
+} from './format.ts';
+import { configProblem, modelTensors, paddedK, tensorBytes, type ImageConfig, type TensorRole } from './layout.ts';
+import { keyId, sha256, toHex, verifyDigest } from './sign.ts';
+
+export interface ReadOptions {
+  board?: BoardProfile;        // the board that will run it: checks the board id and the image's size
+  capacity?: number;           // bytes the image may have (default: the board's image partition)
+  publicKey?: Uint8Array;      // a trusted Ed25519 key: the image must carry a valid signature by it
+  partition?: boolean;         // bytes are a whole flash partition: bytes after the image are ignored
+}
+
+export interface SectionInfo {
+  kind: number;
+  name: string;
+  offset: number;
+  size: number;
+  align: number;
+  crc: number;
+}
+
+export interface ImageTensor {
+  name: string;
+  format: WeightFormat;
+  m: number;
+  k: number;                   // columns as the model has them
+  kPadded: number;             // columns as stored: k rounded up to whole blocks (zero weights)
+  scale: number;
+  offset: number;              // from the image start
+  size: number;
+  layer: number | null;
+  role: TensorRole;
+  data: Uint8Array;            // a view into the image
+}
+
+export interface ImageSignature {
+  publicKey: string;           // hex of the 32 raw bytes
+  keyId: string;
+  trusted: boolean;            // the key was given by the caller (otherwise only self-consistent)
+}
+
+export interface Image {
+  version: number;
+  boardId: number;
+  board?: BoardProfile;
+  flags: number;
+  totalSize: number;
+  headerSize: number;
+  sections: SectionInfo[];     // in section-table order
+  digest: string;              // SHA-256, hex
+  signature: ImageSignature | null;
+  app: Uint8Array;
+  config: ImageConfig;
+  tokenizer: Uint8Array;
+  tensors: ImageTensor[];
+  metadata: Record<string, unknown> | null;
+}
+
+const ascii = (b: Uint8Array) => Array.from(b, (x) => (x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : '.')).join('');
+const hexBytes = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
+
+export function readImage(bytes: Uint8Array, opts: ReadOptions = {}): Image {
+  const n = bytes.byteLength;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const u16 = (at: number) => v.getUint16(at, true);
+  const u32 = (at: number) => v.getUint32(at, true);
+
+  // 1. Fixed header.
+  if (n < HEADER_BYTES) fail('truncated', `truncated: the image is ${n} bytes, shorter than the ${HEADER_BYTES}-byte header`);
+  const magic = bytes.subarray(0, 4);
+  if (ascii(magic) !== IMAGE_MAGIC) {
+    fail('magic', `not an edge-flash image: magic is ${hexBytes(magic)} ('${ascii(magic)}'), expected 45 46 49 4d ('${IMAGE_MAGIC}')`);
+  }
+  const version = u16(H.version);
+  if (version === 0) fail('version', `header: format version 0 is not a valid version (this edge-flash reads version ${IMAGE_VERSION})`);
+  if (version > IMAGE_VERSION) {
+    fail('future_version', `header: format version ${version} is newer than this edge-flash reads (version ${IMAGE_VERSION})`, 'update edge-flash, or pack the image again with this version');
+  }
+  const count = u16(H.sectionCount);
+  if (count < 1 || count > MAX_SECTIONS) fail('header', `header: section count is ${count}, expected 1..${MAX_SECTIONS}`);
+  const headerSize = u16(H.headerSize);
+  const wantHeader = HEADER_BYTES + SECTION_ENTRY_BYTES * count;
+  if (headerSize !== wantHeader) fail('header', `header: header_size is ${headerSize}, expected ${wantHeader} for ${count} sections`);
+  if (u16(H.reserved) !== 0) fail('header', `header: reserved field at byte ${H.reserved} is ${u16(H.reserved)}, expected 0`);
+  const flags = u16(H.flags);
+  if (flags & ~KNOWN_FLAGS) fail('header', `header: unknown flags 0x${(flags & ~KNOWN_FLAGS).toString(16)} (this edge-flash knows 0x${KNOWN_FLAGS.toString(16)}: signed)`);
+  if (n < headerSize) fail('truncated', `truncated: the image is ${n} bytes, shorter than its ${headerSize}-byte header and section table`);
+  const storedCrc = u32(H.crc);
+  const hdr = bytes.slice(0, headerSize);
+  new DataView(hdr.buffer).setUint32(H.crc, 0, true);
+  const headerCrc = crc32(hdr);
+  if (headerCrc !== storedCrc) fail('header_crc', `header: CRC-32 is ${hex32(headerCrc)}, the header says ${hex32(storedCrc)} (header or section table corrupt)`);
+
+  // 2. Board and size.
+  const boardId = u16(H.board);
+  if (opts.board && !boardRuns(opts.board, boardId)) {
+    const also = opts.board.accepts.length ? ` (it also runs images for ${opts.board.accepts.join(', ')})` : '';
+    fail('wrong_board', `wrong board: the image is for ${boardLabel(boardId)}, this board is ${opts.board.name} (id ${opts.board.id})${also}`,
+      'pack the model again with --board ' + opts.board.name);
+  }
+  const signed = (flags & FLAG_SIGNED) !== 0;
+  const trailer = DIGEST_BYTES + (signed ? SIGNATURE_TRAILER_BYTES : 0);
+  const totalSize = u32(H.totalSize);
+  if (totalSize < headerSize + trailer) fail('header', `header: total_size is ${totalSize}, smaller than the header and trailer (${headerSize + trailer} bytes)`);
+  const capacity = opts.capacity ?? opts.board?.imageCapacity;
+  if (capacity !== undefined && totalSize > capacity) {
+    const where = opts.board?.flash.imagePartition ? `board ${opts.board.name}'s image partition '${opts.board.flash.imagePartition}'` : opts.board ? `board ${opts.board.name}` : 'the target';
+    fail('oversized', `oversized: the image is ${totalSize} bytes, ${where} holds ${capacity}`);
+  }
+  if (n < totalSize) fail('truncated', `truncated: the image is ${n} bytes, its header says ${totalSize}`);
+  if (n > totalSize && !opts.partition) fail('trailing', `trailing data: ${n - totalSize} bytes follow the image's end at byte ${totalSize}`);
+  const digestOffset = totalSize - trailer;
+
+  // 3. Section table: kinds, alignment, bounds, overlaps, presence.
+  const sections: SectionInfo[] = [];
+  for (let i = 0; i < count; i++) {
+    const e = HEADER_BYTES + i * SECTION_ENTRY_BYTES;
+    const s: SectionInfo = { kind: u32(e + S.kind), name: '', offset: u32(e + S.offset), size: u32(e + S.size), align: u32(e + S.align), crc: u32(e + S.crc) };
+    const k = sectionKind(s.kind);
+    if (!k) fail('section_kind', `section ${i}: unknown kind ${s.kind} (version ${IMAGE_VERSION} knows ${SECTION_KINDS.map((x) => `${x.kind} ${x.name}`).join(', ')})`);
+    s.name = k.name;
+    if (sections.some((x) => x.kind === s.kind)) fail('section_duplicate', `section ${i}: a second '${k.name}' section`);
+    if (!isPow2(s.align) || s.align > 65536 || s.align < k.minAlign) {
+      fail('section_align', `section '${k.name}': alignment ${s.align}, expected a power of two from ${k.minAlign} to 65536`);
+    }
+    if (s.offset % s.align !== 0) fail('misaligned', `section '${k.name}' starts at byte ${s.offset}, not a multiple of its alignment ${s.align}`);
+    if (s.offset < headerSize || s.offset + s.size > digestOffset) {
+      fail('section_bounds', `section '${k.name}' spans [${s.offset}, ${s.offset + s.size}), outside the payload [${headerSize}, ${digestOffset})`);
+    }
+    sections.push(s);
+  }
+  const byOffset = [...sections].sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < byOffset.length; i++) {
+    const a = byOffset[i - 1], b = byOffset[i];
+    if (b.offset < a.offset + a.size) {
+      fail('overlap', `sections '${a.name}' [${a.offset}, ${a.offset + a.size}) and '${b.name}' [${b.offset}, ${b.offset + b.size}) overlap`);
+    }
+  }
+  for (const k of SECTION_KINDS) {
+    if (k.required && !sections.some((s) => s.kind === k.kind)) fail('section_missing', `no '${k.name}' section (kind ${k.kind}), which every image needs`);
+  }
+
+  // 4. Integrity: section CRCs, the digest, the signature.
+  for (const s of sections) {
+    const got = crc32(bytes.subarray(s.offset, s.offset + s.size));
+    if (got !== s.crc) fail('section_crc', `section '${s.name}': CRC-32 is ${hex32(got)}, the section table says ${hex32(s.crc)} (section corrupt)`);
+  }
+  const digest = sha256(bytes.subarray(0, digestOffset));
+  const storedDigest = bytes.subarray(digestOffset, digestOffset + DIGEST_BYTES);
+  if (toHex(digest) !== toHex(storedDigest)) {
+    fail('sha256', `SHA-256 of bytes [0, ${digestOffset}) is ${toHex(digest)}, the image says ${toHex(storedDigest)}`);
+  }
+  let signature: ImageSignature | null = null;
+  if (signed) {
+    const pub = bytes.subarray(digestOffset + DIGEST_BYTES, digestOffset + DIGEST_BYTES + 32);
+    const sig = bytes.subarray(digestOffset + DIGEST_BYTES + 32, digestOffset + trailer);
+    if (!verifyDigest(digest, sig, pub)) fail('signature', `signature: the Ed25519 signature does not verify with the image's key ${keyId(pub)}`);
+    if (opts.publicKey && toHex(pub) !== toHex(opts.publicKey)) {
+      fail('signature', `signature: signed by key ${keyId(pub)}, expected key ${keyId(opts.publicKey)}`);
+    }
+    signature = { publicKey: toHex(pub), keyId: keyId(pub), trusted: !!opts.publicKey };
+  } else if (opts.publicKey) {
+    fail('signature', `signature: the image is not signed; key ${keyId(opts.publicKey)} is required`);
+  }
+
+  // 5. Contents.
+  const sec = (kind: number) => sections.find((s) => s.kind === kind);
+  const body = (s: SectionInfo) => bytes.subarray(s.offset, s.offset + s.size);
+  const app = body(sec(KIND.app)!);
+  if (app.byteLength < 8 || app[0] !== 0 || app[1] !== 0x61 || app[2] !== 0x73 || app[3] !== 0x6d || app[4] !== 1 || app[5] || app[6] || app[7]) {
+    fail('app', `section 'app': not a WebAssembly version 1 module (starts ${hexBytes(app.subarray(0, 8))}, expected 00 61 73 6d 01 00 00 00)`);
+  }
+  const config = readConfig(body(sec(KIND.config)!));
+  const tokenizer = body(sec(KIND.tokenizer)!);
+  checkTokenizer(tokenizer, config.vocabSize);
+  const ws = sec(KIND.weights)!;
+  const tensors = readTensors(bytes, ws, config);
+  let metadata: Record<string, unknown> | null = null;
+  const ms = sec(KIND.metadata);
+  if (ms) metadata = readMetadata(body(ms));
+
+  return {
+    version, boardId, board: boardById(boardId), flags, totalSize, headerSize, sections, digest: toHex(digest), signature,
+    app, config, tokenizer, tensors, metadata,
+  };
+}
+
+export function readConfig(b: Uint8Array): ImageConfig {
+  if (b.byteLength !== CONFIG_BYTES) fail('config', `section 'config' is ${b.byteLength} bytes, expected ${CONFIG_BYTES}`);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const u32 = (at: number) => v.getUint32(at, true);
+  const flags = u32(C.flags);
+  if (flags & ~CONFIG_KNOWN_FLAGS) fail('config', `config: unknown flags 0x${(flags & ~CONFIG_KNOWN_FLAGS).toString(16)}`);
+  const kv = v.getUint8(C.kv), act = v.getUint8(C.act);
+  if (kv >= KV_CODES.length) fail('config', `config: kv_format is ${kv}, expected 0..${KV_CODES.length - 1} (${KV_CODES.join(', ')})`);
+  if (act >= ACT_CODES.length) fail('config', `config: act_format is ${act}, expected 0..${ACT_CODES.length - 1} (${ACT_CODES.join(', ')})`);
+  if (v.getUint16(C.reserved16, true) !== 0 || b.subarray(C.reservedTail).some((x) => x !== 0)) fail('config', 'config: reserved bytes are not zero');
+  const c: ImageConfig = {
+    dim: u32(C.dim), hiddenDim: u32(C.hiddenDim), nLayers: u32(C.nLayers), nHeads: u32(C.nHeads), nKvHeads: u32(C.nKvHeads),
+    vocabSize: u32(C.vocabSize), seqLen: u32(C.seqLen), sharedClassifier: (flags & CONFIG_FLAG_SHARED) !== 0,
+    ctx: u32(C.ctx), kv: KV_CODES[kv], act: ACT_CODES[act], normEps: v.getFloat32(C.normEps, true), ropeTheta: v.getFloat32(C.ropeTheta, true),
+    residentLayers: u32(C.residentLayers), embedResident: (flags & CONFIG_FLAG_EMBED_RESIDENT) !== 0,
+    classifierResident: (flags & CONFIG_FLAG_SHARED) !== 0 ? (flags & CONFIG_FLAG_EMBED_RESIDENT) !== 0 : (flags & CONFIG_FLAG_CLASSIFIER_RESIDENT) !== 0,
+  };
+  if (c.sharedClassifier && flags & CONFIG_FLAG_CLASSIFIER_RESIDENT) fail('config', 'config: the classifier-resident flag is set but the classifier is the shared embedding');
+  const problem = configProblem(c);
+  if (problem) fail('config', `config: ${problem}`);
+  return c;
+}
+
+// llama2.c tokenizer.bin: u32 max_token_length, then per token f32 score, i32 length, the bytes.
+export function checkTokenizer(b: Uint8Array, vocabSize: number): void {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b.byteLength < 4) fail('tokenizer', `section 'tokenizer' is ${b.byteLength} bytes, shorter than its 4-byte header`);
+  const maxLen = v.getUint32(0, true);
+  if (maxLen < 1 || maxLen > 65536) fail('tokenizer', `tokenizer: max_token_length is ${maxLen}, expected 1..65536`);
+  let pos = 4;
+  for (let i = 0; i < vocabSize; i++) {
+    if (pos + 8 > b.byteLength) fail('tokenizer', `tokenizer: token ${i} of ${vocabSize} starts at byte ${pos}, past the section's end (${b.byteLength})`);
+    const score = v.getFloat32(pos, true);
+    const len = v.getInt32(pos + 4, true);
+    if (Number.isNaN(score)) fail('tokenizer', `tokenizer: token ${i} has a NaN score`);
+    if (len < 0 || len > maxLen) fail('tokenizer', `tokenizer: token ${i} has length ${len}, expected 0..${maxLen} (max_token_length)`);
+    pos += 8 + len;
+    if (pos > b.byteLength) fail('tokenizer', `tokenizer: token ${i}'s ${len} bytes run past the section's end (${b.byteLength})`);
+  }
+  if (pos !== b.byteLength) fail('tokenizer', `tokenizer: ${b.byteLength - pos} bytes follow the ${vocabSize} tokens the config declares`);
+}
+
+function readTensors(bytes: Uint8Array, ws: SectionInfo, config: ImageConfig): ImageTensor[] {
+  const v = new DataView(bytes.buffer, bytes.byteOffset + ws.offset, ws.size);
+  if (ws.size < WEIGHTS_HEADER_BYTES) fail('tensor', `section 'weights' is ${ws.size} bytes, shorter than its ${WEIGHTS_HEADER_BYTES}-byte directory header`);
+  const specs = modelTensors(config);
+  const count = v.getUint32(W.count, true);
+  if (count !== specs.length) fail('tensor', `weights: the directory lists ${count} tensors, the config needs ${specs.length}`);
+  const align = v.getUint32(W.align, true);
+  if (!isPow2(align) || align < 16 || align > ws.align) fail('tensor', `weights: tensor alignment ${align}, expected a power of two from 16 to the section's alignment ${ws.align}`);
+  const dataOffset = v.getUint32(W.dataOffset, true);
+  const dirEnd = WEIGHTS_HEADER_BYTES + TENSOR_ENTRY_BYTES * count;
+  if (dataOffset < dirEnd || dataOffset > ws.size) fail('tensor', `weights: data_offset is ${dataOffset}, expected ${dirEnd}..${ws.size} (after the directory, inside the section)`);
+  if (v.getUint32(W.reserved, true) !== 0) fail('tensor', 'weights: reserved directory field is not zero');
+  const out: ImageTensor[] = [];
+  let prevEnd = dataOffset;
+  for (let i = 0; i < count; i++) {
+    const e = WEIGHTS_HEADER_BYTES + i * TENSOR_ENTRY_BYTES;
+    const nameBytes = new Uint8Array(v.buffer, v.byteOffset + e, TENSOR_NAME_BYTES);
+    const nul = nameBytes.indexOf(0);
+    if (nul < 0 || nameBytes.subarray(nul).some((x) => x !== 0)) fail('tensor', `weights: tensor ${i}'s name is not NUL-terminated and NUL-padded`);
+    const name = ascii(nameBytes.subarray(0, nul));
+    const spec = specs[i];
+    if (name !== spec.name) fail('tensor', `weights: tensor ${i} is named '${name}', expected '${spec.name}'`);
+    const fid = v.getUint16(e + T.format, true);
+    const format = formatById(fid);
+    if (!format) fail('tensor', `tensor '${name}': unknown format id ${fid}`);
+    if (format.retired) fail('tensor', `tensor '${name}': format ${format.name} (id ${fid}) is retired: ${format.retired}`);
+    if (spec.role === 'norm' && format.name !== 'f32') fail('tensor', `tensor '${name}': a norm weight in ${format.name}, expected f32`);
+    const m = v.getUint32(e + T.rows, true), k = v.getUint32(e + T.cols, true);
+    if (m !== spec.m || k !== spec.k) fail('tensor', `tensor '${name}' is ${m}x${k}, the config needs ${spec.m}x${spec.k}`);
+    if (m % (format.rowTile ?? 1) !== 0) fail('tensor', `tensor '${name}': ${m} rows are not a multiple of ${format.name}'s row tile ${format.rowTile}`);
+    const scale = v.getFloat32(e + T.scale, true);
+    if (!Number.isFinite(scale)) fail('tensor', `tensor '${name}': tensor scale is ${scale}, expected a finite number`);
+    if (v.getUint16(e + T.reserved16, true) !== 0 || v.getUint32(e + T.reserved, true) !== 0 || v.getUint32(e + T.reserved + 4, true) !== 0) {
+      fail('tensor', `tensor '${name}': reserved bytes are not zero`);
+    }
+    const off = v.getUint32(e + T.offset, true), size = v.getUint32(e + T.size, true);
+    const want = tensorBytes(format, m, k);
+    if (size !== want) fail('tensor', `tensor '${name}': ${size} bytes, a ${m}x${k} ${format.name} matrix (rows padded to ${paddedK(format, k)}) has ${want}`);
+    if (off % align !== 0) fail('misaligned', `tensor '${name}' starts at byte ${off} of section 'weights', not a multiple of the tensor alignment ${align}`);
+    if (off < prevEnd || off + size > ws.size) {
+      fail('tensor', `tensor '${name}' spans [${off}, ${off + size}) of section 'weights', expected within [${prevEnd}, ${ws.size}) after the tensor before it`);
+    }
+    prevEnd = off + size;
+    const abs = ws.offset + off;
+    out.push({ name, format, m, k, kPadded: paddedK(format, k), scale, offset: abs, size, layer: spec.layer, role: spec.role, data: bytes.subarray(abs, abs + size) });
+  }
+  return out;
+}
+
+function readMetadata(b: Uint8Array): Record<string, unknown> {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(b);
+  } catch {
+    fail('metadata', `section 'metadata' is not valid UTF-8`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    fail('metadata', `section 'metadata' is not a JSON text`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('metadata', `section 'metadata' is JSON but not an object`);
+  return value as Record<string, unknown>;
+}
+
+// An image tensor as the kernels take it: K is the padded width, so the activations must be
+// zero-padded from t.k to t.kPadded.
+export function quantTensor(t: ImageTensor): QuantTensor {
+  return { format: t.format, m: t.m, k: t.kPadded, data: t.data, scale: t.scale };
+}
+
+export function sectionOf(img: Image, name: string): SectionInfo | undefined {
+  return img.sections.find((s) => s.name === name);
+}
+export { sectionName };

@@ -1,0 +1,141 @@
+// The one image writer: parts in, the bytes of docs/image-format.md out. Deterministic: the same parts
+// give the same bytes (padding is zero, Ed25519 signatures are deterministic), so test vectors are exact.
+import type { KeyObject } from 'node:crypto';
+import type { WeightFormat } from '../quant/formats.ts';
+import { crc32 } from './crc32.ts';
+import {
+  ACT_CODES, C, CONFIG_BYTES, CONFIG_FLAG_CLASSIFIER_RESIDENT, CONFIG_FLAG_EMBED_RESIDENT, CONFIG_FLAG_SHARED, DIGEST_BYTES,
+  FLAG_SIGNED, H, HEADER_BYTES, SIGNATURE_TRAILER_BYTES, IMAGE_MAGIC, IMAGE_VERSION, KIND, KV_CODES, S, SECTION_ENTRY_BYTES, T, TENSOR_ALIGN,
+  TENSOR_ENTRY_BYTES, TENSOR_NAME_BYTES, W, WEIGHTS_HEADER_BYTES,
+} from './format.ts';
+import { configProblem, layoutImage, modelTensors, tensorBytes, type ImageConfig, type ImageLayout } from './layout.ts';
+import { rawPublicKey, sha256, signDigest } from './sign.ts';
+
+export interface ImageTensorData {
+  name: string;
+  format: WeightFormat;
+  m: number;
+  k: number;
+  scale: number;
+  data: Uint8Array;
+}
+
+export interface ImageParts {
+  boardId: number;
+  app: Uint8Array;
+  config: ImageConfig;
+  tokenizer: Uint8Array;
+  tensors: ImageTensorData[];           // in modelTensors(config) order
+  metadata?: Record<string, unknown> | null;
+  signingKey?: KeyObject;
+}
+
+export function encodeConfig(c: ImageConfig): Uint8Array {
+  const b = new Uint8Array(CONFIG_BYTES);
+  const v = new DataView(b.buffer);
+  const u32 = (at: number, x: number) => v.setUint32(at, x, true);
+  u32(C.dim, c.dim); u32(C.hiddenDim, c.hiddenDim); u32(C.nLayers, c.nLayers); u32(C.nHeads, c.nHeads);
+  u32(C.nKvHeads, c.nKvHeads); u32(C.vocabSize, c.vocabSize); u32(C.seqLen, c.seqLen); u32(C.ctx, c.ctx);
+  u32(C.flags, (c.sharedClassifier ? CONFIG_FLAG_SHARED : 0) | (c.embedResident ? CONFIG_FLAG_EMBED_RESIDENT : 0) |
+    (c.classifierResident && !c.sharedClassifier ? CONFIG_FLAG_CLASSIFIER_RESIDENT : 0));
+  u32(C.residentLayers, c.residentLayers);
+  v.setUint8(C.kv, KV_CODES.indexOf(c.kv));
+  v.setUint8(C.act, ACT_CODES.indexOf(c.act));
+  v.setFloat32(C.normEps, c.normEps, true);
+  v.setFloat32(C.ropeTheta, c.ropeTheta, true);
+  return b;
+}
+
+export function encodeMetadata(m: Record<string, unknown>): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(m));
+}
+
+// Writes the header CRC, section CRCs, digest and (for signed images) the signature trailer into an
+// image whose fields and section bytes are already in place. Exported for the vector generator, which
+// edits a field and reseals, so that each corrupt vector has exactly one defect.
+export function seal(img: Uint8Array, opts: { sectionCrcs?: boolean; signingKey?: KeyObject } = {}): Uint8Array {
+  const v = new DataView(img.buffer, img.byteOffset, img.byteLength);
+  const headerSize = v.getUint16(H.headerSize, true);
+  const count = v.getUint16(H.sectionCount, true);
+  if (opts.sectionCrcs !== false) {
+    for (let i = 0; i < count; i++) {
+      const e = HEADER_BYTES + i * SECTION_ENTRY_BYTES;
+      const off = v.getUint32(e + S.offset, true), size = v.getUint32(e + S.size, true);
+      v.setUint32(e + S.crc, crc32(img.subarray(off, off + size)), true);
+    }
+  }
+  v.setUint32(H.crc, 0, true);
+  v.setUint32(H.crc, crc32(img.subarray(0, headerSize)), true);
+  const signed = (v.getUint16(H.flags, true) & FLAG_SIGNED) !== 0;
+  const digestOffset = v.getUint32(H.totalSize, true) - DIGEST_BYTES - (signed ? SIGNATURE_TRAILER_BYTES : 0);
+  const digest = sha256(img.subarray(0, digestOffset));
+  img.set(digest, digestOffset);
+  if (signed && opts.signingKey) {
+    img.set(rawPublicKey(opts.signingKey), digestOffset + DIGEST_BYTES);
+    img.set(signDigest(digest, opts.signingKey), digestOffset + DIGEST_BYTES + 32);
+  }
+  return img;
+}
+
+export function writeImage(p: ImageParts): { bytes: Uint8Array; layout: ImageLayout } {
+  const problem = configProblem(p.config);
+  if (problem) throw new Error(`writeImage: bad config: ${problem}`);
+  const specs = modelTensors(p.config);
+  if (specs.length !== p.tensors.length) throw new Error(`writeImage: ${p.tensors.length} tensors given, the config needs ${specs.length}`);
+  p.tensors.forEach((t, i) => {
+    const s = specs[i];
+    if (t.name !== s.name || t.m !== s.m || t.k !== s.k) throw new Error(`writeImage: tensor ${i} is ${t.name} (${t.m}x${t.k}), expected ${s.name} (${s.m}x${s.k})`);
+    if (t.data.byteLength !== tensorBytes(t.format, t.m, t.k)) throw new Error(`writeImage: ${t.name}: ${t.data.byteLength} bytes, ${t.format.name} needs ${tensorBytes(t.format, t.m, t.k)}`);
+  });
+  const meta = p.metadata ? encodeMetadata(p.metadata) : null;
+  const layout = layoutImage({
+    app: p.app.byteLength, tokenizer: p.tokenizer.byteLength, tensors: p.tensors.map((t) => t.data.byteLength),
+    metadata: meta ? meta.byteLength : null, signed: !!p.signingKey,
+  });
+  const img = new Uint8Array(layout.totalSize);
+  const v = new DataView(img.buffer);
+
+  // Header and section table (CRCs filled in by seal()).
+  img.set(new TextEncoder().encode(IMAGE_MAGIC), H.magic);
+  v.setUint16(H.version, IMAGE_VERSION, true);
+  v.setUint16(H.headerSize, layout.headerSize, true);
+  v.setUint16(H.board, p.boardId, true);
+  v.setUint16(H.flags, p.signingKey ? FLAG_SIGNED : 0, true);
+  v.setUint32(H.totalSize, layout.totalSize, true);
+  v.setUint16(H.sectionCount, layout.sections.length, true);
+  layout.sections.forEach((s, i) => {
+    const e = HEADER_BYTES + i * SECTION_ENTRY_BYTES;
+    v.setUint32(e + S.kind, s.kind, true);
+    v.setUint32(e + S.offset, s.offset, true);
+    v.setUint32(e + S.size, s.size, true);
+    v.setUint32(e + S.align, s.align, true);
+  });
+
+  const at = (kind: number) => layout.sections.find((s) => s.kind === kind)!.offset;
+  img.set(encodeConfig(p.config), at(KIND.config));
+  img.set(p.app, at(KIND.app));
+  img.set(p.tokenizer, at(KIND.tokenizer));
+  if (meta) img.set(meta, at(KIND.metadata));
+
+  // Weights: directory, then each tensor at its aligned offset.
+  const wb = at(KIND.weights);
+  v.setUint32(wb + W.count, p.tensors.length, true);
+  v.setUint32(wb + W.align, TENSOR_ALIGN, true);
+  v.setUint32(wb + W.dataOffset, layout.weightsDataOffset, true);
+  const enc = new TextEncoder();
+  p.tensors.forEach((t, i) => {
+    const e = wb + WEIGHTS_HEADER_BYTES + i * TENSOR_ENTRY_BYTES;
+    const name = enc.encode(t.name);
+    if (name.byteLength >= TENSOR_NAME_BYTES) throw new Error(`writeImage: tensor name '${t.name}' is longer than ${TENSOR_NAME_BYTES - 1} bytes`);
+    img.set(name, e + T.name);
+    v.setUint16(e + T.format, t.format.id, true);
+    v.setUint32(e + T.rows, t.m, true);
+    v.setUint32(e + T.cols, t.k, true);
+    v.setFloat32(e + T.scale, t.scale, true);
+    v.setUint32(e + T.offset, layout.tensorOffsets[i], true);
+    v.setUint32(e + T.size, t.data.byteLength, true);
+    img.set(t.data, wb + layout.tensorOffsets[i]);
+  });
+  seal(img, { signingKey: p.signingKey });
+  return { bytes: img, layout };
+}

@@ -1,0 +1,190 @@
+// Images: the writer and reader round-trip, every bad-input case gives its own error, the committed
+// vectors (test/vectors/image/) are exactly what the generator makes, and keys sign and verify.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { boardByName } from '../host/board/boards.ts';
+import { crc32 } from '../host/image/crc32.ts';
+import { ImageError, KIND } from '../host/image/format.ts';
+import { layoutImage, modelTensors, tensorBytes } from '../host/image/layout.ts';
+import { quantizeTensor } from '../host/image/pack.ts';
+import { quantTensor, readImage } from '../host/image/read.ts';
+import { generateKeyPair, privateKeyFromPem, rawPublicKey } from '../host/image/sign.ts';
+import { writeImage } from '../host/image/write.ts';
+import { formatByName } from '../host/quant/formats.ts';
+import { REFS } from '../host/quant/ref/index.ts';
+import { outcome, vectorFiles, VECTOR_DIR } from '../tools/gen-image-vectors.ts';
+import { imageVectors } from './fixtures/image-vectors.ts';
+import { TINY, imageParts, sourceModel, testKey } from './fixtures/image.ts';
+
+const esp32 = boardByName('esp32');
+
+function errorOf(fn: () => unknown): ImageError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ImageError) return e;
+    throw e;
+  }
+  throw new Error('expected an ImageError, got none');
+}
+
+const basics = suite('image format');
+
+basics('CRC-32 is the IEEE/zlib CRC', () => {
+  assert.is(crc32(new TextEncoder().encode('123456789')), 0xcbf43926);
+  assert.is(crc32(new Uint8Array(0)), 0);
+  const a = new TextEncoder().encode('edge-'), b = new TextEncoder().encode('flash');
+  assert.is(crc32(b, crc32(a)), crc32(new TextEncoder().encode('edge-flash')));
+});
+
+basics('write then read gives back the config, tokenizer, app, tensors and metadata', () => {
+  const parts = imageParts(TINY, 3);
+  const { bytes, layout } = writeImage(parts);
+  const img = readImage(bytes, { board: esp32 });
+  assert.is(img.totalSize, bytes.byteLength);
+  assert.is(img.totalSize, layout.totalSize);
+  assert.equal({ ...img.config, normEps: parts.config.normEps }, parts.config);
+  assert.equal([...img.tokenizer], [...parts.tokenizer]);
+  assert.equal([...img.app], [...parts.app]);
+  assert.equal(img.metadata, parts.metadata);
+  assert.is(img.signature, null);
+  assert.is(img.tensors.length, parts.tensors.length);
+  img.tensors.forEach((t, i) => {
+    const p = parts.tensors[i];
+    assert.is(t.name, p.name);
+    assert.is(t.format.id, p.format.id);
+    assert.is(t.scale, Math.fround(p.scale));
+    assert.equal([...t.data], [...p.data], t.name);
+    assert.is(t.offset % 64, 0, `${t.name} is 64-byte aligned in the image`);
+  });
+});
+
+basics('the writer is deterministic: the same parts give the same bytes', () => {
+  assert.equal(writeImage(imageParts(TINY, 5)).bytes, writeImage(imageParts(TINY, 5)).bytes);
+  assert.equal(writeImage(imageParts(TINY, 5, { signingKey: testKey() })).bytes, writeImage(imageParts(TINY, 5, { signingKey: testKey() })).bytes);
+});
+
+basics("the layout (which the planner uses) is the writer's to the byte", () => {
+  for (const c of [TINY, { ...TINY, nLayers: 3, sharedClassifier: false, vocabSize: 48 }]) {
+    const parts = imageParts(c, 1);
+    const { bytes } = writeImage(parts);
+    const size = layoutImage({ app: parts.app.byteLength, tokenizer: parts.tokenizer.byteLength, tensors: parts.tensors.map((t) => tensorBytes(t.format, t.m, t.k)), metadata: new TextEncoder().encode(JSON.stringify(parts.metadata)).byteLength, signed: false }).totalSize;
+    assert.is(size, bytes.byteLength);
+  }
+});
+
+basics('a K that is not a multiple of the block is padded with zero weights', () => {
+  const c = { ...TINY, hiddenDim: 172 };
+  const src = sourceModel(c, 9);
+  const spec = modelTensors(c).find((t) => t.name === 'blk.0.ffn_down')!;
+  for (const name of ['tb1', 'tq1', 'i4g32', 'q8_0']) {
+    const f = formatByName(name)!;
+    const { tensor, relError } = quantizeTensor(spec, src.tensors.get(spec.name)!, f);
+    assert.is(tensor.k, Math.ceil(172 / f.block) * f.block);
+    assert.is(tensor.data.byteLength, tensorBytes(f, spec.m, 172));
+    assert.ok(relError < (f.family === 'ternary' ? 1 : 0.2), `${name} max relative error ${relError}`);
+    const back = REFS[name].dequantize(tensor);
+    // Ternary padding is exactly zero; grouped formats round zero to within half a step (the runtime
+    // zero-pads the activations, so it never counts).
+    const tol = f.family === 'ternary' ? 0 : 0.15;
+    for (let r = 0; r < spec.m; r++) for (let i = 172; i < tensor.k; i++) assert.ok(Math.abs(back[r * tensor.k + i]) <= tol, `${name} padding row ${r} col ${i} = ${back[r * tensor.k + i]}`);
+  }
+  const img = readImage(writeImage(imageParts(c, 9)).bytes);
+  const t = img.tensors.find((x) => x.name === 'blk.0.ffn_down')!;
+  assert.is(t.k, 172);
+  assert.is(quantTensor(t).k, t.kPadded);
+});
+
+basics('ternary: the scale is taken over the real weights, and an exact QAT scale repacks exactly', () => {
+  const spec = { name: 'x', m: 16, k: 96, layer: 0, role: 'matrix' as const };
+  const s = 0.37;
+  const w = Float32Array.from({ length: 16 * 96 }, (_, i) => Math.fround(s) * (((i * 7) % 3) - 1));
+  const f = formatByName('tb1')!;
+  const exact = quantizeTensor(spec, { m: 16, k: 96, f32: w }, f, s);
+  assert.is(exact.tensor.scale, Math.fround(s));
+  assert.is(exact.relError, 0);
+});
+
+const bad = suite('bad images');
+
+bad('each corrupt vector gives its own error code and the recorded message', () => {
+  const manifest = JSON.parse(readFileSync(join(VECTOR_DIR, 'vectors.json'), 'utf8'));
+  const seen = new Set<string>();
+  for (const v of imageVectors()) {
+    const got = outcome(v);
+    const want = manifest.vectors.find((x: any) => x.file === v.file).expect;
+    assert.equal(got, want, v.file);
+    if (v.expect === 'ok') assert.ok(got.ok, `${v.file}: ${got.message}`);
+    else {
+      assert.is(got.code, v.expect.code, `${v.file}: ${got.message}`);
+      seen.add(v.expect.code);
+    }
+  }
+  for (const code of ['truncated', 'magic', 'future_version', 'wrong_board', 'oversized', 'overlap', 'misaligned', 'section_crc', 'header_crc', 'sha256', 'signature']) {
+    assert.ok(seen.has(code), `no vector for ${code}`);
+  }
+});
+
+bad('the committed vectors are exactly what the generator makes', () => {
+  for (const [name, content] of vectorFiles()) {
+    const file = readFileSync(join(VECTOR_DIR, name));
+    const want = typeof content === 'string' ? Buffer.from(content) : Buffer.from(content);
+    assert.ok(Buffer.compare(file, want) === 0, `test/vectors/image/${name} differs from the generator's: run npx tsx tools/gen-image-vectors.ts`);
+  }
+});
+
+bad('every prefix of a valid image is refused as truncated (or as bad magic when empty)', () => {
+  const good = writeImage(imageParts(TINY, 2)).bytes;
+  for (let n = 0; n < good.byteLength; n += n < 200 ? 1 : 97) {
+    const e = errorOf(() => readImage(good.subarray(0, n)));
+    assert.is(e.code, 'truncated', `prefix ${n}: ${e.message}`);
+  }
+});
+
+bad('a flash partition may extend past the image; a file may not', () => {
+  const good = writeImage(imageParts(TINY, 2)).bytes;
+  const padded = new Uint8Array(good.byteLength + 4096).fill(0xff);
+  padded.set(good);
+  assert.is(readImage(padded, { partition: true }).totalSize, good.byteLength);
+  assert.is(errorOf(() => readImage(padded)).code, 'trailing');
+});
+
+bad('a PSRAM variant runs the plain board\'s images, not the other way round', () => {
+  const parts = imageParts(TINY, 2, { boardId: boardByName('esp32s3').id });
+  const bytes = writeImage(parts).bytes;
+  readImage(bytes, { board: boardByName('esp32s3-psram8') });
+  const e = errorOf(() => readImage(writeImage({ ...parts, boardId: boardByName('esp32s3-psram8').id }).bytes, { board: boardByName('esp32s3') }));
+  assert.is(e.code, 'wrong_board');
+  assert.match(e.message, /esp32s3-psram8 \(id 5\), this board is esp32s3 \(id 3\)/);
+});
+
+const keys = suite('signatures');
+
+keys('keygen makes a key that signs; verify checks the key it is given', () => {
+  const kp = generateKeyPair();
+  const key = privateKeyFromPem(kp.privatePem);
+  assert.equal(rawPublicKey(key), kp.publicRaw);
+  const bytes = writeImage(imageParts(TINY, 4, { signingKey: key })).bytes;
+  const img = readImage(bytes, { publicKey: kp.publicRaw });
+  assert.ok(img.signature?.trusted);
+  assert.is(readImage(bytes).signature?.trusted, false);
+  const other = generateKeyPair();
+  const e = errorOf(() => readImage(bytes, { publicKey: other.publicRaw }));
+  assert.is(e.code, 'signature');
+  assert.match(e.message, /signed by key [0-9a-f]{16}, expected key [0-9a-f]{16}/);
+});
+
+keys('a signature moved onto another image does not verify', () => {
+  const a = writeImage(imageParts(TINY, 4, { signingKey: testKey() })).bytes;
+  const b = writeImage(imageParts(TINY, 5, { signingKey: testKey() })).bytes;
+  const forged = b.slice();
+  forged.set(a.subarray(a.byteLength - 64), b.byteLength - 64);
+  assert.is(errorOf(() => readImage(forged)).code, 'signature');
+  assert.ok(readImage(a).sections.some((s) => s.kind === KIND.weights));
+});
+
+basics.run();
+bad.run();
+keys.run();
