@@ -4,6 +4,12 @@ import { UserError } from '../errors.ts';
 
 export class FileFormatError extends UserError {}
 
+// Text from a file, made safe for a one-line message: control characters escaped, long runs cut.
+export function clean(s: string): string {
+  const t = s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return t.length > 120 ? `${t.slice(0, 117)}...` : t;
+}
+
 export class ByteReader {
   readonly view: DataView;
   readonly bytes: Uint8Array;
@@ -20,7 +26,7 @@ export class ByteReader {
   }
 
   fail(field: string, expected: string, found?: string): never {
-    throw new FileFormatError(`${this.file}: ${field}: expected ${expected}${found !== undefined ? `, found ${found}` : ''}`);
+    throw new FileFormatError(`${this.file}: ${clean(field)}: expected ${expected}${found !== undefined ? `, found ${clean(found)}` : ''}`);
   }
 
   // Checks that [at, at + n) lies inside the file.

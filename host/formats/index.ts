@@ -31,8 +31,8 @@ function readBytes(path: string, what: string): Uint8Array {
 }
 
 // Parse a model from bytes (tests and fuzzing call this; loadModel reads the file first).
-export function parseModel(path: string, bytes: Uint8Array, configJson?: string): Model {
-  if (isGguf(bytes)) return readGguf(path, bytes);
+export function parseModel(path: string, bytes: Uint8Array, configJson?: string, withTokenizer = true): Model {
+  if (isGguf(bytes)) return readGguf(path, bytes, withTokenizer);
   if (isSafetensors(bytes)) {
     if (configJson === undefined) throw new UserError(`${path}: a safetensors file needs the Hugging Face config.json beside it`);
     return readSafetensorsModel(path, bytes, configJson);
@@ -54,7 +54,7 @@ export function loadModel(path: string, opts: LoadOptions = {}): Model {
     if (!existsSync(cfg)) throw new UserError(`${file}: a safetensors model needs its Hugging Face config.json beside it (${cfg})`);
     configJson = readFileSync(cfg, 'utf8');
   }
-  const model = parseModel(file, bytes, configJson);
+  const model = parseModel(file, bytes, configJson, !opts.tokenizer);
   const tokenizer = findTokenizer(model, file, opts);
   if (tokenizer) model.tokenizer = tokenizer;
   return model;
