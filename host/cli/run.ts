@@ -62,7 +62,7 @@ export function registerRun(program: Command): void {
     .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58) | i4 (a4.8, ternary kernels)', 'i8')
     .option('--kv <format>', 'KV cache: f32 | int8 | int4 | int3', 'f32')
     .option('--memory <bytes>', 'linear memory limit (e.g. 160K): weights that do not fit stream from the image every token')
-    .option('--batch <n>', 'prefill tokens per forward (GEMM width)', '16')
+    .option('--batch <n>', 'prefill tokens per forward (GEMM width); default 16, or 1 under --memory')
     .option('--json', 'print one JSON object (text, tokens, timings, memory) instead of streaming text')
     .option('--verbose', 'print the memory plan, prefill and decode speeds and the memory high-water mark')
     .addHelpText('after', `
@@ -76,9 +76,9 @@ Examples:
       const kv = kvFormat(o.kv);
       if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);
       if (o.act !== 'i8' && o.act !== 'i4') throw new UserError(`unknown --act '${o.act}': expected i8 or i4`);
-      const batch = Number(o.batch);
-      if (!Number.isInteger(batch) || batch < 1) throw new UserError(`--batch must be a positive integer, got '${o.batch}'`);
       const memoryLimit = o.memory !== undefined ? parseBytes(o.memory) : undefined;
+      const batch = o.batch === undefined ? (memoryLimit === undefined ? 16 : 1) : Number(o.batch);
+      if (!Number.isInteger(batch) || batch < 1) throw new UserError(`--batch must be a positive integer, got '${o.batch}'`);
       const engine = await engineOrFallback(o.engine, warn);
       const target: Target = o.target ?? (engine.name === 'v8' ? 'simd' : 'device');
       if (target !== 'device' && target !== 'simd') throw new UserError(`unknown --target '${o.target}': expected device or simd`);

@@ -31,7 +31,7 @@ export function randomWeights(c: ModelConfig, seed = 1): FloatWeights {
   const norm = () => Float32Array.from(rnd(c.dim, 0.1), (v) => 1 + v);
   return {
     config: c,
-    tok: rnd(c.vocabSize * c.dim, 1),
+    tok: rnd(c.vocabSize * c.dim, 0.2),
     rmsAtt: Array.from({ length: c.nLayers }, norm),
     rmsFfn: Array.from({ length: c.nLayers }, norm),
     layers,

@@ -1,0 +1,88 @@
+// `edge-flash run` as a user meets it: run.c's flags, text on stdout, `achieved tok/s` on stderr,
+// --json, --verbose (plan and memory), chat mode from stdin, one-line errors with exit code 2.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { writeLlama2c } from '../host/formats/llama2c.ts';
+import { writeTokenizerBin } from '../host/formats/tokenizer-bin.ts';
+import { randomWeights, trainTokenizer } from '../host/model/synthetic.ts';
+import { fromRoot } from '../host/paths.ts';
+import { testEngines } from './helpers.ts';
+
+const engines = (await testEngines()).map((e) => e.name);
+const dir = mkdtempSync(join(tmpdir(), 'ef-run-'));
+const r1 = { dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, sharedClassifier: true };
+writeFileSync(join(dir, 'model.bin'), writeLlama2c(randomWeights(r1, 1), 0));
+writeFileSync(join(dir, 'tokenizer.bin'), writeTokenizerBin(trainTokenizer(512)));
+const model = join(dir, 'model.bin');
+
+function cli(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [fromRoot('bin', 'edge-flash.js'), 'run', ...args], { encoding: 'latin1', input });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('greedy text on stdout equals run.c\'s, on every engine; achieved tok/s on stderr', () => {
+  const want = readFileSync(fromRoot('test', 'vectors', 'runc-random-260k-greedy.txt'), 'latin1');
+  for (const engine of engines) {
+    const r = cli([model, '-t', '0', '-n', '200', '-i', 'In the beginning God', '--engine', engine]);
+    assert.is(r.code, 0, r.err);
+    assert.is(r.out, want, engine);
+    assert.match(r.err, /^achieved tok\/s: \d+\.\d{6}$/m);
+  }
+});
+
+test('--json: one object with the text, tokens, timings and memory', () => {
+  const r = cli([model, '-t', '1', '-p', '0.9', '-s', '42', '-n', '40', '-i', 'And', '--json']);
+  assert.is(r.code, 0, r.err);
+  const j = JSON.parse(r.out);
+  for (const k of ['text', 'tokens', 'positions', 'achieved_tok_s', 'decode_tok_s', 'memory_bytes', 'engine']) assert.ok(k in j, k);
+  assert.is(j.positions, 40);
+  assert.is(j.seed, '42');
+});
+
+test('the ESP32 shape within 160 KiB: ternary, int4 KV, weights streamed, --verbose reports the plan', () => {
+  for (const engine of engines) {
+    const r = cli([model, '-t', '0', '-n', '64', '--quant', 'ternary', '--kv', 'int4', '--memory', '160K', '--engine', engine, '--verbose']);
+    assert.is(r.code, 0, r.err);
+    assert.match(r.err, /plan: (device|simd) build, kv int4/);
+    assert.match(r.err, /streamed/);
+    const m = /memory: linear memory high-water mark (\d+) bytes/.exec(r.err);
+    assert.ok(m && Number(m[1]) <= 160 * 1024, r.err);
+    assert.match(r.err, /decode: \d+ tokens/);
+  }
+});
+
+test('chat mode reads turns from stdin (run.c template), stops at end of input', () => {
+  const r = cli([model, '-m', 'chat', '-t', '0', '-n', '120', '-y', 'You are kind.'], 'Hello there\nAnd then\n');
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /^User: Assistant: /);
+  assert.ok((r.out.match(/Assistant: /g) ?? []).length >= 1);
+});
+
+test('bad input: one line on stderr, exit code 2', () => {
+  const short = join(dir, 'short.bin');
+  writeFileSync(short, readFileSync(model).subarray(0, 1000));
+  const other = join(dir, 'tok300.bin');
+  writeFileSync(other, writeTokenizerBin(trainTokenizer(300)));
+  for (const [args, re] of [
+    [[join(dir, 'missing.bin')], /cannot read model .*missing\.bin: no such file/],
+    [[short], /short\.bin: file size: expected \d+ bytes/],
+    [[model, '-z', other], /tok300\.bin: token 300 score: expected 4 bytes/],
+    [[model, '--kv', 'int5'], /unknown --kv 'int5'/],
+    [[model, '--quant', 'q17'], /unknown --quant format 'q17'/],
+    [[model, '-m', 'talk'], /unknown mode 'talk'/],
+    [[model, '--memory', '20K', '--kv', 'int4'], /does not fit 20480 bytes of linear memory/],
+  ] as Array<[string[], RegExp]>) {
+    const r = cli(args);
+    assert.is(r.code, 2, `${args.join(' ')}: exit ${r.code}: ${r.err}`);
+    const lines = r.err.trim().split('\n').filter((l) => !l.startsWith('warning:'));
+    assert.is(lines.length, 1, r.err);
+    assert.match(lines[0], /^edge-flash: error: /);
+    assert.match(lines[0], re);
+  }
+});
+
+test.run();
