@@ -8,3 +8,4 @@ export * from './kernels/float';
 export * from './kernels/groups';
 export { model_init, model_forward, model_step, model_tokens, model_logits, model_memory } from './model/llama';
 export { sampler_init, sampler_sample, sampler_state } from './model/sampler';
+export { tok_text, tok_tokens, tok_piece, tok_encode, tok_decode } from './model/tokenizer';

@@ -18,7 +18,8 @@ import { quantizeModel } from '../host/model/quantize.ts';
 import { ReferenceModel } from '../host/model/reference.ts';
 import { ModelRuntime } from '../host/model/runtime.ts';
 import { SamplerRef } from '../host/model/sampler.ts';
-import { modelFromWeights, randomWeights } from '../host/model/synthetic.ts';
+import { modelFromWeights, randomWeights, trainTokenizer } from '../host/model/synthetic.ts';
+import { TokenizerRef, tokenizerImage } from '../host/model/tokenizer.ts';
 import { fromRoot } from '../host/paths.ts';
 import { FORMATS, formatByName, type Target } from '../host/quant/formats.ts';
 import { REFS } from '../host/quant/ref/index.ts';
@@ -142,4 +143,33 @@ for (const engine of engines) {
     });
     s.run();
   }
+}
+
+// The device tokenizer against the host reference (run.c's encode and decode).
+const TEXTS = ['', 'In the beginning God created', 'Once upon a time, 123 4567!', 'héllo wörld ☃ 𝄞 \u0001\u007f', 'a'.repeat(200), '  leading  spaces  ',
+  Buffer.from([0xff, 0x80, 0x80, 0xc3, 0x28, 0xe2, 0x82]).toString('latin1')];
+for (const engine of engines) {
+  const s = suite(`device tokenizer on ${engine.name}`);
+  s('encodes and decodes like run.c (host reference), with and without BOS/EOS', () => {
+    for (const vocab of [300, 512]) {
+      const t = trainTokenizer(vocab);
+      const ref = new TokenizerRef(t);
+      const m = modelFromWeights(randomWeights({ ...TINY, vocabSize: vocab }, 5));
+      const rt = ModelRuntime.create(m, engine, { tokenizerImage: tokenizerImage(t), textBytes: 400, batch: 1 });
+      const dev = rt.codec();
+      try {
+        const r = rng(vocab);
+        const texts = [...TEXTS.map((x) => Buffer.from(x, x.startsWith('\u00ff') ? 'latin1' : 'utf8')), ...Array.from({ length: 20 }, () => Buffer.from(Array.from({ length: 30 }, () => Math.floor(r() * 256))))];
+        for (const text of texts) {
+          for (const [b, e] of [[true, false], [false, true]]) assert.equal(dev.encode(text, b, e), ref.encode(text, b, e), `${JSON.stringify(text.toString('latin1'))}`);
+        }
+        for (let prev = 0; prev < vocab; prev += 37) {
+          for (let tok = 0; tok < vocab; tok++) assert.equal(Array.from(dev.decode(prev, tok)), Array.from(ref.decode(prev, tok)), `decode ${prev} ${tok}`);
+        }
+      } finally {
+        rt.close();
+      }
+    }
+  });
+  s.run();
 }

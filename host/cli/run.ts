@@ -13,7 +13,7 @@ import { describePlan } from '../model/plan.ts';
 import { quantizeModel } from '../model/quantize.ts';
 import { ModelRuntime } from '../model/runtime.ts';
 import { samplerFromCli } from '../model/sampler.ts';
-import { TokenizerRef } from '../model/tokenizer.ts';
+import { tokenizerImage } from '../model/tokenizer.ts';
 import { formatByName, FORMATS, type Target } from '../quant/formats.ts';
 
 // C's atoi/atof as run.c parses its flags: leading number, else 0.
@@ -86,12 +86,18 @@ Examples:
 
       let model = loadModel(modelPath, { tokenizer: o.z });
       if (o.quant) model = quantizeModel(model, { layers: quantFormat(o.quant, target), classifier: null });
-      const tok = new TokenizerRef(model.tokenizer!);
       const sampler = samplerFromCli(atof(o.t), atof(o.p), atoi(o.s));
       let steps = Math.max(0, steps0);
       if (steps === 0 || steps > model.config.seqLen) steps = model.config.seqLen;
 
-      const rt = ModelRuntime.create(model, engine, { target, kv, act: o.act, batch, memoryLimit, capMemory: memoryLimit !== undefined });
+      // the sampler's top-p buffer only when top-p sampling can happen; the device tokenizer sized for the prompt
+      const topp = sampler.temperature > 0 && sampler.topp > 0 && sampler.topp < 1;
+      const textBytes = mode === 'chat' ? 1024 : Math.max(256, Buffer.byteLength(o.i ?? '') + 1);
+      const rt = ModelRuntime.create(model, engine, {
+        target, kv, act: o.act, batch, memoryLimit, capMemory: memoryLimit !== undefined, sampler: topp,
+        tokenizerImage: tokenizerImage(model.tokenizer!), textBytes,
+      });
+      const tok = rt.codec();
       try {
         if (o.verbose) {
           log(`model: ${model.path}: ${model.source}; dim ${model.config.dim}, hidden ${model.config.hiddenDim}, ${model.config.nLayers} layers, ${model.config.nHeads} heads (${model.config.nKvHeads} kv), vocab ${model.config.vocabSize}, context ${model.config.seqLen}`);

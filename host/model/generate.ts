@@ -7,7 +7,7 @@
 // gives the same tokens; chat mode forwards one token at a time as run.c does, since it samples (and
 // so advances the random generator) at every position.
 import type { ModelRuntime } from './runtime.ts';
-import { TokenizerRef } from './tokenizer.ts';
+import type { TextCodec } from './tokenizer.ts';
 
 export interface GenerateResult {
   tokens: number[];     // every token fed or produced, from the first prompt token
@@ -19,8 +19,8 @@ export interface GenerateResult {
   achievedTokS: number; // run.c's figure: (pos - 1) positions over the time after the first forward call
 }
 
-export function generate(rt: ModelRuntime, tok: TokenizerRef, prompt: string, steps: number, emit: (bytes: Uint8Array) => void): GenerateResult {
-  const bos = tok.t.bos;
+export function generate(rt: ModelRuntime, tok: TextCodec, prompt: string, steps: number, emit: (bytes: Uint8Array) => void): GenerateResult {
+  const bos = tok.bos;
   const promptTokens = tok.encode(prompt, true, false);
   const np = promptTokens.length;
   const out = [promptTokens[0]];
@@ -74,8 +74,8 @@ export interface ChatIO {
 // run.c's chat(): the system prompt (from -y, or asked at position 0), then user turns rendered as
 // "[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST]" (first turn with a system prompt) or
 // "[INST] {user} [/INST]"; EOS ends the assistant's turn. Stops at `steps` positions or end of input.
-export async function chat(rt: ModelRuntime, tok: TokenizerRef, userPrompt: string | undefined, systemPrompt: string | undefined, steps: number, io: ChatIO): Promise<GenerateResult> {
-  const eos = tok.t.eos;
+export async function chat(rt: ModelRuntime, tok: TextCodec, userPrompt: string | undefined, systemPrompt: string | undefined, steps: number, io: ChatIO): Promise<GenerateResult> {
+  const eos = tok.eos;
   let userTurn = true;
   let next = 0, token = 0, pos = 0, userIdx = 0;
   let promptTokens: number[] = [];

@@ -277,9 +277,12 @@ export function memoryPlan(plan: Plan, heapBase: number): MemoryPlan {
   return { heapBase, descriptor, residentWeights: resident, activations, kvCache, stage, sampler, tokenizer, scratch, total, streamedPerToken };
 }
 
-// Filled in with the device tokenizer (assembly/model/tokenizer.ts).
+// The device tokenizer (assembly/model/tokenizer.ts): its image, the prompt text, the tokens, one piece.
 export function tokenizerBytes(plan: Plan): number {
-  return plan.tokenizerImage ? align16(plan.tokenizerImage.byteLength) : 0;
+  const img = plan.tokenizerImage;
+  if (!img) return 0;
+  const maxLen = new DataView(img.buffer, img.byteOffset).getUint32(12, true);
+  return align16(img.byteLength) + align16(plan.textBytes + 1) + align16((plan.textBytes + 3) * 4) + align16(maxLen + 1);
 }
 
 export function descriptorWords(plan: Plan): number {

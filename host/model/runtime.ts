@@ -9,6 +9,7 @@ import * as D from './desc.ts';
 import type { Model } from './model.ts';
 import { planModel, writeDescriptor, type Plan, type PlanOptions } from './plan.ts';
 import type { SamplerSettings } from './sampler.ts';
+import type { TextCodec } from './tokenizer.ts';
 
 export interface RuntimeOptions extends Omit<PlanOptions, 'target'> {
   target?: Target;           // default: simd on V8, device on wasm3
@@ -111,6 +112,33 @@ export class ModelRuntime {
   // Sample from the current logits (after forward) inside WASM.
   sample(): number {
     return this.call('sampler_sample', this.call('model_logits'), this.plan.config.vocabSize);
+  }
+
+  // The device tokenizer (when the plan carries one): what a board runs to tokenize and print.
+  codec(): TextCodec {
+    const img = this.plan.tokenizerImage;
+    if (!img) throw new Error('this runtime was planned without a device tokenizer');
+    const dv = new DataView(img.buffer, img.byteOffset);
+    const cap = this.plan.textBytes;
+    return {
+      bos: dv.getInt32(16, true),
+      eos: dv.getInt32(20, true),
+      encode: (text, bos, eos) => {
+        const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text;
+        if (bytes.length > cap) throw new UserError(`the prompt is ${bytes.length} bytes; the device tokenizer was planned for ${cap}`);
+        this.instance.memory().set(bytes, this.call('tok_text'));
+        const n = this.call('tok_encode', bytes.length, bos ? 1 : 0, eos ? 1 : 0);
+        if (n < 0) throw new Error('tok_encode failed');
+        const p = this.call('tok_tokens');
+        return Array.from(new Int32Array(this.instance.memory().slice(p, p + 4 * n).buffer));
+      },
+      decode: (prev, token) => {
+        const n = this.call('tok_decode', prev, token);
+        if (n < 0) throw new UserError(`token ${token} is outside the vocabulary`);
+        const p = this.call('tok_piece');
+        return this.instance.memory().slice(p, p + n);
+      },
+    };
   }
 
   close(): void {

@@ -52,7 +52,16 @@ export function byteTokens(t: Tokenizer): Uint32Array {
   return out;
 }
 
-export class TokenizerRef {
+// What the generation loops need from a tokenizer: this host reference, or the device's
+// (ModelRuntime.codec(), the WASM tokenizer).
+export interface TextCodec {
+  readonly bos: number;
+  readonly eos: number;
+  encode(text: string | Uint8Array, bos: boolean, eos: boolean): number[];
+  decode(prev: number, token: number): Uint8Array;
+}
+
+export class TokenizerRef implements TextCodec {
   private sorted: Uint32Array;
   private keys: Uint8Array[];
   private bytes: Uint32Array;
@@ -62,6 +71,9 @@ export class TokenizerRef {
     this.keys = t.pieces.map(cstr);
     this.bytes = byteTokens(t);
   }
+
+  get bos(): number { return this.t.bos; }
+  get eos(): number { return this.t.eos; }
 
   lookup(s: Uint8Array): number {
     let lo = 0, hi = this.sorted.length - 1;
@@ -140,4 +152,33 @@ export function parseByteToken(p: Uint8Array): number {
 
 export function isPrintOrSpace(b: number): boolean {
   return (b >= 0x20 && b <= 0x7e) || b === 0x09 || b === 0x0a || b === 0x0b || b === 0x0c || b === 0x0d;
+}
+
+// The tokenizer image the device tokenizer reads (assembly/model/tokenizer.ts; docs/model.md):
+// u32 magic "EFTK", version 1, vocab, max_token_length, bos, eos, dummy-prefix id (" ", or -1), 0;
+// f32 scores[vocab]; u32 offsets[vocab + 1]; u32 sorted ids[vocab]; u32 byte ids[256]; piece bytes
+// (each up to its first NUL, as run.c's strings).
+export const TOKENIZER_MAGIC = 0x4b544645;
+
+export function tokenizerImage(t: Tokenizer): Uint8Array {
+  const ref = new TokenizerRef(t);
+  const keys = t.pieces.map(cstr);
+  const vocab = t.pieces.length;
+  const total = keys.reduce((s, k) => s + k.length, 0);
+  const words = 8 + vocab + (vocab + 1) + vocab + 256;
+  const out = new Uint8Array(words * 4 + total);
+  const dv = new DataView(out.buffer);
+  const maxLen = Math.max(1, ...keys.map((k) => k.length));
+  [TOKENIZER_MAGIC, 1, vocab, maxLen, t.bos, t.eos, ref.lookup(Uint8Array.of(0x20)), 0].forEach((v, i) => dv.setInt32(4 * i, v, true));
+  let at = 32;
+  for (let i = 0; i < vocab; i++, at += 4) dv.setFloat32(at, t.scores[i], true);
+  let off = 0;
+  for (let i = 0; i <= vocab; i++, at += 4) {
+    dv.setUint32(at, off, true);
+    if (i < vocab) off += keys[i].length;
+  }
+  for (const id of sortedVocab(t)) { dv.setUint32(at, id, true); at += 4; }
+  for (const id of byteTokens(t)) { dv.setUint32(at, id, true); at += 4; }
+  for (const k of keys) { out.set(k, at); at += k.length; }
+  return out;
 }
