@@ -44,31 +44,42 @@ const both: Target[] = ['device', 'simd'];
 const simdOnly: Target[] = ['simd'];
 const k = (name: string, targets: Target[], acts: ActFormatName[], rowTile = 1): KernelVariant => ({ name, targets, acts, rowTile });
 
+// INT2/3/4 asymmetric groups: RTN min-max per group of G weights along K (host/quant/ref/lowbit.ts).
+// Kernels: `naive` decodes one code at a time; `swar` multiplies four codes by four activations with
+// one i64 multiply (16-bit lanes; activations pre-arranged per token); `simd` decodes 16 codes per
+// shift + mask and multiplies with i16x8.extmul.
 function lowbit(id: number, bits: number, group: number): WeightFormat {
+  const codes = bits === 4 ? `${group / 2} bytes, byte j = q[j] | q[j+${group / 2}] << 4`
+    : bits === 2 ? `${group / 4} bytes, byte j = sum_s q[j+${group / 4}s] << 2s (s = 0..3)`
+      : `the low 2 bits as the 2-bit layout (${group / 4} bytes, byte j slot s = q[j+${group / 4}s]), then ${group / 8} bytes of ` +
+        `high bits: bit 2s + (j div ${group / 8}) of byte (j mod ${group / 8}) = bit 2 of the code in byte j, slot s`;
   return {
     id, name: `i${bits}g${group}`, family: 'lowbit', block: group, blockBytes: 8 + (group * bits) / 8, tensorScale: false,
-    layout: `f32 d, f32 m, then ${group} unsigned ${bits}-bit codes q; w = d*q + m. ` +
-      (bits === 4 ? 'Codes: byte j = q[j] | q[j+G/2] << 4' : bits === 2 ? 'Codes: byte j = sum_s q[j+s*G/4] << 2s'
-        : 'Codes: low 2 bits as the 2-bit layout (G/4 bytes), then G/16 u16 planes: bit i of u16 c = bit 2 of q[16c+i]'),
-    kernels: [k('naive', both, ['i8']), k('simd', simdOnly, ['i8'])],
+    layout: `f32 d, f32 m, then ${group} unsigned ${bits}-bit codes q (w = d*q + m): ${codes}`,
+    kernels: [k('naive', both, ['i8', 'i4']), k('swar', both, ['i8', 'i4']), k('simd', simdOnly, ['i8', 'i4'])],
   };
 }
 
-// BitMoD datatypes: a sign-magnitude float grid (FP3: 0, 1, 2, 4; FP4 = E2M1 in half units: 0, 1, 2, 3,
-// 4, 6, 8, 12) whose redundant negative zero is repurposed as one special value, either adding
-// resolution (FP3 +-3, FP4 +-10) or range (FP3 +-6, FP4 +-16). Each group picks the grid (selector
-// 0..3) and scale with the least squared error. A code indexes the sorted grid: w = scale * grid[code].
-export const BITMOD_GRIDS: Record<number, readonly (readonly number[])[]> = {
-  3: [3, -3, 6, -6].map((sp) => [-4, -2, -1, 0, 1, 2, 4, sp].sort((a, b) => a - b)),
-  4: [10, -10, 16, -16].map((sp) => [-12, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 12, sp].sort((a, b) => a - b)),
-};
+// BitMoD datatypes: sign-magnitude float grids whose redundant negative zero (code 100 / 1000) is
+// repurposed as one special value, adding resolution or range. FP3 magnitudes 0, 1, 2, 4 with special
+// +-3 (resolution) or +-6 (range); FP4 = E2M1 in half units, magnitudes 0, 1, 2, 3, 4, 6, 8, 12 (0 .. 6),
+// with special +-10 or +-16 (+-5, +-8). Indexed by code: grid[code], code = sign << (bits-1) | magnitude
+// index. Each group picks the grid (selector 0..3) and scale with the least squared error.
+export const BITMOD_SPECIALS: Record<number, readonly number[]> = { 3: [3, -3, 6, -6], 4: [10, -10, 16, -16] };
+const BITMOD_MAGS: Record<number, readonly number[]> = { 3: [0, 1, 2, 4], 4: [0, 1, 2, 3, 4, 6, 8, 12] };
+export const BITMOD_GRIDS: Record<number, readonly (readonly number[])[]> = Object.fromEntries(
+  [3, 4].map((bits) => [bits, BITMOD_SPECIALS[bits].map((sp) => [...BITMOD_MAGS[bits], sp, ...BITMOD_MAGS[bits].slice(1).map((v) => -v)])]),
+);
 
+// Kernels: `naive` looks up one code at a time; `simd` looks up 16 codes with one i8x16.swizzle of the
+// group's grid; `bitserial` (BitMoD's processing element) turns 64 codes into sign, magnitude and
+// special-value bit planes and counts them (popcount) against the activations' bit planes.
 function bitmod(id: number, bits: number, group: number): WeightFormat {
   return {
     id, name: `bmd${bits}g${group}`, family: 'bitmod', block: group, blockBytes: 8 + (group * bits) / 8, tensorScale: false,
-    layout: `f32 scale, u8 datatype selector (0..3), 3 bytes zero, then ${group} ${bits}-bit codes (packed as the i${bits} formats) ` +
-      `indexing the selected FP${bits}+special-value grid (BITMOD_GRIDS); w = scale * grid[code]`,
-    kernels: [k('naive', both, ['i8']), k('simd', simdOnly, ['i8'])],
+    layout: `f32 scale, u8 selector (0..3), 3 zero bytes, then ${group} ${bits}-bit codes packed as the i${bits}g${group} codes; ` +
+      `w = scale * grid[code], grid = BITMOD_GRIDS[${bits}][selector] (code = sign << ${bits - 1} | magnitude index; -0 is the special value)`,
+    kernels: [k('naive', both, ['i8', 'i4']), k('bitserial', both, ['i8', 'i4']), k('simd', simdOnly, ['i8', 'i4'])],
   };
 }
 

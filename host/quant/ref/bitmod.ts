@@ -1,42 +1,62 @@
-// The reference for BitMoD (per-group mixture of datatypes): each group of G weights picks the grid of
-// BITMOD_GRIDS (FP3/FP4 with one special value) and scale with the least squared error.
-// Block: f32 scale, u8 selector, 3 zero bytes, codes (ref/codes.ts). w = scale * grid[code].
-// GEMM per row in f32: per block iq = sum grid[q]*x (exact i32); acc = acc + scale*iq; y = acc * xs[t].
+// The reference for BitMoD (per-group mixture of datatypes, Chen et al., HPCA 2025): each group of G
+// weights picks one of the grids of BITMOD_GRIDS (FP3/FP4 with the negative zero repurposed as a
+// special value) and a scale, whichever gives the least squared error.
+// Block: f32 scale, u8 selector, 3 zero bytes, codes (ref/codes.ts); w = scale * grid[code].
+// GEMM per output row in f32 (every kernel matches it bit for bit):
+//   per block: iq = sum grid[q]*x (exact integer); acc = acc + scale*iq; after the last block y = acc * xs[t].
 import { BITMOD_GRIDS, FORMATS, type WeightFormat } from '../formats.ts';
 import type { QuantTensor } from '../tensor.ts';
-import { codeAt, packCodes } from './codes.ts';
+import { codeAt, codesBytes, packCodes } from './codes.ts';
 import { bitsOf } from './lowbit.ts';
 import type { FormatRef } from './types.ts';
 
 const f = Math.fround;
+// Scales tried per grid: the one that just fits the group's extremes, then tighter ones that clip
+// the extremes to the grid's ends (a clipped outlier can cost less than coarse steps for the rest).
+const CLIP = [1, 0.9, 0.8];
 
-// The best (selector, scale, codes) for one group, and its squared error.
-export function fitGroup(bits: number, w: ArrayLike<number>): { sel: number; scale: number; codes: Uint8Array; err: number } {
-  let best = { sel: 0, scale: 0, codes: new Uint8Array(w.length), err: Infinity };
+export interface GroupFit {
+  sel: number; // the grid's selector
+  scale: number; // f32
+  codes: Uint8Array;
+  err: number; // sum of squared errors
+}
+
+// Nearest-code quantization of w onto scale * grid, and its squared error.
+export function fitGrid(grid: readonly number[], scale: number, w: ArrayLike<number>): { codes: Uint8Array; err: number } {
+  const codes = new Uint8Array(w.length);
+  let err = 0;
+  for (let i = 0; i < w.length; i++) {
+    let bi = 0, be = Infinity;
+    for (let c = 0; c < grid.length; c++) {
+      const e = Math.abs(w[i] - f(scale * grid[c]));
+      if (e < be) {
+        be = e;
+        bi = c;
+      }
+    }
+    codes[i] = bi;
+    err += be * be;
+  }
+  return { codes, err };
+}
+
+// The best (selector, scale, codes) for one group.
+export function fitGroup(bits: number, w: ArrayLike<number>, grids: readonly (readonly number[])[] = BITMOD_GRIDS[bits]): GroupFit {
+  let best: GroupFit = { sel: 0, scale: 0, codes: new Uint8Array(w.length), err: Infinity };
   let wmax = 0, wmin = 0;
   for (let i = 0; i < w.length; i++) {
     wmax = Math.max(wmax, w[i]);
     wmin = Math.min(wmin, w[i]);
   }
-  BITMOD_GRIDS[bits].forEach((grid, sel) => {
-    const gmax = grid[grid.length - 1], gmin = grid[0];
-    // the smallest scale that keeps both extremes of the group inside the grid
-    const scale = f(Math.max(wmax / gmax, wmin / gmin, 1e-12));
-    const codes = new Uint8Array(w.length);
-    let err = 0;
-    for (let i = 0; i < w.length; i++) {
-      let bi = 0, be = Infinity;
-      for (let c = 0; c < grid.length; c++) {
-        const e = Math.abs(w[i] - scale * grid[c]);
-        if (e < be) {
-          be = e;
-          bi = c;
-        }
-      }
-      codes[i] = bi;
-      err += be * be;
+  grids.forEach((grid, sel) => {
+    const gmax = Math.max(...grid), gmin = Math.min(...grid);
+    const fits = Math.max(wmax / gmax, wmin / gmin, 1e-30);
+    for (const clip of CLIP) {
+      const scale = f(fits * clip);
+      const { codes, err } = fitGrid(grid, scale, w);
+      if (err < best.err) best = { sel, scale, codes, err };
     }
-    if (err < best.err) best = { sel, scale, codes, err };
   });
   return best;
 }
@@ -45,6 +65,7 @@ function bitmodRef(format: WeightFormat): FormatRef {
   const g = format.block;
   const bits = bitsOf(format);
   const grids = BITMOD_GRIDS[bits];
+  if (format.blockBytes !== 8 + codesBytes(bits, g)) throw new Error(`${format.name}: block bytes disagree with the code layout`);
   return {
     quantize(w, m, k) {
       const nb = k / g;
