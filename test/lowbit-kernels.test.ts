@@ -58,6 +58,18 @@ for (const engine of engines) {
               const r = rng(seed * 7919 + f.id);
               check(randomTensor(f, m, k, r), acts(act, n, k, r), `random codes, seed ${seed}`);
             }
+            // the scratch the table declares is what the kernel takes (rounded up to 16 by the arena)
+            {
+              const r = rng(f.id + 1);
+              const t = randomTensor(f, 2, 1024, r), x = acts(act, 3, 1024, r);
+              host.reset();
+              const p = host.prepare(t, x, kv.name);
+              const top = () => Number(host.instance.call('arena_top'));
+              const before = top();
+              p.run();
+              const declared = kv.scratch!(1024, 3, act);
+              assert.is(top() - before, Math.ceil(declared / 16) * 16, `${f.name}/${kv.name}: scratch taken vs declared ${declared}`);
+            }
             // the largest products the integer lanes must hold
             const r = rng(f.id);
             const top = act === 'i8' ? 127 : 7;

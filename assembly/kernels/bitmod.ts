@@ -6,7 +6,7 @@
 // bitserial (BitMoD's processing element in software: sign and magnitude bit planes of the weights
 // against bit planes of the activations, with popcount).
 import { scratch } from '../arena';
-import { codeAt, groupDot16, hsum } from './codes';
+import { codeAt, dot4, groupDot16, hsum, xword } from './codes';
 import { BITMOD3_GRIDS, BITMOD4_GRIDS } from './formats.gen';
 
 @inline function blockBytes(bits: i32, g: i32): i32 {
@@ -68,6 +68,73 @@ import { BITMOD3_GRIDS, BITMOD4_GRIDS } from './formats.gen';
     }
   } else {
     unreachable();
+  }
+}
+
+// ---- swar (FP4): two codes per table lookup, four weights per i64 multiply (codes.ts dot4) --------------------
+// Per call, every grid gets a 256-entry table over code bytes: T[b] = grid[b & 15] + grid[b >> 4] * 2^32
+// (a signed sum). Bytes 2i and 2i+1 of a group's codes then give Q = T[b0] + T[b1] << 16, the weights of
+// codes 2i, 2i+1, 2i+G/2, 2i+1+G/2 in 16-bit lanes; the activations are arranged per token to match.
+
+// tables: (4 grids, 256) i64
+function swar4Tables(tables: usize): void {
+  for (let sel = 0; sel < 4; sel++) {
+    const grid = BITMOD4_GRIDS + (<usize>sel << 4);
+    for (let b = 0; b < 256; b++) {
+      store<i64>(tables + (<usize>((sel << 8) + b) << 3), <i64>load<i8>(grid + (b & 15)) + (<i64>load<i8>(grid + (b >> 4)) << 32));
+    }
+  }
+}
+
+// xw: (n, k/4) i64, per group and code byte pair i: the activations of codes 2i, 2i+1, 2i+G/2, 2i+1+G/2
+function swar4Acts(g: i32, x: usize, k: i32, n: i32, xw: usize): void {
+  const h = g >> 1;
+  for (let t = 0; t < n; t++) {
+    for (let b = 0; b < k / g; b++) {
+      const xb = x + <usize>t * <usize>k + <usize>b * <usize>g;
+      for (let j = 0; j < h; j += 2) {
+        store<i64>(xw, xword(xb, j, j + 1, h + j, h + j + 1));
+        xw += 8;
+      }
+    }
+  }
+}
+
+const BYTE8: i64 = 0x7f8; // a code byte times 8: the offset of its table entry
+
+@inline function bitmodSwar4(g: i32, w: usize, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
+  const nb = k / g;
+  const bytes = blockBytes(4, g);
+  const xwBytes = <usize>n * <usize>k * 2;
+  const buf = scratch(<u32>(xwBytes + 8192));
+  const tables = buf + xwBytes;
+  swar4Acts(g, x, k, n, buf);
+  swar4Tables(tables);
+  for (let r = 0; r < m; r++) {
+    const row = w + <usize>r * <usize>nb * <usize>bytes;
+    for (let t = 0; t < n; t++) {
+      let blk = row;
+      let xp = buf + <usize>t * <usize>k * 2;
+      let acc: f32 = 0;
+      for (let b = 0; b < nb; b++) {
+        const tab = tables + (<usize>load<u8>(blk, 4) << 11);
+        let cp = blk + 8;
+        const end = cp + (g >> 1);
+        let iq: i64 = 0;
+        do {
+          const c = load<i64>(cp);
+          iq += dot4(load<i64>(tab + <usize>((c << 3) & BYTE8)) + (load<i64>(tab + <usize>((c >>> 5) & BYTE8)) << 16), xp);
+          iq += dot4(load<i64>(tab + <usize>((c >>> 13) & BYTE8)) + (load<i64>(tab + <usize>((c >>> 21) & BYTE8)) << 16), xp + 8);
+          iq += dot4(load<i64>(tab + <usize>((c >>> 29) & BYTE8)) + (load<i64>(tab + <usize>((c >>> 37) & BYTE8)) << 16), xp + 16);
+          iq += dot4(load<i64>(tab + <usize>((c >>> 45) & BYTE8)) + (load<i64>(tab + <usize>((c >>> 53) & BYTE8)) << 16), xp + 24);
+          cp += 8;
+          xp += 32;
+        } while (cp < end);
+        acc = acc + load<f32>(blk) * <f32>(<i32>iq);
+        blk += bytes;
+      }
+      store_y(y, xs, m, t, r, acc);
+    }
   }
 }
 
@@ -322,3 +389,5 @@ export function gemm_bmd3g128_i4_bitserial(w: usize, ws: f32, x: usize, xs: usiz
 export function gemm_bmd4g128_i4_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(4, 128, w, x, xs, y, m, k, n); }
 export function gemm_bmd4g128_i4_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(4, 128, w, x, xs, y, m, k, n); }
 export function gemm_bmd4g128_i4_bitserial(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodBitserial(4, 128, 4, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g128_i8_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(128, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g128_i4_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(128, w, x, xs, y, m, k, n); }

@@ -11,6 +11,9 @@ export interface KernelVariant {
   targets: Target[];       // build targets that carry it (SIMD kernels only exist in `simd`)
   acts: ActFormatName[];   // activation formats it accepts
   rowTile: number;         // M must be a multiple of this
+  // Bytes of kernel scratch (assembly/arena.ts scratch()) one call with k inputs and n tokens takes;
+  // a memory planner reserves the largest. Absent: not declared here.
+  scratch?: (k: number, n: number, act: ActFormatName) => number;
 }
 
 export interface WeightFormat {
@@ -42,7 +45,9 @@ export const ACT_FORMATS: readonly ActFormat[] = [
 
 const both: Target[] = ['device', 'simd'];
 const simdOnly: Target[] = ['simd'];
-const k = (name: string, targets: Target[], acts: ActFormatName[], rowTile = 1): KernelVariant => ({ name, targets, acts, rowTile });
+const k = (name: string, targets: Target[], acts: ActFormatName[], rowTile = 1, scratch?: KernelVariant['scratch']): KernelVariant =>
+  scratch ? { name, targets, acts, rowTile, scratch } : { name, targets, acts, rowTile };
+const none = () => 0;
 
 // INT2/3/4 asymmetric groups: RTN min-max per group of G weights along K (host/quant/ref/lowbit.ts).
 // Kernels: `naive` decodes one code at a time; `swar` multiplies four codes by four activations with
@@ -56,7 +61,11 @@ function lowbit(id: number, bits: number, group: number): WeightFormat {
   return {
     id, name: `i${bits}g${group}`, family: 'lowbit', block: group, blockBytes: 8 + (group * bits) / 8, tensorScale: false,
     layout: `f32 d, f32 m, then ${group} unsigned ${bits}-bit codes q (w = d*q + m): ${codes}`,
-    kernels: [k('naive', both, ['i8', 'i4']), k('swar', both, ['i8', 'i4']), k('simd', simdOnly, ['i8', 'i4'])],
+    kernels: [
+      k('naive', both, ['i8', 'i4'], 1, none),
+      k('swar', both, ['i8', 'i4'], 1, (kk, n) => 2 * n * kk + 4 * n * (kk / group)), // X words (n, k/4) i64, sums of x (n, k/G) i32
+      k('simd', simdOnly, ['i8', 'i4'], 1, (kk, n) => 4 * n * (kk / group)), // sums of x (n, k/G) i32
+    ],
   };
 }
 
@@ -79,7 +88,12 @@ function bitmod(id: number, bits: number, group: number): WeightFormat {
     id, name: `bmd${bits}g${group}`, family: 'bitmod', block: group, blockBytes: 8 + (group * bits) / 8, tensorScale: false,
     layout: `f32 scale, u8 selector (0..3), 3 zero bytes, then ${group} ${bits}-bit codes packed as the i${bits}g${group} codes; ` +
       `w = scale * grid[code], grid = BITMOD_GRIDS[${bits}][selector] (code = sign << ${bits - 1} | magnitude index; -0 is the special value)`,
-    kernels: [k('naive', both, ['i8', 'i4']), k('bitserial', both, ['i8', 'i4']), k('simd', simdOnly, ['i8', 'i4'])],
+    kernels: [
+      k('naive', both, ['i8', 'i4'], 1, none),
+      k('bitserial', both, ['i8', 'i4'], 1, (kk, n, act) => n * (kk / 64) * (act === 'i4' ? 4 : 8) * 8), // activation planes (n, k/64, planes) u64
+      ...(bits === 4 ? [k('swar', both, ['i8', 'i4'], 1, (kk, n) => 2 * n * kk + 8192)] : []), // X words (n, k/4) i64, code-byte tables (4, 256) i64
+      k('simd', simdOnly, ['i8', 'i4'], 1, none),
+    ],
   };
 }
 
@@ -92,7 +106,7 @@ export const FORMATS: readonly WeightFormat[] = [
   {
     id: 1, name: 'q8_0', family: 'int8', block: 32, blockBytes: 36, tensorScale: false,
     layout: 'f32 d, then 32 x i8 q; w = d*q',
-    kernels: [k('naive', both, ['i8']), k('simd', simdOnly, ['i8'])],
+    kernels: [k('naive', both, ['i8'], 1, none), k('simd', simdOnly, ['i8'], 1, none)],
   },
   {
     id: 2, name: 'tq2', family: 'ternary', block: 64, blockBytes: 16, tensorScale: true,
