@@ -153,11 +153,19 @@ export async function runKernelBench(opts: BenchOptions, tick: (label: string) =
               tick(`${name} ${m}x${k} ${engine}/${target} ${variant}`);
               host.reset();
               const p = host.prepare(c.t, c.x, variant);
-              let t0 = performance.now();
-              p.run(); // warm-up, and the correctness check
-              const once = (performance.now() - t0) / 1000;
+              p.run(); // the correctness check
               if (!sameResult(p.result(), c.want, format.family)) throw new Error(`${engine}/${target} ${name} ${variant} disagrees with the reference on ${m}x${k}`);
-              const iters = calibrate(once, opts.secondsPerRepeat);
+              // Warm up for one repeat's time: V8 first runs a kernel in its baseline compiler and
+              // swaps in the optimized code while it runs, which made the first repeats jitter.
+              let t0 = performance.now();
+              let calls = 0;
+              do {
+                p.run();
+                calls++;
+              } while (performance.now() - t0 < opts.secondsPerRepeat * 1000 && calls < 100000);
+              t0 = performance.now();
+              p.run();
+              const iters = calibrate((performance.now() - t0) / 1000, opts.secondsPerRepeat);
               const seconds: number[] = [];
               for (let r = 0; r < opts.repeat; r++) {
                 t0 = performance.now();
