@@ -7,16 +7,16 @@ import * as assert from 'uvu/assert';
 import { boardByName } from '../host/board/boards.ts';
 import { crc32 } from '../host/image/crc32.ts';
 import { ImageError, KIND } from '../host/image/format.ts';
-import { layoutImage, modelTensors, tensorBytes } from '../host/image/layout.ts';
-import { quantizeTensor } from '../host/image/pack.ts';
+import { layoutImage, tensorBytes } from '../host/image/layout.ts';
+import { imageToModel } from '../host/image/model.ts';
+import { convert, dequantize } from '../host/model/quantize.ts';
 import { quantTensor, readImage } from '../host/image/read.ts';
 import { generateKeyPair, privateKeyFromPem, rawPublicKey } from '../host/image/sign.ts';
 import { writeImage } from '../host/image/write.ts';
 import { formatByName } from '../host/quant/formats.ts';
-import { REFS } from '../host/quant/ref/index.ts';
 import { outcome, vectorFiles, VECTOR_DIR } from '../tools/gen-image-vectors.ts';
 import { imageVectors } from './fixtures/image-vectors.ts';
-import { TINY, imageParts, sourceModel, testKey } from './fixtures/image.ts';
+import { TINY, imageParts, testKey, tinyModel } from './fixtures/image.ts';
 
 const esp32 = boardByName('esp32');
 
@@ -75,36 +75,38 @@ basics("the layout (which the planner uses) is the writer's to the byte", () => 
   }
 });
 
-basics('a K that is not a multiple of the block is padded with zero weights', () => {
-  const c = { ...TINY, hiddenDim: 172 };
-  const src = sourceModel(c, 9);
-  const spec = modelTensors(c).find((t) => t.name === 'blk.0.ffn_down')!;
-  for (const name of ['tb1', 'tq1', 'i4g32', 'q8_0']) {
-    const f = formatByName(name)!;
-    const { tensor, relError } = quantizeTensor(spec, src.tensors.get(spec.name)!, f);
-    assert.is(tensor.k, Math.ceil(172 / f.block) * f.block);
-    assert.is(tensor.data.byteLength, tensorBytes(f, spec.m, 172));
-    assert.ok(relError < (f.family === 'ternary' ? 1 : 0.2), `${name} max relative error ${relError}`);
-    const back = REFS[name].dequantize(tensor);
-    // Ternary padding is exactly zero; grouped formats round zero to within half a step (the runtime
-    // zero-pads the activations, so it never counts).
-    const tol = f.family === 'ternary' ? 0 : 0.15;
-    for (let r = 0; r < spec.m; r++) for (let i = 172; i < tensor.k; i++) assert.ok(Math.abs(back[r * tensor.k + i]) <= tol, `${name} padding row ${r} col ${i} = ${back[r * tensor.k + i]}`);
+basics('matrices are stored padded (K to whole blocks, rows to the row tile) and read back as the kernels take them', () => {
+  const c = { ...TINY, hiddenDim: 172 }; // ffn_down K = 172: tq1 stores 192 columns
+  const parts = imageParts(c, 9);
+  const model = tinyModel(c, 9);
+  // ffn_gate (172 rows) in tt4: rows padded to 176
+  const gate = convert(model.layers[0].w1, 172, 64, formatByName('tt4')!);
+  const gi = parts.tensors.findIndex((t) => t.name === 'blk.0.ffn_gate');
+  parts.tensors[gi] = { ...parts.tensors[gi], format: gate.format, scale: gate.scale, data: gate.data };
+  const img = readImage(writeImage(parts).bytes);
+  for (const t of img.tensors) {
+    assert.is(t.size, tensorBytes(t.format, t.m, t.k), t.name);
+    const q = quantTensor(t);
+    assert.is(q.k % t.format.block, 0, t.name);
+    assert.is(q.m % (t.format.rowTile ?? 1), 0, t.name);
   }
-  const img = readImage(writeImage(imageParts(c, 9)).bytes);
-  const t = img.tensors.find((x) => x.name === 'blk.0.ffn_down')!;
-  assert.is(t.k, 172);
-  assert.is(quantTensor(t).k, t.kPadded);
+  const down = img.tensors.find((x) => x.name === 'blk.0.ffn_down')!;
+  assert.equal([down.m, down.k, down.mPadded, down.kPadded], [64, 172, 64, 192]);
+  const g = img.tensors.find((x) => x.name === 'blk.0.ffn_gate')!;
+  assert.equal([g.m, g.k, g.mPadded, g.kPadded], [172, 64, 176, 64]);
+  // Padding is zero weights: the logical part dequantizes as the model's own conversion does.
+  const back = dequantize(quantTensor(down), 64, 172);
+  const want = dequantize(convert(model.layers[0].w2, 64, 172, formatByName('tq1')!), 64, 172);
+  assert.equal([...back], [...want]);
 });
 
-basics('ternary: the scale is taken over the real weights, and an exact QAT scale repacks exactly', () => {
-  const spec = { name: 'x', m: 16, k: 96, layer: 0, role: 'matrix' as const };
-  const s = 0.37;
-  const w = Float32Array.from({ length: 16 * 96 }, (_, i) => Math.fround(s) * (((i * 7) % 3) - 1));
-  const f = formatByName('tb1')!;
-  const exact = quantizeTensor(spec, { m: 16, k: 96, f32: w }, f, s);
-  assert.is(exact.tensor.scale, Math.fround(s));
-  assert.is(exact.relError, 0);
+basics('the image holds the Model it was made from: imageToModel gives the same tensors', () => {
+  const parts = imageParts(TINY, 11);
+  const m = imageToModel(readImage(writeImage(parts).bytes));
+  assert.is(m.config.seqLen, parts.config.ctx);
+  assert.is(m.classifier, null);
+  assert.equal([...m.layers[0].w2.data], [...parts.tensors.find((t) => t.name === 'blk.0.ffn_down')!.data]);
+  assert.is(m.tokenizer!.pieces.length, TINY.vocabSize);
 });
 
 const bad = suite('bad images');
@@ -125,6 +127,17 @@ bad('each corrupt vector gives its own error code and the recorded message', () 
   for (const code of ['truncated', 'magic', 'future_version', 'wrong_board', 'oversized', 'overlap', 'misaligned', 'section_crc', 'header_crc', 'sha256', 'signature']) {
     assert.ok(seen.has(code), `no vector for ${code}`);
   }
+});
+
+bad('reading a file (a Node Buffer, whose slice() is a view) leaves it unchanged and reads it again the same', () => {
+  const file = readFileSync(join(VECTOR_DIR, 'small.efimg'));
+  const before = Buffer.from(file);
+  const a = readImage(file);
+  const b = readImage(file);
+  assert.ok(before.equals(file));
+  assert.is(a.digest, b.digest);
+  const m = imageToModel(a);
+  assert.equal([...m.rmsFinal], [...new Float32Array(Uint8Array.from(a.tensors.find((t) => t.name === 'output_norm')!.data).buffer)]);
 });
 
 bad('the committed vectors are exactly what the generator makes', () => {

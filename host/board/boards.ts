@@ -27,7 +27,8 @@ export interface BoardProfile {
     psram?: number;
     ram?: number;
     linearMemoryMax: number;        // the largest block wasm3's linear memory can get
-    otherHeap: number;              // heap left beside it for wasm3's code, runtime and stacks
+    heapTotal: number;              // the heap wasm3's own allocations (code, runtime, stacks) come from
+    linearInHeap: boolean;          // linear memory comes from that heap too (no PSRAM): they share it
     basis: string;
     sources: string[];
   };
@@ -68,6 +69,7 @@ export function parseProfile(raw: any, file: string): BoardProfile {
   req(Array.isArray(raw.accepts), 'accepts');
   req(typeof raw.cpu?.arch === 'string' && Number.isInteger(raw.cpu.cores) && typeof raw.cpu.clockMHz === 'number', 'cpu');
   req(typeof raw.memory?.basis === 'string' && Array.isArray(raw.memory.sources), 'memory.basis/sources');
+  req(typeof raw.memory.linearInHeap === 'boolean', 'memory.linearInHeap');
   req(typeof raw.flash?.readBytesPerSecond === 'number' && raw.flash.readBytesPerSecond > 0, 'flash.readBytesPerSecond');
   req(Array.isArray(raw.flash?.partitions), 'flash.partitions');
   req(['uart', 'usb-cdc', 'usb-serial-jtag', 'virtual'].includes(raw.serial?.transport) && Number.isInteger(raw.serial.baud), 'serial');
@@ -96,7 +98,8 @@ export function parseProfile(raw: any, file: string): BoardProfile {
     name: raw.name, id: raw.id, title: raw.title, accepts: raw.accepts, cpu: raw.cpu,
     memory: {
       sram: opt(raw.memory.sram, 'memory.sram'), psram: opt(raw.memory.psram, 'memory.psram'), ram: opt(raw.memory.ram, 'memory.ram'),
-      linearMemoryMax: size(raw.memory.linearMemoryMax, 'memory.linearMemoryMax'), otherHeap: size(raw.memory.otherHeap, 'memory.otherHeap'),
+      linearMemoryMax: size(raw.memory.linearMemoryMax, 'memory.linearMemoryMax'), heapTotal: size(raw.memory.heapTotal, 'memory.heapTotal'),
+      linearInHeap: raw.memory.linearInHeap,
       basis: raw.memory.basis, sources: raw.memory.sources,
     },
     flash: {

@@ -1,9 +1,21 @@
 // The registry of CLI verbs: one line per verb, one file per verb.
 import type { Command } from 'commander';
 import { registerBench } from './bench.ts';
+import { registerBoards } from './boards.ts';
+import { registerInspect } from './inspect.ts';
+import { registerKeygen } from './keygen.ts';
+import { registerPack } from './pack.ts';
+import { registerPlan } from './plan.ts';
 import { registerRun } from './run.ts';
+import { registerVerify } from './verify.ts';
 
 export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerBench,
   registerRun,
+  registerPlan,
+  registerPack,
+  registerInspect,
+  registerVerify,
+  registerBoards,
+  registerKeygen,
 ];

@@ -53,24 +53,21 @@ export function sectionName(kind: number): string {
 // Config section, exactly 64 bytes:
 //   0 u32 dim   4 u32 hidden_dim   8 u32 n_layers   12 u32 n_heads   16 u32 n_kv_heads   20 u32 vocab_size
 //   24 u32 seq_len (the model's maximum context)   28 u32 ctx (the KV cache length planned for, 1..seq_len)
-//   32 u32 flags: bit 0 shared classifier (no 'output' tensor), bit 1 token embedding resident,
-//                 bit 2 classifier resident (0 when shared:
-//                 the embedding's bit says); other bits 0
-//   36 u32 resident_layers: layers [0, resident_layers) are copied to linear memory at start, the others
-//          are read from flash one layer at a time
-//   40 u8 kv_format (KV_CODES)   41 u8 act_format (ACT_CODES)   42 u16 reserved, 0
-//   44 f32 norm_eps   48 f32 rope_theta   52 u8[12] reserved, 0
+//   32 u32 flags: bit 0 shared classifier (no 'output' tensor); other bits 0
+//   36 u32 planned_linear: the arena high-water mark of the plan (host/model/plan.ts), 0 when not planned
+//   40 u8 kv_format (KV_CODES)   41 u8 act_format (ACT_CODES)   42 u16 batch: the prefill width planned (0: none)
+//   44 f32 norm_eps   48 f32 rope_theta   52 u32 linear_limit: the linear memory the plan had to fit (0: none)
+//   56 u8[8] reserved, 0
 export const CONFIG_BYTES = 64;
 export const C = {
   dim: 0, hiddenDim: 4, nLayers: 8, nHeads: 12, nKvHeads: 16, vocabSize: 20, seqLen: 24, ctx: 28, flags: 32,
-  residentLayers: 36, kv: 40, act: 41, reserved16: 42, normEps: 44, ropeTheta: 48, reservedTail: 52,
+  plannedLinear: 36, kv: 40, act: 41, batch: 42, normEps: 44, ropeTheta: 48, linearLimit: 52, reservedTail: 56,
 } as const;
 export const CONFIG_FLAG_SHARED = 1;
-export const CONFIG_FLAG_EMBED_RESIDENT = 2;
-export const CONFIG_FLAG_CLASSIFIER_RESIDENT = 4;
-export const CONFIG_KNOWN_FLAGS = 7;
+export const CONFIG_KNOWN_FLAGS = 1;
 
-export type KvFormatName = 'f32' | 'int8' | 'int4' | 'int3';
+export type { KvFormatName } from '../model/kv.ts';
+import type { KvFormatName } from '../model/kv.ts';
 export type ImageActName = 'f32' | 'i8' | 'i4';
 export const KV_CODES: readonly KvFormatName[] = ['f32', 'int8', 'int4', 'int3'];
 export const ACT_CODES: readonly ImageActName[] = ['f32', 'i8', 'i4'];
@@ -79,14 +76,16 @@ export const ACT_CODES: readonly ImageActName[] = ['f32', 'i8', 'i4'];
 //   0 u32 tensor_count   4 u32 tensor_align (a power of two >= 16)   8 u32 data_offset (the first tensor,
 //   from the section start)   12 u32 reserved, 0
 // Entry: 0 char[32] name (ASCII, NUL-padded, at least one NUL)   32 u16 format id (host/quant/formats.ts)
-//   34 u16 reserved, 0   36 u32 rows   40 u32 cols   44 f32 tensor scale (1 unless the format has one)
+//   34 u16 flags: bit 0 resident (copied to linear memory at start; otherwise read from flash when used)
+//   36 u32 rows   40 u32 cols (the model's shape; stored padded, see layout.ts)   44 f32 tensor scale
 //   48 u32 offset (from the section start, a multiple of tensor_align)   52 u32 size   56 u8[8] reserved, 0
 export const WEIGHTS_HEADER_BYTES = 16;
 export const TENSOR_ENTRY_BYTES = 64;
 export const TENSOR_NAME_BYTES = 32;
 export const TENSOR_ALIGN = 64;
+export const TENSOR_FLAG_RESIDENT = 1;
 export const W = { count: 0, align: 4, dataOffset: 8, reserved: 12 } as const;
-export const T = { name: 0, format: 32, reserved16: 34, rows: 36, cols: 40, scale: 44, offset: 48, size: 52, reserved: 56 } as const;
+export const T = { name: 0, format: 32, flags: 34, rows: 36, cols: 40, scale: 44, offset: 48, size: 52, reserved: 56 } as const;
 
 // The closed catalogue of image errors. `code` is stable and shared with the C runtime's vectors
 // (test/vectors/image/vectors.json); the message says what was found and what was needed.

@@ -2,21 +2,27 @@
 // the reader and the memory planner, so the planner's image size is the writer's to the byte.
 import type { ModelConfig } from '../model/config.ts';
 import { headDim, kvDim } from '../model/config.ts';
-import type { WeightFormat } from '../quant/formats.ts';
+import { rowTileOf } from '../model/quantize.ts';
+import { matrixBytes, type WeightFormat } from '../quant/formats.ts';
 import {
   CONFIG_BYTES, DIGEST_BYTES, HEADER_BYTES, KIND, SECTION_ENTRY_BYTES, SIGNATURE_TRAILER_BYTES, TENSOR_ALIGN,
   TENSOR_ENTRY_BYTES, WEIGHTS_HEADER_BYTES, alignUp, sectionKind, type ImageActName, type KvFormatName,
 } from './format.ts';
 
-// A matrix whose K is not a multiple of its format's block (the 260K model's ffn_down has K = 172) is
-// stored with each row padded to whole blocks of zero weights; the runtime zero-pads the activations
-// to paddedK before the GEMV. M is never padded: it must be a multiple of the format's row tile.
+// A matrix is stored as the runtime's kernels read it (host/model/model.ts Matrix): columns padded
+// with zero weights to whole blocks (the 260K model's ffn_down has K = 172) and rows padded with zero
+// rows to the format's row tile (tt4: 16). The directory keeps the model's (rows, cols).
 export function paddedK(f: WeightFormat, k: number): number {
   return Math.ceil(k / f.block) * f.block;
 }
 
+export function paddedM(f: WeightFormat, m: number): number {
+  const t = rowTileOf(f);
+  return Math.ceil(m / t) * t;
+}
+
 export function tensorBytes(f: WeightFormat, m: number, k: number): number {
-  return m * (paddedK(f, k) / f.block) * f.blockBytes;
+  return matrixBytes(f, paddedM(f, m), paddedK(f, k));
 }
 
 // The model configuration as an image carries it: llama2.c's header plus what the board runs with.
@@ -26,9 +32,9 @@ export interface ImageConfig extends ModelConfig {
   act: ImageActName;
   normEps: number;
   ropeTheta: number;
-  residentLayers: number;      // layers [0, residentLayers) live in linear memory; the rest stream from flash
-  embedResident: boolean;
-  classifierResident: boolean;
+  plannedLinear: number;       // the plan's arena high-water mark (0: not planned)
+  linearLimit: number;         // the linear memory it was planned to fit (0: no limit)
+  batch: number;               // the prefill width planned (0: not planned)
 }
 
 export type TensorRole = 'embedding' | 'norm' | 'matrix' | 'classifier';
@@ -76,9 +82,8 @@ export function configProblem(c: ImageConfig): string | undefined {
   if (c.nHeads % c.nKvHeads !== 0) return `n_heads ${c.nHeads} is not a multiple of n_kv_heads ${c.nKvHeads}`;
   if (headDim(c) % 2 !== 0) return `head size ${headDim(c)} is odd (RoPE rotates pairs)`;
   if (c.ctx > c.seqLen) return `ctx ${c.ctx} is larger than the model's seq_len ${c.seqLen}`;
-  if (!Number.isInteger(c.residentLayers) || c.residentLayers < 0 || c.residentLayers > c.nLayers) {
-    return `resident_layers is ${c.residentLayers}, expected 0..n_layers (${c.nLayers})`;
-  }
+  if (!Number.isInteger(c.batch) || c.batch < 0 || c.batch > 65535) return `batch is ${c.batch}, expected 0..65535`;
+  if (c.linearLimit > 0 && c.plannedLinear > c.linearLimit) return `planned_linear ${c.plannedLinear} exceeds linear_limit ${c.linearLimit}`;
   if (!(c.normEps > 0 && c.normEps < 1)) return `norm_eps is ${c.normEps}, expected a number in (0, 1)`;
   if (!(c.ropeTheta >= 1 && Number.isFinite(c.ropeTheta))) return `rope_theta is ${c.ropeTheta}, expected a finite number >= 1`;
   return undefined;

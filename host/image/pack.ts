@@ -1,203 +1,202 @@
-// Packing: a model (config, f32 or quantized tensors, tokenizer) plus a board and formats in, a
-// verified image out. The plan decides which layers stay resident; the image records it.
+// Packing: a Model (host/formats loadModel) and a board in, a verified image out. The model is put
+// into the formats asked for, the runtime's plan fitted to the board decides which tensors stay
+// resident, and the image records both. Never writes anything itself: the CLI writes the bytes.
 import type { KeyObject } from 'node:crypto';
 import type { BoardProfile } from '../board/boards.ts';
 import { baseImports } from '../engine/imports.ts';
+import { wasmBytes } from '../engine/index.ts';
 import { v8Engine } from '../engine/v8.ts';
 import { UserError } from '../errors.ts';
-import type { ModelConfig } from '../model/config.ts';
+import type { KvFormat } from '../model/kv.ts';
+import { MATRIX_NAMES, matrixShape, type Matrix, type Model } from '../model/model.ts';
+import { convert, dequantize } from '../model/quantize.ts';
 import { formatByName, type WeightFormat } from '../quant/formats.ts';
-import { REFS } from '../quant/ref/index.ts';
-import { absmeanTernary, packTrits } from '../quant/ref/ternary.ts';
-import type { QuantTensor } from '../quant/tensor.ts';
-import type { ImageActName, KvFormatName } from './format.ts';
-import { modelTensors, paddedK, type ImageConfig, type TensorSpec } from './layout.ts';
-import { assignFormats, kvProblem, planMemory, type AppFootprint, type Plan, type PlanRequest } from './plan.ts';
+import { modelTensors, type ImageConfig } from './layout.ts';
+import { imageModelConfig, modelImageTensors, tokenizerBytes } from './model.ts';
+import { planBoard, residentSet, type AppFootprint, type BoardPlan, type BoardPlanRequest } from './plan.ts';
 import { readImage, type Image } from './read.ts';
 import { encodeMetadata, writeImage, type ImageTensorData } from './write.ts';
 
-export interface SourceTensor {
-  m: number;
-  k: number;
-  f32?: Float32Array;          // (m, k) row-major
-  quant?: QuantTensor;         // already in a format of the table
-}
+const F32 = formatByName('f32')!;
+const Q8 = formatByName('q8_0')!;
 
-export interface SourceModel {
-  config: ModelConfig & { normEps?: number; ropeTheta?: number };
-  tensors: Map<string, SourceTensor>;  // keyed by image tensor name (layout.ts modelTensors)
-  tokenizer: Uint8Array;               // llama2.c tokenizer.bin
-  source: string;                      // where it came from, for the metadata
-  ternaryScales?: Map<string, number>; // exact absmean scales of a QAT model (models/*/scales.json)
-}
-
-export interface PackOptions {
-  board: BoardProfile;
-  quant?: WeightFormat;        // matrices; default: the formats the model has
-  embed?: WeightFormat;        // token embedding and classifier
-  kv?: KvFormatName;
-  ctx?: number;                // default: the model's seq_len
-  app: Uint8Array;             // the device app (build/device.wasm)
-  signingKey?: KeyObject;
-  created?: Date | null;       // null: no creation time (reproducible images)
-  tool: string;                // "edge-flash 0.1.0"
-  force?: boolean;             // write an image that does not fit
-  onTensor?: (index: number, count: number, name: string) => void;
-}
-
-export interface PackResult {
-  bytes: Uint8Array;
-  plan: Plan;
-  image: Image;
-  worstError: { name: string; relError: number } | null;
-}
-
-// The app's linear memory below the arena, measured by instantiating it (arena_top before any alloc).
+// The app's footprint: instantiate it once (V8) and ask the arena where it starts.
 export function appFootprint(app: Uint8Array): AppFootprint {
   const inst = v8Engine.instantiate(app, baseImports());
   try {
-    if (!inst.has('arena_top')) throw new UserError('the app module does not export arena_top: is it build/device.wasm?');
-    return { wasmBytes: app.byteLength, staticBytes: Number(inst.call('arena_top')) };
+    if (!inst.has('arena_top') || !inst.has('arena_reset')) throw new UserError('the app module does not export arena_top: is it build/device.wasm?');
+    inst.call('arena_reset');
+    const heapBase = Number(inst.call('arena_top'));
+    const names = new Set(WebAssembly.Module.exports(new WebAssembly.Module(app as Uint8Array<ArrayBuffer>)).map((e) => e.name));
+    return { wasmBytes: app.byteLength, heapBase, has: (n) => names.has(n) };
   } finally {
     inst.close();
   }
 }
 
-export function sourceFormats(m: SourceModel): Map<string, WeightFormat> {
-  const out = new Map<string, WeightFormat>();
-  for (const [name, t] of m.tensors) if (t.quant) out.set(name, t.quant.format);
-  return out;
+export function deviceApp(): Uint8Array {
+  return wasmBytes('device');
 }
 
-// Everything the planner needs, from a model and the pack options (before any quantization).
-export function planRequestFor(m: SourceModel, o: Omit<PackOptions, 'tool'> & { metadataBytes?: number | null }): PlanRequest {
+export interface FormatOptions {
+  quant?: WeightFormat;       // the seven layer matrices; default: as loaded
+  embed?: WeightFormat;       // token embedding (and an unshared classifier): f32 or q8_0
+}
+
+// The embedding format: asked for; else q8_0 under a sub-8-bit --quant (llama.cpp keeps embeddings
+// at higher precision too); else as loaded when the runtime reads it (f32, q8_0), f32 otherwise.
+export function embedFormat(m: Model, o: FormatOptions): WeightFormat {
+  const dimOk = (f: WeightFormat) => m.config.dim % f.block === 0;
+  if (o.embed) {
+    if (o.embed.name !== 'f32' && o.embed.name !== 'q8_0') throw new UserError(`--embed ${o.embed.name}: the runtime reads embeddings in f32 or q8_0`);
+    if (!dimOk(o.embed)) throw new UserError(`--embed ${o.embed.name}: dim ${m.config.dim} is not a multiple of its block ${o.embed.block}`);
+    return o.embed;
+  }
+  if (o.quant && o.quant.name !== 'f32' && dimOk(Q8)) return Q8;
+  const cur = m.embedding.format;
+  return (cur.name === 'f32' || cur.name === 'q8_0') && m.embedding.k === m.config.dim ? cur : F32;
+}
+
+export interface Converted {
+  model: Model;
+  relErrors: Map<string, number>; // max |w - w'| / max |w| of each converted matrix, by image name
+}
+
+function relError(before: Matrix, after: Matrix, rows: number, cols: number): number {
+  if (before === after) return 0;
+  const a = dequantize(before, rows, cols), b = dequantize(after, rows, cols);
+  let mx = 0, err = 0;
+  for (let i = 0; i < a.length; i++) {
+    mx = Math.max(mx, Math.abs(a[i]));
+    err = Math.max(err, Math.abs(a[i] - b[i]));
+  }
+  return mx > 0 ? err / mx : 0;
+}
+
+// The model in the formats of the image. Calls onTensor once per matrix (progress for large models).
+export function convertModel(m: Model, o: FormatOptions, onTensor?: (done: number, total: number, name: string) => void): Converted {
   const c = m.config;
-  const kv = o.kv ?? 'f32';
-  const kvp = kvProblem(c, kv);
-  if (kvp) throw new UserError(kvp);
-  const ctx = o.ctx ?? c.seqLen;
-  if (!Number.isInteger(ctx) || ctx < 1 || ctx > c.seqLen) throw new UserError(`--ctx ${ctx}: expected 1..${c.seqLen} (the model's seq_len)`);
-  const formats = assignFormats(c, { quant: o.quant, embed: o.embed, source: sourceFormats(m) });
-  const act: ImageActName = [...formats.values()].every((f) => f.name === 'f32') ? 'f32' : 'i8';
+  const ef = embedFormat(m, o);
+  const relErrors = new Map<string, number>();
+  const total = 1 + c.nLayers * MATRIX_NAMES.length + (m.classifier ? 1 : 0);
+  let done = 0;
+  const conv = (name: string, t: Matrix, rows: number, cols: number, f: WeightFormat) => {
+    onTensor?.(done++, total, name);
+    const out = convert(t, rows, cols, f);
+    if (out !== t) relErrors.set(name, relError(t, out, rows, cols));
+    return out;
+  };
+  const embedding = conv('token_embd', m.embedding, c.vocabSize, c.dim, ef);
+  const short: Record<string, string> = { wq: 'attn_q', wk: 'attn_k', wv: 'attn_v', wo: 'attn_output', w1: 'ffn_gate', w2: 'ffn_down', w3: 'ffn_up' };
+  const layers = m.layers.map((l, i) => {
+    const out = { ...l };
+    for (const n of MATRIX_NAMES) {
+      const [rows, cols] = matrixShape(c, n);
+      const target = o.quant ?? l[n].format;
+      out[n] = conv(`blk.${i}.${short[n]}`, l[n], rows, cols, target);
+    }
+    return out;
+  });
+  const classifier = m.classifier ? conv('output', m.classifier, c.vocabSize, c.dim, o.embed ?? (o.quant ? ef : m.classifier.format)) : null;
+  onTensor?.(total, total, '');
+  return { model: { ...m, embedding, layers, classifier, config: { ...c, sharedClassifier: classifier === null } }, relErrors };
+}
+
+export interface PackOptions extends FormatOptions {
+  board: BoardProfile;
+  kv: KvFormat;
+  act?: 'i8' | 'i4';
+  ctx?: number;               // default: the model's seq_len
+  app: Uint8Array;            // build/device.wasm
+  signingKey?: KeyObject;
+  created?: Date | null;      // null or absent: no creation time (reproducible images)
+  tool: string;               // "edge-flash 0.1.0"
+  source: string;             // what the model was packed from
+  force?: boolean;            // write an image that does not fit
+  onTensor?: (done: number, total: number, name: string) => void;
+}
+
+// The refusal to pack an image that will not fit: carries the plan, whose table says why.
+export class DoesNotFitError extends UserError {
+  constructor(readonly plan: BoardPlan) {
+    super(`the model does not fit ${plan.request.board.name}: ${plan.problems.join('; ')}`, 'see `edge-flash plan` for what fits, or pass --force to write it anyway');
+  }
+}
+
+export interface PackResult {
+  bytes: Uint8Array;
+  plan: BoardPlan;
+  image: Image;
+  relErrors: Map<string, number>;
+}
+
+export function checkContext(ctx: number | undefined, seqLen: number): number {
+  const n = ctx ?? seqLen;
+  if (!Number.isInteger(n) || n < 1 || n > seqLen) throw new UserError(`--ctx ${ctx}: expected an integer in 1..${seqLen} (the model's seq_len)`);
+  return n;
+}
+
+export function planRequest(converted: Model, o: Omit<PackOptions, 'tool' | 'source'>, metadataBytes: number | null): BoardPlanRequest {
+  const ctx = checkContext(o.ctx, converted.config.seqLen);
+  const model = { ...converted, config: { ...converted.config, seqLen: ctx } };
   return {
-    config: c, ctx, kv, act, formats, board: o.board, app: appFootprint(o.app), tokenizerBytes: m.tokenizer.byteLength,
-    metadataBytes: o.metadataBytes ?? 512, signed: !!o.signingKey,
+    model, kv: o.kv, act: o.act ?? 'i8', board: o.board, app: appFootprint(o.app), tokenizerBytes: tokenizerBytes(converted).byteLength,
+    metadataBytes, signed: !!o.signingKey,
   };
 }
 
-function toF32(name: string, t: SourceTensor): Float32Array {
-  if (t.f32) return t.f32;
-  const q = t.quant!;
-  const ref = REFS[q.format.name];
-  if (!ref) throw new UserError(`tensor ${name}: cannot convert from ${q.format.name} (no reference dequantizer)`);
-  const w = ref.dequantize(q);
-  if (q.k === t.k) return w;
-  const out = new Float32Array(t.m * t.k); // drop the padding of a padded source
-  for (let r = 0; r < t.m; r++) out.set(w.subarray(r * q.k, r * q.k + t.k), r * t.k);
-  return out;
-}
-
-function padRows(w: Float32Array, m: number, k: number, kp: number): Float32Array {
-  if (kp === k) return w;
-  const out = new Float32Array(m * kp);
-  for (let r = 0; r < m; r++) out.set(w.subarray(r * k, (r + 1) * k), r * kp);
-  return out;
-}
-
-// Quantizes one tensor to format f, padding rows to whole blocks. Ternary formats take the scale over
-// the real weights only (zeros of the padding would shrink the absmean), or the exact QAT scale.
-export function quantizeTensor(spec: TensorSpec, src: SourceTensor, f: WeightFormat, exactScale?: number): { tensor: QuantTensor; relError: number } {
-  if (src.quant && src.quant.format.id === f.id && src.quant.k === paddedK(f, spec.k)) return { tensor: src.quant, relError: 0 };
-  const w = toF32(spec.name, src);
-  const kp = paddedK(f, spec.k);
-  let t: QuantTensor;
-  if (f.family === 'ternary') {
-    let { trits, scale } = absmeanTernary(w);
-    if (exactScale !== undefined) {
-      const s = Math.fround(exactScale);
-      const exact = Int8Array.from(w, (x) => Math.max(-1, Math.min(1, Math.round(x / s))));
-      let worst = 0;
-      for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(w[i] - exact[i] * s));
-      if (worst <= 1e-5 * s) [trits, scale] = [exact, s]; // the model is scale x trits: repack exactly
-    }
-    const tp = new Int8Array(spec.m * kp);
-    for (let r = 0; r < spec.m; r++) tp.set(trits.subarray(r * spec.k, (r + 1) * spec.k), r * kp);
-    t = packTrits(f, tp, spec.m, kp, scale);
-  } else {
-    const ref = REFS[f.name];
-    if (!ref) throw new UserError(`format ${f.name} has no reference quantizer`);
-    t = ref.quantize(padRows(w, spec.m, spec.k, kp), spec.m, kp);
-  }
-  const back = REFS[f.name].dequantize(t);
-  let maxAbs = 0, maxErr = 0;
-  for (let r = 0; r < spec.m; r++) {
-    for (let i = 0; i < spec.k; i++) {
-      const x = w[r * spec.k + i];
-      maxAbs = Math.max(maxAbs, Math.abs(x));
-      maxErr = Math.max(maxErr, Math.abs(x - back[r * kp + i]));
-    }
-  }
-  return { tensor: t, relError: maxAbs > 0 ? maxErr / maxAbs : 0 };
-}
-
-export function packModel(m: SourceModel, o: PackOptions): PackResult {
-  const meta0 = (plan: Plan) => metadataFor(m, o, plan, {});
-  // Plan with a metadata estimate, then again with the real metadata size.
-  let req = planRequestFor(m, o);
-  let plan = planMemory(req);
-  req = { ...req, metadataBytes: encodeMetadata(meta0(plan)).byteLength + 2048 };
-  plan = planMemory(req);
-  if (!plan.fits && !o.force) {
-    throw new UserError(`the model does not fit ${o.board.name}: ${plan.problems.join('; ')}`, 'see `edge-flash plan`, or pass --force to write it anyway');
-  }
-  const c = m.config;
-  const specs = modelTensors(c);
-  const tensors: ImageTensorData[] = [];
-  const errors: Record<string, number> = {};
-  let worst: PackResult['worstError'] = null;
-  specs.forEach((spec, i) => {
-    o.onTensor?.(i, specs.length, spec.name);
-    const src = m.tensors.get(spec.name);
-    if (!src) throw new UserError(`the model has no tensor '${spec.name}'`);
-    if (src.m !== spec.m || src.k !== spec.k) throw new UserError(`tensor ${spec.name} is ${src.m}x${src.k}, the config needs ${spec.m}x${spec.k}`);
-    const f = req.formats.get(spec.name)!;
-    const { tensor, relError } = quantizeTensor(spec, src, f, m.ternaryScales?.get(spec.name));
-    if (spec.role !== 'norm') errors[spec.name] = Number(relError.toPrecision(3));
-    if (!worst || relError > worst.relError) worst = { name: spec.name, relError };
-    tensors.push({ name: spec.name, format: f, m: spec.m, k: spec.k, scale: tensor.scale, data: tensor.data });
-  });
+export function packModel(source: Model, o: PackOptions): PackResult {
+  const { model: converted, relErrors } = convertModel(source, o, o.onTensor);
+  const seqLen = converted.config.seqLen;
+  const metaOf = (plan: BoardPlan) => metadataFor(o, plan, relErrors, seqLen);
+  // Plan once to size the metadata, then with the metadata's real size.
+  let req = planRequest(converted, o, 4096);
+  let plan = planBoard(req);
+  req = { ...req, metadataBytes: encodeMetadata(metaOf(plan)).byteLength };
+  plan = planBoard(req);
+  if (!plan.fits && !o.force) throw new DoesNotFitError(plan);
+  const resident = residentSet(plan);
+  const tensors: ImageTensorData[] = modelImageTensors(req.model).map(({ name, t }) => ({
+    name, format: t.format, m: 0, k: 0, scale: t.scale, resident: resident.has(name), data: t.data,
+  }));
+  modelTensors(imageModelConfig(req.model)).forEach((spec, i) => Object.assign(tensors[i], { m: spec.m, k: spec.k }));
+  const c = req.model.config;
   const config: ImageConfig = {
-    ...c, ctx: req.ctx, kv: req.kv, act: req.act, normEps: c.normEps ?? 1e-5, ropeTheta: c.ropeTheta ?? 10000,
-    residentLayers: plan.residency.residentLayers, embedResident: plan.residency.embedResident, classifierResident: plan.residency.classifierResident,
+    ...imageModelConfig(req.model), seqLen, ctx: c.seqLen, kv: o.kv.name, act: allF32(req.model) ? 'f32' : req.act,
+    normEps: req.model.normEps, ropeTheta: req.model.ropeTheta,
+    plannedLinear: plan.fits ? plan.linear : 0, linearLimit: plan.fits ? plan.limits.linear : 0, batch: plan.fits ? plan.runtime.batch : 0,
   };
   const { bytes } = writeImage({
-    boardId: o.board.id, app: o.app, config, tokenizer: m.tokenizer, tensors, metadata: metadataFor(m, o, plan, errors), signingKey: o.signingKey,
+    boardId: o.board.id, app: o.app, config, tokenizer: tokenizerBytes(converted), tensors, metadata: metaOf(plan), signingKey: o.signingKey,
   });
-  // Read back what was written, every check on, as a board would (esptool verifies every write).
-  const image = readImage(bytes, { board: o.board, capacity: o.force ? Infinity : undefined });
-  return { bytes, plan, image, worstError: worst };
+  // Read back what was written with every check on, as the board will (esptool verifies every write).
+  const image = readImage(bytes, { board: o.board, capacity: o.force ? Number.MAX_SAFE_INTEGER : undefined });
+  return { bytes, plan, image, relErrors };
 }
 
-function metadataFor(m: SourceModel, o: PackOptions, plan: Plan, errors: Record<string, number>): Record<string, unknown> {
+function allF32(m: Model): boolean {
+  return m.layers.every((l) => MATRIX_NAMES.every((n) => l[n].format.name === 'f32')) && (!m.classifier || m.classifier.format.name === 'f32') &&
+    (m.classifier !== null || m.embedding.format.name === 'f32');
+}
+
+function metadataFor(o: PackOptions, plan: BoardPlan, relErrors: Map<string, number>, seqLen: number): Record<string, unknown> {
   const r = plan.request;
-  const formats: Record<string, number> = {};
-  for (const f of r.formats.values()) formats[f.name] = (formats[f.name] ?? 0) + 1;
+  const counts: Record<string, number> = {};
+  for (const { t } of modelImageTensors(r.model)) counts[t.format.name] = (counts[t.format.name] ?? 0) + 1;
   const meta: Record<string, unknown> = {
     tool: o.tool,
-    source: m.source,
+    source: o.source,
     board: o.board.name,
     quantization: {
-      matrices: o.quant?.name ?? 'as in the source',
-      embedding: r.formats.get('token_embd')!.name,
-      formats,
-      kv: r.kv,
+      layers: o.quant?.name ?? 'as loaded',
+      embedding: r.model.embedding.format.name,
+      tensors: counts,
+      kv: o.kv.name,
       act: r.act,
-      maxRelError: errors,
+      max_rel_error: Object.fromEntries([...relErrors].filter(([, v]) => v > 0).map(([k, v]) => [k, Number(v.toPrecision(3))])),
     },
-    plan: { ctx: r.ctx, linearBytes: plan.linear, wasm3HeapBytes: plan.heap, streamedBytesPerToken: plan.streamedBytesPerToken, fits: plan.fits },
+    plan: { ctx: r.model.config.seqLen, seq_len: seqLen, linear_bytes: plan.linear, wasm3_heap_bytes: plan.heap, streamed_bytes_per_token: plan.streamedBytesPerToken, fits: plan.fits },
   };
   if (o.created) meta.created = o.created.toISOString();
   return meta;
 }
-
-export const F32 = formatByName('f32')!;

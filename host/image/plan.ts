@@ -1,106 +1,36 @@
-// The memory planner: what a model needs on a board (linear memory, wasm3's heap, flash) and whether
-// it fits. planMemory() is plain arithmetic over the config, the formats and the board profile, so tests
-// call it directly; `edge-flash plan` and `pack` print its table. Byte counts follow the device app's
-// arena (assembly/arena.ts: 16-byte aligned bump allocations) and llama2.c's RunState.
+// The memory planner: what a model needs on a board and whether it fits. Linear memory is the
+// runtime's own arena plan (host/model/plan.ts planModel, the arithmetic of model_init, which the
+// runtime checks to the byte), fitted to the board's largest block by streaming weights from flash;
+// wasm3's heap (compiled code, stacks) and the image size come from the board profile and the image
+// layout. planBoard() is a plain function: tests call it directly, `plan` and `pack` print it.
 import type { BoardProfile } from '../board/boards.ts';
 import { UserError } from '../errors.ts';
-import { headDim, kvDim, type ModelConfig } from '../model/config.ts';
+import { headDim, type ModelConfig } from '../model/config.ts';
+import { KV_FORMATS, type KvFormat } from '../model/kv.ts';
+import { MATRIX_NAMES, type Matrix, type Model } from '../model/model.ts';
+import { planModel, type MemoryPlan, type Plan as RuntimePlan } from '../model/plan.ts';
 import { FORMATS, formatByName, type WeightFormat } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
-import { KV_CODES, alignUp, type ImageActName, type KvFormatName } from './format.ts';
-import { layoutImage, modelTensors, paddedK, tensorBytes as matrixBytes, type TensorSpec } from './layout.ts';
-
-// KV cache formats: bits per value, plus one f32 scale per position and KV head for quantized ones.
-export const KV_FORMATS: Record<KvFormatName, { bits: number; scaled: boolean }> = {
-  f32: { bits: 32, scaled: false },
-  int8: { bits: 8, scaled: true },
-  int4: { bits: 4, scaled: true },
-  int3: { bits: 3, scaled: true },
-};
-
-// Bytes of K (or V) for one position of one layer.
-export function kvBytesPerPosition(c: ModelConfig, kv: KvFormatName): number {
-  const f = KV_FORMATS[kv];
-  const hd = headDim(c);
-  return c.nKvHeads * (Math.ceil((hd * f.bits) / 8) + (f.scaled ? 4 : 0));
-}
-
-export function kvProblem(c: ModelConfig, kv: string): string | undefined {
-  if (!(KV_CODES as readonly string[]).includes(kv)) return `unknown KV format '${kv}': expected ${KV_CODES.join(', ')}`;
-  if (kv === 'int3' && headDim(c) % 8 !== 0) return `--kv int3 packs 8 values in 3 bytes: the head size ${headDim(c)} is not a multiple of 8`;
-  return undefined;
-}
-
-// Scratch a GEMV (one token) asks of the arena, for the largest of the format's device kernels
-// (assembly/kernels: ternary lut k*16, tt4 lut 8k, bit-serial planes k, group sums 4*k/block).
-export function kernelScratchBytes(f: WeightFormat, k: number): number {
-  let worst = 0;
-  for (const kv of f.kernels) {
-    if (!kv.targets.includes('device')) continue;
-    let s = 16;
-    if (f.family === 'ternary' && kv.name === 'lut') s = f.name === 'tt4' ? (k / 4) * 32 : k * 16;
-    else if (kv.name === 'bitserial') s = k;
-    else if (f.family === 'lowbit' || f.family === 'bitmod' || f.family === 'int8') s = 4 * (k / f.block);
-    else if (f.family === 'ternary') s = 4;
-    worst = Math.max(worst, s);
-  }
-  return worst;
-}
-
-// Which format each tensor gets: norms stay f32; matrices take `quant` (or their source format);
-// the token embedding and classifier take `embed`, by default q8_0 under any sub-8-bit format
-// (as llama.cpp keeps them at higher precision) and the matrices' format otherwise.
-export interface FormatChoice {
-  quant?: WeightFormat;
-  embed?: WeightFormat;
-  source?: Map<string, WeightFormat>; // formats the model file already has
-}
-
-// K is padded to whole blocks (layout.ts); M must be a multiple of the row tile.
-export function fits(f: WeightFormat, t: { m: number; k: number }): boolean {
-  return t.m % (f.rowTile ?? 1) === 0;
-}
-
-export function defaultEmbedFormat(quant: WeightFormat): WeightFormat {
-  if (quant.name === 'f32' || quant.name === 'q8_0') return quant;
-  return formatByName('q8_0')!;
-}
-
-export function assignFormats(c: ModelConfig, choice: FormatChoice): Map<string, WeightFormat> {
-  const f32 = formatByName('f32')!;
-  const out = new Map<string, WeightFormat>();
-  for (const t of modelTensors(c)) {
-    let f: WeightFormat;
-    if (t.role === 'norm') f = f32;
-    else if (t.role === 'matrix') f = choice.quant ?? choice.source?.get(t.name) ?? f32;
-    else f = choice.embed ?? (choice.quant ? defaultEmbedFormat(choice.quant) : choice.source?.get(t.name) ?? f32);
-    if (!fits(f, t)) {
-      if (t.role !== 'matrix' && fits(f32, t)) f = t.role === 'norm' || !fits(formatByName('q8_0')!, t) ? f32 : formatByName('q8_0')!;
-      else throw new UserError(`format ${f.name} does not fit tensor ${t.name} (${t.m}x${t.k}): M=${t.m} is not a multiple of its row tile ${f.rowTile}`);
-    }
-    out.set(t.name, f);
-  }
-  return out;
-}
+import { layoutImage, paddedK, paddedM, tensorBytes } from './layout.ts';
+import { modelImageTensors, runtimeName } from './model.ts';
 
 export interface AppFootprint {
-  wasmBytes: number;   // the app module (stays in flash; wasm3 compiles it into its heap)
-  staticBytes: number; // linear memory below the arena: data segments and the stack (__heap_base)
+  wasmBytes: number;                   // the app module: stays in flash, wasm3 compiles it into its heap
+  heapBase: number;                    // linear memory below the arena (data, stack): arena_top at start
+  has: (exportName: string) => boolean; // the kernels the module exports
 }
 
 // A measurement of this machine, for the tok/s estimate (host/image/speed.ts).
 export interface HostSpeed {
-  secondsPerToken: number;  // the model's per-token kernels under wasm3 here
-  fibRate: number;          // fib calls per second under wasm3 here
+  secondsPerToken: number;  // one decode step of this model under wasm3 here
+  fibRate: number;          // wasm3 fib(n) calls per second here
   detail: string;
 }
 
-export interface PlanRequest {
-  config: ModelConfig;
-  ctx: number;
-  kv: KvFormatName;
-  act: ImageActName;
-  formats: Map<string, WeightFormat>;
+export interface BoardPlanRequest {
+  model: Model;               // in the formats it will be packed in; config.seqLen is the context planned
+  kv: KvFormat;
+  act: 'i8' | 'i4';
   board: BoardProfile;
   app: AppFootprint;
   tokenizerBytes: number;
@@ -109,167 +39,161 @@ export interface PlanRequest {
   speed?: HostSpeed;
 }
 
-export type Where = 'linear' | 'heap' | 'flash';
 export interface PlanRow {
   item: string;
-  where: Where;
-  bytes: number;
+  linear: number;             // bytes of linear memory
+  heap: number;               // bytes of wasm3's heap beside it
+  flash: number;              // bytes read from flash per generated token
   note: string;
 }
 
-export interface Residency {
-  residentLayers: number;
-  embedResident: boolean;
-  classifierResident: boolean;  // the shared embedding counts as the classifier
-}
-
-export interface Plan {
-  request: PlanRequest;
+export interface BoardPlan {
+  request: BoardPlanRequest;
+  runtime: RuntimePlan;       // the runtime's plan: the fitted one, or the smallest there is when nothing fits
+  memory: MemoryPlan;
   rows: PlanRow[];
-  residency: Residency;
-  streamedBytesPerToken: number;
   linear: number;
   heap: number;
   image: number;
+  streamedBytesPerToken: number;
   limits: { linear: number; heap: number; image: number };
   fits: boolean;
-  problems: string[];          // why it does not fit, one per exceeded limit
+  problems: string[];
   tokPerSec?: { value: number; basis: string };
 }
 
-const a16 = (x: number) => alignUp(x, 16);
+const TARGET = 'device' as const;    // boards run the MVP build under wasm3
 
-interface Parts {
-  staticBytes: number;
-  kv: number;
-  act: number;
-  scratch: number;
-  tokIndex: number;
-  norms: number;
-  layers: number[];            // weight bytes per layer (norms excluded)
-  embed: number;
-  embedRow: number;
-  classifier: number;          // 0 when shared
+function runtimePlan(r: BoardPlanRequest, memoryLimit?: number): RuntimePlan {
+  return planModel(r.model, { target: TARGET, kv: r.kv, act: r.act, memoryLimit, has: r.app.has }, r.app.heapBase);
 }
 
-function parts(r: PlanRequest): Parts {
-  const c = r.config;
-  const specs = modelTensors(c);
-  const bytes = (t: TensorSpec) => matrixBytes(r.formats.get(t.name)!, t.m, t.k);
-  const kvd = kvDim(c);
-  // llama2.c RunState in f32: x, xb, xb2, q (dim each), hb, hb2 (hidden), k, v (kv_dim), att (n_heads*ctx), logits (vocab).
-  let act = [c.dim, c.dim, c.dim, c.dim, c.hiddenDim, c.hiddenDim, kvd, kvd, c.nHeads * r.ctx, c.vocabSize].reduce((s, n) => s + a16(4 * n), 0);
-  // The quantized activation of one token (i8 or i4 in an i8 each) and its scale.
-  if (r.act !== 'f32') act += a16(Math.max(c.dim, c.hiddenDim)) + 16;
-  let scratch = 0;
-  for (const t of specs) if (t.role !== 'norm') scratch = Math.max(scratch, kernelScratchBytes(r.formats.get(t.name)!, paddedK(r.formats.get(t.name)!, t.k)));
-  const layers = new Array(c.nLayers).fill(0);
-  let norms = 0, embed = 0, classifier = 0;
-  for (const t of specs) {
-    if (t.role === 'norm') norms += a16(bytes(t));
-    else if (t.layer !== null) layers[t.layer] += a16(bytes(t));
-    else if (t.role === 'embedding') embed = a16(bytes(t));
-    else classifier = a16(bytes(t));
-  }
-  const ef = r.formats.get('token_embd')!;
-  return {
-    staticBytes: a16(r.app.staticBytes), kv: a16(2 * c.nLayers * r.ctx * kvBytesPerPosition(c, r.kv)), act, scratch: a16(scratch),
-    tokIndex: a16(8 * c.vocabSize), norms, layers, embed, embedRow: a16(matrixBytes(ef, 1, c.dim)), classifier,
-  };
+// wasm3's own needs beside linear memory: runtime and compiled code, wasm stack, native stack.
+export function wasm3Heap(r: BoardPlanRequest): { runtime: number; stack: number; native: number; total: number } {
+  const w = r.board.wasm3;
+  const runtime = w.runtime + Math.round(w.codePerWasmByte * r.app.wasmBytes);
+  return { runtime, stack: w.stack, native: w.nativeStack, total: runtime + w.stack + w.nativeStack };
 }
 
-function linearFor(p: Parts, c: ModelConfig, res: Residency): { total: number; buffer: number; resident: number } {
-  const streamedLayers = p.layers.filter((_, i) => i >= res.residentLayers);
-  const maxLayer = Math.max(0, ...p.layers);
-  const shared = c.sharedClassifier;
-  const clsBytes = shared ? p.embed : p.classifier;
-  let buffer = Math.max(0, ...streamedLayers);
-  if (!res.classifierResident) buffer = Math.max(buffer, Math.min(clsBytes, maxLayer || clsBytes)); // streamed in row chunks
-  const embedNeeded = shared ? res.classifierResident : res.embedResident;
-  let resident = p.norms + p.layers.slice(0, res.residentLayers).reduce((s, x) => s + x, 0);
-  if (embedNeeded) resident += p.embed;
-  if (!shared && res.classifierResident) resident += p.classifier;
-  const row = embedNeeded ? 0 : p.embedRow;
-  return { total: p.staticBytes + p.kv + p.act + p.scratch + p.tokIndex + resident + buffer + row, buffer, resident };
+// The linear memory the plan may use: the board's largest block and, where linear memory shares the
+// heap with wasm3 (no PSRAM), no more than the heap leaves beside wasm3's own needs.
+export function linearLimit(r: BoardPlanRequest): number {
+  const m = r.board.memory;
+  return m.linearInHeap ? Math.max(0, Math.min(m.linearMemoryMax, m.heapTotal - wasm3Heap(r).total)) : m.linearMemoryMax;
 }
 
-// The residency with the most resident weight bytes that fits linear memory (everything, if it fits).
-export function chooseResidency(r: PlanRequest, p: Parts = parts(r)): Residency {
-  const c = r.config;
-  const all: Residency = { residentLayers: c.nLayers, embedResident: true, classifierResident: true };
-  const limit = r.board.memory.linearMemoryMax;
-  if (linearFor(p, c, all).total <= limit) return all;
-  let best: Residency = { residentLayers: 0, embedResident: false, classifierResident: false };
-  let bestResident = -1;
-  for (let l = c.nLayers; l >= 0; l--) {
-    for (const cls of [true, false]) {
-      const res: Residency = { residentLayers: l, embedResident: c.sharedClassifier ? cls : false, classifierResident: cls };
-      const f = linearFor(p, c, res);
-      if (f.total <= limit && f.resident > bestResident) {
-        best = res;
-        bestResident = f.resident;
-      }
+// The runtime plan that fits the board's linear memory, or null; and the smallest plan there is.
+function fitRuntime(r: BoardPlanRequest): { fitted: RuntimePlan | null; smallest: RuntimePlan } {
+  const limit = linearLimit(r);
+  const all = runtimePlan(r);
+  if (all.memory.total <= limit) return { fitted: all, smallest: all };
+  const at = (l: number): RuntimePlan | null => {
+    try {
+      return runtimePlan(r, l);
+    } catch (e) {
+      if (e instanceof UserError) return null;
+      throw e;
     }
+  };
+  const fitted = at(limit);
+  if (fitted) return { fitted, smallest: fitted };
+  // Nothing fits: find the smallest linear memory any plan reaches (the runtime's fit is monotone in the limit).
+  let lo = Math.min(limit, all.memory.total), hi = all.memory.total;
+  let best = all;
+  while (hi - lo > 16) {
+    const mid = Math.floor((lo + hi) / 2);
+    const p = at(mid);
+    if (p) {
+      best = p;
+      hi = mid;
+    } else lo = mid;
   }
-  return best;
+  return { fitted: null, smallest: best };
 }
 
-export function planMemory(r: PlanRequest, residency?: Residency): Plan {
-  const c = r.config;
-  const p = parts(r);
-  const res = residency ?? chooseResidency(r, p);
-  const lin = linearFor(p, c, res);
-  const shared = c.sharedClassifier;
+export function planBoard(r: BoardPlanRequest): BoardPlan {
+  const { fitted, smallest } = fitRuntime(r);
+  const rt = fitted ?? smallest;
+  const m = rt.memory;
+  const c = r.model.config;
+  const a16 = (n: number) => Math.ceil(n / 16) * 16;
   const rows: PlanRow[] = [];
-  const row = (item: string, where: Where, bytes: number, note: string) => rows.push({ item, where, bytes, note });
+  const row = (item: string, linear: number, heap: number, flash: number, note: string) => rows.push({ item, linear, heap, flash, note });
+  const byName = new Map(rt.tensors.map((t) => [t.name, t]));
 
-  row('app static data', 'linear', p.staticBytes, 'data segments below the arena (__heap_base)');
-  const embedNeeded = shared ? res.classifierResident : res.embedResident;
-  row('token embedding', embedNeeded ? 'linear' : 'flash', embedNeeded ? p.embed : p.embedRow,
-    `${r.formats.get('token_embd')!.name} ${c.vocabSize}x${c.dim}` + (embedNeeded ? ', resident' : ', in flash: one row read per token') + (shared ? ', shared with the classifier' : ''));
-  row('norm weights', 'linear', p.norms, `f32, ${2 * c.nLayers + 1} vectors of ${c.dim}`);
-  let streamed = 0;
-  for (let l = 0; l < c.nLayers; l++) {
-    const fmts = [...new Set(modelTensors(c).filter((t) => t.layer === l && t.role === 'matrix').map((t) => r.formats.get(t.name)!.name))].join('+');
-    const resident = l < res.residentLayers;
-    if (!resident) streamed += p.layers[l];
-    row(`layer ${l} weights`, resident ? 'linear' : 'flash', p.layers[l], `${fmts}, ${resident ? 'resident' : 'streamed from flash each token'}`);
-  }
-  if (!shared) {
-    row('classifier', res.classifierResident ? 'linear' : 'flash', p.classifier,
-      `${r.formats.get('output')!.name} ${c.vocabSize}x${c.dim}, ${res.classifierResident ? 'resident' : 'streamed from flash each token'}`);
-    if (!res.classifierResident) streamed += p.classifier;
-  } else if (!res.classifierResident) {
-    streamed += p.embed;
-  }
-  if (!embedNeeded) streamed += p.embedRow;
-  if (lin.buffer > 0) row('stream buffer', 'linear', lin.buffer, 'holds one streamed layer (or a chunk of the classifier)');
-  row('KV cache', 'linear', p.kv, `${r.kv}, ${c.nLayers} layers x ${r.ctx} positions x ${kvDim(c)} x 2 (K, V)${KV_FORMATS[r.kv].scaled ? ', f32 scale per head' : ''}`);
-  row('activations', 'linear', p.act, `f32 run state (x, xb, xb2, q, hb, hb2, k, v, att ${c.nHeads}x${r.ctx}, logits ${c.vocabSize})${r.act !== 'f32' ? ` + ${r.act} copy` : ''}`);
-  row('kernel scratch', 'linear', p.scratch, 'the largest GEMV scratch of the formats used');
-  row('tokenizer index', 'linear', p.tokIndex, `${c.vocabSize} x (offset, sorted id); strings and scores stay in flash`);
-  const code = Math.round(r.board.wasm3.codePerWasmByte * r.app.wasmBytes);
-  row('wasm3 runtime + code', 'heap', r.board.wasm3.runtime + code, `${r.app.wasmBytes} B module compiled at ~${r.board.wasm3.codePerWasmByte}x`);
-  row('wasm3 stack', 'heap', r.board.wasm3.stack, 'the interpreter value stack');
-  row('native stack', 'heap', r.board.wasm3.nativeStack, 'the task running wasm3');
+  row('app static data', m.heapBase, 0, 0, 'data segments and stack below the arena (__heap_base)');
+  row('model descriptor', m.descriptor, 0, 0, `${rt.tensors.length} tensor entries`);
+  // Weights: the runtime counts 16 bytes of slack per resident tensor (align16(bytes + 16)).
+  const seen = new Set<number>();
+  const weightRow = (item: string, names: string[], note: string) => {
+    let lin = 0, fl = 0, res = 0;
+    const formats = new Set<string>();
+    for (const n of names) {
+      const t = byName.get(n)!;
+      if (t.kind !== 'vector') formats.add(t.format.name);
+      if (t.resident) {
+        if (!seen.has(t.offset)) lin += a16(t.bytes + 16);
+        seen.add(t.offset);
+        res++;
+      } else fl += t.kind === 'embedding' ? t.rowBytes : t.bytes;
+    }
+    const where = res === names.length ? 'resident' : res === 0 ? 'streamed' : `${res} of ${names.length} resident`;
+    row(item, lin, 0, fl, `${[...formats].join('+') || 'f32'}, ${where}${note}`);
+  };
+  const shared = r.model.classifier === null;
+  weightRow('token embedding', ['embedding'], `${byName.get('embedding')!.resident ? '' : ' (one row a token)'}${shared ? ', shared with the classifier' : ''}`);
+  for (let l = 0; l < c.nLayers; l++) weightRow(`layer ${l}`, [`layers.${l}.rms_att`, `layers.${l}.rms_ffn`, ...MATRIX_NAMES.map((n) => `layers.${l}.${n}`)], '');
+  weightRow('final norm + classifier', ['rms_final', 'classifier'], shared ? ' (the embedding)' : '');
+  if (m.stage > 0) row('staging buffer', m.stage, 0, 0, 'streamed weights pass through it, one row tile or more at a time');
+  row('KV cache', m.kvCache, 0, 0, `${r.kv.name}, ${c.nLayers} layers x ${c.seqLen} positions x K,V${r.kv.qmax ? ', a bf16 scale per head' : ''}`);
+  row('activations', m.activations, 0, 0, `run state for a prefill width of ${rt.batch}`);
+  if (m.scratch > 0) row('kernel scratch', m.scratch, 0, 0, 'the largest scratch of the kernels chosen');
+  if (m.sampler > 0) row('sampler', m.sampler, 0, 0, `top-p buffer, ${c.vocabSize} x 8 bytes`);
+  row('tokenizer', m.tokenizer, 0, 0, m.tokenizer ? 'device copy' : `stays in flash (${r.tokenizerBytes} bytes in the image)`);
+  const w3 = wasm3Heap(r);
+  row('wasm3 runtime + code', 0, w3.runtime, 0, `the ${r.app.wasmBytes}-byte app compiled, ~${r.board.wasm3.codePerWasmByte} bytes per app byte (measured, see boards/${r.board.name}.json)`);
+  row('wasm3 stack', 0, w3.stack, 0, 'the interpreter value stack');
+  row('native stack', 0, w3.native, 0, 'the task running wasm3');
 
-  const specs = modelTensors(c);
-  const layout = layoutImage({
-    app: r.app.wasmBytes, tokenizer: r.tokenizerBytes,
-    tensors: specs.map((t) => matrixBytes(r.formats.get(t.name)!, t.m, t.k)), metadata: r.metadataBytes, signed: r.signed,
-  });
-  const heap = rows.filter((x) => x.where === 'heap').reduce((s, x) => s + x.bytes, 0);
-  const limits = { linear: r.board.memory.linearMemoryMax, heap: r.board.memory.otherHeap, image: r.board.imageCapacity };
+  const linear = m.total;
+  const heap = w3.total;
+  const image = imageSize(r);
+  const bm = r.board.memory;
+  const limits = { linear: linearLimit(r), heap: bm.linearInHeap ? bm.heapTotal - Math.min(linear, bm.linearMemoryMax) : bm.heapTotal, image: r.board.imageCapacity };
   const problems: string[] = [];
-  if (lin.total > limits.linear) problems.push(`linear memory ${fmtBytes(lin.total)} > ${fmtBytes(limits.linear)} (the largest block ${r.board.name} can give wasm3)`);
-  if (heap > limits.heap) problems.push(`wasm3 heap ${fmtBytes(heap)} > ${fmtBytes(limits.heap)} left beside linear memory on ${r.board.name}`);
-  if (layout.totalSize > limits.image) problems.push(`image ${fmtBytes(layout.totalSize)} > ${fmtBytes(limits.image)} (${r.board.flash.imagePartition ? `partition '${r.board.flash.imagePartition}'` : 'the image size limit'})`);
-  const plan: Plan = {
-    request: r, rows, residency: res, streamedBytesPerToken: streamed, linear: lin.total, heap, image: layout.totalSize, limits,
+  if (!fitted) {
+    const why = bm.linearInHeap && limits.linear < bm.linearMemoryMax
+      ? `${fmtBytes(bm.heapTotal)} of heap less ${fmtBytes(heap)} for wasm3 leaves ${fmtBytes(limits.linear)}`
+      : `${r.board.name} gives wasm3 ${fmtBytes(limits.linear)}`;
+    problems.push(`linear memory: needs at least ${fmtBytes(linear)} with every weight streamed; ${why}`);
+  }
+  if (heap > limits.heap && (fitted || !bm.linearInHeap)) problems.push(`wasm3 needs ${fmtBytes(heap)} of heap beside linear memory, ${r.board.name} has ${fmtBytes(Math.max(0, limits.heap))}`);
+  if (image > limits.image) problems.push(`image ${fmtBytes(image)} > ${fmtBytes(limits.image)} (${r.board.flash.imagePartition ? `partition '${r.board.flash.imagePartition}'` : 'the image size limit'})`);
+  const plan: BoardPlan = {
+    request: r, runtime: rt, memory: m, rows, linear, heap, image, streamedBytesPerToken: m.streamedPerToken, limits,
     fits: problems.length === 0, problems,
   };
   if (r.speed) plan.tokPerSec = estimateTokPerSec(plan, r.speed);
   return plan;
+}
+
+export function imageSize(r: BoardPlanRequest): number {
+  return layoutImage({
+    app: r.app.wasmBytes, tokenizer: r.tokenizerBytes, tensors: modelImageTensors(r.model).map(({ t }) => t.data.byteLength),
+    metadata: r.metadataBytes, signed: r.signed,
+  }).totalSize;
+}
+
+// Which tensors the fitted plan keeps resident, by image tensor name.
+export function residentSet(plan: BoardPlan): Set<string> {
+  const res = new Set<string>();
+  const byName = new Map(plan.runtime.tensors.map((t) => [t.name, t]));
+  for (const { name } of modelImageTensors(plan.request.model)) {
+    if (byName.get(runtimeName(name))?.resident) res.add(name);
+  }
+  // A shared classifier reads the embedding's bytes: resident if either plan entry is.
+  if (plan.request.model.classifier === null && byName.get('classifier')?.resident) res.add('token_embd');
+  return res;
 }
 
 // fib(n) makes 2*fib(n+1)-1 calls.
@@ -279,31 +203,33 @@ export function fibCalls(n: number): number {
   return 2 * a - 1;
 }
 
-// Board time per token = this machine's wasm3 time x (this machine's fib rate / the board's), plus
-// the streamed bytes over the board's flash read rate. An estimate: fib is call-bound, the kernels
-// are loop-bound, and PSRAM or flash caches are not modelled.
-export function estimateTokPerSec(plan: Plan, s: HostSpeed): { value: number; basis: string } {
+// Board seconds a token = a wasm3 decode step here x (this machine's wasm3 fib call rate / the
+// board's), plus the streamed bytes over the board's flash read rate. An estimate: fib is call-bound,
+// the kernels loop-bound, and caches (flash, PSRAM) are not modelled.
+export function estimateTokPerSec(plan: BoardPlan, s: HostSpeed): { value: number; basis: string } {
   const b = plan.request.board;
-  const sp = b.speed;
   let ratio = 1;
-  let basis = `measured under wasm3 on this machine (${s.detail})`;
-  if (sp.fibN > 0) {
-    const boardRate = fibCalls(sp.fibN) / sp.fibSeconds;
-    ratio = s.fibRate / boardRate;
-    basis = `estimate: wasm3 time of this model's kernels here (${s.detail}) x ${ratio.toFixed(1)}, the ratio of wasm3 fib(n) call rates here and on ${b.name} (${sp.basis})`;
+  let basis = `measured: a wasm3 decode step on this machine (${s.detail})`;
+  if (b.speed.fibN > 0) {
+    ratio = s.fibRate / (fibCalls(b.speed.fibN) / b.speed.fibSeconds);
+    basis = `estimate: a wasm3 decode step here (${s.detail}) x ${ratio.toFixed(1)}, this machine's wasm3 fib call rate over ${b.name}'s (${b.speed.basis})`;
   }
-  const compute = s.secondsPerToken * ratio;
   const stream = plan.streamedBytesPerToken / b.flash.readBytesPerSecond;
   if (plan.streamedBytesPerToken > 0) basis += `; plus ${fmtBytes(plan.streamedBytesPerToken)} a token from flash at ${(b.flash.readBytesPerSecond / 1e6).toFixed(0)} MB/s (${b.flash.readBasis})`;
-  return { value: 1 / (compute + stream), basis };
+  return { value: 1 / (s.secondsPerToken * ratio + stream), basis };
 }
 
-// The largest context that fits, or 0 when even one position does not.
-export function largestContext(r: PlanRequest): number {
-  const ok = (ctx: number) => planMemory({ ...r, ctx, speed: undefined }).fits;
+// The same model with another context (the KV cache and attention buffers follow seq_len).
+export function withContext(m: Model, ctx: number): Model {
+  return { ...m, config: { ...m.config, seqLen: ctx } };
+}
+
+// The largest context that fits (linear memory, heap and image), or 0 when not even one position does.
+export function largestContext(r: BoardPlanRequest, maxCtx: number): number {
+  const ok = (ctx: number) => planBoard({ ...r, model: withContext(r.model, ctx), speed: undefined }).fits;
   if (!ok(1)) return 0;
-  let lo = 1, hi = r.config.seqLen;
-  if (ok(hi)) return hi;
+  if (ok(maxCtx)) return maxCtx;
+  let lo = 1, hi = maxCtx;
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
     if (ok(mid)) lo = mid;
@@ -312,27 +238,36 @@ export function largestContext(r: PlanRequest): number {
   return lo;
 }
 
+// A model of the same shape whose layer matrices are in `f` (zero weights: only sizes matter here).
+export function reshapedModel(m: Model, f: WeightFormat): Model {
+  const c = m.config;
+  const zero = (rows: number, cols: number): Matrix => ({ format: f, m: paddedM(f, rows), k: paddedK(f, cols), data: new Uint8Array(tensorBytes(f, rows, cols)), scale: 1 });
+  const kv = (c.dim * c.nKvHeads) / c.nHeads;
+  return {
+    ...m,
+    layers: m.layers.map((l) => ({
+      ...l, wq: zero(c.dim, c.dim), wk: zero(kv, c.dim), wv: zero(kv, c.dim), wo: zero(c.dim, c.dim),
+      w1: zero(c.hiddenDim, c.dim), w2: zero(c.dim, c.hiddenDim), w3: zero(c.hiddenDim, c.dim),
+    })),
+  };
+}
+
 export interface Alternative {
   quant: string;
-  kv: KvFormatName;
+  kv: string;
   linear: number;
   image: number;
 }
 
-// Matrix formats (with a reference quantizer, so pack can produce them) and KV formats that would fit.
-export function alternativesThatFit(r: PlanRequest): Alternative[] {
+// Layer formats (those with a reference quantizer, so pack can make them) and KV formats that fit.
+export function alternativesThatFit(r: BoardPlanRequest): Alternative[] {
   const out: Alternative[] = [];
   for (const f of FORMATS.filter((x) => !x.retired && REFS[x.name])) {
-    for (const kv of KV_CODES) {
-      if (kvProblem(r.config, kv)) continue;
-      let formats: Map<string, WeightFormat>;
-      try {
-        formats = assignFormats(r.config, { quant: f });
-      } catch {
-        continue;
-      }
-      const p = planMemory({ ...r, kv, formats, speed: undefined });
-      if (p.fits) out.push({ quant: f.name, kv, linear: p.linear, image: p.image });
+    const model = reshapedModel(r.model, f);
+    for (const kv of KV_FORMATS) {
+      if (kv.name === 'int3' && headDim(r.model.config) % 8 !== 0) continue;
+      const p = planBoard({ ...r, model, kv, speed: undefined });
+      if (p.fits) out.push({ quant: f.name, kv: kv.name, linear: p.linear, image: p.image });
     }
   }
   return out;
@@ -345,59 +280,69 @@ export function fmtBytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
-// The table `plan` and `pack` print (stdout), with totals against the limits and a verdict.
-export function formatPlan(plan: Plan, extra: { largestCtx?: number; alternatives?: Alternative[] } = {}): string {
+export interface PlanExtras {
+  largestCtx?: number;
+  alternatives?: Alternative[];
+  sourceSeqLen?: number;
+}
+
+// The table `plan` and `pack` print: rows, totals against the limits, the verdict, the estimate.
+export function formatPlan(plan: BoardPlan, extra: PlanExtras = {}): string {
   const r = plan.request;
-  const c = r.config;
-  const lines: string[] = [];
-  lines.push(`board ${r.board.name}: ${r.board.title}`);
-  lines.push(`model dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, ${c.nHeads} heads (${c.nKvHeads} KV), vocab ${c.vocabSize}, ctx ${r.ctx} of ${c.seqLen}, KV ${r.kv}, activations ${r.act}`);
-  lines.push('');
-  const w = Math.max(...plan.rows.map((x) => x.item.length), 24);
-  lines.push(`${'item'.padEnd(w)}  ${'where'.padEnd(6)}  ${'bytes'.padStart(11)}  note`);
-  for (const x of plan.rows) lines.push(`${x.item.padEnd(w)}  ${x.where.padEnd(6)}  ${fmtBytes(x.bytes).padStart(11)}  ${x.note}`);
-  lines.push('');
-  const mark = (v: number, lim: number) => (v <= lim ? 'ok' : 'OVER');
-  lines.push(`${'linear memory total'.padEnd(w)}  ${fmtBytes(plan.linear).padStart(19)} of ${fmtBytes(plan.limits.linear).padEnd(10)} ${mark(plan.linear, plan.limits.linear)}`);
-  lines.push(`${'wasm3 heap total'.padEnd(w)}  ${fmtBytes(plan.heap).padStart(19)} of ${fmtBytes(plan.limits.heap).padEnd(10)} ${mark(plan.heap, plan.limits.heap)}`);
-  lines.push(`${'image (flash)'.padEnd(w)}  ${fmtBytes(plan.image).padStart(19)} of ${fmtBytes(plan.limits.image).padEnd(10)} ${mark(plan.image, plan.limits.image)}`);
-  lines.push(`${'streamed per token'.padEnd(w)}  ${fmtBytes(plan.streamedBytesPerToken).padStart(19)}`);
-  lines.push('');
-  if (plan.fits) {
-    const res = plan.residency;
-    const how = res.residentLayers === c.nLayers && res.classifierResident && (c.sharedClassifier || res.embedResident)
-      ? 'all weights resident' : `${res.residentLayers} of ${c.nLayers} layers resident, the rest streamed from flash`;
-    lines.push(`verdict: FITS on ${r.board.name} (${how})`);
+  const c: ModelConfig = r.model.config;
+  const out: string[] = [];
+  out.push(`board ${r.board.name}: ${r.board.title}`);
+  out.push(`model dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, ${c.nHeads} heads (${c.nKvHeads} KV), vocab ${c.vocabSize}; ` +
+    `context ${c.seqLen}${extra.sourceSeqLen ? ` of ${extra.sourceSeqLen}` : ''}, KV ${r.kv.name}, activations ${r.act}, ${TARGET} build under wasm3`);
+  out.push('');
+  const w = Math.max(24, ...plan.rows.map((x) => x.item.length));
+  const col = (n: number) => (n ? fmtBytes(n) : '-').padStart(11);
+  out.push(`${'item'.padEnd(w)}  ${'linear mem'.padStart(11)}  ${'wasm3 heap'.padStart(11)}  ${'flash/token'.padStart(11)}  note`);
+  for (const x of plan.rows) out.push(`${x.item.padEnd(w)}  ${col(x.linear)}  ${col(x.heap)}  ${col(x.flash)}  ${x.note}`);
+  out.push(`${'total'.padEnd(w)}  ${col(plan.linear)}  ${col(plan.heap)}  ${col(plan.streamedBytesPerToken)}`);
+  const lim = (v: number, l: number) => `${fmtBytes(v)} of ${fmtBytes(l)}: ${v <= l ? 'ok' : 'OVER'}`;
+  out.push('');
+  const bm = r.board.memory;
+  if (bm.linearInHeap) {
+    out.push(`heap: linear memory ${fmtBytes(plan.linear)} + wasm3 ${fmtBytes(plan.heap)} = ${lim(plan.linear + plan.heap, bm.heapTotal)} ` +
+      `(one heap for both on ${r.board.name}; linear memory in one block of at most ${fmtBytes(bm.linearMemoryMax)}, so the plan may use ${fmtBytes(plan.limits.linear)})`);
   } else {
-    lines.push(`verdict: DOES NOT FIT on ${r.board.name}: ${plan.problems.join('; ')}`);
-    if (extra.largestCtx !== undefined) {
-      lines.push(extra.largestCtx > 0 ? `  largest context that fits: ${extra.largestCtx} (--ctx ${extra.largestCtx})` : '  no context fits with these formats');
-    }
+    out.push(`linear memory ${lim(plan.linear, plan.limits.linear)} (its own memory on ${r.board.name});   wasm3 heap ${lim(plan.heap, plan.limits.heap)}`);
+  }
+  out.push(`image ${lim(plan.image, plan.limits.image)}`);
+  if (plan.fits) {
+    const streamed = plan.runtime.tensors.filter((t) => !t.resident).length;
+    out.push(`verdict: FITS on ${r.board.name} (${streamed === 0 ? 'every weight resident' : `${streamed} of ${plan.runtime.tensors.length} tensors streamed from flash each token`})`);
+  } else {
+    out.push(`verdict: DOES NOT FIT on ${r.board.name}: ${plan.problems.join('; ')}`);
+    if (extra.largestCtx !== undefined) out.push(extra.largestCtx > 0 ? `  largest context that fits: ${extra.largestCtx} (--ctx ${extra.largestCtx})` : '  no context fits with these formats');
     if (extra.alternatives) {
-      if (extra.alternatives.length === 0) lines.push('  no weight format and KV format of the table fits at this context');
+      if (extra.alternatives.length === 0) out.push(`  no layer format and KV format fits at context ${c.seqLen}`);
       else {
-        const byQuant = new Map<string, string[]>();
-        for (const a of extra.alternatives) byQuant.set(a.quant, [...(byQuant.get(a.quant) ?? []), a.kv]);
-        lines.push(`  formats that fit at ctx ${r.ctx}: ${[...byQuant].map(([q, kvs]) => `--quant ${q} (--kv ${kvs.join('|')})`).join(', ')}`);
+        const by = new Map<string, string[]>();
+        for (const a of extra.alternatives) by.set(a.quant, [...(by.get(a.quant) ?? []), a.kv]);
+        out.push(`  formats that fit at context ${c.seqLen}: ${[...by].map(([q, kvs]) => `--quant ${q} --kv ${kvs.join('|')}`).join('; ')}`);
       }
     }
   }
-  if (plan.tokPerSec) lines.push(`estimated speed: ~${fmtRate(plan.tokPerSec.value)} tok/s on ${r.board.name} (${plan.tokPerSec.basis})`);
-  return lines.join('\n');
+  if (plan.tokPerSec) out.push(`speed: ~${fmtRate(plan.tokPerSec.value)} tok/s on ${r.board.name}, ${plan.tokPerSec.basis}`);
+  return out.join('\n');
 }
 
 function fmtRate(x: number): string {
   return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toPrecision(2);
 }
 
-export function planJson(plan: Plan, extra: { largestCtx?: number; alternatives?: Alternative[] } = {}): Record<string, unknown> {
+export function planJson(plan: BoardPlan, extra: PlanExtras = {}): Record<string, unknown> {
   const r = plan.request;
   return {
-    board: r.board.name, ctx: r.ctx, kv: r.kv, act: r.act,
-    config: r.config, formats: Object.fromEntries([...r.formats].map(([k, f]) => [k, f.name])),
-    rows: plan.rows, residency: plan.residency, streamedBytesPerToken: plan.streamedBytesPerToken,
-    totals: { linear: plan.linear, heap: plan.heap, image: plan.image }, limits: plan.limits,
-    fits: plan.fits, problems: plan.problems, ...extra,
+    board: r.board.name, config: r.model.config, ctx: r.model.config.seqLen, kv: r.kv.name, act: r.act, batch: plan.runtime.batch,
+    formats: Object.fromEntries(modelImageTensors(r.model).map(({ name, t }) => [name, t.format.name])),
+    rows: plan.rows, memory: plan.memory,
+    totals: { linear: plan.linear, heap: plan.heap, image: plan.image, streamedBytesPerToken: plan.streamedBytesPerToken },
+    limits: plan.limits, fits: plan.fits, problems: plan.problems, ...extra,
     tokPerSec: plan.tokPerSec ? { estimate: plan.tokPerSec.value, basis: plan.tokPerSec.basis } : null,
   };
 }
+
+export const F32 = formatByName('f32')!;

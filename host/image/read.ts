@@ -6,12 +6,12 @@ import { formatById, type WeightFormat } from '../quant/formats.ts';
 import type { QuantTensor } from '../quant/tensor.ts';
 import { crc32, hex32 } from './crc32.ts';
 import {
-  ACT_CODES, C, CONFIG_BYTES, CONFIG_FLAG_CLASSIFIER_RESIDENT, CONFIG_FLAG_EMBED_RESIDENT, CONFIG_FLAG_SHARED, CONFIG_KNOWN_FLAGS,
+  ACT_CODES, C, CONFIG_BYTES, CONFIG_FLAG_SHARED, CONFIG_KNOWN_FLAGS, TENSOR_FLAG_RESIDENT,
   DIGEST_BYTES, FLAG_SIGNED, H, HEADER_BYTES, IMAGE_MAGIC, IMAGE_VERSION, KIND, KNOWN_FLAGS, KV_CODES, MAX_SECTIONS, S,
   SECTION_ENTRY_BYTES, SECTION_KINDS, SIGNATURE_TRAILER_BYTES, T, TENSOR_ENTRY_BYTES, TENSOR_NAME_BYTES, W, WEIGHTS_HEADER_BYTES,
   fail, isPow2, sectionKind, sectionName,
 } from './format.ts';
-import { configProblem, modelTensors, paddedK, tensorBytes, type ImageConfig, type TensorRole } from './layout.ts';
+import { configProblem, modelTensors, paddedK, paddedM, tensorBytes, type ImageConfig, type TensorRole } from './layout.ts';
 import { keyId, sha256, toHex, verifyDigest } from './sign.ts';
 
 export interface ReadOptions {
@@ -35,7 +35,9 @@ export interface ImageTensor {
   format: WeightFormat;
   m: number;
   k: number;                   // columns as the model has them
+  mPadded: number;             // rows as stored: m rounded up to the format's row tile (zero rows)
   kPadded: number;             // columns as stored: k rounded up to whole blocks (zero weights)
+  resident: boolean;           // the plan keeps it in linear memory
   scale: number;
   offset: number;              // from the image start
   size: number;
@@ -70,7 +72,9 @@ export interface Image {
 const ascii = (b: Uint8Array) => Array.from(b, (x) => (x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : '.')).join('');
 const hexBytes = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
 
-export function readImage(bytes: Uint8Array, opts: ReadOptions = {}): Image {
+export function readImage(input: Uint8Array, opts: ReadOptions = {}): Image {
+  // A plain Uint8Array view: a Node Buffer's slice() is a view, not a copy.
+  const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   const n = bytes.byteLength;
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const u16 = (at: number) => v.getUint16(at, true);
@@ -97,7 +101,7 @@ export function readImage(bytes: Uint8Array, opts: ReadOptions = {}): Image {
   if (flags & ~KNOWN_FLAGS) fail('header', `header: unknown flags 0x${(flags & ~KNOWN_FLAGS).toString(16)} (this edge-flash knows 0x${KNOWN_FLAGS.toString(16)}: signed)`);
   if (n < headerSize) fail('truncated', `truncated: the image is ${n} bytes, shorter than its ${headerSize}-byte header and section table`);
   const storedCrc = u32(H.crc);
-  const hdr = bytes.slice(0, headerSize);
+  const hdr = Uint8Array.from(bytes.subarray(0, headerSize)); // a copy: the CRC field is zeroed in it
   new DataView(hdr.buffer).setUint32(H.crc, 0, true);
   const headerCrc = crc32(hdr);
   if (headerCrc !== storedCrc) fail('header_crc', `header: CRC-32 is ${hex32(headerCrc)}, the header says ${hex32(storedCrc)} (header or section table corrupt)`);
@@ -205,15 +209,13 @@ export function readConfig(b: Uint8Array): ImageConfig {
   const kv = v.getUint8(C.kv), act = v.getUint8(C.act);
   if (kv >= KV_CODES.length) fail('config', `config: kv_format is ${kv}, expected 0..${KV_CODES.length - 1} (${KV_CODES.join(', ')})`);
   if (act >= ACT_CODES.length) fail('config', `config: act_format is ${act}, expected 0..${ACT_CODES.length - 1} (${ACT_CODES.join(', ')})`);
-  if (v.getUint16(C.reserved16, true) !== 0 || b.subarray(C.reservedTail).some((x) => x !== 0)) fail('config', 'config: reserved bytes are not zero');
+  if (b.subarray(C.reservedTail).some((x) => x !== 0)) fail('config', 'config: reserved bytes are not zero');
   const c: ImageConfig = {
     dim: u32(C.dim), hiddenDim: u32(C.hiddenDim), nLayers: u32(C.nLayers), nHeads: u32(C.nHeads), nKvHeads: u32(C.nKvHeads),
     vocabSize: u32(C.vocabSize), seqLen: u32(C.seqLen), sharedClassifier: (flags & CONFIG_FLAG_SHARED) !== 0,
     ctx: u32(C.ctx), kv: KV_CODES[kv], act: ACT_CODES[act], normEps: v.getFloat32(C.normEps, true), ropeTheta: v.getFloat32(C.ropeTheta, true),
-    residentLayers: u32(C.residentLayers), embedResident: (flags & CONFIG_FLAG_EMBED_RESIDENT) !== 0,
-    classifierResident: (flags & CONFIG_FLAG_SHARED) !== 0 ? (flags & CONFIG_FLAG_EMBED_RESIDENT) !== 0 : (flags & CONFIG_FLAG_CLASSIFIER_RESIDENT) !== 0,
+    plannedLinear: u32(C.plannedLinear), linearLimit: u32(C.linearLimit), batch: v.getUint16(C.batch, true),
   };
-  if (c.sharedClassifier && flags & CONFIG_FLAG_CLASSIFIER_RESIDENT) fail('config', 'config: the classifier-resident flag is set but the classifier is the shared embedding');
   const problem = configProblem(c);
   if (problem) fail('config', `config: ${problem}`);
   return c;
@@ -265,24 +267,27 @@ function readTensors(bytes: Uint8Array, ws: SectionInfo, config: ImageConfig): I
     if (!format) fail('tensor', `tensor '${name}': unknown format id ${fid}`);
     if (format.retired) fail('tensor', `tensor '${name}': format ${format.name} (id ${fid}) is retired: ${format.retired}`);
     if (spec.role === 'norm' && format.name !== 'f32') fail('tensor', `tensor '${name}': a norm weight in ${format.name}, expected f32`);
+    if (spec.role === 'embedding' && format.name !== 'f32' && format.name !== 'q8_0') fail('tensor', `tensor '${name}': an embedding in ${format.name}, expected f32 or q8_0 (the runtime reads one row a token)`);
     const m = v.getUint32(e + T.rows, true), k = v.getUint32(e + T.cols, true);
     if (m !== spec.m || k !== spec.k) fail('tensor', `tensor '${name}' is ${m}x${k}, the config needs ${spec.m}x${spec.k}`);
-    if (m % (format.rowTile ?? 1) !== 0) fail('tensor', `tensor '${name}': ${m} rows are not a multiple of ${format.name}'s row tile ${format.rowTile}`);
+    if (spec.role === 'embedding' && k % format.block !== 0) fail('tensor', `tensor '${name}': ${k} columns are not a multiple of ${format.name}'s block ${format.block} (embeddings are not padded)`);
     const scale = v.getFloat32(e + T.scale, true);
     if (!Number.isFinite(scale)) fail('tensor', `tensor '${name}': tensor scale is ${scale}, expected a finite number`);
-    if (v.getUint16(e + T.reserved16, true) !== 0 || v.getUint32(e + T.reserved, true) !== 0 || v.getUint32(e + T.reserved + 4, true) !== 0) {
+    const tflags = v.getUint16(e + T.flags, true);
+    if (tflags & ~TENSOR_FLAG_RESIDENT) fail('tensor', `tensor '${name}': unknown flags 0x${(tflags & ~TENSOR_FLAG_RESIDENT).toString(16)}`);
+    if (v.getUint32(e + T.reserved, true) !== 0 || v.getUint32(e + T.reserved + 4, true) !== 0) {
       fail('tensor', `tensor '${name}': reserved bytes are not zero`);
     }
     const off = v.getUint32(e + T.offset, true), size = v.getUint32(e + T.size, true);
     const want = tensorBytes(format, m, k);
-    if (size !== want) fail('tensor', `tensor '${name}': ${size} bytes, a ${m}x${k} ${format.name} matrix (rows padded to ${paddedK(format, k)}) has ${want}`);
+    if (size !== want) fail('tensor', `tensor '${name}': ${size} bytes, a ${m}x${k} ${format.name} matrix (stored as ${paddedM(format, m)}x${paddedK(format, k)}) has ${want}`);
     if (off % align !== 0) fail('misaligned', `tensor '${name}' starts at byte ${off} of section 'weights', not a multiple of the tensor alignment ${align}`);
     if (off < prevEnd || off + size > ws.size) {
       fail('tensor', `tensor '${name}' spans [${off}, ${off + size}) of section 'weights', expected within [${prevEnd}, ${ws.size}) after the tensor before it`);
     }
     prevEnd = off + size;
     const abs = ws.offset + off;
-    out.push({ name, format, m, k, kPadded: paddedK(format, k), scale, offset: abs, size, layer: spec.layer, role: spec.role, data: bytes.subarray(abs, abs + size) });
+    out.push({ name, format, m, k, mPadded: paddedM(format, m), kPadded: paddedK(format, k), resident: (tflags & TENSOR_FLAG_RESIDENT) !== 0, scale, offset: abs, size, layer: spec.layer, role: spec.role, data: bytes.subarray(abs, abs + size) });
   }
   return out;
 }
@@ -304,10 +309,10 @@ function readMetadata(b: Uint8Array): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-// An image tensor as the kernels take it: K is the padded width, so the activations must be
-// zero-padded from t.k to t.kPadded.
+// An image tensor as the kernels take it (host/model/model.ts Matrix): the padded shape, so the
+// activations are zero-padded from t.k to t.kPadded and outputs past t.m are dropped.
 export function quantTensor(t: ImageTensor): QuantTensor {
-  return { format: t.format, m: t.m, k: t.kPadded, data: t.data, scale: t.scale };
+  return { format: t.format, m: t.mPadded, k: t.kPadded, data: t.data, scale: t.scale };
 }
 
 export function sectionOf(img: Image, name: string): SectionInfo | undefined {

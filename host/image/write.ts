@@ -4,7 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import type { WeightFormat } from '../quant/formats.ts';
 import { crc32 } from './crc32.ts';
 import {
-  ACT_CODES, C, CONFIG_BYTES, CONFIG_FLAG_CLASSIFIER_RESIDENT, CONFIG_FLAG_EMBED_RESIDENT, CONFIG_FLAG_SHARED, DIGEST_BYTES,
+  ACT_CODES, C, CONFIG_BYTES, CONFIG_FLAG_SHARED, DIGEST_BYTES, TENSOR_FLAG_RESIDENT,
   FLAG_SIGNED, H, HEADER_BYTES, SIGNATURE_TRAILER_BYTES, IMAGE_MAGIC, IMAGE_VERSION, KIND, KV_CODES, S, SECTION_ENTRY_BYTES, T, TENSOR_ALIGN,
   TENSOR_ENTRY_BYTES, TENSOR_NAME_BYTES, W, WEIGHTS_HEADER_BYTES,
 } from './format.ts';
@@ -17,7 +17,8 @@ export interface ImageTensorData {
   m: number;
   k: number;
   scale: number;
-  data: Uint8Array;
+  resident: boolean;           // the plan keeps it in linear memory
+  data: Uint8Array;            // padded as layout.ts says
 }
 
 export interface ImageParts {
@@ -36,11 +37,12 @@ export function encodeConfig(c: ImageConfig): Uint8Array {
   const u32 = (at: number, x: number) => v.setUint32(at, x, true);
   u32(C.dim, c.dim); u32(C.hiddenDim, c.hiddenDim); u32(C.nLayers, c.nLayers); u32(C.nHeads, c.nHeads);
   u32(C.nKvHeads, c.nKvHeads); u32(C.vocabSize, c.vocabSize); u32(C.seqLen, c.seqLen); u32(C.ctx, c.ctx);
-  u32(C.flags, (c.sharedClassifier ? CONFIG_FLAG_SHARED : 0) | (c.embedResident ? CONFIG_FLAG_EMBED_RESIDENT : 0) |
-    (c.classifierResident && !c.sharedClassifier ? CONFIG_FLAG_CLASSIFIER_RESIDENT : 0));
-  u32(C.residentLayers, c.residentLayers);
+  u32(C.flags, c.sharedClassifier ? CONFIG_FLAG_SHARED : 0);
+  u32(C.plannedLinear, c.plannedLinear);
   v.setUint8(C.kv, KV_CODES.indexOf(c.kv));
   v.setUint8(C.act, ACT_CODES.indexOf(c.act));
+  v.setUint16(C.batch, c.batch, true);
+  u32(C.linearLimit, c.linearLimit);
   v.setFloat32(C.normEps, c.normEps, true);
   v.setFloat32(C.ropeTheta, c.ropeTheta, true);
   return b;
@@ -129,6 +131,7 @@ export function writeImage(p: ImageParts): { bytes: Uint8Array; layout: ImageLay
     if (name.byteLength >= TENSOR_NAME_BYTES) throw new Error(`writeImage: tensor name '${t.name}' is longer than ${TENSOR_NAME_BYTES - 1} bytes`);
     img.set(name, e + T.name);
     v.setUint16(e + T.format, t.format.id, true);
+    v.setUint16(e + T.flags, t.resident ? TENSOR_FLAG_RESIDENT : 0, true);
     v.setUint32(e + T.rows, t.m, true);
     v.setUint32(e + T.cols, t.k, true);
     v.setFloat32(e + T.scale, t.scale, true);

@@ -1,0 +1,86 @@
+// `edge-flash pack`: a model into a flash image for a board. Refuses an image that will not fit
+// (the planner's table on stderr, one error line) unless --force; writes through a temporary file.
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import { UserError } from '../errors.ts';
+import { fmtBytes, formatPlan } from '../image/plan.ts';
+import { deviceApp, DoesNotFitError, packModel } from '../image/pack.ts';
+import { checkAgainstModel, imageChoices } from '../image/options.ts';
+import { loadPrivateKey, keyId, rawPublicKey } from '../image/sign.ts';
+import { loadSource, writeAtomic } from '../image/source.ts';
+import { log, progress } from '../log.ts';
+import { packageVersion } from '../version.ts';
+
+// The creation time: now, SOURCE_DATE_EPOCH when set (reproducible builds), none with --no-timestamp.
+export function creationTime(timestamp: boolean, env = process.env): Date | null {
+  if (!timestamp) return null;
+  const sde = env.SOURCE_DATE_EPOCH;
+  if (sde !== undefined) {
+    if (!/^\d+$/.test(sde)) throw new UserError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got '${sde}'`);
+    return new Date(Number(sde) * 1000);
+  }
+  return new Date();
+}
+
+export function registerPack(program: Command): void {
+  program
+    .command('pack')
+    .description('pack a model, its tokenizer and the device app into a flash image for a board')
+    .argument('<model>', 'a model file (llama2.c .bin, GGUF, safetensors) or an edge-flash image to re-pack')
+    .requiredOption('--board <name>', 'target board (see `edge-flash boards`)')
+    .requiredOption('-o, --output <image>', 'the image file to write')
+    .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it)')
+    .option('--quant <format>', 'layer matrices in this format: ternary, tb1, tq2, q8_0, i4g32, ... (default: as loaded)')
+    .option('--embed <format>', 'token embedding (and an unshared classifier): f32 or q8_0 (default: q8_0 under a sub-8-bit --quant)')
+    .option('--kv <format>', 'KV cache: f32, int8, int4, int3', 'f32')
+    .option('--act <format>', 'activations before quantized matmuls: i8 or i4', 'i8')
+    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)')
+    .option('--sign <key.pem>', 'sign the image with this Ed25519 private key (`edge-flash keygen`)')
+    .option('--no-timestamp', 'leave the creation time out of the metadata (SOURCE_DATE_EPOCH also sets it)')
+    .option('--force', 'write an image that does not fit the board, and replace an existing output file')
+    .option('--json', 'print a JSON summary instead of the summary line')
+    .addHelpText('after', `
+The image (docs/image-format.md) carries build/device.wasm, the model config, the tokenizer and the
+weights, each tensor 64-byte aligned for reads from memory-mapped flash; CRC-32 per section, SHA-256
+over the whole, optionally an Ed25519 signature. It is read back and verified before it is written.
+
+Examples:
+  edge-flash pack models/kjv-esp32-260k/model.bin --board esp32s3 --quant tb1 --kv int4 -o kjv.efimg
+  edge-flash pack model.gguf --board rpi4 --sign key.pem -o model.efimg`)
+    .action(async (modelPath: string, o) => {
+      const ch = imageChoices(o);
+      const signingKey = o.sign ? loadPrivateKey(o.sign) : undefined;
+      const created = creationTime(o.timestamp);
+      const src = loadSource(modelPath, o.z);
+      checkAgainstModel(ch, src.model);
+      const bar = progress(1 + src.model.config.nLayers * 7 + (src.model.classifier ? 1 : 0), 'pack');
+      let result;
+      try {
+        result = packModel(src.model, {
+          ...ch, app: deviceApp(), signingKey, created, tool: `edge-flash ${packageVersion()}`, source: src.label, force: o.force,
+          onTensor: (_done, _total, name) => bar.tick(name ? 1 : 0, name),
+        });
+      } catch (e) {
+        bar.done();
+        // the planner's table says why (stderr); the error line says what to do
+        if (e instanceof DoesNotFitError) process.stderr.write(formatPlan(e.plan) + '\n');
+        throw e;
+      }
+      bar.done();
+      const { bytes, plan, image, relErrors } = result;
+      writeAtomic(o.output, bytes, { force: o.force });
+      const worst = [...relErrors].sort((a, b) => b[1] - a[1])[0];
+      if (worst) log(`pack: largest quantization error ${worst[1].toPrecision(3)} (max |w - w'| / max |w|) in ${worst[0]}`);
+      if (!plan.fits) log(`pack: warning: written with --force although it does not fit ${ch.board.name}: ${plan.problems.join('; ')}`);
+      const summary = {
+        image: o.output, board: ch.board.name, bytes: bytes.byteLength, sha256: image.digest,
+        signed: signingKey ? keyId(rawPublicKey(signingKey)) : null, fits: plan.fits,
+        linear_bytes: plan.linear, linear_limit: plan.limits.linear, streamed_bytes_per_token: plan.streamedBytesPerToken,
+        ctx: image.config.ctx, kv: image.config.kv, tensors: image.tensors.length,
+      };
+      process.stdout.write(o.json ? JSON.stringify(summary) + '\n' :
+        `wrote ${basename(o.output)}: ${fmtBytes(bytes.byteLength)} for ${ch.board.name}, ${image.tensors.length} tensors, ctx ${image.config.ctx}, KV ${image.config.kv}, ` +
+        `linear memory ${fmtBytes(plan.linear)} of ${fmtBytes(plan.limits.linear)}, ${fmtBytes(plan.streamedBytesPerToken)} streamed a token, ` +
+        `sha256 ${image.digest.slice(0, 16)}${signingKey ? `, signed by ${keyId(rawPublicKey(signingKey))}` : ''}; verified\n`);
+    });
+}

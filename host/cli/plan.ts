@@ -1,0 +1,53 @@
+// `edge-flash plan`: will this model fit this board, and how fast will it run there? The table on
+// stdout (or --json); the arithmetic is host/image/plan.ts planBoard().
+import type { Command } from 'commander';
+import { convertModel, deviceApp, planRequest } from '../image/pack.ts';
+import { alternativesThatFit, formatPlan, largestContext, planBoard, planJson, type PlanExtras } from '../image/plan.ts';
+import { checkAgainstModel, imageChoices } from '../image/options.ts';
+import { loadSource } from '../image/source.ts';
+import { measureHostSpeed } from '../image/speed.ts';
+import { log, warn } from '../log.ts';
+
+export function registerPlan(program: Command): void {
+  program
+    .command('plan')
+    .description('memory plan of a model on a board: linear memory, wasm3 heap, flash; fits or not; estimated tok/s')
+    .argument('<model>', 'a model file (llama2.c .bin, GGUF, safetensors) or an edge-flash image')
+    .requiredOption('--board <name>', 'target board (see `edge-flash boards`)')
+    .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it)')
+    .option('--quant <format>', 'layer matrices in this format: ternary, tb1, tq2, q8_0, i4g32, ... (default: as loaded)')
+    .option('--embed <format>', 'token embedding (and an unshared classifier): f32 or q8_0 (default: q8_0 under a sub-8-bit --quant)')
+    .option('--kv <format>', 'KV cache: f32, int8, int4, int3', 'f32')
+    .option('--act <format>', 'activations before quantized matmuls: i8 or i4', 'i8')
+    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)')
+    .option('--no-speed', 'skip the wasm3 measurement behind the tok/s estimate')
+    .option('--json', 'print one JSON object instead of the table')
+    .addHelpText('after', `
+Linear memory is the runtime's own arena plan (exact); weights that do not fit stream from flash
+each token. The wasm3 heap and the board figures are estimates with their sources in boards/*.json.
+When the model does not fit: the largest context that does, and the formats that would.
+
+Examples:
+  edge-flash plan models/kjv-esp32-260k/model.bin --board esp32 --quant tb1 --kv int4
+  edge-flash plan model.gguf --board rpi-zero2w --json`)
+    .action(async (modelPath: string, o) => {
+      const ch = imageChoices(o);
+      const src = loadSource(modelPath, o.z);
+      checkAgainstModel(ch, src.model);
+      const { model } = convertModel(src.model, ch);
+      const req = planRequest(model, { ...ch, app: deviceApp() }, 1024);
+      if (o.speed) {
+        const s = await measureHostSpeed(req.model, ch.kv, ch.act);
+        if ('error' in s) warn(`no tok/s estimate: ${s.error}`);
+        else req.speed = s;
+      }
+      const plan = planBoard(req);
+      const extra: PlanExtras = { sourceSeqLen: model.config.seqLen };
+      if (!plan.fits) {
+        log('plan: searching the largest context and the formats that fit');
+        extra.largestCtx = largestContext(req, model.config.seqLen);
+        extra.alternatives = alternativesThatFit(req);
+      }
+      process.stdout.write((o.json ? JSON.stringify(planJson(plan, extra), null, 1) : formatPlan(plan, extra)) + '\n');
+    });
+}

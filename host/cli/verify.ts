@@ -1,0 +1,30 @@
+// `edge-flash verify`: every check a board makes (header, board, size, section table, CRCs, SHA-256,
+// signature, contents). Exit 0 with one line, or exit 2 with one line naming the first failing part.
+import type { Command } from 'commander';
+import { boardByName } from '../board/boards.ts';
+import { UserError } from '../errors.ts';
+import { readImage } from '../image/read.ts';
+import { loadPublicKey } from '../image/sign.ts';
+import { readImageFile } from './inspect.ts';
+
+export function registerVerify(program: Command): void {
+  program
+    .command('verify')
+    .description('check an image as a board would; exit 0, or one line naming the first failing part')
+    .argument('<image>', 'an edge-flash image')
+    .option('--board <name>', 'also check that this board runs it and that it fits its image partition')
+    .option('--key <public key>', 'require a signature by this Ed25519 public key (PEM, or 64 hex digits)')
+    .action((path: string, o) => {
+      const board = o.board ? boardByName(o.board) : undefined;
+      const publicKey = o.key ? loadPublicKey(o.key) : undefined;
+      const bytes = readImageFile(path);
+      try {
+        const img = readImage(bytes, { board, publicKey });
+        const sig = img.signature ? `, signature by ${img.signature.keyId}${img.signature.trusted ? ' (the key given)' : ' (key not checked: pass --key)'}` : ', unsigned';
+        process.stdout.write(`${path}: ok: ${img.sections.length} section CRCs, SHA-256 ${img.digest.slice(0, 16)}${sig}, for ${img.board?.name ?? `board id ${img.boardId}`}${board ? `, runs on ${board.name}` : ''}\n`);
+      } catch (e) {
+        if (e instanceof UserError) throw new UserError(`${path}: ${e.message}`, e.hint);
+        throw e;
+      }
+    });
+}

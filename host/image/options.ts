@@ -1,0 +1,58 @@
+// The flags `plan` and `pack` share, validated in one place: --board, --quant, --embed, --kv, --act,
+// --ctx. Each bad value is one UserError naming the flag, what it got and what it takes.
+import { boardByName, type BoardProfile } from '../board/boards.ts';
+import { quantFormat } from '../cli/run.ts';
+import { UserError } from '../errors.ts';
+import { headDim } from '../model/config.ts';
+import { KV_FORMATS, kvFormat, type KvFormat } from '../model/kv.ts';
+import type { Model } from '../model/model.ts';
+import { formatByName, type WeightFormat } from '../quant/formats.ts';
+import { REFS } from '../quant/ref/index.ts';
+
+export interface ImageFlags {
+  board?: string;
+  quant?: string;
+  embed?: string;
+  kv: string;
+  act: string;
+  ctx?: string;
+}
+
+export interface ImageChoices {
+  board: BoardProfile;
+  quant?: WeightFormat;
+  embed?: WeightFormat;
+  kv: KvFormat;
+  act: 'i8' | 'i4';
+  ctx?: number;
+}
+
+export function imageChoices(o: ImageFlags): ImageChoices {
+  if (!o.board) throw new UserError('--board is required', 'see `edge-flash boards`');
+  const board = boardByName(o.board);
+  let quant: WeightFormat | undefined;
+  if (o.quant !== undefined) {
+    quant = quantFormat(o.quant, 'device');
+    if (!REFS[quant.name]) throw new UserError(`--quant ${quant.name}: the format has no reference quantizer to produce it`);
+  }
+  let embed: WeightFormat | undefined;
+  if (o.embed !== undefined) {
+    embed = formatByName(o.embed);
+    if (!embed || (embed.name !== 'f32' && embed.name !== 'q8_0')) throw new UserError(`unknown --embed '${o.embed}': expected f32 or q8_0 (the runtime reads embeddings in these)`);
+  }
+  const kv = kvFormat(o.kv);
+  if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);
+  if (o.act !== 'i8' && o.act !== 'i4') throw new UserError(`unknown --act '${o.act}': expected i8 or i4`);
+  let ctx: number | undefined;
+  if (o.ctx !== undefined) {
+    ctx = Number(o.ctx);
+    if (!/^\d+$/.test(o.ctx) || !(ctx >= 1)) throw new UserError(`--ctx must be a positive integer, got '${o.ctx}'`);
+  }
+  return { board, quant, embed, kv, act: o.act, ctx };
+}
+
+// Checks that need the model: the context and the KV format against its shape.
+export function checkAgainstModel(ch: ImageChoices, m: Model): void {
+  if (ch.ctx !== undefined && ch.ctx > m.config.seqLen) throw new UserError(`--ctx ${ch.ctx} is larger than the model's seq_len ${m.config.seqLen}`);
+  if (ch.kv.name === 'int3' && headDim(m.config) % 8 !== 0) throw new UserError(`--kv int3 packs 8 values in 3 bytes: this model's head size ${headDim(m.config)} is not a multiple of 8`);
+}
