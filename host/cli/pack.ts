@@ -1,5 +1,6 @@
 // `edge-flash pack`: a model into a flash image for a board. Refuses an image that will not fit
 // (the planner's table on stderr, one error line) unless --force; writes through a temporary file.
+import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
@@ -15,7 +16,7 @@ import { packageVersion } from '../version.ts';
 export function creationTime(timestamp: boolean, env = process.env): Date | null {
   if (!timestamp) return null;
   const sde = env.SOURCE_DATE_EPOCH;
-  if (sde !== undefined) {
+  if (sde !== undefined && sde !== '') {
     if (!/^\d+$/.test(sde)) throw new UserError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got '${sde}'`);
     return new Date(Number(sde) * 1000);
   }
@@ -49,6 +50,7 @@ Examples:
   edge-flash pack model.gguf --board rpi4 --sign key.pem -o model.efimg`)
     .action(async (modelPath: string, o) => {
       const ch = imageChoices(o);
+      if (existsSync(o.output) && !o.force) throw new UserError(`${o.output} exists`, 'pass --force to replace it');
       const signingKey = o.sign ? loadPrivateKey(o.sign) : undefined;
       const created = creationTime(o.timestamp);
       const src = loadSource(modelPath, o.z);
@@ -70,7 +72,7 @@ Examples:
       const { bytes, plan, image, relErrors } = result;
       writeAtomic(o.output, bytes, { force: o.force });
       const worst = [...relErrors].sort((a, b) => b[1] - a[1])[0];
-      if (worst) log(`pack: largest quantization error ${worst[1].toPrecision(3)} (max |w - w'| / max |w|) in ${worst[0]}`);
+      if (worst && worst[1] > 0) log(`pack: largest quantization error ${worst[1].toPrecision(3)} (max |w - w'| / max |w|) in ${worst[0]}`);
       if (!plan.fits) log(`pack: warning: written with --force although it does not fit ${ch.board.name}: ${plan.problems.join('; ')}`);
       const summary = {
         image: o.output, board: ch.board.name, bytes: bytes.byteLength, sha256: image.digest,
