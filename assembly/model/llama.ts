@@ -18,7 +18,7 @@ import {
   L_WO, L_WQ, L_WV, PER_LAYER, T_BYTES, T_FORMAT, T_K, T_KERNEL, T_M, T_OFFSET, T_PTR, T_QMAX, T_RESIDENT, T_ROW_BYTES,
   T_ROW_TILE, T_SCALE, T_WORDS, TENSOR_CLASSIFIER, TENSOR_EMBEDDING, TENSOR_LAYER0, TENSOR_RMS_FINAL,
 } from './desc';
-import { attention, kvBytes, kvSetup, kvStore } from './kv';
+import { attention, kvBytes, kvScratchBytes, kvSetup, kvStore } from './kv';
 import { addInto, copy, ropeTables, rmsnorm, rope, swiglu, zero } from './ops';
 import { samplerReserve, sampler_sample } from './sampler';
 import { tokenizerReserve } from './tokenizer';
@@ -39,7 +39,8 @@ let kb: usize = 0;     // (batch, kvS) keys of the new tokens
 let vb: usize = 0;     // (batch, kvS)
 let hb: usize = 0;     // (batch, hidS)
 let hb2: usize = 0;    // (batch, hidS)
-let att: usize = 0;    // (seq_len) scores of one head
+let att: usize = 0;    // (n_heads / n_kv_heads, seq_len) scores of the query heads of one KV head
+let tmp4: usize = 0;   // 16 bytes
 let logits: usize = 0; // (classifier M)
 let xq: usize = 0;     // (batch, maxK) quantized activations, i8
 let xs: usize = 0;     // (batch) activation scales
@@ -69,7 +70,7 @@ export function model_init(d: usize): i32 {
   if (dw(D_MAGIC) != DESC_MAGIC || dw(D_VERSION) != DESC_VERSION) return INIT_BAD_DESC;
   dim = dw(D_DIM); hidden = dw(D_HIDDEN); nLayers = dw(D_LAYERS); nHeads = dw(D_HEADS); nKvHeads = dw(D_KV_HEADS);
   vocab = dw(D_VOCAB); seqLen = dw(D_SEQ); batch = dw(D_BATCH);
-  if (nHeads <= 0 || nKvHeads <= 0 || dim % nHeads != 0 || nHeads % nKvHeads != 0 || batch <= 0) return INIT_BAD_DESC;
+  if (nHeads <= 0 || nKvHeads <= 0 || dim % nHeads != 0 || nHeads % nKvHeads != 0 || batch <= 0 || (dim / nHeads) % 4 != 0) return INIT_BAD_DESC;
   if (dw(D_N_TENSORS) != TENSOR_LAYER0 + nLayers * PER_LAYER) return INIT_BAD_DESC;
   headSize = dim / nHeads;
   kvDim = dim * nKvHeads / nHeads;
@@ -104,7 +105,8 @@ export function model_init(d: usize): i32 {
   x = alloc(b * <usize>dimS << 2); xb = alloc(b * <usize>dimS << 2); xb2 = alloc(b * <usize>dimS << 2);
   qb = alloc(b * <usize>dimS << 2); kb = alloc(b * <usize>kvS << 2); vb = alloc(b * <usize>kvS << 2);
   hb = alloc(b * <usize>hidS << 2); hb2 = alloc(b * <usize>hidS << 2);
-  att = alloc(<usize>seqLen << 2);
+  att = alloc(<usize>(nHeads / nKvHeads) * <usize>seqLen << 2);
+  tmp4 = alloc(16);
   logits = alloc(<usize>dw(D_LOGITS) << 2);
   xq = alloc(b * <usize>maxK + 16); xs = alloc(b << 2);
   tmpX = batch > 1 ? alloc(b * <usize>maxK << 2) : 1;
@@ -112,12 +114,16 @@ export function model_init(d: usize): i32 {
   stage = stageBytes > 0 ? alloc(<usize>stageBytes + 16) : 1;
   ropeCos = alloc(b * <usize>headSize << 1); ropeSin = alloc(b * <usize>headSize << 1);
   tokens = alloc(b << 2);
-  if (x == 0 || xb == 0 || xb2 == 0 || qb == 0 || kb == 0 || vb == 0 || hb == 0 || hb2 == 0 || att == 0 || logits == 0
+  if (x == 0 || xb == 0 || xb2 == 0 || qb == 0 || kb == 0 || vb == 0 || hb == 0 || hb2 == 0 || att == 0 || tmp4 == 0 || logits == 0
     || xq == 0 || xs == 0 || tmpX == 0 || tmpY == 0 || stage == 0 || ropeCos == 0 || ropeSin == 0 || tokens == 0) return INIT_OUT_OF_MEMORY;
   const kvb = kvBytes(dw(D_KV_FORMAT), nLayers, seqLen, kvDim, nKvHeads);
   const cache = alloc(kvb);
   if (cache == 0) return INIT_OUT_OF_MEMORY;
-  kvSetup(dw(D_KV_FORMAT), nLayers, seqLen, kvDim, nKvHeads, headSize, cache);
+  const kvMul = nHeads / nKvHeads;
+  const ks = kvScratchBytes(dw(D_KV_FORMAT), kvMul, headSize);
+  const kvScratch = ks > 0 ? alloc(ks) : 1;
+  if (kvScratch == 0) return INIT_OUT_OF_MEMORY;
+  kvSetup(dw(D_KV_FORMAT), nLayers, seqLen, kvDim, nKvHeads, headSize, cache, kvScratch, kvMul);
   if (!samplerReserve(vocab, dw(D_SAMPLER) != 0)) return INIT_OUT_OF_MEMORY;
   if (!tokenizerReserve(desc)) return INIT_OUT_OF_MEMORY;
   const sc = dw(D_SCRATCH);
@@ -226,7 +232,7 @@ export function model_forward(n: i32, pos: i32, wantLogits: i32): i32 {
       kvStore(l, pos + i, kb + (<usize>(i * kvS) << 2), false);
       kvStore(l, pos + i, vb + (<usize>(i * kvS) << 2), true);
     }
-    for (let i = 0; i < n; i++) attention(l, pos + i, qb + (<usize>(i * dimS) << 2), xb + (<usize>(i * dimS) << 2), att, nHeads);
+    for (let i = 0; i < n; i++) attention(l, pos + i, qb + (<usize>(i * dimS) << 2), xb + (<usize>(i * dimS) << 2), att, nHeads, tmp4);
     lastQn = -1;
     matmul(layerTensor(l, L_WO), xb, dimS, xb2, dimS, n);
     for (let i = 0; i < n; i++) addInto(x + (<usize>(i * dimS) << 2), xb2 + (<usize>(i * dimS) << 2), dim);

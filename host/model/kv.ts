@@ -42,23 +42,74 @@ function roundHalfEven(v: number): number {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-// Quantize then dequantize one head's values (f32 in, f32 out), as the runtime stores and reads them.
-export function kvRoundTrip(v: ArrayLike<number>, fmt: KvFormat): Float32Array {
-  const out = Float32Array.from(v);
-  if (fmt.qmax === 0) return out;
+// One head's values as stored: signed codes and the bf16-rounded scale (0 for an all-zero head).
+export function kvQuantize(v: ArrayLike<number>, fmt: KvFormat): { codes: Int8Array; scale: number } {
+  const x = Float32Array.from(v);
+  const codes = new Int8Array(x.length);
   let amax = 0;
-  for (let i = 0; i < out.length; i++) amax = Math.max(amax, Math.abs(out[i]));
-  if (amax === 0) return out.fill(0);
+  for (let i = 0; i < x.length; i++) amax = Math.max(amax, Math.abs(x[i]));
+  if (amax === 0) return { codes, scale: 0 };
   const scale = bf16Round(f(amax / fmt.qmax));
-  for (let i = 0; i < out.length; i++) {
-    const q = Math.max(-fmt.qmax, Math.min(fmt.qmax, roundHalfEven(f(out[i] / scale))));
-    out[i] = f(scale * q);
-  }
-  return out;
+  for (let i = 0; i < x.length; i++) codes[i] = Math.max(-fmt.qmax, Math.min(fmt.qmax, roundHalfEven(f(x[i] / scale))));
+  return { codes, scale };
 }
 
-// Bytes of one (position, layer) row of K or V: kv_dim codes plus n_kv_heads bf16 scales.
-export function kvRowBytes(fmt: KvFormat, kvDim: number, nKvHeads: number): number {
-  if (fmt.qmax === 0) return kvDim * 4;
-  return Math.ceil((kvDim * fmt.bits) / 8) + 2 * nKvHeads;
+// Quantize then dequantize one head's values (f32 in, f32 out), as the runtime stores and reads them.
+export function kvRoundTrip(v: ArrayLike<number>, fmt: KvFormat): Float32Array {
+  if (fmt.qmax === 0) return Float32Array.from(v);
+  const { codes, scale } = kvQuantize(v, fmt);
+  return Float32Array.from(codes, (c) => f(scale * c));
+}
+
+// Integer attention over int4 K/V (the spec of assembly/model/kv.ts attentionInt4), for one query
+// head: q (head_size f32), keys and values as per-position codes and scales, positions 0..pos.
+// q is quantized like an activation (absmax, qmax 127); idot_t = sum qc_i * kc_t,i;
+// s_t = f32(idot_t) * f32(sq * ks_t) / sqrt(hs) in f32; e_t = exp(s_t - max); w_t = e_t * vs_t;
+// wc_t = nearest(w_t * (16383 / max w)); out_i = f32(sum_t wc_t * vc_t,i) * ((max w / 16383) / sum e).
+export const INT4_ATTENTION_STEPS = 16383;
+export function int4Attention(q: Float32Array, k: Array<{ codes: Int8Array; scale: number }>, v: Array<{ codes: Int8Array; scale: number }>): Float64Array {
+  const hs = q.length;
+  let amax = 0;
+  for (const x of q) amax = Math.max(amax, Math.abs(x));
+  const iscale = amax === 0 ? 0 : f(127 / amax);
+  const qc = Array.from(q, (x) => Math.max(-127, Math.min(127, roundHalfEven(f(x * iscale)))));
+  const sq = f(amax / 127);
+  const norm = f(Math.sqrt(hs));
+  const s = k.map((kt) => {
+    let idot = 0;
+    for (let i = 0; i < hs; i++) idot += qc[i] * kt.codes[i];
+    return f(f(f(idot) * f(sq * kt.scale)) / norm);
+  });
+  const mx = Math.max(...s);
+  let sum = 0, wmax = 0;
+  const w = s.map((st, t) => {
+    const e = f(Math.exp(f(st - mx)));
+    sum = f(sum + e);
+    const wt = f(e * v[t].scale);
+    wmax = Math.max(wmax, wt);
+    return wt;
+  });
+  const wq = wmax === 0 ? 0 : f(INT4_ATTENTION_STEPS / wmax);
+  const acc = new Float64Array(hs);
+  w.forEach((wt, t) => {
+    const wc = roundHalfEven(f(wt * wq));
+    for (let i = 0; i < hs; i++) acc[i] += wc * v[t].codes[i];
+  });
+  const scale = wmax === 0 ? 0 : f(f(wmax / INT4_ATTENTION_STEPS) / sum);
+  return acc.map((a) => f(f(a) * scale));
+}
+
+// Bytes of the cache (K and V), as assembly/model/kv.ts kvBytes: int4 rounds positions up to
+// blocks of 4; 16 bytes of slack.
+export function kvCacheBytes(fmt: KvFormat, layers: number, seq: number, kvDim: number, nKvHeads: number): number {
+  const codeRow = fmt.qmax === 0 ? kvDim * 4 : Math.floor((kvDim * fmt.bits) / 8);
+  const codes = codeRow * (fmt.name === 'int4' ? Math.ceil(seq / 4) * 4 : seq);
+  const scales = fmt.qmax === 0 ? 0 : 2 * nKvHeads * seq;
+  return 2 * layers * (codes + scales) + 16;
+}
+
+// Scratch of integer attention (int4), as kvScratchBytes.
+export function kvScratchBytes(fmt: KvFormat, kvMul: number, hs: number): number {
+  const npairs = ((hs >> 2) + 1) >> 1;
+  return fmt.name === 'int4' ? kvMul * hs + kvMul * 8 + 24 + kvMul * npairs * 64 + 16 + npairs * 32 : 0;
 }

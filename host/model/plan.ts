@@ -8,7 +8,7 @@ import { formatByName, matrixBytes, type ActFormatName, type Target, type Weight
 import { headDim, kvDim, type ModelConfig } from './config.ts';
 import * as D from './desc.ts';
 import { kernelEntry, type KernelEntry } from './dispatch.ts';
-import { KV_FORMATS, kvRowBytes, type KvFormat } from './kv.ts';
+import { KV_FORMATS, kvCacheBytes, kvScratchBytes, type KvFormat } from './kv.ts';
 import { MATRIX_NAMES, type Matrix, type Model } from './model.ts';
 import { convert, rowTileOf } from './quantize.ts';
 
@@ -144,6 +144,8 @@ function planFor(model: Model, opts: PlanOptions, heapBase: number): Plan {
   const c = model.config;
   const kv = opts.kv ?? KV_FORMATS[0];
   const hs = headDim(c), kvd = kvDim(c);
+  if (hs % 4 !== 0) throw new UserError(`the runtime needs a head size (dim / n_heads) that is a multiple of 4; this model's is ${hs}`);
+  if (kv.name === 'int4' && c.seqLen > 16384) throw new UserError(`--kv int4 supports a context of at most 16384 positions; this model's is ${c.seqLen}`);
   if (kv.name === 'int3' && hs % 8 !== 0) throw new UserError(`--kv int3 needs a head size that is a multiple of 8; this model's is ${hs}`);
   const batch = Math.max(1, Math.min(opts.batch ?? 16, c.seqLen));
 
@@ -261,10 +263,11 @@ export function memoryPlan(plan: Plan, heapBase: number): MemoryPlan {
   }
   const a = (n: number) => align16(n);
   const activations = 4 * a(B * plan.dimStride * 4) + 2 * a(B * plan.kvStride * 4) + 2 * a(B * plan.hiddenStride * 4)
-    + a(c.seqLen * 4) + a(plan.logits * 4) + a(B * plan.maxK + 16) + a(B * 4)
+    + a((c.nHeads / c.nKvHeads) * c.seqLen * 4) + a(16) + a(plan.logits * 4) + a(B * plan.maxK + 16) + a(B * 4)
     + (B > 1 ? a(B * plan.maxK * 4) + a(B * plan.maxM * 4) : 0) + 2 * a(B * hs * 2) + a(B * 4);
   const stage = plan.stageBytes > 0 ? a(plan.stageBytes + 16) : 0;
-  const kvCache = a(2 * c.nLayers * c.seqLen * kvRowBytes(plan.kv, kvd, c.nKvHeads));
+  const kvs = kvScratchBytes(plan.kv, c.nHeads / c.nKvHeads, hs);
+  const kvCache = a(kvCacheBytes(plan.kv, c.nLayers, c.seqLen, kvd, c.nKvHeads)) + (kvs > 0 ? a(kvs) : 0);
   const sampler = plan.sampler ? a(c.vocabSize * 8) : 0;
   const tokenizer = plan.tokenizerImage ? tokenizerBytes(plan) : 0;
   const scratch = plan.scratch > 0 ? a(plan.scratch) : 0;

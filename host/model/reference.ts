@@ -6,7 +6,7 @@
 import type { ActFormatName } from '../quant/formats.ts';
 import { quantizeAct } from '../quant/ref/act.ts';
 import { headDim, kvDim } from './config.ts';
-import { kvRoundTrip, type KvFormat, KV_FORMATS } from './kv.ts';
+import { int4Attention, kvQuantize, kvRoundTrip, type KvFormat, KV_FORMATS } from './kv.ts';
 import { MATRIX_NAMES, matrixShape, type Matrix, type Model } from './model.ts';
 import { dequantize } from './quantize.ts';
 
@@ -27,6 +27,8 @@ export class ReferenceModel {
   private rmsFinal: Float64Array;
   private keys: Float64Array[][];   // [layer][pos] (kv_dim)
   private values: Float64Array[][];
+  private kq: Array<Array<Array<{ codes: Int8Array; scale: number }>>> = []; // int4: [layer][pos][kv head]
+  private vq: Array<Array<Array<{ codes: Int8Array; scale: number }>>> = [];
   private act: (t: Matrix) => ActFormatName;
   private kv: KvFormat;
 
@@ -48,6 +50,8 @@ export class ReferenceModel {
     this.rmsFinal = Float64Array.from(model.rmsFinal);
     this.keys = c.nLayers ? Array.from({ length: c.nLayers }, () => []) : [];
     this.values = Array.from({ length: c.nLayers }, () => []);
+    this.kq = Array.from({ length: c.nLayers }, () => []);
+    this.vq = Array.from({ length: c.nLayers }, () => []);
   }
 
   private matmul(m: { t: Matrix; w: Float64Array; rows: number; cols: number }, x: Float64Array): Float64Array {
@@ -103,7 +107,17 @@ export class ReferenceModel {
       this.keys[l][pos] = this.kv.qmax ? kq : k;
       this.values[l][pos] = this.kv.qmax ? vq : v;
       const att = new Float64Array(c.dim);
-      for (let h = 0; h < c.nHeads; h++) {
+      if (this.kv.name === 'int4') {
+        // the runtime's integer attention (host/model/kv.ts int4Attention)
+        this.kq[l][pos] = Array.from({ length: c.nKvHeads }, (_, g) => kvQuantize(k.subarray(g * hs, (g + 1) * hs), this.kv));
+        this.vq[l][pos] = Array.from({ length: c.nKvHeads }, (_, g) => kvQuantize(v.subarray(g * hs, (g + 1) * hs), this.kv));
+        for (let h = 0; h < c.nHeads; h++) {
+          const g = Math.floor(h / kvMul);
+          const o = int4Attention(Float32Array.from(q.subarray(h * hs, (h + 1) * hs)), this.kq[l].map((p) => p[g]), this.vq[l].map((p) => p[g]));
+          att.set(o, h * hs);
+        }
+      }
+      for (let h = 0; h < c.nHeads && this.kv.name !== 'int4'; h++) {
         const g = Math.floor(h / kvMul);
         const scores = new Float64Array(pos + 1);
         for (let t = 0; t <= pos; t++) {

@@ -1,0 +1,187 @@
+// Model decode benchmark (`edge-flash bench --model ...`): decode tokens per second of the WASM
+// runtime on V8 and wasm3 against llama2.c's run.c (float32), run on the same model in the same run.
+//
+// run.c is not part of this project: pass a binary you built (`--runc PATH`, README says how). For a
+// shape, a random-weight float32 llama2.c checkpoint is written (the embedding row of BOS is zero so
+// that greedy decoding does not stop early); run.c decodes it greedily from BOS for `steps` positions
+// and prints its tok/s (positions after the first over the time after the first, ms clock). The runtime
+// decodes the same file from BOS for the same positions (ignoring BOS, timed the same way), with the
+// weights, activations and KV cache of the row.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserError } from '../errors.ts';
+import { getEngine } from '../engine/index.ts';
+import type { EngineName } from '../engine/types.ts';
+import { loadModel } from '../formats/index.ts';
+import { writeLlama2c } from '../formats/llama2c.ts';
+import { writeTokenizerBin } from '../formats/tokenizer-bin.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { kvFormat } from '../model/kv.ts';
+import type { Model } from '../model/model.ts';
+import { quantizeModel } from '../model/quantize.ts';
+import { ModelRuntime } from '../model/runtime.ts';
+import { randomWeights, trainTokenizer } from '../model/synthetic.ts';
+import { formatByName, type Target } from '../quant/formats.ts';
+import { median } from './stats.ts';
+
+// The issue's shapes: a plain ESP32 (260K class) and the llama2.c 15M shape (vocab 4096, as the
+// project's KJV rpi model).
+export const MODEL_SHAPES: Record<string, ModelConfig> = {
+  '260k': { dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, sharedClassifier: true },
+  '15m': { dim: 288, hiddenDim: 768, nLayers: 6, nHeads: 6, nKvHeads: 6, vocabSize: 4096, seqLen: 256, sharedClassifier: true },
+};
+
+export interface ModelBenchConfig {
+  engine: EngineName;
+  target: Target;
+  weights: string;        // a format name, 'ternary' (tt4 on simd, tb1 on device) or 'f32'
+  classifier?: string;    // classifier format; default: as loaded (f32)
+  act: 'i8' | 'i4';
+  kv: string;             // f32 | int8 | int4 | int3
+  memoryLimit?: number;   // bytes: plan residency to fit (weights stream)
+  models?: string[];      // only for these models (default: all)
+}
+
+export interface ModelBenchOptions {
+  models: string[];       // shape names (MODEL_SHAPES) or llama2.c .bin paths
+  configs: ModelBenchConfig[];
+  steps: number;          // positions decoded from BOS (run.c's -n; default 256)
+  repeat: number;
+  runc?: string;          // a run.c binary (cc -O3 -march=native); absent: no ratio
+}
+
+export interface ModelBenchRow {
+  model: string;
+  engine: EngineName | 'run.c';
+  target: Target | 'native';
+  weights: string;
+  classifier: string;
+  act: string;
+  kv: string;
+  steps: number;
+  tok_s: number;           // median over repeats
+  min_tok_s: number;
+  max_tok_s: number;
+  memory_bytes: number | null; // the runtime's linear-memory high-water mark
+  memory_limit: number | null; // the plan's limit (weights that do not fit stream), if any
+  runc_tok_s: number | null;
+  ratio_vs_runc: number | null;
+}
+
+function benchFile(name: string, dir: string): { path: string; tokenizer: string; label: string } {
+  const c = MODEL_SHAPES[name];
+  if (!c) {
+    if (!existsSync(name)) throw new UserError(`unknown model '${name}': expected ${Object.keys(MODEL_SHAPES).join(', ')} or a llama2.c .bin`);
+    return { path: name, tokenizer: join(name, '..', 'tokenizer.bin'), label: name };
+  }
+  const w = randomWeights(c, 7);
+  w.tok.fill(0, 1 * c.dim, 2 * c.dim); // BOS never wins the argmax: both sides decode all `steps`
+  const path = join(dir, `${name}.bin`), tokenizer = join(dir, `${name}-tokenizer.bin`);
+  writeFileSync(path, writeLlama2c(w, 0));
+  writeFileSync(tokenizer, writeTokenizerBin(trainTokenizer(c.vocabSize)));
+  const label = `${name} (dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, ${c.nHeads} heads, ${c.nKvHeads} kv, vocab ${c.vocabSize}, ctx ${c.seqLen})`;
+  return { path, tokenizer, label };
+}
+
+export function runcTokS(binary: string, model: string, tokenizer: string, steps: number): number {
+  const r = spawnSync(binary, [model, '-z', tokenizer, '-t', '0', '-n', String(steps)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.error || r.status !== 0) throw new UserError(`run.c (${binary}) failed: ${r.error?.message ?? (r.stderr || `exit ${r.status}`).split('\n')[0]}`);
+  const m = /achieved tok\/s: ([\d.]+)/.exec(r.stderr);
+  if (!m) throw new UserError(`run.c (${binary}) printed no "achieved tok/s" line`);
+  return Number(m[1]);
+}
+
+// Decode `steps` positions from BOS; tok/s as run.c counts it.
+export function decodeTokS(rt: ModelRuntime, steps: number): number {
+  let tok = 1;
+  let t1 = 0;
+  for (let pos = 0; pos < steps; pos++) {
+    tok = rt.step(tok, pos);
+    if (pos === 0) t1 = performance.now();
+  }
+  const s = (performance.now() - t1) / 1000;
+  return (steps - 1) / s;
+}
+
+function prepare(model: Model, cfg: ModelBenchConfig): Model {
+  const layers = cfg.weights === 'f32' ? null : formatByName(cfg.weights === 'ternary' ? (cfg.target === 'simd' ? 'tt4' : 'tb1') : cfg.weights);
+  if (layers === undefined) throw new UserError(`unknown weight format '${cfg.weights}'`);
+  const cls = cfg.classifier && cfg.classifier !== 'f32' ? formatByName(cfg.classifier === 'ternary' ? (cfg.target === 'simd' ? 'tt4' : 'tb1') : cfg.classifier) : null;
+  if (cls === undefined) throw new UserError(`unknown classifier format '${cfg.classifier}'`);
+  return quantizeModel(model, { layers, classifier: cls });
+}
+
+export async function benchModelDecode(opts: ModelBenchOptions, tick: (label: string) => void = () => {}): Promise<ModelBenchRow[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-flash-model-bench-'));
+  const rows: ModelBenchRow[] = [];
+  try {
+    for (const name of opts.models) {
+      const f = benchFile(name, dir);
+      const model = loadModel(f.path, { tokenizer: f.tokenizer });
+      const steps = Math.min(opts.steps, model.config.seqLen);
+      let runc: number | null = null;
+      if (opts.runc) {
+        tick(`${name} run.c`);
+        const r = Array.from({ length: opts.repeat }, () => runcTokS(opts.runc!, f.path, f.tokenizer, steps));
+        runc = median(r);
+        rows.push({ model: f.label, engine: 'run.c', target: 'native', weights: 'f32', classifier: 'f32', act: 'f32', kv: 'f32', steps, tok_s: runc, min_tok_s: Math.min(...r), max_tok_s: Math.max(...r), memory_bytes: null, memory_limit: null, runc_tok_s: runc, ratio_vs_runc: 1 });
+      }
+      for (const cfg of opts.configs) {
+        if (cfg.models && !cfg.models.includes(name)) continue;
+        tick(`${name} ${cfg.engine}/${cfg.target} ${cfg.weights} ${cfg.kv}`);
+        const engine = await getEngine(cfg.engine);
+        const kv = kvFormat(cfg.kv);
+        if (!kv) throw new UserError(`unknown KV format '${cfg.kv}'`);
+        const m = prepare(model, cfg);
+        const rt = ModelRuntime.create(m, engine, { target: cfg.target, kv, act: cfg.act, batch: 1, sampler: false, memoryLimit: cfg.memoryLimit, capMemory: cfg.memoryLimit !== undefined });
+        try {
+          rt.setSampler({ temperature: 0, topp: 0.9, seed: 1n });
+          decodeTokS(rt, Math.min(steps, 16)); // warm-up (JIT tiers)
+          const r = Array.from({ length: opts.repeat }, () => decodeTokS(rt, steps));
+          const med = median(r);
+          rows.push({
+            model: f.label, engine: cfg.engine, target: cfg.target, weights: cfg.weights, classifier: cfg.classifier ?? 'f32', act: cfg.weights === 'f32' ? 'f32' : cfg.act, kv: cfg.kv, steps,
+            tok_s: med, min_tok_s: Math.min(...r), max_tok_s: Math.max(...r), memory_bytes: rt.memoryBytes(), memory_limit: cfg.memoryLimit ?? null, runc_tok_s: runc, ratio_vs_runc: runc ? med / runc : null,
+          });
+        } finally {
+          rt.close();
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+// The default rows: float32 on V8 for reference; then the issue's configuration (ternary layer
+// weights, int8 activations, int4 KV) with a float32 classifier and with a ternary one, on each
+// engine; and the ESP32 plan within 160 KiB of linear memory under wasm3 (weights streamed).
+export function defaultModelConfigs(engines: EngineName[]): ModelBenchConfig[] {
+  const out: ModelBenchConfig[] = [];
+  const q = { weights: 'ternary', act: 'i8', kv: 'int4' } as const;
+  if (engines.includes('v8')) {
+    out.push({ engine: 'v8', target: 'simd', weights: 'f32', act: 'i8', kv: 'f32' });
+    out.push({ engine: 'v8', target: 'simd', ...q });
+    out.push({ engine: 'v8', target: 'simd', ...q, classifier: 'ternary' });
+  }
+  if (engines.includes('wasm3')) {
+    out.push({ engine: 'wasm3', target: 'device', ...q });
+    out.push({ engine: 'wasm3', target: 'device', ...q, classifier: 'ternary' });
+    out.push({ engine: 'wasm3', target: 'device', ...q, classifier: 'ternary', memoryLimit: 160 * 1024, models: ['260k'] });
+  }
+  return out;
+}
+
+export function formatModelTable(rows: ModelBenchRow[]): string {
+  const head = ['model', 'engine', 'target', 'weights', 'classifier', 'act', 'kv', 'limit', 'steps', 'tok/s', 'min', 'x run.c', 'memory'];
+  const body = rows.map((r) => [
+    r.model.split(' ')[0], r.engine, r.target, r.weights, r.classifier, r.act, r.kv, r.memory_limit ? `${r.memory_limit / 1024} KiB` : '-', String(r.steps), r.tok_s.toFixed(1), r.min_tok_s.toFixed(1),
+    r.ratio_vs_runc === null ? '-' : r.ratio_vs_runc.toFixed(2), r.memory_bytes === null ? '-' : `${(r.memory_bytes / 1024).toFixed(1)} KiB`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i >= 9 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
