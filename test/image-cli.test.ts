@@ -57,6 +57,17 @@ s('pack, inspect and verify the demo model; packing twice without a timestamp gi
   assert.match(cli('inspect', at('a.efimg')).out, /^board +esp32s3 \(id 3\)/m);
 });
 
+s('an image is a source too: plan it for another board, re-pack it', () => {
+  const r = cli('plan', at('a.efimg'), '--board', 'rpi5', '--kv', 'int4', '--no-speed');
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /^verdict: FITS on rpi5/m);
+  const p = cli('pack', at('a.efimg'), '--board', 'rpi5', '--kv', 'int4', '-o', at('re.efimg'));
+  assert.is(p.code, 0, p.err);
+  const a = JSON.parse(cli('inspect', at('a.efimg'), '--json').out), b = JSON.parse(cli('inspect', at('re.efimg'), '--json').out);
+  assert.equal(b.tensors.map((t: any) => [t.name, t.format, t.size]), a.tensors.map((t: any) => [t.name, t.format, t.size]));
+  oneLineError(cli('pack', at('a.efimg'), '-z', MODEL, '--board', 'rpi5', '-o', at('x.efimg')), 'an image with -z');
+});
+
 s('keygen, pack --sign, verify --key; the wrong key is one line', () => {
   assert.is(cli('keygen', '-o', at('k.pem')).code, 0);
   assert.is(cli('keygen', '-o', at('other.pem')).code, 0);

@@ -1,12 +1,15 @@
 // Fuzzing the image reader: thousands of seeded mutations of valid images (bit flips, byte writes,
 // field edits, truncations, splices), half of them resealed so the reader gets past the CRCs to the
-// section table and contents. Every outcome must be a parsed image or an ImageError; never another
+// section table and contents. Every outcome must be a parsed image (and Model) or an ImageError (or
+// the tokenizer reader's UserError); never another
 // exception, never a hang. Bounded in time; a failure prints the seed and the mutation.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boardByName } from '../host/board/boards.ts';
 import { ImageError, H, HEADER_BYTES, SECTION_ENTRY_BYTES } from '../host/image/format.ts';
+import { imageToModel } from '../host/image/model.ts';
 import { readImage } from '../host/image/read.ts';
+import { UserError } from '../host/errors.ts';
 import { seal, writeImage } from '../host/image/write.ts';
 import { rng } from './helpers.ts';
 import { TINY, imageParts, testKey } from './fixtures/image.ts';
@@ -69,11 +72,13 @@ test(`reader: ${MIN_CASES}+ mutated images give only ImageErrors (seed ${SEED})`
     const board = boards[cases % boards.length];
     const t1 = Date.now();
     try {
-      readImage(bytes, { board });
+      imageToModel(readImage(bytes, { board })); // the Model too: its tokenizer reader runs on fuzzed bytes
       parsed++;
     } catch (e) {
-      if (!(e instanceof ImageError)) throw new Error(`case ${cases} (seed ${SEED}; ${what}): not an ImageError: ${(e as Error).stack}`);
-      codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
+      // an ImageError from the reader, or a UserError from the runtime's tokenizer reader
+      if (!(e instanceof UserError)) throw new Error(`case ${cases} (seed ${SEED}; ${what}): not a UserError: ${(e as Error).stack}`);
+      const code = e instanceof ImageError ? e.code : 'model';
+      codes.set(code, (codes.get(code) ?? 0) + 1);
     }
     assert.ok(Date.now() - t1 < 500, `case ${cases} took ${Date.now() - t1} ms (${what})`);
     cases++;
