@@ -109,13 +109,17 @@ def test_committed_models() -> None:
         if not os.path.isfile(os.path.join(d, "tokenizer.bin")):
             continue
         found += 1
-        if os.path.isfile(os.path.join(d, "model.bin")):
-            cfg, body = read_legacy(os.path.join(d, "model.bin"))
+        path = os.path.join(d, "model.bin")
+        with open(path, "rb") as f:
+            versioned = struct.unpack("<I", f.read(4))[0] == 0x616B3432  # llama2.c's version 2 magic
+        if versioned:
+            cfg, _, body = read_v2(path)
         else:
-            cfg, _, body = read_v2(os.path.join(d, "model-q8.bin"))
+            cfg, body = read_legacy(path)
+        check(cfg["vocab_size"] > 0, f"{name}: model.bin reads")
         read_tokenizer_bin(os.path.join(d, "tokenizer.bin"), cfg["vocab_size"])
         scales_path = os.path.join(d, "scales.json")
-        if os.path.isfile(scales_path) and os.path.isfile(os.path.join(d, "model.bin")):
+        if os.path.isfile(scales_path) and not versioned:
             scales = json.load(open(scales_path))["scales"]
             dim, L = cfg["dim"], cfg["n_layers"]
             at = cfg["vocab_size"] * dim + L * dim
