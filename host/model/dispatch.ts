@@ -11,10 +11,11 @@ export interface KernelEntry {
   act: ActFormatName;
   targets: Target[];
   exportName: string;
+  scratch?: (k: number, n: number, act: ActFormatName) => number; // the table's scratch bytes, when it states them
 }
 
 export const KERNELS: readonly KernelEntry[] = FORMATS.filter((f) => !f.retired).flatMap((format) =>
-  format.kernels.flatMap((kv) => kv.acts.map((act) => ({ format, variant: kv.name, act, targets: kv.targets, exportName: kernelExport(format, act, kv.name) }))),
+  format.kernels.flatMap((kv) => kv.acts.map((act) => ({ format, variant: kv.name, act, targets: kv.targets, exportName: kernelExport(format, act, kv.name), scratch: (kv as { scratch?: KernelEntry['scratch'] }).scratch }))),
 ).map((e, id) => ({ id, ...e }));
 
 export function kernelEntry(format: WeightFormat, act: ActFormatName, variant: string): KernelEntry | undefined {

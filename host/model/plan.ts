@@ -81,8 +81,8 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
 const F32 = formatByName('f32')!;
 
 const PREFERENCE: Record<Target, string[]> = {
-  simd: ['simd', 'bitserial', 'lut', 'naive'],
-  device: ['bitserial', 'naive', 'lut'],
+  simd: ['simd', 'bitserial', 'lut', 'swar', 'naive'],
+  device: ['bitserial', 'swar', 'naive', 'lut'],
 };
 
 export function chooseKernel(format: WeightFormat, want: ActFormatName, target: Target, force?: string, has: (name: string) => boolean = () => true): KernelEntry {
@@ -97,8 +97,10 @@ export function chooseKernel(format: WeightFormat, want: ActFormatName, target: 
   throw new UserError(`format ${format.name} has no kernel in the ${target} build`);
 }
 
-// Kernel scratch bytes (assembly/kernels/*: scratch()) for one call; unknown kernels get a bound.
+// Kernel scratch bytes (assembly/kernels/*: scratch()) for one call: the format table's figure where it
+// states one; otherwise what the kernels are known to take, and a bound for unknown ones.
 export function kernelScratch(e: KernelEntry, k: number, n: number): number {
+  if (e.scratch) return e.scratch(k, n, e.act);
   if (e.format.name === 'f32' || e.variant === 'naive') return 0;
   if (e.format.name === 'tq2' && e.variant === 'simd') return 4 * n;
   if (e.format.name === 'tq1') return 0;

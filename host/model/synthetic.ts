@@ -2,7 +2,7 @@
 // every format from them; the benchmark times them) and a tiny BPE tokenizer trained on a text.
 import type { FloatWeights } from '../formats/llama2c.ts';
 import { f32Matrix } from '../formats/llama2c.ts';
-import { kvDim, type ModelConfig } from './config.ts';
+import type { ModelConfig } from './config.ts';
 import { MATRIX_NAMES, matrixShape, type Model } from './model.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
@@ -43,7 +43,6 @@ export function randomWeights(c: ModelConfig, seed = 1): FloatWeights {
 // A Model straight from float weights (f32 matrices), as a loader would return it.
 export function modelFromWeights(w: FloatWeights, path = '<synthetic>'): Model {
   const c = w.config;
-  void kvDim;
   return {
     path, source: 'synthetic', config: c, ropeTheta: 10000, normEps: 1e-5,
     embedding: f32Matrix(w.tok, c.vocabSize, c.dim),
