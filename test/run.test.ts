@@ -62,6 +62,15 @@ test('chat mode reads turns from stdin (run.c template), stops at end of input',
   assert.ok((r.out.match(/Assistant: /g) ?? []).length >= 1);
 });
 
+test('bench --model: decode tok/s rows for a shape on every engine (run.c only with --runc)', () => {
+  const r = spawnSync(process.execPath, [fromRoot('bin', 'edge-flash.js'), 'bench', '--model', '260k', '--steps', '8', '--repeat', '1', '--engine', engines.join(','), '--json'], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const rows = JSON.parse(r.stdout);
+  for (const e of engines) assert.ok(rows.some((x: any) => x.engine === e && x.tok_s > 0 && x.memory_bytes > 0), e);
+  assert.ok(rows.every((x: any) => x.ratio_vs_runc === null));
+  if (engines.includes('wasm3')) assert.ok(rows.some((x: any) => x.memory_limit === 160 * 1024 && x.memory_bytes <= 160 * 1024));
+});
+
 test('bad input: one line on stderr, exit code 2', () => {
   const short = join(dir, 'short.bin');
   writeFileSync(short, readFileSync(model).subarray(0, 1000));
