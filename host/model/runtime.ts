@@ -15,6 +15,7 @@ export interface RuntimeOptions extends Omit<PlanOptions, 'target'> {
   target?: Target;           // default: simd on V8, device on wasm3
   stackBytes?: number;
   capMemory?: boolean;       // run under the engine's memory cap at the plan's total (boards)
+  app?: Uint8Array;          // the module to run (an image's app); default build/<target>.wasm
 }
 
 export class ModelRuntime {
@@ -23,8 +24,9 @@ export class ModelRuntime {
   static create(model: Model, engine: Engine, opts: RuntimeOptions = {}): ModelRuntime {
     const target = opts.target ?? targetFor(engine.name);
     const handlers: { weights?: Uint8Array } = {};
+    const app = opts.app ?? wasmBytes(target);
     // A first instance only to learn where the heap starts; the plan needs it to the byte.
-    const probe = engine.instantiate(wasmBytes(target), baseImports(handlers), { stackBytes: opts.stackBytes });
+    const probe = engine.instantiate(app, baseImports(handlers), { stackBytes: opts.stackBytes });
     probe.call('arena_reset');
     const heapBase = Number(probe.call('arena_top'));
     const exports = new Map<string, boolean>();
@@ -38,7 +40,7 @@ export class ModelRuntime {
     handlers.weights = plan.image;
     // Engines cap whole 64 KiB pages; the arena's high-water mark is what must fit the limit (checked below).
     const limit = opts.capMemory ? Math.ceil(Math.max(plan.memory.total, opts.memoryLimit ?? 0) / 65536) * 65536 : undefined;
-    const inst = engine.instantiate(wasmBytes(target), baseImports(handlers), { stackBytes: opts.stackBytes, memoryLimitBytes: limit });
+    const inst = engine.instantiate(app, baseImports(handlers), { stackBytes: opts.stackBytes, memoryLimitBytes: limit });
     const rt = new ModelRuntime(inst, plan, model);
     try {
       rt.init();
