@@ -1,6 +1,7 @@
 // `edge-flash run`: llama2.c's `run` over the WASM runtime (host/model/). Same flags and defaults as
 // run.c (-t 1.0, -p 0.9, -s time, -n 256, -m generate, -z tokenizer.bin); text streams to stdout,
-// `achieved tok/s` goes to stderr at the end.
+// `achieved tok/s` goes to stderr at the end. An edge-flash image (told by its magic) is verified, then
+// runs as its board runs it (host/image/run.ts): flags that would change what it packs are refused.
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
@@ -11,9 +12,17 @@ import { chat, generate, type GenerateResult } from '../model/generate.ts';
 import { kvFormat, KV_FORMATS } from '../model/kv.ts';
 import { describePlan } from '../model/plan.ts';
 import { quantizeModel } from '../model/quantize.ts';
-import { ModelRuntime } from '../model/runtime.ts';
+import { ModelRuntime, type RuntimeOptions } from '../model/runtime.ts';
 import { samplerFromCli } from '../model/sampler.ts';
-import { tokenizerImage } from '../model/tokenizer.ts';
+import { tokenizerImage, type TextCodec } from '../model/tokenizer.ts';
+import type { Model } from '../model/model.ts';
+import { loadImageModel } from '../image/model.ts';
+import { fmtBytes } from '../image/plan.ts';
+import { imageRun, planDifferences } from '../image/run.ts';
+import { loadPublicKey } from '../image/sign.ts';
+import { isImageFile, nearImageMagic } from '../image/source.ts';
+import { boardByName } from '../board/boards.ts';
+import { readImageFile } from './inspect.ts';
 import { formatByName, FORMATS, type Target } from '../quant/formats.ts';
 
 // C's atoi/atof as run.c parses its flags: leading number, else 0.
@@ -43,12 +52,23 @@ export function parseBytes(s: string): number {
   return Math.floor(Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1 << 20 : 1));
 }
 
+// A model file; when none of the loaders reads it and it starts within one byte of the image magic
+// (which no model format can), it is a damaged image: the image reader's error, as `verify` gives it.
+function loadModelOrImageError(path: string, tokenizer?: string): Model {
+  try {
+    return loadModel(path, { tokenizer });
+  } catch (e) {
+    if (e instanceof UserError && nearImageMagic(path)) loadImageModel(path, readImageFile(path));
+    throw e;
+  }
+}
+
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description("generate text with a model on V8 or wasm3 (llama2.c run's flags and defaults)")
-    .argument('<model>', 'llama2.c .bin (legacy, v1, v2), GGUF, or safetensors (+ config.json)')
-    .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it or here)')
+    .description("generate text with a model or an image on V8 or wasm3 (llama2.c run's flags and defaults)")
+    .argument('<model|image>', 'llama2.c .bin (legacy, v1, v2), GGUF, safetensors (+ config.json), or an edge-flash image (told by its magic)')
+    .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it or here; an image carries its own)')
     .option('-t <float>', 'temperature in [0, inf]; 0 = greedy', '1.0')
     .option('-p <float>', 'top-p in [0, 1]; 1 = off', '0.9')
     .option('-s <int>', 'random seed; 0 = time', '0')
@@ -57,52 +77,119 @@ export function registerRun(program: Command): void {
     .option('-m <mode>', 'generate | chat', 'generate')
     .option('-y <string>', 'system prompt in chat mode')
     .option('--engine <name>', 'v8 | wasm3', 'v8')
-    .option('--target <build>', 'device (MVP, what wasm3 and boards run) | simd (default on V8)')
-    .option('--quant <format>', 'quantize the layer matrices on load: ternary, tq2, tq1, tb1, tt4, q8_0, i4g32, ... (docs/formats.md)')
-    .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58) | i4 (a4.8, ternary kernels)', 'i8')
-    .option('--kv <format>', 'KV cache: f32 | int8 | int4 | int3', 'f32')
-    .option('--memory <bytes>', 'linear memory limit (e.g. 160K): weights that do not fit stream from the image every token')
-    .option('--batch <n>', 'prefill tokens per forward (GEMM width); default 16, or 1 under --memory')
+    .option('--target <build>', 'device (MVP, what wasm3 and boards run) | simd (default on V8); an image runs its own app')
+    .option('--quant <format>', 'quantize the layer matrices on load: ternary, tq2, tq1, tb1, tt4, q8_0, i4g32, ... (docs/formats.md); not for an image')
+    .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58) | i4 (a4.8, ternary kernels); an image\'s own by default', 'i8')
+    .option('--kv <format>', 'KV cache: f32 | int8 | int4 | int3; an image\'s own by default', 'f32')
+    .option('--memory <bytes>', 'linear memory limit (e.g. 160K): weights that do not fit stream from the image every token; an image runs under its plan\'s')
+    .option('--batch <n>', 'prefill tokens per forward (GEMM width); default 16, or 1 under --memory; an image\'s own by default')
+    .option('--board <name>', 'an image must run on this board (as `verify --board`), and runs as on it')
+    .option('--key <public key>', 'an image must be signed by this Ed25519 public key (PEM, or 64 hex digits), as `verify --key`')
     .option('--json', 'print one JSON object (text, tokens, timings, memory) instead of streaming text')
     .option('--verbose', 'print the memory plan, prefill and decode speeds and the memory high-water mark')
     .addHelpText('after', `
+An image (edge-flash pack) is verified first, as \`edge-flash verify\` does, then runs as its board runs it:
+its own app, its packed weights, its context, KV and activation formats, its memory plan and cap.
+
 Examples:
   edge-flash run models/kjv-esp32-260k/model.bin -t 0 -n 64 -i "In the beginning"
-  edge-flash run model.gguf --engine wasm3 --kv int4 --memory 160K --verbose`)
-    .action(async (modelPath: string, o) => {
+  edge-flash run model.gguf --engine wasm3 --kv int4 --memory 160K --verbose
+  edge-flash run kjv.efimg --engine wasm3 -t 0 -i "In the beginning"`)
+    .action(async (modelPath: string, o, cmd: Command) => {
+      const given = (flag: string) => cmd.getOptionValueSource(flag) === 'cli';
       const steps0 = atoi(o.n);
       const mode = String(o.m);
       if (mode !== 'generate' && mode !== 'chat') throw new UserError(`unknown mode '${mode}': expected generate or chat`);
       const kv = kvFormat(o.kv);
       if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);
       if (o.act !== 'i8' && o.act !== 'i4') throw new UserError(`unknown --act '${o.act}': expected i8 or i4`);
+      if (o.target !== undefined && o.target !== 'device' && o.target !== 'simd') throw new UserError(`unknown --target '${o.target}': expected device or simd`);
       const memoryLimit = o.memory !== undefined ? parseBytes(o.memory) : undefined;
       const batch = o.batch === undefined ? (memoryLimit === undefined ? 16 : 1) : Number(o.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new UserError(`--batch must be a positive integer, got '${o.batch}'`);
+      const image = isImageFile(modelPath);
+      for (const flag of ['key', 'board']) {
+        if (o[flag] !== undefined && !image) throw new UserError(`--${flag} is for an image; ${modelPath} is not an edge-flash image`);
+      }
+      const board = o.board !== undefined ? boardByName(o.board) : undefined;
       const engine = await engineOrFallback(o.engine, warn);
-      const target: Target = o.target ?? (engine.name === 'v8' ? 'simd' : 'device');
-      if (target !== 'device' && target !== 'simd') throw new UserError(`unknown --target '${o.target}': expected device or simd`);
-      if (engine.name === 'wasm3' && target === 'simd') throw new UserError('wasm3 runs the device build only (no SIMD): drop --target simd');
 
-      let model = loadModel(modelPath, { tokenizer: o.z });
-      if (o.quant) model = quantizeModel(model, { layers: quantFormat(o.quant, target), classifier: null });
+      let model: Model;
+      let opts: RuntimeOptions;
+      let codec: ((rt: ModelRuntime) => TextCodec) = (rt) => rt.codec();
+      let check: (rt: ModelRuntime) => string[] = () => [];
+      let about: string[] = [];
+      let imageJson: Record<string, unknown> | undefined;
+      if (image) {
+        const publicKey = o.key !== undefined ? loadPublicKey(o.key) : undefined;
+        const opened = loadImageModel(modelPath, readImageFile(modelPath), { board, publicKey });
+        model = opened.model;
+        const img = opened.image;
+        const c = img.config;
+        if (o.z !== undefined) throw new UserError(`${modelPath} is an edge-flash image: it carries its tokenizer, drop -z`);
+        if (given('memory') && c.plannedLinear > 0) {
+          throw new UserError(`--memory: ${modelPath} runs under its own plan, ${c.plannedLinear} bytes of linear memory (${c.linearLimit} for ${img.board?.name ?? 'its board'})`, 'drop --memory, or pack the model for another board');
+        }
+        const run = imageRun(modelPath, img, model, { engine: engine.name, board, memoryLimit });
+        if (o.quant !== undefined) {
+          const f = quantFormat(o.quant, run.target);
+          const layers = new Set(img.tensors.filter((t) => t.role === 'matrix').map((t) => t.format.name));
+          if (layers.size !== 1 || !layers.has(f.name)) {
+            throw new UserError(`--quant ${o.quant}: ${modelPath} runs its weights as packed (layer matrices ${[...layers].join(', ')})`, `drop --quant, or pack it again: edge-flash pack ${modelPath} --board ${img.board?.name ?? 'B'} --quant ${o.quant} -o <image>`);
+          }
+        }
+        if (given('kv') && kv.name !== c.kv) throw new UserError(`--kv ${kv.name}: ${modelPath} was planned with KV ${c.kv}`, `drop --kv, or pack it again with --kv ${kv.name}`);
+        if (given('act') && c.act !== 'f32' && o.act !== c.act) throw new UserError(`--act ${o.act}: ${modelPath} was packed with ${c.act} activations`, `drop --act, or pack it again with --act ${o.act}`);
+        if (given('batch') && c.batch > 0 && batch !== c.batch) throw new UserError(`--batch ${batch}: ${modelPath} was planned with a prefill width of ${c.batch}`, 'drop --batch');
+        if (o.target !== undefined && o.target !== run.target) throw new UserError(`--target ${o.target}: ${modelPath} carries a ${run.build} build of the app, and runs it`, 'drop --target');
+        for (const n of run.notes) warn(n);
+        opts = run.options;
+        codec = () => run.codec;
+        check = (rt) => planDifferences(img, model, rt.plan);
+        imageJson = {
+          board: img.board?.name ?? null, sha256: img.digest, signed: img.signature?.keyId ?? null, app_build: run.build,
+          ctx: c.ctx, kv: c.kv, act: c.act, planned_linear: c.plannedLinear || null, linear_limit: c.linearLimit || null,
+        };
+        about = [
+          `image: ${modelPath}: ${fmtBytes(img.totalSize)} for ${img.board?.name ?? `board id ${img.boardId}`}, sha256 ${img.digest.slice(0, 16)}, ` +
+            `${img.signature ? `signed by ${img.signature.keyId}${img.signature.trusted ? ' (the key given)' : ''}` : 'unsigned'}; ` +
+            `app ${img.app.byteLength} bytes (${run.build} build); ctx ${c.ctx}, KV ${c.kv}, activations ${c.act}` +
+            (c.plannedLinear > 0 ? `, planned linear memory ${c.plannedLinear} bytes of ${c.linearLimit}` : ', not planned'),
+        ];
+      } else {
+        const target: Target = o.target ?? (engine.name === 'v8' ? 'simd' : 'device');
+        if (engine.name === 'wasm3' && target === 'simd') throw new UserError('wasm3 runs the device build only (no SIMD): drop --target simd');
+        model = loadModelOrImageError(modelPath, o.z);
+        if (o.quant) model = quantizeModel(model, { layers: quantFormat(o.quant, target), classifier: null });
+        // the sampler's top-p buffer only when top-p sampling can happen; the device tokenizer sized for the prompt
+        const topp = atof(o.t) > 0 && atof(o.p) > 0 && atof(o.p) < 1;
+        const textBytes = mode === 'chat' ? 1024 : Math.max(256, Buffer.byteLength(o.i ?? '') + 1);
+        opts = {
+          target, kv, act: o.act, batch, memoryLimit, capMemory: memoryLimit !== undefined, sampler: topp,
+          tokenizerImage: tokenizerImage(model.tokenizer!), textBytes,
+        };
+      }
       const sampler = samplerFromCli(atof(o.t), atof(o.p), atoi(o.s));
       let steps = Math.max(0, steps0);
       if (steps === 0 || steps > model.config.seqLen) steps = model.config.seqLen;
 
-      // the sampler's top-p buffer only when top-p sampling can happen; the device tokenizer sized for the prompt
-      const topp = sampler.temperature > 0 && sampler.topp > 0 && sampler.topp < 1;
-      const textBytes = mode === 'chat' ? 1024 : Math.max(256, Buffer.byteLength(o.i ?? '') + 1);
-      const rt = ModelRuntime.create(model, engine, {
-        target, kv, act: o.act, batch, memoryLimit, capMemory: memoryLimit !== undefined, sampler: topp,
-        tokenizerImage: tokenizerImage(model.tokenizer!), textBytes,
-      });
-      const tok = rt.codec();
+      let rt: ModelRuntime;
       try {
+        rt = ModelRuntime.create(model, engine, opts);
+      } catch (e) {
+        // an image's app that the engine rejects is the image's fault, not a bug
+        if (image && !(e instanceof UserError)) throw new UserError(`${modelPath}: the image's app does not run on ${engine.name}: ${(e as Error).message.split('\n')[0]}`);
+        throw e;
+      }
+      const target = rt.plan.target;
+      const tok = codec(rt);
+      try {
+        for (const d of check(rt)) warn(d);
         if (o.verbose) {
           log(`model: ${model.path}: ${model.source}; dim ${model.config.dim}, hidden ${model.config.hiddenDim}, ${model.config.nLayers} layers, ${model.config.nHeads} heads (${model.config.nKvHeads} kv), vocab ${model.config.vocabSize}, context ${model.config.seqLen}`);
+          for (const line of about) log(line);
           for (const line of describePlan(rt.plan)) log(line);
-          log(`engine: ${engine.name}, ${target} build`);
+          log(`engine: ${engine.name}, ${target} build${image ? ' (the image\'s app)' : ''}`);
         }
         rt.setSampler(sampler);
         const chunks: Uint8Array[] = [];
@@ -130,7 +217,8 @@ Examples:
             text, tokens: r.tokens, positions: r.positions, achieved_tok_s: r.achievedTokS,
             prefill_tok_s: r.prefillMs > 0 ? (r.promptTokens - 1) / (r.prefillMs / 1000) : null,
             decode_tok_s: r.decodeMs > 0 ? r.decodeSteps / (r.decodeMs / 1000) : null,
-            memory_bytes: mem, engine: engine.name, target, kv: kv.name, seed: sampler.seed.toString(),
+            memory_bytes: mem, engine: engine.name, target, kv: rt.plan.kv.name, seed: sampler.seed.toString(),
+            ...(imageJson ? { image: imageJson } : {}),
           }) + '\n');
         }
         process.stderr.write(`achieved tok/s: ${r.achievedTokS.toFixed(6)}\n`);

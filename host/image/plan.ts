@@ -186,13 +186,18 @@ export function imageSize(r: BoardPlanRequest): number {
 
 // Which tensors the fitted plan keeps resident, by image tensor name.
 export function residentSet(plan: BoardPlan): Set<string> {
+  return residentTensors(plan.runtime, plan.request.model);
+}
+
+// Which tensors a runtime plan of `model` keeps resident, by image tensor name.
+export function residentTensors(rt: RuntimePlan, model: Model): Set<string> {
   const res = new Set<string>();
-  const byName = new Map(plan.runtime.tensors.map((t) => [t.name, t]));
-  for (const { name } of modelImageTensors(plan.request.model)) {
+  const byName = new Map(rt.tensors.map((t) => [t.name, t]));
+  for (const { name } of modelImageTensors(model)) {
     if (byName.get(runtimeName(name))?.resident) res.add(name);
   }
   // A shared classifier reads the embedding's bytes: resident if either plan entry is.
-  if (plan.request.model.classifier === null && byName.get('classifier')?.resident) res.add('token_embd');
+  if (model.classifier === null && byName.get('classifier')?.resident) res.add('token_embd');
   return res;
 }
 

@@ -6,6 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { loadModel } from '../formats/index.ts';
 import type { Model } from '../model/model.ts';
+import { IMAGE_MAGIC } from './format.ts';
 import { isImage, loadImageModel } from './model.ts';
 
 export interface Source {
@@ -13,21 +14,43 @@ export interface Source {
   label: string;       // for the metadata: the file name and what it is
 }
 
+// Whether `path` is a file that starts with the image magic (never told by its name).
+export function isImageFile(path: string): boolean {
+  if (!existsSync(path) || !statSync(path).isFile()) return false;
+  const head = new Uint8Array(4);
+  const fd = openSync(path, 'r');
+  try {
+    readSyncSafe(fd, head);
+  } finally {
+    closeSync(fd);
+  }
+  return isImage(head);
+}
+
+// Whether the file starts within one byte of the image magic, or is shorter than it and starts like it:
+// a damaged image (no model format starts so), whose reader's error says more than a model loader's.
+export function nearImageMagic(path: string): boolean {
+  if (!existsSync(path) || !statSync(path).isFile()) return false;
+  const head = new Uint8Array(4);
+  const fd = openSync(path, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, 4, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const magic = new TextEncoder().encode(IMAGE_MAGIC);
+  if (n === 0) return false;
+  if (n < 4) return head.subarray(0, n).every((b, i) => b === magic[i]);
+  return head.filter((b, i) => b !== magic[i]).length <= 1;
+}
+
 export function loadSource(path: string, tokenizer?: string): Source {
-  if (existsSync(path) && statSync(path).isFile()) {
-    const head = new Uint8Array(4);
-    const fd = openSync(path, 'r');
-    try {
-      readSyncSafe(fd, head);
-    } finally {
-      closeSync(fd);
-    }
-    if (isImage(head)) {
-      if (tokenizer) throw new UserError(`${path} is an edge-flash image: it carries its tokenizer, drop -z`);
-      const { model, image } = loadImageModel(path, readFileSync(path));
-      // The image's context is the model's seq_len from here on, as far as a board can tell.
-      return { model: { ...model, config: { ...model.config, seqLen: image.config.seqLen } }, label: `${basename(path)} (${model.source})` };
-    }
+  if (isImageFile(path)) {
+    if (tokenizer) throw new UserError(`${path} is an edge-flash image: it carries its tokenizer, drop -z`);
+    const { model, image } = loadImageModel(path, readFileSync(path));
+    // The image's context is the model's seq_len from here on, as far as a board can tell.
+    return { model: { ...model, config: { ...model.config, seqLen: image.config.seqLen } }, label: `${basename(path)} (${model.source})` };
   }
   const model = loadModel(path, { tokenizer });
   return { model, label: `${basename(path)} (${model.source})` };
