@@ -1,6 +1,8 @@
 // The native C baseline (tools/bench/native.c), compiled by the system C compiler in the same run,
 // single thread: the naive kernels at `-O3`, and the same arithmetic in loops shaped for the
-// auto-vectorizer at `-O3 -march=native` (a best-effort vectorized baseline).
+// auto-vectorizer at `-O3 -march=native` (a best-effort vectorized baseline). Both builds take
+// `-ffp-contract=off`: WebAssembly and the references never fuse a multiply and an add, and the grouped
+// formats' f32 epilogues must match them bit for bit (with FMA, -march=native would fuse d*iq + m*sx).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,10 +12,15 @@ import { fromRoot } from '../paths.ts';
 import type { ActTensor, QuantTensor } from '../quant/tensor.ts';
 
 export const NATIVE_BUILDS = [
-  { name: 'c-O3', flags: ['-O3'], kernel: 'naive' },
-  { name: 'c-O3-march-native', flags: ['-O3', '-march=native'], kernel: 'vec' },
+  { name: 'c-O3', flags: ['-O3', '-ffp-contract=off'], kernel: 'naive' },
+  { name: 'c-O3-march-native', flags: ['-O3', '-march=native', '-ffp-contract=off'], kernel: 'vec' },
 ] as const;
-export const NATIVE_FORMATS = new Set(['tq2', 'tq1', 'tb1', 'tt4', 'f32']);
+// The formats tools/bench/native.c has kernels for: every live row of the format table.
+export const NATIVE_FORMATS = new Set([
+  'f32', 'q8_0', 'tq2', 'tq1', 'tb1', 'tt4',
+  'i2g32', 'i2g64', 'i2g128', 'i3g32', 'i3g64', 'i3g128', 'i4g32', 'i4g64', 'i4g128',
+  'bmd3g128', 'bmd4g128',
+]);
 
 export class NativeBaseline {
   private dir = mkdtempSync(join(tmpdir(), 'edge-flash-bench-'));
