@@ -108,9 +108,8 @@ Examples:
       const batch = o.batch === undefined ? (memoryLimit === undefined ? 16 : 1) : Number(o.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new UserError(`--batch must be a positive integer, got '${o.batch}'`);
       const image = isImageFile(modelPath);
-      for (const flag of ['key', 'board']) {
-        if (o[flag] !== undefined && !image) throw new UserError(`--${flag} is for an image; ${modelPath} is not an edge-flash image`);
-      }
+      // --board and --key are for images: with either, a file that is not one gets the image reader's error
+      if ((o.board !== undefined || o.key !== undefined) && !image) loadImageModel(modelPath, readImageFile(modelPath));
       const board = o.board !== undefined ? boardByName(o.board) : undefined;
       const engine = await engineOrFallback(o.engine, warn);
 
