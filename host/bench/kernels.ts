@@ -71,7 +71,9 @@ function makeCase(format: WeightFormat, act: ActFormatName, m: number, k: number
   return { format, act, m, k, t, x, want: ref.gemm(t, x) };
 }
 
-function sameResult(got: Float32Array, want: Float32Array, family: string): boolean {
+// The check every kernel passes before it is timed: bit-exact on the integer formats, 1e-4 of the
+// largest output for f32.
+export function sameResult(got: Float32Array, want: Float32Array, family: string): boolean {
   if (got.length !== want.length) return false;
   const exact = family !== 'float';
   let scale = 1e-6;
@@ -125,7 +127,7 @@ export async function runKernelBench(opts: BenchOptions, tick: (label: string) =
     const engine = await getEngine(e);
     for (const target of e === 'v8' ? (['device', 'simd'] as Target[]) : [targetFor(e)]) hosts.push({ engine: e, target, host: KernelHost.create(engine, target) });
   }
-  const native = opts.engines.includes('native') ? new NativeBaseline() : undefined;
+  const native = opts.engines.includes('native') ? await NativeBaseline.create() : undefined;
   const rows: BenchRow[] = [];
   try {
     for (const [m, k] of opts.shapes) {

@@ -3,10 +3,11 @@
 // auto-vectorizer at `-O3 -march=native` (a best-effort vectorized baseline). Both builds take
 // `-ffp-contract=off`: WebAssembly and the references never fuse a multiply and an add, and the grouped
 // formats' f32 epilogues must match them bit for bit (with FMA, -march=native would fuse d*iq + m*sx).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { UserError } from '../errors.ts';
 import { fromRoot } from '../paths.ts';
 import type { ActTensor, QuantTensor } from '../quant/tensor.ts';
@@ -23,22 +24,38 @@ export const NATIVE_FORMATS = new Set([
 ]);
 
 export class NativeBaseline {
-  private dir = mkdtempSync(join(tmpdir(), 'edge-flash-bench-'));
-  readonly binaries: Record<string, string> = {};
-  readonly compiler: string;
+  private constructor(
+    private dir: string,
+    readonly compiler: string,
+    readonly binaries: Record<string, string>,
+  ) {}
 
-  constructor() {
+  // Compiles both builds (at the same time: each takes about a second of -O3).
+  static async create(): Promise<NativeBaseline> {
     const cc = process.env.CC ?? 'cc';
+    let compiler: string;
     try {
-      this.compiler = execFileSync(cc, ['--version'], { encoding: 'utf8' }).split('\n')[0];
+      compiler = execFileSync(cc, ['--version'], { encoding: 'utf8' }).split('\n')[0];
     } catch {
       throw new UserError(`no C compiler '${cc}' for the native baseline`, 'install gcc or set CC, or drop native from --engine');
     }
-    for (const b of NATIVE_BUILDS) {
-      const out = join(this.dir, b.name);
-      execFileSync(cc, [...b.flags, '-o', out, fromRoot('tools', 'bench', 'native.c')], { stdio: ['ignore', 'ignore', 'inherit'] });
-      this.binaries[b.name] = out;
+    const dir = mkdtempSync(join(tmpdir(), 'edge-flash-bench-'));
+    const binaries: Record<string, string> = {};
+    try {
+      await Promise.all(NATIVE_BUILDS.map(async (b) => {
+        const out = join(dir, b.name);
+        try {
+          await promisify(execFile)(cc, [...b.flags, '-o', out, fromRoot('tools', 'bench', 'native.c')]);
+        } catch (e) {
+          throw new Error(`${cc} ${b.flags.join(' ')} tools/bench/native.c failed: ${(e as { stderr?: string }).stderr ?? e}`);
+        }
+        binaries[b.name] = out;
+      }));
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
     }
+    return new NativeBaseline(dir, compiler, binaries);
   }
 
   // Runs `iters` calls per repeat; returns the seconds of each repeat and the last result.
