@@ -112,6 +112,7 @@ Examples:
       if ((o.board !== undefined || o.key !== undefined) && !image) loadImageModel(modelPath, readImageFile(modelPath));
       const board = o.board !== undefined ? boardByName(o.board) : undefined;
       const engine = await engineOrFallback(o.engine, warn);
+      const sampler = samplerFromCli(atof(o.t), atof(o.p), atoi(o.s));
 
       let model: Model;
       let opts: RuntimeOptions;
@@ -161,14 +162,13 @@ Examples:
         model = loadModelOrImageError(modelPath, o.z);
         if (o.quant) model = quantizeModel(model, { layers: quantFormat(o.quant, target), classifier: null });
         // the sampler's top-p buffer only when top-p sampling can happen; the device tokenizer sized for the prompt
-        const topp = atof(o.t) > 0 && atof(o.p) > 0 && atof(o.p) < 1;
+        const topp = sampler.temperature > 0 && sampler.topp > 0 && sampler.topp < 1;
         const textBytes = mode === 'chat' ? 1024 : Math.max(256, Buffer.byteLength(o.i ?? '') + 1);
         opts = {
           target, kv, act: o.act, batch, memoryLimit, capMemory: memoryLimit !== undefined, sampler: topp,
           tokenizerImage: tokenizerImage(model.tokenizer!), textBytes,
         };
       }
-      const sampler = samplerFromCli(atof(o.t), atof(o.p), atoi(o.s));
       let steps = Math.max(0, steps0);
       if (steps === 0 || steps > model.config.seqLen) steps = model.config.seqLen;
 
