@@ -8,6 +8,17 @@ Writes model.bin (llama2.c legacy float32; a ternary model holds its dequantized
 exactly), result.json (validation perplexity, steps, time, hardware). `--ptq-from DIR` instead loads a
 full-precision checkpoint, applies absmean ternary weights + int8 activations without training, and
 only evaluates (the post-training baseline of the README's table).
+
+QAT recipe options (defaults = the plain recipe every config was first trained with):
+  --distill-from X   knowledge distillation: X is a full-precision model of the same shape trained by
+                     this script (a run folder with ckpt.pt, or a llama2.c legacy model.bin); the loss is
+                     --kd-alpha * cross-entropy + (1 - alpha) * T^2 * KL(teacher || student) at --kd-temp T
+  --init-from X      start from that model's weights instead of random ones (QAT fine-tuning)
+  --ternary-wd W     AdamW weight decay of the latent weights behind the ternary linears (others keep
+                     the config's); 0 = none
+  --min-lr-frac F    the cosine schedule ends at F * peak (0.1 by default)
+  --compile          torch.compile the model (the small models are kernel-launch bound; falls back to eager)
+  --time-limit S     stop training after S seconds (the best checkpoint so far is exported; marked in result.json)
 """
 import argparse
 import array
@@ -17,11 +28,12 @@ import os
 import time
 
 import torch
+import torch.nn.functional as F
 
-from export import rope_freqs, write_legacy, write_v2
+from export import read_legacy, rope_freqs, write_legacy, write_v2
 from gguf_export import write_gguf
 from tokenizer import read_tokenizer_bin
-from model import Config, Transformer, absmean_ternary
+from model import BitLinear, Config, Transformer, absmean_ternary
 
 
 def load_tokens(path: str) -> torch.Tensor:
@@ -32,7 +44,7 @@ def load_tokens(path: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def perplexity(model: Transformer, tokens: torch.Tensor, seq_len: int, device: str, batch: int = 32) -> float:
+def perplexity(model, tokens: torch.Tensor, seq_len: int, device: str, batch: int = 32) -> float:
     model.eval()
     n = (len(tokens) - 1) // seq_len
     x = tokens[: n * seq_len].view(n, seq_len)
@@ -46,6 +58,69 @@ def perplexity(model: Transformer, tokens: torch.Tensor, seq_len: int, device: s
         count += xb.numel()
     model.train()
     return math.exp(total / count)
+
+
+def load_weights(model: Transformer, src: str, device: str) -> None:
+    """Load a run folder's ckpt.pt, or a llama2.c legacy model.bin of the same shape, into model."""
+    if os.path.isdir(src):
+        model.load_state_dict(torch.load(os.path.join(src, "ckpt.pt"), map_location=device))
+        return
+    cfg, body = read_legacy(src)
+    c = model.config
+    want = dict(dim=c.dim, hidden_dim=c.hidden_dim, n_layers=c.n_layers, n_heads=c.n_heads, n_kv_heads=c.n_kv_heads, vocab_size=c.vocab_size, seq_len=c.seq_len)
+    if cfg != want:
+        raise SystemExit(f"{src}: shape {cfg} is not this config's {want}")
+    flat = torch.tensor(body, dtype=torch.float32)
+    at = 0
+
+    def take(*shape):
+        nonlocal at
+        n = math.prod(shape)
+        t = flat[at: at + n].view(*shape)
+        at += n
+        return t
+
+    L = c.n_layers
+    kv = c.n_kv_heads * (c.dim // c.n_heads)
+    sd = {"tok_embeddings.weight": take(c.vocab_size, c.dim)}
+    for kind, shape in (("attention_norm", (c.dim,)), ("attention.wq", (c.dim, c.dim)), ("attention.wk", (kv, c.dim)),
+                        ("attention.wv", (kv, c.dim)), ("attention.wo", (c.dim, c.dim)), ("ffn_norm", (c.dim,)),
+                        ("feed_forward.w1", (c.hidden_dim, c.dim)), ("feed_forward.w2", (c.dim, c.hidden_dim)),
+                        ("feed_forward.w3", (c.hidden_dim, c.dim))):
+        for i in range(L):
+            sd[f"layers.{i}.{kind}.weight"] = take(*shape)
+    sd["norm.weight"] = take(c.dim)
+    model.load_state_dict(sd)
+
+
+def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temp: float) -> torch.Tensor:
+    """T^2 * KL(softmax(teacher/T) || softmax(student/T)), mean over tokens."""
+    s = F.log_softmax(student.float() / temp, dim=-1)
+    t = F.log_softmax(teacher.float() / temp, dim=-1)
+    return (t.exp() * (t - s)).sum(-1).mean() * temp * temp
+
+
+class Compiled:
+    """torch.compile'd forward with an eager fallback if compiling fails."""
+
+    def __init__(self, model: torch.nn.Module, on: bool):
+        self.eager = model
+        self.fn = torch.compile(model) if on else None
+
+    def __call__(self, *a):
+        if self.fn is not None:
+            try:
+                return self.fn(*a)
+            except Exception as e:  # noqa: BLE001
+                print(f"compile failed, eager from now on: {type(e).__name__}: {str(e)[:300]}", flush=True)
+                self.fn = None
+        return self.eager(*a)
+
+    def eval(self):
+        self.eager.eval()
+
+    def train(self):
+        self.eager.train()
 
 
 def gguf_tokens(path: str, vocab: int) -> "list[tuple[bytes, float, int]]":
@@ -105,6 +180,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, help="override the config's steps (smoke tests)")
     ap.add_argument("--lr", type=float, help="override the config's peak learning rate")
     ap.add_argument("--ptq-from", help="a full-precision run's folder: evaluate it ternarized, no training")
+    ap.add_argument("--distill-from", help="teacher: a full-precision run folder (ckpt.pt) or llama2.c legacy model.bin of the same shape")
+    ap.add_argument("--kd-alpha", type=float, default=0.0, help="weight of the cross-entropy on the data; 1 - alpha on the teacher's KL")
+    ap.add_argument("--kd-temp", type=float, default=1.0)
+    ap.add_argument("--init-from", help="start from this model's weights (run folder or legacy model.bin)")
+    ap.add_argument("--ternary-wd", type=float, help="weight decay of the ternary linears' latent weights (default: the config's)")
+    ap.add_argument("--min-lr-frac", type=float, default=0.1, help="the cosine schedule's final lr as a fraction of the peak")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (eager fallback)")
+    ap.add_argument("--time-limit", type=float, help="stop training after this many seconds")
     args = ap.parse_args()
     spec = json.load(open(args.config))
     torch.manual_seed(spec["seed"])
@@ -126,29 +209,81 @@ def main() -> None:
     if args.lr:
         tr["lr"] = args.lr
     steps = args.steps or tr["steps"]
-    opt = torch.optim.AdamW(model.parameters(), lr=tr["lr"], betas=(0.9, 0.95), weight_decay=tr.get("weight_decay", 0.1))
+    wd = tr.get("weight_decay", 0.1)
+    recipe = {}
+    if args.init_from:
+        load_weights(model, args.init_from, device)
+        recipe["init_from"] = args.init_from
+    if args.ternary_wd is None or args.mode == "fp":
+        params = model.parameters()
+    else:
+        latent = {id(m.weight) for m in model.modules() if isinstance(m, BitLinear)}
+        params = [{"params": [p for p in model.parameters() if id(p) in latent], "weight_decay": args.ternary_wd},
+                  {"params": [p for p in model.parameters() if id(p) not in latent], "weight_decay": wd}]
+        recipe["ternary_wd"] = args.ternary_wd
+    opt = torch.optim.AdamW(params, lr=tr["lr"], betas=(0.9, 0.95), weight_decay=wd)
+    teacher = None
+    if args.distill_from:
+        teacher = Transformer(Config(**spec["model"], mode="fp")).to(device)
+        load_weights(teacher, args.distill_from, device)
+        teacher.requires_grad_(False)
+        teacher.eval()
+        recipe.update(distill_from=args.distill_from, kd_alpha=args.kd_alpha, kd_temp=args.kd_temp,
+                      teacher_val_ppl=perplexity(teacher, val, c.seq_len, device))
+        teacher.eval()
+        print(f"{args.out}: teacher val ppl {recipe['teacher_val_ppl']:.3f}", flush=True)
+        teacher_fn = Compiled(teacher, args.compile)
+    if args.min_lr_frac != 0.1:
+        recipe["min_lr_frac"] = args.min_lr_frac
+    fwd = Compiled(model, args.compile)
     gen = torch.Generator().manual_seed(spec["seed"])
-    best, best_step, t0, log = float("inf"), 0, time.time(), []
+    best, best_step, t0, log, stopped = float("inf"), 0, time.time(), [], None
+    floor = args.min_lr_frac
     for step in range(steps + 1):
+        if step == steps and steps > 10:
+            recipe["train_steps_per_s"] = round((steps - 10) / (time.time() - t_rate), 2)  # after compiling, evals included
         if step % tr["eval_every"] == 0 or step == steps:
-            ppl = perplexity(model, val, c.seq_len, device)
+            ppl = perplexity(fwd, val, c.seq_len, device)
             log.append({"step": step, "val_ppl": ppl, "seconds": round(time.time() - t0, 1)})
+            if step:
+                log[-1]["train_ce"] = round(ce.item(), 4)
             print(f"{args.out}: step {step} val ppl {ppl:.3f}", flush=True)
             if ppl < best:
                 best, best_step = ppl, step
                 torch.save(model.state_dict(), os.path.join(args.out, "ckpt.pt"))
             if step == steps:
                 break
-        lr = tr["lr"] * min(1.0, (step + 1) / tr["warmup"]) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+            if args.time_limit and time.time() - t0 > args.time_limit:
+                stopped = step
+                print(f"{args.out}: time limit at step {step}", flush=True)
+                break
+        if step == 10:
+            t_rate = time.time()
+        lr = tr["lr"] * min(1.0, (step + 1) / tr["warmup"]) * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * step / steps)))
         for g in opt.param_groups:
             g["lr"] = lr
         ix = torch.randint(0, len(train) - c.seq_len - 1, (tr["batch"],), generator=gen)
         xb = torch.stack([train[i : i + c.seq_len] for i in ix]).to(device)
         yb = torch.stack([train[i + 1 : i + 1 + c.seq_len] for i in ix]).to(device)
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-            _, loss = model(xb, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        for attempt in range(2):
+            try:
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+                    logits, ce = fwd(xb, yb)
+                    loss = ce
+                    if teacher is not None:
+                        with torch.no_grad():
+                            t_logits = teacher_fn(xb)
+                        loss = args.kd_alpha * ce + (1 - args.kd_alpha) * kd_loss(logits, t_logits, args.kd_temp)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                break
+            except Exception as e:  # noqa: BLE001
+                if step or attempt or fwd.fn is None:
+                    raise
+                print(f"compiled step failed, eager from now on: {type(e).__name__}: {str(e)[:300]}", flush=True)
+                fwd.fn = None
+                if teacher is not None:
+                    teacher_fn.fn = None
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
     model.load_state_dict(torch.load(os.path.join(args.out, "ckpt.pt"), map_location=device))
@@ -156,10 +291,13 @@ def main() -> None:
     extra["test_ppl"] = perplexity(model, load_tokens(os.path.join(args.data, "test.u16")), c.seq_len, device)
     params = sum(p.numel() for p in model.parameters())
     result = {
-        "mode": args.mode, "config": os.path.basename(args.config), "lr": tr["lr"], "params": params, "steps": steps, "best_step": best_step,
+        "mode": args.mode, "config": os.path.basename(args.config), "lr": tr["lr"], "params": params, "steps": steps, "best_step": best_step, **recipe,
         "val_ppl": best, "train_seconds": round(time.time() - t0, 1), "tokens_seen": steps * tr["batch"] * c.seq_len,
         "hardware": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "torch": torch.__version__, "log": log, **extra,
     }
+    if stopped is not None:
+        result["stopped_by_time_limit_at_step"] = stopped
+        result["tokens_seen"] = stopped * tr["batch"] * c.seq_len
     json.dump(result, open(os.path.join(args.out, "result.json"), "w"), indent=1)
     print(json.dumps({k: v for k, v in result.items() if k != "log"}))
 
