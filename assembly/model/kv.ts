@@ -9,7 +9,7 @@
 // (layer, KV head, block of 4 positions, group of 4 dims): K tiles hold position 4b+j in lane j and
 // dim 4g+s in its nibble s (bits 16j+4s); V tiles hold dim 4g+j in lane j and position 4b+s in
 // nibble s. Attention over int4 runs in integers (attentionInt4 below; spec: host/model/kv.ts).
-import { softmax } from './ops';
+import { fastExp, softmax } from './ops';
 
 export const KV_F32: i32 = 0;
 export const KV_INT8: i32 = 1;
@@ -273,11 +273,14 @@ const LANES32: u64 = 0x0000000F0000000F;
   return v128.splat<i32>(0);
 }
 
+// Lanes biased by 2^15 so that signed partial sums (|sum| < 2^15) never borrow from the next lane.
+const BIAS16: u64 = 0x8000800080008000;
+
 function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usize, kvMul: i32): void {
   const hs = headSize;
   const norm: f32 = Mathf.sqrt(<f32>hs);
   const base = <usize>l * <usize>seqLen;
-  const qc = qbuf;                                         // (kvMul, hs) u8: q + 128
+  const qc = qbuf;                                         // (kvMul, hs) i8 query codes
   const qs = qbuf + <usize>(kvMul * hs);                   // (kvMul) f32 scales
   const qsum = qs + (<usize>kvMul << 2);                   // (kvMul) i32: sum of signed codes
   // quantize each query head (the activation quantizer: absmax, qmax 127, nearest-even)
@@ -289,7 +292,7 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
     const iscale: f32 = amax == 0 ? 0 : <f32>127 / amax;
     for (let i = 0; i < hs; i++) {
       const c = <i32>min(max(nearest<f32>(load<f32>(qh + (<usize>i << 2)) * iscale), <f32>-127), <f32>127);
-      store<u8>(qc + <usize>(hh * hs + i), <u8>(c + 128));
+      store<i8>(qc + <usize>(hh * hs + i), <i8>c);
       sum += c;
     }
     store<f32>(qs + (<usize>hh << 2), amax / <f32>127);
@@ -305,8 +308,8 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
     for (let hh = 0; hh < kvMul; hh++) {
       for (let p = 0; p < npairs; p++) {
         for (let s = 0; s < 4; s++) {
-          const lo = <i32>load<u8>(qc + <usize>(hh * hs + 8 * p + s)) - 128;
-          const hi = 2 * p + 1 < dgs ? <i32>load<u8>(qc + <usize>(hh * hs + 8 * p + 4 + s)) - 128 : 0;
+          const lo = <i32>load<i8>(qc + <usize>(hh * hs + 8 * p + s));
+          const hi = 2 * p + 1 < dgs ? <i32>load<i8>(qc + <usize>(hh * hs + 8 * p + 4 + s)) : 0;
           const at = qvec + (<usize>((hh * npairs + p) * 4 + s) << 4);
           for (let j = 0; j < 4; j++) {
             store<i16>(at + (<usize>j << 1), <i16>lo);
@@ -317,20 +320,18 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
     }
   }
   const nb = (pos >> 2) + 1;
-  // scores: lanes = 4 positions; sum_i (qc_i + 128) * u_i over a block, 16 dims per flush
+  // scores: lanes = 4 positions; sum_i qc_i * u_i over a block
   for (let hh = 0; hh < kvMul; hh++) {
     const qrow = qc + <usize>(hh * hs);
     const qsc = load<f32>(qs + (<usize>hh << 2));
     const sq = <i64>load<i32>(qsum + (<usize>hh << 2));
     const arow = att + (<usize>(hh * seqLen) << 2);
     for (let b = 0; b < nb; b++) {
-      let t0: i64 = 0, t1: i64 = 0, t2: i64 = 0, t3: i64 = 0; // sum qc'*u per position
-      let u0: i64 = 0, u1: i64 = 0, u2: i64 = 0, u3: i64 = 0; // sum u per position
+      let t0: i64 = 0, t1: i64 = 0, t2: i64 = 0, t3: i64 = 0; // sum qc*u per position (u = k + 8)
       const tb = b << 2;
       const last = min(3, pos - tb);
       if (ASC_FEATURE_SIMD) {
-        // two tiles (8 dims x 4 positions) per vector as i16 lanes; signed q codes, so u0..u3 stay 0
-        // and t_j is sum qc*u directly (+128*sum u is not added: see idot below)
+        // two tiles (8 dims x 4 positions) per vector as i16 lanes, signed q codes
         const LANE4 = i16x8.splat(15);
         let acc = i32x4.splat(0);
         let tp = tile(kCodes, l, g, b, 0);
@@ -352,25 +353,40 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
         }
         t0 = <i64>i32x4.extract_lane(acc, 0); t1 = <i64>i32x4.extract_lane(acc, 1); t2 = <i64>i32x4.extract_lane(acc, 2); t3 = <i64>i32x4.extract_lane(acc, 3);
       } else {
+        // signed query codes times biased key codes u = k + 8 in four 16-bit lanes; 16 dims per flush
+        // keep each lane's sum within +-2^15 (16 * 127 * 15), so the lanes can be read back exactly
         let tp = tile(kCodes, l, g, b, 0);
+        let bias: i64 = 0;
         for (let d0 = 0; d0 < dgs; d0 += 4) {
-          let acc: u64 = 0, su: u64 = 0;
+          let acc: u64 = BIAS16;
           const dend = min(d0 + 4, dgs);
           for (let dg = d0; dg < dend; dg++) {
             const w = load<u64>(tp);
             tp += 8;
             const qd = qrow + <usize>(dg << 2);
-            const s0 = w & LANES16, s1 = (w >> 4) & LANES16, s2 = (w >> 8) & LANES16, s3 = (w >> 12) & LANES16;
-            acc += s0 * <u64>load<u8>(qd) + s1 * <u64>load<u8>(qd, 1) + s2 * <u64>load<u8>(qd, 2) + s3 * <u64>load<u8>(qd, 3);
-            su += s0 + s1 + s2 + s3;
+            acc += (w & LANES16) * <u64>load<i8>(qd) + ((w >> 4) & LANES16) * <u64>load<i8>(qd, 1)
+              + ((w >> 8) & LANES16) * <u64>load<i8>(qd, 2) + ((w >> 12) & LANES16) * <u64>load<i8>(qd, 3);
           }
           t0 += <i64>(acc & 0xffff); t1 += <i64>((acc >> 16) & 0xffff); t2 += <i64>((acc >> 32) & 0xffff); t3 += <i64>(acc >> 48);
-          u0 += <i64>(su & 0xffff); u1 += <i64>((su >> 16) & 0xffff); u2 += <i64>((su >> 32) & 0xffff); u3 += <i64>(su >> 48);
+          bias += 32768;
+        }
+        t0 -= bias; t1 -= bias; t2 -= bias; t3 -= bias;
+        if (last == 3) {
+          // a whole block: sum qc*(u-8) = sum qc*u - 8*sum qc, straight-line for the four positions
+          const corr = 8 * sq;
+          const c: f32 = qsc;
+          const s0 = <f32>(t0 - corr) * (c * bf16ToF32(<u32>load<u16>(ksBase + (<usize>tb << 1)))) / norm;
+          const s1 = <f32>(t1 - corr) * (c * bf16ToF32(<u32>load<u16>(ksBase + (<usize>tb << 1), 2))) / norm;
+          const s2 = <f32>(t2 - corr) * (c * bf16ToF32(<u32>load<u16>(ksBase + (<usize>tb << 1), 4))) / norm;
+          const s3 = <f32>(t3 - corr) * (c * bf16ToF32(<u32>load<u16>(ksBase + (<usize>tb << 1), 6))) / norm;
+          const a = arow + (<usize>tb << 2);
+          store<f32>(a, s0); store<f32>(a, s1, 4); store<f32>(a, s2, 8); store<f32>(a, s3, 12);
+          continue;
         }
       }
-      // sum qc*(u-8) = sum (qc'-128)*u - 8*sum qc
+      // sum qc*(u-8) = sum qc*u - 8*sum qc
       for (let j = 0; j <= last; j++) {
-        const idot = (j == 0 ? t0 - 128 * u0 : j == 1 ? t1 - 128 * u1 : j == 2 ? t2 - 128 * u2 : t3 - 128 * u3) - 8 * sq;
+        const idot = (j == 0 ? t0 : j == 1 ? t1 : j == 2 ? t2 : t3) - 8 * sq;
         const t = tb + j;
         const ks = bf16ToF32(<u32>load<u16>(ksBase + (<usize>t << 1)));
         store<f32>(arow + (<usize>t << 2), <f32>idot * (qsc * ks) / norm);
@@ -406,7 +422,7 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
       for (let i = 1; i <= pos; i++) mx = max(mx, load<f32>(arow + (<usize>i << 2)));
     }
     for (; t <= pos; t++) {
-      const e = Mathf.exp(load<f32>(arow + (<usize>t << 2)) - mx);
+      const e = fastExp(load<f32>(arow + (<usize>t << 2)) - mx);
       sum += e;
       const w = e * bf16ToF32(<u32>load<u16>(vsBase + (<usize>t << 1)));
       store<f32>(arow + (<usize>t << 2), w);
