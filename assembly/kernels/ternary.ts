@@ -259,16 +259,10 @@ export function gemm_tb1_i8_bitserial(w: usize, wscale: f32, x: usize, xs: usize
   const nb = k / BLOCK;
   const planes = scratch(<u32>n * <u32>nb * 64);
   for (let t = 0; t < n; t++) transposePlanes(x + <usize>t * <usize>k, nb, 8, planes + <usize>t * <usize>nb * 64);
-  const rowBytes = <usize>nb * 16;
-  // Rows outside, tokens inside: in a prefill GEMM each weight row is read from memory once. Four rows
-  // at a time share each activation plane load (an interpreter pays per load as per ALU op).
-  let r = 0;
-  for (; r + 4 <= m; r += 4) {
-    for (let t = 0; t < n; t++) bitserial4Rows(w + <usize>r * rowBytes, rowBytes, planes + <usize>t * <usize>nb * 64, nb, y, xs, wscale, t, m, r);
-  }
-  for (; r < m; r++) {
+  // Rows outside, tokens inside: in a prefill GEMM each weight row is read from memory once.
+  for (let r = 0; r < m; r++) {
     for (let t = 0; t < n; t++) {
-      let row = w + <usize>r * rowBytes;
+      let row = w + <usize>r * <usize>nb * 16;
       let pl = planes + <usize>t * <usize>nb * 64;
       // With P and M disjoint, popcnt(A&P) - popcnt(A&M) = popcnt(M ^ (A & (P|M))) - popcnt(M): one
       // popcount per plane instead of two. The popcnt(M) terms sum to -popcnt(M) * sum_j c_j = +popcnt(M).
@@ -288,52 +282,10 @@ export function gemm_tb1_i8_bitserial(w: usize, wscale: f32, x: usize, xs: usize
         row += 16;
         pl += 64;
       }
-      epilogue(y, xs, wscale, t, m, r, planeSum8(s0, s1, s2, s3, s4, s5, s6, s7, sm));
+      const acc = s0 + (s1 << 1) + (s2 << 2) + (s3 << 3) + (s4 << 4) + (s5 << 5) + (s6 << 6) - (s7 << 7) + sm;
+      epilogue(y, xs, wscale, t, m, r, <i32>acc);
     }
   }
-}
-
-// sum_j c_j s_j (c_j = 2^j, the sign plane -2^7) plus the popcnt(M) term.
-@inline function planeSum8(s0: i64, s1: i64, s2: i64, s3: i64, s4: i64, s5: i64, s6: i64, s7: i64, sm: i64): i32 {
-  return <i32>(s0 + (s1 << 1) + (s2 << 2) + (s3 << 3) + (s4 << 4) + (s5 << 5) + (s6 << 6) - (s7 << 7) + sm);
-}
-
-// Rows r..r+3 of the int8 bit-serial kernel for token t. Per plane and row: and, xor, popcnt, add.
-function bitserial4Rows(w: usize, rowBytes: usize, pl: usize, nb: i32, y: usize, xs: usize, wscale: f32, t: i32, m: i32, r: i32): void {
-  let a0: i64 = 0, a1: i64 = 0, a2: i64 = 0, a3: i64 = 0, a4: i64 = 0, a5: i64 = 0, a6: i64 = 0, a7: i64 = 0, am: i64 = 0;
-  let b0: i64 = 0, b1: i64 = 0, b2: i64 = 0, b3: i64 = 0, b4: i64 = 0, b5: i64 = 0, b6: i64 = 0, b7: i64 = 0, bm: i64 = 0;
-  let c0: i64 = 0, c1: i64 = 0, c2: i64 = 0, c3: i64 = 0, c4: i64 = 0, c5: i64 = 0, c6: i64 = 0, c7: i64 = 0, cm: i64 = 0;
-  let d0: i64 = 0, d1: i64 = 0, d2: i64 = 0, d3: i64 = 0, d4: i64 = 0, d5: i64 = 0, d6: i64 = 0, d7: i64 = 0, dm: i64 = 0;
-  let ra = w, rb = w + rowBytes, rc = w + 2 * rowBytes, rd = w + 3 * rowBytes;
-  const end = pl + (<usize>nb << 6);
-  for (; pl < end; pl += 64) {
-    const qa = load<i64>(ra, 8), na = load<i64>(ra) | qa;
-    const qb = load<i64>(rb, 8), nzb = load<i64>(rb) | qb;
-    const qc = load<i64>(rc, 8), nc = load<i64>(rc) | qc;
-    const qd = load<i64>(rd, 8), nd = load<i64>(rd) | qd;
-    am += popcnt(qa); bm += popcnt(qb); cm += popcnt(qc); dm += popcnt(qd);
-    let x = load<i64>(pl, 0);
-    a0 += popcnt(qa ^ (x & na)); b0 += popcnt(qb ^ (x & nzb)); c0 += popcnt(qc ^ (x & nc)); d0 += popcnt(qd ^ (x & nd));
-    x = load<i64>(pl, 8);
-    a1 += popcnt(qa ^ (x & na)); b1 += popcnt(qb ^ (x & nzb)); c1 += popcnt(qc ^ (x & nc)); d1 += popcnt(qd ^ (x & nd));
-    x = load<i64>(pl, 16);
-    a2 += popcnt(qa ^ (x & na)); b2 += popcnt(qb ^ (x & nzb)); c2 += popcnt(qc ^ (x & nc)); d2 += popcnt(qd ^ (x & nd));
-    x = load<i64>(pl, 24);
-    a3 += popcnt(qa ^ (x & na)); b3 += popcnt(qb ^ (x & nzb)); c3 += popcnt(qc ^ (x & nc)); d3 += popcnt(qd ^ (x & nd));
-    x = load<i64>(pl, 32);
-    a4 += popcnt(qa ^ (x & na)); b4 += popcnt(qb ^ (x & nzb)); c4 += popcnt(qc ^ (x & nc)); d4 += popcnt(qd ^ (x & nd));
-    x = load<i64>(pl, 40);
-    a5 += popcnt(qa ^ (x & na)); b5 += popcnt(qb ^ (x & nzb)); c5 += popcnt(qc ^ (x & nc)); d5 += popcnt(qd ^ (x & nd));
-    x = load<i64>(pl, 48);
-    a6 += popcnt(qa ^ (x & na)); b6 += popcnt(qb ^ (x & nzb)); c6 += popcnt(qc ^ (x & nc)); d6 += popcnt(qd ^ (x & nd));
-    x = load<i64>(pl, 56);
-    a7 += popcnt(qa ^ (x & na)); b7 += popcnt(qb ^ (x & nzb)); c7 += popcnt(qc ^ (x & nc)); d7 += popcnt(qd ^ (x & nd));
-    ra += 16; rb += 16; rc += 16; rd += 16;
-  }
-  epilogue(y, xs, wscale, t, m, r, planeSum8(a0, a1, a2, a3, a4, a5, a6, a7, am));
-  epilogue(y, xs, wscale, t, m, r + 1, planeSum8(b0, b1, b2, b3, b4, b5, b6, b7, bm));
-  epilogue(y, xs, wscale, t, m, r + 2, planeSum8(c0, c1, c2, c3, c4, c5, c6, c7, cm));
-  epilogue(y, xs, wscale, t, m, r + 3, planeSum8(d0, d1, d2, d3, d4, d5, d6, d7, dm));
 }
 
 // int4 activations (values in [-7, 7]) need only 4 planes: half the work of int8.

@@ -19,7 +19,7 @@ import {
   T_ROW_TILE, T_SCALE, T_WORDS, TENSOR_CLASSIFIER, TENSOR_EMBEDDING, TENSOR_LAYER0, TENSOR_RMS_FINAL,
 } from './desc';
 import { attention, kvBytes, kvScratchBytes, kvSetup, kvStore } from './kv';
-import { addInto, copy, ropeTables, rmsnorm, rope, swiglu, swigluFast, zero } from './ops';
+import { addInto, copy, ropeTables, rmsnorm, rope, swiglu, zero } from './ops';
 import { samplerReserve, sampler_sample } from './sampler';
 import { tokenizerReserve } from './tokenizer';
 
@@ -29,9 +29,6 @@ let dim: i32 = 0, hidden: i32 = 0, nLayers: i32 = 0, nHeads: i32 = 0, nKvHeads: 
 let headSize: i32 = 0, kvDim: i32 = 0, batch: i32 = 0;
 let dimS: i32 = 0, kvS: i32 = 0, hidS: i32 = 0; // per-token strides (floats) of the activation buffers
 let eps: f32 = 1e-5, theta: f32 = 10000;
-// float32 layers keep run.c's expf (greedy output matches run.c token for token); quantized ones take
-// the cheaper fastExp in SwiGLU
-let exactMath = true;
 
 // ---- buffers (one arena, laid out by model_init) ---------------------------------------------------
 let x: usize = 0;      // (batch, dimS) residual stream
@@ -83,11 +80,8 @@ export function model_init(d: usize): i32 {
   stageBytes = dw(D_STAGE);
   const maxK = dw(D_MAX_K), maxM = dw(D_MAX_M);
 
-  const n = dw(D_N_TENSORS);
-  exactMath = true;
-  for (let i = TENSOR_LAYER0; i < n; i++) if (tw(tensor(i), T_FORMAT) != 0) exactMath = false;
-
   // resident weights first: they are the bulk, and read once
+  const n = dw(D_N_TENSORS);
   for (let i = 0; i < n; i++) {
     const t = tensor(i);
     store<i32>(t + (<usize>T_PTR << 2), 0);
@@ -247,10 +241,7 @@ export function model_forward(n: i32, pos: i32, wantLogits: i32): i32 {
     lastQn = -1;
     matmul(layerTensor(l, L_W1), xb, dimS, hb, hidS, n);
     matmul(layerTensor(l, L_W3), xb, dimS, hb2, hidS, n);
-    for (let i = 0; i < n; i++) {
-      if (exactMath) swiglu(hb + (<usize>(i * hidS) << 2), hb2 + (<usize>(i * hidS) << 2), hidden);
-      else swigluFast(hb + (<usize>(i * hidS) << 2), hb2 + (<usize>(i * hidS) << 2), hidden);
-    }
+    for (let i = 0; i < n; i++) swiglu(hb + (<usize>(i * hidS) << 2), hb2 + (<usize>(i * hidS) << 2), hidden);
     lastQn = -1;
     matmul(layerTensor(l, L_W2), hb, hidS, xb, dimS, n);
     for (let i = 0; i < n; i++) addInto(x + (<usize>(i * dimS) << 2), xb + (<usize>(i * dimS) << 2), dim);

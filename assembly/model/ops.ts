@@ -45,23 +45,13 @@ export function swiglu(hb: usize, hb2: usize, size: i32): void {
   }
 }
 
-// hb = silu(hb) * hb2 with fastExp: for quantized models, which cannot match run.c's expf bit for bit
-// anyway; an interpreter pays several times over for a call to Mathf.exp.
-export function swigluFast(hb: usize, hb2: usize, size: i32): void {
-  for (let i = 0; i < size; i++) {
-    const at = <usize>i << 2;
-    let v = load<f32>(hb + at);
-    v *= <f32>1.0 / (<f32>1.0 + fastExp(-v));
-    v *= load<f32>(hb2 + at);
-    store<f32>(hb + at, v);
-  }
-}
-
 // e^x without a call: x = n*ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial, times 2^n built in
-// the exponent bits. Within 2 ulp of expf for x in [-87, 88]; clamped outside (0 below, 2^127 above).
-// The SIMD build's exp4 (kv.ts) is the same computation on four lanes.
+// the exponent bits. Within 2 ulp of expf for x in [-30, 88]; 2^127 above. Below -30 it is 0: e^-30
+// (1e-13) is under half an ulp of the softmax sum it joins (>= 1), and products of such values with
+// small scales are denormals, which cost x86 about a hundred cycles an operation.
 @inline export function fastExp(x: f32): f32 {
-  const xc = min(max(x, <f32>-87), <f32>88);
+  if (x < <f32>-30) return 0;
+  const xc = min(x, <f32>88);
   const n = nearest<f32>(xc * <f32>1.44269504);
   let r = xc - n * <f32>0.693145751953125;
   r -= n * <f32>1.428606765330187e-6;
