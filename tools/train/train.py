@@ -17,6 +17,7 @@ QAT recipe options (defaults = the plain recipe every config was first trained w
   --ternary-wd W     AdamW weight decay of the latent weights behind the ternary linears (others keep
                      the config's); 0 = none
   --min-lr-frac F    the cosine schedule ends at F * peak (0.1 by default)
+A config's train.qat {"ternary_wd", "min_lr_frac"} sets the last two for its ternary modes (b158, a48).
   --compile          torch.compile the model (the small models are kernel-launch bound; falls back to eager)
   --time-limit S     stop training after S seconds (the best checkpoint so far is exported; marked in result.json)
 """
@@ -185,7 +186,7 @@ def main() -> None:
     ap.add_argument("--kd-temp", type=float, default=1.0)
     ap.add_argument("--init-from", help="start from this model's weights (run folder or legacy model.bin)")
     ap.add_argument("--ternary-wd", type=float, help="weight decay of the ternary linears' latent weights (default: the config's)")
-    ap.add_argument("--min-lr-frac", type=float, default=0.1, help="the cosine schedule's final lr as a fraction of the peak")
+    ap.add_argument("--min-lr-frac", type=float, help="the cosine schedule's final lr as a fraction of the peak (default 0.1)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (eager fallback)")
     ap.add_argument("--time-limit", type=float, help="stop training after this many seconds")
     args = ap.parse_args()
@@ -206,6 +207,11 @@ def main() -> None:
         return
     train = load_tokens(os.path.join(args.data, "train.u16"))
     tr = spec["train"]
+    qat = tr.get("qat", {}) if args.mode != "fp" else {}  # a config's QAT recipe (ternary modes only)
+    if args.ternary_wd is None:
+        args.ternary_wd = qat.get("ternary_wd")
+    if args.min_lr_frac is None:
+        args.min_lr_frac = qat.get("min_lr_frac", 0.1)
     if args.lr:
         tr["lr"] = args.lr
     steps = args.steps or tr["steps"]
