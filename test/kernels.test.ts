@@ -3,7 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { wasmBytes } from '../host/engine/index.ts';
+import { baseImports } from '../host/engine/imports.ts';
 import { KernelHost } from '../host/engine/kernels.ts';
+import { rejectedInstructions } from '../host/engine/opcodes.ts';
 import { UserError } from '../host/errors.ts';
 import { fromRoot } from '../host/paths.ts';
 import { ACT_FORMATS, FORMATS, type Target } from '../host/quant/formats.ts';
@@ -121,6 +124,30 @@ build('the device build uses no SIMD instruction (wasm3 runs only the MVP)', () 
   const wat = readFileSync(fromRoot('build', 'device.wat'), 'utf8');
   assert.not.match(wat, /v128|i8x16|i16x8|i32x4|f32x4/);
 });
+build('the device build holds only instructions wasm3 runs (any other is named with its function)', () => {
+  const bad = rejectedInstructions(readFileSync(fromRoot('build', 'device.wasm')));
+  assert.equal(bad.map((b) => `${b.proposal} ${b.opcode} in function ${b.func}`), []);
+});
+// A module of one function () -> () with `body` (no locals), for the instruction scan.
+function oneFunction(body: number[]): Uint8Array {
+  const code = [0, ...body, 0x0b];
+  return Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 5, 3, 1, 0, 1, 10, code.length + 2, 1, code.length, ...code]);
+}
+build('the instruction scan names what wasm3 does not run and passes what it does', () => {
+  const simd = rejectedInstructions(wasmBytes('simd'));
+  assert.ok(simd.length > 0 && simd.every((b) => b.proposal === 'SIMD (v128)'), JSON.stringify(simd[0]));
+  assert.equal(rejectedInstructions(oneFunction([0x12, 0x00]))[0]?.proposal, 'tail calls (return_call)');
+  assert.equal(rejectedInstructions(oneFunction([0x41, 0, 0xfe, 0x10, 2, 0, 0x1a]))[0]?.proposal, 'threads (atomics)');
+  assert.equal(rejectedInstructions(oneFunction([0x41, 0, 0x41, 0, 0x41, 0, 0xfc, 0x08, 0, 0]))[0]?.proposal, 'bulk memory (memory.init/data.drop)');
+  // memory.copy, memory.fill, sign extension and saturating truncation are in wasm3
+  assert.equal(rejectedInstructions(oneFunction([0x41, 0, 0x41, 0, 0x41, 0, 0xfc, 0x0a, 0, 0, 0x41, 0, 0x41, 0, 0x41, 0, 0xfc, 0x0b, 0,
+    0x41, 0x7f, 0xc0, 0x1a, 0x43, 0, 0, 0, 0, 0xfc, 0x00, 0x1a])), []);
+});
+for (const engine of engines.filter((e) => e.name === 'wasm3')) {
+  build('wasm3 refuses the simd build at instantiation, naming the instruction', () => {
+    assert.throws(() => engine.instantiate(wasmBytes('simd'), baseImports()), /wasm3: compile: .*SIMD \(v128\) 0xfd 0x[0-9a-f]+ in function \d+/);
+  });
+}
 build('the simd build carries SIMD kernels', () => {
   const wat = readFileSync(fromRoot('build', 'simd.wat'), 'utf8');
   assert.match(wat, /i16x8\.extmul_low_i8x16_s/);

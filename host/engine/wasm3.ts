@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fromRoot } from '../paths.ts';
+import { describeRejected } from './opcodes.ts';
 import type { Engine, HostFunction, Instance, InstanceOptions } from './types.ts';
 
 type Addon = typeof import('../../tools/wasm3-node/index.d.ts');
@@ -40,6 +41,9 @@ class Wasm3Instance implements Instance {
       this.rt.instantiate(); // missing imports and rejected instructions fail here, as on V8
     } catch (e) {
       this.rt.free();
+      // wasm3's compile errors do not name the instruction ("incorrect type on stack"): scan for it
+      const why = e instanceof Error && e.message.startsWith('wasm3: compile') ? describeRejected(wasm) : undefined;
+      if (why) throw new Error(`${(e as Error).message} (${why})`);
       throw e;
     }
   }
