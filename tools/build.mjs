@@ -48,6 +48,9 @@ if (want('addon')) {
   const native = process.arch === 'x64' ? '-march=native' : process.arch === 'arm64' ? '-mcpu=native' : '';
   const cflags = `-O3 ${native} -fomit-frame-pointer -fno-stack-check -fno-stack-protector`.replace(/ +/g, ' ');
   const env = { ...process.env, CFLAGS: `${process.env.CFLAGS ?? ''} ${cflags}`.trim() };
+  // clang compiles wasm3's interpreter into faster code than gcc 12 (measured here: 10-25 % on the
+  // decode benchmark, 5-30 % on the kernels); cc where clang is missing
+  if (!process.env.CC && spawnSync('clang', ['--version'], { stdio: 'ignore' }).status === 0) env.CC = 'clang';
   const r = spawnSync('cargo', ['build', '--release', '--locked'], { cwd: crate, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
   if (r.error || r.status !== 0) {
     const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;

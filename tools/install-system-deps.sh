@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # System packages the build needs on a Debian machine: a C compiler (native benchmark baseline, and
-# wasm3's C sources) and libclang (bindgen, for the wasm3-node addon). Installs only what is missing.
+# wasm3's C sources), clang (builds wasm3 into faster code than gcc) and libclang (bindgen, for the
+# wasm3-node addon). Installs only what is missing.
 # Rust (cargo >= 1.85) comes from rustup, not from here: see the README's prerequisites.
 set -euo pipefail
 need=()
 command -v cc >/dev/null || need+=(build-essential)
+# clang compiles wasm3's interpreter into faster code than gcc (tools/build.mjs falls back to cc)
+command -v clang >/dev/null || need+=(clang)
 # bindgen needs both the library and clang's own headers (stddef.h...), which libclang-dev brings
 { ldconfig -p 2>/dev/null | grep 'libclang[-.0-9]*\.so' >/dev/null && compgen -G '/usr/lib/llvm-*/lib/clang/*/include/stddef.h' >/dev/null; } \
   || need+=(libclang-dev)
