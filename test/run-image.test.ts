@@ -221,8 +221,8 @@ s('an image packed with --force (not planned) runs with every weight resident, s
 s('demo models on boards: what fits packs and runs on wasm3 within its plan; what does not is refused with the table', () => {
   const engine = engines.includes('wasm3') ? 'wasm3' : 'v8';
   const pairs: Array<{ model: string; board: string; flags: string[]; refusedAt?: number; ctx: number; streams: boolean }> = [
-    { model: 'kjv-esp32-260k', board: 'esp32', flags: ['--quant', 'tb1', '--kv', 'int4'], refusedAt: 512, ctx: 364, streams: true },
-    { model: 'kjv-s3-3m', board: 'esp32s3', flags: ['--quant', 'tb1', '--kv', 'int4'], refusedAt: 256, ctx: 196, streams: true },
+    { model: 'kjv-esp32-260k', board: 'esp32', flags: ['--quant', 'tb1', '--kv', 'int4'], refusedAt: 512, ctx: 0, streams: true },
+    { model: 'kjv-s3-3m', board: 'esp32s3', flags: ['--quant', 'tb1', '--kv', 'int4'], refusedAt: 256, ctx: 0, streams: true },
     { model: 'kjv-s3-3m', board: 'esp32s3-psram2', flags: ['--quant', 'tb1', '--kv', 'int4'], ctx: 256, streams: true },
   ];
   for (const p of pairs) {
@@ -234,6 +234,10 @@ s('demo models on boards: what fits packs and runs on wasm3 within its plan; wha
       assert.match(oneLineError(r, what, true), new RegExp(`the model does not fit ${p.board}: linear memory`));
       assert.match(r.err, new RegExp(`^verdict: DOES NOT FIT on ${p.board}`, 'm'));
       assert.match(r.err, /^KV cache +[\d.]+ KiB/m);
+      // the context it packs at is the planner's largest that fits (it moves with the app's size)
+      const plan = JSON.parse(cli('plan', src, '--board', p.board, ...p.flags, '--json').out);
+      assert.ok(plan.largestCtx > 0 && plan.largestCtx < p.refusedAt, `${what}: largest context ${plan.largestCtx}`);
+      p.ctx = plan.largestCtx;
     }
     const pk = cli('pack', src, '--board', p.board, ...p.flags, ...(p.refusedAt ? ['--ctx', String(p.ctx)] : []), '-o', out, '--json');
     assert.is(pk.code, 0, `${what}: ${pk.err}`);

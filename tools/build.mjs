@@ -1,7 +1,7 @@
 // `npm run build` (also run by `npm ci` through `prepare`): generated tables, both WASM targets, the
 // CLI bundle. Each step prints one line on stderr; any failure stops the build with its message.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -62,7 +62,10 @@ if (want('addon')) {
       : `${lines.find((l) => /^error\b/.test(l)) ?? `cargo exited ${r.status}`} (see build/wasm3-node.log)`;
     process.stderr.write(`build: wasm3-node addon NOT built (${why}): edge-flash runs on V8 only; see the README's prerequisites\n`);
   } else {
-    copyFileSync(lib, out);
+    // a new file renamed over the old one: a process that has the addon loaded keeps its mapping of
+    // the old file (copying over it in place crashes such processes with SIGBUS)
+    copyFileSync(lib, `${out}.tmp`);
+    renameSync(`${out}.tmp`, out);
     process.stderr.write(`build: tools/wasm3-node -> build/wasm3-node.node (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
   }
 }

@@ -14,6 +14,8 @@ export interface RejectedInstruction {
   proposal: string;   // what it belongs to, e.g. 'SIMD (v128)'
 }
 
+export const SIMD = 'SIMD (v128)';
+
 class Reader {
   constructor(readonly b: Uint8Array, public at: number) {}
   byte(): number {
@@ -46,14 +48,15 @@ function singleByteProposal(op: number): string | undefined {
   if (op === 0x25 || op === 0x26) return 'reference types (table.get/set)';
   if (op >= 0xd0 && op <= 0xd6) return 'reference types';
   if (op === 0xfb) return 'garbage collection';
-  if (op === 0xfd) return 'SIMD (v128)';
+  if (op === 0xfd) return SIMD;
   if (op === 0xfe) return 'threads (atomics)';
   if (op >= 0xc5 && op !== 0xfc) return 'an unknown proposal';
   return undefined;
 }
 
-// The first instruction of each function body that wasm3 does not execute (the scan of a body stops
-// there: the immediates of other proposals are not decoded).
+// The first instruction of each function body that wasm3 does not execute, or its first v128 local
+// (the scan of a body stops there: the immediates of other proposals are not decoded). Throws on a
+// module too short for what its sections declare.
 export function rejectedInstructions(wasm: Uint8Array): RejectedInstruction[] {
   const r = new Reader(wasm, 8);
   let imported = 0;
@@ -80,8 +83,12 @@ export function rejectedInstructions(wasm: Uint8Array): RejectedInstruction[] {
         const bodySize = r.u32();
         const bodyEnd = r.at + bodySize;
         const groups = r.u32();
-        for (let g = 0; g < groups; g++) { r.skipLeb(); r.byte(); }
-        const bad = scanBody(r, bodyEnd);
+        let v128Local = -1;
+        for (let g = 0; g < groups; g++) {
+          r.skipLeb();
+          if (r.byte() === 0x7b && v128Local < 0) v128Local = r.at - 1;
+        }
+        const bad = v128Local >= 0 ? { offset: v128Local, opcode: 'a v128 local', proposal: SIMD } : scanBody(r, bodyEnd);
         if (bad) out.push({ func: imported + i, ...bad });
         r.at = bodyEnd;
       }
@@ -144,5 +151,5 @@ export function describeRejected(wasm: Uint8Array): string | undefined {
   }
   if (bad.length === 0) return undefined;
   const first = bad[0];
-  return `${bad.length} function(s) use instructions wasm3 does not run, first ${first.proposal} ${first.opcode} in function ${first.func} (byte ${first.offset})`;
+  return `${bad.length} function(s) use instructions wasm3 does not run, first ${first.proposal}: ${first.opcode} in function ${first.func} (byte ${first.offset})`;
 }
