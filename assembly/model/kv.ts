@@ -242,7 +242,9 @@ export function attention(l: i32, pos: i32, q: usize, out: usize, att: usize, nH
 // ---- integer attention over int4 tiles ----------------------------------------------------------------
 // Spec (mirrored by the reference, host/model/kv.ts): per query head, q is quantized like an activation
 // (absmax, qmax 127: codes qc, scale sq). Scores: idot_t = sum_i qc_i * k_t,i (exact), then
-// s_t = f32(idot_t) * (sq * ks_t) / sqrt(head_size). Softmax weights e_t = exp(s_t - max) (f32); the
+// s_t = f32(idot_t) * (sq * ks_t) / sqrt(head_size). Softmax weights e_t = exp(s_t - max) (f32; both
+// builds compute exp by the same polynomial, fastExp in ops.ts and exp4 here, within 2 ulp of expf,
+// where the reference takes Math.exp: the tests' int4 tolerance covers the difference); the
 // value weights w_t = e_t * vs_t are quantized to WQ = 16383 steps of their maximum W:
 // wc_t = nearest(w_t * (WQ / W)); out_i = f32(sum_t wc_t * v_t,i) * ((W / WQ) / sum_t e_t).
 // The sums are exact integers (i64 lanes never overflow for seq_len <= 16384).
@@ -251,8 +253,8 @@ const WQ: f32 = 16383;
 const LANES16: u64 = 0x000F000F000F000F;
 const LANES32: u64 = 0x0000000F0000000F;
 
-// exp of 4 lanes (SIMD build): x = n*ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial, times 2^n.
-// Within 2 ulp of expf for x in [-87, 0] (softmax arguments); below that it flushes to 0.
+// exp of 4 lanes (SIMD build), fastExp's polynomial (ops.ts). Within 2 ulp of expf for x in [-87, 0]
+// (softmax arguments); below that it flushes to 0.
 @inline function exp4(x: v128): v128 {
   if (ASC_FEATURE_SIMD) {
     const xc = f32x4.max(x, f32x4.splat(-87));
