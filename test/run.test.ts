@@ -94,4 +94,21 @@ test('bad input: one line on stderr, exit code 2', () => {
   }
 });
 
+test('without a loadable wasm3 addon, run --engine wasm3 says why in one line and runs on V8', () => {
+  const bad = join(dir, 'not-an-addon.node');
+  writeFileSync(bad, 'not a shared object');
+  for (const [addon, why] of [[join(dir, 'missing.node'), /was not built \(.*missing.node is missing/], [bad, /cannot be loaded \(/]] as const) {
+    const r = spawnSync(process.execPath, [fromRoot('bin', 'edge-flash.js'), 'run', model, '-t', '0', '-n', '24', '-i', 'In the beginning God', '--engine', 'wasm3'],
+      { encoding: 'latin1', env: { ...process.env, EDGE_FLASH_WASM3_ADDON: addon } });
+    assert.is(r.status, 0, r.stderr);
+    const lines = r.stderr.split('\n').filter((l) => /wasm3/.test(l));
+    assert.is(lines.length, 1, r.stderr);
+    assert.match(lines[0], /wasm3 is not available \(/);
+    assert.match(lines[0], why);
+    assert.match(lines[0], /running on V8 instead/);
+    assert.not.match(r.stderr, /\n\s+at /); // no stack trace
+    assert.ok(readFileSync(fromRoot('test', 'vectors', 'runc-random-260k-greedy.txt'), 'latin1').startsWith(r.stdout.slice(0, 40)), r.stdout);
+  }
+});
+
 test.run();

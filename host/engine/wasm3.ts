@@ -11,11 +11,17 @@ type Addon = typeof import('../../tools/wasm3-node/index.d.ts');
 export const WASM3_DEFAULT_STACK = 64 * 1024;
 let addon: Addon | undefined;
 
+// EDGE_FLASH_WASM3_ADDON names another build of the addon (one built elsewhere, or none, to try V8's
+// fallback); the default is the one `npm run build` makes.
 export function loadAddon(): Addon {
   if (addon) return addon;
-  const path = fromRoot('build', 'wasm3-node.node');
+  const path = process.env.EDGE_FLASH_WASM3_ADDON || fromRoot('build', 'wasm3-node.node');
   if (!existsSync(path)) throw new Error(`the wasm3-node addon was not built (${path} is missing; it needs Rust and libclang: see the README)`);
-  addon = createRequire(import.meta.url)(path) as Addon;
+  try {
+    addon = createRequire(import.meta.url)(path) as Addon;
+  } catch (e) {
+    throw new Error(`the wasm3-node addon at ${path} cannot be loaded (${(e as Error).message.split('\n')[0]})`);
+  }
   return addon;
 }
 
