@@ -1,6 +1,9 @@
-// Shared test helpers: a seeded generator (failures print the seed), and the engines to test on.
+// Shared test helpers: a seeded generator (failures print the seed), the engines to test on, and the
+// CLI as a user runs it.
+import { spawnSync } from 'node:child_process';
 import { tryEngine, ENGINE_NAMES } from '../host/engine/index.ts';
 import type { Engine } from '../host/engine/types.ts';
+import { fromRoot } from '../host/paths.ts';
 
 // xorshift32: small, seeded, identical everywhere.
 export function rng(seed: number): () => number {
@@ -44,4 +47,12 @@ export function firstMismatch(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   if (a.length !== b.length) return -2;
   for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return i;
   return -1;
+}
+
+// `edge-flash ...args` in a child process, without SOURCE_DATE_EPOCH (so images carry the time).
+export function cli(...args: string[]): { code: number | null; out: string; err: string } {
+  const env = { ...process.env };
+  delete env.SOURCE_DATE_EPOCH;
+  const r = spawnSync(process.execPath, [fromRoot('bin', 'edge-flash.js'), ...args], { encoding: 'utf8', env });
+  return { code: r.status, out: r.stdout, err: r.stderr };
 }

@@ -1,24 +1,17 @@
 // The image verbs as a user meets them: pack, inspect, verify, plan, boards, keygen on the 260K demo
 // model; every bad input is one line on stderr and exit code 2; a refused pack leaves no file.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fromRoot } from '../host/paths.ts';
+import { cli } from './helpers.ts';
 
 const MODEL = fromRoot('models', 'kjv-esp32-260k', 'model.bin');
 const VECTORS = fromRoot('test', 'vectors', 'image');
 const dir = mkdtempSync(join(tmpdir(), 'edge-flash-image-'));
 const at = (f: string) => join(dir, f);
-
-function cli(...args: string[]) {
-  const env = { ...process.env };
-  delete env.SOURCE_DATE_EPOCH;
-  const r = spawnSync(process.execPath, [fromRoot('bin', 'edge-flash.js'), ...args], { encoding: 'utf8', env });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 // Exit 2 and exactly one error line (log lines of the verb aside), no stack trace.
 function oneLineError(r: ReturnType<typeof cli>, what: string): string {

@@ -3,7 +3,6 @@
 // its plan records; a corrupt or truncated image is one line and exit 2, the line `verify` gives; a
 // SIMD app is refused on wasm3; flags that would change what the image packs are refused. And demo
 // models on representative boards: what fits packs and runs, what does not is refused with the table.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,20 +13,13 @@ import { appBuild, appProblem } from '../host/image/app.ts';
 import { readImage } from '../host/image/read.ts';
 import { writeImage } from '../host/image/write.ts';
 import { fromRoot } from '../host/paths.ts';
-import { testEngines } from './helpers.ts';
+import { cli, testEngines } from './helpers.ts';
 
 const engines = (await testEngines()).map((e) => e.name);
 const MODEL = fromRoot('models', 'kjv-esp32-260k', 'model.bin');
 const VECTORS = fromRoot('test', 'vectors', 'image');
 const dir = mkdtempSync(join(tmpdir(), 'ef-run-image-'));
 const at = (f: string) => join(dir, f);
-
-function cli(...args: string[]) {
-  const env = { ...process.env };
-  delete env.SOURCE_DATE_EPOCH;
-  const r = spawnSync(process.execPath, [fromRoot('bin', 'edge-flash.js'), ...args], { encoding: 'utf8', env });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 // The CLI in this process (no spawn): for the many short error cases.
 async function inproc(...args: string[]) {
