@@ -303,20 +303,27 @@ static inline ALWAYS_INLINE void gemm_lowbit(int bits, int g, size_t bb, const u
     }
 }
 
-/* The same arithmetic for the auto-vectorizer. Row by row: the row's codes are unpacked into a
- * (k) byte buffer first (shift and mask of eight codes per u64), then every token's dot runs over
- * contiguous bytes, one group at a time; the sums of x per (token, group) are taken once per call,
- * as the WASM swar/simd kernels do. The same f32 epilogue in the same order as the naive kernel. */
-static inline ALWAYS_INLINE void gemm_lowbit_vec(int bits, int g, size_t bb, const uint8_t *w, const int8_t *x, const float *xs, float *y, int m, int k, int n) {
+/* The sum of the activations of each (token, group): (n, k/g), malloc'd. */
+static int32_t *group_sums(const int8_t *x, int n, int k, int g) {
   int nb = k / g;
-  int32_t *sums = malloc(sizeof(int32_t) * (size_t)n * nb); /* (n, k/G) */
-  uint8_t *codes = malloc((size_t)k);                        /* (k) codes of one row */
+  int32_t *sums = malloc(sizeof(int32_t) * (size_t)n * nb);
   for (int t = 0; t < n; t++)
     for (int b = 0; b < nb; b++) {
       int32_t sx = 0;
       for (int i = 0; i < g; i++) sx += x[(size_t)t * k + b * g + i];
       sums[(size_t)t * nb + b] = sx;
     }
+  return sums;
+}
+
+/* The same arithmetic for the auto-vectorizer. Row by row: the row's codes are unpacked into a
+ * (k) byte buffer first (shift and mask of eight codes per u64), then every token's dot runs over
+ * contiguous bytes, one group at a time; the sums of x per (token, group) are taken once per call,
+ * as the WASM swar/simd kernels do. The same f32 epilogue in the same order as the naive kernel. */
+static inline ALWAYS_INLINE void gemm_lowbit_vec(int bits, int g, size_t bb, const uint8_t *w, const int8_t *x, const float *xs, float *y, int m, int k, int n) {
+  int nb = k / g;
+  int32_t *sums = group_sums(x, n, k, g); /* (n, k/G) */
+  uint8_t *codes = malloc((size_t)k);                        /* (k) codes of one row */
   for (int r = 0; r < m; r++) {
     const uint8_t *row = w + (size_t)r * nb * bb;
     for (int b = 0; b < nb; b++) unpack_codes(bits, row + b * bb + 8, g, codes + b * g);
@@ -373,15 +380,9 @@ static inline int8_t bitmod_value(int bits, uint8_t code, int8_t special) {
  * iq = sum (v+16)*x - 16*sum x, the same exact integer. */
 static inline ALWAYS_INLINE void gemm_bitmod_vec(int bits, int g, size_t bb, const signed char (*grids)[16], const uint8_t *w, const int8_t *x, const float *xs, float *y, int m, int k, int n) {
   int nb = k / g;
-  int32_t *sums = malloc(sizeof(int32_t) * (size_t)n * nb); /* (n, k/G) */
+  int32_t *sums = group_sums(x, n, k, g); /* (n, k/G) */
   uint8_t *codes = malloc((size_t)k);                        /* (k) codes of one row */
   uint8_t *vals = malloc((size_t)k);                         /* (k) grid values + 16 of one row */
-  for (int t = 0; t < n; t++)
-    for (int b = 0; b < nb; b++) {
-      int32_t sx = 0;
-      for (int i = 0; i < g; i++) sx += x[(size_t)t * k + b * g + i];
-      sums[(size_t)t * nb + b] = sx;
-    }
   for (int r = 0; r < m; r++) {
     const uint8_t *row = w + (size_t)r * nb * bb;
     for (int b = 0; b < nb; b++) {
