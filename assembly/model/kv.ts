@@ -9,7 +9,7 @@
 // (layer, KV head, block of 4 positions, group of 4 dims): K tiles hold position 4b+j in lane j and
 // dim 4g+s in its nibble s (bits 16j+4s); V tiles hold dim 4g+j in lane j and position 4b+s in
 // nibble s. Attention over int4 runs in integers (attentionInt4 below; spec: host/model/kv.ts).
-import { fastExp, softmax } from './ops';
+import { EXP_C2, EXP_C3, EXP_C4, EXP_C5, EXP_C6, EXP_C7, EXP_LN2_HI, EXP_LN2_LO, EXP_LOG2E, fastExp, softmax } from './ops';
 
 export const KV_F32: i32 = 0;
 export const KV_INT8: i32 = 1;
@@ -258,15 +258,15 @@ const LANES32: u64 = 0x0000000F0000000F;
 @inline function exp4(x: v128): v128 {
   if (ASC_FEATURE_SIMD) {
     const xc = f32x4.max(x, f32x4.splat(-87));
-    const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504)));
-    let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693145751953125)));
-    r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(1.428606765330187e-6)));
-    let p = f32x4.splat(1.9875691500e-4);
-    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
-    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
-    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
-    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
-    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+    const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(EXP_LOG2E)));
+    let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(EXP_LN2_HI)));
+    r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(EXP_LN2_LO)));
+    let p = f32x4.splat(EXP_C7);
+    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(EXP_C6));
+    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(EXP_C5));
+    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(EXP_C4));
+    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(EXP_C3));
+    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(EXP_C2));
     p = f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r);
     p = f32x4.add(p, f32x4.splat(1));
     const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
