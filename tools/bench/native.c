@@ -303,6 +303,13 @@ static inline ALWAYS_INLINE void gemm_lowbit(int bits, int g, size_t bb, const u
     }
 }
 
+/* sum u[i] * x[i] over n unsigned-by-signed bytes: the loop the vectorizer turns into VNNI vpdpbusd. */
+static inline ALWAYS_INLINE int32_t dot_u8_i8(const uint8_t *restrict u, const int8_t *restrict x, int n) {
+  int32_t s = 0;
+  for (int i = 0; i < n; i++) s += u[i] * x[i];
+  return s;
+}
+
 /* The sum of the activations of each (token, group): (n, k/g), malloc'd. */
 static int32_t *group_sums(const int8_t *x, int n, int k, int g) {
   int nb = k / g;
@@ -330,10 +337,7 @@ static inline ALWAYS_INLINE void gemm_lowbit_vec(int bits, int g, size_t bb, con
     for (int t = 0; t < n; t++) {
       float acc = 0;
       for (int b = 0; b < nb; b++) {
-        const uint8_t *cb = codes + b * g;
-        const int8_t *xb = x + (size_t)t * k + b * g;
-        int32_t iq = 0;
-        for (int i = 0; i < g; i++) iq += cb[i] * xb[i];
+        int32_t iq = dot_u8_i8(codes + b * g, x + (size_t)t * k + b * g, g);
         acc = acc + (load_f32(row + b * bb) * (float)iq + load_f32(row + b * bb + 4) * (float)sums[(size_t)t * nb + b]);
       }
       y[(size_t)t * m + r] = acc * xs[t];
@@ -393,10 +397,7 @@ static inline ALWAYS_INLINE void gemm_bitmod_vec(int bits, int g, size_t bb, con
     for (int t = 0; t < n; t++) {
       float acc = 0;
       for (int b = 0; b < nb; b++) {
-        const uint8_t *vb = vals + b * g;
-        const int8_t *xb = x + (size_t)t * k + b * g;
-        int32_t iq = 0;
-        for (int i = 0; i < g; i++) iq += vb[i] * xb[i];
+        int32_t iq = dot_u8_i8(vals + b * g, x + (size_t)t * k + b * g, g);
         iq -= 16 * sums[(size_t)t * nb + b];
         acc = acc + load_f32(row + b * bb) * (float)iq;
       }
