@@ -78,7 +78,7 @@ s('keygen, pack --sign, verify --key; the wrong key is one line', () => {
 s('plan: the table, the verdict, the largest context and formats that fit; --json', () => {
   const r = cli('plan', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--no-speed');
   assert.is(r.code, 0, r.err);
-  assert.match(r.out, /^KV cache +120\.\d KiB/m);
+  assert.match(r.out, /^KV cache +122\.\d KiB/m);
   assert.match(r.out, /^verdict: (FITS|DOES NOT FIT) on esp32/m);
   if (/DOES NOT FIT/.test(r.out)) assert.match(r.out, /largest context that fits: \d+ \(--ctx \d+\)/);
   const j = JSON.parse(cli('plan', MODEL, '--board', 'rpi4', '--no-speed', '--json').out);

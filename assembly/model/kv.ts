@@ -9,12 +9,13 @@
 // (layer, KV head, block of 4 positions, group of 4 dims): K tiles hold position 4b+j in lane j and
 // dim 4g+s in its nibble s (bits 16j+4s); V tiles hold dim 4g+j in lane j and position 4b+s in
 // nibble s. Attention over int4 runs in integers (attentionInt4 below; spec: host/model/kv.ts).
-import { EXP_C2, EXP_C3, EXP_C4, EXP_C5, EXP_C6, EXP_C7, EXP_LN2_HI, EXP_LN2_LO, EXP_LOG2E, fastExp, softmax } from './ops';
+import { softmax } from './ops';
 
 export const KV_F32: i32 = 0;
 export const KV_INT8: i32 = 1;
 export const KV_INT4: i32 = 2;
 export const KV_INT3: i32 = 3;
+const KV_MIN_AMAX: f32 = 7.450580596923828e-9; // 2^-27
 
 let fmt: i32 = 0;
 let qmax: f32 = 0;
@@ -24,8 +25,10 @@ let kvDim: i32 = 0;
 let seqLen: i32 = 0;
 let codeRow: i32 = 0;      // bytes of one position's codes (or f32 values) in one layer
 let blocks: i32 = 0;       // int4: blocks of 4 positions
-let qbuf: usize = 0;       // int4: (n_heads / n_kv, head_size) biased query codes u8, then f32 scales and i32 sums
-let accbuf: usize = 0;     // int4: (n_heads / n_kv) * head_size / 2 u64 lane accumulators
+let qbuf: usize = 0;       // int4 scratch: query codes, then per-head constants (attentionInt4)
+let qvecBuf: usize = 0;    // int4, SIMD build: query code vectors
+let accbuf: usize = 0;     // int4: per query head, head_size / 2 u64 (SIMD: u32x4 pairs) lane accumulators
+let exp2Tab: usize = 0;    // int4: 2^(-i/1024) in Q15, 1024 u16
 let kCodes: usize = 0, vCodes: usize = 0, kScales: usize = 0, vScales: usize = 0;
 
 export function kvCodeRowBytes(format: i32, dim: i32): i32 {
@@ -42,11 +45,13 @@ export function kvBytes(format: i32, layers: i32, seq: i32, dim: i32, heads: i32
   return ((<usize>layers * (codes + scales)) << 1) + 16; // slack: int3 rows are read 4 bytes at a time
 }
 
-// Scratch of integer attention (int4): query codes and accumulators, per KV head's query heads.
+// Scratch of integer attention (int4): query codes, per-head constants, SIMD query vectors, value lane
+// accumulators and the exp2 table. host/model/kv.ts kvScratchBytes mirrors it.
+const HEAD_CONSTS: i32 = 40; // bytes of per-head constants (HC_* in attentionInt4)
 export function kvScratchBytes(format: i32, kvMul: i32, hs: i32): usize {
   if (format != KV_INT4) return 0;
   const npairs = ((hs >> 2) + 1) >> 1;
-  return <usize>(kvMul * hs + kvMul * 8 + 24) + <usize>(kvMul * npairs * 64 + 16) + <usize>(npairs * 32);
+  return <usize>(((kvMul * hs + 7) & ~7) + kvMul * HEAD_CONSTS + 15 + kvMul * npairs * 96 + (EXP2_SIZE << 1));
 }
 
 // Lays the cache out over `base` (kvBytes of it).
@@ -60,9 +65,19 @@ export function kvSetup(format: i32, layers: i32, seq: i32, dim: i32, heads: i32
   codeRow = kvCodeRowBytes(format, dim);
   blocks = (seq + 3) >> 2;
   const codes = <usize>layers * <usize>(format == KV_INT4 ? blocks << 2 : seq) * <usize>codeRow;
-  qbuf = scratchBase;
-  const npairs = ((hs >> 2) + 1) >> 1;
-  accbuf = (scratchBase + <usize>(kvMul * hs + kvMul * 8 + 16) + <usize>(kvMul * npairs * 64 + 16) + 7) & ~(<usize>7);
+  if (format == KV_INT4) {
+    const npairs = ((hs >> 2) + 1) >> 1;
+    qbuf = scratchBase;
+    qvecBuf = (scratchBase + <usize>(((kvMul * hs + 7) & ~7) + kvMul * HEAD_CONSTS) + 15) & ~(<usize>15);
+    accbuf = qvecBuf + <usize>(kvMul * npairs * 64);
+    exp2Tab = accbuf + <usize>(kvMul * npairs * 32);
+    // 32768 * r^i, r = 2^(-1/1024), multiplied in f64 in order, rounded half up (host/model/kv.ts)
+    let x: f64 = 1;
+    for (let i = 0; i < EXP2_SIZE; i++) {
+      store<u16>(exp2Tab + (<usize>i << 1), <u16>Math.floor(x * 32768 + 0.5));
+      x *= 0.9993233275026507;
+    }
+  }
   kCodes = base;
   vCodes = base + codes;
   const scales: usize = format == KV_F32 ? <usize>0 : (<usize>layers * <usize>seq * <usize>heads) << 1;
@@ -108,7 +123,7 @@ export function kvStore(l: i32, pos: i32, src: usize, isV: bool): void {
     for (let i = 0; i < headSize; i++) amax = max(amax, abs(load<f32>(v + (<usize>i << 2))));
     let sbits: u32 = 0;
     let scale: f32 = 0;
-    if (amax != 0) {
+    if (amax >= KV_MIN_AMAX) { // smaller: stored as 0 (int4 attention needs scales of 0 or >= 2^-30)
       sbits = bf16Round(amax / qmax);
       scale = bf16ToF32(sbits);
     }
@@ -240,54 +255,70 @@ export function attention(l: i32, pos: i32, q: usize, out: usize, att: usize, nH
 }
 
 // ---- integer attention over int4 tiles ----------------------------------------------------------------
-// Spec (mirrored by the reference, host/model/kv.ts): per query head, q is quantized like an activation
-// (absmax, qmax 127: codes qc, scale sq). Scores: idot_t = sum_i qc_i * k_t,i (exact), then
-// s_t = f32(idot_t) * (sq * ks_t) / sqrt(head_size). Softmax weights e_t = exp(s_t - max) (f32; both
-// builds compute exp by the same polynomial, fastExp in ops.ts and exp4 here, within 2 ulp of expf,
-// where the reference takes Math.exp: the tests' int4 tolerance covers the difference); the
-// value weights w_t = e_t * vs_t are quantized to WQ = 16383 steps of their maximum W:
-// wc_t = nearest(w_t * (WQ / W)); out_i = f32(sum_t wc_t * v_t,i) * ((W / WQ) / sum_t e_t).
-// The sums are exact integers (i64 lanes never overflow for seq_len <= 16384).
+// Spec and reference: host/model/kv.ts int4Attention. For one KV head, the query heads that share it
+// are quantized (codes, score multiplier A, shift base C = 134 + S); pass 1 turns the K tiles into every
+// position's fixed-point score z_t (2^-10 log2 units) and keeps each head's maximum; pass 2 turns
+// max - z_t into Q15 exp2 weights by table, folds in the V scale (Q14 value weights) and sums them
+// against the V tiles. Per position everything is integer: wasm3 keeps floats in an f64 register and
+// converts on every f32 operation, and a board without a double FPU pays more for f64.
 
-const WQ: f32 = 16383;
+const EXP2_SIZE: i32 = 1024;         // 2^EXP2_FRAC entries
+const EXP2_FRAC: i32 = 10;
+const D_LIMIT: i32 = 16 << 10;       // exp2(-16) in Q15 is 0
 const LANES16: u64 = 0x000F000F000F000F;
 const LANES32: u64 = 0x0000000F0000000F;
+const ONES16: u64 = 0x0001000100010001;
+const BIAS16: u64 = 0x8000800080008000; // lanes biased by 2^15: sums within +-2^15 never borrow
 
-// exp of 4 lanes (SIMD build), fastExp's polynomial (ops.ts). Within 2 ulp of expf for x in [-87, 0]
-// (softmax arguments); below that it flushes to 0.
-@inline function exp4(x: v128): v128 {
-  if (ASC_FEATURE_SIMD) {
-    const xc = f32x4.max(x, f32x4.splat(-87));
-    const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(EXP_LOG2E)));
-    let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(EXP_LN2_HI)));
-    r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(EXP_LN2_LO)));
-    let p = f32x4.splat(EXP_C7);
-    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(EXP_C6));
-    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(EXP_C5));
-    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(EXP_C4));
-    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(EXP_C3));
-    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(EXP_C2));
-    p = f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r);
-    p = f32x4.add(p, f32x4.splat(1));
-    const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-    return f32x4.mul(p, scale);
-  }
-  return v128.splat<i32>(0);
+// per query head constants (HEAD_CONSTS bytes at qbuf + codes): i32 code sum, f32 scale, i64 A,
+// i32 C, i32 max score, i64 sum of exp weights, i64 sum of value weights
+const HC_QSUM = 0, HC_SQ = 4, HC_A = 8, HC_C = 16, HC_MAX = 20, HC_ESUM = 24, HC_WSUM = 32;
+
+@inline function pow2(n: i32): f64 {
+  return reinterpret<f64>(<i64>(n + 1023) << 52);
 }
 
-// Lanes biased by 2^15 so that signed partial sums (|sum| < 2^15) never borrow from the next lane.
-const BIAS16: u64 = 0x8000800080008000;
+// z = floor(idot * m * A / 2^(C - E)) for a bf16 scale b = (E, m). A zero K row has idot 0, so its
+// shift (which may pass 63) does not matter; any other row has E >= 97, so C - E <= 63.
+@inline function zScore(idot: i64, b: u32, a: i64, c: i32): i32 {
+  return <i32>((idot * <i64>((b & 127) | 128) * a) >> <i64>(c - <i32>(b >> 7)));
+}
+
+// exp2(-d / 1024) in Q15 for d >= 0 (clamped where it reaches 0).
+@inline function exp2q(d: i32): u32 {
+  const dc = d < D_LIMIT ? d : D_LIMIT;
+  return <u32>load<u16>(exp2Tab + (<usize>(dc & (EXP2_SIZE - 1)) << 1)) >> <u32>(dc >> EXP2_FRAC);
+}
+
+// the value weight (Q14) of exp weight e for a V scale b (mantissa, and its shift below the maximum)
+@inline function vMant(b: u32): u32 {
+  return (b & 127) | 128;
+}
+@inline function vShift(b: u32, evTop: i32): u32 {
+  const s = evTop - <i32>(b >> 7); // evTop = 9 + Evmax
+  return <u32>(s < 31 ? s : 31);
+}
 
 function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usize, kvMul: i32): void {
   const hs = headSize;
-  const norm: f32 = Mathf.sqrt(<f32>hs);
-  const base = <usize>l * <usize>seqLen;
-  const qc = qbuf;                                         // (kvMul, hs) i8 query codes
-  const qs = qbuf + <usize>(kvMul * hs);                   // (kvMul) f32 scales
-  const qsum = qs + (<usize>kvMul << 2);                   // (kvMul) i32: sum of signed codes
-  // quantize each query head (the activation quantizer: absmax, qmax 127, nearest-even)
+  const dgs = hs >> 2;
+  const npairs = (dgs + 1) >> 1;
+  const qc = qbuf;                                                // (kvMul, hs) i8 query codes
+  const consts = qbuf + <usize>((kvMul * hs + 7) & ~7);           // (kvMul, HEAD_CONSTS)
+  const ksBase = kScales + ((<usize>(l * nKv + g) * <usize>seqLen) << 1); // (seq) bf16 of this KV head
+  const vsBase = vScales + ((<usize>(l * nKv + g) * <usize>seqLen) << 1);
+  // the largest K and V scale exponents over the positions
+  let ek: u32 = 0, ev: u32 = 0;
+  for (let t = 0; t <= pos; t++) {
+    ek = max(ek, <u32>load<u16>(ksBase + (<usize>t << 1)) >> 7);
+    ev = max(ev, <u32>load<u16>(vsBase + (<usize>t << 1)) >> 7);
+  }
+  const bcap: f64 = 1073741824.0 / (<f64>(127 * 8 * 255) * <f64>hs * pow2(<i32>ek - 134));
+  // quantize each query head (the activation quantizer: absmax, qmax 127, nearest-even), then its
+  // score multiplier
   for (let hh = 0; hh < kvMul; hh++) {
     const qh = q + (<usize>(hh * hs) << 2);
+    const hc = consts + <usize>(hh * HEAD_CONSTS);
     let amax: f32 = 0;
     for (let i = 0; i < hs; i++) amax = max(amax, abs(load<f32>(qh + (<usize>i << 2))));
     let sum = 0;
@@ -297,14 +328,17 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
       store<i8>(qc + <usize>(hh * hs + i), <i8>c);
       sum += c;
     }
-    store<f32>(qs + (<usize>hh << 2), amax / <f32>127);
-    store<i32>(qsum + (<usize>hh << 2), sum);
+    const sq: f32 = amax / <f32>127;
+    const bq = min(<f64>sq * Math.LOG2E * 1024.0 / Math.sqrt(<f64>hs), bcap);
+    const s = bq == 0 ? 26 : min(20 - (<i32>((reinterpret<i64>(bq) >> 52) & 0x7ff) - 1023), 26);
+    store<i32>(hc, sum, HC_QSUM);
+    store<f32>(hc, sq, HC_SQ);
+    store<i64>(hc, bq == 0 ? 0 : <i64>Math.floor(bq * pow2(s) + 0.5), HC_A);
+    store<i32>(hc, 134 + s, HC_C);
+    store<i32>(hc, i32.MIN_VALUE, HC_MAX);
+    store<i64>(hc, 0, HC_ESUM);
+    store<i64>(hc, 0, HC_WSUM);
   }
-  const ksBase = kScales + ((<usize>(l * nKv + g) * <usize>seqLen) << 1); // (seq) bf16 of this KV head
-  const vsBase = vScales + ((<usize>(l * nKv + g) * <usize>seqLen) << 1);
-  const dgs = hs >> 2;
-  const npairs = (dgs + 1) >> 1;
-  const qvec = (qsum + (<usize>kvMul << 2) + 15) & ~(<usize>15); // SIMD: (kvMul, npairs, 4) i16x8 multipliers
   if (ASC_FEATURE_SIMD) {
     // vector (hh, p, s): lanes 0-3 the signed code of dim 8p+s, lanes 4-7 that of dim 8p+4+s
     for (let hh = 0; hh < kvMul; hh++) {
@@ -312,7 +346,7 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
         for (let s = 0; s < 4; s++) {
           const lo = <i32>load<i8>(qc + <usize>(hh * hs + 8 * p + s));
           const hi = 2 * p + 1 < dgs ? <i32>load<i8>(qc + <usize>(hh * hs + 8 * p + 4 + s)) : 0;
-          const at = qvec + (<usize>((hh * npairs + p) * 4 + s) << 4);
+          const at = qvecBuf + (<usize>((hh * npairs + p) * 4 + s) << 4);
           for (let j = 0; j < 4; j++) {
             store<i16>(at + (<usize>j << 1), <i16>lo);
             store<i16>(at + (<usize>(j + 4) << 1), <i16>hi);
@@ -322,43 +356,51 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
     }
   }
   const nb = (pos >> 2) + 1;
-  // scores: lanes = 4 positions; sum_i qc_i * u_i over a block
-  for (let hh = 0; hh < kvMul; hh++) {
-    const qrow = qc + <usize>(hh * hs);
-    const qsc = load<f32>(qs + (<usize>hh << 2));
-    const sq = <i64>load<i32>(qsum + (<usize>hh << 2));
-    const arow = att + (<usize>(hh * seqLen) << 2);
-    for (let b = 0; b < nb; b++) {
-      let t0: i64 = 0, t1: i64 = 0, t2: i64 = 0, t3: i64 = 0; // sum qc*u per position (u = k + 8)
-      const tb = b << 2;
-      const last = min(3, pos - tb);
+
+  // pass 1: scores z_t of every query head (rows of att, as i32), and their maxima
+  for (let b = 0; b < nb; b++) {
+    const tb = b << 2;
+    const last = min(3, pos - tb);
+    const kp = ksBase + (<usize>tb << 1);
+    for (let hh = 0; hh < kvMul; hh++) {
+      const hc = consts + <usize>(hh * HEAD_CONSTS);
+      const qrow = qc + <usize>(hh * hs);
+      const corr = <i64>(8 * load<i32>(hc, HC_QSUM));
+      // idot of the block's four positions
+      let i0: i64, i1: i64, i2: i64, i3: i64;
+      let tp = tile(kCodes, l, g, b, 0);
       if (ASC_FEATURE_SIMD) {
         // two tiles (8 dims x 4 positions) per vector as i16 lanes, signed q codes
         const LANE4 = i16x8.splat(15);
         let acc = i32x4.splat(0);
-        let tp = tile(kCodes, l, g, b, 0);
         for (let d0 = 0; d0 < dgs; d0 += 2) {
           const v = d0 + 1 < dgs ? v128.load(tp) : v128.load64_zero(tp);
           tp += 16;
-          const qv = qvec + (<usize>(hh * npairs * 4 + (d0 >> 1) * 4) << 4);
+          const qv = qvecBuf + (<usize>(hh * npairs * 4 + (d0 >> 1) * 4) << 4);
           let a16 = i16x8.mul(v128.and(v, LANE4), v128.load(qv));
           a16 = i16x8.add(a16, i16x8.mul(v128.and(i16x8.shr_u(v, 4), LANE4), v128.load(qv, 16)));
           a16 = i16x8.add(a16, i16x8.mul(v128.and(i16x8.shr_u(v, 8), LANE4), v128.load(qv, 32)));
           a16 = i16x8.add(a16, i16x8.mul(i16x8.shr_u(v, 12), v128.load(qv, 48)));
           acc = i32x4.add(acc, i32x4.add(i32x4.extend_low_i16x8_s(a16), i32x4.extend_high_i16x8_s(a16)));
         }
-        if (last == 3) {
-          const idv = i32x4.sub(acc, i32x4.splat(<i32>(8 * sq)));
-          const ks = i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(ksBase + (<usize>tb << 1))), 16); // bf16 -> f32 bits
-          v128.store(arow + (<usize>tb << 2), f32x4.div(f32x4.mul(f32x4.convert_i32x4_s(idv), f32x4.mul(f32x4.splat(qsc), ks)), f32x4.splat(norm)));
-          continue;
+        i0 = <i64>i32x4.extract_lane(acc, 0) - corr; i1 = <i64>i32x4.extract_lane(acc, 1) - corr;
+        i2 = <i64>i32x4.extract_lane(acc, 2) - corr; i3 = <i64>i32x4.extract_lane(acc, 3) - corr;
+      } else if (dgs <= 4) {
+        // signed query codes times biased key codes u = k + 8 in four 16-bit lanes, started at
+        // 2^15 - 8 * sum qc so that each lane ends at idot + 2^15 (|idot| <= 16 * 127 * 8 < 2^15)
+        let acc: u64 = BIAS16 + <u64>(-corr) * ONES16;
+        for (let dg = 0; dg < dgs; dg++) {
+          const w = load<u64>(tp);
+          tp += 8;
+          const qd = qrow + <usize>(dg << 2);
+          acc += (w & LANES16) * <u64>load<i8>(qd) + ((w >> 4) & LANES16) * <u64>load<i8>(qd, 1)
+            + ((w >> 8) & LANES16) * <u64>load<i8>(qd, 2) + ((w >> 12) & LANES16) * <u64>load<i8>(qd, 3);
         }
-        t0 = <i64>i32x4.extract_lane(acc, 0); t1 = <i64>i32x4.extract_lane(acc, 1); t2 = <i64>i32x4.extract_lane(acc, 2); t3 = <i64>i32x4.extract_lane(acc, 3);
+        i0 = <i64>(acc & 0xffff) - 0x8000; i1 = <i64>((acc >> 16) & 0xffff) - 0x8000;
+        i2 = <i64>((acc >> 32) & 0xffff) - 0x8000; i3 = <i64>(acc >> 48) - 0x8000;
       } else {
-        // signed query codes times biased key codes u = k + 8 in four 16-bit lanes; 16 dims per flush
-        // keep each lane's sum within +-2^15 (16 * 127 * 15), so the lanes can be read back exactly
-        let tp = tile(kCodes, l, g, b, 0);
-        let bias: i64 = 0;
+        // 16 dims per flush keep each lane's signed sum within +-2^15 (16 * 127 * 15)
+        i0 = -corr; i1 = -corr; i2 = -corr; i3 = -corr;
         for (let d0 = 0; d0 < dgs; d0 += 4) {
           let acc: u64 = BIAS16;
           const dend = min(d0 + 4, dgs);
@@ -369,110 +411,88 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
             acc += (w & LANES16) * <u64>load<i8>(qd) + ((w >> 4) & LANES16) * <u64>load<i8>(qd, 1)
               + ((w >> 8) & LANES16) * <u64>load<i8>(qd, 2) + ((w >> 12) & LANES16) * <u64>load<i8>(qd, 3);
           }
-          t0 += <i64>(acc & 0xffff); t1 += <i64>((acc >> 16) & 0xffff); t2 += <i64>((acc >> 32) & 0xffff); t3 += <i64>(acc >> 48);
-          bias += 32768;
-        }
-        t0 -= bias; t1 -= bias; t2 -= bias; t3 -= bias;
-        if (last == 3) {
-          // a whole block: sum qc*(u-8) = sum qc*u - 8*sum qc, straight-line for the four positions
-          const corr = 8 * sq;
-          const c: f32 = qsc;
-          const s0 = <f32>(t0 - corr) * (c * bf16ToF32(<u32>load<u16>(ksBase + (<usize>tb << 1)))) / norm;
-          const s1 = <f32>(t1 - corr) * (c * bf16ToF32(<u32>load<u16>(ksBase + (<usize>tb << 1), 2))) / norm;
-          const s2 = <f32>(t2 - corr) * (c * bf16ToF32(<u32>load<u16>(ksBase + (<usize>tb << 1), 4))) / norm;
-          const s3 = <f32>(t3 - corr) * (c * bf16ToF32(<u32>load<u16>(ksBase + (<usize>tb << 1), 6))) / norm;
-          const a = arow + (<usize>tb << 2);
-          store<f32>(a, s0); store<f32>(a, s1, 4); store<f32>(a, s2, 8); store<f32>(a, s3, 12);
-          continue;
+          i0 += <i64>(acc & 0xffff) - 0x8000; i1 += <i64>((acc >> 16) & 0xffff) - 0x8000;
+          i2 += <i64>((acc >> 32) & 0xffff) - 0x8000; i3 += <i64>(acc >> 48) - 0x8000;
         }
       }
-      // sum qc*(u-8) = sum qc*u - 8*sum qc
-      for (let j = 0; j <= last; j++) {
-        const idot = (j == 0 ? t0 : j == 1 ? t1 : j == 2 ? t2 : t3) - 8 * sq;
-        const t = tb + j;
-        const ks = bf16ToF32(<u32>load<u16>(ksBase + (<usize>t << 1)));
-        store<f32>(arow + (<usize>t << 2), <f32>idot * (qsc * ks) / norm);
+      const a = load<i64>(hc, HC_A);
+      const c = load<i32>(hc, HC_C);
+      const zr = att + (<usize>(hh * seqLen + tb) << 2);
+      let mx = load<i32>(hc, HC_MAX);
+      if (last == 3) {
+        const z0 = zScore(i0, <u32>load<u16>(kp), a, c), z1 = zScore(i1, <u32>load<u16>(kp, 2), a, c);
+        const z2 = zScore(i2, <u32>load<u16>(kp, 4), a, c), z3 = zScore(i3, <u32>load<u16>(kp, 6), a, c);
+        store<i32>(zr, z0); store<i32>(zr, z1, 4); store<i32>(zr, z2, 8); store<i32>(zr, z3, 12);
+        mx = max(max(mx, z0), max(z1, max(z2, z3)));
+      } else {
+        for (let j = 0; j <= last; j++) {
+          const z = zScore(j == 0 ? i0 : j == 1 ? i1 : i2, <u32>load<u16>(kp + (<usize>j << 1)), a, c);
+          store<i32>(zr + (<usize>j << 2), z);
+          mx = max(mx, z);
+        }
       }
+      store<i32>(hc, mx, HC_MAX);
     }
   }
-  // softmax weights, value weights quantized to WQ steps, then sum over position blocks
-  const accs = accbuf; // (hs/2) u64 per head: lanes 0,2 then 1,3 of each dim group
-  for (let hh = 0; hh < kvMul; hh++) {
-    const arow = att + (<usize>(hh * seqLen) << 2);
-    let mx = load<f32>(arow);
-    let sum: f32 = 0, wmax: f32 = 0;
-    let t = 0;
-    if (ASC_FEATURE_SIMD) {
-      const full = (pos + 1) & ~3;
-      let m4 = f32x4.splat(mx);
-      for (let i = 0; i < full; i += 4) m4 = f32x4.max(m4, v128.load(arow + (<usize>i << 2)));
-      mx = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
-      for (let i = full; i <= pos; i++) mx = max(mx, load<f32>(arow + (<usize>i << 2)));
-      const mxv = f32x4.splat(mx);
-      let s4 = f32x4.splat(0), w4 = f32x4.splat(0);
-      for (; t < full; t += 4) {
-        const e = exp4(f32x4.sub(v128.load(arow + (<usize>t << 2)), mxv));
-        s4 = f32x4.add(s4, e);
-        const vs = i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(vsBase + (<usize>t << 1))), 16);
-        const w = f32x4.mul(e, vs);
-        v128.store(arow + (<usize>t << 2), w);
-        w4 = f32x4.max(w4, w);
-      }
-      sum = (f32x4.extract_lane(s4, 0) + f32x4.extract_lane(s4, 1)) + (f32x4.extract_lane(s4, 2) + f32x4.extract_lane(s4, 3));
-      wmax = max(max(f32x4.extract_lane(w4, 0), f32x4.extract_lane(w4, 1)), max(f32x4.extract_lane(w4, 2), f32x4.extract_lane(w4, 3)));
-    } else {
-      for (let i = 1; i <= pos; i++) mx = max(mx, load<f32>(arow + (<usize>i << 2)));
-    }
-    for (; t <= pos; t++) {
-      const e = fastExp(load<f32>(arow + (<usize>t << 2)) - mx);
-      sum += e;
-      const w = e * bf16ToF32(<u32>load<u16>(vsBase + (<usize>t << 1)));
-      store<f32>(arow + (<usize>t << 2), w);
-      wmax = max(wmax, w);
-    }
-    const wq: f32 = wmax == 0 ? 0 : WQ / wmax;
-    for (let i = 0; i < npairs * 4; i++) store<u64>(accs + (<usize>i << 3), 0);
-    let swc: i64 = 0;
-    for (let b = 0; b < nb; b++) {
-      const tb = b << 2;
-      const last = min(3, pos - tb);
-      const w0 = <u64>nearest<f32>(load<f32>(arow + (<usize>tb << 2)) * wq);
-      const w1 = last >= 1 ? <u64>nearest<f32>(load<f32>(arow + (<usize>(tb + 1) << 2)) * wq) : 0;
-      const w2 = last >= 2 ? <u64>nearest<f32>(load<f32>(arow + (<usize>(tb + 2) << 2)) * wq) : 0;
-      const w3 = last >= 3 ? <u64>nearest<f32>(load<f32>(arow + (<usize>(tb + 3) << 2)) * wq) : 0;
-      swc += <i64>(w0 + w1 + w2 + w3);
+
+  // pass 2: exp2 and value weights per position, summed against the V tiles per block
+  const accB = <usize>(npairs << 5); // accumulator bytes per head
+  for (let i = 0; i < kvMul * npairs * 4; i++) store<u64>(accbuf + (<usize>i << 3), 0);
+  const evTop = 9 + <i32>ev;
+  for (let b = 0; b < nb; b++) {
+    const tb = b << 2;
+    const last = min(3, pos - tb);
+    const vp = vsBase + (<usize>tb << 1);
+    const b0 = <u32>load<u16>(vp), b1 = <u32>load<u16>(vp, 2), b2 = <u32>load<u16>(vp, 4), b3 = <u32>load<u16>(vp, 6);
+    const m0 = vMant(b0), m1 = vMant(b1), m2 = vMant(b2), m3 = vMant(b3);
+    const s0 = vShift(b0, evTop), s1 = vShift(b1, evTop), s2 = vShift(b2, evTop), s3 = vShift(b3, evTop);
+    for (let hh = 0; hh < kvMul; hh++) {
+      const hc = consts + <usize>(hh * HEAD_CONSTS);
+      const mx = load<i32>(hc, HC_MAX);
+      const zr = att + (<usize>(hh * seqLen + tb) << 2);
+      const e0 = exp2q(mx - load<i32>(zr));
+      const e1 = last >= 1 ? exp2q(mx - load<i32>(zr, 4)) : 0;
+      const e2 = last >= 2 ? exp2q(mx - load<i32>(zr, 8)) : 0;
+      const e3 = last >= 3 ? exp2q(mx - load<i32>(zr, 12)) : 0;
+      const w0 = <u64>((e0 * m0) >> s0), w1 = <u64>((e1 * m1) >> s1), w2 = <u64>((e2 * m2) >> s2), w3 = <u64>((e3 * m3) >> s3);
+      store<i64>(hc, load<i64>(hc, HC_ESUM) + <i64>(e0 + e1 + e2 + e3), HC_ESUM);
+      store<i64>(hc, load<i64>(hc, HC_WSUM) + <i64>(w0 + w1 + w2 + w3), HC_WSUM);
       let tp = tile(vCodes, l, g, b, 0);
+      let ap = accbuf + <usize>hh * accB;
       if (ASC_FEATURE_SIMD) {
         // lanes = 8 dims (two tiles); u32 lanes accumulate wc * u exactly
         const LANE4 = i16x8.splat(15);
-        const s0 = i16x8.splat(<i16>w0), s1 = i16x8.splat(<i16>w1), s2 = i16x8.splat(<i16>w2), s3 = i16x8.splat(<i16>w3);
-        let ap = accs;
+        const v0 = i16x8.splat(<i16>w0), v1 = i16x8.splat(<i16>w1), v2 = i16x8.splat(<i16>w2), v3 = i16x8.splat(<i16>w3);
         for (let d0 = 0; d0 < dgs; d0 += 2) {
           const v = d0 + 1 < dgs ? v128.load(tp) : v128.load64_zero(tp);
           tp += 16;
           const c0 = v128.and(v, LANE4), c1 = v128.and(i16x8.shr_u(v, 4), LANE4), c2 = v128.and(i16x8.shr_u(v, 8), LANE4), c3 = i16x8.shr_u(v, 12);
           let lo = v128.load(ap), hi = v128.load(ap, 16);
-          lo = i32x4.add(lo, i32x4.add(i32x4.add(i32x4.extmul_low_i16x8_u(c0, s0), i32x4.extmul_low_i16x8_u(c1, s1)), i32x4.add(i32x4.extmul_low_i16x8_u(c2, s2), i32x4.extmul_low_i16x8_u(c3, s3))));
-          hi = i32x4.add(hi, i32x4.add(i32x4.add(i32x4.extmul_high_i16x8_u(c0, s0), i32x4.extmul_high_i16x8_u(c1, s1)), i32x4.add(i32x4.extmul_high_i16x8_u(c2, s2), i32x4.extmul_high_i16x8_u(c3, s3))));
+          lo = i32x4.add(lo, i32x4.add(i32x4.add(i32x4.extmul_low_i16x8_u(c0, v0), i32x4.extmul_low_i16x8_u(c1, v1)), i32x4.add(i32x4.extmul_low_i16x8_u(c2, v2), i32x4.extmul_low_i16x8_u(c3, v3))));
+          hi = i32x4.add(hi, i32x4.add(i32x4.add(i32x4.extmul_high_i16x8_u(c0, v0), i32x4.extmul_high_i16x8_u(c1, v1)), i32x4.add(i32x4.extmul_high_i16x8_u(c2, v2), i32x4.extmul_high_i16x8_u(c3, v3))));
           v128.store(ap, lo);
           v128.store(ap, hi, 16);
           ap += 32;
         }
       } else {
-        let ap = accs;
         for (let dg = 0; dg < dgs; dg++) {
           const w = load<u64>(tp);
           tp += 8;
           // lanes 0, 2 (dims 4dg, 4dg+2) and 1, 3 in 32-bit halves
-          const a = load<u64>(ap) + (w & LANES32) * w0 + ((w >> 4) & LANES32) * w1 + ((w >> 8) & LANES32) * w2 + ((w >> 12) & LANES32) * w3;
-          const c = load<u64>(ap, 8) + ((w >> 16) & LANES32) * w0 + ((w >> 20) & LANES32) * w1 + ((w >> 24) & LANES32) * w2 + ((w >> 28) & LANES32) * w3;
-          store<u64>(ap, a);
-          store<u64>(ap, c, 8);
+          store<u64>(ap, load<u64>(ap) + (w & LANES32) * w0 + ((w >> 4) & LANES32) * w1 + ((w >> 8) & LANES32) * w2 + ((w >> 12) & LANES32) * w3);
+          store<u64>(ap, load<u64>(ap, 8) + ((w >> 16) & LANES32) * w0 + ((w >> 20) & LANES32) * w1 + ((w >> 24) & LANES32) * w2 + ((w >> 28) & LANES32) * w3, 8);
           ap += 16;
         }
       }
     }
-    const scale: f32 = wmax == 0 ? 0 : (wmax / WQ) / sum;
+  }
+
+  // out_i = f32(f64(sum_t wc_t * (u_t,i - 8)) * 2^(Evmax - 125) / sum_t e_t)
+  for (let hh = 0; hh < kvMul; hh++) {
+    const hc = consts + <usize>(hh * HEAD_CONSTS);
+    const scale: f64 = pow2(<i32>ev - 125) / <f64>load<i64>(hc, HC_ESUM);
+    const bias = 8 * load<i64>(hc, HC_WSUM);
+    const accs = accbuf + <usize>hh * accB;
     const oh = out + (<usize>(hh * hs) << 2);
     for (let dg = 0; dg < dgs; dg++) {
       const o = oh + (<usize>(dg << 2) << 2);
@@ -485,10 +505,10 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
         const a = load<u64>(accs + (<usize>dg << 4)), c = load<u64>(accs + (<usize>dg << 4), 8);
         a0 = <i64>(a & 0xffffffff); a1 = <i64>(c & 0xffffffff); a2 = <i64>(a >> 32); a3 = <i64>(c >> 32);
       }
-      store<f32>(o, <f32>(a0 - 8 * swc) * scale);
-      store<f32>(o, <f32>(a1 - 8 * swc) * scale, 4);
-      store<f32>(o, <f32>(a2 - 8 * swc) * scale, 8);
-      store<f32>(o, <f32>(a3 - 8 * swc) * scale, 12);
+      store<f32>(o, <f32>(<f64>(a0 - bias) * scale));
+      store<f32>(o, <f32>(<f64>(a1 - bias) * scale), 4);
+      store<f32>(o, <f32>(<f64>(a2 - bias) * scale), 8);
+      store<f32>(o, <f32>(<f64>(a3 - bias) * scale), 12);
     }
   }
 }
