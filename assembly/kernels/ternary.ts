@@ -259,6 +259,76 @@ export function gemm_tb1_i8_bitserial(w: usize, wscale: f32, x: usize, xs: usize
   const nb = k / BLOCK;
   const planes = scratch(<u32>n * <u32>nb * 64);
   for (let t = 0; t < n; t++) transposePlanes(x + <usize>t * <usize>k, nb, 8, planes + <usize>t * <usize>nb * 64);
+  if (n == 1 && nb >= 4) {
+    // GEMV (decode) with rows of 4 blocks or more: two rows at a time share each plane load (wasm3
+    // pays more for a load than for the other operations here; measured 5-15 % faster at K 320-768,
+    // slower on one-block rows, which take the one-row loop below)
+    const s: f32 = wscale * load<f32>(xs);
+    const rb = <usize>nb << 4;
+    let r = 0;
+    for (; r + 2 <= m; r += 2) {
+      let ra = w + <usize>r * rb;
+      let pl = planes;
+      let a0: i64 = 0, a1: i64 = 0, a2: i64 = 0, a3: i64 = 0, a4: i64 = 0, a5: i64 = 0, a6: i64 = 0, a7: i64 = 0, am: i64 = 0;
+      let b0: i64 = 0, b1: i64 = 0, b2: i64 = 0, b3: i64 = 0, b4: i64 = 0, b5: i64 = 0, b6: i64 = 0, b7: i64 = 0, bm: i64 = 0;
+      for (let b = 0; b < nb; b++) {
+        const qa = load<i64>(ra, 8), za = load<i64>(ra) | qa;
+        const qb = load<i64>(ra + rb, 8), zb = load<i64>(ra + rb) | qb;
+        am += popcnt(qa); bm += popcnt(qb);
+        let p = load<i64>(pl, 0); a0 += popcnt(qa ^ (p & za)); b0 += popcnt(qb ^ (p & zb));
+        p = load<i64>(pl, 8); a1 += popcnt(qa ^ (p & za)); b1 += popcnt(qb ^ (p & zb));
+        p = load<i64>(pl, 16); a2 += popcnt(qa ^ (p & za)); b2 += popcnt(qb ^ (p & zb));
+        p = load<i64>(pl, 24); a3 += popcnt(qa ^ (p & za)); b3 += popcnt(qb ^ (p & zb));
+        p = load<i64>(pl, 32); a4 += popcnt(qa ^ (p & za)); b4 += popcnt(qb ^ (p & zb));
+        p = load<i64>(pl, 40); a5 += popcnt(qa ^ (p & za)); b5 += popcnt(qb ^ (p & zb));
+        p = load<i64>(pl, 48); a6 += popcnt(qa ^ (p & za)); b6 += popcnt(qb ^ (p & zb));
+        p = load<i64>(pl, 56); a7 += popcnt(qa ^ (p & za)); b7 += popcnt(qb ^ (p & zb));
+        ra += 16;
+        pl += 64;
+      }
+      const acc = a0 + (a1 << 1) + (a2 << 2) + (a3 << 3) + (a4 << 4) + (a5 << 5) + (a6 << 6) - (a7 << 7) + am;
+      const acc2 = b0 + (b1 << 1) + (b2 << 2) + (b3 << 3) + (b4 << 4) + (b5 << 5) + (b6 << 6) - (b7 << 7) + bm;
+      store<f32>(y + (<usize>r << 2), <f32><i32>acc * s);
+      store<f32>(y + (<usize>r << 2), <f32><i32>acc2 * s, 4);
+    }
+    if (r == m) return;
+    w += <usize>r * rb; y += <usize>r << 2; m -= r;
+  }
+  if (n == 1) {
+    // GEMV (decode): rows back to back, the first block starts the sums (an interpreter pays for
+    // every zeroing and every loop test, and decode rows are only 1-12 blocks long)
+    const s: f32 = wscale * load<f32>(xs);
+    let row = w;
+    for (let r = 0; r < m; r++) {
+      let pl = planes;
+      let q = load<i64>(row, 8);
+      let nz = load<i64>(row) | q;
+      let sm = popcnt(q);
+      let s0 = popcnt(q ^ (load<i64>(pl, 0) & nz)), s1 = popcnt(q ^ (load<i64>(pl, 8) & nz));
+      let s2 = popcnt(q ^ (load<i64>(pl, 16) & nz)), s3 = popcnt(q ^ (load<i64>(pl, 24) & nz));
+      let s4 = popcnt(q ^ (load<i64>(pl, 32) & nz)), s5 = popcnt(q ^ (load<i64>(pl, 40) & nz));
+      let s6 = popcnt(q ^ (load<i64>(pl, 48) & nz)), s7 = popcnt(q ^ (load<i64>(pl, 56) & nz));
+      row += 16;
+      for (let b = 1; b < nb; b++) {
+        pl += 64;
+        q = load<i64>(row, 8);
+        nz = load<i64>(row) | q;
+        sm += popcnt(q);
+        s0 += popcnt(q ^ (load<i64>(pl, 0) & nz));
+        s1 += popcnt(q ^ (load<i64>(pl, 8) & nz));
+        s2 += popcnt(q ^ (load<i64>(pl, 16) & nz));
+        s3 += popcnt(q ^ (load<i64>(pl, 24) & nz));
+        s4 += popcnt(q ^ (load<i64>(pl, 32) & nz));
+        s5 += popcnt(q ^ (load<i64>(pl, 40) & nz));
+        s6 += popcnt(q ^ (load<i64>(pl, 48) & nz));
+        s7 += popcnt(q ^ (load<i64>(pl, 56) & nz));
+        row += 16;
+      }
+      const acc = s0 + (s1 << 1) + (s2 << 2) + (s3 << 3) + (s4 << 4) + (s5 << 5) + (s6 << 6) - (s7 << 7) + sm;
+      store<f32>(y + (<usize>r << 2), <f32><i32>acc * s);
+    }
+    return;
+  }
   // Rows outside, tokens inside: in a prefill GEMM each weight row is read from memory once.
   for (let r = 0; r < m; r++) {
     for (let t = 0; t < n; t++) {
