@@ -19,7 +19,7 @@ import {
   T_ROW_TILE, T_SCALE, T_WORDS, TENSOR_CLASSIFIER, TENSOR_EMBEDDING, TENSOR_LAYER0, TENSOR_RMS_FINAL,
 } from './desc';
 import { attention, kvBytes, kvScratchBytes, kvSetup, kvStore } from './kv';
-import { addInto, copy, ropeTables, rmsnorm, rope, swiglu, zero } from './ops';
+import { addInto, copy, ropeTables, rmsnorm, rope, swiglu, swigluQuantized, zero } from './ops';
 import { samplerReserve, sampler_sample } from './sampler';
 import { tokenizerReserve } from './tokenizer';
 
@@ -241,7 +241,11 @@ export function model_forward(n: i32, pos: i32, wantLogits: i32): i32 {
     lastQn = -1;
     matmul(layerTensor(l, L_W1), xb, dimS, hb, hidS, n);
     matmul(layerTensor(l, L_W3), xb, dimS, hb2, hidS, n);
-    for (let i = 0; i < n; i++) swiglu(hb + (<usize>(i * hidS) << 2), hb2 + (<usize>(i * hidS) << 2), hidden);
+    const w2q = tw(layerTensor(l, L_W2), T_QMAX) != 0;
+    for (let i = 0; i < n; i++) {
+      if (w2q) swigluQuantized(hb + (<usize>(i * hidS) << 2), hb2 + (<usize>(i * hidS) << 2), hidden);
+      else swiglu(hb + (<usize>(i * hidS) << 2), hb2 + (<usize>(i * hidS) << 2), hidden);
+    }
     lastQn = -1;
     matmul(layerTensor(l, L_W2), hb, hidS, xb, dimS, n);
     for (let i = 0; i < n; i++) addInto(x + (<usize>(i * dimS) << 2), xb + (<usize>(i * dimS) << 2), dim);
