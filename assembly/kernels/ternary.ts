@@ -269,13 +269,33 @@ export function gemm_tb1_i8_bitserial(w: usize, wscale: f32, x: usize, xs: usize
     for (; r + 2 <= m; r += 2) {
       let ra = w + <usize>r * rb;
       let pl = planes;
-      let a0: i64 = 0, a1: i64 = 0, a2: i64 = 0, a3: i64 = 0, a4: i64 = 0, a5: i64 = 0, a6: i64 = 0, a7: i64 = 0, am: i64 = 0;
-      let b0: i64 = 0, b1: i64 = 0, b2: i64 = 0, b3: i64 = 0, b4: i64 = 0, b5: i64 = 0, b6: i64 = 0, b7: i64 = 0, bm: i64 = 0;
-      for (let b = 0; b < nb; b++) {
-        const qa = load<i64>(ra, 8), za = load<i64>(ra) | qa;
-        const qb = load<i64>(ra + rb, 8), zb = load<i64>(ra + rb) | qb;
+      // the first block starts the sums
+      let qa = load<i64>(ra, 8), za = load<i64>(ra) | qa;
+      let qb = load<i64>(ra + rb, 8), zb = load<i64>(ra + rb) | qb;
+      let am = popcnt(qa), bm = popcnt(qb);
+      let p = load<i64>(pl, 0);
+      let a0 = popcnt(qa ^ (p & za)), b0 = popcnt(qb ^ (p & zb));
+      p = load<i64>(pl, 8);
+      let a1 = popcnt(qa ^ (p & za)), b1 = popcnt(qb ^ (p & zb));
+      p = load<i64>(pl, 16);
+      let a2 = popcnt(qa ^ (p & za)), b2 = popcnt(qb ^ (p & zb));
+      p = load<i64>(pl, 24);
+      let a3 = popcnt(qa ^ (p & za)), b3 = popcnt(qb ^ (p & zb));
+      p = load<i64>(pl, 32);
+      let a4 = popcnt(qa ^ (p & za)), b4 = popcnt(qb ^ (p & zb));
+      p = load<i64>(pl, 40);
+      let a5 = popcnt(qa ^ (p & za)), b5 = popcnt(qb ^ (p & zb));
+      p = load<i64>(pl, 48);
+      let a6 = popcnt(qa ^ (p & za)), b6 = popcnt(qb ^ (p & zb));
+      p = load<i64>(pl, 56);
+      let a7 = popcnt(qa ^ (p & za)), b7 = popcnt(qb ^ (p & zb));
+      ra += 16;
+      pl += 64;
+      for (let b = 1; b < nb; b++) {
+        qa = load<i64>(ra, 8); za = load<i64>(ra) | qa;
+        qb = load<i64>(ra + rb, 8); zb = load<i64>(ra + rb) | qb;
         am += popcnt(qa); bm += popcnt(qb);
-        let p = load<i64>(pl, 0); a0 += popcnt(qa ^ (p & za)); b0 += popcnt(qb ^ (p & zb));
+        p = load<i64>(pl, 0); a0 += popcnt(qa ^ (p & za)); b0 += popcnt(qb ^ (p & zb));
         p = load<i64>(pl, 8); a1 += popcnt(qa ^ (p & za)); b1 += popcnt(qb ^ (p & zb));
         p = load<i64>(pl, 16); a2 += popcnt(qa ^ (p & za)); b2 += popcnt(qb ^ (p & zb));
         p = load<i64>(pl, 24); a3 += popcnt(qa ^ (p & za)); b3 += popcnt(qb ^ (p & zb));
