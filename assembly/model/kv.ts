@@ -264,7 +264,7 @@ export function attention(l: i32, pos: i32, q: usize, out: usize, att: usize, nH
 
 const EXP2_SIZE: i32 = 1024;         // 2^EXP2_FRAC entries
 const EXP2_FRAC: i32 = 10;
-const D_LIMIT: i32 = 16 << 10;       // exp2(-16) in Q15 is 0
+const D_LIMIT: i32 = 17 << 10;       // exp2(-d/1024) in Q15 rounds to 0 from here on
 const LANES16: u64 = 0x000F000F000F000F;
 const LANES32: u64 = 0x0000000F0000000F;
 const ONES16: u64 = 0x0001000100010001;
@@ -284,10 +284,11 @@ const HC_QSUM = 0, HC_SQ = 4, HC_A = 8, HC_C = 16, HC_MAX = 20, HC_ESUM = 24, HC
   return <i32>((idot * <i64>((b & 127) | 128) * a) >> <i64>(c - <i32>(b >> 7)));
 }
 
-// exp2(-d / 1024) in Q15 for d >= 0 (clamped where it reaches 0).
+// exp2(-d / 1024) in Q15 for d >= 0, rounded to nearest (clamped where it rounds to 0).
 @inline function exp2q(d: i32): u32 {
   const dc = d < D_LIMIT ? d : D_LIMIT;
-  return <u32>load<u16>(exp2Tab + (<usize>(dc & (EXP2_SIZE - 1)) << 1)) >> <u32>(dc >> EXP2_FRAC);
+  const s = <u32>(dc >> EXP2_FRAC);
+  return (<u32>load<u16>(exp2Tab + (<usize>(dc & (EXP2_SIZE - 1)) << 1)) + ((<u32>1 << s) >> 1)) >> s;
 }
 
 // the value weight (Q14) of exp weight e for a V scale b (mantissa, and its shift below the maximum)
@@ -446,6 +447,7 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
     const b0 = <u32>load<u16>(vp), b1 = <u32>load<u16>(vp, 2), b2 = <u32>load<u16>(vp, 4), b3 = <u32>load<u16>(vp, 6);
     const m0 = vMant(b0), m1 = vMant(b1), m2 = vMant(b2), m3 = vMant(b3);
     const s0 = vShift(b0, evTop), s1 = vShift(b1, evTop), s2 = vShift(b2, evTop), s3 = vShift(b3, evTop);
+    const h0 = <u32>1 << (s0 - 1), h1 = <u32>1 << (s1 - 1), h2 = <u32>1 << (s2 - 1), h3 = <u32>1 << (s3 - 1); // rounding
     for (let hh = 0; hh < kvMul; hh++) {
       const hc = consts + <usize>(hh * HEAD_CONSTS);
       const mx = load<i32>(hc, HC_MAX);
@@ -454,7 +456,7 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
       const e1 = last >= 1 ? exp2q(mx - load<i32>(zr, 4)) : 0;
       const e2 = last >= 2 ? exp2q(mx - load<i32>(zr, 8)) : 0;
       const e3 = last >= 3 ? exp2q(mx - load<i32>(zr, 12)) : 0;
-      const w0 = <u64>((e0 * m0) >> s0), w1 = <u64>((e1 * m1) >> s1), w2 = <u64>((e2 * m2) >> s2), w3 = <u64>((e3 * m3) >> s3);
+      const w0 = <u64>((e0 * m0 + h0) >> s0), w1 = <u64>((e1 * m1 + h1) >> s1), w2 = <u64>((e2 * m2 + h2) >> s2), w3 = <u64>((e3 * m3 + h3) >> s3);
       store<i64>(hc, load<i64>(hc, HC_ESUM) + <i64>(e0 + e1 + e2 + e3), HC_ESUM);
       store<i64>(hc, load<i64>(hc, HC_WSUM) + <i64>(w0 + w1 + w2 + w3), HC_WSUM);
       let tp = tile(vCodes, l, g, b, 0);

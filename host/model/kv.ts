@@ -74,8 +74,9 @@ export function kvRoundTrip(v: ArrayLike<number>, fmt: KvFormat): Float32Array {
 //   2^30 / (127 * 8 * 255 * hs * 2^(Ekmax - 134))) (f64; the cap keeps |z| < 2^30), S = min(20 -
 //   floor(log2 B), 26), A = floor(B * 2^S + 0.5) (0 when B is 0), and
 //   z_t = floor(idot_t * m_t * A / 2^(134 + S - E_t)).
-//   Softmax: d_t = min(max z - z_t, 16 * 1024); e_t = EXP2_Q15[d_t & 1023] >> (d_t >> 10) (2^(-d/1024)
-//   in Q15); value weights wc_t = (e_t * mv_t) >> min(9 + Evmax - Ev_t, 31) (Q14 at most);
+//   Softmax: d_t = min(max z - z_t, 17 * 1024); e_t = round(EXP2_Q15[d_t & 1023] / 2^(d_t >> 10))
+//   (2^(-d/1024) in Q15); value weights wc_t = round(e_t * mv_t / 2^min(9 + Evmax - Ev_t, 31)) (Q14
+//   at most); round(a / 2^s) = (a + 2^s / 2) >> s, so small weights are not biased down;
 //   out_i = f32(f64(sum_t wc_t * vc_t,i) * (2^(Evmax - 125) / sum_t e_t)).
 export const EXP2_FRAC_BITS = 10;
 // 2^(-i/1024) in Q15, i = 0..1023: 32768 * r^i with r = 2^(-1/1024) as an f64 literal, multiplied in
@@ -127,10 +128,12 @@ export function int4Attention(q: Float32Array, k: Array<{ codes: Int8Array; scal
   let esum = 0;
   const acc = new Float64Array(hs);
   z.forEach((zt, t) => {
-    const d = Math.min(mx - zt, 16 << EXP2_FRAC_BITS);
-    const e = EXP2_Q15[d & 1023] >> (d >> EXP2_FRAC_BITS);
+    const d = Math.min(mx - zt, 17 << EXP2_FRAC_BITS);
+    const sh = d >> EXP2_FRAC_BITS;
+    const e = (EXP2_Q15[d & 1023] + ((1 << sh) >> 1)) >> sh;
     esum += e;
-    const wc = (e * ((vb[t] & 127) | 128)) >> Math.min(9 + ev - (vb[t] >> 7), 31);
+    const vsh = Math.min(9 + ev - (vb[t] >> 7), 31);
+    const wc = (e * ((vb[t] & 127) | 128) + (1 << (vsh - 1))) >> vsh;
     for (let i = 0; i < hs; i++) acc[i] += wc * v[t].codes[i];
   });
   const scale = pow2(ev - 125) / esum;
