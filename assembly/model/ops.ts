@@ -68,37 +68,6 @@ export function swigluQuantized(hb: usize, hb2: usize, size: i32): void {
   }
 }
 
-// e^x without a call: x = n*ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial, times 2^n built in
-// the exponent bits. Within 2 ulp of expf for x in [-30, 88]; 2^127 above. Below -30 it is 0: e^-30
-// (1e-13) is under half an ulp of the softmax sum it joins (>= 1), and products of such values with
-// small scales are denormals, which cost x86 about a hundred cycles an operation.
-// The polynomial's constants, shared with the SIMD build's exp4 (kv.ts).
-export const EXP_LOG2E: f32 = 1.44269504;
-export const EXP_LN2_HI: f32 = 0.693145751953125; // ln 2 in two parts: n * LN2_HI is exact
-export const EXP_LN2_LO: f32 = 1.428606765330187e-6;
-export const EXP_C7: f32 = 1.9875691500e-4;
-export const EXP_C6: f32 = 1.3981999507e-3;
-export const EXP_C5: f32 = 8.3334519073e-3;
-export const EXP_C4: f32 = 4.1665795894e-2;
-export const EXP_C3: f32 = 1.6666665459e-1;
-export const EXP_C2: f32 = 5.0000001201e-1;
-@inline export function fastExp(x: f32): f32 {
-  if (x < <f32>-30) return 0;
-  const xc = min(x, <f32>88);
-  const n = nearest<f32>(xc * EXP_LOG2E);
-  let r = xc - n * EXP_LN2_HI;
-  r -= n * EXP_LN2_LO;
-  let p: f32 = EXP_C7;
-  p = p * r + EXP_C6;
-  p = p * r + EXP_C5;
-  p = p * r + EXP_C4;
-  p = p * r + EXP_C3;
-  p = p * r + EXP_C2;
-  p = p * r * r + r;
-  p += 1;
-  return p * reinterpret<f32>((<i32>n + 127) << 23);
-}
-
 // x += y over size values.
 export function addInto(x: usize, y: usize, size: i32): void {
   for (let i = 0; i < size; i++) {
