@@ -9,6 +9,7 @@
 // (layer, KV head, block of 4 positions, group of 4 dims): K tiles hold position 4b+j in lane j and
 // dim 4g+s in its nibble s (bits 16j+4s); V tiles hold dim 4g+j in lane j and position 4b+s in
 // nibble s. Attention over int4 runs in integers (attentionInt4 below; spec: host/model/kv.ts).
+import { quantize_act } from '../kernels/act';
 import { softmax } from './ops';
 
 export const KV_F32: i32 = 0;
@@ -315,25 +316,17 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
     ev = max(ev, <u32>load<u16>(vsBase + (<usize>t << 1)) >> 7);
   }
   const bcap: f64 = 1073741824.0 / (<f64>(127 * 8 * 255) * <f64>hs * pow2(<i32>ek - 134));
-  // quantize each query head (the activation quantizer: absmax, qmax 127, nearest-even), then its
-  // score multiplier
+  // quantize each query head with the activation quantizer (absmax, qmax 127), then its score multiplier
   for (let hh = 0; hh < kvMul; hh++) {
-    const qh = q + (<usize>(hh * hs) << 2);
     const hc = consts + <usize>(hh * HEAD_CONSTS);
-    let amax: f32 = 0;
-    for (let i = 0; i < hs; i++) amax = max(amax, abs(load<f32>(qh + (<usize>i << 2))));
+    const qch = qc + <usize>(hh * hs);
+    quantize_act(q + (<usize>(hh * hs) << 2), qch, hc + HC_SQ, 1, hs, 127);
     let sum = 0;
-    const iscale: f32 = amax == 0 ? 0 : <f32>127 / amax;
-    for (let i = 0; i < hs; i++) {
-      const c = <i32>min(max(nearest<f32>(load<f32>(qh + (<usize>i << 2)) * iscale), <f32>-127), <f32>127);
-      store<i8>(qc + <usize>(hh * hs + i), <i8>c);
-      sum += c;
-    }
-    const sq: f32 = amax / <f32>127;
+    for (let i = 0; i < hs; i++) sum += <i32>load<i8>(qch + i);
+    const sq = load<f32>(hc, HC_SQ);
     const bq = min(<f64>sq * Math.LOG2E * 1024.0 / Math.sqrt(<f64>hs), bcap);
     const s = bq == 0 ? 26 : min(20 - (<i32>((reinterpret<i64>(bq) >> 52) & 0x7ff) - 1023), 26);
     store<i32>(hc, sum, HC_QSUM);
-    store<f32>(hc, sq, HC_SQ);
     store<i64>(hc, bq == 0 ? 0 : <i64>Math.floor(bq * pow2(s) + 0.5), HC_A);
     store<i32>(hc, 134 + s, HC_C);
     store<i32>(hc, i32.MIN_VALUE, HC_MAX);

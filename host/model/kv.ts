@@ -28,7 +28,7 @@ export function kvFormat(name: string): KvFormat | undefined {
 }
 
 const f = Math.fround;
-export const KV_MIN_AMAX = 2 ** -27;
+const KV_MIN_AMAX = 2 ** -27;
 const u32 = new Uint32Array(1);
 const f32v = new Float32Array(u32.buffer);
 
