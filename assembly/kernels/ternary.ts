@@ -476,17 +476,20 @@ export function gemm_tt4_i8_lut(w: usize, wscale: f32, x: usize, xs: usize, y: u
   if (ASC_FEATURE_SIMD) {
     const groups = k >> 2;
     const tables = scratch(<u32>n * <u32>groups * 32);
+    // T[idx] for idx 0..7 as i16 lanes: x0, x1, x2 masked by bits 0-2 of the lane index; idx 8..15 add x3.
+    // Built in vectors: at K = 64 building the tables took as long as the lookups.
+    const bit0 = i16x8(0, -1, 0, -1, 0, -1, 0, -1), bit1 = i16x8(0, 0, -1, -1, 0, 0, -1, -1), bit2 = i16x8(0, 0, 0, 0, -1, -1, -1, -1);
     for (let t = 0; t < n; t++) {
       const xt = x + <usize>t * <usize>k;
+      let tg = tables + <usize>t * <usize>groups * 32;
       for (let g = 0; g < groups; g++) {
-        const x0 = <i32>load<i8>(xt + (g << 2)), x1 = <i32>load<i8>(xt + (g << 2) + 1);
-        const x2 = <i32>load<i8>(xt + (g << 2) + 2), x3 = <i32>load<i8>(xt + (g << 2) + 3);
-        const tg = tables + (<usize>t * <usize>groups + <usize>g) * 32;
-        for (let idx = 0; idx < 16; idx++) {
-          const v = (idx & 1 ? x0 : 0) + (idx & 2 ? x1 : 0) + (idx & 4 ? x2 : 0) + (idx & 8 ? x3 : 0);
-          store<u8>(tg + idx, <u8>v);
-          store<u8>(tg + 16 + idx, <u8>(v >> 8));
-        }
+        const xg = xt + (<usize>g << 2);
+        const lo = i16x8.add(i16x8.add(v128.and(i16x8.splat(<i16>load<i8>(xg)), bit0), v128.and(i16x8.splat(<i16>load<i8>(xg, 1)), bit1)),
+          v128.and(i16x8.splat(<i16>load<i8>(xg, 2)), bit2));
+        const hi = i16x8.add(lo, i16x8.splat(<i16>load<i8>(xg, 3)));
+        v128.store(tg, i8x16.shuffle(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+        v128.store(tg, i8x16.shuffle(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), 16);
+        tg += 32;
       }
     }
     const nibble = i8x16.splat(0x0f);
