@@ -4,6 +4,7 @@
 import { UserError } from '../errors.ts';
 import { KernelHost } from '../engine/kernels.ts';
 import { getEngine, targetFor } from '../engine/index.ts';
+import { compileOptimizedOnly } from '../engine/v8.ts';
 import type { EngineName } from '../engine/types.ts';
 import { FORMATS, formatByName, type ActFormatName, type Target, type WeightFormat } from '../quant/formats.ts';
 import { quantizeAct } from '../quant/ref/act.ts';
@@ -121,6 +122,7 @@ export function checkFormats(names: string[]): void {
 
 export async function runKernelBench(opts: BenchOptions, tick: (label: string) => void = () => {}): Promise<BenchRow[]> {
   checkFormats(opts.formats);
+  compileOptimizedOnly();
   const hosts: Array<{ engine: EngineName; target: Target; host: KernelHost }> = [];
   for (const e of opts.engines) {
     if (e === 'native') continue;
@@ -157,8 +159,7 @@ export async function runKernelBench(opts: BenchOptions, tick: (label: string) =
               const p = host.prepare(c.t, c.x, variant);
               p.run(); // the correctness check
               if (!sameResult(p.result(), c.want, format.family)) throw new Error(`${engine}/${target} ${name} ${variant} disagrees with the reference on ${m}x${k}`);
-              // Warm up for one repeat's time: V8 first runs a kernel in its baseline compiler and
-              // swaps in the optimized code while it runs, which made the first repeats jitter.
+              // Warm up for one repeat's time (caches, branch predictors; the first repeats jittered)
               let t0 = performance.now();
               let calls = 0;
               do {

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { getEngine } from '../engine/index.ts';
+import { compileOptimizedOnly } from '../engine/v8.ts';
 import type { EngineName } from '../engine/types.ts';
 import { loadModel } from '../formats/index.ts';
 import { writeLlama2c } from '../formats/llama2c.ts';
@@ -67,7 +68,7 @@ export interface ModelBenchRow {
   memory_bytes: number | null; // the runtime's linear-memory high-water mark
   memory_limit: number | null; // the plan's limit (weights that do not fit stream), if any
   runc_tok_s: number | null;
-  ratio_vs_runc: number | null;
+  ratio_vs_runc: number | null; // median over repeats of tok_s / run.c's tok/s in the same repeat
 }
 
 function benchFile(name: string, dir: string): { path: string; tokenizer: string; label: string } {
@@ -114,6 +115,7 @@ function prepare(model: Model, cfg: ModelBenchConfig): Model {
 }
 
 export async function benchModelDecode(opts: ModelBenchOptions, tick: (label: string) => void = () => {}): Promise<ModelBenchRow[]> {
+  compileOptimizedOnly();
   const dir = mkdtempSync(join(tmpdir(), 'edge-flash-model-bench-'));
   const rows: ModelBenchRow[] = [];
   try {
@@ -121,33 +123,41 @@ export async function benchModelDecode(opts: ModelBenchOptions, tick: (label: st
       const f = benchFile(name, dir);
       const model = loadModel(f.path, { tokenizer: f.tokenizer });
       const steps = Math.min(opts.steps, model.config.seqLen);
-      let runc: number | null = null;
-      if (opts.runc) {
-        tick(`${name} run.c`);
-        const r = Array.from({ length: opts.repeat }, () => runcTokS(opts.runc!, f.path, f.tokenizer, steps));
-        runc = median(r);
-        rows.push({ model: f.label, engine: 'run.c', target: 'native', weights: 'f32', classifier: 'f32', act: 'f32', kv: 'f32', steps, tok_s: runc, min_tok_s: Math.min(...r), max_tok_s: Math.max(...r), memory_bytes: null, memory_limit: null, runc_tok_s: runc, ratio_vs_runc: 1 });
-      }
-      for (const cfg of opts.configs) {
-        if (cfg.models && !cfg.models.includes(name)) continue;
-        tick(`${name} ${cfg.engine}/${cfg.target} ${cfg.weights} ${cfg.kv}`);
-        const engine = await getEngine(cfg.engine);
-        const kv = kvFormat(cfg.kv);
-        if (!kv) throw new UserError(`unknown KV format '${cfg.kv}'`);
-        const m = prepare(model, cfg);
-        const rt = ModelRuntime.create(m, engine, { target: cfg.target, kv, act: cfg.act, batch: 1, sampler: false, memoryLimit: cfg.memoryLimit, capMemory: cfg.memoryLimit !== undefined });
-        try {
+      const runs: Array<{ cfg: ModelBenchConfig; rt: ModelRuntime; tokS: number[] }> = [];
+      try {
+        for (const cfg of opts.configs) {
+          if (cfg.models && !cfg.models.includes(name)) continue;
+          tick(`${name} ${cfg.engine}/${cfg.target} ${cfg.weights} ${cfg.kv}: load and warm up`);
+          const engine = await getEngine(cfg.engine);
+          const kv = kvFormat(cfg.kv);
+          if (!kv) throw new UserError(`unknown KV format '${cfg.kv}'`);
+          const rt = ModelRuntime.create(prepare(model, cfg), engine, { target: cfg.target, kv, act: cfg.act, batch: 1, sampler: false, memoryLimit: cfg.memoryLimit, capMemory: cfg.memoryLimit !== undefined });
+          runs.push({ cfg, rt, tokS: [] });
           rt.setSampler({ temperature: 0, topp: 0.9, seed: 1n });
-          decodeTokS(rt, Math.min(steps, 16)); // warm-up (JIT tiers)
-          const r = Array.from({ length: opts.repeat }, () => decodeTokS(rt, steps));
-          const med = median(r);
+          decodeTokS(rt, steps); // warm-up: caches, branch predictors
+        }
+        // Repeats interleave run.c and every row, so that the machine's drift (a third over minutes on
+        // shared hosts) hits both sides of each ratio alike; a row's ratio is the median of its
+        // per-repeat ratios.
+        const runc: number[] = [];
+        for (let r = 0; r < opts.repeat; r++) {
+          tick(`${name} repeat ${r + 1}/${opts.repeat}`);
+          if (opts.runc) runc.push(runcTokS(opts.runc, f.path, f.tokenizer, steps));
+          for (const run of runs) run.tokS.push(decodeTokS(run.rt, steps));
+        }
+        const runcMedian = opts.runc ? median(runc) : null;
+        if (opts.runc) {
+          rows.push({ model: f.label, engine: 'run.c', target: 'native', weights: 'f32', classifier: 'f32', act: 'f32', kv: 'f32', steps, tok_s: runcMedian!, min_tok_s: Math.min(...runc), max_tok_s: Math.max(...runc), memory_bytes: null, memory_limit: null, runc_tok_s: runcMedian, ratio_vs_runc: 1 });
+        }
+        for (const { cfg, rt, tokS } of runs) {
           rows.push({
             model: f.label, engine: cfg.engine, target: cfg.target, weights: cfg.weights, classifier: cfg.classifier ?? 'f32', act: cfg.weights === 'f32' ? 'f32' : cfg.act, kv: cfg.kv, steps,
-            tok_s: med, min_tok_s: Math.min(...r), max_tok_s: Math.max(...r), memory_bytes: rt.memoryBytes(), memory_limit: cfg.memoryLimit ?? null, runc_tok_s: runc, ratio_vs_runc: runc ? med / runc : null,
+            tok_s: median(tokS), min_tok_s: Math.min(...tokS), max_tok_s: Math.max(...tokS), memory_bytes: rt.memoryBytes(), memory_limit: cfg.memoryLimit ?? null,
+            runc_tok_s: runcMedian, ratio_vs_runc: opts.runc ? median(tokS.map((t, i) => t / runc[i])) : null,
           });
-        } finally {
-          rt.close();
         }
+      } finally {
+        for (const { rt } of runs) rt.close();
       }
     }
   } finally {

@@ -1,4 +1,5 @@
 // The V8 engine: Node's own WebAssembly.
+import { setFlagsFromString } from 'node:v8';
 import type { Engine, HostFunction, Instance, InstanceOptions } from './types.ts';
 
 class V8Instance implements Instance {
@@ -44,3 +45,12 @@ export const v8Engine: Engine = {
     return new V8Instance(new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>), imports, opts);
   },
 };
+
+// For benchmarks: compile modules created from now on with V8's optimizing tier only. By default V8
+// starts each function in its baseline tier and optimizes it in the background once hot; on the
+// 260K model that took 0.2 s to over 1 s of decoding (measured: 30-45 % slower until then), so a
+// timed pass could land on either side. Process-wide, so `run` does not call it.
+export function compileOptimizedOnly(): void {
+  setFlagsFromString('--no-liftoff');
+}
+
