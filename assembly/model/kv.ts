@@ -95,14 +95,6 @@ export function kvSetup(format: i32, layers: i32, seq: i32, dim: i32, heads: i32
   return (x + 0x7fff + ((x >> 16) & 1)) >> 16;
 }
 
-@inline function codeAt(row: usize, i: i32): i32 {
-  if (fmt == KV_INT8) return <i32>load<u8>(row + i) - 128;
-  if (fmt == KV_INT4) return ((<i32>load<u8>(row + (i >> 1)) >> ((i & 1) << 2)) & 15) - 8;
-  const g = row + <usize>(i >> 3) * 3;
-  const w = <u32>load<u8>(g) | (<u32>load<u8>(g, 1) << 8) | (<u32>load<u8>(g, 2) << 16);
-  return <i32>((w >> (<u32>(i & 7) * 3)) & 7) - 4;
-}
-
 // The int4 tile of (layer l, KV head g, position block b, dim group dg).
 @inline function tile(base: usize, l: i32, g: i32, b: i32, dg: i32): usize {
   return base + ((((<usize>(l * nKv + g) * <usize>blocks + <usize>b) * <usize>(headSize >> 2) + <usize>dg)) << 3);
@@ -150,7 +142,8 @@ export function kvStore(l: i32, pos: i32, src: usize, isV: bool): void {
   }
 }
 
-// Four K or V values (dims i..i+3, i a multiple of 4) of one cached row, as f32 codes (f32 KV: values).
+// Four K or V values (dims i..i+3, i a multiple of 4) of one cached row, as f32 codes (f32 KV: values;
+// int4 never comes here: attentionInt4).
 @inline function load4(row: usize, i: i32, f: i32, out: usize): void {
   if (f == KV_F32) {
     const p = row + (<usize>i << 2);
@@ -159,10 +152,6 @@ export function kvStore(l: i32, pos: i32, src: usize, isV: bool): void {
     const w = load<u32>(row + i);
     store<f32>(out, <f32>(<i32>(w & 255) - 128)); store<f32>(out, <f32>(<i32>((w >> 8) & 255) - 128), 4);
     store<f32>(out, <f32>(<i32>((w >> 16) & 255) - 128), 8); store<f32>(out, <f32>(<i32>(w >> 24) - 128), 12);
-  } else if (f == KV_INT4) {
-    const w = <u32>load<u16>(row + (i >> 1));
-    store<f32>(out, <f32>(<i32>(w & 15) - 8)); store<f32>(out, <f32>(<i32>((w >> 4) & 15) - 8), 4);
-    store<f32>(out, <f32>(<i32>((w >> 8) & 15) - 8), 8); store<f32>(out, <f32>(<i32>(w >> 12) - 8), 12);
   } else {
     const w = (load<u32>(row + <usize>(i >> 3) * 3) >> (<u32>(i & 4) * 3)) & 0xfff; // 4 bytes read: the cache has slack
     store<f32>(out, <f32>(<i32>(w & 7) - 4)); store<f32>(out, <f32>(<i32>((w >> 3) & 7) - 4), 4);
@@ -245,12 +234,10 @@ export function attention(l: i32, pos: i32, q: usize, out: usize, att: usize, nH
     const og = out + (<usize>(g * kvMul * headSize) << 2);
     if (fmt == KV_F32) scores(KV_F32, l, pos, g, qg, att, kvMul, tmp);
     else if (fmt == KV_INT8) scores(KV_INT8, l, pos, g, qg, att, kvMul, tmp);
-    else if (fmt == KV_INT4) scores(KV_INT4, l, pos, g, qg, att, kvMul, tmp);
     else scores(KV_INT3, l, pos, g, qg, att, kvMul, tmp);
     for (let hh = 0; hh < kvMul; hh++) softmax(att + (<usize>(hh * seqLen) << 2), pos + 1);
     if (fmt == KV_F32) values(KV_F32, l, pos, g, og, att, kvMul, tmp);
     else if (fmt == KV_INT8) values(KV_INT8, l, pos, g, og, att, kvMul, tmp);
-    else if (fmt == KV_INT4) values(KV_INT4, l, pos, g, og, att, kvMul, tmp);
     else values(KV_INT3, l, pos, g, og, att, kvMul, tmp);
   }
 }
