@@ -26,9 +26,8 @@ let kvDim: i32 = 0;
 let seqLen: i32 = 0;
 let codeRow: i32 = 0;      // bytes of one position's codes (or f32 values) in one layer
 let blocks: i32 = 0;       // int4: blocks of 4 positions
-let qbuf: usize = 0;       // int4 scratch: query codes, then per-head constants (attentionInt4)
-let qvecBuf: usize = 0;    // int4, SIMD build: query code vectors
-let accbuf: usize = 0;     // int4: per query head, head_size / 2 u64 (SIMD: u32x4 pairs) lane accumulators
+let qbuf: usize = 0;       // int4 scratch: one query head's codes, then its f32 scale (attentionInt4)
+let qvecBuf: usize = 0;    // int4, SIMD build: that head's query code vectors
 let exp2Tab: usize = 0;    // int4: 2^(-i/1024) in Q15, 1024 u16
 let kCodes: usize = 0, vCodes: usize = 0, kScales: usize = 0, vScales: usize = 0;
 
@@ -46,17 +45,17 @@ export function kvBytes(format: i32, layers: i32, seq: i32, dim: i32, heads: i32
   return ((<usize>layers * (codes + scales)) << 1) + 16; // slack: int3 rows are read 4 bytes at a time
 }
 
-// Scratch of integer attention (int4): query codes, per-head constants, SIMD query vectors, value lane
-// accumulators and the exp2 table. host/model/kv.ts kvScratchBytes mirrors it.
-const HEAD_CONSTS: i32 = 40; // bytes of per-head constants (HC_* in attentionInt4)
-export function kvScratchBytes(format: i32, kvMul: i32, hs: i32): usize {
+// Scratch of integer attention (int4), for one query head at a time: its codes (8-byte aligned) and
+// scale (8 bytes), 16-byte alignment, the SIMD build's query vectors (64 bytes per 8 dims) and the
+// exp2 table. host/model/kv.ts kvScratchBytes mirrors it.
+export function kvScratchBytes(format: i32, hs: i32): usize {
   if (format != KV_INT4) return 0;
   const npairs = ((hs >> 2) + 1) >> 1;
-  return <usize>(((kvMul * hs + 7) & ~7) + kvMul * HEAD_CONSTS + 15 + kvMul * npairs * 96 + (EXP2_SIZE << 1));
+  return <usize>(((hs + 7) & ~7) + 8 + 15 + npairs * 64 + (EXP2_SIZE << 1));
 }
 
 // Lays the cache out over `base` (kvBytes of it).
-export function kvSetup(format: i32, layers: i32, seq: i32, dim: i32, heads: i32, hs: i32, base: usize, scratchBase: usize, kvMul: i32): void {
+export function kvSetup(format: i32, layers: i32, seq: i32, dim: i32, heads: i32, hs: i32, base: usize, scratchBase: usize): void {
   fmt = format;
   qmax = format == KV_INT8 ? 127 : format == KV_INT4 ? 7 : format == KV_INT3 ? 3 : 0;
   headSize = hs;
@@ -69,9 +68,8 @@ export function kvSetup(format: i32, layers: i32, seq: i32, dim: i32, heads: i32
   if (format == KV_INT4) {
     const npairs = ((hs >> 2) + 1) >> 1;
     qbuf = scratchBase;
-    qvecBuf = (scratchBase + <usize>(((kvMul * hs + 7) & ~7) + kvMul * HEAD_CONSTS) + 15) & ~(<usize>15);
-    accbuf = qvecBuf + <usize>(kvMul * npairs * 64);
-    exp2Tab = accbuf + <usize>(kvMul * npairs * 32);
+    qvecBuf = (scratchBase + <usize>(((hs + 7) & ~7) + 8) + 15) & ~(<usize>15);
+    exp2Tab = qvecBuf + <usize>(npairs * 64);
     // 32768 * r^i, r = 2^(-1/1024), multiplied in f64 in order, rounded half up (host/model/kv.ts)
     let x: f64 = 1;
     for (let i = 0; i < EXP2_SIZE; i++) {
@@ -258,12 +256,12 @@ const LANES32: u64 = 0x0000000F0000000F;
 const ONES16: u64 = 0x0001000100010001;
 const BIAS16: u64 = 0x8000800080008000; // lanes biased by 2^15: sums within +-2^15 never borrow
 
-// per query head constants (HEAD_CONSTS bytes at qbuf + codes): i32 code sum, f32 scale, i64 A,
-// i32 C, i32 max score, i64 sum of exp weights, i64 sum of value weights
-const HC_QSUM = 0, HC_SQ = 4, HC_A = 8, HC_C = 16, HC_MAX = 20, HC_ESUM = 24, HC_WSUM = 32;
-
 @inline function pow2(n: i32): f64 {
   return reinterpret<f64>(<i64>(n + 1023) << 52);
+}
+
+@inline function outLane(o: usize, off: usize, acc: i64, bias: i64, scale: f64): void {
+  store<f32>(o + off, <f32>(<f64>(acc - bias) * scale));
 }
 
 // z = floor(idot * m * A / 2^(C - E)) for a bf16 scale b = (E, m). A zero K row has idot 0, so its
@@ -292,8 +290,8 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
   const hs = headSize;
   const dgs = hs >> 2;
   const npairs = (dgs + 1) >> 1;
-  const qc = qbuf;                                                // (kvMul, hs) i8 query codes
-  const consts = qbuf + <usize>((kvMul * hs + 7) & ~7);           // (kvMul, HEAD_CONSTS)
+  const qch = qbuf;                                     // the query head's i8 codes
+  const qscale = qbuf + <usize>((hs + 7) & ~7);          // and its f32 scale
   const ksBase = kScales + ((<usize>(l * nKv + g) * <usize>seqLen) << 1); // (seq) bf16 of this KV head
   const vsBase = vScales + ((<usize>(l * nKv + g) * <usize>seqLen) << 1);
   // the largest K and V scale exponents over the positions
@@ -303,31 +301,27 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
     ev = max(ev, <u32>load<u16>(vsBase + (<usize>t << 1)) >> 7);
   }
   const bcap: f64 = 1073741824.0 / (<f64>(127 * 8 * 255) * <f64>hs * pow2(<i32>ek - 134));
-  // quantize each query head with the activation quantizer (absmax, qmax 127), then its score multiplier
+  const nb = (pos >> 2) + 1;
+  const lastB = nb - 1, lastJ = pos & 3; // the last block holds positions up to pos only
+  const stride = <usize>(dgs << 3); // from a tile to the same dim group's tile of the next block
+  const evTop = 9 + <i32>ev;
   for (let hh = 0; hh < kvMul; hh++) {
-    const hc = consts + <usize>(hh * HEAD_CONSTS);
-    const qch = qc + <usize>(hh * hs);
-    quantize_act(q + (<usize>(hh * hs) << 2), qch, hc + HC_SQ, 1, hs, 127);
-    let sum = 0;
-    for (let i = 0; i < hs; i++) sum += <i32>load<i8>(qch + i);
-    const sq = load<f32>(hc, HC_SQ);
-    const bq = min(<f64>sq * Math.LOG2E * 1024.0 / Math.sqrt(<f64>hs), bcap);
-    const s = bq == 0 ? 26 : min(20 - (<i32>((reinterpret<i64>(bq) >> 52) & 0x7ff) - 1023), 26);
-    store<i32>(hc, sum, HC_QSUM);
-    store<i64>(hc, bq == 0 ? 0 : <i64>Math.floor(bq * pow2(s) + 0.5), HC_A);
-    store<i32>(hc, 134 + s, HC_C);
-    store<i32>(hc, i32.MIN_VALUE, HC_MAX);
-    store<i64>(hc, 0, HC_ESUM);
-    store<i64>(hc, 0, HC_WSUM);
-  }
-  if (ASC_FEATURE_SIMD) {
-    // vector (hh, p, s): lanes 0-3 the signed code of dim 8p+s, lanes 4-7 that of dim 8p+4+s
-    for (let hh = 0; hh < kvMul; hh++) {
+    // the query head's codes (the activation quantizer: absmax, qmax 127) and score multiplier
+    quantize_act(q + (<usize>(hh * hs) << 2), qch, qscale, 1, hs, 127);
+    let qsum = 0;
+    for (let i = 0; i < hs; i++) qsum += <i32>load<i8>(qch + i);
+    const corr = <i64>(8 * qsum);
+    const bq = min(<f64>load<f32>(qscale) * Math.LOG2E * 1024.0 / Math.sqrt(<f64>hs), bcap);
+    const sa = bq == 0 ? 26 : min(20 - (<i32>((reinterpret<i64>(bq) >> 52) & 0x7ff) - 1023), 26);
+    const a: i64 = bq == 0 ? 0 : <i64>Math.floor(bq * pow2(sa) + 0.5);
+    const c = 134 + sa;
+    if (ASC_FEATURE_SIMD) {
+      // vector (p, s): lanes 0-3 the signed code of dim 8p+s, lanes 4-7 that of dim 8p+4+s
       for (let p = 0; p < npairs; p++) {
         for (let s = 0; s < 4; s++) {
-          const lo = <i32>load<i8>(qc + <usize>(hh * hs + 8 * p + s));
-          const hi = 2 * p + 1 < dgs ? <i32>load<i8>(qc + <usize>(hh * hs + 8 * p + 4 + s)) : 0;
-          const at = qvecBuf + (<usize>((hh * npairs + p) * 4 + s) << 4);
+          const lo = <i32>load<i8>(qch + <usize>(8 * p + s));
+          const hi = 2 * p + 1 < dgs ? <i32>load<i8>(qch + <usize>(8 * p + 4 + s)) : 0;
+          const at = qvecBuf + (<usize>(p * 4 + s) << 4);
           for (let j = 0; j < 4; j++) {
             store<i16>(at + (<usize>j << 1), <i16>lo);
             store<i16>(at + (<usize>(j + 4) << 1), <i16>hi);
@@ -335,18 +329,11 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
         }
       }
     }
-  }
-  const nb = (pos >> 2) + 1;
+    const zr = att + (<usize>(hh * seqLen) << 2); // z_t, then wc_t (att has seqLen entries a head)
 
-  // pass 1: scores z_t of every query head (rows of att, as i32), and their maxima
-  for (let b = 0; b < nb; b++) {
-    const tb = b << 2;
-    const last = min(3, pos - tb);
-    const kp = ksBase + (<usize>tb << 1);
-    for (let hh = 0; hh < kvMul; hh++) {
-      const hc = consts + <usize>(hh * HEAD_CONSTS);
-      const qrow = qc + <usize>(hh * hs);
-      const corr = <i64>(8 * load<i32>(hc, HC_QSUM));
+    // pass 1: scores z_t and their maximum
+    let mx = i32.MIN_VALUE;
+    for (let b = 0; b < nb; b++) {
       // idot of the block's four positions
       let i0: i64, i1: i64, i2: i64, i3: i64;
       let tp = tile(kCodes, l, g, b, 0);
@@ -357,7 +344,7 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
         for (let d0 = 0; d0 < dgs; d0 += 2) {
           const v = d0 + 1 < dgs ? v128.load(tp) : v128.load64_zero(tp);
           tp += 16;
-          const qv = qvecBuf + (<usize>(hh * npairs * 4 + (d0 >> 1) * 4) << 4);
+          const qv = qvecBuf + (<usize>((d0 >> 1) * 4) << 4);
           let a16 = i16x8.mul(v128.and(v, LANE4), v128.load(qv));
           a16 = i16x8.add(a16, i16x8.mul(v128.and(i16x8.shr_u(v, 4), LANE4), v128.load(qv, 16)));
           a16 = i16x8.add(a16, i16x8.mul(v128.and(i16x8.shr_u(v, 8), LANE4), v128.load(qv, 32)));
@@ -373,7 +360,7 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
         for (let dg = 0; dg < dgs; dg++) {
           const w = load<u64>(tp);
           tp += 8;
-          const qd = qrow + <usize>(dg << 2);
+          const qd = qch + <usize>(dg << 2);
           acc += (w & LANES16) * <u64>load<i8>(qd) + ((w >> 4) & LANES16) * <u64>load<i8>(qd, 1)
             + ((w >> 8) & LANES16) * <u64>load<i8>(qd, 2) + ((w >> 12) & LANES16) * <u64>load<i8>(qd, 3);
         }
@@ -388,7 +375,7 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
           for (let dg = d0; dg < dend; dg++) {
             const w = load<u64>(tp);
             tp += 8;
-            const qd = qrow + <usize>(dg << 2);
+            const qd = qch + <usize>(dg << 2);
             acc += (w & LANES16) * <u64>load<i8>(qd) + ((w >> 4) & LANES16) * <u64>load<i8>(qd, 1)
               + ((w >> 8) & LANES16) * <u64>load<i8>(qd, 2) + ((w >> 12) & LANES16) * <u64>load<i8>(qd, 3);
           }
@@ -396,101 +383,93 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
           i2 += <i64>((acc >> 32) & 0xffff) - 0x8000; i3 += <i64>(acc >> 48) - 0x8000;
         }
       }
-      const a = load<i64>(hc, HC_A);
-      const c = load<i32>(hc, HC_C);
-      const zr = att + (<usize>(hh * seqLen + tb) << 2);
-      let mx = load<i32>(hc, HC_MAX);
-      if (last == 3) {
-        const z0 = zScore(i0, <u32>load<u16>(kp), a, c), z1 = zScore(i1, <u32>load<u16>(kp, 2), a, c);
-        const z2 = zScore(i2, <u32>load<u16>(kp, 4), a, c), z3 = zScore(i3, <u32>load<u16>(kp, 6), a, c);
-        store<i32>(zr, z0); store<i32>(zr, z1, 4); store<i32>(zr, z2, 8); store<i32>(zr, z3, 12);
-        mx = max(max(mx, z0), max(z1, max(z2, z3)));
-      } else {
-        for (let j = 0; j <= last; j++) {
-          const z = zScore(j == 0 ? i0 : j == 1 ? i1 : i2, <u32>load<u16>(kp + (<usize>j << 1)), a, c);
-          store<i32>(zr + (<usize>j << 2), z);
-          mx = max(mx, z);
-        }
+      const kp = ksBase + (<usize>b << 3);
+      const zt = zr + (<usize>b << 4);
+      const z0 = zScore(i0, <u32>load<u16>(kp), a, c);
+      store<i32>(zt, z0);
+      mx = max(mx, z0);
+      if (b < lastB || lastJ >= 1) {
+        const z1 = zScore(i1, <u32>load<u16>(kp, 2), a, c);
+        store<i32>(zt, z1, 4);
+        mx = max(mx, z1);
       }
-      store<i32>(hc, mx, HC_MAX);
+      if (b < lastB || lastJ >= 2) {
+        const z2 = zScore(i2, <u32>load<u16>(kp, 4), a, c);
+        store<i32>(zt, z2, 8);
+        mx = max(mx, z2);
+      }
+      if (b < lastB || lastJ == 3) {
+        const z3 = zScore(i3, <u32>load<u16>(kp, 6), a, c);
+        store<i32>(zt, z3, 12);
+        mx = max(mx, z3);
+      }
     }
-  }
 
-  // pass 2: exp2 and value weights per position, summed against the V tiles per block
-  const accB = <usize>(npairs << 5); // accumulator bytes per head
-  for (let i = 0; i < kvMul * npairs * 4; i++) store<u64>(accbuf + (<usize>i << 3), 0);
-  const evTop = 9 + <i32>ev;
-  for (let b = 0; b < nb; b++) {
-    const tb = b << 2;
-    const last = min(3, pos - tb);
-    const vp = vsBase + (<usize>tb << 1);
-    const b0 = <u32>load<u16>(vp), b1 = <u32>load<u16>(vp, 2), b2 = <u32>load<u16>(vp, 4), b3 = <u32>load<u16>(vp, 6);
-    const m0 = vMant(b0), m1 = vMant(b1), m2 = vMant(b2), m3 = vMant(b3);
-    const s0 = vShift(b0, evTop), s1 = vShift(b1, evTop), s2 = vShift(b2, evTop), s3 = vShift(b3, evTop);
-    const h0 = <u32>1 << (s0 - 1), h1 = <u32>1 << (s1 - 1), h2 = <u32>1 << (s2 - 1), h3 = <u32>1 << (s3 - 1); // rounding
-    for (let hh = 0; hh < kvMul; hh++) {
-      const hc = consts + <usize>(hh * HEAD_CONSTS);
-      const mx = load<i32>(hc, HC_MAX);
-      const zr = att + (<usize>(hh * seqLen + tb) << 2);
-      const e0 = exp2q(mx - load<i32>(zr));
-      const e1 = last >= 1 ? exp2q(mx - load<i32>(zr, 4)) : 0;
-      const e2 = last >= 2 ? exp2q(mx - load<i32>(zr, 8)) : 0;
-      const e3 = last >= 3 ? exp2q(mx - load<i32>(zr, 12)) : 0;
-      const w0 = <u64>((e0 * m0 + h0) >> s0), w1 = <u64>((e1 * m1 + h1) >> s1), w2 = <u64>((e2 * m2 + h2) >> s2), w3 = <u64>((e3 * m3 + h3) >> s3);
-      store<i64>(hc, load<i64>(hc, HC_ESUM) + <i64>(e0 + e1 + e2 + e3), HC_ESUM);
-      store<i64>(hc, load<i64>(hc, HC_WSUM) + <i64>(w0 + w1 + w2 + w3), HC_WSUM);
-      let tp = tile(vCodes, l, g, b, 0);
-      let ap = accbuf + <usize>hh * accB;
-      if (ASC_FEATURE_SIMD) {
-        // lanes = 8 dims (two tiles); u32 lanes accumulate wc * u exactly
-        const LANE4 = i16x8.splat(15);
-        const v0 = i16x8.splat(<i16>w0), v1 = i16x8.splat(<i16>w1), v2 = i16x8.splat(<i16>w2), v3 = i16x8.splat(<i16>w3);
-        for (let d0 = 0; d0 < dgs; d0 += 2) {
-          const v = d0 + 1 < dgs ? v128.load(tp) : v128.load64_zero(tp);
-          tp += 16;
+    // pass 2: exp weights e_t and value weights wc_t (in place of z_t), then the value sums, one dim
+    // group (SIMD: two) at a time across the blocks with its sums in locals
+    let esum: i64 = 0, wsum: i64 = 0;
+    for (let t = 0; t <= pos; t++) {
+      const zt = zr + (<usize>t << 2);
+      const e = exp2q(mx - load<i32>(zt));
+      const bv = <u32>load<u16>(vsBase + (<usize>t << 1));
+      const sh = vShift(bv, evTop);
+      const wc = (e * vMant(bv) + (<u32>1 << (sh - 1))) >> sh; // rounded to nearest
+      store<u32>(zt, wc);
+      esum += <i64>e;
+      wsum += <i64>wc;
+    }
+    // out_i = f32(f64(sum_t wc_t * (u_t,i - 8)) * 2^(Evmax - 125) / sum_t e_t)
+    const scale: f64 = pow2(<i32>ev - 125) / <f64>esum;
+    const bias = 8 * wsum;
+    const oh = out + (<usize>(hh * hs) << 2);
+    if (ASC_FEATURE_SIMD) {
+      // lanes = 8 dims (two tiles); u32 lanes accumulate wc * u exactly
+      const LANE4 = i16x8.splat(15);
+      for (let p = 0; p < npairs; p++) {
+        let lo = i32x4.splat(0), hi = i32x4.splat(0);
+        const two = 2 * p + 1 < dgs;
+        for (let b = 0; b < nb; b++) {
+          const wp = zr + (<usize>b << 4);
+          const full = b < lastB || lastJ == 3;
+          const v0 = i16x8.splat(<i16>load<u32>(wp));
+          const v1 = i16x8.splat(full || lastJ >= 1 ? <i16>load<u32>(wp, 4) : 0);
+          const v2 = i16x8.splat(full || lastJ >= 2 ? <i16>load<u32>(wp, 8) : 0);
+          const v3 = i16x8.splat(full ? <i16>load<u32>(wp, 12) : 0);
+          const tp = tile(vCodes, l, g, b, 2 * p);
+          const v = two ? v128.load(tp) : v128.load64_zero(tp);
           const c0 = v128.and(v, LANE4), c1 = v128.and(i16x8.shr_u(v, 4), LANE4), c2 = v128.and(i16x8.shr_u(v, 8), LANE4), c3 = i16x8.shr_u(v, 12);
-          let lo = v128.load(ap), hi = v128.load(ap, 16);
           lo = i32x4.add(lo, i32x4.add(i32x4.add(i32x4.extmul_low_i16x8_u(c0, v0), i32x4.extmul_low_i16x8_u(c1, v1)), i32x4.add(i32x4.extmul_low_i16x8_u(c2, v2), i32x4.extmul_low_i16x8_u(c3, v3))));
           hi = i32x4.add(hi, i32x4.add(i32x4.add(i32x4.extmul_high_i16x8_u(c0, v0), i32x4.extmul_high_i16x8_u(c1, v1)), i32x4.add(i32x4.extmul_high_i16x8_u(c2, v2), i32x4.extmul_high_i16x8_u(c3, v3))));
-          v128.store(ap, lo);
-          v128.store(ap, hi, 16);
-          ap += 32;
         }
-      } else {
-        for (let dg = 0; dg < dgs; dg++) {
-          const w = load<u64>(tp);
-          tp += 8;
-          // lanes 0, 2 (dims 4dg, 4dg+2) and 1, 3 in 32-bit halves
-          store<u64>(ap, load<u64>(ap) + (w & LANES32) * w0 + ((w >> 4) & LANES32) * w1 + ((w >> 8) & LANES32) * w2 + ((w >> 12) & LANES32) * w3);
-          store<u64>(ap, load<u64>(ap, 8) + ((w >> 16) & LANES32) * w0 + ((w >> 20) & LANES32) * w1 + ((w >> 24) & LANES32) * w2 + ((w >> 28) & LANES32) * w3, 8);
-          ap += 16;
+        const o = oh + (<usize>(8 * p) << 2);
+        outLane(o, 0, <i64>i32x4.extract_lane(lo, 0), bias, scale); outLane(o, 4, <i64>i32x4.extract_lane(lo, 1), bias, scale);
+        outLane(o, 8, <i64>i32x4.extract_lane(lo, 2), bias, scale); outLane(o, 12, <i64>i32x4.extract_lane(lo, 3), bias, scale);
+        if (two) {
+          outLane(o, 16, <i64>i32x4.extract_lane(hi, 0), bias, scale); outLane(o, 20, <i64>i32x4.extract_lane(hi, 1), bias, scale);
+          outLane(o, 24, <i64>i32x4.extract_lane(hi, 2), bias, scale); outLane(o, 28, <i64>i32x4.extract_lane(hi, 3), bias, scale);
         }
       }
-    }
-  }
-
-  // out_i = f32(f64(sum_t wc_t * (u_t,i - 8)) * 2^(Evmax - 125) / sum_t e_t)
-  for (let hh = 0; hh < kvMul; hh++) {
-    const hc = consts + <usize>(hh * HEAD_CONSTS);
-    const scale: f64 = pow2(<i32>ev - 125) / <f64>load<i64>(hc, HC_ESUM);
-    const bias = 8 * load<i64>(hc, HC_WSUM);
-    const accs = accbuf + <usize>hh * accB;
-    const oh = out + (<usize>(hh * hs) << 2);
-    for (let dg = 0; dg < dgs; dg++) {
-      const o = oh + (<usize>(dg << 2) << 2);
-      let a0: i64, a1: i64, a2: i64, a3: i64;
-      if (ASC_FEATURE_SIMD) {
-        // pair dg >> 1: 8 u32 lanes, dims 8p .. 8p+7
-        const at = accs + (<usize>(dg >> 1) << 5) + (<usize>(dg & 1) << 4);
-        a0 = <i64>load<u32>(at); a1 = <i64>load<u32>(at, 4); a2 = <i64>load<u32>(at, 8); a3 = <i64>load<u32>(at, 12);
-      } else {
-        const a = load<u64>(accs + (<usize>dg << 4)), c = load<u64>(accs + (<usize>dg << 4), 8);
-        a0 = <i64>(a & 0xffffffff); a1 = <i64>(c & 0xffffffff); a2 = <i64>(a >> 32); a3 = <i64>(c >> 32);
+    } else {
+      for (let dg = 0; dg < dgs; dg++) {
+        // lanes 0, 2 (dims 4dg, 4dg+2) and 1, 3 in 32-bit halves
+        let s02: u64 = 0, s13: u64 = 0;
+        let tp = tile(vCodes, l, g, 0, dg);
+        for (let b = 0; b < nb; b++) {
+          const wp = zr + (<usize>b << 4);
+          const full = b < lastB || lastJ == 3;
+          const w0 = <u64>load<u32>(wp);
+          const w1: u64 = full || lastJ >= 1 ? <u64>load<u32>(wp, 4) : 0;
+          const w2: u64 = full || lastJ >= 2 ? <u64>load<u32>(wp, 8) : 0;
+          const w3: u64 = full ? <u64>load<u32>(wp, 12) : 0;
+          const v = load<u64>(tp);
+          tp += stride;
+          s02 += (v & LANES32) * w0 + ((v >> 4) & LANES32) * w1 + ((v >> 8) & LANES32) * w2 + ((v >> 12) & LANES32) * w3;
+          s13 += ((v >> 16) & LANES32) * w0 + ((v >> 20) & LANES32) * w1 + ((v >> 24) & LANES32) * w2 + ((v >> 28) & LANES32) * w3;
+        }
+        const o = oh + (<usize>(dg << 2) << 2);
+        outLane(o, 0, <i64>(s02 & 0xffffffff), bias, scale); outLane(o, 4, <i64>(s13 & 0xffffffff), bias, scale);
+        outLane(o, 8, <i64>(s02 >> 32), bias, scale); outLane(o, 12, <i64>(s13 >> 32), bias, scale);
       }
-      store<f32>(o, <f32>(<f64>(a0 - bias) * scale));
-      store<f32>(o, <f32>(<f64>(a1 - bias) * scale), 4);
-      store<f32>(o, <f32>(<f64>(a2 - bias) * scale), 8);
-      store<f32>(o, <f32>(<f64>(a3 - bias) * scale), 12);
     }
   }
 }

@@ -119,11 +119,10 @@ export function model_init(d: usize): i32 {
   const kvb = kvBytes(dw(D_KV_FORMAT), nLayers, seqLen, kvDim, nKvHeads);
   const cache = alloc(kvb);
   if (cache == 0) return INIT_OUT_OF_MEMORY;
-  const kvMul = nHeads / nKvHeads;
-  const ks = kvScratchBytes(dw(D_KV_FORMAT), kvMul, headSize);
+  const ks = kvScratchBytes(dw(D_KV_FORMAT), headSize);
   const kvScratch = ks > 0 ? alloc(ks) : 1;
   if (kvScratch == 0) return INIT_OUT_OF_MEMORY;
-  kvSetup(dw(D_KV_FORMAT), nLayers, seqLen, kvDim, nKvHeads, headSize, cache, kvScratch, kvMul);
+  kvSetup(dw(D_KV_FORMAT), nLayers, seqLen, kvDim, nKvHeads, headSize, cache, kvScratch);
   if (!samplerReserve(vocab, dw(D_SAMPLER) != 0)) return INIT_OUT_OF_MEMORY;
   if (!tokenizerReserve(desc)) return INIT_OUT_OF_MEMORY;
   const sc = dw(D_SCRATCH);

@@ -149,9 +149,9 @@ export function kvCacheBytes(fmt: KvFormat, layers: number, seq: number, kvDim: 
   return 2 * layers * (codes + scales) + 16;
 }
 
-// Scratch of integer attention (int4), as kvScratchBytes: query codes, 40 bytes of constants per query
-// head, 16-byte alignment, SIMD query vectors and value accumulators, the exp2 table.
-export function kvScratchBytes(fmt: KvFormat, kvMul: number, hs: number): number {
+// Scratch of integer attention (int4), as kvScratchBytes in assembly/model/kv.ts: one query head's codes
+// (8-byte aligned) and scale (8 bytes), 16-byte alignment, SIMD query vectors, the exp2 table.
+export function kvScratchBytes(fmt: KvFormat, hs: number): number {
   const npairs = ((hs >> 2) + 1) >> 1;
-  return fmt.name === 'int4' ? ((kvMul * hs + 7) & ~7) + kvMul * 40 + 15 + kvMul * npairs * 96 + 2 * EXP2_Q15.length : 0;
+  return fmt.name === 'int4' ? ((hs + 7) & ~7) + 8 + 15 + npairs * 64 + 2 * EXP2_Q15.length : 0;
 }

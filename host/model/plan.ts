@@ -268,7 +268,7 @@ export function memoryPlan(plan: Plan, heapBase: number): MemoryPlan {
     + a((c.nHeads / c.nKvHeads) * c.seqLen * 4) + a(16) + a(plan.logits * 4) + a(B * plan.maxK + 16) + a(B * 4)
     + (B > 1 ? a(B * plan.maxK * 4) + a(B * plan.maxM * 4) : 0) + 2 * a(B * hs * 2) + a(B * 4);
   const stage = plan.stageBytes > 0 ? a(plan.stageBytes + 16) : 0;
-  const kvs = kvScratchBytes(plan.kv, c.nHeads / c.nKvHeads, hs);
+  const kvs = kvScratchBytes(plan.kv, hs);
   const kvCache = a(kvCacheBytes(plan.kv, c.nLayers, c.seqLen, kvd, c.nKvHeads)) + (kvs > 0 ? a(kvs) : 0);
   const sampler = plan.sampler ? a(c.vocabSize * 8) : 0;
   const tokenizer = plan.tokenizerImage ? tokenizerBytes(plan) : 0;
