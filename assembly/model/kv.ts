@@ -260,6 +260,12 @@ const BIAS16: u64 = 0x8000800080008000; // lanes biased by 2^15: sums within +-2
   return reinterpret<f64>(<i64>(n + 1023) << 52);
 }
 
+// The value weight of lane j of a block (0 past its last live lane: att has seqLen entries a head,
+// and the last block's tail may lie beyond it).
+@inline function wcAt(wp: usize, j: i32, live: i32): u32 {
+  return j <= live ? load<u32>(wp + (<usize>j << 2)) : 0;
+}
+
 @inline function outLane(o: usize, off: usize, acc: i64, bias: i64, scale: f64): void {
   store<f32>(o + off, <f32>(<f64>(acc - bias) * scale));
 }
@@ -302,7 +308,7 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
   }
   const bcap: f64 = 1073741824.0 / (<f64>(127 * 8 * 255) * <f64>hs * pow2(<i32>ek - 134));
   const nb = (pos >> 2) + 1;
-  const lastB = nb - 1, lastJ = pos & 3; // the last block holds positions up to pos only
+  const lastB = nb - 1, lastJ = pos & 3; // the last block holds positions up to pos only (lane lastJ)
   const stride = <usize>(dgs << 3); // from a tile to the same dim group's tile of the next block
   const evTop = 9 + <i32>ev;
   for (let hh = 0; hh < kvMul; hh++) {
@@ -385,20 +391,21 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
       }
       const kp = ksBase + (<usize>b << 3);
       const zt = zr + (<usize>b << 4);
+      const live = b < lastB ? 3 : lastJ; // the block's last position lane
       const z0 = zScore(i0, <u32>load<u16>(kp), a, c);
       store<i32>(zt, z0);
       mx = max(mx, z0);
-      if (b < lastB || lastJ >= 1) {
+      if (live >= 1) {
         const z1 = zScore(i1, <u32>load<u16>(kp, 2), a, c);
         store<i32>(zt, z1, 4);
         mx = max(mx, z1);
       }
-      if (b < lastB || lastJ >= 2) {
+      if (live >= 2) {
         const z2 = zScore(i2, <u32>load<u16>(kp, 4), a, c);
         store<i32>(zt, z2, 8);
         mx = max(mx, z2);
       }
-      if (b < lastB || lastJ == 3) {
+      if (live == 3) {
         const z3 = zScore(i3, <u32>load<u16>(kp, 6), a, c);
         store<i32>(zt, z3, 12);
         mx = max(mx, z3);
@@ -430,11 +437,9 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
         const two = 2 * p + 1 < dgs;
         for (let b = 0; b < nb; b++) {
           const wp = zr + (<usize>b << 4);
-          const full = b < lastB || lastJ == 3;
-          const v0 = i16x8.splat(<i16>load<u32>(wp));
-          const v1 = i16x8.splat(full || lastJ >= 1 ? <i16>load<u32>(wp, 4) : 0);
-          const v2 = i16x8.splat(full || lastJ >= 2 ? <i16>load<u32>(wp, 8) : 0);
-          const v3 = i16x8.splat(full ? <i16>load<u32>(wp, 12) : 0);
+          const live = b < lastB ? 3 : lastJ;
+          const v0 = i16x8.splat(<i16>wcAt(wp, 0, live)), v1 = i16x8.splat(<i16>wcAt(wp, 1, live));
+          const v2 = i16x8.splat(<i16>wcAt(wp, 2, live)), v3 = i16x8.splat(<i16>wcAt(wp, 3, live));
           const tp = tile(vCodes, l, g, b, 2 * p);
           const v = two ? v128.load(tp) : v128.load64_zero(tp);
           const c0 = v128.and(v, LANE4), c1 = v128.and(i16x8.shr_u(v, 4), LANE4), c2 = v128.and(i16x8.shr_u(v, 8), LANE4), c3 = i16x8.shr_u(v, 12);
@@ -456,11 +461,8 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
         let tp = tile(vCodes, l, g, 0, dg);
         for (let b = 0; b < nb; b++) {
           const wp = zr + (<usize>b << 4);
-          const full = b < lastB || lastJ == 3;
-          const w0 = <u64>load<u32>(wp);
-          const w1: u64 = full || lastJ >= 1 ? <u64>load<u32>(wp, 4) : 0;
-          const w2: u64 = full || lastJ >= 2 ? <u64>load<u32>(wp, 8) : 0;
-          const w3: u64 = full ? <u64>load<u32>(wp, 12) : 0;
+          const live = b < lastB ? 3 : lastJ;
+          const w0 = <u64>wcAt(wp, 0, live), w1 = <u64>wcAt(wp, 1, live), w2 = <u64>wcAt(wp, 2, live), w3 = <u64>wcAt(wp, 3, live);
           const v = load<u64>(tp);
           tp += stride;
           s02 += (v & LANES32) * w0 + ((v >> 4) & LANES32) * w1 + ((v >> 8) & LANES32) * w2 + ((v >> 12) & LANES32) * w3;
