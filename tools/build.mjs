@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name) => join(root, 'node_modules', '.bin', name);
-const only = new Set(process.argv.slice(2)); // e.g. `node tools/build.mjs wasm cli`
+const only = new Set(process.argv.slice(2).filter((a) => !a.startsWith('--'))); // e.g. `node tools/build.mjs wasm cli`
 const want = (step) => only.size === 0 || only.has(step);
 
 function step(name, fn) {
@@ -24,8 +24,12 @@ function step(name, fn) {
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], ...opts });
 
 mkdirSync(join(root, 'build'), { recursive: true });
-if (want('gen')) step('generated format tables', () => run(bin('tsx'), ['tools/gen-formats.ts']));
-if (want('gen')) step('generated kernel dispatch', () => run(bin('tsx'), ['tools/gen-dispatch.ts']));
+// The generators, in the order their outputs feed each other. In CI they only compare (--check): a
+// generated file that disagrees with its table fails the build instead of being rewritten.
+// `node tools/build.mjs gen --check` is that comparison alone (test/run.mjs runs it before building).
+const GENERATORS = ['tools/gen-formats.ts', 'tools/gen-desc.ts', 'tools/gen-dispatch.ts'];
+const genArgs = process.argv.includes('--check') || process.env.CI === 'true' ? ['--check'] : [];
+if (want('gen')) for (const g of GENERATORS) step(`${g}${genArgs.length ? ' --check' : ''}`, () => run(bin('tsx'), [g, ...genArgs]));
 if (want('wasm')) {
   for (const target of ['device', 'simd']) {
     step(`assembly -> build/${target}.wasm`, () => run(bin('asc'), ['--config', 'asconfig.json', '--target', target]));
@@ -36,7 +40,7 @@ if (want('wasm')) {
 }
 // The wasm3 addon needs Rust and libclang. Where they are missing the build goes on without it, saying
 // why in one line (cargo's own output goes to build/wasm3-node.log), and the CLI falls back to V8;
-// tests require the addon when CI is set.
+// in CI (CI=true) the build fails instead.
 if (want('addon')) {
   const crate = join(root, 'tools', 'wasm3-node');
   const out = join(root, 'build', 'wasm3-node.node');
@@ -61,6 +65,7 @@ if (want('addon')) {
       : /libclang/i.test(output) ? 'libclang not found: install libclang-dev (Debian) or LLVM'
       : `${lines.find((l) => /^error\b/.test(l)) ?? `cargo exited ${r.status}`} (see build/wasm3-node.log)`;
     process.stderr.write(`build: wasm3-node addon NOT built (${why}): edge-flash runs on V8 only; see the README's prerequisites\n`);
+    if (process.env.CI === 'true') process.exit(1); // CI tests wasm3: a missing addon fails the build there
   } else {
     // a new file renamed over the old one: a process that has the addon loaded keeps its mapping of
     // the old file (copying over it in place crashes such processes with SIGBUS)

@@ -10,12 +10,9 @@
 // dim 4g+s in its nibble s (bits 16j+4s); V tiles hold dim 4g+j in lane j and position 4b+s in
 // nibble s. Attention over int4 runs in integers (attentionInt4 below; spec: host/model/kv.ts).
 import { quantize_act } from '../kernels/act';
+import { KV_F32, KV_INT3, KV_INT3_QMAX, KV_INT4, KV_INT4_QMAX, KV_INT8, KV_INT8_QMAX } from '../kernels/formats.gen';
 import { softmax } from './ops';
 
-export const KV_F32: i32 = 0;
-export const KV_INT8: i32 = 1;
-export const KV_INT4: i32 = 2;
-export const KV_INT3: i32 = 3;
 const KV_MIN_AMAX: f32 = 7.450580596923828e-9; // 2^-27
 
 let fmt: i32 = 0;
@@ -57,7 +54,8 @@ export function kvScratchBytes(format: i32, hs: i32): usize {
 // Lays the cache out over `base` (kvBytes of it).
 export function kvSetup(format: i32, layers: i32, seq: i32, dim: i32, heads: i32, hs: i32, base: usize, scratchBase: usize): void {
   fmt = format;
-  qmax = format == KV_INT8 ? 127 : format == KV_INT4 ? 7 : format == KV_INT3 ? 3 : 0;
+  const q: i32 = format == KV_INT8 ? KV_INT8_QMAX : format == KV_INT4 ? KV_INT4_QMAX : format == KV_INT3 ? KV_INT3_QMAX : 0;
+  qmax = <f32>q;
   headSize = hs;
   nKv = heads;
   kvDim = dim;

@@ -21,12 +21,10 @@ export function appBuild(app: Uint8Array): AppBuild {
   return rejected.some((x) => x.proposal === SIMD) ? 'simd' : 'unknown';
 }
 
-// The exports the model runtime calls (host/model/runtime.ts) and the imports a board provides
+// The exports the model runtime calls (host/model/exports.ts) and the imports a board provides
 // (host/engine/imports.ts, docs/abi.md): an app that lacks one, or wants another, cannot run.
-export const APP_EXPORTS = [
-  'memory', 'arena_reset', 'arena_top', 'arena_alloc', 'model_init', 'model_memory', 'model_tokens', 'model_forward',
-  'model_logits', 'model_step', 'sampler_init', 'sampler_sample',
-] as const;
+export { APP_EXPORTS } from '../model/exports.ts';
+import { APP_EXPORTS } from '../model/exports.ts';
 
 // What keeps an app from running, in one line; null when nothing does.
 export function appProblem(app: Uint8Array): string | null {

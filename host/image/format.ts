@@ -67,10 +67,12 @@ export const CONFIG_FLAG_SHARED = 1;
 export const CONFIG_KNOWN_FLAGS = 1;
 
 export type { KvFormatName } from '../model/kv.ts';
-import type { KvFormatName } from '../model/kv.ts';
+import { KV_FORMATS, type KvFormatName } from '../model/kv.ts';
+import { ACT_FORMATS } from '../quant/formats.ts';
 export type ImageActName = 'f32' | 'i8' | 'i4';
-export const KV_CODES: readonly KvFormatName[] = ['f32', 'int8', 'int4', 'int3'];
-export const ACT_CODES: readonly ImageActName[] = ['f32', 'i8', 'i4'];
+// The codes are the tables' ids (dense from 0: test/tables.test.ts)
+export const KV_CODES: readonly KvFormatName[] = [...KV_FORMATS].sort((a, b) => a.id - b.id).map((f) => f.name);
+export const ACT_CODES: readonly ImageActName[] = [...ACT_FORMATS].sort((a, b) => a.id - b.id).map((f) => f.name);
 
 // Weights section: a 16-byte directory header, 64-byte entries, then the tensors.
 //   0 u32 tensor_count   4 u32 tensor_align (a power of two >= 16)   8 u32 data_offset (the first tensor,

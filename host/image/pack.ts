@@ -16,6 +16,8 @@ import { imageModelConfig, modelImageTensors, tokenizerBytes } from './model.ts'
 import { planBoard, residentSet, type AppFootprint, type BoardPlan, type BoardPlanRequest } from './plan.ts';
 import { readImage, type Image } from './read.ts';
 import { encodeMetadata, writeImage, type ImageTensorData } from './write.ts';
+import { hashHex } from '../model/tables-hash.ts';
+import { TABLES_HASH } from '../model/tables.gen.ts';
 
 const F32 = formatByName('f32')!;
 const Q8 = formatByName('q8_0')!;
@@ -197,6 +199,7 @@ function metadataFor(o: PackOptions, plan: BoardPlan, relErrors: Map<string, num
     },
     plan: { ctx: r.model.config.seqLen, seq_len: seqLen, linear_bytes: plan.linear, wasm3_heap_bytes: plan.heap, streamed_bytes_per_token: plan.streamedBytesPerToken, fits: plan.fits },
   };
+  meta.tables = hashHex(TABLES_HASH); // the tables the app was built from (host/model/tables-hash.ts)
   if (o.created) meta.created = o.created.toISOString();
   return meta;
 }

@@ -13,6 +13,8 @@ import {
 } from './format.ts';
 import { configProblem, modelTensors, paddedK, paddedM, tensorBytes, type ImageConfig, type TensorRole } from './layout.ts';
 import { keyId, sha256, toHex, verifyDigest } from './sign.ts';
+import { hashHex } from '../model/tables-hash.ts';
+import { TABLES_HASH } from '../model/tables.gen.ts';
 
 export interface ReadOptions {
   board?: BoardProfile;        // the board that will run it: checks the board id and the image's size
@@ -193,6 +195,9 @@ export function readImage(input: Uint8Array, opts: ReadOptions = {}): Image {
   let metadata: Record<string, unknown> | null = null;
   const ms = sec(KIND.metadata);
   if (ms) metadata = readMetadata(body(ms));
+  if (metadata && 'tables' in metadata && metadata.tables !== hashHex(TABLES_HASH)) {
+    fail('metadata', `the image's app was built from tables ${String(metadata.tables)}, this edge-flash has ${hashHex(TABLES_HASH)}: pack it again with this edge-flash`);
+  }
 
   return {
     version, boardId, board: boardById(boardId), flags, totalSize, headerSize, sections, digest: toHex(digest), signature,

@@ -4,7 +4,7 @@
 // model_init (assembly/model/llama.ts), so the plan predicts the linear-memory high-water mark to the
 // byte (test/model.test.ts checks it) and can fit a memory limit before anything runs.
 import { UserError } from '../errors.ts';
-import { formatByName, matrixBytes, type ActFormatName, type Target, type WeightFormat } from '../quant/formats.ts';
+import { actFormat, formatByName, matrixBytes, type ActFormatName, type Target, type WeightFormat } from '../quant/formats.ts';
 import { headDim, kvDim, type ModelConfig } from './config.ts';
 import * as D from './desc.ts';
 import { kernelEntry, type KernelEntry } from './dispatch.ts';
@@ -311,7 +311,7 @@ export function writeDescriptor(plan: Plan, ropeTheta: number, normEps: number):
   plan.tensors.forEach((t, i) => {
     const at = D.D_TENSORS + i * D.T_WORDS;
     w[at + D.T_FORMAT] = t.format.id; w[at + D.T_KERNEL] = t.kernel ? t.kernel.id : -1;
-    w[at + D.T_QMAX] = t.act === 'i8' ? 127 : t.act === 'i4' ? 7 : 0;
+    w[at + D.T_QMAX] = actFormat(t.act).qmax;
     w[at + D.T_M] = t.m; w[at + D.T_K] = t.k; w[at + D.T_OFFSET] = t.offset; w[at + D.T_BYTES] = t.bytes;
     w[at + D.T_RESIDENT] = t.resident ? 1 : 0; w[at + D.T_SCALE] = f32bits(t.scale);
     w[at + D.T_ROW_BYTES] = t.rowBytes; w[at + D.T_ROW_TILE] = t.rowTile;

@@ -10,12 +10,23 @@ import type { Model } from './model.ts';
 import { planModel, writeDescriptor, type Plan, type PlanOptions } from './plan.ts';
 import type { SamplerSettings } from './sampler.ts';
 import type { TextCodec } from './tokenizer.ts';
+import { hashHex } from './tables-hash.ts';
+import { TABLES_HASH } from './tables.gen.ts';
 
 export interface RuntimeOptions extends Omit<PlanOptions, 'target'> {
   target?: Target;           // default: simd on V8, device on wasm3
   stackBytes?: number;
   capMemory?: boolean;       // run under the engine's memory cap at the plan's total (boards)
   app?: Uint8Array;          // the module to run (an image's app); default build/<target>.wasm
+}
+
+// An app built from other tables (formats, descriptor, kernel ids) would misread what this host
+// writes: refused, in one line.
+function tablesCheck(app: Instance): void {
+  const theirs = app.has('tables_hash') ? Number(app.call('tables_hash')) >>> 0 : null;
+  if (theirs !== TABLES_HASH) {
+    throw new UserError(`the app was built from other tables (${theirs === null ? 'it has no tables_hash' : `tables ${hashHex(theirs)}`}, this edge-flash has ${hashHex(TABLES_HASH)}): pack the image again with this edge-flash`);
+  }
 }
 
 export class ModelRuntime {
@@ -33,6 +44,7 @@ export class ModelRuntime {
     const has = (name: string) => exports.get(name) ?? exports.set(name, probe.has(name)).get(name)!;
     let plan: Plan;
     try {
+      tablesCheck(probe);
       plan = planModel(model, { ...opts, target, has }, heapBase);
     } finally {
       probe.close();

@@ -25,23 +25,38 @@ export interface WeightFormat {
   tensorScale: boolean;    // true: one f32 scale per tensor is passed to the kernels (ternary absmean)
   rowTile?: number;        // rows are interleaved in tiles of this many (M must be a multiple); default 1
   layout: string;          // the byte layout of one block, and how to decode it
+  fields: BlockField[];    // the block's fields in byte order (a C struct of them is blockBytes long)
   kernels: KernelVariant[];
   retired?: string;        // tombstone: why the id is no longer produced
 }
 
+// One field of a block: `count` values of `type`. The C header declares a struct of them and
+// asserts its size is blockBytes and each offset the sum of the fields before it.
+export interface BlockField {
+  name: string;
+  type: 'f32' | 'i8' | 'u8' | 'u64';
+  count?: number;          // default 1
+}
+export const FIELD_BYTES: Record<BlockField['type'], number> = { f32: 4, i8: 1, u8: 1, u64: 8 };
+
 export type ActFormatName = 'f32' | 'i8' | 'i4';
 export interface ActFormat {
   name: ActFormatName;
+  id: number;              // its code in an image's config (append-only)
   bits: number;
   qmax: number;            // symmetric per-token absmax: q = round(x * qmax / absmax), clamped to [-qmax, qmax]
   doc: string;
 }
 
 export const ACT_FORMATS: readonly ActFormat[] = [
-  { name: 'f32', bits: 32, qmax: 0, doc: 'float32, unquantized' },
-  { name: 'i8', bits: 8, qmax: 127, doc: 'int8 per-token absmax (BitNet b1.58), one i8 per value' },
-  { name: 'i4', bits: 4, qmax: 7, doc: 'int4 per-token absmax (BitNet a4.8), one value in [-7,7] per i8' },
+  { name: 'f32', id: 0, bits: 32, qmax: 0, doc: 'float32, unquantized' },
+  { name: 'i8', id: 1, bits: 8, qmax: 127, doc: 'int8 per-token absmax (BitNet b1.58), one i8 per value' },
+  { name: 'i4', id: 2, bits: 4, qmax: 7, doc: 'int4 per-token absmax (BitNet a4.8), one value in [-7,7] per i8' },
 ];
+
+export function actFormat(name: ActFormatName): ActFormat {
+  return ACT_FORMATS.find((a) => a.name === name)!;
+}
 
 const both: Target[] = ['device', 'simd'];
 const simdOnly: Target[] = ['simd'];
@@ -61,6 +76,7 @@ function lowbit(id: number, bits: number, group: number): WeightFormat {
   return {
     id, name: `i${bits}g${group}`, family: 'lowbit', block: group, blockBytes: 8 + (group * bits) / 8, tensorScale: false,
     layout: `f32 d, f32 m, then ${group} unsigned ${bits}-bit codes q (w = d*q + m): ${codes}`,
+    fields: [{ name: 'd', type: 'f32' }, { name: 'm', type: 'f32' }, { name: 'codes', type: 'u8', count: (group * bits) / 8 }],
     kernels: [
       k('naive', both, ['i8', 'i4'], 1, none),
       k('swar', both, ['i8', 'i4'], 1, (kk, n) => 2 * n * kk + 4 * n * (kk / group)), // X words (n, k/4) i64, sums of x (n, k/G) i32
@@ -88,6 +104,7 @@ function bitmod(id: number, bits: number, group: number): WeightFormat {
     id, name: `bmd${bits}g${group}`, family: 'bitmod', block: group, blockBytes: 8 + (group * bits) / 8, tensorScale: false,
     layout: `f32 scale, u8 selector (0..3), 3 zero bytes, then ${group} ${bits}-bit codes packed as the i${bits}g${group} codes; ` +
       `w = scale * grid[code], grid = BITMOD_GRIDS[${bits}][selector] (code = sign << ${bits - 1} | magnitude index; -0 is the special value)`,
+    fields: [{ name: 'scale', type: 'f32' }, { name: 'selector', type: 'u8' }, { name: 'zero', type: 'u8', count: 3 }, { name: 'codes', type: 'u8', count: (group * bits) / 8 }],
     kernels: [
       k('naive', both, ['i8', 'i4'], 1, none),
       k('bitserial', both, ['i8', 'i4'], 1, (kk, n, act) => n * (kk / 64) * (act === 'i4' ? 4 : 8) * 8), // activation planes (n, k/64, planes) u64
@@ -101,27 +118,32 @@ export const FORMATS: readonly WeightFormat[] = [
   {
     id: 0, name: 'f32', family: 'float', block: 1, blockBytes: 4, tensorScale: false,
     layout: 'one little-endian float32 per weight',
+    fields: [{ name: 'w', type: 'f32' }],
     kernels: [k('naive', both, ['f32']), k('simd', simdOnly, ['f32'])],
   },
   {
     id: 1, name: 'q8_0', family: 'int8', block: 32, blockBytes: 36, tensorScale: false,
     layout: 'f32 d, then 32 x i8 q; w = d*q',
+    fields: [{ name: 'd', type: 'f32' }, { name: 'q', type: 'i8', count: 32 }],
     kernels: [k('naive', both, ['i8'], 1, none), k('simd', simdOnly, ['i8'], 1, none)],
   },
   {
     id: 2, name: 'tq2', family: 'ternary', block: 64, blockBytes: 16, tensorScale: true,
     layout: 'ternary, 2 bits a weight: byte b (0..15) holds weights b, 16+b, 32+b, 48+b in bits 0-1, 2-3, 4-5, 6-7 as code c = w+1 (0,1,2)',
+    fields: [{ name: 'codes', type: 'u8', count: 16 }],
     kernels: [k('naive', both, ['i8', 'i4']), k('simd', simdOnly, ['i8', 'i4'])],
   },
   {
     id: 3, name: 'tq1', family: 'ternary', block: 64, blockBytes: 13, tensorScale: true,
     layout: 'ternary, 1.625 bits a weight (5 trits a byte): byte i<12 holds weights i+12t (t=0..4), byte 12 holds weights 60..63; ' +
       'a byte is ceil(v*256/243) with v = sum c_t*3^(4-t), c = w+1; digit t = ((byte*3^t mod 256)*3) >> 8',
+    fields: [{ name: 'codes', type: 'u8', count: 13 }],
     kernels: [k('naive', both, ['i8', 'i4']), k('simd', simdOnly, ['i8', 'i4'])],
   },
   {
     id: 4, name: 'tb1', family: 'ternary', block: 64, blockBytes: 16, tensorScale: true,
     layout: 'ternary bit planes: u64 plus mask (bit j set: weight j is +1), then u64 minus mask (bit j set: weight j is -1)',
+    fields: [{ name: 'plus', type: 'u64' }, { name: 'minus', type: 'u64' }],
     kernels: [k('naive', both, ['i8', 'i4']), k('bitserial', both, ['i8', 'i4']), k('lut', both, ['i8', 'i4'])],
   },
   lowbit(5, 2, 32), lowbit(6, 2, 64), lowbit(7, 2, 128),
@@ -132,6 +154,7 @@ export const FORMATS: readonly WeightFormat[] = [
     id: 16, name: 'tt4', family: 'ternary', block: 64, blockBytes: 16, tensorScale: true, rowTile: 16,
     layout: 'ternary for T-MAC table lookups: rows in tiles of 16; for each tile and each group g of 4 weights along K, ' +
       '16 bytes, byte i = row i of the tile: bits 0-3 plus mask of weights 4g..4g+3, bits 4-7 minus mask',
+    fields: [{ name: 'masks', type: 'u8', count: 16 }], // one row's block is 16 groups of 4 weights; the bytes of a tile's group lie together
     kernels: [k('naive', both, ['i8', 'i4']), k('lut', simdOnly, ['i8', 'i4'])],
   },
 ];
@@ -156,3 +179,100 @@ export function matrixBytes(f: WeightFormat, m: number, k: number): number {
 export function kernelExport(f: WeightFormat, act: ActFormatName, variant: string): string {
   return `gemm_${f.name}_${act}_${variant}`;
 }
+
+// Every kernel's stable id: its index here. The descriptor names a tensor's kernel by it, so an id
+// never changes meaning: append new kernels at the end, and a kernel that goes keeps its line (its
+// id is then never dispatched). test/fixtures/kernel-ids.txt freezes the list; test/tables.test.ts
+// fails when an id is renumbered, and when a kernel of the table above has no id here.
+export const KERNEL_IDS: readonly string[] = [
+  'gemm_f32_f32_naive', // 0
+  'gemm_f32_f32_simd', // 1
+  'gemm_q8_0_i8_naive', // 2
+  'gemm_q8_0_i8_simd', // 3
+  'gemm_tq2_i8_naive', // 4
+  'gemm_tq2_i4_naive', // 5
+  'gemm_tq2_i8_simd', // 6
+  'gemm_tq2_i4_simd', // 7
+  'gemm_tq1_i8_naive', // 8
+  'gemm_tq1_i4_naive', // 9
+  'gemm_tq1_i8_simd', // 10
+  'gemm_tq1_i4_simd', // 11
+  'gemm_tb1_i8_naive', // 12
+  'gemm_tb1_i4_naive', // 13
+  'gemm_tb1_i8_bitserial', // 14
+  'gemm_tb1_i4_bitserial', // 15
+  'gemm_tb1_i8_lut', // 16
+  'gemm_tb1_i4_lut', // 17
+  'gemm_i2g32_i8_naive', // 18
+  'gemm_i2g32_i4_naive', // 19
+  'gemm_i2g32_i8_swar', // 20
+  'gemm_i2g32_i4_swar', // 21
+  'gemm_i2g32_i8_simd', // 22
+  'gemm_i2g32_i4_simd', // 23
+  'gemm_i2g64_i8_naive', // 24
+  'gemm_i2g64_i4_naive', // 25
+  'gemm_i2g64_i8_swar', // 26
+  'gemm_i2g64_i4_swar', // 27
+  'gemm_i2g64_i8_simd', // 28
+  'gemm_i2g64_i4_simd', // 29
+  'gemm_i2g128_i8_naive', // 30
+  'gemm_i2g128_i4_naive', // 31
+  'gemm_i2g128_i8_swar', // 32
+  'gemm_i2g128_i4_swar', // 33
+  'gemm_i2g128_i8_simd', // 34
+  'gemm_i2g128_i4_simd', // 35
+  'gemm_i3g32_i8_naive', // 36
+  'gemm_i3g32_i4_naive', // 37
+  'gemm_i3g32_i8_swar', // 38
+  'gemm_i3g32_i4_swar', // 39
+  'gemm_i3g32_i8_simd', // 40
+  'gemm_i3g32_i4_simd', // 41
+  'gemm_i3g64_i8_naive', // 42
+  'gemm_i3g64_i4_naive', // 43
+  'gemm_i3g64_i8_swar', // 44
+  'gemm_i3g64_i4_swar', // 45
+  'gemm_i3g64_i8_simd', // 46
+  'gemm_i3g64_i4_simd', // 47
+  'gemm_i3g128_i8_naive', // 48
+  'gemm_i3g128_i4_naive', // 49
+  'gemm_i3g128_i8_swar', // 50
+  'gemm_i3g128_i4_swar', // 51
+  'gemm_i3g128_i8_simd', // 52
+  'gemm_i3g128_i4_simd', // 53
+  'gemm_i4g32_i8_naive', // 54
+  'gemm_i4g32_i4_naive', // 55
+  'gemm_i4g32_i8_swar', // 56
+  'gemm_i4g32_i4_swar', // 57
+  'gemm_i4g32_i8_simd', // 58
+  'gemm_i4g32_i4_simd', // 59
+  'gemm_i4g64_i8_naive', // 60
+  'gemm_i4g64_i4_naive', // 61
+  'gemm_i4g64_i8_swar', // 62
+  'gemm_i4g64_i4_swar', // 63
+  'gemm_i4g64_i8_simd', // 64
+  'gemm_i4g64_i4_simd', // 65
+  'gemm_i4g128_i8_naive', // 66
+  'gemm_i4g128_i4_naive', // 67
+  'gemm_i4g128_i8_swar', // 68
+  'gemm_i4g128_i4_swar', // 69
+  'gemm_i4g128_i8_simd', // 70
+  'gemm_i4g128_i4_simd', // 71
+  'gemm_bmd3g128_i8_naive', // 72
+  'gemm_bmd3g128_i4_naive', // 73
+  'gemm_bmd3g128_i8_bitserial', // 74
+  'gemm_bmd3g128_i4_bitserial', // 75
+  'gemm_bmd3g128_i8_simd', // 76
+  'gemm_bmd3g128_i4_simd', // 77
+  'gemm_bmd4g128_i8_naive', // 78
+  'gemm_bmd4g128_i4_naive', // 79
+  'gemm_bmd4g128_i8_bitserial', // 80
+  'gemm_bmd4g128_i4_bitserial', // 81
+  'gemm_bmd4g128_i8_swar', // 82
+  'gemm_bmd4g128_i4_swar', // 83
+  'gemm_bmd4g128_i8_simd', // 84
+  'gemm_bmd4g128_i4_simd', // 85
+  'gemm_tt4_i8_naive', // 86
+  'gemm_tt4_i4_naive', // 87
+  'gemm_tt4_i8_lut', // 88
+  'gemm_tt4_i4_lut', // 89
+];

@@ -1,0 +1,23 @@
+// The app's exports: the one list. tools/gen-dispatch.ts generates assembly/index.ts from it (plus
+// every kernel of the format table); `runtime` marks what the model runtime calls
+// (host/model/runtime.ts), which an image's app must export to run (host/image/app.ts).
+export interface AppExport {
+  name: string;
+  from: string;       // the assembly/ module that defines it ('' for the memory)
+  runtime: boolean;   // the model runtime calls it: an app without it cannot run
+}
+
+const x = (from: string, runtime: boolean, ...names: string[]): AppExport[] => names.map((name) => ({ name, from, runtime }));
+
+export const APP_EXPORT_TABLE: readonly AppExport[] = [
+  ...x('', true, 'memory'),
+  ...x('./arena', true, 'arena_reset', 'arena_top', 'arena_alloc'),
+  ...x('./kernels/act', false, 'quantize_act'),
+  ...x('./model/llama', true, 'model_init', 'model_memory', 'model_tokens', 'model_forward', 'model_logits', 'model_step'),
+  ...x('./model/sampler', true, 'sampler_init', 'sampler_sample'),
+  ...x('./model/sampler', false, 'sampler_state'),
+  ...x('./model/tokenizer', false, 'tok_text', 'tok_tokens', 'tok_piece', 'tok_encode', 'tok_decode'),
+  ...x('./tables.gen', true, 'tables_hash'),
+];
+
+export const APP_EXPORTS: readonly string[] = APP_EXPORT_TABLE.filter((e) => e.runtime).map((e) => e.name);
