@@ -23,6 +23,17 @@ const as = [
   ]),
   ...ACT_FORMATS.flatMap((a) => [`export const ACT_${up(a.name)}: i32 = ${a.id};`, ...(a.qmax > 0 ? [`export const ACT_${up(a.name)}_QMAX: i32 = ${a.qmax};`] : [])]),
   ...KV_FORMATS.flatMap((kv) => [`export const KV_${up(kv.name)}: i32 = ${kv.id};`, ...(kv.qmax > 0 ? [`export const KV_${up(kv.name)}_QMAX: i32 = ${kv.qmax};`] : [])]),
+  // The grouped families' kernels are written once over (bits, group): the fields' offsets, the same
+  // in every row of the family.
+  ...(['lowbit', 'bitmod'] as const).flatMap((fam) => {
+    const rows = live.filter((f) => f.family === fam);
+    const at = (field: string) => {
+      const o = [...new Set(rows.map((f) => offsets(f)[f.fields.findIndex((x) => x.name === field)]))];
+      if (o.length !== 1) throw new Error(`${fam}: field ${field} is not at one offset in every row`);
+      return o[0];
+    };
+    return rows[0].fields.map((x) => `export const ${up(fam)}_${up(x.name)}: i32 = ${at(x.name)}; // byte offset in every ${fam} block`);
+  }),
   '// BitMoD grids, 16 bytes per selector (FP3 grids use the first 8)',
   ...Object.entries(BITMOD_GRIDS).map(([bits, grids]) =>
     `export const BITMOD${bits}_GRIDS: usize = memory.data<i8>([${grids.map((g) => [...g, ...new Array(16 - g.length).fill(0)].join(', ')).join(', ')}]);`),

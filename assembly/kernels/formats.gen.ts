@@ -102,6 +102,13 @@ export const KV_INT4: i32 = 2;
 export const KV_INT4_QMAX: i32 = 7;
 export const KV_INT3: i32 = 3;
 export const KV_INT3_QMAX: i32 = 3;
+export const LOWBIT_D: i32 = 0; // byte offset in every lowbit block
+export const LOWBIT_M: i32 = 4; // byte offset in every lowbit block
+export const LOWBIT_CODES: i32 = 8; // byte offset in every lowbit block
+export const BITMOD_SCALE: i32 = 0; // byte offset in every bitmod block
+export const BITMOD_SELECTOR: i32 = 4; // byte offset in every bitmod block
+export const BITMOD_ZERO: i32 = 5; // byte offset in every bitmod block
+export const BITMOD_CODES: i32 = 8; // byte offset in every bitmod block
 // BitMoD grids, 16 bytes per selector (FP3 grids use the first 8)
 export const BITMOD3_GRIDS: usize = memory.data<i8>([0, 1, 2, 4, 3, -1, -2, -4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 4, -3, -1, -2, -4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 4, 6, -1, -2, -4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 4, -6, -1, -2, -4, 0, 0, 0, 0, 0, 0, 0, 0]);
 export const BITMOD4_GRIDS: usize = memory.data<i8>([0, 1, 2, 3, 4, 6, 8, 12, 10, -1, -2, -3, -4, -6, -8, -12, 0, 1, 2, 3, 4, 6, 8, 12, -10, -1, -2, -3, -4, -6, -8, -12, 0, 1, 2, 3, 4, 6, 8, 12, 16, -1, -2, -3, -4, -6, -8, -12, 0, 1, 2, 3, 4, 6, 8, 12, -16, -1, -2, -3, -4, -6, -8, -12]);

@@ -2,8 +2,11 @@
 // reference's (host/quant/ref/q8.ts), so both kernels are bit-exact:
 //   per block: iq = sum q*x (exact i32); acc = acc + d*iq; y = acc * xs[t].
 
-const QK: i32 = 32;
-const BYTES: usize = 36;
+import { FMT_Q8_0_BLOCK, FMT_Q8_0_BLOCK_BYTES, FMT_Q8_0_Q } from './formats.gen';
+
+const QK: i32 = FMT_Q8_0_BLOCK;
+const BYTES: usize = <usize>FMT_Q8_0_BLOCK_BYTES;
+const Q: usize = <usize>FMT_Q8_0_Q; // the codes follow the f32 scale
 
 @inline function store_y(y: usize, xs: usize, m: i32, t: i32, r: i32, acc: f32): void {
   store<f32>(y + ((<usize>t * <usize>m + <usize>r) << 2), acc * load<f32>(xs + (<usize>t << 2)));
@@ -20,7 +23,7 @@ export function gemm_q8_0_i8_naive(w: usize, ws: f32, x: usize, xs: usize, y: us
       for (let b = 0; b < nb; b++) {
         let iq: i32 = 0;
         for (let i = 0; i < QK; i += 4) {
-          const q = load<u32>(blk + 4 + i), v = load<u32>(xb + i);
+          const q = load<u32>(blk + Q + i), v = load<u32>(xb + i);
           iq += (<i32>(q << 24) >> 24) * (<i32>(v << 24) >> 24) + (<i32>(q << 16) >> 24) * (<i32>(v << 16) >> 24) +
             (<i32>(q << 8) >> 24) * (<i32>(v << 8) >> 24) + (<i32>q >> 24) * (<i32>v >> 24);
         }
@@ -43,7 +46,7 @@ export function gemm_q8_0_i8_simd(w: usize, ws: f32, x: usize, xs: usize, y: usi
         let xb = x + <usize>t * <usize>k;
         let acc: f32 = 0;
         for (let b = 0; b < nb; b++) {
-          const w0 = v128.load(blk, 4), w1 = v128.load(blk, 20);
+          const w0 = v128.load(blk, FMT_Q8_0_Q), w1 = v128.load(blk, FMT_Q8_0_Q + 16);
           const x0 = v128.load(xb), x1 = v128.load(xb, 16);
           const v = i32x4.add(
             i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_low_i8x16_s(w0, x0)), i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_high_i8x16_s(w0, x0))),

@@ -5,8 +5,12 @@
 // the reference (host/quant/ref/ternary.ts), so every kernel is bit-exact against it.
 // Layouts are in host/quant/formats.ts (tq2, tq1, tb1); K is a multiple of 64, checked by the host.
 import { scratch } from '../arena';
+import { FMT_TB1_BLOCK, FMT_TB1_BLOCK_BYTES, FMT_TQ1_BLOCK_BYTES, FMT_TQ2_BLOCK_BYTES } from './formats.gen';
 
-const BLOCK: i32 = 64;
+const BLOCK: i32 = FMT_TB1_BLOCK; // every ternary format's
+const TQ2_BYTES: usize = <usize>FMT_TQ2_BLOCK_BYTES;
+const TQ1_BYTES: usize = <usize>FMT_TQ1_BLOCK_BYTES;
+const TB1_BYTES: usize = <usize>FMT_TB1_BLOCK_BYTES;
 
 @inline function epilogue(y: usize, xs: usize, wscale: f32, t: i32, m: i32, r: i32, acc: i32): void {
   const s: f32 = wscale * load<f32>(xs + (<usize>t << 2));
@@ -21,10 +25,10 @@ export function gemm_tq2_i8_naive(w: usize, wscale: f32, x: usize, xs: usize, y:
   for (let t = 0; t < n; t++) {
     const xt = x + <usize>t * <usize>k;
     for (let r = 0; r < m; r++) {
-      const row = w + <usize>r * <usize>nb * 16;
+      const row = w + <usize>r * <usize>nb * TQ2_BYTES;
       let acc: i32 = 0;
       for (let b = 0; b < nb; b++) {
-        const blk = row + <usize>b * 16;
+        const blk = row + <usize>b * TQ2_BYTES;
         const xb = xt + <usize>b * BLOCK;
         for (let i = 0; i < BLOCK; i++) {
           const c = (<i32>load<u8>(blk + (i & 15)) >> ((i >> 4) << 1)) & 3;
@@ -57,14 +61,14 @@ export function gemm_tq2_i8_simd(w: usize, wscale: f32, x: usize, xs: usize, y: 
       for (let t = 0; t < n; t++) {
         const xt = x + <usize>t * <usize>k;
         const sumx = load<i32>(sums + (<usize>t << 2));
-        const row0 = w + <usize>r * <usize>nb * 16;
-        const stride = <usize>nb * 16;
+        const row0 = w + <usize>r * <usize>nb * TQ2_BYTES;
+        const stride = <usize>nb * TQ2_BYTES;
         let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
         for (let b0 = 0; b0 < nb; b0 += 8) {
           const bend = min(b0 + 8, nb);
           let s0 = i16x8.splat(0), s1 = i16x8.splat(0), s2 = i16x8.splat(0), s3 = i16x8.splat(0);
           for (let b = b0; b < bend; b++) {
-            const off = <usize>b * 16;
+            const off = <usize>b * TQ2_BYTES;
             const w0 = v128.load(row0 + off), w1 = v128.load(row0 + stride + off);
             const w2 = v128.load(row0 + 2 * stride + off), w3 = v128.load(row0 + 3 * stride + off);
             const xb = xt + <usize>b * BLOCK;
@@ -96,13 +100,13 @@ export function gemm_tq2_i8_simd(w: usize, wscale: f32, x: usize, xs: usize, y: 
       for (let t = 0; t < n; t++) {
         const xt = x + <usize>t * <usize>k;
         const sumx = load<i32>(sums + (<usize>t << 2));
-        const row = w + <usize>r * <usize>nb * 16;
+        const row = w + <usize>r * <usize>nb * TQ2_BYTES;
         let a = i32x4.splat(0);
         for (let b0 = 0; b0 < nb; b0 += 8) {
           const bend = min(b0 + 8, nb);
           let s = i16x8.splat(0);
           for (let b = b0; b < bend; b++) {
-            const wv = v128.load(row + <usize>b * 16);
+            const wv = v128.load(row + <usize>b * TQ2_BYTES);
             const xb = xt + <usize>b * BLOCK;
             for (let j: u32 = 0; j < 4; j++) {
               const xv = v128.load(xb + (<usize>j << 4));
@@ -131,10 +135,10 @@ export function gemm_tq1_i8_naive(w: usize, wscale: f32, x: usize, xs: usize, y:
   for (let t = 0; t < n; t++) {
     const xt = x + <usize>t * <usize>k;
     for (let r = 0; r < m; r++) {
-      const row = w + <usize>r * <usize>nb * 13;
+      const row = w + <usize>r * <usize>nb * TQ1_BYTES;
       let acc: i32 = 0;
       for (let b = 0; b < nb; b++) {
-        const blk = row + <usize>b * 13;
+        const blk = row + <usize>b * TQ1_BYTES;
         const xb = xt + <usize>b * BLOCK;
         for (let i = 0; i < 12; i++) {
           let q = <u32>load<u8>(blk + i);
@@ -167,11 +171,11 @@ export function gemm_tq1_i8_simd(w: usize, wscale: f32, x: usize, xs: usize, y: 
       let sumx: i32 = 0;
       for (let i = 0; i < k; i++) sumx += <i32>load<i8>(xt + i);
       for (let r = 0; r < m; r++) {
-        const row = w + <usize>r * <usize>nb * 13;
+        const row = w + <usize>r * <usize>nb * TQ1_BYTES;
         let acc = i32x4.splat(0);
         let tail: i32 = 0;
         for (let b = 0; b < nb; b++) {
-          const blk = row + <usize>b * 13;
+          const blk = row + <usize>b * TQ1_BYTES;
           const xb = xt + <usize>b * BLOCK;
           // bytes 0..11 as u16 lanes (two vectors of 8; lanes 12..15 are masked out by zero codes)
           const raw = v128.load(blk); // reads 16 bytes: the block is followed by at least 3 more (next block or tail pad)
@@ -209,11 +213,11 @@ export function gemm_tb1_i8_naive(w: usize, wscale: f32, x: usize, xs: usize, y:
   for (let t = 0; t < n; t++) {
     const xt = x + <usize>t * <usize>k;
     for (let r = 0; r < m; r++) {
-      const row = w + <usize>r * <usize>nb * 16;
+      const row = w + <usize>r * <usize>nb * TB1_BYTES;
       let acc: i32 = 0;
       for (let b = 0; b < nb; b++) {
-        const p = load<u64>(row + <usize>b * 16);
-        const q = load<u64>(row + <usize>b * 16 + 8);
+        const p = load<u64>(row + <usize>b * TB1_BYTES);
+        const q = load<u64>(row + <usize>b * TB1_BYTES + 8);
         const xb = xt + <usize>b * BLOCK;
         for (let i = 0; i < BLOCK; i++) {
           const wi = <i32>((p >> <u64>i) & 1) - <i32>((q >> <u64>i) & 1);
