@@ -8,12 +8,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { baseImports } from '../host/engine/imports.ts';
 import { v8Engine } from '../host/engine/v8.ts';
+import { UserError } from '../host/errors.ts';
+import { readImage } from '../host/image/read.ts';
+import { writeImage } from '../host/image/write.ts';
 import { KERNELS } from '../host/model/dispatch.ts';
 import { KV_FORMATS } from '../host/model/kv.ts';
-import { computeTablesHash } from '../host/model/tables-hash.ts';
+import { computeTablesHash, hashHex } from '../host/model/tables-hash.ts';
 import { TABLES_HASH } from '../host/model/tables.gen.ts';
 import { fromRoot } from '../host/paths.ts';
 import { ACT_FORMATS, KERNEL_IDS } from '../host/quant/formats.ts';
+import { imageParts, TINY } from './fixtures/image.ts';
 
 const tsx = fromRoot('node_modules', '.bin', 'tsx');
 for (const gen of ['gen-formats', 'gen-desc', 'gen-dispatch']) {
@@ -86,6 +90,20 @@ test('the C asserts check real layouts: a block size or a descriptor word off by
     const r = spawnSync('cc', ['-std=c99', '-fsyntax-only', `-I${d}`, src], { encoding: 'utf8' });
     assert.is.not(r.status, 0, `${name} edited still compiles`);
     assert.match(r.stderr, why);
+  }
+});
+
+test('an image that records other tables is refused in one line; one that records these is read', () => {
+  const ok = writeImage(imageParts(TINY, 5, { metadata: { tables: hashHex(TABLES_HASH) } })).bytes;
+  assert.is(readImage(ok).metadata?.tables, hashHex(TABLES_HASH));
+  const other = writeImage(imageParts(TINY, 5, { metadata: { tables: '0x00000000' } })).bytes;
+  try {
+    readImage(other);
+    assert.unreachable('read an image of other tables');
+  } catch (e) {
+    assert.instance(e, UserError);
+    assert.match((e as Error).message, /built from tables 0x00000000, this edge-flash has 0x[0-9a-f]{8}/);
+    assert.not.match((e as Error).message, /\n/);
   }
 });
 
