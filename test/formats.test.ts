@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fromRoot } from '../host/paths.ts';
-import { FORMATS, bitsPerWeight, formatById, kernelExport } from '../host/quant/formats.ts';
+import { EMBEDDING_FORMATS, FORMATS, bitsPerWeight, formatById, kernelExport, ternaryFormat } from '../host/quant/formats.ts';
 
 test('ids and names are unique, and ids are dense from 0 (append-only)', () => {
   const ids = FORMATS.map((f) => f.id);
@@ -18,6 +18,21 @@ test('every block holds a whole number of bytes and every format has a kernel', 
     if (!f.retired) assert.ok(f.kernels.length > 0, `${f.name} has no kernel`);
     assert.is(formatById(f.id), f);
   }
+});
+
+test("each row's preferred kernel exists on its target, and `ternary` means one format a target", () => {
+  for (const f of FORMATS.filter((x) => !x.retired)) {
+    for (const target of ['device', 'simd'] as const) {
+      const kv = f.kernels.find((x) => x.name === f.prefer[target]);
+      assert.ok(kv && kv.targets.includes(target), `${f.name}: preferred ${target} kernel ${f.prefer[target]}`);
+    }
+  }
+  for (const target of ['device', 'simd'] as const) {
+    const t = FORMATS.filter((f) => f.ternaryFor?.includes(target));
+    assert.is(t.length, 1, target);
+    assert.is(ternaryFormat(target).family, 'ternary');
+  }
+  assert.equal(EMBEDDING_FORMATS.map((f) => f.name), ['f32', 'q8_0']); // what assembly/model/llama.ts reads a row of
 });
 
 test('every kernel the table lists is exported by the builds that carry it', () => {

@@ -24,7 +24,7 @@ import type { Model } from '../model/model.ts';
 import { quantizeModel } from '../model/quantize.ts';
 import { ModelRuntime } from '../model/runtime.ts';
 import { randomWeights, trainTokenizer } from '../model/synthetic.ts';
-import { formatByName, type Target } from '../quant/formats.ts';
+import { formatByName, ternaryFormat, type Target } from '../quant/formats.ts';
 import { median } from './stats.ts';
 
 // The issue's shapes: a plain ESP32 (260K class) and the llama2.c 15M shape (vocab 4096, as the
@@ -107,9 +107,9 @@ export function decodeTokS(rt: ModelRuntime, steps: number): number {
 }
 
 function prepare(model: Model, cfg: ModelBenchConfig): Model {
-  const layers = cfg.weights === 'f32' ? null : formatByName(cfg.weights === 'ternary' ? (cfg.target === 'simd' ? 'tt4' : 'tb1') : cfg.weights);
+  const layers = cfg.weights === 'f32' ? null : (cfg.weights === 'ternary' ? ternaryFormat(cfg.target) : formatByName(cfg.weights));
   if (layers === undefined) throw new UserError(`unknown weight format '${cfg.weights}'`);
-  const cls = cfg.classifier && cfg.classifier !== 'f32' ? formatByName(cfg.classifier === 'ternary' ? (cfg.target === 'simd' ? 'tt4' : 'tb1') : cfg.classifier) : null;
+  const cls = cfg.classifier && cfg.classifier !== 'f32' ? (cfg.classifier === 'ternary' ? ternaryFormat(cfg.target) : formatByName(cfg.classifier)) : null;
   if (cls === undefined) throw new UserError(`unknown classifier format '${cfg.classifier}'`);
   return quantizeModel(model, { layers, classifier: cls });
 }

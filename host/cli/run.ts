@@ -23,7 +23,7 @@ import { loadPublicKey } from '../image/sign.ts';
 import { isImageFile, nearImageMagic } from '../image/source.ts';
 import { boardByName } from '../board/boards.ts';
 import { readImageFile } from './inspect.ts';
-import { formatByName, FORMATS, type Target } from '../quant/formats.ts';
+import { formatByName, FORMATS, ternaryFormat, type Target } from '../quant/formats.ts';
 
 // C's atoi/atof as run.c parses its flags: leading number, else 0.
 export function atoi(s: string): number {
@@ -39,8 +39,7 @@ export function atof(s: string): number {
 
 // "ternary" picks the fastest ternary layout of the engine's build.
 export function quantFormat(name: string, target: Target) {
-  const n = name === 'ternary' ? (target === 'simd' ? 'tt4' : 'tb1') : name;
-  const f = formatByName(n);
+  const f = name === 'ternary' ? ternaryFormat(target) : formatByName(name);
   if (!f) throw new UserError(`unknown --quant format '${name}': expected ternary or one of ${FORMATS.filter((x) => !x.retired).map((x) => x.name).join(', ')}`);
   return f;
 }

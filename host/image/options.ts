@@ -8,6 +8,7 @@ import { KV_FORMATS, kvFormat, type KvFormat } from '../model/kv.ts';
 import type { Model } from '../model/model.ts';
 import { formatByName, type WeightFormat } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
+import { EMBEDDING_FORMATS } from '../quant/formats.ts';
 
 export interface ImageFlags {
   board?: string;
@@ -38,7 +39,7 @@ export function imageChoices(o: ImageFlags): ImageChoices {
   let embed: WeightFormat | undefined;
   if (o.embed !== undefined) {
     embed = formatByName(o.embed);
-    if (!embed || (embed.name !== 'f32' && embed.name !== 'q8_0')) throw new UserError(`unknown --embed '${o.embed}': expected f32 or q8_0 (the runtime reads embeddings in these)`);
+    if (!embed || !embed.embedding) throw new UserError(`unknown --embed '${o.embed}': expected ${EMBEDDING_FORMATS.map((f) => f.name).join(' or ')} (the runtime reads embeddings in these)`);
   }
   const kv = kvFormat(o.kv);
   if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);

@@ -17,6 +17,7 @@ import { planBoard, residentSet, type AppFootprint, type BoardPlan, type BoardPl
 import { readImage, type Image } from './read.ts';
 import { encodeMetadata, writeImage, type ImageTensorData } from './write.ts';
 import { hashHex } from '../model/tables-hash.ts';
+import { EMBEDDING_FORMATS } from '../quant/formats.ts';
 import { TABLES_HASH } from '../model/tables.gen.ts';
 
 const F32 = formatByName('f32')!;
@@ -50,13 +51,13 @@ export interface FormatOptions {
 export function embedFormat(m: Model, o: FormatOptions): WeightFormat {
   const dimOk = (f: WeightFormat) => m.config.dim % f.block === 0;
   if (o.embed) {
-    if (o.embed.name !== 'f32' && o.embed.name !== 'q8_0') throw new UserError(`--embed ${o.embed.name}: the runtime reads embeddings in f32 or q8_0`);
+    if (!o.embed.embedding) throw new UserError(`--embed ${o.embed.name}: the runtime reads embeddings in ${EMBEDDING_FORMATS.map((f) => f.name).join(' or ')}`);
     if (!dimOk(o.embed)) throw new UserError(`--embed ${o.embed.name}: dim ${m.config.dim} is not a multiple of its block ${o.embed.block}`);
     return o.embed;
   }
   if (o.quant && o.quant.name !== 'f32' && dimOk(Q8)) return Q8;
   const cur = m.embedding.format;
-  return (cur.name === 'f32' || cur.name === 'q8_0') && m.embedding.k === m.config.dim ? cur : F32;
+  return cur.embedding && m.embedding.k === m.config.dim ? cur : F32;
 }
 
 export interface Converted {

@@ -14,6 +14,7 @@ import {
 import { configProblem, modelTensors, paddedK, paddedM, tensorBytes, type ImageConfig, type TensorRole } from './layout.ts';
 import { keyId, sha256, toHex, verifyDigest } from './sign.ts';
 import { hashHex } from '../model/tables-hash.ts';
+import { EMBEDDING_FORMATS } from '../quant/formats.ts';
 import { TABLES_HASH } from '../model/tables.gen.ts';
 
 export interface ReadOptions {
@@ -272,7 +273,7 @@ function readTensors(bytes: Uint8Array, ws: SectionInfo, config: ImageConfig): I
     if (!format) fail('tensor', `tensor '${name}': unknown format id ${fid}`);
     if (format.retired) fail('tensor', `tensor '${name}': format ${format.name} (id ${fid}) is retired: ${format.retired}`);
     if (spec.role === 'norm' && format.name !== 'f32') fail('tensor', `tensor '${name}': a norm weight in ${format.name}, expected f32`);
-    if (spec.role === 'embedding' && format.name !== 'f32' && format.name !== 'q8_0') fail('tensor', `tensor '${name}': an embedding in ${format.name}, expected f32 or q8_0 (the runtime reads one row a token)`);
+    if (spec.role === 'embedding' && !format.embedding) fail('tensor', `tensor '${name}': an embedding in ${format.name}, expected ${EMBEDDING_FORMATS.map((f) => f.name).join(' or ')} (the runtime reads one row a token)`);
     const m = v.getUint32(e + T.rows, true), k = v.getUint32(e + T.cols, true);
     if (m !== spec.m || k !== spec.k) fail('tensor', `tensor '${name}' is ${m}x${k}, the config needs ${spec.m}x${spec.k}`);
     if (spec.role === 'embedding' && k % format.block !== 0) fail('tensor', `tensor '${name}': ${k} columns are not a multiple of ${format.name}'s block ${format.block} (embeddings are not padded)`);

@@ -11,7 +11,7 @@ export interface KernelEntry {
   act: ActFormatName;
   targets: Target[];
   exportName: string;
-  scratch?: (k: number, n: number, act: ActFormatName) => number; // the table's scratch bytes, when it states them
+  scratch: (k: number, n: number, act: ActFormatName) => number; // the table's scratch bytes
 }
 
 const idOf = new Map(KERNEL_IDS.map((name, id) => [name, id]));

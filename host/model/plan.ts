@@ -80,14 +80,10 @@ export interface Plan {
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 const F32 = formatByName('f32')!;
 
-const PREFERENCE: Record<Target, string[]> = {
-  simd: ['simd', 'bitserial', 'lut', 'swar', 'naive'],
-  device: ['bitserial', 'swar', 'naive', 'lut'],
-};
-
 export function chooseKernel(format: WeightFormat, want: ActFormatName, target: Target, force?: string, has: (name: string) => boolean = () => true): KernelEntry {
-  const acts: ActFormatName[] = format.name === 'f32' ? ['f32'] : want === 'i4' ? ['i4', 'i8'] : ['i8'];
-  const order = force ? [force, ...PREFERENCE[target]] : PREFERENCE[target];
+  const acts: ActFormatName[] = format.family === 'float' ? ['f32'] : want === 'i4' ? ['i4', 'i8'] : ['i8'];
+  // forced, then the row's preferred kernel, then any other of the row the build has
+  const order = [...(force ? [force] : []), format.prefer[target], ...format.kernels.map((kv) => kv.name)];
   for (const act of acts) {
     for (const v of order) {
       const e = kernelEntry(format, act, v);
@@ -97,19 +93,9 @@ export function chooseKernel(format: WeightFormat, want: ActFormatName, target: 
   throw new UserError(`format ${format.name} has no kernel in the ${target} build`);
 }
 
-// Kernel scratch bytes (assembly/kernels/*: scratch()) for one call: the format table's figure where it
-// states one; otherwise what the kernels are known to take, and a bound for unknown ones.
+// Kernel scratch bytes (assembly/kernels/*: scratch()) for one call: the format table's figure.
 export function kernelScratch(e: KernelEntry, k: number, n: number): number {
-  if (e.scratch) return e.scratch(k, n, e.act);
-  if (e.format.name === 'f32' || e.variant === 'naive') return 0;
-  if (e.format.name === 'tq2' && e.variant === 'simd') return 4 * n;
-  if (e.format.name === 'tq1') return 0;
-  if (e.variant === 'bitserial') return e.act === 'i4' ? (n * k) / 2 : n * k;
-  if (e.format.name === 'tb1' && e.variant === 'lut') return 16 * k;
-  if (e.format.name === 'tt4' && e.variant === 'lut') return 8 * n * k;
-  if (e.variant === 'simd' && (e.format.family === 'lowbit' || e.format.family === 'bitmod')) return 4 * n * (k / e.format.block);
-  if (e.variant === 'simd' && e.format.family === 'int8') return 0;
-  return 16 * k + 8 * n * k;
+  return e.scratch(k, n, e.act);
 }
 
 function matrixPlan(name: string, t: Matrix, rows: number, cols: number, opts: PlanOptions): TensorPlan {
@@ -153,7 +139,7 @@ function planFor(model: Model, opts: PlanOptions, heapBase: number): Plan {
 
   // embedding: one row per token, f32 or q8_0
   let emb = model.embedding;
-  if (!(emb.format.name === 'f32' || emb.format.name === 'q8_0') || emb.k !== c.dim) emb = convert(emb, c.vocabSize, c.dim, F32);
+  if (!emb.format.embedding || emb.k !== c.dim) emb = convert(emb, c.vocabSize, c.dim, F32);
   const embedding: TensorPlan = {
     name: 'embedding', kind: 'embedding', format: emb.format, kernel: null, act: 'f32', m: c.vocabSize, k: c.dim, scale: 1,
     offset: 0, bytes: emb.data.byteLength, rowBytes: matrixBytes(emb.format, 1, c.dim), rowTile: 1, resident: true, data: emb.data,

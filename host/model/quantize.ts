@@ -83,7 +83,7 @@ export function quantizeModel(model: Model, q: QuantChoice): Model {
     return out;
   });
   let embedding = model.embedding;
-  if (embedding.format.name !== 'f32' && embedding.format.name !== 'q8_0') {
+  if (!embedding.format.embedding) {
     embedding = convert(embedding, c.vocabSize, c.dim, formatByName('f32')!);
   }
   let classifier = model.classifier;

@@ -25,7 +25,7 @@ export interface RuntimeOptions extends Omit<PlanOptions, 'target'> {
 function tablesCheck(app: Instance): void {
   const theirs = app.has('tables_hash') ? Number(app.call('tables_hash')) >>> 0 : null;
   if (theirs !== TABLES_HASH) {
-    throw new UserError(`the app was built from other tables (${theirs === null ? 'it has no tables_hash' : `tables ${hashHex(theirs)}`}, this edge-flash has ${hashHex(TABLES_HASH)}): pack the image again with this edge-flash`);
+    throw new UserError(`the app was built from other tables (${theirs === null ? 'it has no tables_hash' : `tables ${hashHex(theirs)}`}, this edge-flash has ${hashHex(TABLES_HASH)}): build the app and pack the image with the same edge-flash`);
   }
 }
 

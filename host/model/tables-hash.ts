@@ -1,8 +1,8 @@
 // One number for every table that crosses a language: the weight formats (blocks, fields, kernels),
 // activation and KV-cache formats, the descriptor layout, the stable kernel ids and the app's exports.
 // tools/gen-dispatch.ts bakes it into the app (tables_hash) and host/model/tables.gen.ts; an image
-// records its app's, and a host refuses an app built from other tables. Prose (docs, layout text) is
-// left out: rewording a doc changes no byte.
+// records its app's, and a host refuses an app built from other tables. Prose (docs, layout text) and
+// host-only policy are left out.
 import { createHash } from 'node:crypto';
 import { ACT_FORMATS, BITMOD_GRIDS, FORMATS, KERNEL_IDS } from '../quant/formats.ts';
 import * as DT from './desc-table.ts';
@@ -10,7 +10,9 @@ import { APP_EXPORT_TABLE } from './exports.ts';
 import { KV_FORMATS } from './kv.ts';
 
 export function computeTablesHash(): number {
-  const noDoc = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'doc' && k !== 'layout'));
+  // host-side policy (which kernel a plan picks, what `--quant ternary` means) changes no byte either
+  const skip = new Set(['doc', 'layout', 'prefer', 'ternaryFor']);
+  const noDoc = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([k]) => !skip.has(k)));
   const tables = {
     formats: FORMATS.map((f) => ({
       ...noDoc(f), kernels: f.kernels.map((kv) => ({ name: kv.name, targets: kv.targets, acts: kv.acts, rowTile: kv.rowTile })),

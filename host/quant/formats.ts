@@ -12,8 +12,8 @@ export interface KernelVariant {
   acts: ActFormatName[];   // activation formats it accepts
   rowTile: number;         // M must be a multiple of this
   // Bytes of kernel scratch (assembly/arena.ts scratch()) one call with k inputs and n tokens takes;
-  // a memory planner reserves the largest. Absent: not declared here.
-  scratch?: (k: number, n: number, act: ActFormatName) => number;
+  // a memory planner reserves the largest.
+  scratch: (k: number, n: number, act: ActFormatName) => number;
 }
 
 export interface WeightFormat {
@@ -27,6 +27,9 @@ export interface WeightFormat {
   layout: string;          // the byte layout of one block, and how to decode it
   fields: BlockField[];    // the block's fields in byte order (a C struct of them is blockBytes long)
   kernels: KernelVariant[];
+  prefer: Record<Target, string>; // the kernel variant a plan picks on each target (host/model/plan.ts chooseKernel)
+  embedding: boolean;      // the runtime can read an embedding (one row a token) in this format
+  ternaryFor?: Target[];   // `--quant ternary` means this format on these targets
   retired?: string;        // tombstone: why the id is no longer produced
 }
 
@@ -60,9 +63,11 @@ export function actFormat(name: ActFormatName): ActFormat {
 
 const both: Target[] = ['device', 'simd'];
 const simdOnly: Target[] = ['simd'];
-const k = (name: string, targets: Target[], acts: ActFormatName[], rowTile = 1, scratch?: KernelVariant['scratch']): KernelVariant =>
-  scratch ? { name, targets, acts, rowTile, scratch } : { name, targets, acts, rowTile };
 const none = () => 0;
+const k = (name: string, targets: Target[], acts: ActFormatName[], rowTile = 1, scratch: KernelVariant['scratch'] = none): KernelVariant =>
+  ({ name, targets, acts, rowTile, scratch });
+// tb1 bitserial: the activations' bit planes (n, k/64, 8 or 4 planes) u64
+const tb1Planes = (kk: number, n: number, act: ActFormatName) => (act === 'i4' ? (n * kk) / 2 : n * kk);
 
 // INT2/3/4 asymmetric groups: RTN min-max per group of G weights along K (host/quant/ref/lowbit.ts).
 // Kernels: `naive` decodes one code at a time; `swar` multiplies four codes by four activations with
@@ -82,6 +87,7 @@ function lowbit(id: number, bits: number, group: number): WeightFormat {
       k('swar', both, ['i8', 'i4'], 1, (kk, n) => 2 * n * kk + 4 * n * (kk / group)), // X words (n, k/4) i64, sums of x (n, k/G) i32
       k('simd', simdOnly, ['i8', 'i4'], 1, (kk, n) => 4 * n * (kk / group)), // sums of x (n, k/G) i32
     ],
+    prefer: { device: 'swar', simd: 'simd' }, embedding: false,
   };
 }
 
@@ -111,6 +117,7 @@ function bitmod(id: number, bits: number, group: number): WeightFormat {
       ...(bits === 4 ? [k('swar', both, ['i8', 'i4'], 1, (kk, n) => 2 * n * kk + 8192)] : []), // X words (n, k/4) i64, code-byte tables (4, 256) i64
       k('simd', simdOnly, ['i8', 'i4'], 1, none),
     ],
+    prefer: { device: 'bitserial', simd: 'simd' }, embedding: false,
   };
 }
 
@@ -120,18 +127,21 @@ export const FORMATS: readonly WeightFormat[] = [
     layout: 'one little-endian float32 per weight',
     fields: [{ name: 'w', type: 'f32' }],
     kernels: [k('naive', both, ['f32']), k('simd', simdOnly, ['f32'])],
+    prefer: { device: 'naive', simd: 'simd' }, embedding: true,
   },
   {
     id: 1, name: 'q8_0', family: 'int8', block: 32, blockBytes: 36, tensorScale: false,
     layout: 'f32 d, then 32 x i8 q; w = d*q',
     fields: [{ name: 'd', type: 'f32' }, { name: 'q', type: 'i8', count: 32 }],
     kernels: [k('naive', both, ['i8'], 1, none), k('simd', simdOnly, ['i8'], 1, none)],
+    prefer: { device: 'naive', simd: 'simd' }, embedding: true,
   },
   {
     id: 2, name: 'tq2', family: 'ternary', block: 64, blockBytes: 16, tensorScale: true,
     layout: 'ternary, 2 bits a weight: byte b (0..15) holds weights b, 16+b, 32+b, 48+b in bits 0-1, 2-3, 4-5, 6-7 as code c = w+1 (0,1,2)',
     fields: [{ name: 'codes', type: 'u8', count: 16 }],
-    kernels: [k('naive', both, ['i8', 'i4']), k('simd', simdOnly, ['i8', 'i4'])],
+    kernels: [k('naive', both, ['i8', 'i4']), k('simd', simdOnly, ['i8', 'i4'], 1, (_kk, n) => 4 * n)], // simd: one i32 a token
+    prefer: { device: 'naive', simd: 'simd' }, embedding: false,
   },
   {
     id: 3, name: 'tq1', family: 'ternary', block: 64, blockBytes: 13, tensorScale: true,
@@ -139,12 +149,14 @@ export const FORMATS: readonly WeightFormat[] = [
       'a byte is ceil(v*256/243) with v = sum c_t*3^(4-t), c = w+1; digit t = ((byte*3^t mod 256)*3) >> 8',
     fields: [{ name: 'codes', type: 'u8', count: 13 }],
     kernels: [k('naive', both, ['i8', 'i4']), k('simd', simdOnly, ['i8', 'i4'])],
+    prefer: { device: 'naive', simd: 'simd' }, embedding: false,
   },
   {
     id: 4, name: 'tb1', family: 'ternary', block: 64, blockBytes: 16, tensorScale: true,
     layout: 'ternary bit planes: u64 plus mask (bit j set: weight j is +1), then u64 minus mask (bit j set: weight j is -1)',
     fields: [{ name: 'plus', type: 'u64' }, { name: 'minus', type: 'u64' }],
-    kernels: [k('naive', both, ['i8', 'i4']), k('bitserial', both, ['i8', 'i4']), k('lut', both, ['i8', 'i4'])],
+    kernels: [k('naive', both, ['i8', 'i4']), k('bitserial', both, ['i8', 'i4'], 1, tb1Planes), k('lut', both, ['i8', 'i4'], 1, (kk) => 16 * kk)],
+    prefer: { device: 'bitserial', simd: 'bitserial' }, embedding: false, ternaryFor: ['device'],
   },
   lowbit(5, 2, 32), lowbit(6, 2, 64), lowbit(7, 2, 128),
   lowbit(8, 3, 32), lowbit(9, 3, 64), lowbit(10, 3, 128),
@@ -155,7 +167,8 @@ export const FORMATS: readonly WeightFormat[] = [
     layout: 'ternary for T-MAC table lookups: rows in tiles of 16; for each tile and each group g of 4 weights along K, ' +
       '16 bytes, byte i = row i of the tile: bits 0-3 plus mask of weights 4g..4g+3, bits 4-7 minus mask',
     fields: [{ name: 'masks', type: 'u8', count: 16 }], // one row's block is 16 groups of 4 weights; the bytes of a tile's group lie together
-    kernels: [k('naive', both, ['i8', 'i4']), k('lut', simdOnly, ['i8', 'i4'])],
+    kernels: [k('naive', both, ['i8', 'i4']), k('lut', simdOnly, ['i8', 'i4'], 1, (kk, n) => 8 * n * kk)],
+    prefer: { device: 'naive', simd: 'lut' }, embedding: false, ternaryFor: ['simd'],
   },
 ];
 
@@ -165,6 +178,14 @@ export function formatByName(name: string): WeightFormat | undefined {
 
 export function formatById(id: number): WeightFormat | undefined {
   return FORMATS.find((f) => f.id === id);
+}
+
+// The formats an embedding can be stored in (the runtime reads one row a token).
+export const EMBEDDING_FORMATS: readonly WeightFormat[] = FORMATS.filter((f) => f.embedding && !f.retired);
+
+// What `--quant ternary` means on a target.
+export function ternaryFormat(target: Target): WeightFormat {
+  return FORMATS.find((f) => !f.retired && f.ternaryFor?.includes(target))!;
 }
 
 export function bitsPerWeight(f: WeightFormat): number {
