@@ -93,11 +93,6 @@ export function chooseKernel(format: WeightFormat, want: ActFormatName, target: 
   throw new UserError(`format ${format.name} has no kernel in the ${target} build`);
 }
 
-// Kernel scratch bytes (assembly/kernels/*: scratch()) for one call: the format table's figure.
-export function kernelScratch(e: KernelEntry, k: number, n: number): number {
-  return e.scratch(k, n, e.act);
-}
-
 function matrixPlan(name: string, t: Matrix, rows: number, cols: number, opts: PlanOptions): TensorPlan {
   let mt = t;
   const tile = rowTileOf(mt.format);
@@ -180,7 +175,7 @@ function planFor(model: Model, opts: PlanOptions, heapBase: number): Plan {
   const hiddenStride = round4(mx(c.hiddenDim, ...['.w1', '.w3'].flatMap((s) => byName(s).map((t) => t.m)), ...byName('.w2').map((t) => t.k)));
   const maxK = mx(...tensors.filter((t) => t.kind === 'matrix').map((t) => t.k));
   const maxM = mx(...layerMats.map((t) => t.m));
-  const scratch = mx(0, ...tensors.filter((t) => t.kernel).map((t) => kernelScratch(t.kernel!, t.k, t === classifier ? 1 : batch)));
+  const scratch = mx(0, ...tensors.filter((t) => t.kernel).map((t) => t.kernel!.scratch(t.k, t === classifier ? 1 : batch, t.kernel!.act)));
   const sampler = opts.sampler ?? true;
   const textBytes = tokImage ? opts.textBytes ?? 1024 : 0;
 

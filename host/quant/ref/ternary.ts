@@ -1,6 +1,6 @@
 // The scalar reference for ternary weights (BitNet b1.58): absmean quantization, the three layouts
 // of the format table (tq2, tq1, tb1), and the GEMM every ternary kernel must match bit for bit.
-import { formatByName, type WeightFormat } from '../formats.ts';
+import { FORMATS, formatByName, type WeightFormat } from '../formats.ts';
 import type { ActTensor, QuantTensor } from '../tensor.ts';
 import type { FormatRef } from './types.ts';
 
@@ -149,9 +149,7 @@ function ternaryRef(name: string): FormatRef {
   };
 }
 
-export const TERNARY_REFS: Record<string, FormatRef> = {
-  tq2: ternaryRef('tq2'),
-  tq1: ternaryRef('tq1'),
-  tb1: ternaryRef('tb1'),
-  tt4: ternaryRef('tt4'),
-};
+// One reference per ternary row of the format table (the row's family names its reference).
+export const TERNARY_REFS: Record<string, FormatRef> = Object.fromEntries(
+  FORMATS.filter((x) => x.family === 'ternary' && !x.retired).map((x) => [x.name, ternaryRef(x.name)]),
+);
