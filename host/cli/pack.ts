@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
+import { intFlag } from './flags.ts';
 import { UserError } from '../errors.ts';
 import { fmtBytes, formatPlan } from '../image/plan.ts';
 import { deviceApp, DoesNotFitError, packModel } from '../image/pack.ts';
@@ -35,7 +36,7 @@ export function registerPack(program: Command): void {
     .option('--embed <format>', 'token embedding (and an unshared classifier): f32 or q8_0 (default: q8_0 under a sub-8-bit --quant)')
     .option('--kv <format>', 'KV cache: f32, int8, int4, int3', 'f32')
     .option('--act <format>', 'activations before quantized matmuls: i8 or i4', 'i8')
-    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)')
+    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)', intFlag('--ctx', { min: 1, max: 1 << 24 }))
     .option('--sign <key.pem>', 'sign the image with this Ed25519 private key (`edge-flash keygen`)')
     .option('--no-timestamp', 'leave the creation time out of the metadata (SOURCE_DATE_EPOCH also sets it)')
     .option('--force', 'write an image that does not fit the board, and replace an existing output file')

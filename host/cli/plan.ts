@@ -1,6 +1,7 @@
 // `edge-flash plan`: will this model fit this board, and how fast will it run there? The table on
 // stdout (or --json); the arithmetic is host/image/plan.ts planBoard().
 import type { Command } from 'commander';
+import { intFlag } from './flags.ts';
 import { convertModel, deviceApp, planRequest } from '../image/pack.ts';
 import { alternativesThatFit, formatPlan, largestContext, planBoard, planJson, type PlanExtras } from '../image/plan.ts';
 import { checkAgainstModel, imageChoices } from '../image/options.ts';
@@ -19,7 +20,7 @@ export function registerPlan(program: Command): void {
     .option('--embed <format>', 'token embedding (and an unshared classifier): f32 or q8_0 (default: q8_0 under a sub-8-bit --quant)')
     .option('--kv <format>', 'KV cache: f32, int8, int4, int3', 'f32')
     .option('--act <format>', 'activations before quantized matmuls: i8 or i4', 'i8')
-    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)')
+    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)', intFlag('--ctx', { min: 1, max: 1 << 24 }))
     .option('--no-speed', 'skip the wasm3 measurement behind the tok/s estimate')
     .option('--json', 'print one JSON object instead of the table')
     .addHelpText('after', `

@@ -1,6 +1,7 @@
 // The flags `plan` and `pack` share, validated in one place: --board, --quant, --embed, --kv, --act,
 // --ctx. Each bad value is one UserError naming the flag, what it got and what it takes.
 import { boardByName, type BoardProfile } from '../board/boards.ts';
+import { parseNumber } from '../cli/flags.ts';
 import { quantFormat } from '../cli/run.ts';
 import { UserError } from '../errors.ts';
 import { headDim } from '../model/config.ts';
@@ -15,7 +16,7 @@ export interface ImageFlags {
   embed?: string;
   kv: string;
   act: string;
-  ctx?: string;
+  ctx?: string | number;
 }
 
 export interface ImageChoices {
@@ -43,11 +44,7 @@ export function imageChoices(o: ImageFlags): ImageChoices {
   const kv = kvFormat(o.kv);
   if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);
   if (o.act !== 'i8' && o.act !== 'i4') throw new UserError(`unknown --act '${o.act}': expected i8 or i4`);
-  let ctx: number | undefined;
-  if (o.ctx !== undefined) {
-    ctx = Number(o.ctx);
-    if (!/^\d+$/.test(o.ctx) || !(ctx >= 1)) throw new UserError(`--ctx must be a positive integer, got '${o.ctx}'`);
-  }
+  const ctx = o.ctx === undefined ? undefined : parseNumber('--ctx', String(o.ctx), { integer: true, min: 1 });
   return { board, quant, embed, kv, act: o.act, ctx };
 }
 

@@ -3,7 +3,7 @@
 // written to a temporary file then renamed, so a failure never leaves a half-written file behind.
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { UserError } from '../errors.ts';
+import { errnoText, UserError } from '../errors.ts';
 import { loadModel } from '../formats/index.ts';
 import type { Model } from '../model/model.ts';
 import { IMAGE_MAGIC } from './format.ts';
@@ -80,6 +80,6 @@ export function writeAtomic(path: string, bytes: Uint8Array, opts: { force?: boo
     if (fd !== undefined) closeSync(fd);
     rmSync(tmp, { force: true });
     if (e instanceof UserError) throw e;
-    throw new UserError(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UserError(`cannot write ${path}: ${errnoText(e)}`);
   }
 }

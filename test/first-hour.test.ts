@@ -1,0 +1,122 @@
+// What a new user meets in the first hour (issue 17): a closed stdout, numbers that are not numbers,
+// usage errors, errno codes, the context's end, --key in hex, verify/run --board against the
+// planner, re-packing an image, pack choosing formats, plan --check, an explicit --engine wasm3.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { fromRoot } from '../host/paths.ts';
+import { cli } from './helpers.ts';
+
+const MODEL = fromRoot('models', 'kjv-esp32-260k', 'model.bin');
+const BIN = fromRoot('bin', 'edge-flash.js');
+const dir = mkdtempSync(join(tmpdir(), 'edge-flash-first-hour-'));
+const at = (f: string) => join(dir, f);
+
+function oneLineError(r: ReturnType<typeof cli>, what: string, re?: RegExp): string {
+  assert.is(r.code, 2, `${what}: exit ${r.code}\n${r.err}`);
+  const lines = r.err.trim().split('\n').filter((l) => !/^(warning|plan|pack|bench): /.test(l));
+  assert.is(lines.length, 1, `${what}: ${r.err}`);
+  assert.match(lines[0], /^edge-flash: error: /);
+  assert.not.match(r.err, /\n\s+at /);
+  if (re) assert.match(lines[0], re, what);
+  return lines[0];
+}
+
+// `edge-flash ARGS | head ...` in bash: the CLI's exit status and stderr.
+function piped(args: string, head: string) {
+  const r = spawnSync('bash', ['-c', `"${process.execPath}" "${BIN}" ${args} 2>"${at('pipe.err')}" | ${head} >/dev/null; echo "\${PIPESTATUS[0]}"; cat "${at('pipe.err')}"`], { encoding: 'utf8' });
+  const [code, ...err] = r.stdout.split('\n');
+  return { code: Number(code), err: err.join('\n') };
+}
+
+const s = suite('first hour');
+
+s('a closed stdout ends quietly with exit 0 (help, streamed text, JSON)', () => {
+  for (const [args, head] of [
+    ['run --help', 'head -1'],
+    [`run "${MODEL}" -n 400 -s 7 -i "In the beginning"`, 'head -c 20'],
+    [`run "${MODEL}" --help`, 'head -c 1'],
+    [`inspect --help`, 'true'],
+    [`boards --json`, 'head -c 1'],
+  ]) {
+    const r = piped(args, head);
+    assert.is(r.code, 0, `${args} | ${head}: exit ${r.code}\n${r.err}`);
+    assert.not.match(r.err, /EPIPE|\n\s+at /, `${args} | ${head}: ${r.err}`);
+  }
+});
+
+s('every numeric flag is checked: one line, exit 2', () => {
+  for (const [args, re] of [
+    [['run', MODEL, '-n', 'abc'], /-n must be an integer in 0\.\.\d+, got 'abc'/],
+    [['run', MODEL, '-n', '-5'], /-n must be an integer/],
+    [['run', MODEL, '-n', '1e9'], /-n must be an integer/],
+    [['run', MODEL, '-t', '-1'], /-t must be a number of at least 0, got '-1'/],
+    [['run', MODEL, '-t', 'hot'], /-t must be a number/],
+    [['run', MODEL, '-p', '2'], /-p must be a number in 0\.\.1, got '2'/],
+    [['run', MODEL, '-s', 'abc'], /-s must be an integer/],
+    [['run', MODEL, '-s', '1.5'], /-s must be an integer/],
+    [['run', MODEL, '--batch', '0'], /--batch must be an integer in 1\.\./],
+    [['run', MODEL, '--memory', '-3K'], /--memory: bad byte count/],
+    [['run', MODEL, '--memory', '0'], /--memory: byte count '0' is out of range/],
+    [['bench', '--repeat', 'x'], /--repeat must be an integer/],
+    [['bench', '--tokens', '2.5'], /--tokens must be an integer/],
+    [['bench', '--model', '260k', '--steps', '1'], /--steps must be an integer in 2\.\./],
+    [['plan', MODEL, '--board', 'esp32', '--ctx', '0', '--no-speed'], /--ctx must be an integer in 1\.\./],
+    [['pack', MODEL, '--board', 'esp32', '--ctx', '12x', '-o', at('never.efimg')], /--ctx must be an integer/],
+  ] as [string[], RegExp][]) oneLineError(cli(...args), args.join(' '), re);
+  // in range: run.c's meaning (the help says so)
+  const r = cli('run', MODEL, '-n', '8', '-t', '0', '-p', '1', '-s', '-3', '-i', 'In');
+  assert.is(r.code, 0, r.err);
+  assert.match(cli('run', '--help').out, /run\.c would\s+read 'abc' as 0/);
+});
+
+s('usage errors are one edge-flash: line; errno codes are words', () => {
+  oneLineError(cli('pack', MODEL), 'pack without --board', /^edge-flash: error: required option '--board <name>' not specified/);
+  oneLineError(cli('run'), 'run without a model', /missing required argument/);
+  oneLineError(cli('run', MODEL, '--frobnicate'), 'unknown option', /unknown option '--frobnicate'/);
+  oneLineError(cli('inspect', dir), 'inspect a directory', /cannot read .*: is a directory$/);
+  oneLineError(cli('run', MODEL, '-z', dir), 'a directory as the tokenizer', /cannot read tokenizer .*: is a directory/);
+  oneLineError(cli('verify', at('nope.efimg')), 'verify a missing file', /: no such file$/);
+  for (const args of [['inspect', dir], ['run', MODEL, '-z', dir], ['verify', at('nope.efimg')]]) assert.not.match(cli(...args).err, /E[A-Z]{3,}/);
+});
+
+s('a run that reaches the context before -n says so on stderr', () => {
+  const p = cli('pack', MODEL, '--board', 'rpi5', '--ctx', '12', '-o', at('ctx12.efimg'));
+  assert.is(p.code, 0, p.err);
+  const r = cli('run', at('ctx12.efimg'), '-n', '100', '-s', '3', '-i', 'In the');
+  assert.is(r.code, 0, r.err);
+  assert.match(r.err, /stopped at the end of the context: 12 positions \(the image's context\), fewer than -n 100/);
+  // -n 0 means the context: nothing to say
+  assert.not.match(cli('run', at('ctx12.efimg'), '-n', '0', '-s', '3', '-i', 'In the').err, /stopped at the end/);
+});
+
+s('--key takes 64 hex digits as well as a file', () => {
+  const k = cli('keygen', '-o', at('k.pem'), '--json');
+  assert.is(k.code, 0, k.err);
+  const { public_key_hex: hex, public_key: pubFile } = JSON.parse(k.out);
+  assert.is(cli('pack', MODEL, '--board', 'rpi5', '--sign', at('k.pem'), '-o', at('signed.efimg')).code, 0);
+  for (const key of [hex, pubFile]) {
+    const v = cli('verify', at('signed.efimg'), '--key', key);
+    assert.is(v.code, 0, v.err);
+    assert.match(v.out, /\(the key given\)/);
+    const r = cli('run', at('signed.efimg'), '--key', key, '-n', '4', '-i', 'In');
+    assert.is(r.code, 0, r.err);
+  }
+  oneLineError(cli('verify', at('signed.efimg'), '--key', '00'.repeat(32)), 'another key');
+});
+
+s('--engine wasm3 without the addon is an error; the default engine runs on', () => {
+  const env = { ...process.env, EDGE_FLASH_WASM3_ADDON: at('no-such-addon.node') };
+  const run = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  oneLineError(run('run', MODEL, '--engine', 'wasm3', '-n', '4'), 'explicit wasm3', /engine 'wasm3' is not available: the wasm3-node addon was not built/);
+  const r = run('run', MODEL, '-n', '4', '-i', 'In');
+  assert.is(r.code, 0, r.err);
+});
+
+s.run();
