@@ -119,4 +119,70 @@ s('--engine wasm3 without the addon is an error; the default engine runs on', ()
   assert.is(r.code, 0, r.err);
 });
 
+s('verify --board and run --board apply the planner\'s fit check; run caps memory at the board\'s figure', () => {
+  // f32 weights and KV at context 512 need 660 KiB of linear memory: too much for an esp32s3 without PSRAM
+  const p = cli('pack', MODEL, '--board', 'esp32s3', '--force', '-o', at('forced.efimg'));
+  assert.is(p.code, 0, p.err);
+  oneLineError(cli('verify', at('forced.efimg'), '--board', 'esp32s3'), 'verify --board', /does not fit esp32s3: linear memory 660\.\d KiB needed, 179\.9 KiB available: 480\.\d KiB short/);
+  oneLineError(cli('run', at('forced.efimg'), '--board', 'esp32s3', '-n', '4'), 'run --board', /does not fit esp32s3: linear memory .* short/);
+  const v = cli('verify', at('forced.efimg'), '--board', 'esp32s3-psram2');
+  assert.is(v.code, 0, v.err);
+  const r = cli('run', at('forced.efimg'), '--board', 'esp32s3-psram2', '-n', '8', '-i', 'In', '--json');
+  assert.is(r.code, 0, r.err);
+  const j = JSON.parse(r.out);
+  assert.is(j.memory_cap, 1984 * 1024, 'the linear memory esp32s3-psram2 gives wasm3 (boards/esp32s3-psram2.json)');
+  assert.ok(j.memory_bytes <= j.memory_cap);
+  assert.not.match(r.err, /no memory cap/);
+  // without --board: as packed, uncapped, and it says so
+  const u = cli('run', at('forced.efimg'), '-n', '8', '-i', 'In', '--json');
+  assert.is(JSON.parse(u.out).memory_cap, null);
+  assert.match(u.err, /no memory cap/);
+});
+
+s('re-packing an image keeps its KV and activation formats unless flags change them', () => {
+  const a = cli('pack', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--act', 'i4', '--ctx', '300', '-o', at('esp32.efimg'));
+  assert.is(a.code, 0, a.err);
+  const b = cli('pack', at('esp32.efimg'), '--board', 'esp32s3', '-o', at('s3.efimg'));
+  assert.is(b.code, 0, b.err);
+  const j = JSON.parse(cli('inspect', at('s3.efimg'), '--json').out);
+  assert.is(j.config.kv, 'int4');
+  assert.is(j.config.act, 'i4');
+  assert.is(j.tensors.find((t: any) => t.name === 'blk.0.ffn_down').format, 'tb1');
+  const c = cli('pack', at('esp32.efimg'), '--board', 'rpi5', '--kv', 'int8', '-o', at('rpi5.efimg'));
+  assert.is(c.code, 0, c.err);
+  assert.is(JSON.parse(cli('inspect', at('rpi5.efimg'), '--json').out).config.kv, 'int8');
+  assert.match(cli('plan', at('esp32.efimg'), '--board', 'esp32', '--no-speed').out, /KV int4, activations i4/);
+});
+
+s('pack --board with no formats named picks what fits and says so; a refusal prints the largest context', () => {
+  const r = cli('pack', MODEL, '--board', 'esp32', '--json', '-o', at('auto.efimg'));
+  assert.is(r.code, 0, r.err);
+  const m = /pack: chose --quant (\S+) --kv (\S+) --ctx (\d+) for esp32/.exec(r.err);
+  assert.ok(m, r.err);
+  const j = JSON.parse(r.out);
+  assert.is(j.fits, true);
+  assert.is(j.kv, m![2]);
+  assert.is(j.ctx, Number(m![3]));
+  assert.ok(j.ctx > 66, 'more context than f32 weights and KV reach');
+  assert.is(JSON.parse(cli('inspect', at('auto.efimg'), '--json').out).tensors.find((t: any) => t.name === 'blk.0.attn_q').format, m![1]);
+  // the plan agrees with what was chosen
+  const pl = cli('plan', MODEL, '--board', 'esp32', '--quant', m![1], '--kv', m![2], '--ctx', m![3], '--no-speed', '--check');
+  assert.is(pl.code, 0, pl.out);
+  // formats named: a refusal, with plan's largest-context line
+  const f = cli('pack', MODEL, '--board', 'esp32', '--kv', 'f32', '-o', at('never.efimg'));
+  oneLineError({ ...f, err: f.err.split('\n').filter((l) => l.startsWith('edge-flash')).join('\n') }, 'pack with formats named', /does not fit esp32/);
+  assert.match(f.err, /^ {2}largest context that fits: 66 \(--ctx 66\)$/m);
+});
+
+s('plan --check exits 1 when it does not fit; plain plan keeps 0', () => {
+  const args = ['plan', MODEL, '--board', 'esp32', '--no-speed'];
+  const plain = cli(...args);
+  assert.is(plain.code, 0, plain.err);
+  assert.match(plain.out, /DOES NOT FIT/);
+  const check = cli(...args, '--check');
+  assert.is(check.code, 1, check.err);
+  assert.match(check.out, /DOES NOT FIT/);
+  assert.is(cli('plan', MODEL, '--board', 'rpi5', '--no-speed', '--check').code, 0);
+});
+
 s.run();

@@ -20,7 +20,8 @@ export async function main(argv: string[]): Promise<number> {
   for (const register of VERBS) register(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // a verb's verdict for scripts (`plan --check`: 1 when it does not fit)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;

@@ -22,6 +22,7 @@ import { imageRun, planDifferences } from '../image/run.ts';
 import { loadPublicKey } from '../image/sign.ts';
 import { isImageFile, nearImageMagic } from '../image/source.ts';
 import { boardByName } from '../board/boards.ts';
+import { planImageOn, shortfall } from './fit.ts';
 import { readImageFile } from './inspect.ts';
 import { formatByName, FORMATS, type Target } from '../quant/formats.ts';
 import { bytesFlag, floatFlag, intFlag } from './flags.ts';
@@ -68,7 +69,7 @@ export function registerRun(program: Command): void {
     .option('--kv <format>', 'KV cache: f32 | int8 | int4 | int3; an image\'s own by default', 'f32')
     .option('--memory <bytes>', 'linear memory limit (e.g. 160K): weights that do not fit stream from the image every token; an image runs under its plan\'s', bytesFlag('--memory'))
     .option('--batch <n>', 'prefill tokens per forward (GEMM width); default 16, or 1 under --memory; an image\'s own by default', intFlag('--batch', { min: 1, max: 4096 }))
-    .option('--board <name>', 'an image must run on this board (as `verify --board`), and runs as on it')
+    .option('--board <name>', 'an image must run on this board and fit it (as `verify --board`), and runs as on it: under its linear memory')
     .option('--key <public key>', 'an image must be signed by this Ed25519 public key (PEM, or 64 hex digits), as `verify --key`')
     .option('--json', 'print one JSON object (text, tokens, timings, memory) instead of streaming text')
     .option('--verbose', 'print the memory plan, prefill and decode speeds and the memory high-water mark')
@@ -118,7 +119,15 @@ Examples:
         if (given('memory') && c.plannedLinear > 0) {
           throw new UserError(`--memory: ${modelPath} runs under its own plan, ${c.plannedLinear} bytes of linear memory (${c.linearLimit} for ${img.board?.name ?? 'its board'})`, 'drop --memory, or pack the model for another board');
         }
-        const run = imageRun(modelPath, img, model, { engine: engine.name, board, memoryLimit });
+        // --board: the planner's fit check, as `verify --board`, and the board's linear memory as the cap
+        let boardCap: number | undefined;
+        const fit = board ? planImageOn(img, model, board) : undefined;
+        if (board && fit && 'unplannable' in fit) throw new UserError(`${modelPath}: ${fit.unplannable}`, 'pack the model again with this edge-flash');
+        if (board && fit && !('unplannable' in fit)) {
+          if (!fit.fits) throw new UserError(`${modelPath}: does not fit ${board.name}: ${shortfall(fit)}`, `see \`edge-flash plan ${modelPath} --board ${board.name}\``);
+          boardCap = fit.limits.linear;
+        }
+        const run = imageRun(modelPath, img, model, { engine: engine.name, board, memoryLimit: memoryLimit ?? boardCap });
         if (o.quant !== undefined) {
           const f = quantFormat(o.quant, run.target);
           const layers = new Set(img.tensors.filter((t) => t.role === 'matrix').map((t) => t.format.name));
@@ -131,7 +140,8 @@ Examples:
         if (given('batch') && c.batch > 0 && batch !== c.batch) throw new UserError(`--batch ${batch}: ${modelPath} was planned with a prefill width of ${c.batch}`, 'drop --batch');
         if (o.target !== undefined && o.target !== run.target) throw new UserError(`--target ${o.target}: ${modelPath} carries a ${run.build} build of the app, and runs it`, 'drop --target');
         for (const n of run.notes) warn(n);
-        opts = run.options;
+        opts = boardCap === undefined ? run.options
+          : { ...run.options, memoryLimit: Math.min(run.options.memoryLimit ?? boardCap, boardCap), capMemory: true };
         codec = () => run.codec;
         check = (rt) => planDifferences(img, model, rt.plan);
         imageJson = {
@@ -206,7 +216,7 @@ Examples:
             text, tokens: r.tokens, positions: r.positions, achieved_tok_s: r.achievedTokS,
             prefill_tok_s: r.prefillMs > 0 ? (r.promptTokens - 1) / (r.prefillMs / 1000) : null,
             decode_tok_s: r.decodeMs > 0 ? r.decodeSteps / (r.decodeMs / 1000) : null,
-            memory_bytes: mem, engine: engine.name, target, kv: rt.plan.kv.name, seed: sampler.seed.toString(),
+            memory_bytes: mem, memory_cap: opts.capMemory ? (opts.memoryLimit ?? null) : null, engine: engine.name, target, kv: rt.plan.kv.name, seed: sampler.seed.toString(),
             ...(imageJson ? { image: imageJson } : {}),
           }) + '\n');
         }

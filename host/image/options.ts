@@ -9,13 +9,14 @@ import { KV_FORMATS, kvFormat, type KvFormat } from '../model/kv.ts';
 import type { Model } from '../model/model.ts';
 import { formatByName, type WeightFormat } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
+import type { Image } from './read.ts';
 
 export interface ImageFlags {
   board?: string;
   quant?: string;
   embed?: string;
-  kv: string;
-  act: string;
+  kv?: string;
+  act?: string;
   ctx?: string | number;
 }
 
@@ -41,15 +42,22 @@ export function imageChoices(o: ImageFlags): ImageChoices {
     embed = formatByName(o.embed);
     if (!embed || (embed.name !== 'f32' && embed.name !== 'q8_0')) throw new UserError(`unknown --embed '${o.embed}': expected f32 or q8_0 (the runtime reads embeddings in these)`);
   }
-  const kv = kvFormat(o.kv);
+  const kv = kvFormat(o.kv ?? 'f32');
   if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);
-  if (o.act !== 'i8' && o.act !== 'i4') throw new UserError(`unknown --act '${o.act}': expected i8 or i4`);
+  const act = o.act ?? 'i8';
+  if (act !== 'i8' && act !== 'i4') throw new UserError(`unknown --act '${o.act}': expected i8 or i4`);
   const ctx = o.ctx === undefined ? undefined : parseNumber('--ctx', String(o.ctx), { integer: true, min: 1 });
-  return { board, quant, embed, kv, act: o.act, ctx };
+  return { board, quant, embed, kv, act, ctx };
 }
 
 // Checks that need the model: the context and the KV format against its shape.
 export function checkAgainstModel(ch: ImageChoices, m: Model): void {
   if (ch.ctx !== undefined && ch.ctx > m.config.seqLen) throw new UserError(`--ctx ${ch.ctx} is larger than the model's seq_len ${m.config.seqLen}`);
   if (ch.kv.name === 'int3' && headDim(m.config) % 8 !== 0) throw new UserError(`--kv int3 packs 8 values in 3 bytes: this model's head size ${headDim(m.config)} is not a multiple of 8`);
+}
+
+// An image given to `plan` or `pack` keeps its KV and activation formats unless flags change them.
+export function withImageFormats(o: ImageFlags, img?: Image): ImageFlags {
+  if (!img) return o;
+  return { ...o, kv: o.kv ?? img.config.kv, act: o.act ?? (img.config.act === 'f32' ? undefined : img.config.act) };
 }

@@ -8,10 +8,12 @@ import { loadModel } from '../formats/index.ts';
 import type { Model } from '../model/model.ts';
 import { IMAGE_MAGIC } from './format.ts';
 import { isImage, loadImageModel } from './model.ts';
+import type { Image } from './read.ts';
 
 export interface Source {
   model: Model;
   label: string;       // for the metadata: the file name and what it is
+  image?: Image;       // when the source is an image: its formats are the defaults of a re-pack
 }
 
 // Whether `path` is a file that starts with the image magic (never told by its name).
@@ -50,7 +52,7 @@ export function loadSource(path: string, tokenizer?: string): Source {
     if (tokenizer) throw new UserError(`${path} is an edge-flash image: it carries its tokenizer, drop -z`);
     const { model, image } = loadImageModel(path, readFileSync(path));
     // The image's context is the model's seq_len from here on, as far as a board can tell.
-    return { model: { ...model, config: { ...model.config, seqLen: image.config.seqLen } }, label: `${basename(path)} (${model.source})` };
+    return { model: { ...model, config: { ...model.config, seqLen: image.config.seqLen } }, label: `${basename(path)} (${model.source})`, image };
   }
   const model = loadModel(path, { tokenizer });
   return { model, label: `${basename(path)} (${model.source})` };
