@@ -28,7 +28,7 @@ export function creationTime(timestamp: boolean, env = process.env): Date | null
 export function registerPack(program: Command): void {
   program
     .command('pack')
-    .description('pack a model, its tokenizer and the device app into a flash image for a board')
+    .description('pack a model, its tokenizer and the device app into a verified flash image for a board; refuses one that does not fit, and with no --quant or --kv picks the formats and context that do')
     .argument('<model>', 'a model file (llama2.c .bin, GGUF, safetensors) or an edge-flash image to re-pack')
     .requiredOption('--board <name>', 'target board (see `edge-flash boards`)')
     .requiredOption('-o, --output <image>', 'the image file to write')

@@ -12,7 +12,7 @@ import { log, warn } from '../log.ts';
 export function registerPlan(program: Command): void {
   program
     .command('plan')
-    .description('memory plan of a model on a board: linear memory, wasm3 heap, flash; fits or not; estimated tok/s')
+    .description('memory plan of a model on a board: linear memory, wasm3 heap, flash; fits or not (--check: exit 1 if not); largest context and formats that fit; estimated tok/s')
     .argument('<model>', 'a model file (llama2.c .bin, GGUF, safetensors) or an edge-flash image')
     .requiredOption('--board <name>', 'target board (see `edge-flash boards`)')
     .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it)')

@@ -52,7 +52,7 @@ function loadModelOrImageError(path: string, tokenizer?: string): Model {
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description("generate text with a model or an image on V8 or wasm3 (llama2.c run's flags and defaults)")
+    .description("generate text with a model on V8 or wasm3 (llama2.c run's flags and defaults), or run an image as its board would: verified first, then its own app, weights, context and memory plan")
     .argument('<model|image>', 'llama2.c .bin (legacy, v1, v2), GGUF, safetensors (+ config.json), or an edge-flash image (told by its magic)')
     .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it or here; an image carries its own)')
     .option('-t <float>', 'temperature, 0 or more; 0 = greedy', floatFlag('-t', { min: 0 }), 1.0)
