@@ -2,7 +2,7 @@
 // usage errors, errno codes, the context's end, --key in hex, verify/run --board against the
 // planner, re-packing an image, pack choosing formats, plan --check, an explicit --engine wasm3.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -183,6 +183,28 @@ s('plan --check exits 1 when it does not fit; plain plan keeps 0', () => {
   assert.is(check.code, 1, check.err);
   assert.match(check.out, /DOES NOT FIT/);
   assert.is(cli('plan', MODEL, '--board', 'rpi5', '--no-speed', '--check').code, 0);
+});
+
+s('the README\'s command table is the CLI\'s (npm run docs:figures -- --check)', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('tools', 'docs-figures.ts'), '--check'], { encoding: 'utf8', cwd: fromRoot() });
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stderr, /the README's command table matches the CLI/);
+  const readme = readFileSync(fromRoot('README.md'), 'utf8');
+  assert.match(readme, /<!-- figures: plan -->\n\| model \| board \| fits \|[^]*\| kjv-rpi-15m [^]*<!-- end figures: plan -->/);
+});
+
+s('plan\'s tok/s estimate reports the spread of its calibration rounds', async () => {
+  const r = cli('plan', MODEL, '--board', 'rpi5', '--quant', 'tb1', '--json');
+  assert.is(r.code, 0, r.err);
+  const j = JSON.parse(r.out);
+  if (j.tokPerSec === null) {
+    if (process.env.CI) throw new Error(`no estimate in CI: ${r.err}`);
+    process.stderr.write(`warning: no wasm3 here, the estimate's spread was not checked: ${r.err}\n`);
+    return;
+  }
+  assert.ok(j.tokPerSec.estimate > 0);
+  assert.ok(typeof j.tokPerSec.spread === 'number' && j.tokPerSec.spread >= 0, JSON.stringify(j.tokPerSec));
+  assert.match(j.tokPerSec.basis, /median of 7 rounds, spread \d+ %/);
 });
 
 s.run();
