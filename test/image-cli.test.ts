@@ -107,7 +107,7 @@ s('bad flags and files: one line each, exit 2', () => {
     [['plan', MODEL, '--board', 'esp33', '--no-speed'], /unknown board 'esp33': expected one of host, esp32/],
     [['plan', MODEL, '--board', 'esp32', '--kv', 'int9', '--no-speed'], /unknown --kv 'int9'/],
     [['plan', MODEL, '--board', 'esp32', '--ctx', '4096', '--no-speed'], /--ctx 4096 is larger than the model's seq_len 512/],
-    [['plan', MODEL, '--board', 'esp32', '--ctx', 'ten', '--no-speed'], /--ctx must be a positive integer, got 'ten'/],
+    [['plan', MODEL, '--board', 'esp32', '--ctx', 'ten', '--no-speed'], /--ctx must be an integer in 1..16777216, got 'ten'/],
     [['plan', MODEL, '--board', 'esp32', '--quant', 'q17', '--no-speed'], /unknown --quant format 'q17'/],
     [['plan', MODEL, '--board', 'esp32', '--embed', 'tb1', '--no-speed'], /unknown --embed 'tb1': expected f32 or q8_0/],
     [['plan', MODEL, '--board', 'esp32', '--kv', 'int3', '--no-speed'], /--kv int3 packs 8 values in 3 bytes: this model's head size 8 is not a multiple of 8|fits|FITS/],

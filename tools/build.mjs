@@ -38,14 +38,17 @@ if (want('wasm')) {
   // asc does not pick up asconfig.json's entries (the whole device app) along with it.
   step('assembly/test/probe.ts -> build/probe.wasm', () => run(bin('asc'), ['--config', 'assembly/test/probe.asconfig.json']));
 }
-// The wasm3 addon needs Rust and libclang. Where they are missing the build goes on without it, saying
+// The wasm3 addon needs Rust and libclang. This step is also the package's install script: an installed
+// package builds the addon from its sources on the machine that runs it (never a binary built here). Where they are missing the build goes on without it, saying
 // why in one line (cargo's own output goes to build/wasm3-node.log), and the CLI falls back to V8;
 // in CI (CI=true) the build fails instead.
 if (want('addon')) {
   const crate = join(root, 'tools', 'wasm3-node');
   const out = join(root, 'build', 'wasm3-node.node');
   const log = join(root, 'build', 'wasm3-node.log');
-  const lib = join(crate, 'target', 'release', process.platform === 'darwin' ? 'libwasm3_node.dylib' : 'libwasm3_node.so');
+  // CARGO_TARGET_DIR (cargo's own) is honoured: a test installing the packed package reuses a built
+  // target folder there instead of compiling wasm3 and napi from nothing
+  const lib = join(process.env.CARGO_TARGET_DIR || join(crate, 'target'), 'release', process.platform === 'darwin' ? 'libwasm3_node.dylib' : 'libwasm3_node.so');
   const t0 = Date.now();
   // wasm3's own release flags (its CMakeLists with BUILD_NATIVE, the default): the addon is built on
   // the machine that runs it, so native code generation is safe and gives i64.popcnt one instruction

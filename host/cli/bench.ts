@@ -6,6 +6,7 @@ import { tryEngine } from '../engine/index.ts';
 import type { ActFormatName } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
 import { log, progress, warn } from '../log.ts';
+import { intFlag } from './flags.ts';
 import { benchModelDecode, defaultModelConfigs, formatModelTable } from '../bench/model.ts';
 
 const ENGINES: BenchEngine[] = ['v8', 'wasm3', 'native'];
@@ -19,13 +20,13 @@ export function registerBench(program: Command): void {
     .option('--shapes <list>', 'MxK shapes (M output rows, K inputs), e.g. 2048x2048,5632x2048')
     .option('--formats <list>', 'weight formats (see docs/formats.md); default: every format with a reference')
     .option('--act <list>', 'activation formats: i8, i4, f32 (f32 goes with the f32 format)', 'i8')
-    .option('-n, --tokens <n>', 'tokens per call: 1 = GEMV, more = GEMM (prefill)', '1')
-    .option('--repeat <n>', 'timed repeats per kernel (min/median reported)', '5')
+    .option('-n, --tokens <n>', 'tokens per call: 1 = GEMV, more = GEMM (prefill)', intFlag('--tokens', { min: 1, max: 4096 }), 1)
+    .option('--repeat <n>', 'timed repeats per kernel (min/median reported)', intFlag('--repeat', { min: 1, max: 10000 }), 5)
     .option('--quick', 'ternary formats (tq2, tq1, tb1, tt4) at 256x256 and 2048x2048 only: well under a minute')
     .option('--json', 'print an array of result objects instead of the table')
     .option('--model <list>', 'decode tok/s of whole models instead of kernels: 260k, 15m (the issue\'s shapes, random weights) or llama2.c .bin files')
     .option('--runc <binary>', 'with --model: llama2.c run.c built with cc -O3 -march=native, timed on the same model in the same run')
-    .option('--steps <n>', 'with --model: positions decoded from BOS (run.c -n)', '256')
+    .option('--steps <n>', 'with --model: positions decoded from BOS (run.c -n)', intFlag('--steps', { min: 2, max: 1 << 20 }), 256)
     .addHelpText('after', `
 Each kernel's result is checked against the scalar reference before it is timed. Gw/s counts
 multiply-accumulates (M*K*N) per second. "x native" divides by the naive C kernel (cc -O3) on the
@@ -46,19 +47,15 @@ Examples:
           else warn(`wasm3 engine unavailable (${r.error}); its rows are left out`);
         }
       }
-      const repeat = Number(o.repeat);
+      const repeat: number = o.repeat;
       if (o.model) {
-        const steps = Number(o.steps);
-        if (!(steps >= 2) || !Number.isInteger(steps)) throw new UserError(`--steps must be an integer of at least 2, got '${o.steps}'`);
-        if (!(repeat >= 1) || !Number.isInteger(repeat)) throw new UserError(`--repeat must be a positive integer, got '${o.repeat}'`);
+        const steps: number = o.steps;
         const modelEngines = usable.filter((e): e is 'v8' | 'wasm3' => e !== 'native');
         const rows = await benchModelDecode({ models: list(o.model), configs: defaultModelConfigs(modelEngines), steps, repeat, runc: o.runc }, (label) => log(`bench: ${label}`));
         process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatModelTable(rows) + '\n');
         return;
       }
-      const n = Number(o.tokens);
-      if (!(repeat >= 1) || !Number.isInteger(repeat)) throw new UserError(`--repeat must be a positive integer, got '${o.repeat}'`);
-      if (!(n >= 1) || !Number.isInteger(n)) throw new UserError(`--tokens must be a positive integer, got '${o.tokens}'`);
+      const n: number = o.tokens;
       const acts = list(o.act) as ActFormatName[];
       for (const a of acts) if (!['i8', 'i4', 'f32'].includes(a)) throw new UserError(`unknown activation format '${a}': expected i8, i4 or f32`);
       const formats = o.formats ? list(o.formats) : o.quick ? ['tq2', 'tq1', 'tb1', 'tt4'] : Object.keys(REFS);

@@ -1,7 +1,7 @@
 // `edge-flash inspect`: what an image holds: header, sections, sizes, hashes, model summary, board.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { UserError } from '../errors.ts';
+import { errnoText, UserError } from '../errors.ts';
 import { hex32 } from '../image/crc32.ts';
 import { fmtBytes } from '../image/plan.ts';
 import { readImage, type Image } from '../image/read.ts';
@@ -10,8 +10,7 @@ export function readImageFile(path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message}`);
+    throw new UserError(`cannot read ${path}: ${errnoText(e)}`);
   }
 }
 

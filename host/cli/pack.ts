@@ -3,10 +3,12 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
+import { intFlag } from './flags.ts';
 import { UserError } from '../errors.ts';
-import { fmtBytes, formatPlan } from '../image/plan.ts';
-import { deviceApp, DoesNotFitError, packModel } from '../image/pack.ts';
-import { checkAgainstModel, imageChoices } from '../image/options.ts';
+import { alternativesThatFit, fmtBytes, formatPlan, largestContext, planBoard } from '../image/plan.ts';
+import { convertModel, deviceApp, DoesNotFitError, packModel, planRequest } from '../image/pack.ts';
+import { chooseFormats } from './choose.ts';
+import { checkAgainstModel, imageChoices, withImageFormats } from '../image/options.ts';
 import { loadPrivateKey, keyId, rawPublicKey } from '../image/sign.ts';
 import { loadSource, writeAtomic } from '../image/source.ts';
 import { log, progress } from '../log.ts';
@@ -26,16 +28,16 @@ export function creationTime(timestamp: boolean, env = process.env): Date | null
 export function registerPack(program: Command): void {
   program
     .command('pack')
-    .description('pack a model, its tokenizer and the device app into a flash image for a board')
+    .description('pack a model, its tokenizer and the device app into a verified flash image for a board; refuses one that does not fit, and with no --quant or --kv picks the formats and context that do')
     .argument('<model>', 'a model file (llama2.c .bin, GGUF, safetensors) or an edge-flash image to re-pack')
     .requiredOption('--board <name>', 'target board (see `edge-flash boards`)')
     .requiredOption('-o, --output <image>', 'the image file to write')
     .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it)')
     .option('--quant <format>', 'layer matrices in this format: ternary, tb1, tq2, q8_0, i4g32, ... (default: as loaded)')
     .option('--embed <format>', 'token embedding (and an unshared classifier): f32 or q8_0 (default: q8_0 under a sub-8-bit --quant)')
-    .option('--kv <format>', 'KV cache: f32, int8, int4, int3', 'f32')
-    .option('--act <format>', 'activations before quantized matmuls: i8 or i4', 'i8')
-    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)')
+    .option('--kv <format>', 'KV cache: f32, int8, int4, int3 (default: f32, or the image\'s own)')
+    .option('--act <format>', 'activations before quantized matmuls: i8 or i4 (default: i8, or the image\'s own)')
+    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)', intFlag('--ctx', { min: 1, max: 1 << 24 }))
     .option('--sign <key.pem>', 'sign the image with this Ed25519 private key (`edge-flash keygen`)')
     .option('--no-timestamp', 'leave the creation time out of the metadata (SOURCE_DATE_EPOCH also sets it)')
     .option('--force', 'write an image that does not fit the board, and replace an existing output file')
@@ -49,12 +51,25 @@ Examples:
   edge-flash pack models/kjv-esp32-260k/model.bin --board esp32s3 --quant tb1 --kv int4 -o kjv.efimg
   edge-flash pack model.gguf --board rpi4 --sign key.pem -o model.efimg`)
     .action(async (modelPath: string, o) => {
-      const ch = imageChoices(o);
+      imageChoices(o); // the flags' errors before the model is read
       if (existsSync(o.output) && !o.force) throw new UserError(`${o.output} exists`, 'pass --force to replace it');
       const signingKey = o.sign ? loadPrivateKey(o.sign) : undefined;
       const created = creationTime(o.timestamp);
       const src = loadSource(modelPath, o.z);
+      const ch = imageChoices(withImageFormats(o, src.image));
       checkAgainstModel(ch, src.model);
+      // no formats named, a model (not an image) that does not fit as loaded: what fits, chosen by the planner
+      if (o.quant === undefined && o.kv === undefined && !src.image && !o.force) {
+        const req = planRequest(convertModel(src.model, ch).model, { ...ch, app: deviceApp() }, 4096);
+        if (!planBoard(req).fits) {
+          log(`pack: the model as loaded does not fit ${ch.board.name}: choosing the most precise formats and the largest context that fit`);
+          const pick = chooseFormats(req, src.model.config.seqLen, ch.ctx !== undefined);
+          if (pick) {
+            Object.assign(ch, { quant: pick.quant, kv: pick.kv, ctx: pick.ctx });
+            log(`pack: chose --quant ${pick.quant.name} --kv ${pick.kv.name} --ctx ${pick.ctx} for ${ch.board.name} (name --quant or --kv to choose yourself)`);
+          }
+        }
+      }
       const bar = progress(1 + src.model.config.nLayers * 7 + (src.model.classifier ? 1 : 0), 'pack');
       let result;
       try {
@@ -65,7 +80,11 @@ Examples:
       } catch (e) {
         bar.done();
         // the planner's table says why (stderr); the error line says what to do
-        if (e instanceof DoesNotFitError) process.stderr.write(formatPlan(e.plan) + '\n');
+        if (e instanceof DoesNotFitError) {
+          log('pack: searching the largest context and the formats that fit');
+          const r = e.plan.request;
+          process.stderr.write(formatPlan(e.plan, { largestCtx: largestContext(r, src.model.config.seqLen), alternatives: alternativesThatFit(r), sourceSeqLen: src.model.config.seqLen }) + '\n');
+        }
         throw e;
       }
       bar.done();

@@ -1,9 +1,10 @@
 // `edge-flash plan`: will this model fit this board, and how fast will it run there? The table on
 // stdout (or --json); the arithmetic is host/image/plan.ts planBoard().
 import type { Command } from 'commander';
+import { intFlag } from './flags.ts';
 import { convertModel, deviceApp, planRequest } from '../image/pack.ts';
 import { alternativesThatFit, formatPlan, largestContext, planBoard, planJson, type PlanExtras } from '../image/plan.ts';
-import { checkAgainstModel, imageChoices } from '../image/options.ts';
+import { checkAgainstModel, imageChoices, withImageFormats } from '../image/options.ts';
 import { loadSource } from '../image/source.ts';
 import { measureHostSpeed } from '../image/speed.ts';
 import { log, warn } from '../log.ts';
@@ -11,17 +12,18 @@ import { log, warn } from '../log.ts';
 export function registerPlan(program: Command): void {
   program
     .command('plan')
-    .description('memory plan of a model on a board: linear memory, wasm3 heap, flash; fits or not; estimated tok/s')
+    .description('memory plan of a model on a board: linear memory, wasm3 heap, flash; fits or not (--check: exit 1 if not); largest context and formats that fit; estimated tok/s')
     .argument('<model>', 'a model file (llama2.c .bin, GGUF, safetensors) or an edge-flash image')
     .requiredOption('--board <name>', 'target board (see `edge-flash boards`)')
     .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it)')
     .option('--quant <format>', 'layer matrices in this format: ternary, tb1, tq2, q8_0, i4g32, ... (default: as loaded)')
     .option('--embed <format>', 'token embedding (and an unshared classifier): f32 or q8_0 (default: q8_0 under a sub-8-bit --quant)')
-    .option('--kv <format>', 'KV cache: f32, int8, int4, int3', 'f32')
-    .option('--act <format>', 'activations before quantized matmuls: i8 or i4', 'i8')
-    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)')
+    .option('--kv <format>', 'KV cache: f32, int8, int4, int3 (default: f32, or the image\'s own)')
+    .option('--act <format>', 'activations before quantized matmuls: i8 or i4 (default: i8, or the image\'s own)')
+    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)', intFlag('--ctx', { min: 1, max: 1 << 24 }))
     .option('--no-speed', 'skip the wasm3 measurement behind the tok/s estimate')
     .option('--json', 'print one JSON object instead of the table')
+    .option('--check', 'exit 1 when it does not fit (for scripts; without it the report exits 0 either way)')
     .addHelpText('after', `
 Linear memory is the runtime's own arena plan (exact); weights that do not fit stream from flash
 each token. The wasm3 heap and the board figures are estimates with their sources in boards/*.json.
@@ -31,8 +33,9 @@ Examples:
   edge-flash plan models/kjv-esp32-260k/model.bin --board esp32 --quant tb1 --kv int4
   edge-flash plan model.gguf --board rpi-zero2w --json`)
     .action(async (modelPath: string, o) => {
-      const ch = imageChoices(o);
+      imageChoices(o); // the flags' errors before the model is read
       const src = loadSource(modelPath, o.z);
+      const ch = imageChoices(withImageFormats(o, src.image));
       checkAgainstModel(ch, src.model);
       const { model } = convertModel(src.model, ch);
       const req = planRequest(model, { ...ch, app: deviceApp() }, 1024);
@@ -49,5 +52,6 @@ Examples:
         extra.alternatives = alternativesThatFit(req);
       }
       process.stdout.write((o.json ? JSON.stringify(planJson(plan, extra), null, 1) : formatPlan(plan, extra)) + '\n');
+      if (o.check && !plan.fits) process.exitCode = 1;
     });
 }

@@ -22,20 +22,11 @@ import { imageRun, planDifferences } from '../image/run.ts';
 import { loadPublicKey } from '../image/sign.ts';
 import { isImageFile, nearImageMagic } from '../image/source.ts';
 import { boardByName } from '../board/boards.ts';
+import { planImageOn, shortfall } from './fit.ts';
 import { readImageFile } from './inspect.ts';
 import { formatByName, FORMATS, ternaryFormat, type Target } from '../quant/formats.ts';
+import { bytesFlag, floatFlag, intFlag } from './flags.ts';
 
-// C's atoi/atof as run.c parses its flags: leading number, else 0.
-export function atoi(s: string): number {
-  const m = /^\s*([+-]?\d+)/.exec(s);
-  return m ? Number(BigInt.asIntN(32, BigInt(m[1]))) : 0;
-}
-export function atof(s: string): number {
-  const m = /^\s*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?inf(inity)?|[+-]?nan)/i.exec(s);
-  if (!m) return 0;
-  const t = m[1].toLowerCase().replace('infinity', 'inf');
-  return t.endsWith('inf') ? (t.startsWith('-') ? -Infinity : Infinity) : t.endsWith('nan') ? NaN : Number(m[1]);
-}
 
 // "ternary" picks the fastest ternary layout of the engine's build.
 export function quantFormat(name: string, target: Target) {
@@ -44,12 +35,7 @@ export function quantFormat(name: string, target: Target) {
   return f;
 }
 
-export function parseBytes(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(k|ki|kib|kb|m|mi|mib|mb)?$/i.exec(s.trim());
-  if (!m) throw new UserError(`bad byte count '${s}': expected e.g. 163840, 160K or 2M`);
-  const unit = (m[2] ?? '').toLowerCase();
-  return Math.floor(Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1 << 20 : 1));
-}
+export { parseBytes } from './flags.ts';
 
 // A model file; when none of the loaders reads it and it starts within one byte of the image magic
 // (which no model format can), it is a damaged image: the image reader's error, as `verify` gives it.
@@ -65,28 +51,32 @@ function loadModelOrImageError(path: string, tokenizer?: string): Model {
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description("generate text with a model or an image on V8 or wasm3 (llama2.c run's flags and defaults)")
+    .description("generate text with a model on V8 or wasm3 (llama2.c run's flags and defaults), or run an image as its board would: verified first, then its own app, weights, context and memory plan")
     .argument('<model|image>', 'llama2.c .bin (legacy, v1, v2), GGUF, safetensors (+ config.json), or an edge-flash image (told by its magic)')
     .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it or here; an image carries its own)')
-    .option('-t <float>', 'temperature in [0, inf]; 0 = greedy', '1.0')
-    .option('-p <float>', 'top-p in [0, 1]; 1 = off', '0.9')
-    .option('-s <int>', 'random seed; 0 = time', '0')
-    .option('-n <int>', 'positions to run (prompt included); 0 = context length', '256')
+    .option('-t <float>', 'temperature, 0 or more; 0 = greedy', floatFlag('-t', { min: 0 }), 1.0)
+    .option('-p <float>', 'top-p in [0, 1]; 0 or 1 = off', floatFlag('-p', { min: 0, max: 1 }), 0.9)
+    .option('-s <int>', 'random seed (a C int, as run.c reads it); 0 = time', intFlag('-s', { min: -(2 ** 31), max: 2 ** 31 - 1 }), 0)
+    .option('-n <int>', 'positions to run (prompt included); 0 = context length; more than the context runs to its end (run.c), saying so', intFlag('-n', { min: 0, max: 2 ** 31 - 1 }), 256)
     .option('-i <string>', 'input prompt')
     .option('-m <mode>', 'generate | chat', 'generate')
     .option('-y <string>', 'system prompt in chat mode')
-    .option('--engine <name>', 'v8 | wasm3', 'v8')
+    .option('--engine <name>', 'v8 | wasm3 (--engine wasm3 without the wasm3 addon is an error)', 'v8')
     .option('--target <build>', 'device (MVP, what wasm3 and boards run) | simd (default on V8); an image runs its own app')
     .option('--quant <format>', 'quantize the layer matrices on load: ternary, tq2, tq1, tb1, tt4, q8_0, i4g32, ... (docs/formats.md); not for an image')
     .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58) | i4 (a4.8, ternary kernels); an image\'s own by default', 'i8')
     .option('--kv <format>', 'KV cache: f32 | int8 | int4 | int3; an image\'s own by default', 'f32')
-    .option('--memory <bytes>', 'linear memory limit (e.g. 160K): weights that do not fit stream from the image every token; an image runs under its plan\'s')
-    .option('--batch <n>', 'prefill tokens per forward (GEMM width); default 16, or 1 under --memory; an image\'s own by default')
-    .option('--board <name>', 'an image must run on this board (as `verify --board`), and runs as on it')
+    .option('--memory <bytes>', 'linear memory limit (e.g. 160K): weights that do not fit stream from the image every token; an image runs under its plan\'s', bytesFlag('--memory'))
+    .option('--batch <n>', 'prefill tokens per forward (GEMM width); default 16, or 1 under --memory; an image\'s own by default', intFlag('--batch', { min: 1, max: 4096 }))
+    .option('--board <name>', 'an image must run on this board and fit it (as `verify --board`), and runs as on it: under its linear memory')
     .option('--key <public key>', 'an image must be signed by this Ed25519 public key (PEM, or 64 hex digits), as `verify --key`')
     .option('--json', 'print one JSON object (text, tokens, timings, memory) instead of streaming text')
     .option('--verbose', 'print the memory plan, prefill and decode speeds and the memory high-water mark')
     .addHelpText('after', `
+Numbers are checked: a value that is not a number in the flag's range is an error (where run.c would
+read 'abc' as 0, clamp -t below 0 to 0 and -p outside [0, 1] to 0.9). -n above the context runs to
+the context's end, as run.c does, and says so on stderr.
+
 An image (edge-flash pack) is verified first, as \`edge-flash verify\` does, then runs as its board runs it:
 its own app, its packed weights, its context, KV and activation formats, its memory plan and cap.
 
@@ -96,22 +86,21 @@ Examples:
   edge-flash run kjv.efimg --engine wasm3 -t 0 -i "In the beginning"`)
     .action(async (modelPath: string, o, cmd: Command) => {
       const given = (flag: string) => cmd.getOptionValueSource(flag) === 'cli';
-      const steps0 = atoi(o.n);
+      const steps0: number = o.n;
       const mode = String(o.m);
       if (mode !== 'generate' && mode !== 'chat') throw new UserError(`unknown mode '${mode}': expected generate or chat`);
       const kv = kvFormat(o.kv);
       if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);
       if (o.act !== 'i8' && o.act !== 'i4') throw new UserError(`unknown --act '${o.act}': expected i8 or i4`);
       if (o.target !== undefined && o.target !== 'device' && o.target !== 'simd') throw new UserError(`unknown --target '${o.target}': expected device or simd`);
-      const memoryLimit = o.memory !== undefined ? parseBytes(o.memory) : undefined;
-      const batch = o.batch === undefined ? (memoryLimit === undefined ? 16 : 1) : Number(o.batch);
-      if (!Number.isInteger(batch) || batch < 1) throw new UserError(`--batch must be a positive integer, got '${o.batch}'`);
+      const memoryLimit: number | undefined = o.memory;
+      const batch: number = o.batch ?? (memoryLimit === undefined ? 16 : 1);
       const image = isImageFile(modelPath);
       // --board and --key are for images: with either, a file that is not one gets the image reader's error
       if ((o.board !== undefined || o.key !== undefined) && !image) loadImageModel(modelPath, readImageFile(modelPath));
       const board = o.board !== undefined ? boardByName(o.board) : undefined;
-      const engine = await engineOrFallback(o.engine, warn);
-      const sampler = samplerFromCli(atof(o.t), atof(o.p), atoi(o.s));
+      const engine = await engineOrFallback(o.engine, warn, given('engine'));
+      const sampler = samplerFromCli(o.t, o.p, o.s);
 
       let model: Model;
       let opts: RuntimeOptions;
@@ -129,7 +118,15 @@ Examples:
         if (given('memory') && c.plannedLinear > 0) {
           throw new UserError(`--memory: ${modelPath} runs under its own plan, ${c.plannedLinear} bytes of linear memory (${c.linearLimit} for ${img.board?.name ?? 'its board'})`, 'drop --memory, or pack the model for another board');
         }
-        const run = imageRun(modelPath, img, model, { engine: engine.name, board, memoryLimit });
+        // --board: the planner's fit check, as `verify --board`, and the board's linear memory as the cap
+        let boardCap: number | undefined;
+        const fit = board ? planImageOn(img, model, board) : undefined;
+        if (board && fit && 'unplannable' in fit) throw new UserError(`${modelPath}: ${fit.unplannable}`, 'pack the model again with this edge-flash');
+        if (board && fit && !('unplannable' in fit)) {
+          if (!fit.fits) throw new UserError(`${modelPath}: does not fit ${board.name}: ${shortfall(fit)}`, `see \`edge-flash plan ${modelPath} --board ${board.name}\``);
+          boardCap = fit.limits.linear;
+        }
+        const run = imageRun(modelPath, img, model, { engine: engine.name, board, memoryLimit: memoryLimit ?? boardCap });
         if (o.quant !== undefined) {
           const f = quantFormat(o.quant, run.target);
           const layers = new Set(img.tensors.filter((t) => t.role === 'matrix').map((t) => t.format.name));
@@ -142,7 +139,8 @@ Examples:
         if (given('batch') && c.batch > 0 && batch !== c.batch) throw new UserError(`--batch ${batch}: ${modelPath} was planned with a prefill width of ${c.batch}`, 'drop --batch');
         if (o.target !== undefined && o.target !== run.target) throw new UserError(`--target ${o.target}: ${modelPath} carries a ${run.build} build of the app, and runs it`, 'drop --target');
         for (const n of run.notes) warn(n);
-        opts = run.options;
+        opts = boardCap === undefined ? run.options
+          : { ...run.options, memoryLimit: Math.min(run.options.memoryLimit ?? boardCap, boardCap), capMemory: true };
         codec = () => run.codec;
         check = (rt) => planDifferences(img, model, rt.plan);
         imageJson = {
@@ -168,8 +166,8 @@ Examples:
           tokenizerImage: tokenizerImage(model.tokenizer!), textBytes,
         };
       }
-      let steps = Math.max(0, steps0);
-      if (steps === 0 || steps > model.config.seqLen) steps = model.config.seqLen;
+      const ctx = model.config.seqLen;
+      const steps = steps0 === 0 || steps0 > ctx ? ctx : steps0;
 
       let rt: ModelRuntime;
       try {
@@ -208,6 +206,8 @@ Examples:
             print: (s) => (o.json ? chunks.push(Buffer.from(s)) : process.stdout.write(s)),
           });
         }
+        // run.c stops at the context silently; a user who asked for more is told
+        if (steps0 > ctx && r.positions >= ctx) log(`stopped at the end of the context: ${ctx} positions${image ? ' (the image\'s context)' : ''}, fewer than -n ${steps0}`);
         const mem = rt.memoryBytes();
         if (o.json) {
           const text = Buffer.concat(chunks).toString('utf8');
@@ -215,7 +215,7 @@ Examples:
             text, tokens: r.tokens, positions: r.positions, achieved_tok_s: r.achievedTokS,
             prefill_tok_s: r.prefillMs > 0 ? (r.promptTokens - 1) / (r.prefillMs / 1000) : null,
             decode_tok_s: r.decodeMs > 0 ? r.decodeSteps / (r.decodeMs / 1000) : null,
-            memory_bytes: mem, engine: engine.name, target, kv: rt.plan.kv.name, seed: sampler.seed.toString(),
+            memory_bytes: mem, memory_cap: opts.capMemory ? (opts.memoryLimit ?? null) : null, engine: engine.name, target, kv: rt.plan.kv.name, seed: sampler.seed.toString(),
             ...(imageJson ? { image: imageJson } : {}),
           }) + '\n');
         }

@@ -39,8 +39,9 @@ export async function getEngine(name: string): Promise<Engine> {
 }
 
 // The engine a command runs on: wasm3 when asked for and loadable; otherwise V8, saying why in one line.
-export async function engineOrFallback(name: string, warn: (msg: string) => void): Promise<Engine> {
-  if (name !== 'wasm3') return getEngine(name);
+// A user who named wasm3 (`explicit`) gets an error instead: a V8 run is not what they asked for.
+export async function engineOrFallback(name: string, warn: (msg: string) => void, explicit = false): Promise<Engine> {
+  if (name !== 'wasm3' || explicit) return getEngine(name);
   const r = await tryEngine('wasm3');
   if (r.engine) return r.engine;
   warn(`wasm3 is not available (${r.error}); running on V8 instead`);

@@ -8,7 +8,7 @@
 // current directory (run.c's default).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { UserError } from '../errors.ts';
+import { errnoText, UserError } from '../errors.ts';
 import type { Model } from '../model/model.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { isGguf, readGguf } from './gguf.ts';
@@ -25,8 +25,7 @@ function readBytes(path: string, what: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`cannot read ${what} ${path}: ${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message}`);
+    throw new UserError(`cannot read ${what} ${path}: ${errnoText(e)}`);
   }
 }
 

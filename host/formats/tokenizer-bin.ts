@@ -2,7 +2,7 @@
 // vocab_size tokens: float32 score, int32 byte length, the bytes (no terminator). The file does not
 // store vocab_size; the model's config gives it. BOS is id 1 and EOS id 2 (run.c).
 import { readFileSync } from 'node:fs';
-import { UserError } from '../errors.ts';
+import { errnoText, UserError } from '../errors.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { ByteReader, ByteWriter } from './bytes.ts';
 
@@ -29,7 +29,7 @@ export function loadTokenizerBin(path: string, vocabSize: number): Tokenizer {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new UserError(`cannot read tokenizer ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'pass one with -z');
+    throw new UserError(`cannot read tokenizer ${path}: ${errnoText(e)}`, 'pass one with -z');
   }
   return readTokenizerBin(path, bytes, vocabSize);
 }

@@ -1,6 +1,7 @@
 // The flags `plan` and `pack` share, validated in one place: --board, --quant, --embed, --kv, --act,
 // --ctx. Each bad value is one UserError naming the flag, what it got and what it takes.
 import { boardByName, type BoardProfile } from '../board/boards.ts';
+import { parseNumber } from '../cli/flags.ts';
 import { quantFormat } from '../cli/run.ts';
 import { UserError } from '../errors.ts';
 import { headDim } from '../model/config.ts';
@@ -9,14 +10,15 @@ import type { Model } from '../model/model.ts';
 import { formatByName, type WeightFormat } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
 import { EMBEDDING_FORMATS } from '../quant/formats.ts';
+import type { Image } from './read.ts';
 
 export interface ImageFlags {
   board?: string;
   quant?: string;
   embed?: string;
-  kv: string;
-  act: string;
-  ctx?: string;
+  kv?: string;
+  act?: string;
+  ctx?: string | number;
 }
 
 export interface ImageChoices {
@@ -41,19 +43,22 @@ export function imageChoices(o: ImageFlags): ImageChoices {
     embed = formatByName(o.embed);
     if (!embed || !embed.embedding) throw new UserError(`unknown --embed '${o.embed}': expected ${EMBEDDING_FORMATS.map((f) => f.name).join(' or ')} (the runtime reads embeddings in these)`);
   }
-  const kv = kvFormat(o.kv);
+  const kv = kvFormat(o.kv ?? 'f32');
   if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);
-  if (o.act !== 'i8' && o.act !== 'i4') throw new UserError(`unknown --act '${o.act}': expected i8 or i4`);
-  let ctx: number | undefined;
-  if (o.ctx !== undefined) {
-    ctx = Number(o.ctx);
-    if (!/^\d+$/.test(o.ctx) || !(ctx >= 1)) throw new UserError(`--ctx must be a positive integer, got '${o.ctx}'`);
-  }
-  return { board, quant, embed, kv, act: o.act, ctx };
+  const act = o.act ?? 'i8';
+  if (act !== 'i8' && act !== 'i4') throw new UserError(`unknown --act '${o.act}': expected i8 or i4`);
+  const ctx = o.ctx === undefined ? undefined : parseNumber('--ctx', String(o.ctx), { integer: true, min: 1 });
+  return { board, quant, embed, kv, act, ctx };
 }
 
 // Checks that need the model: the context and the KV format against its shape.
 export function checkAgainstModel(ch: ImageChoices, m: Model): void {
   if (ch.ctx !== undefined && ch.ctx > m.config.seqLen) throw new UserError(`--ctx ${ch.ctx} is larger than the model's seq_len ${m.config.seqLen}`);
   if (ch.kv.name === 'int3' && headDim(m.config) % 8 !== 0) throw new UserError(`--kv int3 packs 8 values in 3 bytes: this model's head size ${headDim(m.config)} is not a multiple of 8`);
+}
+
+// An image given to `plan` or `pack` keeps its KV and activation formats unless flags change them.
+export function withImageFormats(o: ImageFlags, img?: Image): ImageFlags {
+  if (!img) return o;
+  return { ...o, kv: o.kv ?? img.config.kv, act: o.act ?? (img.config.act === 'f32' ? undefined : img.config.act) };
 }

@@ -24,6 +24,7 @@ export interface AppFootprint {
 export interface HostSpeed {
   secondsPerToken: number;  // one decode step of this model under wasm3 here
   fibRate: number;          // wasm3 fib(n) calls per second here
+  spread?: number;          // (max - min) / median of the calibration rounds' decode x fib products
   detail: string;
 }
 
@@ -346,7 +347,7 @@ export function planJson(plan: BoardPlan, extra: PlanExtras = {}): Record<string
     rows: plan.rows, memory: plan.memory,
     totals: { linear: plan.linear, heap: plan.heap, image: plan.image, streamedBytesPerToken: plan.streamedBytesPerToken },
     limits: plan.limits, fits: plan.fits, problems: plan.problems, ...extra,
-    tokPerSec: plan.tokPerSec ? { estimate: plan.tokPerSec.value, basis: plan.tokPerSec.basis } : null,
+    tokPerSec: plan.tokPerSec ? { estimate: plan.tokPerSec.value, spread: r.speed?.spread ?? null, basis: plan.tokPerSec.basis } : null,
   };
 }
 

@@ -3,7 +3,7 @@
 // checks the digest over memory-mapped flash, then one signature over 32 bytes.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { UserError } from '../errors.ts';
+import { errnoText, UserError } from '../errors.ts';
 
 export function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(bytes).digest());
@@ -51,12 +51,14 @@ export function privateKeyFromPem(pem: string, what = 'key'): KeyObject {
 }
 
 // A public key file: PEM (SPKI or a private key, whose public half is taken) or 64 hex digits.
+// `--key`: 64 hex digits (the raw key, as keygen prints it), or a file holding PEM or those digits.
 export function loadPublicKey(path: string): Uint8Array {
+  if (/^[0-9a-fA-F]{64}$/.test(path.trim())) return new Uint8Array(Buffer.from(path.trim(), 'hex'));
   let text: string;
   try {
     text = readFileSync(path, 'utf8').trim();
   } catch (e) {
-    throw new UserError(`${path}: cannot read the key (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new UserError(`${path}: cannot read the key (${errnoText(e)})`);
   }
   if (/^[0-9a-fA-F]{64}$/.test(text)) return new Uint8Array(Buffer.from(text, 'hex'));
   try {
@@ -72,7 +74,7 @@ export function loadPrivateKey(path: string): KeyObject {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new UserError(`${path}: cannot read the key (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new UserError(`${path}: cannot read the key (${errnoText(e)})`);
   }
   return privateKeyFromPem(text, path);
 }

@@ -3,15 +3,17 @@
 // written to a temporary file then renamed, so a failure never leaves a half-written file behind.
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { UserError } from '../errors.ts';
+import { errnoText, UserError } from '../errors.ts';
 import { loadModel } from '../formats/index.ts';
 import type { Model } from '../model/model.ts';
 import { IMAGE_MAGIC } from './format.ts';
 import { isImage, loadImageModel } from './model.ts';
+import type { Image } from './read.ts';
 
 export interface Source {
   model: Model;
   label: string;       // for the metadata: the file name and what it is
+  image?: Image;       // when the source is an image: its formats are the defaults of a re-pack
 }
 
 // Whether `path` is a file that starts with the image magic (never told by its name).
@@ -50,7 +52,7 @@ export function loadSource(path: string, tokenizer?: string): Source {
     if (tokenizer) throw new UserError(`${path} is an edge-flash image: it carries its tokenizer, drop -z`);
     const { model, image } = loadImageModel(path, readFileSync(path));
     // The image's context is the model's seq_len from here on, as far as a board can tell.
-    return { model: { ...model, config: { ...model.config, seqLen: image.config.seqLen } }, label: `${basename(path)} (${model.source})` };
+    return { model: { ...model, config: { ...model.config, seqLen: image.config.seqLen } }, label: `${basename(path)} (${model.source})`, image };
   }
   const model = loadModel(path, { tokenizer });
   return { model, label: `${basename(path)} (${model.source})` };
@@ -80,6 +82,6 @@ export function writeAtomic(path: string, bytes: Uint8Array, opts: { force?: boo
     if (fd !== undefined) closeSync(fd);
     rmSync(tmp, { force: true });
     if (e instanceof UserError) throw e;
-    throw new UserError(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UserError(`cannot write ${path}: ${errnoText(e)}`);
   }
 }

@@ -39,12 +39,18 @@ export function fibValue(n: number): number {
   return a;
 }
 
-// wasm3 fib(n) calls per second on this machine (best of three).
-export function measureFibRate(engine: Engine, n = 27): number {
+// wasm3 fib(n) calls per second on this machine: the fastest of the fib(n) calls made in `seconds_`
+// (the least disturbed by other work on the machine).
+export function measureFibRate(engine: Engine, n = 24, seconds_ = 0.04): number {
   const inst = engine.instantiate(FIB_WASM, () => []);
   try {
-    let best = Infinity;
-    for (let i = 0; i < 3; i++) best = Math.min(best, seconds(() => inst.call('fib', n)));
+    inst.call('fib', n); // warm-up: wasm3 compiles on first call
+    let best = Infinity, t = 0;
+    while (t < seconds_) {
+      const dt = seconds(() => inst.call('fib', n));
+      best = Math.min(best, dt);
+      t += dt;
+    }
     return (2 * fibValue(n + 1) - 1) / best;
   } finally {
     inst.close();
@@ -52,26 +58,51 @@ export function measureFibRate(engine: Engine, n = 27): number {
 }
 
 // Seconds of one decode step (forward one token, logits out) under `engine` with the device build,
-// at the mean position of a full context: the median of a few steps from seq_len/2. The KV cache
-// below holds zeros, which costs the same as real keys.
-export function measureDecodeSeconds(engine: Engine, model: Model, kv: KvFormat, act: 'i8' | 'i4', steps = 5): number {
-  const rt = ModelRuntime.create(model, engine, { target: 'device', kv, act, batch: 1 });
+// at the mean position of a full context: the fastest of the steps run from seq_len/2 (at least 3, and
+// at least `seconds_` of them). The KV cache below holds zeros, which costs the same as real keys.
+export function measureDecodeSeconds(engine: Engine, model: Model, kv: KvFormat, act: 'i8' | 'i4', seconds_ = 0.04, rt?: ModelRuntime): number {
+  const own = rt ?? ModelRuntime.create(model, engine, { target: 'device', kv, act, batch: 1 });
   try {
     const c = model.config;
-    const p0 = Math.max(0, Math.min(c.seqLen - steps - 1, Math.floor(c.seqLen / 2)));
-    rt.forward([1], p0, true); // warm-up: wasm3 compiles functions on first call
+    const p0 = Math.max(0, Math.floor(c.seqLen / 2) - 1);
+    own.forward([1], p0, true); // warm-up: wasm3 compiles functions on first call
     const times: number[] = [];
-    for (let i = 0; i < steps; i++) times.push(seconds(() => rt.forward([1], p0 + 1 + i, true)));
-    return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+    let total = 0;
+    for (let i = 0; times.length < 3 || total < seconds_; i++) {
+      const t = seconds(() => own.forward([1], Math.min(c.seqLen - 1, p0 + 1 + (i % 8)), true));
+      times.push(t);
+      total += t;
+    }
+    return Math.min(...times);
   } finally {
-    rt.close();
+    if (!rt) own.close();
   }
 }
 
-export async function measureHostSpeed(model: Model, kv: KvFormat, act: 'i8' | 'i4'): Promise<HostSpeed | { error: string }> {
+// The calibration: `repeats` rounds, each a decode measurement and a fib measurement back to back,
+// each the fastest of its runs. The estimate scales decode seconds by the fib rate, so each round's
+// product is what it depends on: a machine that slows down slows both alike and the product stays.
+// The median round is reported, with the spread of the products ((max - min) / median).
+export async function measureHostSpeed(model: Model, kv: KvFormat, act: 'i8' | 'i4', repeats = 7): Promise<HostSpeed | { error: string }> {
   const r = await tryEngine('wasm3');
   if (!r.engine) return { error: `wasm3 is not available (${r.error})` };
-  const fibRate = measureFibRate(r.engine);
-  const secondsPerToken = measureDecodeSeconds(r.engine, model, kv, act);
-  return { secondsPerToken, fibRate, detail: `${(secondsPerToken * 1e3).toFixed(2)} ms a token at position ${Math.floor(model.config.seqLen / 2)}, fib ${(fibRate / 1e6).toFixed(0)}M calls/s` };
+  const rt = ModelRuntime.create(model, r.engine, { target: 'device', kv, act, batch: 1 });
+  const rounds: { sec: number; fib: number; product: number }[] = [];
+  try {
+    for (let i = 0; i < repeats; i++) {
+      const sec = measureDecodeSeconds(r.engine, model, kv, act, 0.04, rt);
+      const fib = measureFibRate(r.engine);
+      rounds.push({ sec, fib, product: sec * fib });
+    }
+  } finally {
+    rt.close();
+  }
+  rounds.sort((a, b) => a.product - b.product);
+  const mid = rounds[Math.floor(rounds.length / 2)];
+  const spread = (rounds[rounds.length - 1].product - rounds[0].product) / mid.product;
+  return {
+    secondsPerToken: mid.sec, fibRate: mid.fib, spread,
+    detail: `${(mid.sec * 1e3).toFixed(2)} ms a token at position ${Math.floor(model.config.seqLen / 2)}, fib ${(mid.fib / 1e6).toFixed(0)}M calls/s; ` +
+      `median of ${repeats} rounds, spread ${(spread * 100).toFixed(0)} %`,
+  };
 }

@@ -1,0 +1,46 @@
+// The one parser of numeric flags, for every verb: a value is a whole number written as one (or a
+// decimal where the flag takes one) inside the flag's range, else one UserError naming the flag, its
+// range and what it got. Used as commander's argParser, so defaults (numbers) are not re-parsed.
+import { UserError } from '../errors.ts';
+
+export interface NumberRule {
+  integer?: boolean;   // whole numbers only (digits, an optional sign); else decimals and exponents too
+  min?: number;
+  max?: number;
+  what?: string;       // how the help names it, e.g. 'a temperature'
+}
+
+const INT = /^[+-]?\d+$/;
+const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function range(r: NumberRule): string {
+  const kind = r.integer ? 'an integer' : 'a number';
+  if (r.min !== undefined && r.max !== undefined) return `${kind} in ${r.min}..${r.max}`;
+  if (r.min !== undefined) return `${kind} of at least ${r.min}`;
+  if (r.max !== undefined) return `${kind} of at most ${r.max}`;
+  return kind;
+}
+
+export function parseNumber(flag: string, value: string, r: NumberRule): number {
+  const s = String(value).trim();
+  const n = Number(s);
+  const ok = (r.integer ? INT : FLOAT).test(s) && Number.isFinite(n) && (!r.integer || Number.isSafeInteger(n)) &&
+    (r.min === undefined || n >= r.min) && (r.max === undefined || n <= r.max);
+  if (!ok) throw new UserError(`${flag} must be ${range(r)}, got '${value}'`);
+  return n;
+}
+
+// commander argParsers: `.option('-n <int>', 'positions', intFlag('-n', { min: 0 }), 256)`.
+export const intFlag = (flag: string, r: Omit<NumberRule, 'integer'> = {}) => (v: string): number => parseNumber(flag, v, { ...r, integer: true });
+export const floatFlag = (flag: string, r: Omit<NumberRule, 'integer'> = {}) => (v: string): number => parseNumber(flag, v, r);
+
+// A byte count: 163840, 160K, 2M (K and M are binary: KiB, MiB).
+export function parseBytes(s: string, flag = '--memory'): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(k|ki|kib|kb|m|mi|mib|mb)?$/i.exec(String(s).trim());
+  if (!m) throw new UserError(`${flag}: bad byte count '${s}': expected e.g. 163840, 160K or 2M`);
+  const unit = (m[2] ?? '').toLowerCase();
+  const n = Math.floor(Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1 << 20 : 1));
+  if (!(n >= 1) || n > 2 ** 32) throw new UserError(`${flag}: byte count '${s}' is out of range: expected 1 byte to 4G (wasm32's address space)`);
+  return n;
+}
+export const bytesFlag = (flag: string) => (v: string): number => parseBytes(v, flag);

@@ -1,0 +1,120 @@
+// The package as a user installs it: `npm pack`, the tarball installed into an empty folder (offline:
+// a lockfile made from ours, so npm takes the dependencies from its cache), then `npx edge-flash`
+// there. It must carry the addon's sources, not a binary built for this CPU, and build the addon at
+// install: without cargo on PATH edge-flash runs on V8 and says why in one line; with cargo it runs
+// wasm3. The cargo build reuses a copy of our tools/wasm3-node/target through CARGO_TARGET_DIR
+// (honoured by tools/build.mjs): about 40 s here instead of a build from nothing.
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { fromRoot } from '../host/paths.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'edge-flash-package-'));
+const pkg = JSON.parse(readFileSync(fromRoot('package.json'), 'utf8'));
+const tgz = `edge-flash-${pkg.version}.tgz`;
+const sh = (cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) => {
+  const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+const cargoDir = (() => {
+  const r = spawnSync('sh', ['-c', 'command -v cargo'], { encoding: 'utf8' });
+  return r.status === 0 ? dirname(r.stdout.trim()) : null;
+})();
+// PATH without the folder cargo is in (node stays reachable)
+const noCargoPath = (process.env.PATH ?? '').split(delimiter).filter((d) => d !== cargoDir && !existsSync(join(d, 'cargo'))).join(delimiter);
+
+// An empty project that depends on the tarball, with a lockfile: the package's own dependencies as
+// our lockfile pins them.
+function project(name: string): string {
+  const p = join(dir, name);
+  mkdirSync(p);
+  const lock = JSON.parse(readFileSync(fromRoot('package-lock.json'), 'utf8'));
+  const spec = `file:../${tgz}`;
+  const packages: Record<string, unknown> = {
+    '': { name, version: '1.0.0', dependencies: { 'edge-flash': spec } },
+    'node_modules/edge-flash': { version: pkg.version, resolved: spec, hasInstallScript: true, license: pkg.license, dependencies: pkg.dependencies, bin: pkg.bin, engines: pkg.engines },
+  };
+  for (const [k, v] of Object.entries(lock.packages as Record<string, { dev?: boolean }>)) if (k && !v.dev) packages[k] = v;
+  writeFileSync(join(p, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, dependencies: { 'edge-flash': spec } }));
+  writeFileSync(join(p, 'package-lock.json'), JSON.stringify({ name, version: '1.0.0', lockfileVersion: 3, requires: true, packages }));
+  return p;
+}
+
+const s = suite('package');
+
+s('npm pack carries the addon sources and the wasm apps, no native binary and no cargo target', () => {
+  const r = sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], fromRoot());
+  assert.is(r.code, 0, r.err);
+  const files: string[] = JSON.parse(r.out)[0].files.map((f: { path: string }) => f.path);
+  for (const f of ['dist/cli.js', 'bin/edge-flash.js', 'build/device.wasm', 'build/simd.wasm', 'tools/build.mjs', 'tools/wasm3-node/Cargo.toml', 'tools/wasm3-node/Cargo.lock', 'tools/wasm3-node/build.rs', 'tools/wasm3-node/src/lib.rs']) {
+    assert.ok(files.includes(f), `${f} is not in the package`);
+  }
+  assert.not.ok(files.some((f) => f.endsWith('.node') || f.includes('wasm3-node/target/') || f.endsWith('.log')), files.filter((f) => /\.node$|target\/|\.log$/.test(f)).join(', '));
+  assert.ok(existsSync(join(dir, tgz)));
+  assert.is(pkg.scripts.install, 'node tools/build.mjs addon');
+});
+
+s('installed without cargo: the addon is not built, edge-flash runs on V8 and says why in one line', () => {
+  const p = project('no-cargo');
+  const env = { ...process.env, PATH: noCargoPath, CARGO_TARGET_DIR: '' };
+  assert.is.not(sh('sh', ['-c', 'command -v cargo'], p, env).code, 0, 'cargo still on PATH');
+  const i = sh('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--foreground-scripts'], p, env);
+  assert.is(i.code, 0, i.err);
+  assert.match(i.out + i.err, /build: wasm3-node addon NOT built \(no cargo on PATH: install Rust with rustup\): edge-flash runs on V8 only/);
+  assert.not.ok(existsSync(join(p, 'node_modules', 'edge-flash', 'build', 'wasm3-node.node')));
+  const v = sh('npx', ['--no', '--', 'edge-flash', '--version'], p, env);
+  assert.is(v.code, 0, v.err);
+  assert.match(v.out, /wasm3 addon not built: V8 only/);
+  const model = join('node_modules', 'edge-flash', 'models', 'kjv-esp32-260k', 'model.bin');
+  const run = sh('npx', ['--no', '--', 'edge-flash', 'run', model, '-t', '0', '-n', '16', '-i', 'In the beginning'], p, env);
+  assert.is(run.code, 0, run.err);
+  assert.match(run.out, /^In the beginning/);
+  const plan = sh('npx', ['--no', '--', 'edge-flash', 'plan', model, '--board', 'rpi5', '--quant', 'tb1'], p, env);
+  assert.is(plan.code, 0, plan.err);
+  assert.is(plan.err.trim().split('\n').filter((l) => /wasm3/.test(l)).length, 1, plan.err);
+  assert.match(plan.err, /^warning: no tok\/s estimate: wasm3 is not available \(the wasm3-node addon was not built/m);
+  const w = sh('npx', ['--no', '--', 'edge-flash', 'run', model, '--engine', 'wasm3', '-n', '4'], p, env);
+  assert.is(w.code, 2, w.err);
+});
+
+s('installed with cargo: the addon is built at install, and runs', () => {
+  if (!cargoDir) {
+    if (process.env.CI) throw new Error('cargo is not on PATH in CI');
+    process.stderr.write('warning: cargo is not on PATH: the install-with-cargo half of the package test did not run\n');
+    return;
+  }
+  const p = project('with-cargo');
+  const target = join(dir, 'cargo-target');
+  const built = fromRoot('tools', 'wasm3-node', 'target');
+  if (existsSync(built)) cpSync(built, target, { recursive: true });
+  const env = { ...process.env, CARGO_TARGET_DIR: target };
+  const i = sh('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--foreground-scripts'], p, env);
+  assert.is(i.code, 0, i.err);
+  assert.match(i.out + i.err, /build: tools\/wasm3-node -> build\/wasm3-node\.node/);
+  const v = sh('npx', ['--no', '--', 'edge-flash', '--version'], p, env);
+  assert.match(v.out, /\(wasm3 \d+\.\d+\.\d+,/);
+  const model = join('node_modules', 'edge-flash', 'models', 'kjv-esp32-260k', 'model.bin');
+  const run = sh('npx', ['--no', '--', 'edge-flash', 'run', model, '--engine', 'wasm3', '-t', '0', '-n', '16', '-i', 'In the beginning'], p, env);
+  assert.is(run.code, 0, run.err);
+  assert.match(run.out, /^In the beginning/);
+});
+
+s('npm ci of our own lockfile prints no install-scripts warning (esbuild runs without its postinstall)', () => {
+  const p = join(dir, 'self');
+  mkdirSync(p);
+  const { scripts: _scripts, ...bare } = pkg; // our own prepare/install would build this folder
+  writeFileSync(join(p, 'package.json'), JSON.stringify(bare));
+  cpSync(fromRoot('package-lock.json'), join(p, 'package-lock.json'));
+  const i = sh('npm', ['ci', '--offline', '--no-audit', '--no-fund'], p);
+  assert.is(i.code, 0, i.err);
+  assert.not.match(i.out + i.err, /install-scripts|allowScripts/);
+  writeFileSync(join(p, 'a.ts'), 'export const x: number = 1;\n');
+  const e = sh(join(p, 'node_modules', '.bin', 'esbuild'), ['a.ts', '--log-level=warning'], p);
+  assert.is(e.code, 0, e.err);
+  assert.match(e.out, /x = 1/);
+});
+
+s.run();

@@ -1,0 +1,117 @@
+// `npm run docs:figures`: the README's generated blocks, rerun and rewritten in place, so they cannot go
+// stale. Each block sits between `<!-- figures: NAME -->` and `<!-- end figures: NAME -->` (inside the
+// README's sections) and is made by the code the commands run:
+//   commands  the command table, from the CLI's own definitions (host/cli/verbs.ts)
+//   plan      the demo models on every board: `plan`'s verdict, linear memory, streaming and tok/s
+//             estimate with its calibration spread (host/image/plan.ts, host/image/speed.ts)
+// `--only NAME` rewrites one block; `--check` rewrites nothing and exits 1 when `commands` is stale
+// (the measured blocks change from run to run by nature).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { boards } from '../host/board/boards.ts';
+import { VERBS } from '../host/cli/verbs.ts';
+import { kvFormat } from '../host/model/kv.ts';
+import { convertModel, deviceApp, planRequest } from '../host/image/pack.ts';
+import { fmtBytes, largestContext, planBoard, withContext } from '../host/image/plan.ts';
+import { loadSource } from '../host/image/source.ts';
+import { measureHostSpeed } from '../host/image/speed.ts';
+import { fromRoot } from '../host/paths.ts';
+import { formatByName } from '../host/quant/formats.ts';
+
+const README = fromRoot('README.md');
+
+function commandsBlock(): string {
+  const program = new Command().name('edge-flash');
+  for (const register of VERBS) register(program);
+  const rows = program.commands.map((c) => {
+    const args = c.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`));
+    const opts = c.options.filter((o) => o.long !== '--help').map((o) => {
+      const name = o.long ?? o.short!;
+      const arg = /<([^>]+)>/.exec(o.flags)?.[1];
+      const text = `${name}${arg ? ` ${arg}` : ''}`;
+      return o.mandatory ? text : `[${text}]`;
+    });
+    const usage = `edge-flash ${c.name()} ${[...args, ...opts].join(' ')}`.replace(/\|/g, '\\|');
+    return `| \`${usage}\` | ${c.description().replace(/\|/g, '\\|')} |`;
+  });
+  return ['| command | what it does |', '| --- | --- |', ...rows].join('\n');
+}
+
+// The demo models with the flags the README gives them, on every board.
+const DEMOS = [
+  { dir: 'kjv-esp32-260k', quant: 'tb1', kv: 'int4' },
+  { dir: 'kjv-s3-3m', quant: 'tb1', kv: 'int4' },
+  { dir: 'kjv-rpi-15m', quant: 'tb1', kv: 'int8' },
+];
+
+async function planBlock(log: (s: string) => void): Promise<string> {
+  const rows: string[] = [];
+  const fmtRate = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toPrecision(2));
+  for (const d of DEMOS) {
+    const src = loadSource(fromRoot('models', d.dir, 'model.bin'));
+    const kv = kvFormat(d.kv)!;
+    const { model } = convertModel(src.model, { quant: formatByName(d.quant)! });
+    const seqLen = model.config.seqLen;
+    const speeds = new Map<number, Awaited<ReturnType<typeof measureHostSpeed>>>();
+    let first = true;
+    for (const board of boards()) {
+      log(`docs-figures: plan ${d.dir} on ${board.name}`);
+      const req = planRequest(model, { board, kv, act: 'i8', app: deviceApp() }, 1024);
+      let plan = planBoard(req);
+      let fits = 'yes';
+      if (!plan.fits) {
+        const ctx = largestContext(req, seqLen);
+        if (ctx === 0) {
+          rows.push(`| ${first ? `${d.dir} (ctx ${seqLen}, ${d.kv} KV)` : ''} | ${board.name} | no: ${plan.problems[0].split(':')[0]} | | | |`);
+          first = false;
+          continue;
+        }
+        fits = `at ctx <= ${ctx}`;
+        plan = planBoard({ ...req, model: withContext(req.model, ctx) });
+      }
+      const ctx = plan.request.model.config.seqLen;
+      if (!speeds.has(ctx)) speeds.set(ctx, await measureHostSpeed(plan.request.model, kv, 'i8'));
+      const s = speeds.get(ctx)!;
+      let rate = 'no wasm3 here';
+      if (!('error' in s)) {
+        plan = planBoard({ ...plan.request, speed: s });
+        rate = `${fmtRate(plan.tokPerSec!.value)} (±${((s.spread ?? 0) * 50).toFixed(0)} %)`;
+      }
+      const streamed = plan.runtime.tensors.every((t) => t.resident) ? 'all resident' : fmtBytes(plan.streamedBytesPerToken);
+      rows.push(`| ${first ? `${d.dir} (ctx ${seqLen}, ${d.kv} KV)` : ''} | ${board.name} | ${fits} | ${fmtBytes(plan.linear)} | ${streamed} | ${rate} |`);
+      first = false;
+    }
+  }
+  return ['| model | board | fits | linear memory | streamed a token | est. tok/s (± half the calibration spread) |', '| --- | --- | --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+function replaceBlock(text: string, name: string, body: string): string {
+  const open = `<!-- figures: ${name} -->`, close = `<!-- end figures: ${name} -->`;
+  const a = text.indexOf(open), b = text.indexOf(close);
+  if (a < 0 || b < a) throw new Error(`README.md has no ${open} ... ${close} block`);
+  return `${text.slice(0, a + open.length)}\n${body}\n${text.slice(b)}`;
+}
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  const check = args.includes('--check');
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+  const log = (s: string) => process.stderr.write(s + '\n');
+  const before = readFileSync(README, 'utf8');
+  let text = before;
+  if (!only || only === 'commands') text = replaceBlock(text, 'commands', commandsBlock());
+  if (check) {
+    if (text !== before) {
+      log('docs-figures: the README\'s command table is stale: run `npm run docs:figures -- --only commands`');
+      return 1;
+    }
+    log('docs-figures: the README\'s command table matches the CLI');
+    return 0;
+  }
+  if (!only || only === 'plan') text = replaceBlock(text, 'plan', await planBlock(log));
+  writeFileSync(README, text);
+  log(`docs-figures: README.md ${text === before ? 'unchanged' : 'rewritten'}`);
+  return 0;
+}
+
+process.exitCode = await main();
