@@ -171,6 +171,7 @@ Examples:
       }
       let steps = Math.max(0, steps0);
       if (steps === 0 || steps > model.config.seqLen) steps = model.config.seqLen;
+      if (!image && steps < model.config.seqLen) model = sizedForRun(model, steps, o.verbose);
 
       let rt: ModelRuntime;
       try {
@@ -230,4 +231,11 @@ Examples:
         rt.close();
       }
     });
+}
+
+// A model file's runtime (its KV cache above all) is sized by the positions the run uses, not by
+// the context length its header claims (an image runs under its own plan).
+function sizedForRun(model: Model, steps: number, verbose: boolean): Model {
+  if (verbose) log(`context: ${steps} positions (-n), not the model's ${model.config.seqLen}: the KV cache is sized for the run`);
+  return { ...model, config: { ...model.config, seqLen: steps } };
 }

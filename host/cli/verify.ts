@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { boardByName } from '../board/boards.ts';
 import { UserError } from '../errors.ts';
+import { appProblem } from '../image/app.ts';
 import { readImage } from '../image/read.ts';
 import { loadPublicKey } from '../image/sign.ts';
 import { readImageFile } from './inspect.ts';
@@ -20,6 +21,8 @@ export function registerVerify(program: Command): void {
       const bytes = readImageFile(path);
       try {
         const img = readImage(bytes, { board, publicKey });
+        const app = appProblem(img.app); // a board loads the app as a module: its structure is checked too
+        if (app) throw new UserError(app);
         const sig = img.signature ? `, signature by ${img.signature.keyId}${img.signature.trusted ? ' (the key given)' : ' (key not checked: pass --key)'}` : ', unsigned';
         process.stdout.write(`${path}: ok: ${img.sections.length} section CRCs, SHA-256 ${img.digest.slice(0, 16)}${sig}, for ${img.board?.name ?? `board id ${img.boardId}`}${board ? `, runs on ${board.name}` : ''}\n`);
       } catch (e) {

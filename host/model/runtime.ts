@@ -18,6 +18,9 @@ export interface RuntimeOptions extends Omit<PlanOptions, 'target'> {
   app?: Uint8Array;          // the module to run (an image's app); default build/<target>.wasm
 }
 
+// wasm32 linear memory: at most 65536 pages of 64 KiB (guest pointers are u32).
+export const MAX_LINEAR_BYTES = 65536 * 65536;
+
 export class ModelRuntime {
   private constructor(readonly instance: Instance, readonly plan: Plan, readonly model: Model) {}
 
@@ -36,6 +39,9 @@ export class ModelRuntime {
       plan = planModel(model, { ...opts, target, has }, heapBase);
     } finally {
       probe.close();
+    }
+    if (plan.memory.total > MAX_LINEAR_BYTES) {
+      throw new UserError(`the plan needs ${plan.memory.total} bytes of linear memory, over the engine's limit of ${MAX_LINEAR_BYTES} (wasm32: 65536 pages of 64 KiB)`, 'run fewer positions (-n), or try --kv int4 or --memory to stream weights');
     }
     handlers.weights = plan.image;
     // Engines cap whole 64 KiB pages; the arena's high-water mark is what must fit the limit (checked below).
