@@ -168,6 +168,7 @@ Examples:
       }
       const ctx = model.config.seqLen;
       const steps = steps0 === 0 || steps0 > ctx ? ctx : steps0;
+      if (!image && steps < ctx) model = sizedForRun(model, steps, o.verbose);
 
       let rt: ModelRuntime;
       try {
@@ -229,4 +230,11 @@ Examples:
         rt.close();
       }
     });
+}
+
+// A model file's runtime (its KV cache above all) is sized by the positions the run uses, not by
+// the context length its header claims (an image runs under its own plan).
+function sizedForRun(model: Model, steps: number, verbose: boolean): Model {
+  if (verbose) log(`context: ${steps} positions (-n), not the model's ${model.config.seqLen}: the KV cache is sized for the run`);
+  return { ...model, config: { ...model.config, seqLen: steps } };
 }

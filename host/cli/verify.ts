@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { boardByName } from '../board/boards.ts';
 import { UserError } from '../errors.ts';
 import { imageToModel } from '../image/model.ts';
+import { appProblem } from '../image/app.ts';
 import { readImage } from '../image/read.ts';
 import { loadPublicKey } from '../image/sign.ts';
 import { planImageOn, shortfall } from './fit.ts';
@@ -22,6 +23,8 @@ export function registerVerify(program: Command): void {
       const bytes = readImageFile(path);
       try {
         const img = readImage(bytes, { board, publicKey });
+        const app = appProblem(img.app); // a board loads the app as a module: its structure is checked too
+        if (app) throw new UserError(app);
         let unchecked = '';
         if (board) {
           const plan = planImageOn(img, imageToModel(img, path), board);

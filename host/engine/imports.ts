@@ -1,11 +1,14 @@
 // The host side of the import surface declared in assembly/abi.ts (and docs/abi.md).
-// Every guest pointer is checked against linear memory before it is read.
+// Every guest pointer is checked against linear memory before it is read. Guest pointers and lengths
+// are u32: an engine hands an i32 argument over as a signed number, so each is read with >>> 0.
 import type { HostFunction, Instance } from './types.ts';
 
 export class GuestTrap extends Error {}
 
 export function checkedBytes(mem: Uint8Array, ptr: number, len: number, what: string): Uint8Array {
-  if (ptr < 0 || len < 0 || ptr + len > mem.length) {
+  ptr >>>= 0;
+  len >>>= 0;
+  if (ptr + len > mem.length) {
     throw new GuestTrap(`${what}: guest range [${ptr}, ${ptr + len}) is outside linear memory (${mem.length} bytes)`);
   }
   return mem.subarray(ptr, ptr + len);
@@ -13,9 +16,11 @@ export function checkedBytes(mem: Uint8Array, ptr: number, len: number, what: st
 
 // An AssemblyScript string: UTF-16LE with its byte length in the u32 before it.
 export function readAsString(mem: Uint8Array, ptr: number): string {
+  ptr >>>= 0;
   if (ptr === 0) return '';
+  if (ptr < 4) throw new GuestTrap(`string header: guest pointer ${ptr} has no length before it`);
   const lenBytes = checkedBytes(mem, ptr - 4, 4, 'string header');
-  const len = lenBytes[0] | (lenBytes[1] << 8) | (lenBytes[2] << 16) | (lenBytes[3] << 24);
+  const len = (lenBytes[0] | (lenBytes[1] << 8) | (lenBytes[2] << 16) | (lenBytes[3] << 24)) >>> 0;
   const body = checkedBytes(mem, ptr, len, 'string');
   return Buffer.from(body).toString('utf16le');
 }
@@ -47,7 +52,9 @@ export function baseImports(handlers: ImportHandlers = {}): (self: () => Instanc
       fn: (dst: number, offset: number, len: number) => {
         const img = handlers.weights;
         if (!img) throw new GuestTrap('weights_read: this instance has no weight image');
-        if (offset < 0 || len < 0 || offset + len > img.length) {
+        offset >>>= 0;
+        len >>>= 0;
+        if (offset + len > img.length) {
           throw new GuestTrap(`weights_read: image range [${offset}, ${offset + len}) is outside the weight image (${img.length} bytes)`);
         }
         checkedBytes(self().memory(), dst, len, 'weights_read').set(img.subarray(offset, offset + len));

@@ -4,6 +4,22 @@ import { UserError } from '../errors.ts';
 
 export class FileFormatError extends UserError {}
 
+// Thrown when a reader over a prefix of a file needs bytes past it (host/formats/index.ts reads
+// more and parses again); never reaches the user.
+export class NeedMore extends Error {
+  constructor(readonly upTo: number) {
+    super(`need bytes up to ${upTo}`);
+  }
+}
+
+// Largest values a loader believes before allocating for them.
+export const LIMITS = {
+  metadataArray: 1 << 22,      // items in a GGUF array the model uses (the vocabulary limit)
+  unusedArray: 1 << 16,        // items kept of one the model does not use (longer ones are skipped)
+  jsonHeader: 64 << 20,        // bytes of a safetensors JSON header
+  firstRead: 1 << 20,          // bytes of a file read before its header says how much it describes
+} as const;
+
 // Text from a file, made safe for a one-line message: control characters escaped, long runs cut.
 export function clean(s: string): string {
   const t = s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
@@ -15,14 +31,16 @@ export class ByteReader {
   readonly bytes: Uint8Array;
   pos = 0;
 
-  constructor(readonly file: string, bytes: Uint8Array) {
+  // bytes: the file, or its first bytes when fileSize (the whole file's) is larger.
+  constructor(readonly file: string, bytes: Uint8Array, readonly fileSize = bytes.byteLength) {
     // a plain Uint8Array view (a Buffer's slice() would not copy)
     this.bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
+  // The file's length (what every bound is checked against), not the prefix held.
   get length(): number {
-    return this.bytes.byteLength;
+    return this.fileSize;
   }
 
   fail(field: string, expected: string, found?: string): never {
@@ -31,7 +49,13 @@ export class ByteReader {
 
   // Checks that [at, at + n) lies inside the file.
   need(at: number, n: number, field: string): void {
-    if (!(n >= 0) || !Number.isSafeInteger(at + n) || at + n > this.length) {
+    this.inFile(at, n, field);
+    if (at + n > this.bytes.byteLength) throw new NeedMore(at + n);
+  }
+
+  // Checks that [at, at + n) lies inside the file, without reading it.
+  inFile(at: number, n: number, field: string): void {
+    if (!(n >= 0) || !(at >= 0) || !Number.isSafeInteger(at + n) || at + n > this.length) {
       this.fail(field, `${n} bytes at offset ${at}`, `the file ends at ${this.length} (truncated?)`);
     }
   }

@@ -17,9 +17,9 @@ import { formatByName } from '../quant/formats.ts';
 import { packTrits } from '../quant/ref/ternary.ts';
 import { REFS } from '../quant/ref/index.ts';
 import { headDim, type ModelConfig } from '../model/config.ts';
-import { checkConfig, checkModel, MATRIX_NAMES, matrixShape, type LayerWeights, type Matrix, type Model } from '../model/model.ts';
+import { checkConfig, checkModel, checkNormEps, checkRopeTheta, MATRIX_NAMES, matrixShape, type LayerWeights, type Matrix, type Model } from '../model/model.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
-import { bf16ToF32, ByteReader, clean, ByteWriter, f16ToF32, f32ToF16 } from './bytes.ts';
+import { bf16ToF32, ByteReader, clean, ByteWriter, f16ToF32, f32ToF16, LIMITS } from './bytes.ts';
 import { f32Matrix, type FloatWeights } from './llama2c.ts';
 
 export const GGUF_MAGIC = 0x46554747;
@@ -30,10 +30,21 @@ export type GgmlTypeName = keyof typeof GGML;
 const BLOCKS: Record<number, [number, number, GgmlTypeName]> = {
   0: [1, 4, 'F32'], 1: [1, 2, 'F16'], 30: [1, 2, 'BF16'], 8: [32, 34, 'Q8_0'], 2: [32, 18, 'Q4_0'], 34: [256, 54, 'TQ1_0'], 35: [256, 66, 'TQ2_0'],
 };
-const KNOWN_TYPES: Record<number, string> = {
-  3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 15: 'Q8_K', 16: 'IQ2_XXS',
-  17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL', 21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64', 29: 'IQ1_M',
+// Every ggml type id: its name and (weights per block, bytes per block), so that each tensor's range
+// is checked whatever its type (ggml.c's type_traits; ids 4, 5, 31-33 and 36-38 are retired).
+const GGML_TYPES: Record<number, [string, number, number]> = {
+  0: ['F32', 1, 4], 1: ['F16', 1, 2], 2: ['Q4_0', 32, 18], 3: ['Q4_1', 32, 20], 6: ['Q5_0', 32, 22], 7: ['Q5_1', 32, 24],
+  8: ['Q8_0', 32, 34], 9: ['Q8_1', 32, 36], 10: ['Q2_K', 256, 84], 11: ['Q3_K', 256, 110], 12: ['Q4_K', 256, 144],
+  13: ['Q5_K', 256, 176], 14: ['Q6_K', 256, 210], 15: ['Q8_K', 256, 292], 16: ['IQ2_XXS', 256, 66], 17: ['IQ2_XS', 256, 74],
+  18: ['IQ3_XXS', 256, 98], 19: ['IQ1_S', 256, 50], 20: ['IQ4_NL', 32, 18], 21: ['IQ3_S', 256, 110], 22: ['IQ2_S', 256, 82],
+  23: ['IQ4_XS', 256, 136], 24: ['I8', 1, 1], 25: ['I16', 1, 2], 26: ['I32', 1, 4], 27: ['I64', 1, 8], 28: ['F64', 1, 8],
+  29: ['IQ1_M', 256, 56], 30: ['BF16', 1, 2], 34: ['TQ1_0', 256, 54], 35: ['TQ2_0', 256, 66], 39: ['MXFP4', 32, 17],
 };
+const SUPPORTED = Object.values(BLOCKS).map((b) => b[2]).join(', ');
+
+// Arrays read in full (bounded by the vocabulary limit); any other long array is skipped unread.
+const USED_ARRAYS = new Set(['tokenizer.ggml.tokens', 'tokenizer.ggml.scores']);
+const ITEM_BYTES: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
 
 const V = { U8: 0, I8: 1, U16: 2, I16: 3, U32: 4, I32: 5, F32: 6, BOOL: 7, STRING: 8, ARRAY: 9, U64: 10, I64: 11, F64: 12 } as const;
 type Value = number | bigint | boolean | string | Value[];
@@ -42,7 +53,7 @@ export function isGguf(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && bytes[0] === 0x47 && bytes[1] === 0x47 && bytes[2] === 0x55 && bytes[3] === 0x46;
 }
 
-interface TensorInfo { name: string; ne: number[]; type: number; offset: number }
+interface TensorInfo { name: string; ne: number[]; type: number; offset: number; size: number }
 
 function readString(r: ByteReader, field: string): string {
   const n = r.u64(`${field} length`);
@@ -50,7 +61,24 @@ function readString(r: ByteReader, field: string): string {
   return new TextDecoder().decode(r.take(n, field));
 }
 
-function readValue(r: ByteReader, type: number, field: string, depth = 0): Value {
+// Skips an array's items without keeping them (what a long unused array costs is its bytes).
+function skipArray(r: ByteReader, et: number, count: number, field: string): void {
+  const size = ITEM_BYTES[et];
+  if (size !== undefined) {
+    r.inFile(r.pos, count * size, field);
+    r.pos += count * size;
+  } else if (et === V.STRING) {
+    for (let i = 0; i < count; i++) {
+      const n = r.u64(`${field}[${i}] length`);
+      r.inFile(r.pos, n, `${field}[${i}]`);
+      r.pos += n;
+    }
+  } else r.fail(`${field} item type`, 'numbers or strings in an array this long', String(et));
+}
+
+const SKIPPED = Symbol('skipped');
+
+function readValue(r: ByteReader, type: number, field: string, depth = 0, key = ''): Value | typeof SKIPPED {
   switch (type) {
     case V.U8: return r.u8(field);
     case V.I8: { const v = r.u8(field); return v > 127 ? v - 256 : v; }
@@ -69,8 +97,14 @@ function readValue(r: ByteReader, type: number, field: string, depth = 0): Value
       const et = r.u32(`${field} item type`);
       const count = r.u64(`${field} count`);
       if (count > r.length - r.pos) r.fail(`${field} count`, `at most ${r.length - r.pos} items (the bytes left)`, String(count));
+      if (USED_ARRAYS.has(key)) {
+        if (count > LIMITS.metadataArray) r.fail(`${field} count`, `at most ${LIMITS.metadataArray} items`, String(count));
+      } else if (count > LIMITS.unusedArray) {
+        skipArray(r, et, count, field);
+        return SKIPPED;
+      }
       const out: Value[] = [];
-      for (let i = 0; i < count; i++) out.push(readValue(r, et, `${field}[${i}]`, depth + 1));
+      for (let i = 0; i < count; i++) out.push(readValue(r, et, `${field}[${i}]`, depth + 1) as Value);
       return out;
     }
     default: return r.fail(`${field} type`, 'a GGUF value type (0..12)', String(type));
@@ -82,10 +116,12 @@ export interface GgufFile {
   meta: Map<string, Value>;
   tensors: Map<string, TensorInfo>;
   dataStart: number;
+  dataEnd: number; // the end of the last tensor: what the header describes of the file
 }
 
-export function parseGguf(path: string, bytes: Uint8Array): GgufFile {
-  const r = new ByteReader(path, bytes);
+// fileSize: the whole file's, when bytes holds only its first part (NeedMore asks for more).
+export function parseGguf(path: string, bytes: Uint8Array, fileSize = bytes.length): GgufFile {
+  const r = new ByteReader(path, bytes, fileSize);
   if (r.u32('magic') !== GGUF_MAGIC) r.fail('magic', '"GGUF"');
   const version = r.u32('version');
   if (version !== 2 && version !== 3) r.fail('version', 'GGUF version 2 or 3', String(version));
@@ -97,7 +133,8 @@ export function parseGguf(path: string, bytes: Uint8Array): GgufFile {
   for (let i = 0; i < nKv; i++) {
     const key = readString(r, `metadata ${i} key`);
     if (meta.has(key)) r.fail(`metadata ${key}`, 'unique keys', 'a duplicate');
-    meta.set(key, readValue(r, r.u32(`metadata ${key} type`), `metadata ${key}`));
+    const v = readValue(r, r.u32(`metadata ${key} type`), `metadata ${key}`, 0, key);
+    if (v !== SKIPPED) meta.set(key, v);
   }
   const tensors = new Map<string, TensorInfo>();
   for (let i = 0; i < nTensors; i++) {
@@ -109,7 +146,7 @@ export function parseGguf(path: string, bytes: Uint8Array): GgufFile {
     const type = r.u32(`tensor ${name} type`);
     const offset = r.u64(`tensor ${name} offset`);
     if (tensors.has(name)) r.fail(`tensor ${name}`, 'unique tensor names', 'a duplicate');
-    tensors.set(name, { name, ne, type, offset });
+    tensors.set(name, { name, ne, type, offset, size: 0 });
   }
   const alignValue = meta.get('general.alignment') ?? 32;
   if (typeof alignValue !== 'number' || alignValue < 1 || alignValue > 1 << 16 || (alignValue & (alignValue - 1)) !== 0) {
@@ -117,16 +154,28 @@ export function parseGguf(path: string, bytes: Uint8Array): GgufFile {
   }
   const align = Number(alignValue);
   const dataStart = Math.ceil(r.pos / align) * align;
+  // every tensor, used or not, lies inside the file and overlaps no other
   for (const t of tensors.values()) {
-    const b = BLOCKS[t.type];
-    if (!b) continue; // checked when (and if) the tensor is used
+    const g = GGML_TYPES[t.type];
+    if (!g) r.fail(`tensor ${t.name} type`, 'a ggml tensor type id', String(t.type));
+    const [typeName, bw, bb] = g;
     const n = t.ne.reduce((a, v) => a * v, 1);
     if (!Number.isSafeInteger(n)) r.fail(`tensor ${t.name} ne`, 'a size below 2^53', t.ne.join(' x '));
-    if (t.ne[0] % b[0] !== 0) r.fail(`tensor ${t.name}`, `a row length that is a multiple of ${b[2]}'s block of ${b[0]}`, String(t.ne[0]));
+    if (t.ne[0] % bw !== 0) r.fail(`tensor ${t.name}`, `a row length that is a multiple of ${typeName}'s block of ${bw}`, String(t.ne[0]));
     if (t.offset % align !== 0) r.fail(`tensor ${t.name} offset`, `a multiple of the alignment ${align}`, String(t.offset));
-    r.need(dataStart + t.offset, (n / b[0]) * b[1], `tensor ${t.name} data`);
+    t.size = (n / bw) * bb;
+    r.inFile(dataStart + t.offset, t.size, `tensor ${t.name} data (${typeName}, offset ${t.offset} in the data section at ${dataStart})`);
   }
-  return { version, meta, tensors, dataStart };
+  const byOffset = [...tensors.values()].filter((t) => t.size > 0).sort((a, b) => a.offset - b.offset);
+  let dataEnd = dataStart;
+  for (let i = 1; i < byOffset.length; i++) {
+    const prev = byOffset[i - 1], t = byOffset[i];
+    if (prev.offset + prev.size > t.offset) {
+      r.fail(`tensor ${t.name} offset`, `a range disjoint from tensor ${prev.name}'s [${prev.offset}, ${prev.offset + prev.size})`, String(t.offset));
+    }
+  }
+  for (const t of byOffset) dataEnd = Math.max(dataEnd, dataStart + t.offset + t.size);
+  return { version, meta, tensors, dataStart, dataEnd };
 }
 
 function metaNumber(f: GgufFile, path: string, key: string, def?: number): number {
@@ -170,7 +219,7 @@ function tensorF32(path: string, bytes: Uint8Array, f: GgufFile, t: TensorInfo):
       for (let i = 0; i < n; i++) out[i] = Math.fround(trits[i] * d[i >> 8]);
       break;
     }
-    default: throw new UserError(`${path}: tensor ${t.name}: type ${KNOWN_TYPES[t.type] ?? t.type}: expected one of F32, F16, BF16, Q8_0, Q4_0, TQ1_0, TQ2_0`);
+    default: throw new UserError(`${path}: tensor ${t.name}: type ${GGML_TYPES[t.type]?.[0] ?? t.type} is not read here: expected one of ${SUPPORTED}`);
   }
   return out;
 }
@@ -253,6 +302,10 @@ export function readGguf(path: string, bytes: Uint8Array, withTokenizer = true):
   const emb = get('token_embd.weight');
   const tokens = f.meta.get('tokenizer.ggml.tokens');
   const vocab = Array.isArray(tokens) ? tokens.length : emb.ne[1] ?? 0;
+  const declared = f.meta.get('llama.vocab_size');
+  if (declared !== undefined && Array.isArray(tokens) && Number(declared) !== tokens.length) {
+    throw new UserError(`${path}: metadata llama.vocab_size: expected the ${tokens.length} tokens of tokenizer.ggml.tokens, found ${clean(String(declared))}`);
+  }
   const nHeads = metaNumber(f, path, 'llama.attention.head_count');
   const c: ModelConfig = {
     dim: metaNumber(f, path, 'llama.embedding_length'),
@@ -284,8 +337,8 @@ export function readGguf(path: string, bytes: Uint8Array, withTokenizer = true):
   }
   const model: Model = {
     path, source: `GGUF v${f.version}`, config: c,
-    ropeTheta: metaNumber(f, path, 'llama.rope.freq_base', 10000),
-    normEps: metaNumber(f, path, 'llama.attention.layer_norm_rms_epsilon', 1e-5),
+    ropeTheta: checkRopeTheta(`${path}: metadata llama.rope.freq_base`, metaNumber(f, path, 'llama.rope.freq_base', 10000)),
+    normEps: checkNormEps(`${path}: metadata llama.attention.layer_norm_rms_epsilon`, metaNumber(f, path, 'llama.attention.layer_norm_rms_epsilon', 1e-5)),
     embedding: tensorMatrix(path, bytes, f, emb, c.vocabSize, c.dim),
     layers,
     rmsFinal: vec('output_norm.weight'),
@@ -305,15 +358,19 @@ function ggufTokenizer(path: string, f: GgufFile): Tokenizer {
   if (!Array.isArray(scores) || scores.length !== tokens.length || !scores.every((s) => typeof s === 'number')) {
     throw new UserError(`${path}: metadata tokenizer.ggml.scores: expected ${tokens.length} numbers`);
   }
+  const bad = (scores as number[]).findIndex((s) => !Number.isFinite(s));
+  if (bad >= 0) throw new UserError(`${path}: metadata tokenizer.ggml.scores[${bad}]: expected a finite number, found ${scores[bad]}`);
   const enc = new TextEncoder();
   const pieces = (tokens as string[]).map((t) => enc.encode(t.replaceAll('\u2581', ' ')));
+  let maxTokenLength = 1;
+  for (const p of pieces) maxTokenLength = Math.max(maxTokenLength, p.length);
   const id = (key: string, def: number) => {
     const v = metaNumber(f, path, key, def);
     if (!(Number.isInteger(v) && v >= 0 && v < tokens.length)) throw new UserError(`${path}: metadata ${key}: expected a token id below ${tokens.length}, found ${v}`);
     return v;
   };
   return {
-    pieces, scores: Float32Array.from(scores as number[]), maxTokenLength: Math.max(1, ...pieces.map((p) => p.length)),
+    pieces, scores: Float32Array.from(scores as number[]), maxTokenLength,
     bos: id('tokenizer.ggml.bos_token_id', 1), eos: id('tokenizer.ggml.eos_token_id', 2),
   };
 }

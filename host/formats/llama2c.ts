@@ -95,8 +95,10 @@ function describe(c: ModelConfig): string {
   return `dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, ${c.nHeads} heads, ${c.nKvHeads} kv heads, vocab ${c.vocabSize}, seq ${c.seqLen}, ${c.sharedClassifier ? 'shared' : 'unshared'} classifier`;
 }
 
-export function readLlama2c(path: string, bytes: Uint8Array): Model {
-  const r = new ByteReader(path, bytes);
+// fileSize: the whole file's, when bytes holds only its first part (its size is checked from the
+// header before any weight is read; NeedMore then asks for the rest).
+export function readLlama2c(path: string, bytes: Uint8Array, fileSize = bytes.length): Model {
+  const r = new ByteReader(path, bytes, fileSize);
   r.need(0, 28, 'header');
   const magic = r.view.getUint32(0, true);
   if (magic === LLAMA2C_MAGIC) return readVersioned(r);

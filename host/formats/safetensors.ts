@@ -10,24 +10,33 @@
 // llama2.c's export.py does. The tokenizer is not read from HF files: pass a tokenizer.bin with -z.
 import { UserError } from '../errors.ts';
 import { headDim, type ModelConfig } from '../model/config.ts';
-import { checkConfig, checkModel, MATRIX_NAMES, matrixShape, type LayerWeights, type Model } from '../model/model.ts';
-import { bf16ToF32, ByteReader, clean, ByteWriter, f16ToF32, f32ToBf16, f32ToF16 } from './bytes.ts';
+import { checkConfig, checkModel, checkNormEps, checkRopeTheta, MATRIX_NAMES, matrixShape, type LayerWeights, type Model } from '../model/model.ts';
+import { bf16ToF32, ByteReader, clean, ByteWriter, f16ToF32, f32ToBf16, f32ToF16, LIMITS } from './bytes.ts';
 import { f32Matrix, type FloatWeights } from './llama2c.ts';
 
 const DTYPES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
+// every dtype of the safetensors spec, so that each tensor's range is checked whatever its type
+const ALL_DTYPES: Record<string, number> = {
+  ...DTYPES, F64: 8, I64: 8, U64: 8, I32: 4, U32: 4, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
+};
 
+// Told by '{' then '"', '}' or a space at byte 8, whatever the length before it: a llama2.c header
+// there would have n_layers of at least 0x097b, beyond any it reads.
 export function isSafetensors(bytes: Uint8Array): boolean {
-  if (bytes.length < 10) return false;
-  const n = new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true);
-  return n > 1n && n < 1n << 32n && bytes[8] === 0x7b; // a llama2.c header reads as dim | hidden << 32
+  return bytes.length >= 10 && bytes[8] === 0x7b && [0x22, 0x7d, 0x20, 0x0a, 0x0d, 0x09].includes(bytes[9]);
 }
 
 interface Entry { dtype: string; shape: number[]; begin: number; end: number }
 
-export function parseSafetensors(path: string, bytes: Uint8Array): Map<string, Entry> {
-  const r = new ByteReader(path, bytes);
-  const n = r.u64('header length');
-  if (n > r.length - 8) r.fail('header length', `at most ${r.length - 8} (the file's size less 8)`, String(n));
+// fileSize: the whole file's, when bytes holds only its first part (NeedMore asks for more).
+export function parseSafetensors(path: string, bytes: Uint8Array, fileSize = bytes.length): Map<string, Entry> {
+  const r = new ByteReader(`${path} (safetensors: a u64 header length, then '{')`, bytes, fileSize);
+  r.need(0, 8, 'header length');
+  const n64 = r.view.getBigUint64(0, true);
+  r.pos = 8;
+  const most = Math.min(r.length - 8, LIMITS.jsonHeader);
+  if (n64 > BigInt(most)) r.fail('header length', `at most ${most} (the file's size less 8, and the JSON header limit ${LIMITS.jsonHeader})`, String(n64));
+  const n = Number(n64);
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(r.take(n, 'header')));
@@ -50,11 +59,19 @@ export function parseSafetensors(path: string, bytes: Uint8Array): Map<string, E
     }
     const [begin, end] = offs as number[];
     const numel = (shape as number[]).reduce((a, d) => a * d, 1);
-    if (DTYPES[dtype as string] && end - begin !== numel * DTYPES[dtype as string]) {
-      r.fail(`tensor ${name} data_offsets`, `${numel * DTYPES[dtype as string]} bytes for ${dtype} ${JSON.stringify(shape)}`, String(end - begin));
+    const size = ALL_DTYPES[dtype as string];
+    if (!size) r.fail(`tensor ${name} dtype`, `a safetensors dtype (${Object.keys(ALL_DTYPES).join(', ')})`, String(dtype));
+    if (!Number.isSafeInteger(numel * size) || end - begin !== numel * size) {
+      r.fail(`tensor ${name} data_offsets`, `${numel * size} bytes for ${dtype} ${JSON.stringify(shape)}`, String(end - begin));
     }
-    r.need(dataStart + begin, end - begin, `tensor ${name} data`);
+    r.inFile(dataStart + begin, end - begin, `tensor ${name} data`);
     out.set(raw, { dtype: dtype as string, shape: shape as number[], begin: dataStart + begin, end: dataStart + end });
+  }
+  // tensor ranges are disjoint (two names for the same bytes would load as garbage)
+  const ranges = [...out.entries()].filter(([, e]) => e.end > e.begin).sort((a, b) => a[1].begin - b[1].begin);
+  for (let i = 1; i < ranges.length; i++) {
+    const [pn, p] = ranges[i - 1], [tn, t] = ranges[i];
+    if (p.end > t.begin) r.fail(`tensor ${clean(tn)} data_offsets`, `a range disjoint from tensor ${clean(pn)}'s [${p.begin - dataStart}, ${p.end - dataStart})`, `begin ${t.begin - dataStart}`);
   }
   return out;
 }
@@ -93,7 +110,7 @@ function configFrom(path: string, configJson: string): { c: ModelConfig; eps: nu
   } catch (e) {
     throw new UserError(`${path}: config.json: expected JSON, found unparsable text (${(e as Error).message.split('\n')[0]})`);
   }
-  if (typeof j !== 'object' || j === null) throw new UserError(`${path}: config.json: expected a JSON object`);
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new UserError(`${path}: config.json: expected a JSON object`);
   if (j.model_type !== undefined && j.model_type !== 'llama') throw new UserError(`${path}: config.json model_type: expected "llama", found ${clean(JSON.stringify(j.model_type))}`);
   const num = (k: string, def?: number): number => {
     const v = j[k] ?? def;
@@ -106,7 +123,9 @@ function configFrom(path: string, configJson: string): { c: ModelConfig; eps: nu
     nKvHeads: num('num_key_value_heads', heads), vocabSize: num('vocab_size'), seqLen: num('max_position_embeddings'), sharedClassifier: false,
   };
   checkConfig(c, `${path}: config.json`);
-  return { c, eps: num('rms_norm_eps', 1e-6), theta: num('rope_theta', 10000), tied: j.tie_word_embeddings === true };
+  const eps = checkNormEps(`${path}: config.json rms_norm_eps`, num('rms_norm_eps', 1e-6));
+  const theta = checkRopeTheta(`${path}: config.json rope_theta`, num('rope_theta', 10000));
+  return { c, eps, theta, tied: j.tie_word_embeddings === true };
 }
 
 export function readSafetensorsModel(path: string, bytes: Uint8Array, configJson: string): Model {

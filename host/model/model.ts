@@ -64,6 +64,18 @@ export function checkConfig(c: ModelConfig, file: string): void {
   if (headDim(c) % 2 !== 0) throw new UserError(`${file}: config head size ${headDim(c)} (dim / n_heads): expected an even number (RoPE rotates pairs)`);
 }
 
+// The bounds the image format holds these to (host/image/layout.ts), checked where they are read:
+// `where` names the file and field. Both are stored as f32, so they are checked as f32.
+export function checkNormEps(where: string, v: number): number {
+  if (!(v > 0 && v < 1 && Math.fround(v) > 0)) throw new UserError(`${where}: expected a norm epsilon in (0, 1), found ${v}`);
+  return v;
+}
+
+export function checkRopeTheta(where: string, v: number): number {
+  if (!(v >= 1 && Number.isFinite(Math.fround(v)))) throw new UserError(`${where}: expected a RoPE base that is a finite number >= 1, found ${v}`);
+  return v;
+}
+
 export function modelMatrices(m: Model): Array<{ name: string; t: Matrix; rows: number; cols: number }> {
   const c = m.config;
   const out: Array<{ name: string; t: Matrix; rows: number; cols: number }> = [];

@@ -29,6 +29,9 @@ function tablesCheck(app: Instance): void {
   }
 }
 
+// wasm32 linear memory: at most 65536 pages of 64 KiB (guest pointers are u32).
+export const MAX_LINEAR_BYTES = 65536 * 65536;
+
 export class ModelRuntime {
   private constructor(readonly instance: Instance, readonly plan: Plan, readonly model: Model) {}
 
@@ -48,6 +51,9 @@ export class ModelRuntime {
       plan = planModel(model, { ...opts, target, has }, heapBase);
     } finally {
       probe.close();
+    }
+    if (plan.memory.total > MAX_LINEAR_BYTES) {
+      throw new UserError(`the plan needs ${plan.memory.total} bytes of linear memory, over the engine's limit of ${MAX_LINEAR_BYTES} (wasm32: 65536 pages of 64 KiB)`, 'run fewer positions (-n), or try --kv int4 or --memory to stream weights');
     }
     handlers.weights = plan.image;
     // Engines cap whole 64 KiB pages; the arena's high-water mark is what must fit the limit (checked below).
