@@ -1,0 +1,165 @@
+/* edge-flash-runtime: the device runtime on POSIX, the virtual board (and what a Raspberry Pi runs).
+ *   edge-flash-runtime [board options] --slot-file F --status          slot states, one JSON line
+ *   edge-flash-runtime [board options] --slot-file F --install IMAGE   upload, verify, commit (the
+ *                                                                       core's upload path, from a file)
+ *   edge-flash-runtime [board options] --slot-file F --boot            boot: trial, self-test, confirm
+ * Board options: --board-id N --accepts N,N --capacity BYTES --erase-block BYTES --key HEX64
+ * --stop-at-op N (or EDGE_FLASH_STOP_AT_OP): die at storage operation N, half-way (power-cut sweep).
+ * Results are JSON lines on stdout; errors one line `edge-flash-runtime: ...` on stderr, exit 2. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../core/app.h"
+#include "../core/image.h"
+#include "../core/sha256.h"
+#include "../core/slots.h"
+#include "flash_file.h"
+#include "serial.h"
+
+#define RUNTIME_VERSION "0.1.0"
+
+static int die(const char *fmt, const char *a, const char *b) {
+  fprintf(stderr, "edge-flash-runtime: ");
+  fprintf(stderr, fmt, a, b);
+  fputc('\n', stderr);
+  return 2;
+}
+
+static const char *state_name(uint8_t s) {
+  static const char *const N[] = {"empty", "uploading", "pending", "confirmed", "invalid"};
+  return s <= EF_SLOT_INVALID ? N[s] : "?";
+}
+
+static void print_hex(const uint8_t *b, int n) { int i; for (i = 0; i < n; i++) printf("%02x", b[i]); }
+
+static void print_status(const ef_slots *s, const char *event, int booted) {
+  int i;
+  printf("{\"event\":\"%s\",\"seq\":%u,\"active\":%d,\"trial\":%u,\"booted\":%d,\"slots\":[", event, (unsigned)s->rec.seq,
+         s->rec.active == EF_SLOT_NONE ? -1 : s->rec.active, s->rec.trial, booted);
+  for (i = 0; i < 2; i++) {
+    printf("%s{\"state\":\"%s\",\"size\":%u,\"sha256\":\"", i ? "," : "", state_name(s->rec.slot[i].state), (unsigned)s->rec.slot[i].size);
+    print_hex(s->rec.slot[i].sha256, 32);
+    printf("\"}");
+  }
+  printf("]}\n");
+  fflush(stdout);
+}
+
+static int unhex(const char *s, uint8_t *out, size_t n) {
+  size_t i;
+  if (strlen(s) != 2 * n) return 0;
+  for (i = 0; i < n; i++) { unsigned v; if (sscanf(s + 2 * i, "%2x", &v) != 1) return 0; out[i] = (uint8_t)v; }
+  return 1;
+}
+
+static void log_stderr(void *ctx, const char *text, uint32_t len) {
+  (void)ctx;
+  fprintf(stderr, "app: %.*s\n", (int)len, text);
+}
+
+static int install(ef_slots *s, const ef_read_opts *o, const char *path) {
+  FILE *f = fopen(path, "rb");
+  uint8_t *buf, sha[32];
+  long n;
+  uint32_t next, at;
+  char msg[256];
+  ef_slots_err e;
+  if (!f) return die("cannot open %s: %s", path, strerror(errno));
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  if (n <= 0 || (unsigned long)n > 0xFFFFFFFFul) { fclose(f); return die("%s: not an image (%s)", path, "empty or over 4 GiB"); }
+  buf = malloc((size_t)n);
+  if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) { fclose(f); return die("cannot read %s: %s", path, strerror(errno)); }
+  fclose(f);
+  ef_sha256_once(buf, (size_t)n, sha);
+  if ((e = ef_slots_upload_begin(s, (uint32_t)n, sha, &next))) { free(buf); return die("upload: %s%s", ef_slots_code(e), ""); }
+  for (at = next; at < (uint32_t)n; at += 4096) {
+    uint32_t len = (uint32_t)n - at < 4096 ? (uint32_t)n - at : 4096;
+    if ((e = ef_slots_upload_write(s, at, buf + at, len))) { free(buf); return die("upload: %s%s", ef_slots_code(e), ""); }
+  }
+  free(buf);
+  msg[0] = 0;
+  if ((e = ef_slots_upload_verify(s, o, msg, sizeof msg))) return die("verify: %s: %s", ef_slots_code(e), msg);
+  if ((e = ef_slots_commit(s))) return die("commit: %s%s", ef_slots_code(e), "");
+  print_status(s, "committed", -1);
+  return 0;
+}
+
+/* Boot: choose the slot, load its app; a pending image is confirmed when its self-test passes. The
+ * self-test today: the app parses, links every import of the table, compiles and starts within the
+ * plan's linear memory. */
+static int boot(ef_slots *s, const ef_read_opts *o, uint32_t stack) {
+  ef_image img;
+  int slot = -1;
+  char err[256];
+  ef_slots_err e = ef_slots_boot(s, o, &slot, &img);
+  ef_app *app;
+  if (e == EF_SLOTS_NO_IMAGE) { print_status(s, "no_image", -1); return 0; }
+  if (e) return die("boot: %s%s", ef_slots_code(e), "");
+  app = ef_app_load(&img, stack, log_stderr, 0, err, sizeof err);
+  if (!app) {
+    fprintf(stderr, "edge-flash-runtime: self-test failed: %s\n", err);
+    if (s->rec.slot[slot].state == EF_SLOT_PENDING && (e = ef_slots_rollback(s))) return die("rollback: %s%s", ef_slots_code(e), "");
+    print_status(s, "self_test_failed", slot);
+    return 0;
+  }
+  if (s->rec.slot[slot].state == EF_SLOT_PENDING && (e = ef_slots_confirm(s))) return die("confirm: %s%s", ef_slots_code(e), "");
+  print_status(s, "booted", slot);
+  printf("{\"event\":\"app\",\"slot\":%d,\"sha256\":\"", slot);
+  print_hex(s->rec.slot[slot].sha256, 32);
+  printf("\",\"memory\":%u,\"memory_cap\":%u}\n", (unsigned)ef_app_memory(app), (unsigned)ef_app_memory_cap(app));
+  ef_app_unload(app);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  ef_read_opts o;
+  uint16_t accepts[8];
+  uint8_t key[32];
+  const char *slot_file = 0, *install_path = 0, *mode = 0, *stop = getenv("EDGE_FLASH_STOP_AT_OP");
+  uint32_t erase_block = 4096, stack = 64 * 1024;
+  uint64_t flash_size;
+  ef_flash_file ff;
+  ef_storage st;
+  ef_slots slots;
+  int i, rc;
+  memset(&o, 0, sizeof o);
+  o.board_id = 1; /* host: the virtual board */
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : 0;
+    if (!strcmp(a, "--version")) { printf("edge-flash-runtime %s (wasm3 %s)\n", RUNTIME_VERSION, "0.9.0"); return 0; }
+    if (!strcmp(a, "--status") || !strcmp(a, "--boot")) { mode = a + 2; continue; }
+    if (!v) return die("option %s needs a value%s", a, "");
+    i++;
+    if (!strcmp(a, "--slot-file")) slot_file = v;
+    else if (!strcmp(a, "--install")) { mode = "install"; install_path = v; }
+    else if (!strcmp(a, "--board-id")) o.board_id = (uint16_t)strtoul(v, 0, 10);
+    else if (!strcmp(a, "--capacity")) o.capacity = strtoull(v, 0, 10);
+    else if (!strcmp(a, "--erase-block")) erase_block = (uint32_t)strtoul(v, 0, 10);
+    else if (!strcmp(a, "--stack")) stack = (uint32_t)strtoul(v, 0, 10);
+    else if (!strcmp(a, "--stop-at-op")) stop = v;
+    else if (!strcmp(a, "--key")) { if (!unhex(v, key, 32)) return die("--key: expected 64 hex digits, got %s%s", v, ""); o.public_key = key; }
+    else if (!strcmp(a, "--accepts")) {
+      char *p = (char *)v;
+      while (*p && o.n_accepts < 8) { accepts[o.n_accepts++] = (uint16_t)strtoul(p, &p, 10); if (*p == ',') p++; }
+      o.accepts = accepts;
+    } else return die("unknown option %s%s", a, "");
+  }
+  if (!slot_file || !mode) return die("usage: edge-flash-runtime --slot-file F (--status | --install IMAGE | --boot) [board options]%s%s", "", "");
+  if (erase_block < 128 || (erase_block & (erase_block - 1))) return die("--erase-block: expected a power of two >= 128%s%s", "", "");
+  if (!o.capacity) o.capacity = 4u << 20;
+  /* two record blocks and two slots, each the capacity rounded up to whole erase blocks */
+  flash_size = 2ull * erase_block + 2ull * ((o.capacity + erase_block - 1) / erase_block * erase_block);
+  if (flash_size > 0xFFFFFFFFull) return die("--capacity: two slots of it do not fit a 4 GiB region%s%s", "", "");
+  if (ef_flash_file_open(&ff, &st, slot_file, (uint32_t)flash_size, erase_block)) return die("slot file %s: %s", slot_file, strerror(errno));
+  if (stop) ff.stop_at_op = strtoull(stop, 0, 10);
+  if (ef_slots_open(&slots, &st)) return die("slot file %s: cannot read the slot record%s", slot_file, "");
+  if (!strcmp(mode, "status")) { print_status(&slots, "status", -1); rc = 0; }
+  else if (!strcmp(mode, "install")) rc = install(&slots, &o, install_path);
+  else rc = boot(&slots, &o, stack);
+  fprintf(stderr, "edge-flash-runtime: storage operations: %llu\n", (unsigned long long)ff.ops);
+  return rc;
+}
