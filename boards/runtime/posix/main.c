@@ -3,6 +3,7 @@
  *   edge-flash-runtime [board options] --slot-file F --install IMAGE   upload, verify, commit (the
  *                                                                       core's upload path, from a file)
  *   edge-flash-runtime [board options] --slot-file F --boot            boot: trial, self-test, confirm
+ *     [--call EXPORT]...                                                then call i32() exports of the app
  * Board options: --board-id N --accepts N,N --capacity BYTES --erase-block BYTES --key HEX64
  * --stop-at-op N (or EDGE_FLASH_STOP_AT_OP): die at storage operation N, half-way (power-cut sweep).
  * Results are JSON lines on stdout; errors one line `edge-flash-runtime: ...` on stderr, exit 2. */
@@ -91,6 +92,9 @@ static int install(ef_slots *s, const ef_read_opts *o, const char *path) {
 /* Boot: choose the slot, load its app; a pending image is confirmed when its self-test passes. The
  * self-test today: the app parses, links every import of the table, compiles and starts within the
  * plan's linear memory. */
+static const char *calls[8];
+static int n_calls;
+
 static int boot(ef_slots *s, const ef_read_opts *o, uint32_t stack) {
   ef_image img;
   int slot = -1;
@@ -111,6 +115,20 @@ static int boot(ef_slots *s, const ef_read_opts *o, uint32_t stack) {
   printf("{\"event\":\"app\",\"slot\":%d,\"sha256\":\"", slot);
   print_hex(s->rec.slot[slot].sha256, 32);
   printf("\",\"memory\":%u,\"memory_cap\":%u}\n", (unsigned)ef_app_memory(app), (unsigned)ef_app_memory_cap(app));
+  /* --call EXPORT: a trap is an error line and the app keeps serving the next call */
+  {
+    int i, j;
+    for (i = 0; i < n_calls; i++) {
+      int32_t r = 0;
+      if (ef_app_call(app, calls[i], 0, 0, &r, err, sizeof err)) {
+        printf("{\"event\":\"call\",\"export\":\"%s\",\"ok\":false,\"error\":\"", calls[i]);
+        for (j = 0; err[j]; j++) printf(err[j] == '"' || err[j] == '\\' ? "\\%c" : "%c", err[j]);
+        printf("\"}\n");
+      } else {
+        printf("{\"event\":\"call\",\"export\":\"%s\",\"ok\":true,\"result\":%d}\n", calls[i], (int)r);
+      }
+    }
+  }
   ef_app_unload(app);
   return 0;
 }
@@ -141,6 +159,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--erase-block")) erase_block = (uint32_t)strtoul(v, 0, 10);
     else if (!strcmp(a, "--stack")) stack = (uint32_t)strtoul(v, 0, 10);
     else if (!strcmp(a, "--stop-at-op")) stop = v;
+    else if (!strcmp(a, "--call")) { if (n_calls < 8) calls[n_calls++] = v; }
     else if (!strcmp(a, "--key")) { if (!unhex(v, key, 32)) return die("--key: expected 64 hex digits, got %s%s", v, ""); o.public_key = key; }
     else if (!strcmp(a, "--accepts")) {
       char *p = (char *)v;
