@@ -1,4 +1,5 @@
 #include "slots.h"
+#include <stdio.h>
 #include <string.h>
 #include "crc32.h"
 
@@ -71,6 +72,7 @@ ef_slots_err ef_slots_open(ef_slots *s, const ef_storage *st) {
   memset(s, 0, sizeof *s);
   s->st = st;
   s->up_slot = -1;
+  s->booted = -1;
   if (st->erase_block < REC_BYTES || (uint64_t)st->size < 4ull * st->erase_block) return EF_SLOTS_RANGE;
   s->slot_size = (st->size - 2 * st->erase_block) / 2 / st->erase_block * st->erase_block;
   for (i = 0; i < 2; i++) {
@@ -105,6 +107,7 @@ ef_slots_err ef_slots_boot(ef_slots *s, const ef_read_opts *opts, int *slot, ef_
           if ((e = store(s)) != EF_SLOTS_OK) return e;
         }
         *slot = a;
+        s->booted = a;
         return EF_SLOTS_OK;
       }
     }
@@ -134,8 +137,14 @@ ef_slots_err ef_slots_rollback(ef_slots *s) {
   return store(s);
 }
 
+ef_slots_err ef_slots_rollback_to_previous(ef_slots *s) {
+  int a = s->rec.active;
+  if (a == EF_SLOT_NONE || s->rec.slot[1 - a].state != EF_SLOT_CONFIRMED) return EF_SLOTS_NO_IMAGE;
+  return ef_slots_rollback(s);
+}
+
 ef_slots_err ef_slots_upload_begin(ef_slots *s, uint32_t size, const uint8_t sha256[32], uint32_t *next) {
-  int t = s->rec.active == EF_SLOT_NONE ? 0 : 1 - s->rec.active;
+  int t = s->booted >= 0 ? 1 - s->booted : s->rec.active == EF_SLOT_NONE ? 0 : 1 - s->rec.active;
   ef_slot_info *si = &s->rec.slot[t];
   ef_slots_err e;
   if (size == 0 || size > s->slot_size) return EF_SLOTS_RANGE;
@@ -150,6 +159,11 @@ ef_slots_err ef_slots_upload_begin(ef_slots *s, uint32_t size, const uint8_t sha
   }
   /* a new upload: the record says so before the first erase, so the slot never boots half-written */
   si->state = EF_SLOT_UPLOADING;
+  if (s->rec.active == t) {
+    /* a committed image not booted yet gives way: the other slot boots, if it can */
+    s->rec.active = s->rec.slot[1 - t].state == EF_SLOT_CONFIRMED ? (uint8_t)(1 - t) : EF_SLOT_NONE;
+    s->rec.trial = 0;
+  }
   si->size = size;
   memcpy(si->sha256, sha256, 32);
   if ((e = store(s)) != EF_SLOTS_OK) { s->up_slot = -1; return e; }
@@ -179,7 +193,7 @@ ef_slots_err ef_slots_upload_write(ef_slots *s, uint32_t offset, const uint8_t *
   return EF_SLOTS_OK;
 }
 
-ef_slots_err ef_slots_upload_verify(ef_slots *s, const ef_read_opts *opts, char *msg, uint32_t msg_cap) {
+ef_slots_err ef_slots_upload_verify(ef_slots *s, const ef_read_opts *opts, uint8_t sha256_out[32], char *msg, uint32_t msg_cap) {
   const ef_slot_info *si;
   const uint8_t *p;
   uint8_t buf[256], got[32];
@@ -193,7 +207,17 @@ ef_slots_err ef_slots_upload_verify(ef_slots *s, const ef_read_opts *opts, char 
   base = ef_slots_offset(s, s->up_slot);
   p = ef_storage_map(s->st, base, si->size);
   if (!p) return EF_SLOTS_IO;
-  if ((e = ef_image_read(p, si->size, opts, &img, msg, msg_cap)) != EF_IMG_OK) return EF_SLOTS_IMAGE;
+  if ((e = ef_image_read(p, si->size, opts, &img, msg, msg_cap)) != EF_IMG_OK) {
+    /* the message starts with the image error code (docs/protocol.md, ERROR IMAGE) */
+    if (msg && msg_cap) {
+      char tail[200];
+      uint32_t i;
+      for (i = 0; i + 1 < sizeof tail && msg[i]; i++) tail[i] = msg[i];
+      tail[i] = 0;
+      snprintf(msg, msg_cap, "%s: %s", ef_image_code(e), tail);
+    }
+    return EF_SLOTS_IMAGE;
+  }
   /* the key the host gave, over what storage holds now (not what arrived) */
   ef_sha256_init(&h);
   for (at = 0; at < si->size; at += sizeof buf) {
@@ -202,6 +226,7 @@ ef_slots_err ef_slots_upload_verify(ef_slots *s, const ef_read_opts *opts, char 
     ef_sha256_update(&h, buf, n);
   }
   ef_sha256_final(&h, got);
+  if (sha256_out) memcpy(sha256_out, got, 32);
   if (memcmp(got, si->sha256, 32) != 0) return EF_SLOTS_HASH;
   s->up_verified = 1;
   return EF_SLOTS_OK;

@@ -43,6 +43,7 @@ typedef struct {
   uint32_t slot_size;         /* bytes per slot: a multiple of the erase block */
   ef_slot_record rec;
   /* the upload in progress (RAM only: after a restart an upload begins again at 0) */
+  int booted;                 /* the slot running now (ef_slots_boot), -1: none */
   int up_slot;                /* -1: none */
   uint32_t up_next;           /* the offset expected next */
   uint32_t up_erased;         /* bytes of the slot erased so far */
@@ -56,12 +57,17 @@ ef_slots_err ef_slots_open(ef_slots *s, const ef_storage *st);
  * returns it in *slot, or EF_SLOTS_NO_IMAGE. `opts` are the board's image checks. */
 ef_slots_err ef_slots_boot(ef_slots *s, const ef_read_opts *opts, int *slot, ef_image *img);
 ef_slots_err ef_slots_confirm(ef_slots *s);
+/* The other slot, when it is confirmed, boots next; the active one becomes invalid. */
 ef_slots_err ef_slots_rollback(ef_slots *s);
-/* Upload into the slot that is not active. Same size and SHA-256 as an upload in progress: resumes
+/* ROLLBACK: as ef_slots_rollback, but only when the other slot is confirmed (else EF_SLOTS_NO_IMAGE, nothing changes). */
+ef_slots_err ef_slots_rollback_to_previous(ef_slots *s);
+/* Upload into the slot that is not booted (not active, when nothing booted); a pending slot that
+ * is not booted yet is given up for it. Same size and SHA-256 as an upload in progress: resumes
  * (*next is the offset expected); anything else starts at 0. */
 ef_slots_err ef_slots_upload_begin(ef_slots *s, uint32_t size, const uint8_t sha256[32], uint32_t *next);
 ef_slots_err ef_slots_upload_write(ef_slots *s, uint32_t offset, const uint8_t *data, uint32_t n);
-/* Every image check on the written bytes (mapped from storage), then the SHA-256 read back. */
-ef_slots_err ef_slots_upload_verify(ef_slots *s, const ef_read_opts *opts, char *msg, uint32_t msg_cap);
+/* Every image check on the written bytes (mapped from storage; msg: `<image code>: <message>`), then
+ * the SHA-256 of what storage holds, read back (sha256_out). */
+ef_slots_err ef_slots_upload_verify(ef_slots *s, const ef_read_opts *opts, uint8_t sha256_out[32], char *msg, uint32_t msg_cap);
 ef_slots_err ef_slots_commit(ef_slots *s);
 #endif

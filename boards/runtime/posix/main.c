@@ -4,16 +4,26 @@
  *                                                                       core's upload path, from a file)
  *   edge-flash-runtime [board options] --slot-file F --boot            boot: trial, self-test, confirm
  *     [--call EXPORT]...                                                then call i32() exports of the app
+ *   edge-flash-runtime [board options] --slot-file F --serve (--pty | --port TTY [--baud B] | --stdio)
+ *                                      the protocol (docs/protocol.md); --pty prints {"pty": PATH}
+ * --board-name NAME names the board in the banner and INFO.
  * Board options: --board-id N --accepts N,N --capacity BYTES --erase-block BYTES --key HEX64
  * --stop-at-op N (or EDGE_FLASH_STOP_AT_OP): die at storage operation N, half-way (power-cut sweep).
  * Results are JSON lines on stdout; errors one line `edge-flash-runtime: ...` on stderr, exit 2. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../core/app.h"
 #include "../core/image.h"
+#include "../core/protocol.h"
 #include "../core/sha256.h"
 #include "../core/slots.h"
 #include "flash_file.h"
@@ -83,7 +93,7 @@ static int install(ef_slots *s, const ef_read_opts *o, const char *path) {
   }
   free(buf);
   msg[0] = 0;
-  if ((e = ef_slots_upload_verify(s, o, msg, sizeof msg))) return die("verify: %s: %s", ef_slots_code(e), msg);
+  if ((e = ef_slots_upload_verify(s, o, 0, msg, sizeof msg))) return die("verify: %s: %s", ef_slots_code(e), msg);
   if ((e = ef_slots_commit(s))) return die("commit: %s%s", ef_slots_code(e), "");
   print_status(s, "committed", -1);
   return 0;
@@ -133,11 +143,79 @@ static int boot(ef_slots *s, const ef_read_opts *o, uint32_t stack) {
   return 0;
 }
 
+static void fd_write(void *ctx, const uint8_t *b, uint32_t n) {
+  int fd = *(int *)ctx;
+  while (n) {
+    ssize_t w = write(fd, b, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) { struct pollfd q = {fd, POLLOUT, 0}; poll(&q, 1, 100); continue; }
+    if (w <= 0) return;   /* the peer is gone; what it misses it asks again */
+    b += w; n -= (uint32_t)w;
+  }
+}
+
+/* The C library heap (glibc's arena figures); 0 where the library does not say. */
+static uint32_t heap_free(void) {
+#ifdef __GLIBC__
+  struct mallinfo2 m = mallinfo2();
+  return m.fordblks > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)m.fordblks;
+#else
+  return 0;
+#endif
+}
+
+static int serve(ef_slots *slots, const ef_storage *st, const ef_read_opts *o, const char *board_name, const char *port, uint32_t baud, int use_pty, uint32_t stack) {
+  static ef_proto p;
+  uint8_t buf[4096];
+  int fd;
+  if (use_pty == 2) {
+    fd = 0;   /* --stdio: read stdin, write stdout (tests; a pipe is a line without termios) */
+  } else if (use_pty) {
+    char path[128];
+    fd = ef_serial_pty(path, sizeof path);
+    if (fd < 0) return die("cannot create a pseudo-terminal: %s%s", strerror(errno), "");
+    printf("{\"event\":\"pty\",\"pty\":\"%s\"}\n", path);
+    fflush(stdout);
+  } else {
+    fd = ef_serial_open(port, baud);
+    if (fd < 0) return die("cannot open %s: %s", port, strerror(errno));
+  }
+  memset(&p, 0, sizeof p);
+  p.board_name = board_name;
+  p.opts = o;
+  p.slots = slots;
+  p.stack_bytes = stack;
+  p.write = fd_write;
+  {
+    static int wfd;
+    wfd = use_pty == 2 ? 1 : fd;
+    p.write_ctx = &wfd;
+  }
+  p.heap_free = heap_free;
+  p.heap_largest = heap_free;
+  ef_proto_start(&p);
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0 && errno == EIO) { struct pollfd q = {fd, POLLIN, 0}; poll(&q, 1, 50); { struct timespec ts = {0, 20000000}; nanosleep(&ts, 0); } continue; }
+    if (n <= 0) return n == 0 ? 0 : die("serial read: %s%s", strerror(errno), "");
+    ef_proto_input(&p, buf, (uint32_t)n);
+    if (p.reset) {
+      /* RESET: the runtime starts again from the slot record, as after a power-on */
+      if (ef_slots_open(slots, st)) return die("slot record unreadable after reset%s%s", "", "");
+      ef_proto_start(&p);
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   ef_read_opts o;
   uint16_t accepts[8];
   uint8_t key[32];
   const char *slot_file = 0, *install_path = 0, *mode = 0, *stop = getenv("EDGE_FLASH_STOP_AT_OP");
+  const char *port = 0, *board_name = "host";
+  uint32_t baud = 0;
+  int use_pty = 0;
   uint32_t erase_block = 4096, stack = 64 * 1024;
   uint64_t flash_size;
   ef_flash_file ff;
@@ -149,7 +227,9 @@ int main(int argc, char **argv) {
   for (i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : 0;
     if (!strcmp(a, "--version")) { printf("edge-flash-runtime %s (wasm3 %s)\n", RUNTIME_VERSION, "0.9.0"); return 0; }
-    if (!strcmp(a, "--status") || !strcmp(a, "--boot")) { mode = a + 2; continue; }
+    if (!strcmp(a, "--status") || !strcmp(a, "--boot") || !strcmp(a, "--serve")) { mode = a + 2; continue; }
+    if (!strcmp(a, "--pty")) { use_pty = 1; continue; }
+    if (!strcmp(a, "--stdio")) { use_pty = 2; continue; }
     if (!v) return die("option %s needs a value%s", a, "");
     i++;
     if (!strcmp(a, "--slot-file")) slot_file = v;
@@ -159,6 +239,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--erase-block")) erase_block = (uint32_t)strtoul(v, 0, 10);
     else if (!strcmp(a, "--stack")) stack = (uint32_t)strtoul(v, 0, 10);
     else if (!strcmp(a, "--stop-at-op")) stop = v;
+    else if (!strcmp(a, "--port")) port = v;
+    else if (!strcmp(a, "--baud")) baud = (uint32_t)strtoul(v, 0, 10);
+    else if (!strcmp(a, "--board-name")) board_name = v;
     else if (!strcmp(a, "--call")) { if (n_calls < 8) calls[n_calls++] = v; }
     else if (!strcmp(a, "--key")) { if (!unhex(v, key, 32)) return die("--key: expected 64 hex digits, got %s%s", v, ""); o.public_key = key; }
     else if (!strcmp(a, "--accepts")) {
@@ -178,6 +261,10 @@ int main(int argc, char **argv) {
   if (ef_slots_open(&slots, &st)) return die("slot file %s: cannot read the slot record%s", slot_file, "");
   if (!strcmp(mode, "status")) { print_status(&slots, "status", -1); rc = 0; }
   else if (!strcmp(mode, "install")) rc = install(&slots, &o, install_path);
+  else if (!strcmp(mode, "serve")) {
+    if (!use_pty && !port) return die("--serve needs --pty or --port TTY%s%s", "", "");
+    rc = serve(&slots, &st, &o, board_name, port, baud, use_pty, stack);
+  }
   else rc = boot(&slots, &o, stack);
   fprintf(stderr, "edge-flash-runtime: storage operations: %llu\n", (unsigned long long)ff.ops);
   return rc;
