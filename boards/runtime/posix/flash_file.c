@@ -86,3 +86,10 @@ int ef_flash_file_open(ef_flash_file *f, ef_storage *st, const char *path, uint3
   st->map = ff_map;
   return 0;
 }
+
+void ef_flash_file_close(ef_flash_file *f) {
+  if (f->fd >= 0) close(f->fd);
+  free(f->mem);
+  f->fd = -1;
+  f->mem = 0;
+}

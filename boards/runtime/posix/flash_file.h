@@ -17,4 +17,5 @@ typedef struct {
 
 /* Opens (creating, filled with 0xFF) the file; 0 or -1 with errno. */
 int ef_flash_file_open(ef_flash_file *f, ef_storage *st, const char *path, uint32_t size, uint32_t erase_block);
+void ef_flash_file_close(ef_flash_file *f);
 #endif

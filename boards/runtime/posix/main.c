@@ -267,5 +267,6 @@ int main(int argc, char **argv) {
   }
   else rc = boot(&slots, &o, stack);
   fprintf(stderr, "edge-flash-runtime: storage operations: %llu\n", (unsigned long long)ff.ops);
+  ef_flash_file_close(&ff);
   return rc;
 }
