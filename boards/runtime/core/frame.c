@@ -5,12 +5,10 @@
 int ef_frame_host_type(uint8_t type, uint32_t *min, uint32_t *max) {
   const uint32_t ANY = 0xFFFFFFFFu;
   switch (type) {
-    case EF_T_HELLO: *min = 4; *max = 4; return 1;
-    case EF_T_INFO: case EF_T_VERIFY: case EF_T_COMMIT: case EF_T_CONFIRM: case EF_T_ROLLBACK: case EF_T_RESET: case EF_T_CANCEL:
-      *min = 0; *max = 0; return 1;
-    case EF_T_UPLOAD_BEGIN: *min = 36; *max = 36; return 1;
-    case EF_T_UPLOAD_CHUNK: *min = 5; *max = ANY; return 1;
-    case EF_T_CHAT: *min = 16; *max = ANY; return 1;
+  /* the table writes a variable length as MAX 0 with MIN > 0, a fixed empty payload as MIN 0 MAX 0 */
+#define T(NAME) case EF_##NAME: *min = EF_##NAME##_MIN; *max = EF_##NAME##_MAX ? (uint32_t)EF_##NAME##_MAX : EF_##NAME##_MIN ? ANY : 0; return 1;
+    T(HELLO) T(INFO) T(UPLOAD_BEGIN) T(UPLOAD_CHUNK) T(VERIFY) T(COMMIT) T(CONFIRM) T(ROLLBACK) T(RESET) T(CHAT) T(CANCEL)
+#undef T
     default: return 0;
   }
 }
@@ -76,24 +74,30 @@ ef_rx_result ef_rx_byte(ef_rx *rx, uint8_t b, ef_frame *f) {
 }
 
 uint32_t ef_frame_encode(uint8_t type, uint8_t seq, const uint8_t *payload, uint32_t len, uint8_t *body, uint8_t *out, uint32_t cap) {
-  uint32_t n = len + 6, crc, in, o = 1, code_at = 0;
-  uint8_t code = 1;
+  uint32_t n = len + 6, crc, o;
   if ((uint64_t)EF_COBS_MAX((uint64_t)n) + 1 > cap) return 0;
   body[0] = type;
   body[1] = seq;
   if (len) memmove(body + 2, payload, len);
   crc = ef_crc32(0, body, len + 2);
   body[len + 2] = (uint8_t)crc; body[len + 3] = (uint8_t)(crc >> 8); body[len + 4] = (uint8_t)(crc >> 16); body[len + 5] = (uint8_t)(crc >> 24);
-  /* COBS, Wikipedia's StuffData */
-  for (in = 0; in < n; in++) {
-    if (body[in] == 0) {
+  o = ef_cobs_encode(body, n, out);
+  out[o++] = 0;
+  return o;
+}
+
+/* Wikipedia's StuffData */
+uint32_t ef_cobs_encode(const uint8_t *in, uint32_t n, uint8_t *out) {
+  uint32_t i, o = 1, code_at = 0;
+  uint8_t code = 1;
+  for (i = 0; i < n; i++) {
+    if (in[i] == 0) {
       out[code_at] = code; code_at = o++; code = 1;
     } else {
-      out[o++] = body[in];
+      out[o++] = in[i];
       if (++code == 0xFF) { out[code_at] = code; code_at = o++; code = 1; }
     }
   }
   out[code_at] = code;
-  out[o++] = 0;
   return o;
 }

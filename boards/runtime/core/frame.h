@@ -1,35 +1,35 @@
 /* Framing (docs/protocol.md section 2): COBS-encoded bodies between 0x00 delimiters, a body being
  * type, seq, payload, CRC-32. The receiver takes one byte at a time, never stores more than a frame's
  * worth, skips everything before the first 0x00, and reports each defect once at the frame's end.
- * Frame types and payload ranges follow the spec's tables (section 4); when the generated
- * test/vectors/protocol/protocol.gen.h lands, these constants are to come from it. */
+ * Frame types, payload ranges and codes come from test/vectors/protocol/protocol.gen.h. */
 #ifndef EF_FRAME_H
 #define EF_FRAME_H
 #include <stdint.h>
 
-#define EF_PROTOCOL_VERSION 1
-#define EF_MIN_MAX_FRAME 256
+/* Types, payload ranges, error codes: generated from host/board/frames.ts, the one table. */
+#include "../../../test/vectors/protocol/protocol.gen.h"
 
 enum {
-  EF_T_HELLO = 0x01, EF_T_INFO = 0x02, EF_T_UPLOAD_BEGIN = 0x10, EF_T_UPLOAD_CHUNK = 0x11, EF_T_VERIFY = 0x12,
-  EF_T_COMMIT = 0x13, EF_T_CONFIRM = 0x14, EF_T_ROLLBACK = 0x15, EF_T_RESET = 0x16, EF_T_CHAT = 0x20, EF_T_CANCEL = 0x21,
-  EF_T_REPLY = 0x80, EF_T_TOKEN = 0x41, EF_T_STATS = 0x42, EF_T_LOG = 0x43, EF_T_ERROR = 0x7F,
+  EF_T_HELLO = EF_HELLO, EF_T_INFO = EF_INFO, EF_T_UPLOAD_BEGIN = EF_UPLOAD_BEGIN, EF_T_UPLOAD_CHUNK = EF_UPLOAD_CHUNK,
+  EF_T_VERIFY = EF_VERIFY, EF_T_COMMIT = EF_COMMIT, EF_T_CONFIRM = EF_CONFIRM, EF_T_ROLLBACK = EF_ROLLBACK, EF_T_RESET = EF_RESET,
+  EF_T_CHAT = EF_CHAT, EF_T_CANCEL = EF_CANCEL, EF_T_REPLY = EF_REPLY_BIT, EF_T_TOKEN = EF_TOKEN, EF_T_STATS = EF_STATS,
+  EF_T_LOG = EF_LOG, EF_T_ERROR = EF_ERROR,
 };
-
 enum {
-  EF_E_BAD_FRAME = 1, EF_E_BAD_CRC = 2, EF_E_UNKNOWN_TYPE = 3, EF_E_BAD_LENGTH = 4, EF_E_FRAME_TOO_LARGE = 5,
-  EF_E_VERSION = 6, EF_E_BUSY = 7, EF_E_NO_UPLOAD = 16, EF_E_TOO_LARGE = 17, EF_E_BAD_OFFSET = 18,
-  EF_E_INCOMPLETE = 19, EF_E_STORAGE = 20, EF_E_NOT_VERIFIED = 21, EF_E_SHA_MISMATCH = 22, EF_E_IMAGE = 23,
-  EF_E_NO_PREVIOUS = 24, EF_E_BAD_SIZE = 25, EF_E_NO_IMAGE = 32, EF_E_PROMPT_TOO_LONG = 33, EF_E_TRAP = 34,
-  EF_E_BAD_SETTINGS = 35, EF_E_OUT_OF_MEMORY = 36, EF_E_INTERNAL = 48,
+  EF_E_BAD_FRAME = EF_ERR_BAD_FRAME, EF_E_BAD_CRC = EF_ERR_BAD_CRC, EF_E_UNKNOWN_TYPE = EF_ERR_UNKNOWN_TYPE,
+  EF_E_BAD_LENGTH = EF_ERR_BAD_LENGTH, EF_E_FRAME_TOO_LARGE = EF_ERR_FRAME_TOO_LARGE, EF_E_VERSION = EF_ERR_VERSION,
+  EF_E_BUSY = EF_ERR_BUSY, EF_E_NO_UPLOAD = EF_ERR_NO_UPLOAD, EF_E_TOO_LARGE = EF_ERR_TOO_LARGE, EF_E_BAD_OFFSET = EF_ERR_BAD_OFFSET,
+  EF_E_INCOMPLETE = EF_ERR_INCOMPLETE, EF_E_STORAGE = EF_ERR_STORAGE, EF_E_NOT_VERIFIED = EF_ERR_NOT_VERIFIED,
+  EF_E_SHA_MISMATCH = EF_ERR_SHA_MISMATCH, EF_E_IMAGE = EF_ERR_IMAGE, EF_E_NO_PREVIOUS = EF_ERR_NO_PREVIOUS,
+  EF_E_BAD_SIZE = EF_ERR_BAD_SIZE, EF_E_NO_IMAGE = EF_ERR_NO_IMAGE, EF_E_PROMPT_TOO_LONG = EF_ERR_PROMPT_TOO_LONG,
+  EF_E_TRAP = EF_ERR_TRAP, EF_E_BAD_SETTINGS = EF_ERR_BAD_SETTINGS, EF_E_OUT_OF_MEMORY = EF_ERR_OUT_OF_MEMORY,
+  EF_E_INTERNAL = EF_ERR_INTERNAL,
 };
 
 /* The payload range a device accepts for a host-to-device type; 0 for a type it does not receive.
  * max == 0xFFFFFFFF means "up to max_frame - 6". */
 int ef_frame_host_type(uint8_t type, uint32_t *min, uint32_t *max);
 
-/* Largest encoded size (without the delimiter) of a body of n bytes. */
-#define EF_COBS_MAX(n) ((n) + 1 + (n) / 254)
 
 typedef struct {
   uint8_t type, seq;
@@ -59,5 +59,7 @@ void ef_rx_unsync(ef_rx *rx);
 
 /* Encodes type, seq, payload and their CRC as COBS + 0x00 into out (cap bytes); returns the bytes
  * written, 0 when it does not fit. body is scratch of at least len + 6 bytes. */
+/* COBS of n bytes into out (EF_COBS_MAX(n) bytes); returns the encoded length. */
+uint32_t ef_cobs_encode(const uint8_t *in, uint32_t n, uint8_t *out);
 uint32_t ef_frame_encode(uint8_t type, uint8_t seq, const uint8_t *payload, uint32_t len, uint8_t *body, uint8_t *out, uint32_t cap);
 #endif

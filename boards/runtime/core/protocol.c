@@ -41,13 +41,13 @@ static void send_error(ef_proto *p, uint8_t req, uint8_t seq, uint16_t code, uin
 static uint8_t wire_state(const ef_proto *p, int slot) {
   const ef_slots *s = p->slots;
   switch (s->rec.slot[slot].state) {
-    case EF_SLOT_EMPTY: return 0;
-    case EF_SLOT_UPLOADING:
-      if (s->up_slot != slot) return 1;
-      return s->up_verified ? 3 : s->up_next == s->rec.slot[slot].size ? 2 : 1;
-    case EF_SLOT_PENDING: return 4;
-    case EF_SLOT_CONFIRMED: return 5;
-    default: return 6;
+    case EF_REC_EMPTY: return EF_SLOT_EMPTY;
+    case EF_REC_UPLOADING:
+      if (s->up_slot != slot) return EF_SLOT_RECEIVING;
+      return s->up_verified ? EF_SLOT_VERIFIED : s->up_next == s->rec.slot[slot].size ? EF_SLOT_WRITTEN : EF_SLOT_RECEIVING;
+    case EF_REC_PENDING: return EF_SLOT_PENDING;
+    case EF_REC_CONFIRMED: return EF_SLOT_CONFIRMED;
+    default: return EF_SLOT_INVALID;
   }
 }
 
@@ -86,12 +86,12 @@ void ef_proto_start(ef_proto *p) {
     p->app = ef_app_load(&p->img, p->stack_bytes, log_app, p, err, sizeof err);
     /* the self-test: the app loads, links and starts within its plan's memory */
     if (!p->app) {
-      if (p->slots->rec.slot[slot].state == EF_SLOT_PENDING) ef_slots_rollback(p->slots);
+      if (p->slots->rec.slot[slot].state == EF_REC_PENDING) ef_slots_rollback(p->slots);
       p->booted = -1;
       text(p, "self-test failed: ");
       text(p, err);
       text(p, "\r\n");
-    } else if (p->slots->rec.slot[slot].state == EF_SLOT_PENDING) {
+    } else if (p->slots->rec.slot[slot].state == EF_REC_PENDING) {
       ef_slots_confirm(p->slots);
     }
   }
@@ -123,7 +123,7 @@ static uint32_t info(ef_proto *p, uint8_t *b) {
   b[32] = p->booted < 0 ? 0xFF : (uint8_t)p->booted;
   b[33] = wire_state(p, 0);
   b[34] = wire_state(p, 1);
-  b[35] = (uint8_t)((p->app ? 1 : 0) | (p->booted >= 0 && s->rec.slot[p->booted].state == EF_SLOT_PENDING ? 2 : 0));
+  b[35] = (uint8_t)((p->app ? 1 : 0) | (p->booted >= 0 && s->rec.slot[p->booted].state == EF_REC_PENDING ? 2 : 0));
   if (p->booted >= 0) memcpy(b + 36, s->rec.slot[p->booted].sha256, 32);
   if (s->up_slot >= 0) {
     memcpy(b + 68, s->rec.slot[s->up_slot].sha256, 32);
@@ -219,7 +219,7 @@ static void frame(ef_proto *p, const ef_frame *f) {
     }
     case EF_T_CONFIRM:
       if (p->booted < 0) { send_error(p, f->type, f->seq, EF_E_NO_IMAGE, 0, "no image is running"); return; }
-      if (s->rec.slot[p->booted].state == EF_SLOT_PENDING && ef_slots_confirm(s)) { send_error(p, f->type, f->seq, EF_E_STORAGE, 0, "the slot record could not be written"); return; }
+      if (s->rec.slot[p->booted].state == EF_REC_PENDING && ef_slots_confirm(s)) { send_error(p, f->type, f->seq, EF_E_STORAGE, 0, "the slot record could not be written"); return; }
       r[0] = (uint8_t)p->booted;
       send(p, EF_T_REPLY | f->type, f->seq, r, 1);
       return;

@@ -16,8 +16,8 @@
 #include "sha256.h"
 #include "storage.h"
 
-enum { EF_SLOT_EMPTY = 0, EF_SLOT_UPLOADING = 1, EF_SLOT_PENDING = 2, EF_SLOT_CONFIRMED = 3, EF_SLOT_INVALID = 4 };
-#define EF_SLOT_NONE 0xFF
+enum { EF_REC_EMPTY = 0, EF_REC_UPLOADING = 1, EF_REC_PENDING = 2, EF_REC_CONFIRMED = 3, EF_REC_INVALID = 4 };
+#define EF_REC_NONE 0xFF
 
 typedef struct {
   uint8_t state;
@@ -27,7 +27,7 @@ typedef struct {
 
 typedef struct {
   uint32_t seq;
-  uint8_t active;             /* the slot that boots, or EF_SLOT_NONE */
+  uint8_t active;             /* the slot that boots, or EF_REC_NONE */
   uint8_t trial;              /* 1: the active slot is pending and its trial boot has begun */
   ef_slot_info slot[2];
 } ef_slot_record;
