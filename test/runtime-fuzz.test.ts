@@ -1,6 +1,7 @@
 // The device runtime under AddressSanitizer + UBSan (`make -C boards/runtime sanitize`): the seeded
 // fuzzer (boards/runtime/test/fuzz.c) feeds the frame receiver 200,000 mutated frame streams and the
-// image reader 40,000 mutated images (half resealed to reach the contents checks); no sanitizer report,
+// image reader 40,000 mutated images (half resealed to reach the contents checks), and the whole device
+// protocol 8,000 mutated sessions over a RAM flash (uploads, verify, commit, reset and boot among them); no sanitizer report,
 // no crash, no hang. Then the sanitized reader over every vector and the sanitized runtime through an
 // install, a boot, a trap and a call after it.
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -18,8 +19,8 @@ const VEC = fromRoot('test', 'vectors', 'image');
 const SAN_ENV = { ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:exitcode=99', UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1:exitcode=98' };
 const SEED = Number(process.env.FUZZ_SEED ?? 20261201);
 
-test(`fuzz: 200,000 frame streams and 40,000 images under ASan/UBSan (seed ${SEED})`, () => {
-  const r = runBin(join(asan, 'fuzz'), [String(SEED), '200000', '40000', join(VEC, 'small.efimg'), join(VEC, 'small-signed.efimg')], { env: SAN_ENV, timeout: 120_000 });
+test(`fuzz: 200,000 frame streams, 40,000 images and 8,000 protocol sessions under ASan/UBSan (seed ${SEED})`, () => {
+  const r = runBin(join(asan, 'fuzz'), [String(SEED), '200000', '40000', join(VEC, 'small.efimg'), join(VEC, 'small-signed.efimg'), '--protocol', '8000'], { env: SAN_ENV, timeout: 120_000 });
   assert.is(r.code, 0, `exit ${r.code} ${r.signal ?? ''}: ${r.err.slice(0, 4000)}`);
   assert.not.match(r.err, /runtime error|AddressSanitizer|LeakSanitizer/);
   const s = JSON.parse(r.out);
@@ -27,6 +28,9 @@ test(`fuzz: 200,000 frame streams and 40,000 images under ASan/UBSan (seed ${SEE
   // every receiver outcome and the deep image checks were reached
   for (const k of ['delivered', 'bad_frame', 'bad_crc', 'unknown_type', 'bad_length', 'too_large']) assert.ok(s.frames[k] > 0, `frames: no ${k}`);
   for (const k of ['ok', 'header_crc', 'section_crc', 'overlap', 'signature', 'config', 'tokenizer', 'tensor', 'metadata']) assert.ok(s.images[k] > 0, `images: no ${k}`);
+  // the whole device protocol: sessions with real uploads, commits and resets (each a boot through wasm3)
+  assert.is(s.protocol.cases, 8000);
+  assert.ok(s.protocol.resets > 100 && s.protocol.frames > 100000, JSON.stringify(s.protocol));
   process.stderr.write(`runtime fuzz (ASan+UBSan): ${r.out}`);
 });
 

@@ -1,17 +1,22 @@
 /* A seeded mutation fuzzer for the frame receiver and the image reader (no libFuzzer): built under
  * AddressSanitizer + UBSan by `make sanitize`, run by test/runtime-fuzz.test.ts.
- *   fuzz SEED FRAME_CASES IMAGE_CASES IMAGE...
+ *   fuzz SEED FRAME_CASES IMAGE_CASES IMAGE... [--protocol CASES]
  * Frame cases: streams of valid frames, garbage and delimiters, mutated, fed byte by byte to a receiver
  * with a small max_frame; every delivered frame must respect the limits, and encode -> decode must
  * give the body back. Image cases: mutated images, half of them resealed (header CRC, section CRCs
- * and digest recomputed) so they reach the structure and contents checks. Prints one JSON line. */
+ * and digest recomputed) so they reach the structure and contents checks. Protocol cases: sessions of
+ * frames (a real upload of the first image among them: BEGIN, chunks, VERIFY, COMMIT, RESET), mutated,
+ * fed to the whole device protocol over a RAM flash. Prints one JSON line. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../core/crc32.h"
 #include "../core/frame.h"
 #include "../core/image.h"
+#include "../core/protocol.h"
 #include "../core/sha256.h"
+#include "../core/slots.h"
+#include "../core/storage.h"
 
 static uint64_t rs;
 static uint32_t rnd(void) { rs ^= rs >> 12; rs ^= rs << 25; rs ^= rs >> 27; return (uint32_t)((rs * 0x2545F4914F6CDD1Dull) >> 32); }
@@ -164,16 +169,104 @@ static void images(uint32_t cases, uint8_t **bases, uint32_t *sizes, int nb) {
   }
 }
 
+
+/* A RAM flash for the protocol cases: NOR semantics as the slot file's. */
+#define RAM_EB 4096
+#define RAM_SIZE (2 * RAM_EB + 2 * 65536)
+static uint8_t ram[RAM_SIZE];
+static int ram_read(void *c, uint32_t off, void *dst, uint32_t n) { (void)c; memcpy(dst, ram + off, n); return 0; }
+static int ram_erase(void *c, uint32_t off, uint32_t n) { (void)c; memset(ram + off, 0xFF, n); return 0; }
+static int ram_write(void *c, uint32_t off, const void *src, uint32_t n) { uint32_t i; (void)c; for (i = 0; i < n; i++) ram[off + i] &= ((const uint8_t *)src)[i]; return 0; }
+static const uint8_t *ram_map(void *c, uint32_t off, uint32_t n) { (void)c; (void)n; return ram + off; }
+static uint64_t proto_out_bytes, proto_resets, proto_frames_sent;
+static void sink(void *c, const uint8_t *b, uint32_t n) { (void)c; (void)b; proto_out_bytes += n; }
+
+static uint32_t add_frame(uint8_t *st, uint32_t n, uint32_t cap, uint8_t type, const uint8_t *pl, uint32_t len) {
+  static uint8_t body[EF_MAX_FRAME + 16], enc[EF_COBS_MAX(EF_MAX_FRAME + 16) + 1];
+  uint32_t e;
+  if (len > EF_MAX_FRAME - 6) len = EF_MAX_FRAME - 6;
+  e = ef_frame_encode(type, (uint8_t)pick(256), pl, len, body, enc, sizeof enc);
+  if (!e || n + e > cap) return n;
+  memcpy(st + n, enc, e);
+  proto_frames_sent++;
+  return n + e;
+}
+
+static void protocol(uint32_t cases, const uint8_t *img, uint32_t img_n) {
+  static uint8_t st[200000], pl[EF_MAX_FRAME];
+  static ef_proto p;
+  static ef_slots slots;
+  static const uint16_t none[1] = {0};
+  static const uint8_t TYPES[] = {0x01, 0x02, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x20, 0x21};
+  ef_storage sto = {0, RAM_SIZE, RAM_EB, ram_read, ram_erase, ram_write, ram_map};
+  ef_read_opts o;
+  uint32_t c;
+  uint8_t sha[32];
+  memset(&o, 0, sizeof o);
+  o.board_id = 2; o.capacity = 65536; o.accepts = none;
+  ef_sha256_once(img, img_n, sha);
+  memset(ram, 0xFF, sizeof ram);
+  for (c = 0; c < cases; c++) {
+    uint32_t n = 0, i, k, muts = pick(3);
+    if (c % 64 == 0) memset(ram, 0xFF, sizeof ram);   /* now and then a blank flash */
+    st[n++] = 0;
+    if (pick(3) == 0) {
+      /* an upload of the image, chunk size random, then verify, commit, reset */
+      uint32_t at = 0, chunk = 1 + pick(4000);
+      put32(pl, img_n); memcpy(pl + 4, sha, 32);
+      n = add_frame(st, n, sizeof st, 0x10, pl, 36);
+      while (at < img_n) {
+        uint32_t m = img_n - at < chunk ? img_n - at : chunk;
+        put32(pl, at); memcpy(pl + 4, img + at, m);
+        n = add_frame(st, n, sizeof st, 0x11, pl, 4 + m);
+        at += m;
+      }
+      n = add_frame(st, n, sizeof st, 0x12, pl, 0);
+      n = add_frame(st, n, sizeof st, 0x13, pl, 0);
+      if (pick(2)) n = add_frame(st, n, sizeof st, 0x16, pl, 0);
+    }
+    for (i = 0, k = pick(8); i < k; i++) {
+      uint32_t len = pick(4) ? pick(48) : pick(EF_MAX_FRAME), j;
+      uint8_t t = TYPES[pick(sizeof TYPES)];
+      for (j = 0; j < len; j++) pl[j] = (uint8_t)pick(256);
+      if (t == 0x01 && pick(2)) { len = 4; pl[0] = 1; pl[1] = 0; }
+      if (t == 0x11 && len >= 4) put32(pl, pick(2) ? pick(img_n) : rnd());
+      n = add_frame(st, n, sizeof st, t, pl, len);
+    }
+    if (pick(4) == 0) { for (i = 0; i < 40 && n < sizeof st; i++) st[n++] = (uint8_t)(0x20 + pick(95)); st[n++] = '\r'; }
+    for (i = 0; i < muts && n > 1; i++) {
+      uint32_t at = 1 + pick(n - 1), op = pick(3);
+      if (op == 0) st[at] ^= (uint8_t)(1u << pick(8));
+      else if (op == 1) st[at] = 0;
+      else st[at] = (uint8_t)pick(256);
+    }
+    if (ef_slots_open(&slots, &sto)) FAILX("slots_open");
+    memset(&p, 0, sizeof p);
+    p.board_name = "esp32"; p.opts = &o; p.slots = &slots; p.stack_bytes = 64 * 1024; p.write = sink;
+    ef_proto_start(&p);
+    for (i = 0; i < n;) {
+      uint32_t step = 1 + pick(512);
+      if (step > n - i) step = n - i;
+      ef_proto_input(&p, st + i, step);
+      i += step;
+      if (p.reset) { proto_resets++; if (ef_slots_open(&slots, &sto)) FAILX("slots_open"); ef_proto_start(&p); }
+    }
+    if (p.app) ef_app_unload(p.app);
+  }
+}
+
 int main(int argc, char **argv) {
   uint8_t *bases[4];
-  uint32_t sizes[4], fc, ic, i;
+  uint32_t sizes[4], fc, ic, pc = 0, i;
   int nb = 0;
   if (argc < 5) { fprintf(stderr, "usage: fuzz SEED FRAME_CASES IMAGE_CASES IMAGE...\n"); return 2; }
   rs = strtoull(argv[1], 0, 10) * 0x9E3779B97F4A7C15ull + 1;
   fc = (uint32_t)strtoul(argv[2], 0, 10);
   ic = (uint32_t)strtoul(argv[3], 0, 10);
   for (i = 4; i < (uint32_t)argc && nb < 4; i++) {
-    FILE *f = fopen(argv[i], "rb");
+    FILE *f;
+    if (!strcmp(argv[i], "--protocol") && i + 1 < (uint32_t)argc) { pc = (uint32_t)strtoul(argv[++i], 0, 10); continue; }
+    f = fopen(argv[i], "rb");
     long n;
     if (!f) { perror(argv[i]); return 2; }
     fseek(f, 0, SEEK_END); n = ftell(f); fseek(f, 0, SEEK_SET);
@@ -185,11 +278,13 @@ int main(int argc, char **argv) {
   }
   frames(fc);
   images(ic, bases, sizes, nb);
+  if (pc) protocol(pc, bases[0], sizes[0]);
   printf("{\"frame_cases\":%u,\"image_cases\":%u,\"frames\":{\"delivered\":%llu,\"bad_frame\":%llu,\"bad_crc\":%llu,\"unknown_type\":%llu,\"bad_length\":%llu,\"too_large\":%llu},\"images\":{",
          (unsigned)fc, (unsigned)ic, (unsigned long long)frame_results[0], (unsigned long long)frame_results[1], (unsigned long long)frame_results[2],
          (unsigned long long)frame_results[3], (unsigned long long)frame_results[4], (unsigned long long)frame_results[5]);
   for (i = 0; i < EF_IMG_CODE_COUNT; i++) printf("%s\"%s\":%llu", i ? "," : "", ef_image_code((ef_image_err)i), (unsigned long long)image_codes[i]);
-  printf("}}\n");
+  printf("},\"protocol\":{\"cases\":%u,\"frames\":%llu,\"resets\":%llu,\"bytes_out\":%llu}}\n", (unsigned)pc,
+         (unsigned long long)proto_frames_sent, (unsigned long long)proto_resets, (unsigned long long)proto_out_bytes);
   for (i = 0; i < (uint32_t)nb; i++) free(bases[i]);
   return 0;
 }
