@@ -3,6 +3,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -75,6 +76,18 @@ if (want('addon')) {
     copyFileSync(lib, `${out}.tmp`);
     renameSync(`${out}.tmp`, out);
     process.stderr.write(`build: tools/wasm3-node -> build/wasm3-node.node (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+  }
+}
+// The device runtime's POSIX build (the virtual board), from the same wasm3 sources as the addon:
+// boards/runtime/Makefile. Skipped with one line where there is no C compiler or make.
+if (want('runtime')) {
+  const cc = ['clang', 'cc'].find((c) => spawnSync(c, ['--version'], { stdio: 'ignore' }).status === 0);
+  const make = spawnSync('make', ['--version'], { stdio: 'ignore' }).status === 0;
+  if (!cc || !make) {
+    process.stderr.write(`build: boards/runtime NOT built (no ${cc ? 'make' : 'C compiler'} on PATH): the virtual board is unavailable\n`);
+  } else {
+    step('boards/runtime -> boards/runtime/build/edge-flash-runtime', () =>
+      run('make', ['-s', '-C', 'boards/runtime', `-j${Math.min(4, availableParallelism())}`], { stdio: ['ignore', 'ignore', 'inherit'] }));
   }
 }
 if (want('cli')) {

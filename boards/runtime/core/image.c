@@ -1,0 +1,323 @@
+#include "image.h"
+#include <stdio.h>
+#include <string.h>
+#include "crc32.h"
+#include "ed25519.h"
+#include "formats.gen.h"
+#include "json.h"
+#include "sha256.h"
+
+static const char *const CODES[EF_IMG_CODE_COUNT] = {
+  "ok", "truncated", "trailing", "magic", "version", "future_version", "header", "header_crc", "wrong_board",
+  "oversized", "section_kind", "section_duplicate", "section_missing", "section_align", "misaligned",
+  "section_bounds", "overlap", "section_crc", "sha256", "signature", "app", "config", "tokenizer", "tensor", "metadata",
+};
+
+const char *ef_image_code(ef_image_err e) {
+  return (unsigned)e < EF_IMG_CODE_COUNT ? CODES[e] : "unknown";
+}
+
+static uint16_t u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static float f32(const uint8_t *p) { uint32_t b = u32(p); float f; memcpy(&f, &b, 4); return f; }
+static int pow2(uint32_t x) { return x && !(x & (x - 1)); }
+
+#define FAIL(code, ...) do { if (msg && msg_cap) snprintf(msg, msg_cap, __VA_ARGS__); return (code); } while (0)
+
+/* Section kinds of version 1: name, minimum alignment, required. */
+static const struct { const char *name; uint32_t min_align; int required; } KINDS[6] = {
+  {0, 0, 0}, {"app", 16, 1}, {"config", 16, 1}, {"tokenizer", 16, 1}, {"weights", 64, 1}, {"metadata", 16, 0},
+};
+
+/* Weight formats as the reader needs them (formats.gen.h's ids and blocks; the row tile is the largest
+ * of the format's kernels' tiles, host/model/quantize.ts rowTileOf: tt4 16, the others 1). */
+typedef struct { uint32_t block, block_bytes, row_tile; } fmt_info;
+static int format_info(uint16_t id, fmt_info *f) {
+  switch (id) {
+#define F(ID, NAME, TILE) case ID: f->block = NAME##_BLOCK; f->block_bytes = NAME##_BLOCK_BYTES; f->row_tile = TILE; return 1;
+    F(EF_FMT_F32, EF_FMT_F32, 1) F(EF_FMT_Q8_0, EF_FMT_Q8_0, 1) F(EF_FMT_TQ2, EF_FMT_TQ2, 1) F(EF_FMT_TQ1, EF_FMT_TQ1, 1)
+    F(EF_FMT_TB1, EF_FMT_TB1, 1) F(EF_FMT_I2G32, EF_FMT_I2G32, 1) F(EF_FMT_I2G64, EF_FMT_I2G64, 1) F(EF_FMT_I2G128, EF_FMT_I2G128, 1)
+    F(EF_FMT_I3G32, EF_FMT_I3G32, 1) F(EF_FMT_I3G64, EF_FMT_I3G64, 1) F(EF_FMT_I3G128, EF_FMT_I3G128, 1)
+    F(EF_FMT_I4G32, EF_FMT_I4G32, 1) F(EF_FMT_I4G64, EF_FMT_I4G64, 1) F(EF_FMT_I4G128, EF_FMT_I4G128, 1)
+    F(EF_FMT_BMD3G128, EF_FMT_BMD3G128, 1) F(EF_FMT_BMD4G128, EF_FMT_BMD4G128, 1) F(EF_FMT_TT4, EF_FMT_TT4, 16)
+#undef F
+    default: return 0;
+  }
+}
+
+/* The tensor the config implies at index i (layout.ts modelTensors): name, rows, cols, role. */
+enum { ROLE_EMBEDDING, ROLE_NORM, ROLE_MATRIX, ROLE_CLASSIFIER };
+static void tensor_spec(const ef_config *c, uint32_t i, char name[32], uint32_t *m, uint32_t *k, int *role) {
+  static const char *const LAYER[9] = {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_down", "ffn_up"};
+  uint32_t kv = c->dim / c->n_heads * c->n_kv_heads;
+  if (i == 0) { strcpy(name, "token_embd"); *m = c->vocab_size; *k = c->dim; *role = ROLE_EMBEDDING; return; }
+  if (i <= 9 * c->n_layers) {
+    uint32_t l = (i - 1) / 9, j = (i - 1) % 9;
+    snprintf(name, 32, "blk.%u.%s", (unsigned)l, LAYER[j]);
+    *role = (j == 0 || j == 5) ? ROLE_NORM : ROLE_MATRIX;
+    switch (j) {
+      case 0: case 5: *m = 1; *k = c->dim; break;
+      case 1: case 4: *m = c->dim; *k = c->dim; break;
+      case 2: case 3: *m = kv; *k = c->dim; break;
+      case 6: case 8: *m = c->hidden_dim; *k = c->dim; break;
+      default: *m = c->dim; *k = c->hidden_dim; break;
+    }
+    return;
+  }
+  if (i == 9 * c->n_layers + 1) { strcpy(name, "output_norm"); *m = 1; *k = c->dim; *role = ROLE_NORM; return; }
+  strcpy(name, "output"); *m = c->vocab_size; *k = c->dim; *role = ROLE_CLASSIFIER;
+}
+
+static ef_image_err read_config(const uint8_t *b, uint32_t n, ef_config *c, char *msg, size_t msg_cap) {
+  uint32_t i;
+  if (n != 64) FAIL(EF_IMG_CONFIG, "section 'config' is %u bytes, expected 64", (unsigned)n);
+  c->flags = u32(b + 32);
+  if (c->flags & ~1u) FAIL(EF_IMG_CONFIG, "config: unknown flags 0x%x", (unsigned)(c->flags & ~1u));
+  c->kv_format = b[40]; c->act_format = b[41];
+  if (c->kv_format > 3) FAIL(EF_IMG_CONFIG, "config: kv_format is %u, expected 0..3 (f32, int8, int4, int3)", c->kv_format);
+  if (c->act_format > 2) FAIL(EF_IMG_CONFIG, "config: act_format is %u, expected 0..2 (f32, i8, i4)", c->act_format);
+  for (i = 56; i < 64; i++) if (b[i]) FAIL(EF_IMG_CONFIG, "config: reserved bytes are not zero");
+  c->dim = u32(b); c->hidden_dim = u32(b + 4); c->n_layers = u32(b + 8); c->n_heads = u32(b + 12); c->n_kv_heads = u32(b + 16);
+  c->vocab_size = u32(b + 20); c->seq_len = u32(b + 24); c->ctx = u32(b + 28); c->planned_linear = u32(b + 36);
+  c->batch = u16(b + 42); c->norm_eps = f32(b + 44); c->rope_theta = f32(b + 48); c->linear_limit = u32(b + 52);
+  {
+    const struct { const char *name; uint32_t v, max; } ints[8] = {
+      {"dim", c->dim, 1u << 16}, {"hidden_dim", c->hidden_dim, 1u << 18}, {"n_layers", c->n_layers, 1024}, {"n_heads", c->n_heads, 1024},
+      {"n_kv_heads", c->n_kv_heads, 1024}, {"vocab_size", c->vocab_size, 1u << 20}, {"seq_len", c->seq_len, 1u << 20}, {"ctx", c->ctx, 1u << 20},
+    };
+    for (i = 0; i < 8; i++) {
+      if (ints[i].v < 1 || ints[i].v > ints[i].max) FAIL(EF_IMG_CONFIG, "config: %s is %u, expected an integer in 1..%u", ints[i].name, (unsigned)ints[i].v, (unsigned)ints[i].max);
+    }
+  }
+  if (c->dim % c->n_heads) FAIL(EF_IMG_CONFIG, "config: dim %u is not a multiple of n_heads %u", (unsigned)c->dim, (unsigned)c->n_heads);
+  if (c->n_heads % c->n_kv_heads) FAIL(EF_IMG_CONFIG, "config: n_heads %u is not a multiple of n_kv_heads %u", (unsigned)c->n_heads, (unsigned)c->n_kv_heads);
+  if ((c->dim / c->n_heads) % 2) FAIL(EF_IMG_CONFIG, "config: head size %u is odd (RoPE rotates pairs)", (unsigned)(c->dim / c->n_heads));
+  if (c->ctx > c->seq_len) FAIL(EF_IMG_CONFIG, "config: ctx %u is larger than the model's seq_len %u", (unsigned)c->ctx, (unsigned)c->seq_len);
+  if (c->linear_limit > 0 && c->planned_linear > c->linear_limit) FAIL(EF_IMG_CONFIG, "config: planned_linear %u exceeds linear_limit %u", (unsigned)c->planned_linear, (unsigned)c->linear_limit);
+  if (!(c->norm_eps > 0 && c->norm_eps < 1)) FAIL(EF_IMG_CONFIG, "config: norm_eps is %g, expected a number in (0, 1)", (double)c->norm_eps);
+  if (!(c->rope_theta >= 1 && c->rope_theta <= 3.4028234663852886e38)) FAIL(EF_IMG_CONFIG, "config: rope_theta is %g, expected a finite number >= 1", (double)c->rope_theta);
+  return EF_IMG_OK;
+}
+
+static ef_image_err check_tokenizer(const uint8_t *b, uint32_t n, uint32_t vocab, char *msg, size_t msg_cap) {
+  uint64_t pos = 4;
+  uint32_t max_len, i;
+  if (n < 4) FAIL(EF_IMG_TOKENIZER, "section 'tokenizer' is %u bytes, shorter than its 4-byte header", (unsigned)n);
+  max_len = u32(b);
+  if (max_len < 1 || max_len > 65536) FAIL(EF_IMG_TOKENIZER, "tokenizer: max_token_length is %u, expected 1..65536", (unsigned)max_len);
+  for (i = 0; i < vocab; i++) {
+    float score;
+    int32_t len;
+    if (pos + 8 > n) FAIL(EF_IMG_TOKENIZER, "tokenizer: token %u of %u starts at byte %u, past the section's end (%u)", (unsigned)i, (unsigned)vocab, (unsigned)pos, (unsigned)n);
+    score = f32(b + pos);
+    len = (int32_t)u32(b + pos + 4);
+    if (score != score) FAIL(EF_IMG_TOKENIZER, "tokenizer: token %u has a NaN score", (unsigned)i);
+    if (len < 0 || (uint32_t)len > max_len) FAIL(EF_IMG_TOKENIZER, "tokenizer: token %u has length %d, expected 0..%u (max_token_length)", (unsigned)i, (int)len, (unsigned)max_len);
+    pos += 8 + (uint64_t)len;
+    if (pos > n) FAIL(EF_IMG_TOKENIZER, "tokenizer: token %u's %d bytes run past the section's end (%u)", (unsigned)i, (int)len, (unsigned)n);
+  }
+  if (pos != n) FAIL(EF_IMG_TOKENIZER, "tokenizer: %u bytes follow the %u tokens the config declares", (unsigned)(n - pos), (unsigned)vocab);
+  return EF_IMG_OK;
+}
+
+static ef_image_err read_tensors(const uint8_t *img, const ef_section *ws, const ef_config *c, uint32_t *count_out, char *msg, size_t msg_cap) {
+  const uint8_t *v = img + ws->offset;
+  uint32_t count, align, data_offset, i, want_count = 1 + 9 * c->n_layers + 1 + (c->flags & 1 ? 0 : 1);
+  uint64_t dir_end, prev_end;
+  if (ws->size < 16) FAIL(EF_IMG_TENSOR, "section 'weights' is %u bytes, shorter than its 16-byte directory header", (unsigned)ws->size);
+  count = u32(v);
+  if (count != want_count) FAIL(EF_IMG_TENSOR, "weights: the directory lists %u tensors, the config needs %u", (unsigned)count, (unsigned)want_count);
+  align = u32(v + 4);
+  if (!pow2(align) || align < 16 || align > ws->align) FAIL(EF_IMG_TENSOR, "weights: tensor alignment %u, expected a power of two from 16 to the section's alignment %u", (unsigned)align, (unsigned)ws->align);
+  data_offset = u32(v + 8);
+  dir_end = 16 + 64 * (uint64_t)count;
+  if (data_offset < dir_end || data_offset > ws->size) FAIL(EF_IMG_TENSOR, "weights: data_offset is %u, expected %u..%u (after the directory, inside the section)", (unsigned)data_offset, (unsigned)dir_end, (unsigned)ws->size);
+  if (u32(v + 12)) FAIL(EF_IMG_TENSOR, "weights: reserved directory field is not zero");
+  prev_end = data_offset;
+  for (i = 0; i < count; i++) {
+    const uint8_t *e = v + 16 + 64 * (size_t)i;
+    char want[32];
+    uint32_t m, k, sm, sk, off, size, j, nul = 32;
+    uint16_t fid, tflags;
+    int role;
+    fmt_info f;
+    uint64_t bytes;
+    float scale;
+    for (j = 0; j < 32; j++) if (!e[j]) { nul = j; break; }
+    if (nul == 32) FAIL(EF_IMG_TENSOR, "weights: tensor %u's name is not NUL-terminated and NUL-padded", (unsigned)i);
+    for (j = nul; j < 32; j++) if (e[j]) FAIL(EF_IMG_TENSOR, "weights: tensor %u's name is not NUL-terminated and NUL-padded", (unsigned)i);
+    tensor_spec(c, i, want, &sm, &sk, &role);
+    if (strcmp((const char *)e, want) != 0) FAIL(EF_IMG_TENSOR, "weights: tensor %u is named '%.31s', expected '%s'", (unsigned)i, (const char *)e, want);
+    fid = u16(e + 32);
+    if (!format_info(fid, &f)) FAIL(EF_IMG_TENSOR, "tensor '%s': unknown format id %u", want, (unsigned)fid);
+    if (role == ROLE_NORM && fid != EF_FMT_F32) FAIL(EF_IMG_TENSOR, "tensor '%s': a norm weight in format %u, expected f32", want, (unsigned)fid);
+    if (role == ROLE_EMBEDDING && fid != EF_FMT_F32 && fid != EF_FMT_Q8_0) FAIL(EF_IMG_TENSOR, "tensor '%s': an embedding in format %u, expected f32 or q8_0 (the runtime reads one row a token)", want, (unsigned)fid);
+    m = u32(e + 36); k = u32(e + 40);
+    if (m != sm || k != sk) FAIL(EF_IMG_TENSOR, "tensor '%s' is %ux%u, the config needs %ux%u", want, (unsigned)m, (unsigned)k, (unsigned)sm, (unsigned)sk);
+    if (role == ROLE_EMBEDDING && k % f.block) FAIL(EF_IMG_TENSOR, "tensor '%s': %u columns are not a multiple of the format's block %u (embeddings are not padded)", want, (unsigned)k, (unsigned)f.block);
+    scale = f32(e + 44);
+    if (!(scale == scale && scale <= 3.4028234663852886e38f && scale >= -3.4028234663852886e38f)) FAIL(EF_IMG_TENSOR, "tensor '%s': tensor scale is not a finite number", want);
+    tflags = u16(e + 34);
+    if (tflags & ~1u) FAIL(EF_IMG_TENSOR, "tensor '%s': unknown flags 0x%x", want, (unsigned)(tflags & ~1u));
+    if (u32(e + 56) || u32(e + 60)) FAIL(EF_IMG_TENSOR, "tensor '%s': reserved bytes are not zero", want);
+    off = u32(e + 48); size = u32(e + 52);
+    bytes = (uint64_t)((m + f.row_tile - 1) / f.row_tile * f.row_tile) * ((k + f.block - 1) / f.block) * f.block_bytes;
+    if (size != bytes) FAIL(EF_IMG_TENSOR, "tensor '%s': %u bytes, a %ux%u matrix of format %u has %llu", want, (unsigned)size, (unsigned)m, (unsigned)k, (unsigned)fid, (unsigned long long)bytes);
+    if (off % align) FAIL(EF_IMG_MISALIGNED, "tensor '%s' starts at byte %u of section 'weights', not a multiple of the tensor alignment %u", want, (unsigned)off, (unsigned)align);
+    if (off < prev_end || (uint64_t)off + size > ws->size) FAIL(EF_IMG_TENSOR, "tensor '%s' spans [%u, %llu) of section 'weights', expected within [%llu, %u) after the tensor before it", want, (unsigned)off, (unsigned long long)off + size, (unsigned long long)prev_end, (unsigned)ws->size);
+    prev_end = (uint64_t)off + size;
+  }
+  *count_out = count;
+  return EF_IMG_OK;
+}
+
+void ef_image_tensor(const ef_image *img, uint32_t i, ef_tensor *t) {
+  const uint8_t *e = img->bytes + img->weights->offset + 16 + 64 * (size_t)i;
+  fmt_info f;
+  memcpy(t->name, e, 32);
+  t->name[31] = 0;
+  t->format = u16(e + 32); t->flags = u16(e + 34); t->rows = u32(e + 36); t->cols = u32(e + 40);
+  t->scale = f32(e + 44); t->offset = img->weights->offset + u32(e + 48); t->size = u32(e + 52);
+  format_info(t->format, &f);
+  t->cols_padded = (t->cols + f.block - 1) / f.block * f.block;
+  t->rows_padded = (t->rows + f.row_tile - 1) / f.row_tile * f.row_tile;
+}
+
+static int runs(const ef_read_opts *o, uint16_t id) {
+  uint32_t i;
+  if (id == o->board_id) return 1;
+  for (i = 0; i < o->n_accepts; i++) if (o->accepts[i] == id) return 1;
+  return 0;
+}
+
+static void hex(char *out, const uint8_t *b, size_t n) {
+  static const char D[] = "0123456789abcdef";
+  size_t i;
+  for (i = 0; i < n; i++) { out[2 * i] = D[b[i] >> 4]; out[2 * i + 1] = D[b[i] & 15]; }
+  out[2 * n] = 0;
+}
+
+/* Steps 1-10. `whole`: n is every byte there is (else only the header's checks that the bytes allow). */
+static ef_image_err read_header(const uint8_t *b, uint64_t n, const ef_read_opts *o, ef_image *img, int whole, char *msg, size_t msg_cap) {
+  uint32_t count, crc, stored, trailer, i;
+  uint8_t zero[4] = {0, 0, 0, 0};
+  if (n < 24) FAIL(EF_IMG_TRUNCATED, "truncated: the image is %llu bytes, shorter than the 24-byte header", (unsigned long long)n);
+  if (memcmp(b, "EFIM", 4) != 0) FAIL(EF_IMG_MAGIC, "not an edge-flash image: magic is %02x %02x %02x %02x, expected 45 46 49 4d ('EFIM')", b[0], b[1], b[2], b[3]);
+  img->version = u16(b + 4);
+  if (img->version == 0) FAIL(EF_IMG_VERSION, "header: format version 0 is not a valid version (this edge-flash reads version %d)", EF_IMAGE_VERSION);
+  if (img->version > EF_IMAGE_VERSION) FAIL(EF_IMG_FUTURE_VERSION, "header: format version %u is newer than this edge-flash reads (version %d)", (unsigned)img->version, EF_IMAGE_VERSION);
+  count = u16(b + 16);
+  if (count < 1 || count > EF_IMAGE_MAX_SECTIONS) FAIL(EF_IMG_HEADER, "header: section count is %u, expected 1..%d", (unsigned)count, EF_IMAGE_MAX_SECTIONS);
+  img->header_size = u16(b + 6);
+  if (img->header_size != 24 + 20 * count) FAIL(EF_IMG_HEADER, "header: header_size is %u, expected %u for %u sections", (unsigned)img->header_size, (unsigned)(24 + 20 * count), (unsigned)count);
+  if (u16(b + 18)) FAIL(EF_IMG_HEADER, "header: reserved field at byte 18 is %u, expected 0", (unsigned)u16(b + 18));
+  img->flags = u16(b + 10);
+  if (img->flags & ~EF_IMAGE_FLAG_SIGNED) FAIL(EF_IMG_HEADER, "header: unknown flags 0x%x (this edge-flash knows 0x1: signed)", (unsigned)(img->flags & ~EF_IMAGE_FLAG_SIGNED));
+  if (n < img->header_size) FAIL(EF_IMG_TRUNCATED, "truncated: the image is %llu bytes, shorter than its %u-byte header and section table", (unsigned long long)n, (unsigned)img->header_size);
+  stored = u32(b + 20);
+  crc = ef_crc32(0, b, 20);
+  crc = ef_crc32(crc, zero, 4);
+  crc = ef_crc32(crc, b + 24, img->header_size - 24u);
+  if (crc != stored) FAIL(EF_IMG_HEADER_CRC, "header: CRC-32 is 0x%08x, the header says 0x%08x (header or section table corrupt)", (unsigned)crc, (unsigned)stored);
+  img->board_id = u16(b + 8);
+  if (!runs(o, img->board_id)) FAIL(EF_IMG_WRONG_BOARD, "wrong board: the image is for board id %u, this board is id %u", (unsigned)img->board_id, (unsigned)o->board_id);
+  trailer = 32 + (img->flags & EF_IMAGE_FLAG_SIGNED ? 96 : 0);
+  img->total_size = u32(b + 12);
+  if ((uint64_t)img->total_size < (uint64_t)img->header_size + trailer) FAIL(EF_IMG_HEADER, "header: total_size is %u, smaller than the header and trailer (%u bytes)", (unsigned)img->total_size, (unsigned)(img->header_size + trailer));
+  if (o->capacity && img->total_size > o->capacity) FAIL(EF_IMG_OVERSIZED, "oversized: the image is %u bytes, this board holds %llu", (unsigned)img->total_size, (unsigned long long)o->capacity);
+  img->digest_offset = img->total_size - trailer;
+  img->n_sections = count;
+  for (i = 0; i < count; i++) {
+    const uint8_t *e = b + 24 + 20 * i;
+    ef_section *s = &img->sections[i];
+    s->kind = u32(e); s->offset = u32(e + 4); s->size = u32(e + 8); s->align = u32(e + 12); s->crc = u32(e + 16);
+  }
+  if (!whole) return EF_IMG_OK;
+  if (n < img->total_size) FAIL(EF_IMG_TRUNCATED, "truncated: the image is %llu bytes, its header says %u", (unsigned long long)n, (unsigned)img->total_size);
+  if (n > img->total_size && !o->partition) FAIL(EF_IMG_TRAILING, "trailing data: %llu bytes follow the image's end at byte %u", (unsigned long long)(n - img->total_size), (unsigned)img->total_size);
+  return EF_IMG_OK;
+}
+
+ef_image_err ef_image_check_header(const uint8_t *bytes, uint64_t n, const ef_read_opts *opts, uint32_t *total_size, char *msg, size_t msg_cap) {
+  ef_image img;
+  ef_image_err e = read_header(bytes, n, opts, &img, 0, msg, msg_cap);
+  if (e == EF_IMG_OK) *total_size = img.total_size;
+  return e;
+}
+
+ef_image_err ef_image_read(const uint8_t *b, uint64_t n, const ef_read_opts *o, ef_image *img, char *msg, size_t msg_cap) {
+  ef_image_err e;
+  uint32_t i, j, seen = 0;
+  const ef_section *by_kind[6] = {0, 0, 0, 0, 0, 0};
+  memset(img, 0, sizeof *img);
+  img->bytes = b;
+  if ((e = read_header(b, n, o, img, 1, msg, msg_cap)) != EF_IMG_OK) return e;
+
+  /* 3. Section table. */
+  for (i = 0; i < img->n_sections; i++) {
+    const ef_section *s = &img->sections[i];
+    const char *name;
+    if (s->kind < 1 || s->kind > 5) FAIL(EF_IMG_SECTION_KIND, "section %u: unknown kind %u (version 1 knows 1 app, 2 config, 3 tokenizer, 4 weights, 5 metadata)", (unsigned)i, (unsigned)s->kind);
+    name = KINDS[s->kind].name;
+    if (seen & (1u << s->kind)) FAIL(EF_IMG_SECTION_DUPLICATE, "section %u: a second '%s' section", (unsigned)i, name);
+    seen |= 1u << s->kind;
+    if (!pow2(s->align) || s->align > 65536 || s->align < KINDS[s->kind].min_align) FAIL(EF_IMG_SECTION_ALIGN, "section '%s': alignment %u, expected a power of two from %u to 65536", name, (unsigned)s->align, (unsigned)KINDS[s->kind].min_align);
+    if (s->offset % s->align) FAIL(EF_IMG_MISALIGNED, "section '%s' starts at byte %u, not a multiple of its alignment %u", name, (unsigned)s->offset, (unsigned)s->align);
+    if (s->offset < img->header_size || (uint64_t)s->offset + s->size > img->digest_offset) FAIL(EF_IMG_SECTION_BOUNDS, "section '%s' spans [%u, %llu), outside the payload [%u, %u)", name, (unsigned)s->offset, (unsigned long long)s->offset + s->size, (unsigned)img->header_size, (unsigned)img->digest_offset);
+    by_kind[s->kind] = s;
+  }
+  /* Overlaps: sections sorted by offset (a stable insertion sort of at most 16 indices, like the TS sort). */
+  {
+    uint32_t order[EF_IMAGE_MAX_SECTIONS];
+    for (i = 0; i < img->n_sections; i++) {
+      for (j = i; j > 0 && img->sections[order[j - 1]].offset > img->sections[i].offset; j--) order[j] = order[j - 1];
+      order[j] = i;
+    }
+    for (i = 1; i < img->n_sections; i++) {
+      const ef_section *a = &img->sections[order[i - 1]], *c = &img->sections[order[i]];
+      if ((uint64_t)c->offset < (uint64_t)a->offset + a->size) FAIL(EF_IMG_OVERLAP, "sections '%s' [%u, %llu) and '%s' [%u, %llu) overlap", KINDS[a->kind].name, (unsigned)a->offset, (unsigned long long)a->offset + a->size, KINDS[c->kind].name, (unsigned)c->offset, (unsigned long long)c->offset + c->size);
+    }
+  }
+  for (i = 1; i <= 5; i++) if (KINDS[i].required && !by_kind[i]) FAIL(EF_IMG_SECTION_MISSING, "no '%s' section (kind %u), which every image needs", KINDS[i].name, (unsigned)i);
+
+  /* 4. Integrity. */
+  for (i = 0; i < img->n_sections; i++) {
+    const ef_section *s = &img->sections[i];
+    uint32_t got = ef_crc32(0, b + s->offset, s->size);
+    if (got != s->crc) FAIL(EF_IMG_SECTION_CRC, "section '%s': CRC-32 is 0x%08x, the section table says 0x%08x (section corrupt)", KINDS[s->kind].name, (unsigned)got, (unsigned)s->crc);
+  }
+  ef_sha256_once(b, img->digest_offset, img->digest);
+  if (memcmp(img->digest, b + img->digest_offset, 32) != 0) {
+    char got[65], want[65];
+    hex(got, img->digest, 32);
+    hex(want, b + img->digest_offset, 32);
+    FAIL(EF_IMG_SHA256, "SHA-256 of bytes [0, %u) is %s, the image says %s", (unsigned)img->digest_offset, got, want);
+  }
+  if (img->flags & EF_IMAGE_FLAG_SIGNED) {
+    const uint8_t *pub = b + img->digest_offset + 32, *sig = pub + 32;
+    if (!ef_ed25519_verify(sig, img->digest, 32, pub)) FAIL(EF_IMG_SIGNATURE, "signature: the Ed25519 signature does not verify with the image's key");
+    if (o->public_key && memcmp(pub, o->public_key, 32) != 0) FAIL(EF_IMG_SIGNATURE, "signature: signed by another key than the one this board holds");
+    img->public_key = pub;
+  } else if (o->public_key) {
+    FAIL(EF_IMG_SIGNATURE, "signature: the image is not signed; this board requires a signature by its key");
+  }
+
+  /* 5. Contents. */
+  img->app = by_kind[EF_KIND_APP]; img->config_section = by_kind[EF_KIND_CONFIG]; img->tokenizer = by_kind[EF_KIND_TOKENIZER];
+  img->weights = by_kind[EF_KIND_WEIGHTS]; img->metadata = by_kind[EF_KIND_METADATA];
+  {
+    static const uint8_t WASM[8] = {0, 0x61, 0x73, 0x6d, 1, 0, 0, 0};
+    const uint8_t *a = b + img->app->offset;
+    if (img->app->size < 8 || memcmp(a, WASM, 8) != 0) FAIL(EF_IMG_APP, "section 'app': not a WebAssembly version 1 module (expected 00 61 73 6d 01 00 00 00)");
+  }
+  if ((e = read_config(b + img->config_section->offset, img->config_section->size, &img->config, msg, msg_cap)) != EF_IMG_OK) return e;
+  if ((e = check_tokenizer(b + img->tokenizer->offset, img->tokenizer->size, img->config.vocab_size, msg, msg_cap)) != EF_IMG_OK) return e;
+  if ((e = read_tensors(b, img->weights, &img->config, &img->n_tensors, msg, msg_cap)) != EF_IMG_OK) return e;
+  if (img->metadata) {
+    int r = ef_json_object(b + img->metadata->offset, img->metadata->size);
+    if (r == EF_JSON_BAD_UTF8) FAIL(EF_IMG_METADATA, "section 'metadata' is not valid UTF-8");
+    if (r == EF_JSON_BAD) FAIL(EF_IMG_METADATA, "section 'metadata' is not a JSON text");
+    if (r == EF_JSON_NOT_OBJECT) FAIL(EF_IMG_METADATA, "section 'metadata' is JSON but not an object");
+  }
+  return EF_IMG_OK;
+}

@@ -1,0 +1,370 @@
+#include "protocol.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint8_t rx_buf[EF_COBS_MAX(EF_MAX_FRAME)];
+static uint8_t body_buf[EF_MAX_FRAME];
+static uint8_t tx_buf[EF_COBS_MAX(EF_MAX_FRAME) + 1];
+static uint8_t pay[EF_MAX_FRAME];
+
+enum { UNDECIDED = 0, FRAMED = 1, TERMINAL = 2 };
+
+static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24); }
+static uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static void out(ef_proto *p, const void *b, uint32_t n) { if (n) p->write(p->write_ctx, (const uint8_t *)b, n); }
+static void text(ef_proto *p, const char *s) { out(p, s, (uint32_t)strlen(s)); }
+
+/* The device never sends a body larger than the host's max_frame (nor its own). */
+static void send(ef_proto *p, uint8_t type, uint8_t seq, const uint8_t *payload, uint32_t len) {
+  uint32_t limit = p->host_max_frame < EF_MAX_FRAME ? p->host_max_frame : EF_MAX_FRAME, n;
+  if (len + 6 > limit) len = limit - 6;
+  if (!p->delim_sent) { out(p, "", 1); p->delim_sent = 1; }  /* ends whatever text the host saw */
+  n = ef_frame_encode(type, seq, payload, len, body_buf, tx_buf, sizeof tx_buf);
+  out(p, tx_buf, n);
+}
+
+static void send_error(ef_proto *p, uint8_t req, uint8_t seq, uint16_t code, uint32_t arg, const char *msg) {
+  uint8_t e[7 + 200];
+  uint32_t m = (uint32_t)strlen(msg);
+  if (m > 200) m = 200;
+  e[0] = req;
+  put16(e + 1, code);
+  put32(e + 3, arg);
+  memcpy(e + 7, msg, m);
+  send(p, EF_T_ERROR, seq, e, 7 + m);
+}
+
+static uint8_t wire_state(const ef_proto *p, int slot) {
+  const ef_slots *s = p->slots;
+  switch (s->rec.slot[slot].state) {
+    case EF_REC_EMPTY: return EF_SLOT_EMPTY;
+    case EF_REC_UPLOADING:
+      if (s->up_slot != slot) return EF_SLOT_RECEIVING;
+      return s->up_verified ? EF_SLOT_VERIFIED : s->up_next == s->rec.slot[slot].size ? EF_SLOT_WRITTEN : EF_SLOT_RECEIVING;
+    case EF_REC_PENDING: return EF_SLOT_PENDING;
+    case EF_REC_CONFIRMED: return EF_SLOT_CONFIRMED;
+    default: return EF_SLOT_INVALID;
+  }
+}
+
+static void banner(ef_proto *p) {
+  char b[160];
+  snprintf(b, sizeof b, "edge-flash %s on %s: type a prompt, /help for commands\r\n> ", EF_RUNTIME_VERSION, p->board_name);
+  text(p, b);
+  out(p, "", 1);  /* a 0x00 after plain text: a framed host's receiver starts here */
+}
+
+static void log_app(void *ctx, const char *t, uint32_t len) {
+  ef_proto *p = (ef_proto *)ctx;
+  if (p->mode == FRAMED) {
+    uint8_t l[256];
+    if (len > sizeof l - 1) len = sizeof l - 1;
+    l[0] = 2;
+    memcpy(l + 1, t, len);
+    send(p, EF_T_LOG, 0, l, len + 1);
+  }
+}
+
+void ef_proto_start(ef_proto *p) {
+  char err[200];
+  int slot = -1;
+  ef_rx_init(&p->rx, rx_buf, EF_MAX_FRAME);
+  p->mode = UNDECIDED;
+  p->host_max_frame = EF_MIN_MAX_FRAME;
+  p->booted = -1;
+  p->reset = 0;
+  p->line_n = 0;
+  p->last_cr = 0;
+  if (p->temperature == 0 && p->top_p == 0) { p->temperature = 1.0f; p->top_p = 0.9f; p->steps = 256; p->seed = 0; }
+  if (p->app) { ef_app_unload(p->app); p->app = 0; }
+  if (ef_slots_boot(p->slots, p->opts, &slot, &p->img) == EF_SLOTS_OK) {
+    p->booted = slot;
+    p->app = ef_app_load(&p->img, p->stack_bytes, log_app, p, err, sizeof err);
+    /* the self-test: the app loads, links and starts within its plan's memory */
+    if (!p->app) {
+      if (p->slots->rec.slot[slot].state == EF_REC_PENDING) ef_slots_rollback(p->slots);
+      p->booted = -1;
+      text(p, "self-test failed: ");
+      text(p, err);
+      text(p, "\r\n");
+    } else if (p->slots->rec.slot[slot].state == EF_REC_PENDING) {
+      ef_slots_confirm(p->slots);
+    }
+  }
+  banner(p);
+}
+
+void ef_proto_hangup(ef_proto *p) {
+  p->mode = UNDECIDED;
+  ef_rx_unsync(&p->rx);
+  p->line_n = 0;
+  banner(p);
+}
+
+static uint32_t info(ef_proto *p, uint8_t *b) {
+  const ef_slots *s = p->slots;
+  uint32_t n = 108;
+  const char *strs[3];
+  int i;
+  memset(b, 0, 108);
+  put16(b, EF_PROTOCOL_VERSION);
+  put16(b + 2, p->opts->board_id);
+  put32(b + 4, EF_MAX_FRAME);
+  put32(b + 8, (uint32_t)p->opts->capacity);
+  put32(b + 12, s->st->erase_block);
+  put32(b + 16, p->heap_free ? p->heap_free() : 0);
+  put32(b + 20, p->heap_largest ? p->heap_largest() : 0);
+  put32(b + 24, p->app ? ef_app_memory(p->app) : 0);
+  put32(b + 28, p->last_tps_x1000);
+  b[32] = p->booted < 0 ? 0xFF : (uint8_t)p->booted;
+  b[33] = wire_state(p, 0);
+  b[34] = wire_state(p, 1);
+  b[35] = (uint8_t)((p->app ? 1 : 0) | (p->booted >= 0 && s->rec.slot[p->booted].state == EF_REC_PENDING ? 2 : 0));
+  if (p->booted >= 0) memcpy(b + 36, s->rec.slot[p->booted].sha256, 32);
+  if (s->up_slot >= 0) {
+    memcpy(b + 68, s->rec.slot[s->up_slot].sha256, 32);
+    put32(b + 100, s->rec.slot[s->up_slot].size);
+    put32(b + 104, s->up_next);
+  }
+  strs[0] = EF_RUNTIME_VERSION; strs[1] = EF_WASM3_VERSION; strs[2] = p->board_name;
+  for (i = 0; i < 3; i++) {
+    uint32_t l = (uint32_t)strlen(strs[i]);
+    if (l > 64) l = 64;
+    b[n++] = (uint8_t)l;
+    memcpy(b + n, strs[i], l);
+    n += l;
+  }
+  return n;
+}
+
+/* What a prompt gets today: the app's chat/generate entry point comes with the on-device tokenizer
+ * (the one-image issue); until an image carries it, the runtime says so. */
+static int chat_unavailable(ef_proto *p, uint16_t *code, const char **msg) {
+  if (!p->app) { *code = EF_E_NO_IMAGE; *msg = "no image is running: flash one (edge-flash flash)"; return 1; }
+  *code = EF_E_INTERNAL;
+  *msg = "chat: this runtime has no inference entry point for the app yet (CHAT is not implemented)";
+  return 1;
+}
+
+static void frame(ef_proto *p, const ef_frame *f) {
+  ef_slots *s = p->slots;
+  uint8_t r[40];
+  char msg[256];
+  ef_slots_err e;
+  switch (f->type) {
+    case EF_T_HELLO:
+      if (get16(f->payload) != EF_PROTOCOL_VERSION) { send_error(p, f->type, f->seq, EF_E_VERSION, EF_PROTOCOL_VERSION, "this device speaks protocol version 1"); return; }
+      p->host_max_frame = get16(f->payload + 2) < EF_MIN_MAX_FRAME ? EF_MIN_MAX_FRAME : get16(f->payload + 2);
+      put16(r, EF_PROTOCOL_VERSION); put16(r + 2, p->opts->board_id); put32(r + 4, EF_MAX_FRAME);
+      send(p, EF_T_REPLY | f->type, f->seq, r, 8);
+      return;
+    case EF_T_INFO:
+      send(p, EF_T_REPLY | f->type, f->seq, pay, info(p, pay));
+      return;
+    case EF_T_UPLOAD_BEGIN: {
+      uint32_t size = get32(f->payload), next = 0;
+      if (size < 56) { send_error(p, f->type, f->seq, EF_E_BAD_SIZE, 56, "image_size is smaller than an image's header and digest"); return; }
+      if (size > p->opts->capacity || size > s->slot_size) {
+        snprintf(msg, sizeof msg, "the image is %u bytes, a slot holds %u", (unsigned)size, (unsigned)p->opts->capacity);
+        send_error(p, f->type, f->seq, EF_E_TOO_LARGE, (uint32_t)p->opts->capacity, msg);
+        return;
+      }
+      if ((e = ef_slots_upload_begin(s, size, f->payload + 4, &next))) { send_error(p, f->type, f->seq, EF_E_STORAGE, 0, "the slot record could not be written"); return; }
+      put32(r, next); put32(r + 4, EF_MAX_FRAME - 10); put16(r + 8, EF_UPLOAD_WINDOW);
+      send(p, EF_T_REPLY | f->type, f->seq, r, 10);
+      return;
+    }
+    case EF_T_UPLOAD_CHUNK: {
+      uint32_t off = get32(f->payload), n = f->len - 4, size;
+      if (s->up_slot < 0) { send_error(p, f->type, f->seq, EF_E_NO_UPLOAD, 0, "no upload: send UPLOAD_BEGIN first"); return; }
+      size = s->rec.slot[s->up_slot].size;
+      if ((uint64_t)off + n > size) { send_error(p, f->type, f->seq, EF_E_BAD_OFFSET, size, "the chunk ends past the image"); return; }
+      /* go-back-N: only the expected offset is written; repeats and chunks after a gap are acknowledged */
+      if (off == s->up_next && (e = ef_slots_upload_write(s, off, f->payload + 4, n))) {
+        send_error(p, f->type, f->seq, EF_E_STORAGE, ef_slots_offset(s, s->up_slot) + off, "storage: erase or write failed");
+        return;
+      }
+      put32(r, off); put32(r + 4, s->up_next);
+      send(p, EF_T_REPLY | f->type, f->seq, r, 8);
+      return;
+    }
+    case EF_T_VERIFY: {
+      uint8_t sha[32];
+      msg[0] = 0;
+      e = ef_slots_upload_verify(s, p->opts, sha, msg, sizeof msg);
+      if (e == EF_SLOTS_NO_UPLOAD) send_error(p, f->type, f->seq, EF_E_NO_UPLOAD, 0, "no upload to verify");
+      else if (e == EF_SLOTS_INCOMPLETE) send_error(p, f->type, f->seq, EF_E_INCOMPLETE, s->up_next, "the upload is not complete");
+      else if (e == EF_SLOTS_IMAGE) send_error(p, f->type, f->seq, EF_E_IMAGE, 0, msg);
+      else if (e == EF_SLOTS_HASH) send_error(p, f->type, f->seq, EF_E_SHA_MISMATCH, 0, "the SHA-256 of what storage holds differs from UPLOAD_BEGIN's");
+      else if (e) send_error(p, f->type, f->seq, EF_E_STORAGE, 0, "storage: read failed");
+      else {
+        put32(r, s->rec.slot[s->up_slot].size);
+        memcpy(r + 4, sha, 32);
+        send(p, EF_T_REPLY | f->type, f->seq, r, 36);
+      }
+      return;
+    }
+    case EF_T_COMMIT: {
+      int slot = s->up_slot;
+      e = ef_slots_commit(s);
+      if (e == EF_SLOTS_NO_UPLOAD) send_error(p, f->type, f->seq, EF_E_NO_UPLOAD, 0, "no upload to commit");
+      else if (e == EF_SLOTS_NOT_VERIFIED) send_error(p, f->type, f->seq, EF_E_NOT_VERIFIED, 0, "VERIFY has not passed for this upload");
+      else if (e) send_error(p, f->type, f->seq, EF_E_STORAGE, 0, "the slot record could not be written");
+      else { r[0] = (uint8_t)slot; send(p, EF_T_REPLY | f->type, f->seq, r, 1); }
+      return;
+    }
+    case EF_T_CONFIRM:
+      if (p->booted < 0) { send_error(p, f->type, f->seq, EF_E_NO_IMAGE, 0, "no image is running"); return; }
+      if (s->rec.slot[p->booted].state == EF_REC_PENDING && ef_slots_confirm(s)) { send_error(p, f->type, f->seq, EF_E_STORAGE, 0, "the slot record could not be written"); return; }
+      r[0] = (uint8_t)p->booted;
+      send(p, EF_T_REPLY | f->type, f->seq, r, 1);
+      return;
+    case EF_T_ROLLBACK:
+      e = ef_slots_rollback_to_previous(s);
+      if (e == EF_SLOTS_NO_IMAGE) send_error(p, f->type, f->seq, EF_E_NO_PREVIOUS, 0, "no other valid image to roll back to");
+      else if (e) send_error(p, f->type, f->seq, EF_E_STORAGE, 0, "the slot record could not be written");
+      else { r[0] = s->rec.active; send(p, EF_T_REPLY | f->type, f->seq, r, 1); }
+      return;
+    case EF_T_RESET:
+      send(p, EF_T_REPLY | f->type, f->seq, r, 0);
+      p->reset = 1;
+      return;
+    case EF_T_CHAT: {
+      float t, tp;
+      uint16_t code;
+      const char *why;
+      memcpy(&t, f->payload + 4, 4);
+      memcpy(&tp, f->payload + 8, 4);
+      if (!(t >= 0 && t <= 3.4e38f) || !(tp >= 0 && tp <= 1) || f->payload[14] > 1 || (f->payload[15] & ~1u)) {
+        send_error(p, f->type, f->seq, EF_E_BAD_SETTINGS, 0, "temperature >= 0, top_p in [0, 1], mode 0 or 1, flags bit 0 only");
+        return;
+      }
+      chat_unavailable(p, &code, &why);
+      send_error(p, f->type, f->seq, code, 0, why);
+      return;
+    }
+    case EF_T_CANCEL:
+      r[0] = 0;
+      send(p, EF_T_REPLY | f->type, f->seq, r, 1);
+      return;
+    default:
+      send_error(p, f->type, f->seq, EF_E_INTERNAL, 0, "a receivable type without a handler");
+  }
+}
+
+static void framed_byte(ef_proto *p, uint8_t b) {
+  ef_frame f;
+  ef_rx_result r = ef_rx_byte(&p->rx, b, &f);
+  if (r == EF_RX_FRAME) frame(p, &f);
+  else if (r == EF_RX_ERROR) {
+    static const char *const M[6] = {"", "bad frame: COBS decoding failed or the body is shorter than 6 bytes", "bad CRC-32", "unknown frame type", "payload length outside the type's range", "frame larger than max_frame"};
+    send_error(p, p->rx.err_type, p->rx.err_seq, p->rx.err_code, p->rx.err_arg, p->rx.err_code <= 5 ? M[p->rx.err_code] : "");
+  }
+}
+
+/* Terminal mode ------------------------------------------------------------------------------- */
+
+static void term_prompt(ef_proto *p) { text(p, "> "); }
+
+static void term_info(ef_proto *p) {
+  char b[200];
+  int i;
+  const ef_slots *s = p->slots;
+  static const char *const ST[7] = {"empty", "receiving", "written", "verified", "pending", "confirmed", "invalid"};
+  snprintf(b, sizeof b, "board: %s (id %u)\r\nruntime: %s\r\nwasm3: %s\r\n", p->board_name, (unsigned)p->opts->board_id, EF_RUNTIME_VERSION, EF_WASM3_VERSION);
+  text(p, b);
+  snprintf(b, sizeof b, "heap free: %u bytes, largest block %u bytes\r\n", (unsigned)(p->heap_free ? p->heap_free() : 0), (unsigned)(p->heap_largest ? p->heap_largest() : 0));
+  text(p, b);
+  snprintf(b, sizeof b, "slot A: %s, slot B: %s, booted: %s\r\n", ST[wire_state(p, 0)], ST[wire_state(p, 1)], p->booted < 0 ? "none" : p->booted ? "B" : "A");
+  text(p, b);
+  text(p, "image sha256: ");
+  if (p->booted >= 0) {
+    for (i = 0; i < 32; i++) { snprintf(b, 3, "%02x", s->rec.slot[p->booted].sha256[i]); text(p, b); }
+  } else text(p, "none");
+  snprintf(b, sizeof b, "\r\nlinear memory: %u bytes\r\nlast reply: %u.%03u tok/s\r\n", (unsigned)(p->app ? ef_app_memory(p->app) : 0), (unsigned)(p->last_tps_x1000 / 1000), (unsigned)(p->last_tps_x1000 % 1000));
+  text(p, b);
+}
+
+static int number(const char *s, double *v) {
+  char *end;
+  if (!*s) return 0;
+  *v = strtod(s, &end);
+  return *end == 0 && *v == *v;
+}
+
+static void term_line(ef_proto *p) {
+  char *l = p->line, b[160];
+  double v;
+  p->line[p->line_n] = 0;
+  text(p, "\r\n");
+  if (l[0] != '/') {
+    uint16_t code;
+    const char *why;
+    if (p->line_n == 0) { term_prompt(p); return; }
+    chat_unavailable(p, &code, &why);
+    text(p, "error: "); text(p, why); text(p, "\r\n");
+  } else if (!strcmp(l, "/help")) {
+    text(p, "/help  this list\r\n/info  board, versions, memory, slots, image, tok/s\r\n/reset  restart the runtime\r\n"
+            "/temp T  temperature (0 = greedy)\r\n/topp P  top-p in [0, 1]\r\n/seed N  seed (0 = a new one each reply)\r\n"
+            "/steps N  positions per reply (0 = context)\r\n/new  a new conversation\r\n");
+  } else if (!strcmp(l, "/info")) {
+    term_info(p);
+  } else if (!strcmp(l, "/reset")) {
+    p->reset = 1;
+    return;
+  } else if (!strcmp(l, "/new")) {
+    text(p, "new conversation\r\n");
+  } else if (!strncmp(l, "/temp ", 6) && number(l + 6, &v) && v >= 0 && v < 1e30) {
+    p->temperature = (float)v;
+    snprintf(b, sizeof b, "temperature %g\r\n", v); text(p, b);
+  } else if (!strncmp(l, "/topp ", 6) && number(l + 6, &v) && v >= 0 && v <= 1) {
+    p->top_p = (float)v;
+    snprintf(b, sizeof b, "top-p %g\r\n", v); text(p, b);
+  } else if (!strncmp(l, "/seed ", 6) && number(l + 6, &v) && v >= 0 && v <= 4294967295.0 && v == (double)(uint32_t)v) {
+    p->seed = (uint32_t)v;
+    snprintf(b, sizeof b, "seed %u\r\n", (unsigned)p->seed); text(p, b);
+  } else if (!strncmp(l, "/steps ", 7) && number(l + 7, &v) && v >= 0 && v <= 65535 && v == (double)(uint32_t)v) {
+    p->steps = (uint32_t)v;
+    snprintf(b, sizeof b, "steps %u\r\n", (unsigned)p->steps); text(p, b);
+  } else {
+    snprintf(b, sizeof b, "error: unknown command or bad value: %.60s (/help lists the commands)\r\n", l);
+    text(p, b);
+  }
+  term_prompt(p);
+}
+
+static void terminal_byte(ef_proto *p, uint8_t b) {
+  if (b == '\n' && p->last_cr) { p->last_cr = 0; return; }  /* \r\n counts once */
+  p->last_cr = b == '\r';
+  if (b == '\r' || b == '\n') { term_line(p); p->line_n = 0; return; }
+  if (b == 3) { text(p, "^C\r\n"); p->line_n = 0; term_prompt(p); return; }
+  if (b == 8 || b == 0x7F) { if (p->line_n) { p->line_n--; text(p, "\b \b"); } return; }
+  if (b < 0x20 || b > 0x7E) return;
+  if (p->line_n + 1 >= sizeof p->line) { out(p, "\a", 1); return; }
+  p->line[p->line_n++] = (char)b;
+  out(p, &b, 1);
+}
+
+void ef_proto_input(ef_proto *p, const uint8_t *b, uint32_t n) {
+  uint32_t i;
+  for (i = 0; i < n && !p->reset; i++) {
+    uint8_t c = b[i];
+    if (p->mode != FRAMED && c == 0) {
+      /* a framed host: this 0x00 starts its first frame (a half-typed line is dropped) */
+      p->mode = FRAMED;
+      p->delim_sent = 0;
+      p->line_n = 0;
+      ef_rx_unsync(&p->rx);
+    }
+    if (p->mode == UNDECIDED) {
+      if ((c >= 0x20 && c <= 0x7E) || c == '\r' || c == '\n' || c == 8 || c == 0x7F || c == 3) p->mode = TERMINAL;
+      else continue;
+    }
+    if (p->mode == FRAMED) framed_byte(p, c);
+    else terminal_byte(p, c);
+  }
+}

@@ -1,0 +1,51 @@
+/* The device side of docs/protocol.md: the undecided / framed / terminal modes, the frames, the upload
+ * (go-back-N over ef_slots), verify, commit, confirm, rollback, reset, and terminal mode's line editor
+ * and commands. The port feeds received bytes in and gives a write function; all buffers are static. */
+#ifndef EF_PROTOCOL_H
+#define EF_PROTOCOL_H
+#include <stdint.h>
+#include "app.h"
+#include "frame.h"
+#include "image.h"
+#include "slots.h"
+
+#ifndef EF_MAX_FRAME
+#define EF_MAX_FRAME 4106          /* 4096 data bytes a chunk */
+#endif
+#define EF_UPLOAD_WINDOW 4
+#define EF_RUNTIME_VERSION "0.1.0"
+#define EF_WASM3_VERSION "0.9.0"
+
+typedef struct {
+  /* set by the port */
+  const char *board_name;
+  const ef_read_opts *opts;        /* board id, accepts, capacity, key */
+  ef_slots *slots;
+  uint32_t stack_bytes;
+  void (*write)(void *ctx, const uint8_t *b, uint32_t n);
+  void *write_ctx;
+  uint32_t (*heap_free)(void);
+  uint32_t (*heap_largest)(void);
+  /* state */
+  int mode;                        /* 0 undecided, 1 framed, 2 terminal */
+  int delim_sent;                  /* the 0x00 before the first frame of framed mode */
+  ef_rx rx;
+  uint32_t host_max_frame;
+  int booted;                      /* slot, -1 none */
+  ef_image img;
+  ef_app *app;
+  int reset;                       /* RESET asked: the port restarts the runtime */
+  uint32_t last_tps_x1000;
+  char line[256];
+  uint32_t line_n;
+  uint8_t last_cr;
+  float temperature, top_p;
+  uint32_t seed, steps;
+} ef_proto;
+
+/* Boots (ef_slots_boot, the app, the self-test and confirm of a pending image) and prints the banner. */
+void ef_proto_start(ef_proto *p);
+void ef_proto_input(ef_proto *p, const uint8_t *b, uint32_t n);
+/* The peer went away: undecided again, banner again. */
+void ef_proto_hangup(ef_proto *p);
+#endif
