@@ -23,7 +23,10 @@ import type { ModelConfig } from '../host/model/config.ts';
 import { randomWeights, trainTokenizer } from '../host/model/synthetic.ts';
 import type { Tokenizer } from '../host/model/tokenizer.ts';
 import { fromRoot } from '../host/paths.ts';
-import { rng } from './helpers.ts';
+import { writeImage } from '../host/image/write.ts';
+import { imageParts, TINY } from './fixtures/image.ts';
+import { smallImage } from './fixtures/image-vectors.ts';
+import { cli, rng } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'edge-flash-hostile-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -384,8 +387,9 @@ test('imports: guest pointers and lengths above 2^31 are unsigned, never negativ
 
 // ---- through the CLI: exit codes, one line, peak memory --------------------------------------------
 
-// Peak memory of one CLI run stays under this (Node itself is about 50-80 MB of it). Before the
-// loaders read ranges, the first case below took over 600 MB and the context claim over 1.3 GB.
+// Peak memory of one CLI run stays under this (measured: 55-115 MB, most of it Node and the app's
+// compilation). Before the loaders read ranges and run sized the KV cache by -n, the same valid GGUF
+// with 512 MiB of zeros after it peaked at 577 MB, and the 2^20-context claim at 1.11 GB.
 const RSS_BOUND_MB = 300;
 
 function cliRss(args: string[]): { code: number | null; err: string; rssMb: number } {
@@ -445,6 +449,26 @@ test(`CLI: hostile files end in exit 2 with one line, valid ones run, each under
     assert.match(lines[0], pattern);
     assert.not.match(lines[0], /internal error/);
     assert.ok(res.rssMb < RSS_BOUND_MB, `${file}: peak memory ${res.rssMb.toFixed(0)} MB`);
+  }
+});
+
+// ---- verify: the app section must be a WebAssembly module, as a board loads it -----------------
+
+test('verify: an image whose app does not validate is refused (its CRCs and SHA-256 are right)', () => {
+  const good = join(dir, 'good.efimg');
+  writeFileSync(good, smallImage());
+  assert.is(cli('verify', good).code, 0);
+  const header = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  // a section id that does not exist; a type section whose size runs past the module
+  for (const [what, body] of [['section id 0x7f', [0x7f, 0x01, 0x00]], ['a type section past the end', [0x01, 0x20, 0x01, 0x60]]] as const) {
+    const parts = imageParts(TINY, 7, {}, { ctx: 16 });
+    parts.app = new Uint8Array([...header, ...body]);
+    const file = join(dir, 'bad.efimg');
+    writeFileSync(file, writeImage(parts).bytes);
+    const res = cli('verify', file);
+    assert.is(res.code, 2, `${what}: ${res.out}${res.err}`);
+    assert.is(res.err.trimEnd().split('\n').length, 1, res.err);
+    assert.match(res.err, /^edge-flash: .*app section: expected a valid WebAssembly module/);
   }
 });
 
