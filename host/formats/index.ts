@@ -83,9 +83,8 @@ function readModelBytes(file: string): Uint8Array {
     if (start.length >= 4 && new DataView(start.buffer).getUint32(0, true) === LLAMA2C_MAGIC) return llama2cBytes(f);
     if (isSafetensors(start)) {
       const entries = fromHead(f, (h) => parseSafetensors(file, h, f.size), 1 << 16);
-      let end = 8;
+      let end = 8 + Number(new DataView(start.buffer).getBigUint64(0, true)); // the JSON header's end (checked)
       for (const e of entries.values()) end = Math.max(end, e.end);
-      if (entries.size === 0) end = f.size;
       return f.head(end);
     }
     return llama2cBytes(f);

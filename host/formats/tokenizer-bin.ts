@@ -11,10 +11,11 @@ export function readTokenizerBin(path: string, bytes: Uint8Array, vocabSize: num
   const r = new ByteReader(path, bytes, fileSize);
   const maxTokenLength = r.i32('max_token_length');
   if (!(maxTokenLength >= 1 && maxTokenLength <= 65536)) r.fail('max_token_length', 'a length in [1, 65536]', String(maxTokenLength));
-  // each token is at least its 8-byte score and length, at most that and max_token_length bytes
-  const least = 4 + 8 * vocabSize, most = 4 + (8 + maxTokenLength) * vocabSize;
-  if (r.length < least || r.length > most) {
-    r.fail('file size', `${least} to ${most} bytes for ${vocabSize} tokens (the model's vocab_size) of at most ${maxTokenLength} bytes`, `${r.length}${r.length < least ? ' (truncated?)' : ' (a tokenizer for another model?)'}`);
+  // each token is at most its 8-byte score and length and max_token_length bytes: a larger file is
+  // refused before it is read (a shorter one fails at the first token it lacks)
+  const most = 4 + (8 + maxTokenLength) * vocabSize;
+  if (r.length > most) {
+    r.fail('file size', `at most ${most} bytes for ${vocabSize} tokens (the model's vocab_size) of at most ${maxTokenLength} bytes`, `${r.length} (a tokenizer for another model?)`);
   }
   const pieces: Uint8Array[] = [];
   const scores = new Float32Array(vocabSize);

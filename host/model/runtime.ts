@@ -42,7 +42,7 @@ export class ModelRuntime {
     // A first instance only to learn where the heap starts; the plan needs it to the byte.
     const probe = engine.instantiate(app, baseImports(handlers), { stackBytes: opts.stackBytes });
     probe.call('arena_reset');
-    const heapBase = Number(probe.call('arena_top'));
+    const heapBase = Number(probe.call('arena_top')) >>> 0;
     const exports = new Map<string, boolean>();
     const has = (name: string) => exports.get(name) ?? exports.set(name, probe.has(name)).get(name)!;
     let plan: Plan;
@@ -69,6 +69,11 @@ export class ModelRuntime {
     return rt;
   }
 
+  // A guest address: an i32 result read as the u32 it is (linear memory may pass 2 GiB).
+  private pointer(name: string): number {
+    return this.call(name) >>> 0;
+  }
+
   private call(name: string, ...args: (number | bigint)[]): number {
     try {
       return Number(this.instance.call(name, ...args));
@@ -81,25 +86,25 @@ export class ModelRuntime {
   private init(): void {
     const words = writeDescriptor(this.plan, this.model.ropeTheta, this.model.normEps);
     this.call('arena_reset');
-    const at = this.call('arena_alloc', words.byteLength);
+    const at = this.call('arena_alloc', words.byteLength) >>> 0;
     if (at === 0) throw new UserError(`out of linear memory writing the model descriptor (${words.byteLength} bytes)`);
     this.instance.memory().set(new Uint8Array(words.buffer), at);
     const r = this.call('model_init', at);
     if (r === D.INIT_OUT_OF_MEMORY) throw new UserError(`out of linear memory: the model needs ${this.plan.memory.total} bytes`, 'try --kv int4 or a memory limit that streams weights');
     if (r !== D.INIT_OK) throw new Error(`model_init rejected the descriptor (code ${r})`);
-    const top = this.call('model_memory');
+    const top = this.pointer('model_memory');
     if (top !== this.plan.memory.total) throw new Error(`model_init reached ${top} bytes of linear memory, the plan said ${this.plan.memory.total}`);
   }
 
   // The arena's high-water mark: every byte of linear memory the model uses.
   memoryBytes(): number {
-    return this.call('arena_top');
+    return this.pointer('arena_top');
   }
 
   // Forward tokens at pos.. (in batches of the plan's width); returns the last token's logits when asked.
   forward(tokens: ArrayLike<number>, pos: number, wantLogits = true): Float32Array | undefined {
     const B = this.plan.batch;
-    const tp = this.call('model_tokens');
+    const tp = this.pointer('model_tokens');
     for (let i = 0; i < tokens.length; i += B) {
       const n = Math.min(B, tokens.length - i);
       const view = new Int32Array(n);
@@ -114,7 +119,7 @@ export class ModelRuntime {
   }
 
   logits(): Float32Array {
-    const p = this.call('model_logits');
+    const p = this.pointer('model_logits');
     return new Float32Array(this.instance.memory().slice(p, p + this.plan.config.vocabSize * 4).buffer);
   }
 
@@ -146,16 +151,16 @@ export class ModelRuntime {
       encode: (text, bos, eos) => {
         const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text;
         if (bytes.length > cap) throw new UserError(`the prompt is ${bytes.length} bytes; the device tokenizer was planned for ${cap}`);
-        this.instance.memory().set(bytes, this.call('tok_text'));
+        this.instance.memory().set(bytes, this.pointer('tok_text'));
         const n = this.call('tok_encode', bytes.length, bos ? 1 : 0, eos ? 1 : 0);
         if (n < 0) throw new Error('tok_encode failed');
-        const p = this.call('tok_tokens');
+        const p = this.pointer('tok_tokens');
         return Array.from(new Int32Array(this.instance.memory().slice(p, p + 4 * n).buffer));
       },
       decode: (prev, token) => {
         const n = this.call('tok_decode', prev, token);
         if (n < 0) throw new UserError(`token ${token} is outside the vocabulary`);
-        const p = this.call('tok_piece');
+        const p = this.pointer('tok_piece');
         return this.instance.memory().slice(p, p + n);
       },
     };
