@@ -6,7 +6,7 @@
 // The client below is the test's own minimal framing (COBS + CRC-32), written from the spec.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -308,7 +308,8 @@ test('over a pseudo-terminal: the path on stdout, HELLO and INFO through it', as
     });
     const path = JSON.parse(line).pty as string;
     assert.match(path, /^\/dev\/pts\/\d+$/);
-    const fd = openSync(path, 'r+');
+    // non-blocking: a read with nothing there throws EAGAIN instead of hanging the suite
+    const fd = openSync(path, constants.O_RDWR | constants.O_NOCTTY | constants.O_NONBLOCK);
     const board = new Board((b) => writeSync(fd, b), () => closeSync(fd));
     const buf = Buffer.alloc(65536);
     const pump = async () => {
