@@ -6,7 +6,7 @@
 // The client below is the test's own minimal framing (COBS + CRC-32), written from the spec.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -208,6 +208,35 @@ test('HELLO, INFO, upload with a window, resume by SHA-256, go-back-N, VERIFY, C
   }
 });
 
+test('VERIFY gives each image defect its own error, and COMMIT refuses what did not verify', async () => {
+  const { board, proc } = stdioBoard(join(dir, 'v.bin'));
+  try {
+    board.write(Uint8Array.of(0));
+    for (const [file, code] of [['wrong-board.efimg', 'wrong_board'], ['bit-flipped.efimg', 'section_crc'], ['bad-tokenizer.efimg', 'tokenizer']]) {
+      const img = new Uint8Array(readFileSync(join(VEC, file)));
+      await upload(board, img);
+      const e = expectError(await board.ask(0x12, 1), 23, file);
+      assert.ok(e.msg.startsWith(`${code}: `), `${file}: ${e.msg}`);
+      expectError(await board.ask(0x13, 2), 21, `${file}: COMMIT`);
+    }
+    // the bytes arrive whole but are not the image the host announced
+    const img = new Uint8Array(readFileSync(join(VEC, 'small.efimg')));
+    const begin = await board.ask(0x10, 3, cat(u32(img.length), new Uint8Array(32).fill(7)));
+    assert.is(begin.view.getUint32(0, true), 0);
+    for (let at = 0; at < img.length; at += 4096) {
+      const ack = await board.ask(0x11, 4, cat(u32(at), img.subarray(at, at + 4096)));
+      assert.is(ack.type, 0x91);
+    }
+    expectError(await board.ask(0x12, 5), 22, 'SHA-256 of another image');
+    // a chunk past the announced end
+    expectError(await board.ask(0x11, 6, cat(u32(img.length - 2), Uint8Array.of(1, 2, 3))), 18, 'chunk past the end');
+    const info = parseInfo(await board.ask(0x02, 7));
+    assert.is(info.booted, 0xff, 'nothing was committed');
+  } finally {
+    proc.kill();
+  }
+});
+
 test('bad frames each get their own ERROR and the runtime keeps serving', async () => {
   const { board, proc } = stdioBoard(join(dir, 'b.bin'));
   try {
@@ -279,7 +308,8 @@ test('over a pseudo-terminal: the path on stdout, HELLO and INFO through it', as
     });
     const path = JSON.parse(line).pty as string;
     assert.match(path, /^\/dev\/pts\/\d+$/);
-    const fd = openSync(path, 'r+');
+    // non-blocking: a read with nothing there throws EAGAIN instead of hanging the suite
+    const fd = openSync(path, constants.O_RDWR | constants.O_NOCTTY | constants.O_NONBLOCK);
     const board = new Board((b) => writeSync(fd, b), () => closeSync(fd));
     const buf = Buffer.alloc(65536);
     const pump = async () => {

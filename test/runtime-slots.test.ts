@@ -118,6 +118,29 @@ test('a trap in the app is an error, and the next call works', () => {
   assert.equal([calls[3].ok, calls[3].result], [true, 42]);
 });
 
+// Exports far (i32.load at 50,000) and near (i32.load at 30,000); one page of memory declared.
+const MEMORY_APP = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f,
+  0x03, 0x03, 0x02, 0x00, 0x00,
+  0x05, 0x03, 0x01, 0x00, 0x01,
+  0x07, 0x0e, 0x02, 0x03, ...Buffer.from('far'), 0x00, 0x00, 0x04, ...Buffer.from('near'), 0x00, 0x01,
+  0x0a, 0x15, 0x02, 0x09, 0x00, 0x41, 0xd0, 0x86, 0x03, 0x28, 0x02, 0x00, 0x0b, 0x09, 0x00, 0x41, 0xb0, 0xea, 0x01, 0x28, 0x02, 0x00, 0x0b,
+]);
+
+test('linear memory is capped at the image\'s planned_linear to the byte, not to whole pages', () => {
+  const f = baseFile('memory.bin');
+  const img = join(dir, 'memory.efimg');
+  writeFileSync(img, writeImage(imageParts(TINY, 7, { app: MEMORY_APP }, { plannedLinear: 40000, linearLimit: 40000 })).bytes);
+  ok(rt(f, ['--install', img]), 'install');
+  const r = ok(rt(f, ['--boot', '--call', 'near', '--call', 'far', '--call', 'near']), 'boot');
+  const app = r.events.find((e) => e.event === 'app');
+  assert.equal([app.memory, app.memory_cap], [40000, 40000]);
+  const calls = r.events.filter((e) => e.event === 'call');
+  assert.equal(calls.map((c) => c.ok), [true, false, true]);
+  assert.match(calls[1].error, /out of bounds/);
+});
+
 test('an app that does not load fails its self-test and rolls back at once', () => {
   const f = baseFile('selftest.bin');
   const img = join(dir, 'broken-app.efimg');

@@ -79,12 +79,15 @@ if (want('addon')) {
   }
 }
 // The device runtime's POSIX build (the virtual board), from the same wasm3 sources as the addon:
-// boards/runtime/Makefile. Skipped with one line where there is no C compiler or make.
+// boards/runtime/Makefile. Skipped with one line where there is no C compiler, make or wasm3 source.
 if (want('runtime')) {
   const cc = ['clang', 'cc'].find((c) => spawnSync(c, ['--version'], { stdio: 'ignore' }).status === 0);
   const make = spawnSync('make', ['--version'], { stdio: 'ignore' }).status === 0;
-  if (!cc || !make) {
-    process.stderr.write(`build: boards/runtime NOT built (no ${cc ? 'make' : 'C compiler'} on PATH): the virtual board is unavailable\n`);
+  // the wasm3 sources come from cargo's registry (the addon's crate): without them, skip too
+  const wasm3 = spawnSync('sh', [join(root, 'boards', 'runtime', 'wasm3-dir.sh')], { stdio: 'ignore' }).status === 0;
+  if (!cc || !make || !wasm3) {
+    const why = !cc ? 'no C compiler on PATH' : !make ? 'no make on PATH' : "the wasm3x-sys sources are not in cargo's registry: run 'cargo fetch' in tools/wasm3-node";
+    process.stderr.write(`build: boards/runtime NOT built (${why}): the virtual board is unavailable\n`);
   } else {
     step('boards/runtime -> boards/runtime/build/edge-flash-runtime', () =>
       run('make', ['-s', '-C', 'boards/runtime', `-j${Math.min(4, availableParallelism())}`], { stdio: ['ignore', 'ignore', 'inherit'] }));

@@ -277,7 +277,8 @@ static void term_info(ef_proto *p) {
   static const char *const ST[7] = {"empty", "receiving", "written", "verified", "pending", "confirmed", "invalid"};
   snprintf(b, sizeof b, "board: %s (id %u)\r\nruntime: %s\r\nwasm3: %s\r\n", p->board_name, (unsigned)p->opts->board_id, EF_RUNTIME_VERSION, EF_WASM3_VERSION);
   text(p, b);
-  snprintf(b, sizeof b, "heap free: %u bytes, largest block %u bytes\r\n", (unsigned)(p->heap_free ? p->heap_free() : 0), (unsigned)(p->heap_largest ? p->heap_largest() : 0));
+  if (p->heap_largest) snprintf(b, sizeof b, "heap free: %u bytes, largest block %u bytes\r\n", (unsigned)(p->heap_free ? p->heap_free() : 0), (unsigned)p->heap_largest());
+  else snprintf(b, sizeof b, "heap free: %u bytes, largest block unknown on this port\r\n", (unsigned)(p->heap_free ? p->heap_free() : 0));
   text(p, b);
   snprintf(b, sizeof b, "slot A: %s, slot B: %s, booted: %s\r\n", ST[wire_state(p, 0)], ST[wire_state(p, 1)], p->booted < 0 ? "none" : p->booted ? "B" : "A");
   text(p, b);

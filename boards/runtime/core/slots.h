@@ -8,7 +8,11 @@
  * -> CONFIRMED (confirm after the first inference self-test). A pending slot boots once on trial; if
  * that boot ends without a confirm (crash, power cut, failed self-test) the next boot marks it INVALID
  * and boots the previous confirmed slot (rollback). Region layout:
- *   [record copy 0: 1 erase block][record copy 1: 1 erase block][slot 0][slot 1] */
+ *   [record copy 0: 1 erase block][record copy 1: 1 erase block][slot 0][slot 1]
+ * Record, 100 bytes at the start of its block, little-endian (slots.c encode/decode, the one writer and reader):
+ *   0 u32 magic "EFSR"   4 u8 version 1   5 u8[3] 0   8 u32 seq   12 u8 active (0, 1, 0xFF none)
+ *   13 u8 trial   14 u8[2] 0   16 + 40 i (i = 0, 1): u8 state, u8[3] 0, u32 size, u8[32] sha256
+ *   96 u32 CRC-32 of bytes [0, 96). A copy with a bad magic, version, CRC or field is ignored. */
 #ifndef EF_SLOTS_H
 #define EF_SLOTS_H
 #include <stdint.h>

@@ -192,7 +192,7 @@ static int serve(ef_slots *slots, const ef_storage *st, const ef_read_opts *o, c
     p.write_ctx = &wfd;
   }
   p.heap_free = heap_free;
-  p.heap_largest = heap_free;
+  p.heap_largest = 0;   /* the C library does not say what its largest free block is: INFO reports 0 */
   ef_proto_start(&p);
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);
@@ -226,6 +226,12 @@ int main(int argc, char **argv) {
   o.board_id = 1; /* host: the virtual board */
   for (i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : 0;
+    if (!strcmp(a, "--imports")) {
+      /* the link table, one `module name signature` a line (test/runtime-abi.test.ts) */
+      uint32_t k;
+      for (k = 0; k < EF_IMPORT_COUNT; k++) printf("%s %s %s\n", EF_IMPORTS[k].module, EF_IMPORTS[k].name, EF_IMPORTS[k].sig);
+      return 0;
+    }
     if (!strcmp(a, "--version")) { printf("edge-flash-runtime %s (wasm3 %s)\n", RUNTIME_VERSION, "0.9.0"); return 0; }
     if (!strcmp(a, "--status") || !strcmp(a, "--boot") || !strcmp(a, "--serve")) { mode = a + 2; continue; }
     if (!strcmp(a, "--pty")) { use_pty = 1; continue; }
