@@ -71,7 +71,8 @@ const isGgmlStandard = (s: Scheme) => ['q4_0', 'q8_0', 'tq2_0', 'tq1_0'].include
 
 interface Job { key: string; group: string; gguf: string; rows: number; cols: number; w: Float32Array }
 
-export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done: number, total: number) => void): { bytes: Uint8Array; summary: QuantizeSummary } {
+// values: every quantized matrix's (rows, cols) values as the scheme decodes them, by GGUF name.
+export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done: number, total: number) => void): { bytes: Uint8Array; summary: QuantizeSummary; values: Map<string, Float64Array> } {
   const t0 = performance.now();
   const c = model.config;
   if (!(METHODS as readonly string[]).includes(o.method)) throw new UserError(`unknown --method ${o.method}: expected ${METHODS.join(', ')}`);
@@ -162,6 +163,7 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
     e.tensors++; e.params += params; e.bytes += bytes; e.se += se; e.ss += ss;
     groups.set(g, e);
   };
+  const values = new Map<string, Float64Array>();
   const mat = (j: Job) => {
     const res = results.get(j.key);
     if (!res) {
@@ -174,6 +176,7 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
     if (enc.format) extraMeta.push([`edge_flash.tensor.${j.gguf}.format`, 8, enc.format.name]);
     if (enc.scale !== undefined) extraMeta.push([`edge_flash.tensor.${j.gguf}.scale`, 6, enc.scale]);
     const dq = dequantResult(res.s, res.r, j.rows, j.cols);
+    values.set(j.gguf, dq);
     let se = 0, ss = 0;
     for (let i = 0; i < dq.length; i++) { se += (dq[i] - j.w[i]) ** 2; ss += j.w[i] ** 2; }
     addGroup(j.group, res.s.name, j.w.length, enc.bytes.length, se, ss);
@@ -197,7 +200,7 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
     groups: [...groups].map(([g, e]) => ({ group: g, format: e.format, tensors: e.tensors, params: e.params, bits_per_weight: (e.bytes * 8) / e.params, rel_error: Math.sqrt(e.se / e.ss) })),
     bytes: bytes.length, seconds: (performance.now() - t0) / 1000,
   };
-  return { bytes, summary };
+  return { bytes, summary, values };
 }
 
 // A progress bar over blocks with an ETA (stderr, terminals only).
