@@ -18,7 +18,7 @@ function intOpt(v: string | undefined, name: string, min = 1): number | undefine
 export function registerQuantize(program: Command): void {
   program
     .command('quantize')
-    .description('quantize a float model into a GGUF file (ternary, RTN, BitMoD, GPTQ)')
+    .description('quantize a float model into a GGUF file (ternary, RTN, BitMoD, GPTQ, TesseraQ)')
     .argument('<model>', 'a float model (llama2.c .bin, GGUF, safetensors)')
     .requiredOption('-o, --output <file.gguf>', 'the GGUF file to write')
     .requiredOption('--method <m>', `quantization method: ${METHODS.join(', ')}`)
@@ -26,11 +26,13 @@ export function registerQuantize(program: Command): void {
     .option('--group <n>', 'weights per group along a row: 32, 64, 128 (BitMoD: 128)')
     .option('--sym', 'symmetric integers (default: asymmetric min-max)')
     .option('--format <name>', 'target format: i<b>g<G>, bmd<b>g128, tq2, tq1, tb1, or ggml\'s q4_0, q8_0, tq2_0, tq1_0')
-    .option('--calib <file>', 'calibration text (gptq; default: windows sampled from the model itself)')
-    .option('--calib-tokens <n>', 'calibration tokens (gptq)', '1024')
+    .option('--calib <file>', 'calibration text (gptq, tesseraq; default: windows sampled from the model itself)')
+    .option('--calib-tokens <n>', 'calibration tokens (default: gptq 1024, tesseraq 256)')
     .option('--window <n>', 'calibration window in tokens (gptq)', '128')
     .option('--seed <n>', 'seed of the calibration windows', '1')
     .option('--act-order', 'gptq: quantize columns in decreasing order of their Hessian diagonal')
+    .option('--init <m>', 'tesseraq: the initialisation, rtn or gptq', 'rtn')
+    .option('--iters <n>', 'tesseraq: Adam steps per hardening step (7 steps: 30 % .. 100 % hard)', '6')
     .option('--damp <f>', 'gptq: dampening, a fraction of the mean Hessian diagonal', '0.01')
     .option('--keep <tensors>', 'comma-separated tensor groups kept in f32 (embedding, classifier, wq ... w3, layers.N.wq; "none")', 'embedding,classifier')
     .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it)')
@@ -57,11 +59,12 @@ Examples:
       const { bytes, summary } = quantizeModel(model, {
         method, bits: intOpt(o.bits, '--bits'), group: intOpt(o.group, '--group'), sym: !!o.sym, format: o.format,
         calib: o.calib, calibTokens: intOpt(o.calibTokens, '--calib-tokens'), window: intOpt(o.window, '--window', 2), seed: intOpt(o.seed, '--seed', 0),
-        actOrder: !!o.actOrder, damp, keep,
+        actOrder: !!o.actOrder, damp, keep, init: o.init, tesseraq: { iters: intOpt(o.iters, '--iters') },
       }, (d) => bar.tick(d));
       bar.done();
       writeAtomic(o.output, bytes, { force: o.force });
       if (summary.calibration) log(`quantize: calibration ${summary.calibration}`);
+      for (const b of summary.blocks ?? []) log(`quantize: block ${b.block}: output error ${b.init_loss.toExponential(3)} (${o.init}) -> ${b.loss.toExponential(3)}${b.kept_init ? ' (not better: the init is kept)' : ''}`);
       if (o.json) {
         process.stdout.write(JSON.stringify({ output: o.output, ...summary }) + '\n');
         return;

@@ -12,19 +12,22 @@ import { blockForward, calibWindows, hessian, type DenseBlock, type Stage } from
 import { gptq } from './gptq.ts';
 import { intScheme, q4_0Scheme, q8_0Scheme, rtn } from './rtn.ts';
 import { dequantResult, type QuantResult, type Scheme } from './scheme.ts';
+import { tesseraqBlock, type TesseraqOptions, type WName } from './tesseraq.ts';
 import { ternaryScheme, TERNARY_NAMES } from './ternary.ts';
 
-export const METHODS = ['ternary', 'rtn', 'bitmod', 'gptq'] as const;
+export const METHODS = ['ternary', 'rtn', 'bitmod', 'gptq', 'tesseraq'] as const;
 export type Method = (typeof METHODS)[number];
 
 export interface QuantizeOptions {
   method: Method; bits?: number; group?: number; sym?: boolean; format?: string;
   calib?: string; calibTokens?: number; window?: number; seed?: number; actOrder?: boolean; damp?: number;
   keep?: string[]; // tensor groups kept in f32 (default: embedding, classifier)
+  init?: 'rtn' | 'gptq'; tesseraq?: TesseraqOptions; // tesseraq's initialisation and its schedule
 }
 
 export interface GroupSummary { group: string; format: string; tensors: number; params: number; bits_per_weight: number; rel_error: number }
-export interface QuantizeSummary { method: string; format: string; calibration: string | null; groups: GroupSummary[]; bytes: number; seconds: number }
+export interface BlockLoss { block: number; init_loss: number; loss: number; kept_init: boolean }
+export interface QuantizeSummary { method: string; format: string; calibration: string | null; groups: GroupSummary[]; bytes: number; seconds: number; blocks?: BlockLoss[] }
 
 // The target of a method, as a factory (ternary scales are per tensor, so a scheme is made per matrix).
 type SchemeFor = (w: Float32Array, k: number) => Scheme;
@@ -32,7 +35,7 @@ type SchemeFor = (w: Float32Array, k: number) => Scheme;
 export function targetScheme(o: QuantizeOptions): { name: string; make: SchemeFor; group: number } {
   const bits = o.bits, fmt = o.format?.toLowerCase();
   if (o.method === 'ternary' || (fmt && (TERNARY_NAMES as readonly string[]).includes(fmt))) {
-    if (o.method !== 'ternary' && o.method !== 'gptq') throw new UserError(`--format ${fmt} is ternary: use --method ternary or gptq`);
+    if (o.method !== 'ternary' && o.method !== 'gptq') throw new UserError(`--format ${fmt} is ternary: use --method ternary or gptq (tesseraq tunes i<b>g<G>)`);
     if (bits !== undefined) throw new UserError(`--bits does not apply to ternary (1.58 bits)`);
     const name = fmt ?? 'tq2';
     if (!(TERNARY_NAMES as readonly string[]).includes(name)) throw new UserError(`--method ternary writes ${TERNARY_NAMES.join(', ')}, not ${name}`);
@@ -41,7 +44,7 @@ export function targetScheme(o: QuantizeOptions): { name: string; make: SchemeFo
   }
   if (fmt === 'q4_0' || fmt === 'q8_0') {
     const b = fmt === 'q4_0' ? 4 : 8;
-    if (o.method !== 'rtn' && o.method !== 'gptq') throw new UserError(`--format ${fmt} is an integer format: use --method rtn or gptq`);
+    if (o.method !== 'rtn' && o.method !== 'gptq') throw new UserError(`--format ${fmt} is an integer format: use --method rtn or gptq (tesseraq tunes i<b>g<G>)`);
     if ((bits !== undefined && bits !== b) || (o.group !== undefined && o.group !== 32)) throw new UserError(`--format ${fmt} is ${b}-bit in groups of 32`);
     const s = fmt === 'q4_0' ? q4_0Scheme() : q8_0Scheme();
     return { name: fmt, group: 32, make: () => s };
@@ -53,17 +56,19 @@ export function targetScheme(o: QuantizeOptions): { name: string; make: SchemeFo
   const b = m ? Number(m[2]) : bits ?? (bitmod ? 4 : 4);
   const group = m ? Number(m[3]) : o.group ?? (bitmod ? 128 : 32);
   if (bitmod) {
-    if (o.method !== 'bitmod' && o.method !== 'gptq') throw new UserError(`--format ${fmt} is BitMoD: use --method bitmod or gptq`);
+    if (o.method === 'tesseraq') throw new UserError(`--method tesseraq tunes integer groups (i<b>g<G>), not ${fmt}`);
+    if (o.method !== 'bitmod' && o.method !== 'gptq') throw new UserError(`--format ${fmt} is BitMoD: use --method bitmod or gptq (tesseraq tunes i<b>g<G>)`);
     if (b !== 3 && b !== 4) throw new UserError(`BitMoD has 3- and 4-bit datatypes, not ${b}`);
     if (group !== 128) throw new UserError(`BitMoD groups of ${group}: the format table has bmd3g128 and bmd4g128 only`);
     if (o.sym) throw new UserError(`--sym does not apply to BitMoD`);
     const s = bitmodScheme(b, group);
     return { name: s.name, group, make: () => s };
   }
-  if (o.method !== 'rtn' && o.method !== 'gptq') throw new UserError(`--method ${o.method} does not write ${fmt}`);
+  if (o.method !== 'rtn' && o.method !== 'gptq' && o.method !== 'tesseraq') throw new UserError(`--method ${o.method} does not write ${fmt}`);
   if (![2, 3, 4].includes(b)) throw new UserError(`--bits ${b}: integer groups are 2, 3 or 4 bits (8: --format q8_0)`);
   if (![32, 64, 128].includes(group)) throw new UserError(`--group ${group}: expected 32, 64 or 128`);
   const s = intScheme(b, group, !!o.sym);
+  if (o.method === 'tesseraq' && o.init && o.init !== 'rtn' && o.init !== 'gptq') throw new UserError(`--init ${o.init}: expected rtn or gptq`);
   return { name: s.name + (o.sym ? ' sym' : ''), group, make: () => s };
 }
 
@@ -125,9 +130,10 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
   };
   let calibration: string | null = null;
   const total = c.nLayers;
-  if (o.method === 'gptq') {
+  const blocks: BlockLoss[] = [];
+  if (o.method === 'gptq' || o.method === 'tesseraq') {
     const window = Math.min(o.window ?? 128, c.seqLen);
-    const { windows, source } = calibWindows(model, { file: o.calib, tokens: o.calibTokens ?? 1024, window, seed: o.seed ?? 1 });
+    const { windows, source } = calibWindows(model, { file: o.calib, tokens: o.calibTokens ?? (o.method === 'tesseraq' ? 256 : 1024), window, seed: o.seed ?? 1 });
     calibration = `${windows.length} x ${window} tokens, ${source}`;
     const emb = jobs[0].w;
     const hs = windows.map((win) => { const h = new Float64Array(win.length * c.dim); win.forEach((t, i) => { for (let d = 0; d < c.dim; d++) h[i * c.dim + d] = emb[t * c.dim + d]; }); return h; });
@@ -136,12 +142,40 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
       const B = { rmsAtt: Float64Array.from(model.layers[l].rmsAtt), rmsFfn: Float64Array.from(model.layers[l].rmsFfn) } as DenseBlock;
       for (const n of MATRIX_NAMES) B[n] = Float64Array.from(job(n).w);
       const stages: Record<Stage, Array<(typeof MATRIX_NAMES)[number]>> = { qkv: ['wq', 'wk', 'wv'], wo: ['wo'], w13: ['w1', 'w3'], w2: ['w2'] };
-      blockForward(model, B, hs, (stage, xs) => {
-        const names = stages[stage].filter((n) => !kept(`layers.${l}.${n}`));
-        if (!names.length) return;
-        const H = hessian(xs, job(names[0]).cols);
-        for (const n of names) B[n] = quantOne(job(n), H);
-      });
+      const gptqInit = o.method === 'gptq' || (o.init ?? 'rtn') === 'gptq';
+      if (o.method === 'tesseraq') {
+        // targets: the float block on the same (quantized-path) inputs; then the init; then reconstruction
+        const fp = { ...B };
+        const xs = hs.map((h) => Float64Array.from(h));
+        const ys = hs.map((h) => Float64Array.from(h));
+        blockForward(model, fp, ys);
+        const Bi = { ...B };
+        blockForward(model, Bi, hs.map((h) => Float64Array.from(h)), (stage, xin) => {
+          const names = stages[stage].filter((n) => !kept(`layers.${l}.${n}`));
+          if (!names.length) return;
+          const H = gptqInit ? hessian(xin, job(names[0]).cols) : undefined;
+          for (const n of names) Bi[n] = quantOne(job(n), H);
+        });
+        const W = {} as Record<WName, { w: Float32Array; rows: number; cols: number }>;
+        const init = new Map<WName, { s: Scheme; r: QuantResult }>();
+        for (const n of MATRIX_NAMES) {
+          const j = job(n);
+          W[n] = { w: j.w, rows: j.rows, cols: j.cols };
+          const res = results.get(j.key);
+          if (res) init.set(n, res);
+        }
+        const out = tesseraqBlock({ c, eps: model.normEps, theta: model.ropeTheta }, { ...B }, W, init, xs, ys, o.tesseraq);
+        for (const [n, res] of out.results) { results.set(job(n).key, res); B[n] = dequantResult(res.s, res.r, job(n).rows, job(n).cols); }
+        blocks.push({ block: l, init_loss: out.initLoss, loss: out.loss, kept_init: out.kept });
+        blockForward(model, B, hs);
+      } else {
+        blockForward(model, B, hs, (stage, xs) => {
+          const names = stages[stage].filter((n) => !kept(`layers.${l}.${n}`));
+          if (!names.length) return;
+          const H = hessian(xs, job(names[0]).cols);
+          for (const n of names) B[n] = quantOne(job(n), H);
+        });
+      }
       onBlock?.(l + 1, total);
     }
   } else {
@@ -199,6 +233,7 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
     method: o.method, format: tgt.name, calibration,
     groups: [...groups].map(([g, e]) => ({ group: g, format: e.format, tensors: e.tensors, params: e.params, bits_per_weight: (e.bytes * 8) / e.params, rel_error: Math.sqrt(e.se / e.ss) })),
     bytes: bytes.length, seconds: (performance.now() - t0) / 1000,
+    ...(o.method === 'tesseraq' ? { blocks } : {}),
   };
   return { bytes, summary, values };
 }
