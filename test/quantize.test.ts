@@ -171,6 +171,16 @@ test('CLI: gptq on the demo model writes a GGUF the loaders read, with a JSON su
   assert.is(run.code, 0, run.err);
 });
 
+test('CLI: tesseraq on the demo model lowers every block\'s output error below its rtn init\'s', () => {
+  const out = join(tmp, 'tq.gguf');
+  const r = cli('quantize', demo, '--method', 'tesseraq', '--bits', '2', '--init', 'rtn', '--calib-tokens', '64', '--window', '64', '--iters', '2', '-o', out, '--json');
+  assert.is(r.code, 0, r.err);
+  const s = JSON.parse(r.out);
+  assert.is(s.blocks.length, 5);
+  for (const b of s.blocks) assert.ok(!b.kept_init && b.loss < b.init_loss, JSON.stringify(b));
+  assert.is(loadModel(out).layers[4].w2.format.name, 'i2g32');
+});
+
 test('CLI: bad input is one line and exit 2', () => {
   const out = join(tmp, 'bad.gguf');
   const empty = join(tmp, 'empty.txt'), short = join(tmp, 'short.txt');
@@ -189,6 +199,8 @@ test('CLI: bad input is one line and exit 2', () => {
     [['--method', 'rtn', '--format', 'q8_0'], /do not divide the rows/],
     [['--method', 'gptq', '--calib', empty], /is empty/],
     [['--method', 'gptq', '--calib', short], /fewer than one window/],
+    [['--method', 'tesseraq', '--format', 'bmd3g128'], /tesseraq tunes integer groups/],
+    [['--method', 'tesseraq', '--init', 'awq'], /--init awq/],
   ];
   for (const [args, re] of cases) {
     const r = cli('quantize', demo, ...args, '-o', out, '--force');
