@@ -107,6 +107,24 @@ const md = [
   '| --- | --- | --- |',
   ...Object.entries(BITMOD_GRIDS).flatMap(([bits, grids]) => grids.map((g, i) => `| ${bits} | ${i} | ${g.join(', ')} |`)),
   '',
+  'Selector: `edge-flash quantize --method bitmod` (host/quant/bitmod.ts, through host/quant/ref/bitmod.ts fitGroup) tries, per group, ' +
+    'every grid of the width with the scale that just fits the group\'s extremes and two tighter ones (0.9, 0.8 of it, clipping the ' +
+    'extremes), rounds each weight to the nearest grid value, and keeps the (selector, scale) of least squared error. ' +
+    'The selector byte is stored in the block (offset 4); groups of 128 only (the table has no bmd rows of 32 or 64 yet).',
+  '',
+  '## GGUF extension types',
+  '',
+  `\`edge-flash quantize\` writes GGUF (host/formats/gguf.ts). A result that is a standard ggml type (Q4_0, Q8_0, TQ2_0, TQ1_0) is written ` +
+    `in ggml's block layout with its ggml type number; every other format of this table is written with ggml type 1024 + its id ` +
+    `(EF_TYPE_BASE), its bytes exactly the block layout above, ne[0] the row length rounded up to the block (zero-padded, as the ` +
+    `runtime holds it), and metadata: edge_flash.type_base (u32 1024), edge_flash.quantize.method / .format (strings), ` +
+    `edge_flash.tensor.<name>.format (the format's name) and, for tensor-scale formats, edge_flash.tensor.<name>.scale (f32). ` +
+    `The GGUF reader maps type 1024 + id back to the format and copies the blocks, so they load bit for bit; ggml's own tools do not read these types.`,
+  '',
+  '| ggml type | format | bits/weight |',
+  '| --- | --- | --- |',
+  ...FORMATS.filter((f) => !f.retired && !(f.rowTile && f.rowTile > 1) && f.id > 0).map((f) => `| ${1024 + f.id} | ${f.name} | ${bitsPerWeight(f)} |`),
+  '',
 ].join('\n');
 
 emit('gen-formats', [

@@ -6,6 +6,7 @@ import { registerInspect } from './inspect.ts';
 import { registerKeygen } from './keygen.ts';
 import { registerPack } from './pack.ts';
 import { registerPlan } from './plan.ts';
+import { registerQuantize } from './quantize.ts';
 import { registerRun } from './run.ts';
 import { registerVerify } from './verify.ts';
 
@@ -18,4 +19,5 @@ export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerVerify,
   registerBoards,
   registerKeygen,
+  registerQuantize,
 ];

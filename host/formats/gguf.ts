@@ -13,7 +13,7 @@
 //   has the same d (BitNet exports), else q8_0 (|w| = d exactly representable up to f32 rounding).
 // The tokenizer comes from tokenizer.ggml.* (model "llama": sentencepiece pieces, U+2581 as space).
 import { UserError } from '../errors.ts';
-import { formatByName } from '../quant/formats.ts';
+import { formatById, formatByName } from '../quant/formats.ts';
 import { packTrits } from '../quant/ref/ternary.ts';
 import { REFS } from '../quant/ref/index.ts';
 import { headDim, type ModelConfig } from '../model/config.ts';
@@ -156,8 +156,9 @@ export function parseGguf(path: string, bytes: Uint8Array, fileSize = bytes.leng
   const dataStart = Math.ceil(r.pos / align) * align;
   // every tensor, used or not, lies inside the file and overlaps no other
   for (const t of tensors.values()) {
-    const g = GGML_TYPES[t.type];
-    if (!g) r.fail(`tensor ${t.name} type`, 'a ggml tensor type id', String(t.type));
+    const ext = extBlock(t.type);
+    const g: [string, number, number] | undefined = GGML_TYPES[t.type] ?? (ext && [`edge-flash ${formatById(t.type - EF_TYPE_BASE)!.name}`, ext[0], ext[1]]);
+    if (!g) r.fail(`tensor ${t.name} type`, `a ggml tensor type id or an edge-flash extension type (${EF_TYPE_BASE} + a live format id)`, String(t.type));
     const [typeName, bw, bb] = g;
     const n = t.ne.reduce((a, v) => a * v, 1);
     if (!Number.isSafeInteger(n)) r.fail(`tensor ${t.name} ne`, 'a size below 2^53', t.ne.join(' x '));
@@ -250,6 +251,7 @@ function ternaryBlocks(dv: DataView, type: number, n: number): { trits: Int8Arra
 }
 
 function tensorMatrix(path: string, bytes: Uint8Array, f: GgufFile, t: TensorInfo, rows: number, cols: number): Matrix {
+  if (t.type >= EF_TYPE_BASE) return extMatrix(path, bytes, f, t, rows, cols);
   const n = t.ne.reduce((a, v) => a * v, 1);
   if (t.ne[0] !== cols || n !== rows * cols) {
     throw new UserError(`${path}: tensor ${t.name}: expected shape [${cols}, ${rows}] (ne), found [${t.ne.join(', ')}]`);
@@ -287,6 +289,35 @@ function tensorMatrix(path: string, bytes: Uint8Array, f: GgufFile, t: TensorInf
     return REFS.q8_0.quantize(w, rows, cols);
   }
   return f32Matrix(tensorF32(path, bytes, f, t), rows, cols);
+}
+
+// ---- edge-flash extension types (docs/formats.md, "GGUF extension types") ----------------------
+// ggml type EF_TYPE_BASE + id holds format `id` of the table in its own block layout, rows of ne[0]
+// weights (the row length rounded up to the format's block, zero-padded as the runtime holds it);
+// a tensor-scale format keeps its scale in metadata edge_flash.tensor.<name>.scale (f32).
+export const EF_TYPE_BASE = 1024;
+
+function extBlock(type: number): [number, number, GgmlTypeName] | undefined {
+  const fmt = type >= EF_TYPE_BASE ? formatById(type - EF_TYPE_BASE) : undefined;
+  return fmt && !fmt.retired && !(fmt.rowTile && fmt.rowTile > 1) ? [fmt.block, fmt.blockBytes, 'F32'] : undefined;
+}
+
+function extMatrix(path: string, bytes: Uint8Array, f: GgufFile, t: TensorInfo, rows: number, cols: number): Matrix {
+  const fmt = extBlock(t.type) ? formatById(t.type - EF_TYPE_BASE)! : undefined;
+  if (!fmt) throw new UserError(`${path}: tensor ${t.name}: type ${t.type}: expected an edge-flash extension type (${EF_TYPE_BASE} + a live format id)`);
+  const k = Math.ceil(cols / fmt.block) * fmt.block;
+  if (t.ne.length !== 2 || t.ne[0] !== k || t.ne[1] !== rows) {
+    throw new UserError(`${path}: tensor ${t.name}: expected shape [${k}, ${rows}] (ne) for ${fmt.name}, found [${t.ne.join(', ')}]`);
+  }
+  const size = (rows * k / fmt.block) * fmt.blockBytes;
+  const data = bytes.slice(f.dataStart + t.offset, f.dataStart + t.offset + size);
+  let scale = 1;
+  if (fmt.tensorScale) {
+    const v = f.meta.get(`edge_flash.tensor.${t.name}.scale`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new UserError(`${path}: metadata edge_flash.tensor.${t.name}.scale: expected the f32 tensor scale of ${fmt.name}`);
+    scale = v;
+  }
+  return { format: fmt, m: rows, k, data, scale };
 }
 
 // withTokenizer: false when the user passes their own (-z), so a GGUF without a usable one still loads.
@@ -377,7 +408,7 @@ function ggufTokenizer(path: string, f: GgufFile): Tokenizer {
 
 // ---- writer (tests and tools): ggml's reference quantizers --------------------------------------
 
-function quantizeGgml(type: number, w: Float32Array): Uint8Array {
+export function quantizeGgml(type: number, w: Float32Array): Uint8Array {
   const n = w.length;
   const [bw, bb] = BLOCKS[type];
   const out = new Uint8Array((n / bw) * bb);
@@ -463,6 +494,34 @@ function writeValue(w: ByteWriter, type: number, v: Value): void {
 export function writeGguf(fw: FloatWeights, opts: GgufWriteOptions = {}): Uint8Array {
   const c = fw.config;
   const typeOf = (name: string) => GGML[opts.types?.(name) ?? 'F32'];
+  const tensors: GgufTensor[] = ggufTensorList(fw).map(([name, data, ne]) => {
+    const type = ne.length === 1 ? GGML.F32 : typeOf(name);
+    return { name, ne, type, bytes: quantizeGgml(type, data) };
+  });
+  return writeGgufTensors(c, tensors, opts);
+}
+
+// The llama tensors of a model in GGUF's order and names, with their ne (row length first).
+export const GGUF_MATRIX_NAMES = { wq: 'attn_q', wk: 'attn_k', wv: 'attn_v', wo: 'attn_output', w1: 'ffn_gate', w2: 'ffn_down', w3: 'ffn_up' } as const;
+export function ggufTensorList(fw: FloatWeights): Array<[string, Float32Array, number[]]> {
+  const c = fw.config;
+  const tensors: Array<[string, Float32Array, number[]]> = [['token_embd.weight', fw.tok, [c.dim, c.vocabSize]]];
+  for (let l = 0; l < c.nLayers; l++) {
+    tensors.push([`blk.${l}.attn_norm.weight`, fw.rmsAtt[l], [c.dim]], [`blk.${l}.ffn_norm.weight`, fw.rmsFfn[l], [c.dim]]);
+    for (const n of MATRIX_NAMES) {
+      const [rows, cols] = matrixShape(c, n);
+      tensors.push([`blk.${l}.${GGUF_MATRIX_NAMES[n]}.weight`, fw.layers[n][l], [cols, rows]]);
+    }
+  }
+  tensors.push(['output_norm.weight', fw.rmsFinal, [c.dim]]);
+  if (fw.cls) tensors.push(['output.weight', fw.cls, [c.dim, c.vocabSize]]);
+  return tensors;
+}
+
+// One tensor as written: its ggml type (or EF_TYPE_BASE + format id) and its bytes in that layout.
+export interface GgufTensor { name: string; ne: number[]; type: number; bytes: Uint8Array }
+
+export function writeGgufTensors(c: ModelConfig, tensors: GgufTensor[], opts: GgufWriteOptions = {}): Uint8Array {
   const align = opts.alignment ?? 32;
   const meta: Array<[string, number, Value]> = [
     ['general.architecture', V.STRING, 'llama'], ['general.alignment', V.U32, align],
@@ -472,17 +531,6 @@ export function writeGguf(fw: FloatWeights, opts: GgufWriteOptions = {}): Uint8A
     ['llama.attention.layer_norm_rms_epsilon', V.F32, 1e-5], ['llama.rope.freq_base', V.F32, 10000],
     ...(opts.extraMeta ?? []),
   ];
-  const tensors: Array<[string, Float32Array, number[]]> = [['token_embd.weight', fw.tok, [c.dim, c.vocabSize]]];
-  const names = { wq: 'attn_q', wk: 'attn_k', wv: 'attn_v', wo: 'attn_output', w1: 'ffn_gate', w2: 'ffn_down', w3: 'ffn_up' } as const;
-  for (let l = 0; l < c.nLayers; l++) {
-    tensors.push([`blk.${l}.attn_norm.weight`, fw.rmsAtt[l], [c.dim]], [`blk.${l}.ffn_norm.weight`, fw.rmsFfn[l], [c.dim]]);
-    for (const n of MATRIX_NAMES) {
-      const [rows, cols] = matrixShape(c, n);
-      tensors.push([`blk.${l}.${names[n]}.weight`, fw.layers[n][l], [cols, rows]]);
-    }
-  }
-  tensors.push(['output_norm.weight', fw.rmsFinal, [c.dim]]);
-  if (fw.cls) tensors.push(['output.weight', fw.cls, [c.dim, c.vocabSize]]);
   const w = new ByteWriter();
   const tok = opts.tokenizer;
   const kvCount = meta.length + (tok ? 6 : 0);
@@ -501,19 +549,15 @@ export function writeGguf(fw: FloatWeights, opts: GgufWriteOptions = {}): Uint8A
     str('tokenizer.ggml.bos_token_id'); w.u32(V.U32).u32(tok.bos);
     str('tokenizer.ggml.eos_token_id'); w.u32(V.U32).u32(tok.eos);
   }
-  const blobs: Uint8Array[] = [];
   let offset = 0;
-  for (const [name, data, ne] of tensors) {
-    const type = ne.length === 1 ? GGML.F32 : typeOf(name);
-    const blob = quantizeGgml(type, data);
+  for (const { name, ne, type, bytes } of tensors) {
     writeValue(w, V.STRING, name);
     w.u32(ne.length);
     for (const d of ne) w.u64(d);
     w.u32(type).u64(offset);
-    blobs.push(blob);
-    offset += Math.ceil(blob.length / align) * align;
+    offset += Math.ceil(bytes.length / align) * align;
   }
   w.padTo(align);
-  for (const b of blobs) w.bytes(b).padTo(align);
+  for (const t of tensors) w.bytes(t.bytes).padTo(align);
   return w.finish();
 }
