@@ -39,7 +39,7 @@ win('stride = ctx scores the second half of each window (llama.cpp); a small str
   assert.is(scoredFrom({ ctx: 16, stride: 16 }), 8);
   assert.is(windowCount(90, { ctx: 16, stride: 16 }), 5);
   assert.is(windowCount(15, { ctx: 16, stride: 16 }), 0);
-  for (const w of [{ ctx: 16, stride: 16 }, { ctx: 16, stride: 5 }, { ctx: 16, stride: 7 }]) {
+  for (const w of [{ ctx: 16, stride: 16 }, { ctx: 16, stride: 5 }, { ctx: 16, stride: 7 }, { ctx: 16, stride: 11 }]) {
     const targets: number[] = [];
     let k = 0;
     const src: LogitSource = (window, first, each) => {

@@ -40,8 +40,8 @@ Windows (llama.cpp's perplexity): each window holds --ctx tokens of the token st
 BOS (its first token replaced), evaluated from position 0. With --stride equal to the window (the
 default) windows do not overlap and only the second half is scored: the predictions at positions
 ctx/2 .. ctx-2, ctx/2 - 1 tokens a window, each with at least ctx/2 tokens of context. With a
---stride below ctx/2, windows overlap and the last --stride predictions of each are scored, so
-consecutive windows score consecutive tokens.
+--stride S below the window, windows overlap and the last S predictions of each are scored, so
+consecutive windows score consecutive tokens (S <= ctx/2 keeps at least ctx/2 tokens of context).
 
 With --ref, for each scored position: KL(p_ref || p_model) in nats (mean, median, 99th percentile),
 whether both argmaxes agree (top-1), and p_model - p_ref of the correct token (mean delta p).

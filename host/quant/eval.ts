@@ -2,7 +2,7 @@
 // (what a board runs). Windows of `ctx` tokens start every `stride` tokens of the token stream; the
 // first token of each window is replaced by BOS; each window is evaluated from position 0, and only
 // its second half is scored (predictions at positions ctx/2 .. ctx-2, of the window's own tokens) when
-// stride = ctx, as llama.cpp does (n_ctx/2 - 1 tokens a window); with a stride below ctx/2, the last
+// stride = ctx, as llama.cpp does (n_ctx/2 - 1 tokens a window); with a stride below ctx, the last
 // `stride` predictions of each window are scored, so consecutive windows score consecutive tokens.
 // The text is tokenized one line at a time, each line starting with BOS: how the demo models' corpus
 // was tokenized (tools/train/tokenizer.py).
