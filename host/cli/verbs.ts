@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { registerBench } from './bench.ts';
 import { registerBoards } from './boards.ts';
+import { registerEval } from './eval.ts';
 import { registerInspect } from './inspect.ts';
 import { registerKeygen } from './keygen.ts';
 import { registerPack } from './pack.ts';
@@ -20,4 +21,5 @@ export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerBoards,
   registerKeygen,
   registerQuantize,
+  registerEval,
 ];
