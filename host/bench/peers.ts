@@ -17,7 +17,6 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { WASI } from 'node:wasi';
 import { UserError } from '../errors.ts';
 import { getEngine } from '../engine/index.ts';
 import { compileOptimizedOnly } from '../engine/v8.ts';
@@ -104,6 +103,8 @@ export async function runcV8TokS(module: WebAssembly.Module, dir: string, model:
   const errPath = join(dir, 'runc-v8.err'), outPath = join(dir, 'runc-v8.out');
   const errFd = openSync(errPath, 'w'), outFd = openSync(outPath, 'w');
   try {
+    // loaded on first use: node:wasi warns that it is experimental, which an error path need not say
+    const { WASI } = await import('node:wasi');
     const wasi = new WASI({ version: 'preview1', args: ['run', `/${basename(model)}`, '-z', `/${basename(tokenizer)}`, '-t', '0', '-n', String(steps)], env: {}, preopens: { '/': dir }, stdout: outFd, stderr: errFd, returnOnExit: true });
     const inst = await WebAssembly.instantiate(module, { wasi_snapshot_preview1: wasi.wasiImport } as WebAssembly.Imports);
     const code = wasi.start(inst);
