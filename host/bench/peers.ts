@@ -136,13 +136,15 @@ export interface PeerRow {
   native_builds?: Record<string, number>; // runc-native only: median tok/s of each candidate build
 }
 
-// edge-flash's rows: f32 and ternary (tb1 on device, tt4 on simd) with int4 KV, on each engine.
+// edge-flash's rows: f32, and ternary layers (tb1 on device, tt4 on simd) with int4 KV and a float32
+// or a ternary classifier, on each engine.
 export function peerConfigs(engines: EngineName[]): ModelBenchConfig[] {
   const out: ModelBenchConfig[] = [];
   for (const [engine, target] of [['wasm3', 'device'], ['v8', 'simd']] as const) {
     if (!engines.includes(engine)) continue;
     out.push({ engine, target, weights: 'f32', act: 'i8', kv: 'f32' });
     out.push({ engine, target, weights: 'ternary', act: 'i8', kv: 'int4' });
+    out.push({ engine, target, weights: 'ternary', act: 'i8', kv: 'int4', classifier: 'ternary' });
   }
   return out;
 }
@@ -212,7 +214,7 @@ export async function benchPeers(opts: PeerBenchOptions, tick: (label: string) =
         rows.push(row({ row: 'runc-v8', program: 'run.c', engine: 'v8', target: 'wasm32', build: wb.name, ...f32 }, peers.v8));
         for (const { cfg, tokS } of runs) {
           const weights = cfg.weights === 'ternary' ? (cfg.target === 'device' ? 'tb1' : 'tt4') : cfg.weights;
-          rows.push(row({ row: 'edge-flash', program: 'edge-flash', engine: cfg.engine, target: cfg.target, build: null, weights, classifier: 'f32', act: cfg.weights === 'f32' ? 'f32' : cfg.act, kv: cfg.kv }, tokS));
+          rows.push(row({ row: 'edge-flash', program: 'edge-flash', engine: cfg.engine, target: cfg.target, build: null, weights, classifier: cfg.classifier === 'ternary' ? weights : 'f32', act: cfg.weights === 'f32' ? 'f32' : cfg.act, kv: cfg.kv }, tokS));
         }
       } finally {
         for (const { rt } of runs) rt.close();
@@ -232,12 +234,12 @@ function copyInto(f: { path: string; tokenizer: string; label: string }, dir: st
 }
 
 export function formatPeerTable(rows: PeerRow[]): string {
-  const head = ['model', 'row', 'engine', 'weights', 'kv', 'steps', 'tok/s', 'min', 'max', 'x runc-native', 'x runc-wasm3'];
+  const head = ['model', 'row', 'engine', 'weights', 'classifier', 'kv', 'steps', 'tok/s', 'min', 'max', 'x runc-native', 'x runc-wasm3'];
   const body = rows.map((r) => [
-    r.model, r.row === 'edge-flash' ? 'edge-flash' : `${r.row}${r.row === 'runc-native' ? ` (${r.build})` : ''}`, r.engine, r.weights, r.kv, String(r.steps),
+    r.model, r.row === 'edge-flash' ? 'edge-flash' : `${r.row}${r.row === 'runc-native' ? ` (${r.build})` : ''}`, r.engine, r.weights, r.classifier, r.kv, String(r.steps),
     r.tok_s.toFixed(1), r.min_tok_s.toFixed(1), r.max_tok_s.toFixed(1), r.x_runc_native.toFixed(3), r.x_runc_wasm3.toFixed(2),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i >= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  const line = (cells: string[]) => cells.map((c, i) => (i >= 6 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
