@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# System packages the build needs on a Debian machine: a C compiler (native benchmark baseline, and
+# System packages the build needs on a Debian machine (and `bench --peers`: the wasm32-wasi toolchain): a C compiler (native benchmark baseline, and
 # wasm3's C sources), clang (builds wasm3 into faster code than gcc) and libclang (bindgen, for the
 # wasm3-node addon). Installs only what is missing.
 # Rust (cargo >= 1.85) comes from rustup, not from here: see the README's prerequisites.
@@ -13,6 +13,11 @@ command -v clang >/dev/null || need+=(clang)
   || need+=(libclang-dev)
 # the C headers' test compiles them for 32-bit too (boards are 32-bit): gcc-multilib on x86-64
 if [ "$(uname -m)" = x86_64 ] && ! echo 'int main(void){return 0;}' | cc -m32 -x c - -o /dev/null 2>/dev/null; then need+=(gcc-multilib); fi
+# `bench --peers` builds llama2.c's run.c to wasm32-wasi: clang's wasm32 target needs wasm-ld (lld),
+# wasi-libc and the wasm32 compiler-rt builtins (the versionless packages follow Debian's clang)
+if ! echo 'int main(void){return 0;}' | clang --target=wasm32-wasi --sysroot=/usr -O2 -x c - -o /dev/null 2>/dev/null; then
+  need+=(lld wasi-libc libclang-rt-dev-wasm32)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

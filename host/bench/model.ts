@@ -71,7 +71,7 @@ export interface ModelBenchRow {
   ratio_vs_runc: number | null; // median over repeats of tok_s / run.c's tok/s in the same repeat
 }
 
-function benchFile(name: string, dir: string): { path: string; tokenizer: string; label: string } {
+export function benchFile(name: string, dir: string): { path: string; tokenizer: string; label: string } {
   const c = MODEL_SHAPES[name];
   if (!c) {
     if (!existsSync(name)) throw new UserError(`unknown model '${name}': expected ${Object.keys(MODEL_SHAPES).join(', ')} or a llama2.c .bin`);
@@ -106,7 +106,7 @@ export function decodeTokS(rt: ModelRuntime, steps: number): number {
   return (steps - 1) / s;
 }
 
-function prepare(model: Model, cfg: ModelBenchConfig): Model {
+export function prepare(model: Model, cfg: ModelBenchConfig): Model {
   const layers = cfg.weights === 'f32' ? null : (cfg.weights === 'ternary' ? ternaryFormat(cfg.target) : formatByName(cfg.weights));
   if (layers === undefined) throw new UserError(`unknown weight format '${cfg.weights}'`);
   const cls = cfg.classifier && cfg.classifier !== 'f32' ? (cfg.classifier === 'ternary' ? ternaryFormat(cfg.target) : formatByName(cfg.classifier)) : null;

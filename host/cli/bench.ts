@@ -8,6 +8,7 @@ import { REFS } from '../quant/ref/index.ts';
 import { log, progress, warn } from '../log.ts';
 import { intFlag } from './flags.ts';
 import { benchModelDecode, defaultModelConfigs, formatModelTable } from '../bench/model.ts';
+import { benchPeers, formatPeerTable } from '../bench/peers.ts';
 
 const ENGINES: BenchEngine[] = ['v8', 'wasm3', 'native'];
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
@@ -26,6 +27,8 @@ export function registerBench(program: Command): void {
     .option('--json', 'print an array of result objects instead of the table')
     .option('--model <list>', 'decode tok/s of whole models instead of kernels: 260k, 15m (the issue\'s shapes, random weights) or llama2.c .bin files')
     .option('--runc <binary>', 'with --model: llama2.c run.c built with cc -O3 -march=native, timed on the same model in the same run')
+    .option('--peers', 'with --model: against run.c built here from --runc-src: native (fastest of three builds), wasm32-wasi under the same wasm3, and under V8')
+    .option('--runc-src <file>', 'with --peers: llama2.c\'s run.c (built and cached under build/peers/)')
     .option('--steps <n>', 'with --model: positions decoded from BOS (run.c -n)', intFlag('--steps', { min: 2, max: 1 << 20 }), 256)
     .addHelpText('after', `
 Each kernel's result is checked against the scalar reference before it is timed. Gw/s counts
@@ -48,9 +51,18 @@ Examples:
         }
       }
       const repeat: number = o.repeat;
+      if ((o.peers || o.runcSrc) && !o.model) throw new UserError('--peers and --runc-src go with --model');
       if (o.model) {
         const steps: number = o.steps;
         const modelEngines = usable.filter((e): e is 'v8' | 'wasm3' => e !== 'native');
+        if (o.peers) {
+          if (!o.runcSrc) throw new UserError('--peers needs --runc-src PATH/run.c (llama2.c\'s run.c)');
+          if (!modelEngines.includes('wasm3')) throw new UserError('--peers needs the wasm3 engine (runc-wasm3 runs under it)');
+          const rows = await benchPeers({ models: list(o.model), runcSrc: o.runcSrc, steps, repeat, engines: modelEngines }, (label) => log(`bench: ${label}`));
+          process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatPeerTable(rows) + '\n');
+          return;
+        }
+        if (o.runcSrc) throw new UserError('--runc-src goes with --peers');
         const rows = await benchModelDecode({ models: list(o.model), configs: defaultModelConfigs(modelEngines), steps, repeat, runc: o.runc }, (label) => log(`bench: ${label}`));
         process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatModelTable(rows) + '\n');
         return;
