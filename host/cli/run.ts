@@ -8,7 +8,7 @@ import { UserError } from '../errors.ts';
 import { engineOrFallback } from '../engine/index.ts';
 import { loadModel } from '../formats/index.ts';
 import { log, warn } from '../log.ts';
-import { chat, generate, type GenerateResult } from '../model/generate.ts';
+import { chat, DEFAULT_REPLY_TOKENS, generate, type GenerateResult } from '../model/generate.ts';
 import { kvFormat, KV_FORMATS } from '../model/kv.ts';
 import { describePlan } from '../model/plan.ts';
 import { quantizeModel } from '../model/quantize.ts';
@@ -76,6 +76,7 @@ export function registerRun(program: Command): void {
     .option('-i <string>', 'input prompt')
     .option('-m <mode>', 'generate | chat', 'generate')
     .option('-y <string>', 'system prompt in chat mode')
+    .option('--reply-tokens <n>', `chat: most tokens of one reply (0: until the model ends it or the context is full)`, String(DEFAULT_REPLY_TOKENS))
     .option('--engine <name>', 'v8 | wasm3', 'v8')
     .option('--target <build>', 'device (MVP, what wasm3 and boards run) | simd (default on V8); an image runs its own app')
     .option('--quant <format>', 'quantize the layer matrices on load: ternary, tq2, tq1, tb1, tt4, q8_0, i4g32, ... (docs/formats.md); not for an image')
@@ -107,6 +108,8 @@ Examples:
       const memoryLimit = o.memory !== undefined ? parseBytes(o.memory) : undefined;
       const batch = o.batch === undefined ? (memoryLimit === undefined ? 16 : 1) : Number(o.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new UserError(`--batch must be a positive integer, got '${o.batch}'`);
+      const replyTokens = Number(o.replyTokens);
+      if (!/^\d+$/.test(String(o.replyTokens)) || !Number.isSafeInteger(replyTokens)) throw new UserError(`--reply-tokens must be a whole number, got '${o.replyTokens}'`);
       const image = isImageFile(modelPath);
       // --board and --key are for images: with either, a file that is not one gets the image reader's error
       if ((o.board !== undefined || o.key !== undefined) && !image) loadImageModel(modelPath, readImageFile(modelPath));
@@ -146,6 +149,11 @@ Examples:
         opts = run.options;
         codec = () => run.codec;
         check = (rt) => planDifferences(img, model, rt.plan);
+        if (mode === 'chat') {
+          // chat's turns run in the app with its tokenizer, which this image format keeps no device copy of
+          opts = { ...opts, tokenizerImage: tokenizerImage(model.tokenizer!), textBytes: 1024, memoryLimit: undefined };
+          check = (rt) => [`chat: the app's tokenizer and turn buffers take ${rt.plan.memory.tokenizer} bytes of linear memory beyond the image's plan`];
+        }
         imageJson = {
           board: img.board?.name ?? null, sha256: img.digest, signed: img.signature?.keyId ?? null, app_build: run.build,
           ctx: c.ctx, kv: c.kv, act: c.act, planned_linear: c.plannedLinear || null, linear_limit: c.linearLimit || null,
@@ -198,16 +206,19 @@ Examples:
           r = generate(rt, tok, o.i ?? '', steps, emit);
           if (!o.json) process.stdout.write('\n');
         } else {
-          const lines = createInterface({ input: process.stdin, terminal: false })[Symbol.asyncIterator]();
-          r = await chat(rt, tok, o.i, o.y, steps, {
+          // stdin is opened only when a line is needed: with -i, chat answers it and exits without reading
+          let lines: AsyncIterator<string> | undefined;
+          r = await chat(rt, o.i, o.y, steps, {
             readLine: async (guide) => {
-              if (!o.json) process.stdout.write(guide);
+              if (!o.json && process.stdin.isTTY) process.stdout.write(guide);
+              lines ??= createInterface({ input: process.stdin, terminal: false })[Symbol.asyncIterator]();
               const n = await lines.next();
               return n.done ? null : n.value;
             },
             emit,
             print: (s) => (o.json ? chunks.push(Buffer.from(s)) : process.stdout.write(s)),
-          });
+            note: warn,
+          }, { replyTokens, once: o.i !== undefined });
         }
         const mem = rt.memoryBytes();
         if (o.json) {
