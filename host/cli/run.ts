@@ -147,13 +147,7 @@ Examples:
         if (o.target !== undefined && o.target !== run.target) throw new UserError(`--target ${o.target}: ${modelPath} carries a ${run.build} build of the app, and runs it`, 'drop --target');
         for (const n of run.notes) warn(n);
         opts = run.options;
-        codec = () => run.codec;
         check = (rt) => planDifferences(img, model, rt.plan);
-        if (mode === 'chat') {
-          // chat's turns run in the app with its tokenizer, which this image format keeps no device copy of
-          opts = { ...opts, tokenizerImage: tokenizerImage(model.tokenizer!), textBytes: 1024, memoryLimit: undefined };
-          check = (rt) => [`chat: the app's tokenizer and turn buffers take ${rt.plan.memory.tokenizer} bytes of linear memory beyond the image's plan`];
-        }
         imageJson = {
           board: img.board?.name ?? null, sha256: img.digest, signed: img.signature?.keyId ?? null, app_build: run.build,
           ctx: c.ctx, kv: c.kv, act: c.act, planned_linear: c.plannedLinear || null, linear_limit: c.linearLimit || null,
