@@ -10,5 +10,5 @@ export * from './kernels/lowbit';
 export * from './kernels/bitmod';
 export { model_init, model_forward, model_step, model_tokens, model_logits, model_memory } from './model/llama';
 export { sampler_init, sampler_sample, sampler_state } from './model/sampler';
-export { chat_reset, chat_turn, chat_next, chat_pos } from './model/chat';
+export { chat_reset, chat_turn, chat_next, chat_pos, gen_begin, gen_next, gen_token } from './model/chat';
 export { tok_text, tok_tokens, tok_piece, tok_encode, tok_decode } from './model/tokenizer';

@@ -7,7 +7,7 @@
 // The host (or board) writes the system prompt's bytes, then the user's, at tok_text(), calls
 // chat_turn, then chat_next until it returns a negative code, printing the bytes each positive
 // return leaves at tok_piece(). A conversation is the positions 0..context-1; chat_reset starts a new one.
-import { contextLength, model_step } from './llama';
+import { batchWidth, contextLength, model_forward, model_step, model_tokens } from './llama';
 import { tok_decode, tok_encode, tok_text, tok_tokens, tokBos, tokEos, tokTextCap } from './tokenizer';
 
 // chat_turn results (>= 0: the prompt's token count)
@@ -103,5 +103,57 @@ export function chat_next(): i32 {
   replies++;
   if (limit > 0 && replies >= limit) ended = CHAT_REPLY_LIMIT;
   else if (pos >= context) ended = CHAT_CONTEXT_END;
+  return b < 0 ? 0 : b;
+}
+
+// ---- generate: run.c's generate() on the device ---------------------------------------------------
+// The prompt (tokenized with BOS) is forced: its positions go through the model as batched prefill
+// with no logits and no sampling (run.c forwards them one by one and ignores their logits: the same
+// tokens), and its pieces are printed; then tokens are sampled until BOS or `steps` positions.
+let gForced: i32 = 0, gDone: i32 = 0, gSteps: i32 = 0;
+
+// Tokenizes the textLen bytes at tok_text() and prefills; returns the prompt's token count, or
+// CHAT_TOO_LONG / CHAT_NO_TOKENIZER, CHAT_ERROR when the prefill does not fit the plan.
+export function gen_begin(textLen: i32, steps: i32): i32 {
+  if (tokTextCap() < 0) return CHAT_NO_TOKENIZER;
+  if (textLen < 0 || textLen > tokTextCap()) return CHAT_TOO_LONG;
+  const n = tok_encode(textLen, 1, 0);
+  if (n < 0) return CHAT_NO_TOKENIZER;
+  const ctx = contextLength();
+  gSteps = steps <= 0 || steps > ctx ? ctx : steps;
+  np = n;
+  token = load<i32>(tok_tokens());
+  pos = 0; gDone = 0;
+  gForced = min(n - 1, gSteps);
+  const b = batchWidth();
+  for (let i = 0; i < gForced; i += b) {
+    const k = min(b, gForced - i);
+    for (let j = 0; j < k; j++) store<i32>(model_tokens() + (<usize>j << 2), load<i32>(tok_tokens() + (<usize>(i + j) << 2)));
+    if (model_forward(k, i, 0) != 0) return CHAT_ERROR;
+  }
+  ended = 0;
+  return n;
+}
+
+// The last token printed (after gen_begin: the prompt's first, BOS).
+export function gen_token(): i32 { return token; }
+
+// The next printed piece (bytes at tok_piece(), maybe 0), or CHAT_END_TEXT (BOS), CHAT_CONTEXT_END
+// (`steps` positions), CHAT_ERROR.
+export function gen_next(): i32 {
+  if (ended != 0) return ended;
+  let nx: i32;
+  if (gDone < gForced) {
+    nx = load<i32>(tok_tokens() + (<usize>(gDone + 1) << 2));
+    gDone++;
+  } else {
+    if (pos >= gSteps) { ended = CHAT_CONTEXT_END; return ended; }
+    nx = model_step(token, pos);
+    if (nx < 0) { ended = CHAT_ERROR; return ended; }
+  }
+  pos++;
+  if (nx == tokBos()) { ended = CHAT_END_TEXT; return ended; }
+  const b = tok_decode(token, nx);
+  token = nx;
   return b < 0 ? 0 : b;
 }

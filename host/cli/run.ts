@@ -8,7 +8,7 @@ import { UserError } from '../errors.ts';
 import { engineOrFallback } from '../engine/index.ts';
 import { loadModel } from '../formats/index.ts';
 import { log, warn } from '../log.ts';
-import { chat, DEFAULT_REPLY_TOKENS, generate, type GenerateResult } from '../model/generate.ts';
+import { chat, DEFAULT_REPLY_TOKENS, generateInApp, type GenerateResult } from '../model/generate.ts';
 import { kvFormat, KV_FORMATS } from '../model/kv.ts';
 import { describePlan } from '../model/plan.ts';
 import { quantizeModel } from '../model/quantize.ts';
@@ -197,7 +197,7 @@ Examples:
         const emit = o.json ? (b: Uint8Array) => void chunks.push(b) : (b: Uint8Array) => void process.stdout.write(b);
         let r: GenerateResult;
         if (mode === 'generate') {
-          r = generate(rt, tok, o.i ?? '', steps, emit);
+          r = generateInApp(rt, o.i ?? '', steps, emit); // the app tokenizes, samples and prints, as a board
           if (!o.json) process.stdout.write('\n');
         } else {
           // stdin is opened only when a line is needed: with -i, chat answers it and exits without reading

@@ -8,7 +8,7 @@
 // gives the same tokens; chat mode forwards one token at a time as run.c does, since it samples (and
 // so advances the random generator) at every position.
 import { UserError } from '../errors.ts';
-import { CHAT_CONTEXT_END, CHAT_CONTEXT_FULL, CHAT_ERROR, CHAT_TEMPLATE_BYTES, CHAT_TOO_LONG, type ModelRuntime } from './runtime.ts';
+import { CHAT_CONTEXT_END, CHAT_CONTEXT_FULL, CHAT_END_TEXT, CHAT_ERROR, CHAT_TEMPLATE_BYTES, CHAT_TOO_LONG, type ModelRuntime } from './runtime.ts';
 import type { TextCodec } from './tokenizer.ts';
 
 export interface GenerateResult {
@@ -64,6 +64,41 @@ export function generate(rt: ModelRuntime, tok: TextCodec, prompt: string, steps
   const firstCall = forced > 0 ? forced : 1;
   return {
     tokens: out, positions: pos, promptTokens: np, prefillMs: tPrefill - t0, decodeMs: tEnd - tPrefill, decodeSteps,
+    achievedTokS: pos > firstCall && after > 0 ? (pos - firstCall) / after : 0,
+  };
+}
+
+// `generate` run by the app itself (gen_begin / gen_next: its tokenizer, prefill, sampler, printing),
+// as a board runs it: the same bytes as `generate` with run.c's tokenizer (test/golden.test.ts).
+export function generateInApp(rt: ModelRuntime, prompt: string, steps: number, emit: (bytes: Uint8Array) => void): GenerateResult {
+  const bytes = new TextEncoder().encode(prompt);
+  const t0 = performance.now();
+  const np = rt.genBegin(bytes, steps);
+  if (np === CHAT_TOO_LONG) throw new UserError(`the prompt is ${bytes.length} bytes; the app's prompt buffer holds ${rt.plan.textBytes}`);
+  if (np < 0) throw new Error(`gen_begin failed (code ${np})`);
+  const tPrefill = performance.now();
+  const forced = Math.min(np - 1, steps);
+  let tFirst = forced > 0 ? tPrefill : 0;
+  let pos = 0;
+  const tokens = [rt.genToken()];
+  for (;;) {
+    const r = rt.genNext();
+    if (typeof r === 'number') {
+      if (r === CHAT_ERROR) throw new Error('gen_next failed');
+      if (r === CHAT_END_TEXT) pos++;
+      break;
+    }
+    pos++;
+    if (tFirst === 0) tFirst = performance.now();
+    tokens.push(rt.genToken());
+    emit(r);
+  }
+  const tEnd = performance.now();
+  const after = (tEnd - tFirst) / 1000;
+  const firstCall = forced > 0 ? forced : 1;
+  const decodeSteps = Math.max(0, pos - forced);
+  return {
+    tokens, positions: pos, promptTokens: np, prefillMs: tPrefill - t0, decodeMs: tEnd - tPrefill, decodeSteps,
     achievedTokS: pos > firstCall && after > 0 ? (pos - firstCall) / after : 0,
   };
 }

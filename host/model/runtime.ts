@@ -172,6 +172,26 @@ export class ModelRuntime {
     return this.instance.memory().slice(p, p + n);
   }
 
+  // The app's generate (assembly/model/chat.ts gen_*): tokenize and prefill; the prompt's token count or a code.
+  genBegin(prompt: Uint8Array, steps: number): number {
+    if (!this.plan.tokenizerImage) throw new Error('this runtime was planned without a device tokenizer');
+    if (prompt.length > this.plan.textBytes) return CHAT_TOO_LONG;
+    this.instance.memory().set(prompt, this.call('tok_text'));
+    return this.call('gen_begin', prompt.length, steps);
+  }
+
+  // The next printed piece, or an end code.
+  genNext(): Uint8Array | number {
+    const n = this.call('gen_next');
+    if (n < 0) return n;
+    const p = this.call('tok_piece');
+    return this.instance.memory().slice(p, p + n);
+  }
+
+  genToken(): number {
+    return this.call('gen_token');
+  }
+
   chatPos(): number {
     return this.call('chat_pos');
   }
