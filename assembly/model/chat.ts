@@ -1,4 +1,4 @@
-// Chat turns on the device: the one place their rules live, so `edge-flash run -m chat` on a PC and
+// Chat turns and run.c's generate on the device (docs/abi.md): the one place their rules live, so `edge-flash run -m chat` on a PC and
 // a board's runtime over serial serve the same turns. run.c's chat() semantics (Llama 2 template;
 // the prompt goes through the model one token at a time, sampling at every position as run.c does),
 // with ends of a reply that run.c lacks: the model's end of text (BOS or EOS), a per-turn token limit,
