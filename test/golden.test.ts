@@ -6,11 +6,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseModel } from '../host/formats/index.ts';
 import { writeLlama2c } from '../host/formats/llama2c.ts';
-import { generate } from '../host/model/generate.ts';
+import { generate, generateInApp } from '../host/model/generate.ts';
 import { ModelRuntime } from '../host/model/runtime.ts';
 import { samplerFromCli } from '../host/model/sampler.ts';
 import { randomWeights, trainTokenizer } from '../host/model/synthetic.ts';
-import { TokenizerRef } from '../host/model/tokenizer.ts';
+import { TokenizerRef, tokenizerImage } from '../host/model/tokenizer.ts';
 import { fromRoot } from '../host/paths.ts';
 import type { Target } from '../host/quant/formats.ts';
 import { testEngines } from './helpers.ts';
@@ -39,6 +39,19 @@ for (const [file, model, prompt, t, p, seed, steps] of CASES) {
           generate(rt, tok, prompt, steps, (b) => out.push(b));
           out.push(Buffer.from('\n'));
           assert.is(Buffer.concat(out).toString('latin1'), want.toString('latin1'));
+        } finally {
+          rt.close();
+        }
+      });
+      test(`${file} on ${engine.name}/${target}: the app's own generate (its tokenizer, gen_begin/gen_next)`, () => {
+        const rt = ModelRuntime.create(model, engine, { target, tokenizerImage: tokenizerImage(tok.t), textBytes: 256 });
+        try {
+          rt.setSampler(samplerFromCli(t, p, seed));
+          const out: Uint8Array[] = [];
+          const r = generateInApp(rt, prompt, steps, (b) => out.push(b));
+          out.push(Buffer.from('\n'));
+          assert.is(Buffer.concat(out).toString('latin1'), want.toString('latin1'));
+          assert.ok(r.tokens.length >= 1 && r.positions <= steps);
         } finally {
           rt.close();
         }

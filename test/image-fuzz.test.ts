@@ -65,8 +65,8 @@ test(`reader: ${MIN_CASES}+ mutated images give only ImageErrors (seed ${SEED})`
   const t0 = Date.now();
   const codes = new Map<string, number>();
   let cases = 0, parsed = 0;
+  // every one of MIN_CASES cases runs, however loaded the machine; spare time runs more
   while (cases < MIN_CASES || Date.now() - t0 < BUDGET_MS / 2) {
-    if (Date.now() - t0 > BUDGET_MS) break;
     const base = bases[cases % bases.length];
     const { bytes, what } = mutate(r, base);
     const board = boards[cases % boards.length];
@@ -83,7 +83,6 @@ test(`reader: ${MIN_CASES}+ mutated images give only ImageErrors (seed ${SEED})`
     assert.ok(Date.now() - t1 < 500, `case ${cases} took ${Date.now() - t1} ms (${what})`);
     cases++;
   }
-  assert.ok(cases >= MIN_CASES, `only ${cases} cases in ${BUDGET_MS} ms`);
   // The resealed half must reach past the checksums into the structure and contents checks.
   for (const code of ['header_crc', 'section_crc', 'truncated', 'section_bounds', 'overlap', 'tensor']) {
     assert.ok((codes.get(code) ?? 0) > 0, `no mutation reached '${code}': ${JSON.stringify(Object.fromEntries(codes))}`);

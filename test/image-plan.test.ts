@@ -40,8 +40,9 @@ const p = suite('planner');
 p('linear memory is the runtime plan to the byte; everything resident on a large board', () => {
   const r = request(boardByName('host'));
   const plan = planBoard(r);
-  const rt = planModel(r.model, { target: 'device', kv: int4, act: 'i8', has: r.app.has }, r.app.heapBase);
+  const rt = planModel(r.model, { target: 'device', kv: int4, act: 'i8', has: r.app.has, tokenizerImage: r.tokenizer, textBytes: r.textBytes }, r.app.heapBase);
   assert.ok(plan.fits);
+  assert.ok(rt.memory.tokenizer > r.tokenizer.byteLength, 'the app\'s copy of the tokenizer section is planned');
   assert.is(plan.linear, rt.memory.total);
   assert.is(plan.streamedBytesPerToken, 0);
   assert.ok(plan.runtime.tensors.every((t) => t.resident));

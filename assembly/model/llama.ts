@@ -135,6 +135,8 @@ export function model_init(d: usize): i32 {
 export function model_tokens(): usize { return tokens; }
 export function model_logits(): usize { return logits; }
 export function model_memory(): usize { return memTop; }
+export function contextLength(): i32 { return seqLen; }
+export function batchWidth(): i32 { return batch; }
 
 // ---- matmul over any format, resident or streamed ----------------------------------------------------
 let lastQ: usize = 0, lastQn: i32 = -1, lastQk: i32 = -1, lastQmax: i32 = -1;

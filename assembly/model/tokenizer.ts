@@ -46,6 +46,10 @@ export function tokenizerReserve(desc: usize): bool {
 }
 
 export function tok_text(): usize { return text; }
+export function tokBos(): i32 { return bos; }
+export function tokEos(): i32 { return eos; }
+// bytes of the prompt buffer; -1 without a device tokenizer
+export function tokTextCap(): i32 { return img == 0 ? -1 : textCap; }
 export function tok_tokens(): usize { return toks; }
 export function tok_piece(): usize { return piece; }
 

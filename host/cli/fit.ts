@@ -8,7 +8,6 @@ import { appFootprint } from '../image/pack.ts';
 import { fmtBytes, planBoard, type BoardPlan } from '../image/plan.ts';
 import { appProblem } from '../image/app.ts';
 import type { Image } from '../image/read.ts';
-import { tokenizerBytes } from '../image/model.ts';
 
 // `model` is the image's own (host/image/model.ts imageToModel: its formats, seq_len = its context).
 // An app that is not an edge-flash device app has no footprint to plan with: what keeps it from running.
@@ -18,7 +17,7 @@ export function planImageOn(img: Image, model: Model, board: BoardProfile): Boar
   const c = img.config;
   return planBoard({
     model, kv: kvFormat(c.kv)!, act: c.act === 'i4' ? 'i4' : 'i8', board, app: appFootprint(img.app),
-    tokenizerBytes: tokenizerBytes(model).byteLength,
+    tokenizer: img.tokenizer, textBytes: c.textBytes,
     metadataBytes: img.sections.find((s) => s.name === 'metadata')?.size ?? null, signed: img.signature !== null,
   });
 }

@@ -8,7 +8,7 @@ import { UserError } from '../errors.ts';
 import { engineOrFallback } from '../engine/index.ts';
 import { loadModel } from '../formats/index.ts';
 import { log, warn } from '../log.ts';
-import { chat, generate, type GenerateResult } from '../model/generate.ts';
+import { chat, DEFAULT_REPLY_TOKENS, generateInApp, type GenerateResult } from '../model/generate.ts';
 import { kvFormat, KV_FORMATS } from '../model/kv.ts';
 import { describePlan } from '../model/plan.ts';
 import { quantizeModel } from '../model/quantize.ts';
@@ -61,6 +61,7 @@ export function registerRun(program: Command): void {
     .option('-i <string>', 'input prompt')
     .option('-m <mode>', 'generate | chat', 'generate')
     .option('-y <string>', 'system prompt in chat mode')
+    .option('--reply-tokens <n>', `chat: most tokens of one reply (0: until the model ends it or the context is full)`, intFlag('--reply-tokens', { min: 0 }), DEFAULT_REPLY_TOKENS)
     .option('--engine <name>', 'v8 | wasm3 (--engine wasm3 without the wasm3 addon is an error)', 'v8')
     .option('--target <build>', 'device (MVP, what wasm3 and boards run) | simd (default on V8); an image runs its own app')
     .option('--quant <format>', 'quantize the layer matrices on load: ternary, tq2, tq1, tb1, tt4, q8_0, i4g32, ... (docs/formats.md); not for an image')
@@ -95,6 +96,7 @@ Examples:
       if (o.target !== undefined && o.target !== 'device' && o.target !== 'simd') throw new UserError(`unknown --target '${o.target}': expected device or simd`);
       const memoryLimit: number | undefined = o.memory;
       const batch: number = o.batch ?? (memoryLimit === undefined ? 16 : 1);
+      const replyTokens: number = o.replyTokens;
       const image = isImageFile(modelPath);
       // --board and --key are for images: with either, a file that is not one gets the image reader's error
       if ((o.board !== undefined || o.key !== undefined) && !image) loadImageModel(modelPath, readImageFile(modelPath));
@@ -141,7 +143,6 @@ Examples:
         for (const n of run.notes) warn(n);
         opts = boardCap === undefined ? run.options
           : { ...run.options, memoryLimit: Math.min(run.options.memoryLimit ?? boardCap, boardCap), capMemory: true };
-        codec = () => run.codec;
         check = (rt) => planDifferences(img, model, rt.plan);
         imageJson = {
           board: img.board?.name ?? null, sha256: img.digest, signed: img.signature?.keyId ?? null, app_build: run.build,
@@ -193,19 +194,22 @@ Examples:
         const emit = o.json ? (b: Uint8Array) => void chunks.push(b) : (b: Uint8Array) => void process.stdout.write(b);
         let r: GenerateResult;
         if (mode === 'generate') {
-          r = generate(rt, tok, o.i ?? '', steps, emit);
+          r = generateInApp(rt, o.i ?? '', steps, emit); // the app tokenizes, samples and prints, as a board
           if (!o.json) process.stdout.write('\n');
         } else {
-          const lines = createInterface({ input: process.stdin, terminal: false })[Symbol.asyncIterator]();
-          r = await chat(rt, tok, o.i, o.y, steps, {
+          // stdin is opened only when a line is needed: with -i, chat answers it and exits without reading
+          let lines: AsyncIterator<string> | undefined;
+          r = await chat(rt, o.i, o.y, steps, {
             readLine: async (guide) => {
-              if (!o.json) process.stdout.write(guide);
+              if (!o.json && process.stdin.isTTY) process.stdout.write(guide);
+              lines ??= createInterface({ input: process.stdin, terminal: false })[Symbol.asyncIterator]();
               const n = await lines.next();
               return n.done ? null : n.value;
             },
             emit,
             print: (s) => (o.json ? chunks.push(Buffer.from(s)) : process.stdout.write(s)),
-          });
+            note: warn,
+          }, { replyTokens, once: o.i !== undefined });
         }
         // run.c stops at the context silently; a user who asked for more is told
         if (steps0 > ctx && r.positions >= ctx) log(`stopped at the end of the context: ${ctx} positions${image ? ' (the image\'s context)' : ''}, fewer than -n ${steps0}`);

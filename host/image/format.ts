@@ -1,11 +1,11 @@
-// The edge-flash image format, version 1: constants, byte layouts and the error catalogue.
+// The edge-flash image format, version 2: constants, byte layouts and the error catalogue.
 // docs/image-format.md is the spec; host/image/write.ts is the one writer, host/image/read.ts the one
 // reader. Everything is little-endian. A layout change bumps IMAGE_VERSION, so an old reader refuses a
 // new image with a clear message instead of reading garbage.
 import { UserError } from '../errors.ts';
 
 export const IMAGE_MAGIC = 'EFIM';          // bytes 45 46 49 4D
-export const IMAGE_VERSION = 1;
+export const IMAGE_VERSION = 2;       // 2: the tokenizer section is the app's EFTK form; config text_bytes
 export const HEADER_BYTES = 24;             // the fixed header, before the section table
 export const SECTION_ENTRY_BYTES = 20;
 export const MAX_SECTIONS = 16;
@@ -38,7 +38,7 @@ export interface SectionKind {
 export const SECTION_KINDS: readonly SectionKind[] = [
   { kind: 1, name: 'app', minAlign: 16, required: true },        // the device app, a .wasm module
   { kind: 2, name: 'config', minAlign: 16, required: true },     // CONFIG_BYTES, the layout below
-  { kind: 3, name: 'tokenizer', minAlign: 16, required: true },  // llama2.c tokenizer.bin, verbatim
+  { kind: 3, name: 'tokenizer', minAlign: 16, required: true },  // the app's tokenizer (EFTK, docs/image-format.md)
   { kind: 4, name: 'weights', minAlign: 64, required: true },    // tensor directory + tensors
   { kind: 5, name: 'metadata', minAlign: 16, required: false },  // UTF-8 JSON object, informative only
 ];
@@ -57,14 +57,15 @@ export function sectionName(kind: number): string {
 //   36 u32 planned_linear: the arena high-water mark of the plan (host/model/plan.ts), 0 when not planned
 //   40 u8 kv_format (KV_CODES)   41 u8 act_format (ACT_CODES)   42 u16 batch: the prefill width planned (0: none)
 //   44 f32 norm_eps   48 f32 rope_theta   52 u32 linear_limit: the linear memory the plan had to fit (0: none)
-//   56 u8[8] reserved, 0
+//   56 u32 text_bytes: the app's prompt buffer (longest prompt it tokenizes)   60 u8[4] reserved, 0
 export const CONFIG_BYTES = 64;
 export const C = {
   dim: 0, hiddenDim: 4, nLayers: 8, nHeads: 12, nKvHeads: 16, vocabSize: 20, seqLen: 24, ctx: 28, flags: 32,
-  plannedLinear: 36, kv: 40, act: 41, batch: 42, normEps: 44, ropeTheta: 48, linearLimit: 52, reservedTail: 56,
+  plannedLinear: 36, kv: 40, act: 41, batch: 42, normEps: 44, ropeTheta: 48, linearLimit: 52, textBytes: 56, reservedTail: 60,
 } as const;
 export const CONFIG_FLAG_SHARED = 1;
 export const CONFIG_KNOWN_FLAGS = 1;
+export const DEFAULT_TEXT_BYTES = 512; // pack's prompt buffer: run.c's 512-byte prompts fit, the chat template aside
 
 export type { KvFormatName } from '../model/kv.ts';
 import { KV_FORMATS, type KvFormatName } from '../model/kv.ts';

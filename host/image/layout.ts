@@ -35,6 +35,7 @@ export interface ImageConfig extends ModelConfig {
   plannedLinear: number;       // the plan's arena high-water mark (0: not planned)
   linearLimit: number;         // the linear memory it was planned to fit (0: no limit)
   batch: number;               // the prefill width planned (0: not planned)
+  textBytes: number;           // the app's prompt buffer in bytes
 }
 
 export type TensorRole = 'embedding' | 'norm' | 'matrix' | 'classifier';
@@ -83,6 +84,7 @@ export function configProblem(c: ImageConfig): string | undefined {
   if (headDim(c) % 2 !== 0) return `head size ${headDim(c)} is odd (RoPE rotates pairs)`;
   if (c.ctx > c.seqLen) return `ctx ${c.ctx} is larger than the model's seq_len ${c.seqLen}`;
   if (!Number.isInteger(c.batch) || c.batch < 0 || c.batch > 65535) return `batch is ${c.batch}, expected 0..65535`;
+  if (!Number.isInteger(c.textBytes) || c.textBytes < 1 || c.textBytes > 1 << 16) return `text_bytes is ${c.textBytes}, expected 1..65536`;
   if (c.linearLimit > 0 && c.plannedLinear > c.linearLimit) return `planned_linear ${c.plannedLinear} exceeds linear_limit ${c.linearLimit}`;
   if (!(c.normEps > 0 && c.normEps < 1)) return `norm_eps is ${c.normEps}, expected a number in (0, 1)`;
   if (!(c.ropeTheta >= 1 && Number.isFinite(c.ropeTheta))) return `rope_theta is ${c.ropeTheta}, expected a finite number >= 1`;

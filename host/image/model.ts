@@ -1,6 +1,6 @@
 // Between images and the runtime's Model (host/model/model.ts): the tensors of a Model under their
 // image names, and the Model an image holds (what `edge-flash run <image>` runs, as a board would).
-import { readTokenizerBin, writeTokenizerBin } from '../formats/tokenizer-bin.ts';
+import { tokenizerFromImage, tokenizerImage } from '../model/tokenizer.ts';
 import { UserError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { MATRIX_NAMES, type LayerWeights, type Matrix, type MatrixName, type Model } from '../model/model.ts';
@@ -73,7 +73,7 @@ export function imageToModel(img: Image, path = '<image>'): Model {
     ropeTheta: c.ropeTheta, normEps: c.normEps,
     embedding: mat('token_embd'), layers, rmsFinal: vec('output_norm'),
     classifier: c.sharedClassifier ? null : mat('output'),
-    tokenizer: readTokenizerBin(`${path} (tokenizer section)`, img.tokenizer, c.vocabSize),
+    tokenizer: tokenizerFromImage(img.tokenizer),
   };
 }
 
@@ -89,7 +89,8 @@ export function loadImageModel(path: string, bytes: Uint8Array, opts: ReadOption
   return { model: imageToModel(image, path), image };
 }
 
+// The image's tokenizer section: the app's form (EFTK), which it tokenizes from as it is.
 export function tokenizerBytes(m: Model): Uint8Array {
   if (!m.tokenizer) throw new UserError(`${m.path}: no tokenizer`, 'pass one with -z tokenizer.bin');
-  return writeTokenizerBin(m.tokenizer);
+  return tokenizerImage(m.tokenizer);
 }

@@ -11,6 +11,7 @@ import type { KvFormat } from '../model/kv.ts';
 import { MATRIX_NAMES, matrixShape, type Matrix, type Model } from '../model/model.ts';
 import { convert, dequantize } from '../model/quantize.ts';
 import { formatByName, type WeightFormat } from '../quant/formats.ts';
+import { DEFAULT_TEXT_BYTES } from './format.ts';
 import { modelTensors, type ImageConfig } from './layout.ts';
 import { imageModelConfig, modelImageTensors, tokenizerBytes } from './model.ts';
 import { planBoard, residentSet, type AppFootprint, type BoardPlan, type BoardPlanRequest } from './plan.ts';
@@ -116,6 +117,7 @@ export interface PackOptions extends FormatOptions {
   tool: string;               // "edge-flash 0.1.0"
   source: string;             // what the model was packed from
   force?: boolean;            // write an image that does not fit
+  textBytes?: number;         // the app's prompt buffer (default DEFAULT_TEXT_BYTES)
   onTensor?: (done: number, total: number, name: string) => void;
 }
 
@@ -143,7 +145,7 @@ export function planRequest(converted: Model, o: Omit<PackOptions, 'tool' | 'sou
   const ctx = checkContext(o.ctx, converted.config.seqLen);
   const model = { ...converted, config: { ...converted.config, seqLen: ctx } };
   return {
-    model, kv: o.kv, act: o.act ?? 'i8', board: o.board, app: appFootprint(o.app), tokenizerBytes: tokenizerBytes(converted).byteLength,
+    model, kv: o.kv, act: o.act ?? 'i8', board: o.board, app: appFootprint(o.app), tokenizer: tokenizerBytes(converted), textBytes: o.textBytes ?? DEFAULT_TEXT_BYTES,
     metadataBytes, signed: !!o.signingKey,
   };
 }
@@ -168,9 +170,10 @@ export function packModel(source: Model, o: PackOptions): PackResult {
     ...imageModelConfig(req.model), seqLen, ctx: c.seqLen, kv: o.kv.name, act: allF32(req.model) ? 'f32' : req.act,
     normEps: req.model.normEps, ropeTheta: req.model.ropeTheta,
     plannedLinear: plan.fits ? plan.linear : 0, linearLimit: plan.fits ? plan.limits.linear : 0, batch: plan.fits ? plan.runtime.batch : 0,
+    textBytes: req.textBytes,
   };
   const { bytes } = writeImage({
-    boardId: o.board.id, app: o.app, config, tokenizer: tokenizerBytes(converted), tensors, metadata: metaOf(plan), signingKey: o.signingKey,
+    boardId: o.board.id, app: o.app, config, tokenizer: req.tokenizer, tensors, metadata: metaOf(plan), signingKey: o.signingKey,
   });
   // Read back what was written with every check on, as the board will (esptool verifies every write).
   const image = readImage(bytes, { board: o.board, capacity: o.force ? Number.MAX_SAFE_INTEGER : undefined });

@@ -34,7 +34,8 @@ export interface BoardPlanRequest {
   act: 'i8' | 'i4';
   board: BoardProfile;
   app: AppFootprint;
-  tokenizerBytes: number;
+  tokenizer: Uint8Array;      // the image's tokenizer section (EFTK): the app copies it into linear memory
+  textBytes: number;          // the app's prompt buffer
   metadataBytes: number | null;
   signed: boolean;
   speed?: HostSpeed;
@@ -66,7 +67,7 @@ export interface BoardPlan {
 const TARGET = 'device' as const;    // boards run the MVP build under wasm3
 
 function runtimePlan(r: BoardPlanRequest, memoryLimit?: number): RuntimePlan {
-  return planModel(r.model, { target: TARGET, kv: r.kv, act: r.act, memoryLimit, has: r.app.has }, r.app.heapBase);
+  return planModel(r.model, { target: TARGET, kv: r.kv, act: r.act, memoryLimit, has: r.app.has, tokenizerImage: r.tokenizer, textBytes: r.textBytes }, r.app.heapBase);
 }
 
 // wasm3's own needs beside linear memory: runtime and compiled code, wasm stack, native stack.
@@ -150,7 +151,7 @@ export function planBoard(r: BoardPlanRequest): BoardPlan {
   row('activations', m.activations, 0, 0, `run state for a prefill width of ${rt.batch}`);
   if (m.scratch > 0) row('kernel scratch', m.scratch, 0, 0, 'the largest scratch of the kernels chosen');
   if (m.sampler > 0) row('sampler', m.sampler, 0, 0, `top-p buffer, ${c.vocabSize} x 8 bytes`);
-  row('tokenizer', m.tokenizer, 0, 0, m.tokenizer ? 'device copy' : `stays in flash (${r.tokenizerBytes} bytes in the image)`);
+  row('tokenizer', m.tokenizer, 0, 0, `the app's copy of the ${r.tokenizer.byteLength}-byte tokenizer section, a ${r.textBytes}-byte prompt buffer, its tokens`);
   const w3 = wasm3Heap(r);
   row('wasm3 runtime + code', 0, w3.runtime, 0, `the ${r.app.wasmBytes}-byte app compiled, ~${r.board.wasm3.codePerWasmByte} bytes per app byte (measured, see boards/${r.board.name}.json)`);
   row('wasm3 stack', 0, w3.stack, 0, 'the interpreter value stack');
@@ -180,7 +181,7 @@ export function planBoard(r: BoardPlanRequest): BoardPlan {
 
 export function imageSize(r: BoardPlanRequest): number {
   return layoutImage({
-    app: r.app.wasmBytes, tokenizer: r.tokenizerBytes, tensors: modelImageTensors(r.model).map(({ t }) => t.data.byteLength),
+    app: r.app.wasmBytes, tokenizer: r.tokenizer.byteLength, tensors: modelImageTensors(r.model).map(({ t }) => t.data.byteLength),
     metadata: r.metadataBytes, signed: r.signed,
   }).totalSize;
 }

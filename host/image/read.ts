@@ -16,6 +16,7 @@ import { keyId, sha256, toHex, verifyDigest } from './sign.ts';
 import { hashHex } from '../model/tables-hash.ts';
 import { EMBEDDING_FORMATS } from '../quant/formats.ts';
 import { TABLES_HASH } from '../model/tables.gen.ts';
+import { compareBytes, TOKENIZER_MAGIC } from '../model/tokenizer.ts';
 
 export interface ReadOptions {
   board?: BoardProfile;        // the board that will run it: checks the board id and the image's size
@@ -91,6 +92,9 @@ export function readImage(input: Uint8Array, opts: ReadOptions = {}): Image {
   }
   const version = u16(H.version);
   if (version === 0) fail('version', `header: format version 0 is not a valid version (this edge-flash reads version ${IMAGE_VERSION})`);
+  if (version < IMAGE_VERSION) {
+    fail('version', `header: format version ${version} is an older edge-flash's image (this edge-flash reads version ${IMAGE_VERSION}: the tokenizer section is now the app's own)`, 'pack the model again with this edge-flash');
+  }
   if (version > IMAGE_VERSION) {
     fail('future_version', `header: format version ${version} is newer than this edge-flash reads (version ${IMAGE_VERSION})`, 'update edge-flash, or pack the image again with this version');
   }
@@ -220,30 +224,51 @@ export function readConfig(b: Uint8Array): ImageConfig {
     dim: u32(C.dim), hiddenDim: u32(C.hiddenDim), nLayers: u32(C.nLayers), nHeads: u32(C.nHeads), nKvHeads: u32(C.nKvHeads),
     vocabSize: u32(C.vocabSize), seqLen: u32(C.seqLen), sharedClassifier: (flags & CONFIG_FLAG_SHARED) !== 0,
     ctx: u32(C.ctx), kv: KV_CODES[kv], act: ACT_CODES[act], normEps: v.getFloat32(C.normEps, true), ropeTheta: v.getFloat32(C.ropeTheta, true),
-    plannedLinear: u32(C.plannedLinear), linearLimit: u32(C.linearLimit), batch: v.getUint16(C.batch, true),
+    plannedLinear: u32(C.plannedLinear), linearLimit: u32(C.linearLimit), batch: v.getUint16(C.batch, true), textBytes: u32(C.textBytes),
   };
   const problem = configProblem(c);
   if (problem) fail('config', `config: ${problem}`);
   return c;
 }
 
-// llama2.c tokenizer.bin: u32 max_token_length, then per token f32 score, i32 length, the bytes.
+// The app's tokenizer (EFTK, assembly/model/tokenizer.ts reads it as it is): every field the app's
+// BPE relies on is checked, so a board's tokenizer never reads past the section or loops.
 export function checkTokenizer(b: Uint8Array, vocabSize: number): void {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (b.byteLength < 4) fail('tokenizer', `section 'tokenizer' is ${b.byteLength} bytes, shorter than its 4-byte header`);
-  const maxLen = v.getUint32(0, true);
+  const i32 = (at: number) => v.getInt32(at, true), u32 = (at: number) => v.getUint32(at, true);
+  if (b.byteLength < 32) fail('tokenizer', `section 'tokenizer' is ${b.byteLength} bytes, shorter than its 32-byte header`);
+  if (u32(0) !== TOKENIZER_MAGIC) fail('tokenizer', `tokenizer: magic is ${hexBytes(b.subarray(0, 4))}, expected 45 46 54 4b ('EFTK')`);
+  if (u32(4) !== 1) fail('tokenizer', `tokenizer: version ${u32(4)}, expected 1`);
+  const vocab = u32(8), maxLen = u32(12), bos = i32(16), eos = i32(20), dummy = i32(24);
+  if (vocab !== vocabSize) fail('tokenizer', `tokenizer: ${vocab} tokens, the config declares ${vocabSize}`);
   if (maxLen < 1 || maxLen > 65536) fail('tokenizer', `tokenizer: max_token_length is ${maxLen}, expected 1..65536`);
-  let pos = 4;
-  for (let i = 0; i < vocabSize; i++) {
-    if (pos + 8 > b.byteLength) fail('tokenizer', `tokenizer: token ${i} of ${vocabSize} starts at byte ${pos}, past the section's end (${b.byteLength})`);
-    const score = v.getFloat32(pos, true);
-    const len = v.getInt32(pos + 4, true);
-    if (Number.isNaN(score)) fail('tokenizer', `tokenizer: token ${i} has a NaN score`);
-    if (len < 0 || len > maxLen) fail('tokenizer', `tokenizer: token ${i} has length ${len}, expected 0..${maxLen} (max_token_length)`);
-    pos += 8 + len;
-    if (pos > b.byteLength) fail('tokenizer', `tokenizer: token ${i}'s ${len} bytes run past the section's end (${b.byteLength})`);
+  for (const [name, id] of [['bos', bos], ['eos', eos]] as const) {
+    if (id < 0 || id >= vocab) fail('tokenizer', `tokenizer: ${name} is ${id}, expected 0..${vocab - 1}`);
   }
-  if (pos !== b.byteLength) fail('tokenizer', `tokenizer: ${b.byteLength - pos} bytes follow the ${vocabSize} tokens the config declares`);
+  if (dummy < -1 || dummy >= vocab) fail('tokenizer', `tokenizer: the dummy-prefix id is ${dummy}, expected -1..${vocab - 1}`);
+  if (u32(28) !== 0) fail('tokenizer', 'tokenizer: reserved header word is not zero');
+  const offsets = 32 + 4 * vocab, sorted = offsets + 4 * (vocab + 1), bytes = sorted + 4 * vocab, pieces = bytes + 4 * 256;
+  if (b.byteLength < pieces) fail('tokenizer', `tokenizer: ${b.byteLength} bytes, its tables for ${vocab} tokens need ${pieces}`);
+  for (let i = 0; i < vocab; i++) if (Number.isNaN(v.getFloat32(32 + 4 * i, true))) fail('tokenizer', `tokenizer: token ${i} has a NaN score`);
+  if (u32(offsets) !== 0) fail('tokenizer', `tokenizer: the first piece starts at ${u32(offsets)}, expected 0`);
+  for (let i = 0; i < vocab; i++) {
+    const len = u32(offsets + 4 * (i + 1)) - u32(offsets + 4 * i);
+    if (len < 0 || len > maxLen) fail('tokenizer', `tokenizer: token ${i} has length ${len}, expected 0..${maxLen} (max_token_length)`);
+  }
+  const total = u32(offsets + 4 * vocab);
+  if (pieces + total !== b.byteLength) fail('tokenizer', `tokenizer: the pieces end at byte ${pieces + total}, the section has ${b.byteLength}`);
+  const piece = (id: number) => b.subarray(pieces + u32(offsets + 4 * id), pieces + u32(offsets + 4 * (id + 1)));
+  if (b.subarray(pieces).includes(0)) fail('tokenizer', 'tokenizer: a piece holds a NUL byte (pieces are stored up to their first NUL)');
+  const seen = new Uint8Array(vocab);
+  let prev: Uint8Array | null = null;
+  for (let i = 0; i < vocab; i++) {
+    const id = u32(sorted + 4 * i);
+    if (id >= vocab || seen[id]) fail('tokenizer', `tokenizer: sorted entry ${i} is ${id}, not a token id not yet listed (expected a permutation of 0..${vocab - 1})`);
+    seen[id] = 1;
+    if (prev && compareBytes(prev, piece(id)) > 0) fail('tokenizer', `tokenizer: sorted entry ${i} (token ${id}) is out of byte order`);
+    prev = piece(id);
+  }
+  for (let i = 0; i < 256; i++) if (u32(bytes + 4 * i) >= vocab) fail('tokenizer', `tokenizer: byte ${i}'s fallback token is ${u32(bytes + 4 * i)}, expected 0..${vocab - 1}`);
 }
 
 function readTensors(bytes: Uint8Array, ws: SectionInfo, config: ImageConfig): ImageTensor[] {

@@ -2,10 +2,9 @@
 // makes (header, CRCs, SHA-256, signature, contents: the reader's errors, as `verify` gives them), then
 // its own app runs its packed weights (as stored: padded, in their formats, the same tensors resident
 // and streamed) at the image's context, KV and activation formats and prefill width, under a linear
-// memory cap of the plan's size, with the one host import a board provides (edge.weights_read). As the
-// image's plan keeps no device copy of the tokenizer, the prompt is tokenized and tokens are printed
-// by the host from the image's tokenizer section (run.c's tokenizer), where a board runtime reads it
-// from mapped flash; the forward pass and the sampler run in the app.
+// memory cap of the plan's size, with the one host import a board provides (edge.weights_read). The
+// app tokenizes the prompt and decodes tokens itself from the image's tokenizer section (EFTK), copied
+// into linear memory at model_init as the plan counts it: the host only moves bytes in and out.
 import type { BoardProfile } from '../board/boards.ts';
 import type { EngineName } from '../engine/types.ts';
 import { UserError } from '../errors.ts';
@@ -13,7 +12,6 @@ import { kvFormat } from '../model/kv.ts';
 import type { Model } from '../model/model.ts';
 import type { Plan } from '../model/plan.ts';
 import type { RuntimeOptions } from '../model/runtime.ts';
-import { TokenizerRef } from '../model/tokenizer.ts';
 import type { Target } from '../quant/formats.ts';
 import { appBuild, appProblem, type AppBuild } from './app.ts';
 import { fmtBytes, residentTensors } from './plan.ts';
@@ -23,7 +21,6 @@ export interface ImageRun {
   build: AppBuild;            // what the app is: the device (MVP) build, the simd build, or unknown
   target: Target;             // the build the runtime plans kernels for
   options: RuntimeOptions;    // for ModelRuntime.create
-  codec: TokenizerRef;        // run.c's tokenizer over the image's tokenizer section
   notes: string[];            // what runs differently from the image's plan, one line each
 }
 
@@ -59,10 +56,13 @@ export function imageRun(path: string, image: Image, model: Model, req: ImageRun
     memoryLimit: planned ? (streams ? c.linearLimit : undefined) : req.memoryLimit,
     capMemory: planned || req.memoryLimit !== undefined,
     sampler: true,
+    // the app tokenizes and prints from the image's tokenizer section, as on a board
+    tokenizerImage: image.tokenizer,
+    textBytes: c.textBytes,
     // wasm3's value stack as the image's board sizes it
     stackBytes: req.engine === 'wasm3' ? (req.board ?? image.board)?.wasm3.stack : undefined,
   };
-  return { build, target: options.target!, options, codec: new TokenizerRef(model.tokenizer!), notes };
+  return { build, target: options.target!, options, notes };
 }
 
 // How the runtime's plan differs from the one the image records (another edge-flash packed it): one

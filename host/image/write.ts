@@ -43,6 +43,7 @@ export function encodeConfig(c: ImageConfig): Uint8Array {
   v.setUint8(C.act, ACT_CODES.indexOf(c.act));
   v.setUint16(C.batch, c.batch, true);
   u32(C.linearLimit, c.linearLimit);
+  u32(C.textBytes, c.textBytes);
   v.setFloat32(C.normEps, c.normEps, true);
   v.setFloat32(C.ropeTheta, c.ropeTheta, true);
   return b;

@@ -13,6 +13,11 @@ import type { TextCodec } from './tokenizer.ts';
 import { hashHex } from './tables-hash.ts';
 import { TABLES_HASH } from './tables.gen.ts';
 
+// assembly/model/chat.ts's codes
+export const CHAT_TOO_LONG = -1, CHAT_CONTEXT_FULL = -2, CHAT_NO_TOKENIZER = -3;
+export const CHAT_END_TEXT = -1, CHAT_REPLY_LIMIT = -2, CHAT_CONTEXT_END = -3, CHAT_ERROR = -4;
+export const CHAT_TEMPLATE_BYTES = 34;
+
 export interface RuntimeOptions extends Omit<PlanOptions, 'target'> {
   target?: Target;           // default: simd on V8, device on wasm3
   stackBytes?: number;
@@ -164,6 +169,54 @@ export class ModelRuntime {
         return this.instance.memory().slice(p, p + n);
       },
     };
+  }
+
+  // The app's chat turns (assembly/model/chat.ts): a new conversation of `context` positions (0: all).
+  chatReset(context: number): void {
+    this.call('chat_reset', context);
+  }
+
+  // Starts a turn; returns the prompt's token count or a CHAT_* code (negative).
+  chatTurn(system: Uint8Array, user: Uint8Array, replyLimit: number): number {
+    if (!this.plan.tokenizerImage) throw new Error('this runtime was planned without a device tokenizer');
+    const text = new Uint8Array(system.length + user.length);
+    text.set(system);
+    text.set(user, system.length);
+    if (text.length > this.plan.textBytes) return CHAT_TOO_LONG;
+    this.instance.memory().set(text, this.call('tok_text'));
+    return this.call('chat_turn', system.length, user.length, replyLimit);
+  }
+
+  // One position of the turn: the bytes to print (empty while the prompt goes in), or an end code.
+  chatNext(): Uint8Array | number {
+    const n = this.call('chat_next');
+    if (n < 0) return n;
+    const p = this.call('tok_piece');
+    return this.instance.memory().slice(p, p + n);
+  }
+
+  // The app's generate (assembly/model/chat.ts gen_*): tokenize and prefill; the prompt's token count or a code.
+  genBegin(prompt: Uint8Array, steps: number): number {
+    if (!this.plan.tokenizerImage) throw new Error('this runtime was planned without a device tokenizer');
+    if (prompt.length > this.plan.textBytes) return CHAT_TOO_LONG;
+    this.instance.memory().set(prompt, this.call('tok_text'));
+    return this.call('gen_begin', prompt.length, steps);
+  }
+
+  // The next printed piece, or an end code.
+  genNext(): Uint8Array | number {
+    const n = this.call('gen_next');
+    if (n < 0) return n;
+    const p = this.call('tok_piece');
+    return this.instance.memory().slice(p, p + n);
+  }
+
+  genToken(): number {
+    return this.call('gen_token');
+  }
+
+  chatPos(): number {
+    return this.call('chat_pos');
   }
 
   close(): void {

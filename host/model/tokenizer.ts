@@ -182,3 +182,17 @@ export function tokenizerImage(t: Tokenizer): Uint8Array {
   for (const k of keys) { out.set(k, at); at += k.length; }
   return out;
 }
+
+// The tokenizer an EFTK image holds (the image's tokenizer section, checked by host/image/read.ts):
+// pieces as the image stores them (up to their first NUL), scores, bos and eos.
+export function tokenizerFromImage(img: Uint8Array): Tokenizer {
+  const dv = new DataView(img.buffer, img.byteOffset, img.byteLength);
+  const vocab = dv.getUint32(8, true);
+  const scores = new Float32Array(vocab);
+  for (let i = 0; i < vocab; i++) scores[i] = dv.getFloat32(32 + 4 * i, true);
+  const offsets = 32 + 4 * vocab;
+  const pieceBase = 32 + 4 * (vocab + (vocab + 1) + vocab + 256);
+  const pieces = Array.from({ length: vocab }, (_, i) =>
+    img.slice(pieceBase + dv.getUint32(offsets + 4 * i, true), pieceBase + dv.getUint32(offsets + 4 * (i + 1), true)));
+  return { pieces, scores, maxTokenLength: dv.getUint32(12, true), bos: dv.getInt32(16, true), eos: dv.getInt32(20, true) };
+}
