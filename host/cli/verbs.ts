@@ -8,6 +8,10 @@ import { registerPack } from './pack.ts';
 import { registerPlan } from './plan.ts';
 import { registerRun } from './run.ts';
 import { registerVerify } from './verify.ts';
+import { registerPorts } from './ports.ts';
+import { registerFlash } from './flash.ts';
+import { registerChat } from './chat.ts';
+import { registerMonitor } from './monitor.ts';
 
 export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerBench,
@@ -18,4 +22,8 @@ export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerVerify,
   registerBoards,
   registerKeygen,
+  registerPorts,
+  registerFlash,
+  registerChat,
+  registerMonitor,
 ];
