@@ -12,6 +12,7 @@ import { registerPorts } from './ports.ts';
 import { registerFlash } from './flash.ts';
 import { registerChat } from './chat.ts';
 import { registerMonitor } from './monitor.ts';
+import { registerSim } from './sim.ts';
 
 export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerBench,
@@ -26,4 +27,5 @@ export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerFlash,
   registerChat,
   registerMonitor,
+  registerSim,
 ];
