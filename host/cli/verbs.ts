@@ -10,6 +10,11 @@ import { registerPlan } from './plan.ts';
 import { registerQuantize } from './quantize.ts';
 import { registerRun } from './run.ts';
 import { registerVerify } from './verify.ts';
+import { registerPorts } from './ports.ts';
+import { registerFlash } from './flash.ts';
+import { registerChat } from './chat.ts';
+import { registerMonitor } from './monitor.ts';
+import { registerSim } from './sim.ts';
 
 export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerBench,
@@ -22,4 +27,9 @@ export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerKeygen,
   registerQuantize,
   registerEval,
+  registerPorts,
+  registerFlash,
+  registerChat,
+  registerMonitor,
+  registerSim,
 ];

@@ -1,0 +1,382 @@
+// The commands a CLI verb (or a test) calls on a connected board: info, flash (upload with resume and
+// a window, VERIFY, COMMIT, RESET), chat (streamed tokens, cancel). Plain functions over a Client.
+import { toHex } from '../image/sign.ts';
+import { boardById, boardLabel, boardRuns } from './boards.ts';
+import { BoardError, Client, FRAMING_ERRORS, TIMEOUTS, errorMessage, lineMs } from './client.ts';
+import { CHUNK_OVERHEAD, ERR, LOG_LEVELS, SLOT_STATES, STATS_REASONS, T } from './frames.ts';
+import type { FrameEvent } from './framing.ts';
+import { UserError } from '../errors.ts';
+import { sha256 } from '../image/sign.ts';
+import { readImage } from '../image/read.ts';
+
+export interface BoardInfo {
+  protocolVersion: number;
+  boardId: number;
+  board: string;                 // the profile's name, or the board's own
+  maxFrame: number;
+  slotCapacity: number;
+  eraseBlock: number;
+  heapFree: number;
+  heapLargest: number;
+  linearMemory: number;
+  lastTokPerS: number;
+  bootedSlot: 'A' | 'B' | null;
+  slots: { A: string; B: string };
+  appLoaded: boolean;
+  pending: boolean;
+  bootedSha256: string | null;
+  upload: { sha256: string; size: number; next: number } | null;
+  runtimeVersion: string;
+  wasm3Version: string;
+}
+
+const zeros = (b: Uint8Array) => b.every((x) => x === 0);
+const slotName = (s: number) => (s === 0 ? 'A' : s === 1 ? 'B' : null);
+
+export async function info(client: Client): Promise<BoardInfo> {
+  const r = await client.request('INFO', {}, TIMEOUTS.command, 'read the board INFO');
+  const [runtimeVersion, wasm3Version, boardName] = r.strings as string[];
+  const up = r.upload_sha256 as Uint8Array;
+  return {
+    protocolVersion: r.protocol_version as number,
+    boardId: r.board_id as number,
+    board: boardById(r.board_id as number)?.name ?? boardName,
+    maxFrame: r.max_frame as number,
+    slotCapacity: r.slot_capacity as number,
+    eraseBlock: r.erase_block as number,
+    heapFree: r.heap_free as number,
+    heapLargest: r.heap_largest as number,
+    linearMemory: r.linear_memory as number,
+    lastTokPerS: (r.last_tok_per_s_x1000 as number) / 1000,
+    bootedSlot: slotName(r.booted_slot as number),
+    slots: { A: SLOT_STATES[r.slot_a_state as number] ?? `state ${r.slot_a_state}`, B: SLOT_STATES[r.slot_b_state as number] ?? `state ${r.slot_b_state}` },
+    appLoaded: ((r.flags as number) & 1) !== 0,
+    pending: ((r.flags as number) & 2) !== 0,
+    bootedSha256: zeros(r.booted_sha256 as Uint8Array) ? null : toHex(r.booted_sha256 as Uint8Array),
+    upload: zeros(up) && r.upload_size === 0 ? null : { sha256: toHex(up), size: r.upload_size as number, next: r.upload_next as number },
+    runtimeVersion, wasm3Version,
+  };
+}
+
+export function formatInfo(i: BoardInfo): string {
+  const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+  return [
+    `board:          ${i.board} (id ${i.boardId})`,
+    `runtime:        ${i.runtimeVersion}, wasm3 ${i.wasm3Version}, protocol ${i.protocolVersion}, max frame ${i.maxFrame} bytes`,
+    `slots:          A ${i.slots.A}, B ${i.slots.B}; booted ${i.bootedSlot ?? 'none'}${i.pending ? ' (pending)' : ''}; ${i.slotCapacity} bytes each, erase block ${i.eraseBlock}`,
+    `image:          ${i.bootedSha256 ? `SHA-256 ${i.bootedSha256}` : 'none'}${i.appLoaded ? '' : ' (no app loaded)'}`,
+    `heap:           ${kib(i.heapFree)} free, largest block ${kib(i.heapLargest)}`,
+    `linear memory:  ${kib(i.linearMemory)}`,
+    `last reply:     ${i.lastTokPerS ? `${i.lastTokPerS.toFixed(2)} tok/s` : 'none yet'}`,
+    ...(i.upload ? [`upload:         ${i.upload.next} of ${i.upload.size} bytes of ${i.upload.sha256.slice(0, 16)}`] : []),
+  ].join('\n');
+}
+
+export interface UploadProgress {
+  (sent: number, total: number, startedAt: number): void;
+}
+
+export interface UploadResult {
+  resumedAt: number;
+  bytes: number;          // bytes sent this time (repeats included)
+  ms: number;
+  rewinds: number;
+  timeouts: number;
+}
+
+// UPLOAD_BEGIN, then chunks in a go-back-N window until the board has every byte (section 5).
+export async function upload(client: Client, image: Uint8Array, onProgress?: UploadProgress): Promise<UploadResult> {
+  const size = image.byteLength;
+  const digest = sha256(image);
+  const b = await client.request('UPLOAD_BEGIN', { image_size: size, sha256: digest }, TIMEOUTS.uploadBegin, 'begin the upload');
+  const next0 = b.next_offset as number;
+  if (next0 > size) throw new BoardError(`the board says it has ${next0} bytes of a ${size}-byte image`, null);
+  const chunk = Math.min(b.max_chunk as number, client.deviceMaxFrame - CHUNK_OVERHEAD);
+  const window = Math.max(1, b.window as number);
+  if (chunk < 1) throw new BoardError(`the board offers chunks of ${b.max_chunk} bytes`, null);
+  const ackMs = TIMEOUTS.chunkBase + lineMs(window * (chunk + CHUNK_OVERHEAD + 2), client.baud);
+  const t0 = performance.now();
+  const result: UploadResult = { resumedAt: next0, bytes: 0, ms: 0, rewinds: 0, timeouts: 0 };
+  let acked = next0, sendAt = next0, rewoundTo = -1;
+  const chunkNo = (offset: number) => Math.floor(offset / chunk);
+  let lastError = '';
+
+  await new Promise<void>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    let tries = 0;
+    let done = false;
+    let sending = false;
+    const finish = (e?: Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      offAck();
+      offErr();
+      offClose();
+      if (e) reject(e);
+      else resolve();
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        tries++;
+        result.timeouts++;
+        if (tries >= TIMEOUTS.chunkTries) {
+          return finish(new BoardError(`failed to write chunk ${chunkNo(acked)}: ${lastError || `no acknowledgement within ${(ackMs / 1000).toFixed(1)} s`} (${tries} tries)`, null));
+        }
+        sendAt = acked; // go back to what the board has
+        rewoundTo = acked;
+        arm();
+        pump();
+      }, ackMs);
+    };
+    const pump = () => {
+      if (sending || done) return;
+      sending = true;
+      (async () => {
+        while (!done && sendAt < size && sendAt - acked < window * chunk) {
+          const len = Math.min(chunk, size - sendAt);
+          const at = sendAt;
+          sendAt += len;
+          result.bytes += len;
+          await client.send('UPLOAD_CHUNK', { offset: at, data: image.subarray(at, at + len) });
+        }
+      })().then(() => {
+        sending = false;
+        if (!done && sendAt < size && sendAt - acked < window * chunk) pump();
+      }, (e) => {
+        sending = false;
+        finish(e);
+      });
+    };
+    const offAck = client.on('UPLOAD_CHUNK_REPLY', (f: FrameEvent) => {
+      const offset = f.fields.offset as number, next = f.fields.next_offset as number;
+      if (next > size) return finish(new BoardError(`failed to write chunk ${chunkNo(offset)}: the board acknowledged ${next} of ${size} bytes`, null));
+      if (next > acked) {
+        acked = next;
+        tries = 0;
+        lastError = '';
+        onProgress?.(acked, size, t0);
+      }
+      if (acked >= size) return finish();
+      if (offset > next && next > rewoundTo) {
+        // the board discarded a chunk after a gap: one chunk before it was lost
+        result.rewinds++;
+        rewoundTo = next;
+        sendAt = next;
+      }
+      if (sendAt < acked) sendAt = acked;
+      arm();
+      pump();
+    });
+    const offErr = client.on('ERROR', (f: FrameEvent) => {
+      const code = f.fields.code as number;
+      const msg = errorMessage(code, new TextDecoder().decode(f.fields.message as Uint8Array));
+      lastError = msg;
+      if (f.fields.req_type === T.UPLOAD_CHUNK && !FRAMING_ERRORS.has(code)) {
+        return finish(new BoardError(`failed to write chunk ${chunkNo(acked)}: ${msg}`, code));
+      }
+      // a frame of ours arrived corrupt (BAD_CRC, BAD_FRAME): the gap shows in the acknowledgement of the
+      // next chunk; with none left to send, go back now rather than at the timeout
+      if (sendAt >= size && acked > rewoundTo) {
+        result.rewinds++;
+        rewoundTo = acked;
+        sendAt = acked;
+        pump();
+      }
+    });
+    const offClose = client.onClose(() => finish(new BoardError(`${client.transport.name}: the board went away at ${acked} of ${size} bytes (${client.closed})`, null, 'run flash again: it resumes where it stopped')));
+    if (acked >= size) return finish();
+    arm();
+    pump();
+  });
+  result.ms = performance.now() - t0;
+  return result;
+}
+
+export interface FlashOptions {
+  reset?: boolean;
+  onProgress?: UploadProgress;
+  log?: (line: string) => void;
+  reconnect?: () => Promise<Client>;   // after RESET: a fresh connection to the same port
+}
+
+export interface FlashResult {
+  board: BoardInfo;
+  upload: UploadResult;
+  sha256: string;
+  slot: 'A' | 'B';
+  booted: BoardInfo | null;            // INFO after the reset, when reset
+}
+
+// INFO, the host-side checks (board, size), upload, VERIFY, COMMIT, and RESET into the new image.
+export async function flash(client: Client, image: Uint8Array, opts: FlashOptions = {}): Promise<FlashResult> {
+  const log = opts.log ?? (() => {});
+  const board = await info(client);
+  const profile = boardById(board.boardId);
+  const img = readImage(image, {}); // every check `verify` makes, before a byte goes out
+  if (profile ? !boardRuns(profile, img.boardId) : img.boardId !== board.boardId) {
+    throw new UserError(`the image is for ${boardLabel(img.boardId)}; the board on ${client.transport.name} is ${board.board} (id ${board.boardId})`, 'pack it with --board ' + board.board);
+  }
+  if (image.byteLength > board.slotCapacity) {
+    throw new UserError(`the image is ${image.byteLength} bytes (${(image.byteLength / 1048576).toFixed(2)} MiB); a slot on ${board.board} holds ${board.slotCapacity} bytes (${(board.slotCapacity / 1048576).toFixed(2)} MiB)`,
+      'pack a smaller model or quantization (see `edge-flash plan`)');
+  }
+  const fileSha = toHex(sha256(image)); // the protocol's SHA-256 is of the whole file (the image's own digest stops before its trailer)
+  const up = await upload(client, image, opts.onProgress);
+  if (up.resumedAt > 0) log(`resumed at ${up.resumedAt} of ${image.byteLength} bytes (${((100 * up.resumedAt) / image.byteLength).toFixed(1)} %)`);
+  const vMs = TIMEOUTS.verifyBase + (image.byteLength / TIMEOUTS.verifyBytesPerSecond) * 1000;
+  const v = await client.request('VERIFY', {}, vMs, 'verify the image');
+  const got = toHex(v.sha256 as Uint8Array);
+  if (got !== fileSha || v.image_size !== image.byteLength) {
+    throw new BoardError(`failed to verify the image: the board read back ${v.image_size} bytes with SHA-256 ${got}, the image is ${image.byteLength} bytes with ${fileSha}`, ERR.SHA_MISMATCH);
+  }
+  const c = await client.request('COMMIT', {}, TIMEOUTS.command, 'commit the image');
+  const slot = slotName(c.slot as number) ?? 'A';
+  let booted: BoardInfo | null = null;
+  if (opts.reset) {
+    await client.request('RESET', {}, TIMEOUTS.command, 'reset the board');
+    booted = await afterReset(client, opts.reconnect);
+    if (booted.bootedSha256 !== fileSha) {
+      throw new BoardError(`the board verified and committed the image to slot ${slot} but booted ${booted.bootedSha256 ?? 'no image'} after the reset (rolled back?)`, null, 'see `edge-flash monitor` for its log');
+    }
+  }
+  return { board, upload: up, sha256: fileSha, slot, booted };
+}
+
+// Waits for the board to answer HELLO again after RESET (the same connection, or a new one).
+export async function afterReset(client: Client, reconnect?: () => Promise<Client>): Promise<BoardInfo> {
+  const until = Date.now() + TIMEOUTS.reboot;
+  let c = client;
+  for (;;) {
+    try {
+      if (c.closed && reconnect) c = await reconnect();
+      await c.hello(1);
+      return await info(c);
+    } catch (e) {
+      if (Date.now() > until) throw new BoardError(`the board did not come back within ${TIMEOUTS.reboot / 1000} s of RESET (${(e as Error).message})`, null);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+export interface ChatSettings {
+  prompt: string;
+  seed: number;
+  temperature: number;
+  topP: number;
+  steps: number;
+  mode: 'generate' | 'chat';
+  newConversation: boolean;
+}
+
+export interface ChatStats {
+  reason: string;
+  promptTokens: number;
+  tokens: number;
+  prefillMs: number;
+  decodeMs: number;
+  tokPerS: number | null;
+  linearMemory: number;
+  heapFree: number;
+  heapLargest: number;
+}
+
+export interface ChatResult {
+  text: string;
+  tokens: number[];
+  context: number;
+  stats: ChatStats;
+}
+
+export interface ChatHandle {
+  done: Promise<ChatResult>;
+  cancel(): Promise<void>;
+}
+
+// CHAT: the reply (prompt tokens, context), then TOKEN frames until STATS. onText gets whole UTF-8.
+export function chat(client: Client, s: ChatSettings, onText?: (text: string, token: number) => void): ChatHandle {
+  const utf8 = new TextDecoder('utf-8', { fatal: false });
+  const tokens: number[] = [];
+  let text = '';
+  let seq = -1;
+  let gap: NodeJS.Timeout | undefined;
+  const offs: Array<() => void> = [];
+  const done = new Promise<ChatResult>((resolve, reject) => {
+    let context = 0;
+    const fail = (e: Error) => {
+      clearTimeout(gap);
+      offs.forEach((o) => o());
+      reject(e);
+    };
+    const armGap = () => {
+      clearTimeout(gap);
+      gap = setTimeout(() => fail(new BoardError(`chat: no token from ${client.transport.name} within ${TIMEOUTS.tokenGap / 1000} s`, null)), TIMEOUTS.tokenGap);
+    };
+    offs.push(client.on('TOKEN', (f) => {
+      if (f.seq !== seq) return;
+      const id = f.fields.token as number;
+      const piece = utf8.decode(f.fields.text as Uint8Array, { stream: true });
+      tokens.push(id);
+      text += piece;
+      onText?.(piece, id);
+      armGap();
+    }));
+    offs.push(client.on('STATS', (f) => {
+      if (f.seq !== seq) return;
+      clearTimeout(gap);
+      offs.forEach((o) => o());
+      const tail = utf8.decode();
+      if (tail) {
+        text += tail;
+        onText?.(tail, -1);
+      }
+      const n = f.fields.tokens as number, decodeUs = f.fields.decode_us as number;
+      resolve({
+        text, tokens, context,
+        stats: {
+          reason: STATS_REASONS[f.fields.reason as number] ?? `reason ${f.fields.reason}`,
+          promptTokens: f.fields.prompt_tokens as number, tokens: n,
+          prefillMs: (f.fields.prefill_us as number) / 1000, decodeMs: decodeUs / 1000,
+          tokPerS: n > 1 && decodeUs > 0 ? (n - 1) / (decodeUs / 1e6) : null,
+          linearMemory: f.fields.linear_memory as number, heapFree: f.fields.heap_free as number, heapLargest: f.fields.heap_largest as number,
+        },
+      });
+    }));
+    offs.push(client.on('ERROR', (f) => {
+      // a trap after tokens were streamed: the ERROR precedes a STATS with reason 'error'
+      if (f.seq === seq && f.fields.req_type === T.CHAT && tokens.length > 0) {
+        onText?.('', -1);
+      }
+    }));
+    offs.push(client.onClose(() => fail(new BoardError(`${client.transport.name}: the board went away during the reply (${client.closed})`, null))));
+    const bytes = new TextEncoder().encode(s.prompt);
+    const fields = {
+      seed: s.seed >>> 0, temperature: s.temperature, top_p: s.topP, steps: s.steps, mode: s.mode === 'chat' ? 1 : 0,
+      flags: s.newConversation ? 1 : 0, prompt: bytes,
+    };
+    const maxPrompt = client.deviceMaxFrame - 6 - 16;
+    if (bytes.byteLength > maxPrompt) return fail(new UserError(`the prompt is ${bytes.byteLength} bytes; the board takes at most ${maxPrompt} in one frame`));
+    const req = client.request('CHAT', fields, TIMEOUTS.chatReplyBase + bytes.byteLength, 'start the chat');
+    seq = client.lastSeq; // taken before any frame can arrive, so TOKEN frames are matched
+    req.then((r) => {
+      context = r.context as number;
+      armGap();
+    }, fail);
+  });
+  return {
+    done,
+    async cancel() {
+      await client.request('CANCEL', {}, TIMEOUTS.command, 'cancel the reply');
+    },
+  };
+}
+
+export function formatStats(s: ChatStats): string {
+  const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
+  return `[${s.tokens} tokens, ${s.tokPerS === null ? '-' : s.tokPerS.toFixed(1)} tok/s, prefill ${s.promptTokens} tokens in ${s.prefillMs.toFixed(0)} ms, linear memory ${kib(s.linearMemory)}, heap free ${kib(s.heapFree)}${s.reason === 'steps' ? '' : `, ${s.reason}`}]`;
+}
+
+export function logLevel(level: number): string {
+  return LOG_LEVELS[level] ?? `level ${level}`;
+}

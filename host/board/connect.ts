@@ -1,0 +1,22 @@
+// Opens a board for a CLI verb: the port at a baud rate, then HELLO (a silent board is named in 2 s).
+import { Client } from './client.ts';
+import { openSerial } from './transport.ts';
+
+export async function connectBoard(port: string, baud: number, trace = false): Promise<Client> {
+  const t = await openSerial(port, baud);
+  t.trace = trace;
+  const c = new Client(t, baud);
+  try {
+    await c.hello();
+  } catch (e) {
+    await c.close();
+    throw e;
+  }
+  return c;
+}
+
+export function parseBaud(v: string | undefined, dflt = 115200): number {
+  const n = v === undefined ? dflt : Number(v);
+  if (!Number.isInteger(n) || n < 300 || n > 12_000_000) throw new Error(`--baud: '${v}' is not a baud rate`);
+  return n;
+}

@@ -1,0 +1,85 @@
+// The transport: bytes to and from a board, nothing more. A serial port (a tty, a USB CDC device or the
+// virtual board's pty, all opened by the `serialport` package) or any duplex stream (tests).
+import type { Duplex } from 'node:stream';
+import { UserError } from '../errors.ts';
+
+export interface Transport {
+  readonly name: string;
+  write(bytes: Uint8Array): Promise<void>;
+  onData(fn: (bytes: Uint8Array) => void): void;
+  onClose(fn: (why: string) => void): void;
+  close(): Promise<void>;
+  // A hex dump of the wire with timestamps (--trace), on stderr.
+  trace?: boolean;
+}
+
+function traceLine(dir: '>' | '<', bytes: Uint8Array): void {
+  const t = (performance.now() / 1000).toFixed(3).padStart(9);
+  for (let i = 0; i < bytes.byteLength; i += 32) {
+    process.stderr.write(`${t} ${dir} ${Buffer.from(bytes.subarray(i, i + 32)).toString('hex').replace(/(..)/g, '$1 ').trim()}\n`);
+  }
+}
+
+// A transport over a duplex stream: a socket, or a pair in one process.
+export class StreamTransport implements Transport {
+  trace = false;
+  private closeFns: Array<(why: string) => void> = [];
+  private closed = false;
+
+  constructor(readonly name: string, private stream: Duplex) {
+    const end = (why: string) => {
+      if (this.closed) return;
+      this.closed = true;
+      for (const f of this.closeFns) f(why);
+    };
+    stream.on('close', () => end('closed'));
+    stream.on('end', () => end('closed by the other end'));
+    stream.on('error', (e) => end(e.message));
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.trace) traceLine('>', bytes);
+    if (this.closed) return Promise.reject(new UserError(`${this.name}: the port is closed`));
+    return new Promise((resolve, reject) => this.stream.write(bytes, (e) => (e ? reject(new UserError(`${this.name}: write failed: ${e.message}`)) : resolve())));
+  }
+
+  onData(fn: (bytes: Uint8Array) => void): void {
+    this.stream.on('data', (b: Buffer) => {
+      if (this.trace) traceLine('<', b);
+      fn(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    });
+  }
+
+  onClose(fn: (why: string) => void): void {
+    this.closeFns.push(fn);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stream.destroy();
+  }
+}
+
+// Opens a serial port (a tty such as /dev/ttyUSB0, COM3, or a pty path such as the virtual board's)
+// in raw mode at `baud`. The native binding loads only here, so verbs without a port never need it.
+export async function openSerial(path: string, baud: number): Promise<Transport> {
+  let SerialPort: typeof import('serialport').SerialPort;
+  try {
+    ({ SerialPort } = await import('serialport'));
+  } catch (e) {
+    throw new UserError(`cannot load the serialport package: ${(e as Error).message}`, 'run npm ci');
+  }
+  const port = new SerialPort({ path, baudRate: baud, autoOpen: false });
+  await new Promise<void>((resolve, reject) =>
+    port.open((e) => {
+      if (!e) return resolve();
+      const why = /ENOENT|No such file/.test(e.message) ? 'no such port'
+        : /EACCES|Permission denied/.test(e.message) ? 'permission denied'
+          : /EBUSY|Resource busy|lock/i.test(e.message) ? 'the port is busy (another program has it open?)' : e.message;
+      const hint = /permission/.test(why) ? 'on Linux add yourself to the dialout group: sudo usermod -aG dialout $USER, then log in again'
+        : why === 'no such port' ? 'see `edge-flash ports`' : undefined;
+      reject(new UserError(`cannot open ${path}: ${why}`, hint));
+    }),
+  );
+  return new StreamTransport(path, port as unknown as Duplex);
+}

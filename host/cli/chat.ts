@@ -1,0 +1,76 @@
+// `edge-flash chat --port P`: interactive (readline, streamed tokens, Ctrl-C cancels the reply, Ctrl-D
+// quits), or scripted with -i PROMPT: prints the reply and exits.
+import type { Command } from 'commander';
+import { createInterface } from 'node:readline';
+import { chat, formatStats, type ChatSettings } from '../board/commands.ts';
+import { connectBoard, parseBaud } from '../board/connect.ts';
+import { UserError } from '../errors.ts';
+import { log } from '../log.ts';
+
+function num(v: string, what: string, int = false): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || (int && (!Number.isInteger(n) || n < 0))) throw new UserError(`${what}: '${v}' is not a ${int ? 'non-negative integer' : 'number'}`);
+  return n;
+}
+
+export function registerChat(program: Command): void {
+  program
+    .command('chat')
+    .description('talk to the model on a board: interactive, or one prompt with -i')
+    .requiredOption('--port <path>', 'serial port, or the virtual board\'s pty')
+    .option('--baud <rate>', 'baud rate', '115200')
+    .option('-i <prompt>', 'one prompt: print the reply and exit')
+    .option('-n <steps>', 'positions to run, prompt included; 0 = context', '256')
+    .option('-t <temperature>', 'temperature; 0 = greedy', '1.0')
+    .option('-p <top_p>', 'top-p; 1 = off', '0.9')
+    .option('-s <seed>', 'seed; 0 = the board picks', '0')
+    .option('-m <mode>', 'generate | chat', 'chat')
+    .option('--json', 'with -i: one JSON object (text, tokens, stats)')
+    .option('--trace', 'hex dump of the wire on stderr')
+    .action(async (o) => {
+      if (o.m !== 'generate' && o.m !== 'chat') throw new UserError(`-m: '${o.m}' is not generate or chat`);
+      const base: Omit<ChatSettings, 'prompt' | 'newConversation'> = {
+        seed: num(o.s, '-s', true), temperature: num(o.t, '-t'), topP: num(o.p, '-p'), steps: num(o.n, '-n', true), mode: o.m,
+      };
+      const client = await connectBoard(o.port, parseBaud(o.baud), !!o.trace);
+      try {
+        if (o.i !== undefined) {
+          const r = await chat(client, { ...base, prompt: o.i, newConversation: true }, o.json ? undefined : (t) => process.stdout.write(t)).done;
+          if (o.json) process.stdout.write(JSON.stringify({ text: r.text, tokens: r.tokens, context: r.context, stats: r.stats }) + '\n');
+          else {
+            process.stdout.write('\n');
+            log(formatStats(r.stats));
+          }
+          return;
+        }
+        const rl = createInterface({ input: process.stdin, output: process.stderr, prompt: '> ' });
+        let current: ReturnType<typeof chat> | null = null;
+        let first = true;
+        rl.on('SIGINT', () => {
+          if (current) void current.cancel().catch(() => {});
+          else rl.close();
+        });
+        rl.prompt();
+        for await (const line of rl) {
+          if (!line.trim()) {
+            rl.prompt();
+            continue;
+          }
+          current = chat(client, { ...base, prompt: line, newConversation: first }, (t) => process.stdout.write(t));
+          first = false;
+          try {
+            const r = await current.done;
+            process.stdout.write('\n');
+            log(formatStats(r.stats));
+          } catch (e) {
+            if (!(e instanceof UserError)) throw e;
+            log(`edge-flash: error: ${e.message}`);
+          }
+          current = null;
+          rl.prompt();
+        }
+      } finally {
+        await client.close();
+      }
+    });
+}
