@@ -125,7 +125,7 @@ test('turns from a pipe: one reply per line, each ended, then the next; a full c
   assert.match(long.err, /a new conversation starts/);
   const bad = cli(['--reply-tokens', 'abc'], '');
   assert.is(bad.code, 2);
-  assert.match(bad.err, /^edge-flash: error: --reply-tokens must be a whole number/);
+  assert.match(bad.err, /^edge-flash: error: --reply-tokens must be an integer of at least 0, got 'abc'/);
 });
 
 test.run();

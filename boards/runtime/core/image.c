@@ -24,7 +24,7 @@ static int pow2(uint32_t x) { return x && !(x & (x - 1)); }
 
 #define FAIL(code, ...) do { if (msg && msg_cap) snprintf(msg, msg_cap, __VA_ARGS__); return (code); } while (0)
 
-/* Section kinds of version 1: name, minimum alignment, required. */
+/* Section kinds of version 2: name, minimum alignment, required. */
 static const struct { const char *name; uint32_t min_align; int required; } KINDS[6] = {
   {0, 0, 0}, {"app", 16, 1}, {"config", 16, 1}, {"tokenizer", 16, 1}, {"weights", 64, 1}, {"metadata", 16, 0},
 };
@@ -76,10 +76,11 @@ static ef_image_err read_config(const uint8_t *b, uint32_t n, ef_config *c, char
   c->kv_format = b[40]; c->act_format = b[41];
   if (c->kv_format > 3) FAIL(EF_IMG_CONFIG, "config: kv_format is %u, expected 0..3 (f32, int8, int4, int3)", c->kv_format);
   if (c->act_format > 2) FAIL(EF_IMG_CONFIG, "config: act_format is %u, expected 0..2 (f32, i8, i4)", c->act_format);
-  for (i = 56; i < 64; i++) if (b[i]) FAIL(EF_IMG_CONFIG, "config: reserved bytes are not zero");
+  for (i = 60; i < 64; i++) if (b[i]) FAIL(EF_IMG_CONFIG, "config: reserved bytes are not zero");
   c->dim = u32(b); c->hidden_dim = u32(b + 4); c->n_layers = u32(b + 8); c->n_heads = u32(b + 12); c->n_kv_heads = u32(b + 16);
   c->vocab_size = u32(b + 20); c->seq_len = u32(b + 24); c->ctx = u32(b + 28); c->planned_linear = u32(b + 36);
   c->batch = u16(b + 42); c->norm_eps = f32(b + 44); c->rope_theta = f32(b + 48); c->linear_limit = u32(b + 52);
+  c->text_bytes = u32(b + 56);
   {
     const struct { const char *name; uint32_t v, max; } ints[8] = {
       {"dim", c->dim, 1u << 16}, {"hidden_dim", c->hidden_dim, 1u << 18}, {"n_layers", c->n_layers, 1024}, {"n_heads", c->n_heads, 1024},
@@ -93,6 +94,7 @@ static ef_image_err read_config(const uint8_t *b, uint32_t n, ef_config *c, char
   if (c->n_heads % c->n_kv_heads) FAIL(EF_IMG_CONFIG, "config: n_heads %u is not a multiple of n_kv_heads %u", (unsigned)c->n_heads, (unsigned)c->n_kv_heads);
   if ((c->dim / c->n_heads) % 2) FAIL(EF_IMG_CONFIG, "config: head size %u is odd (RoPE rotates pairs)", (unsigned)(c->dim / c->n_heads));
   if (c->ctx > c->seq_len) FAIL(EF_IMG_CONFIG, "config: ctx %u is larger than the model's seq_len %u", (unsigned)c->ctx, (unsigned)c->seq_len);
+  if (c->text_bytes < 1 || c->text_bytes > 65536) FAIL(EF_IMG_CONFIG, "config: text_bytes is %u, expected 1..65536", (unsigned)c->text_bytes);
   if (c->linear_limit > 0 && c->planned_linear > c->linear_limit) FAIL(EF_IMG_CONFIG, "config: planned_linear %u exceeds linear_limit %u", (unsigned)c->planned_linear, (unsigned)c->linear_limit);
   if (!(c->norm_eps > 0 && c->norm_eps < 1)) FAIL(EF_IMG_CONFIG, "config: norm_eps is %g, expected a number in (0, 1)", (double)c->norm_eps);
   if (!(c->rope_theta >= 1 && c->rope_theta <= 3.4028234663852886e38)) FAIL(EF_IMG_CONFIG, "config: rope_theta is %g, expected a finite number >= 1", (double)c->rope_theta);
@@ -205,6 +207,7 @@ static ef_image_err read_header(const uint8_t *b, uint64_t n, const ef_read_opts
   if (memcmp(b, "EFIM", 4) != 0) FAIL(EF_IMG_MAGIC, "not an edge-flash image: magic is %02x %02x %02x %02x, expected 45 46 49 4d ('EFIM')", b[0], b[1], b[2], b[3]);
   img->version = u16(b + 4);
   if (img->version == 0) FAIL(EF_IMG_VERSION, "header: format version 0 is not a valid version (this edge-flash reads version %d)", EF_IMAGE_VERSION);
+  if (img->version < EF_IMAGE_VERSION) FAIL(EF_IMG_VERSION, "header: format version %u is an older edge-flash's image (this edge-flash reads version %d: the tokenizer section is now the app's own)", (unsigned)img->version, EF_IMAGE_VERSION);
   if (img->version > EF_IMAGE_VERSION) FAIL(EF_IMG_FUTURE_VERSION, "header: format version %u is newer than this edge-flash reads (version %d)", (unsigned)img->version, EF_IMAGE_VERSION);
   count = u16(b + 16);
   if (count < 1 || count > EF_IMAGE_MAX_SECTIONS) FAIL(EF_IMG_HEADER, "header: section count is %u, expected 1..%d", (unsigned)count, EF_IMAGE_MAX_SECTIONS);
@@ -257,7 +260,7 @@ ef_image_err ef_image_read(const uint8_t *b, uint64_t n, const ef_read_opts *o, 
   for (i = 0; i < img->n_sections; i++) {
     const ef_section *s = &img->sections[i];
     const char *name;
-    if (s->kind < 1 || s->kind > 5) FAIL(EF_IMG_SECTION_KIND, "section %u: unknown kind %u (version 1 knows 1 app, 2 config, 3 tokenizer, 4 weights, 5 metadata)", (unsigned)i, (unsigned)s->kind);
+    if (s->kind < 1 || s->kind > 5) FAIL(EF_IMG_SECTION_KIND, "section %u: unknown kind %u (version %d knows 1 app, 2 config, 3 tokenizer, 4 weights, 5 metadata)", (unsigned)i, (unsigned)s->kind, EF_IMAGE_VERSION);
     name = KINDS[s->kind].name;
     if (seen & (1u << s->kind)) FAIL(EF_IMG_SECTION_DUPLICATE, "section %u: a second '%s' section", (unsigned)i, name);
     seen |= 1u << s->kind;

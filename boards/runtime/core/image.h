@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EF_IMAGE_VERSION 1
+#define EF_IMAGE_VERSION 2     /* 2: the tokenizer section is the app's EFTK form; config text_bytes */
 #define EF_IMAGE_HEADER_BYTES 24
 #define EF_IMAGE_SECTION_BYTES 20
 #define EF_IMAGE_MAX_SECTIONS 16
@@ -42,6 +42,7 @@ typedef struct { uint32_t kind, offset, size, align, crc; } ef_section;
 typedef struct {
   uint32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len, ctx, flags;
   uint32_t planned_linear, linear_limit;
+  uint32_t text_bytes;          /* the app's prompt buffer, 1..65536 */
   uint8_t kv_format, act_format;
   uint16_t batch;
   float norm_eps, rope_theta;
