@@ -101,24 +101,71 @@ static ef_image_err read_config(const uint8_t *b, uint32_t n, ef_config *c, char
   return EF_IMG_OK;
 }
 
-static ef_image_err check_tokenizer(const uint8_t *b, uint32_t n, uint32_t vocab, char *msg, size_t msg_cap) {
-  uint64_t pos = 4;
-  uint32_t max_len, i;
-  if (n < 4) FAIL(EF_IMG_TOKENIZER, "section 'tokenizer' is %u bytes, shorter than its 4-byte header", (unsigned)n);
-  max_len = u32(b);
+/* Unsigned byte order of two pieces, as host/model/tokenizer.ts compareBytes: <0, 0, >0. */
+static int compare_bytes(const uint8_t *a, uint32_t na, const uint8_t *b, uint32_t nb) {
+  uint32_t i, n = na < nb ? na : nb;
+  for (i = 0; i < n; i++) if (a[i] != b[i]) return (int)a[i] - (int)b[i];
+  return na < nb ? -1 : na > nb ? 1 : 0;
+}
+
+/* The app's tokenizer (EFTK, docs/image-format.md), every field checked in read.ts checkTokenizer's
+ * order: header, table sizes, scores, piece offsets, piece bytes, the sorted ids (a permutation in
+ * byte order of the pieces), the byte fallbacks. The section stays where it lies: the permutation is
+ * checked with a small bitmap over one range of ids at a time, so the first bad entry is the one the
+ * TypeScript reader names. */
+#define TOK_IDS_PER_PASS 4096u
+static ef_image_err check_tokenizer(const uint8_t *b, uint32_t n, uint32_t vocab_size, char *msg, size_t msg_cap) {
+  uint32_t vocab, max_len, i, total, first_bad, lo;
+  int32_t bos, eos, dummy;
+  uint64_t offsets, sorted, bytes, pieces;
+  const uint8_t *pc;
+  uint8_t seen[TOK_IDS_PER_PASS / 8];
+#define OFF(j) u32(b + offsets + 4 * (uint64_t)(j))
+#define SORTED(j) u32(b + sorted + 4 * (uint64_t)(j))
+  if (n < 32) FAIL(EF_IMG_TOKENIZER, "section 'tokenizer' is %u bytes, shorter than its 32-byte header", (unsigned)n);
+  if (u32(b) != 0x4b544645u) FAIL(EF_IMG_TOKENIZER, "tokenizer: magic is %02x %02x %02x %02x, expected 45 46 54 4b ('EFTK')", b[0], b[1], b[2], b[3]);
+  if (u32(b + 4) != 1) FAIL(EF_IMG_TOKENIZER, "tokenizer: version %u, expected 1", (unsigned)u32(b + 4));
+  vocab = u32(b + 8); max_len = u32(b + 12); bos = (int32_t)u32(b + 16); eos = (int32_t)u32(b + 20); dummy = (int32_t)u32(b + 24);
+  if (vocab != vocab_size) FAIL(EF_IMG_TOKENIZER, "tokenizer: %u tokens, the config declares %u", (unsigned)vocab, (unsigned)vocab_size);
   if (max_len < 1 || max_len > 65536) FAIL(EF_IMG_TOKENIZER, "tokenizer: max_token_length is %u, expected 1..65536", (unsigned)max_len);
+  if (bos < 0 || (uint32_t)bos >= vocab) FAIL(EF_IMG_TOKENIZER, "tokenizer: bos is %d, expected 0..%u", (int)bos, (unsigned)(vocab - 1));
+  if (eos < 0 || (uint32_t)eos >= vocab) FAIL(EF_IMG_TOKENIZER, "tokenizer: eos is %d, expected 0..%u", (int)eos, (unsigned)(vocab - 1));
+  if (dummy < -1 || (dummy >= 0 && (uint32_t)dummy >= vocab)) FAIL(EF_IMG_TOKENIZER, "tokenizer: the dummy-prefix id is %d, expected -1..%u", (int)dummy, (unsigned)(vocab - 1));
+  if (u32(b + 28)) FAIL(EF_IMG_TOKENIZER, "tokenizer: reserved header word is not zero");
+  offsets = 32 + 4 * (uint64_t)vocab; sorted = offsets + 4 * ((uint64_t)vocab + 1); bytes = sorted + 4 * (uint64_t)vocab; pieces = bytes + 4 * 256;
+  if (n < pieces) FAIL(EF_IMG_TOKENIZER, "tokenizer: %u bytes, its tables for %u tokens need %llu", (unsigned)n, (unsigned)vocab, (unsigned long long)pieces);
+  for (i = 0; i < vocab; i++) if ((u32(b + 32 + 4 * (uint64_t)i) & 0x7fffffffu) > 0x7f800000u) FAIL(EF_IMG_TOKENIZER, "tokenizer: token %u has a NaN score", (unsigned)i);
+  if (OFF(0)) FAIL(EF_IMG_TOKENIZER, "tokenizer: the first piece starts at %u, expected 0", (unsigned)OFF(0));
   for (i = 0; i < vocab; i++) {
-    float score;
-    int32_t len;
-    if (pos + 8 > n) FAIL(EF_IMG_TOKENIZER, "tokenizer: token %u of %u starts at byte %u, past the section's end (%u)", (unsigned)i, (unsigned)vocab, (unsigned)pos, (unsigned)n);
-    score = f32(b + pos);
-    len = (int32_t)u32(b + pos + 4);
-    if (score != score) FAIL(EF_IMG_TOKENIZER, "tokenizer: token %u has a NaN score", (unsigned)i);
-    if (len < 0 || (uint32_t)len > max_len) FAIL(EF_IMG_TOKENIZER, "tokenizer: token %u has length %d, expected 0..%u (max_token_length)", (unsigned)i, (int)len, (unsigned)max_len);
-    pos += 8 + (uint64_t)len;
-    if (pos > n) FAIL(EF_IMG_TOKENIZER, "tokenizer: token %u's %d bytes run past the section's end (%u)", (unsigned)i, (int)len, (unsigned)n);
+    int64_t len = (int64_t)OFF(i + 1) - (int64_t)OFF(i);
+    if (len < 0 || len > (int64_t)max_len) FAIL(EF_IMG_TOKENIZER, "tokenizer: token %u has length %lld, expected 0..%u (max_token_length)", (unsigned)i, (long long)len, (unsigned)max_len);
   }
-  if (pos != n) FAIL(EF_IMG_TOKENIZER, "tokenizer: %u bytes follow the %u tokens the config declares", (unsigned)(n - pos), (unsigned)vocab);
+  total = OFF(vocab);
+  if (pieces + total != n) FAIL(EF_IMG_TOKENIZER, "tokenizer: the pieces end at byte %llu, the section has %u", (unsigned long long)(pieces + total), (unsigned)n);
+  /* From here every piece lies in the section: offsets start at 0, never decrease, and end at its end. */
+  pc = b + pieces;
+  if (total && memchr(pc, 0, total)) FAIL(EF_IMG_TOKENIZER, "tokenizer: a piece holds a NUL byte (pieces are stored up to their first NUL)");
+  /* The first entry that is out of range or lists an id again, one range of ids per pass. */
+  first_bad = vocab;
+  for (lo = 0; lo < vocab; lo += TOK_IDS_PER_PASS) {
+    memset(seen, 0, sizeof seen);
+    for (i = 0; i < first_bad; i++) {
+      uint32_t id = SORTED(i);
+      if (id >= vocab) { first_bad = i; break; }
+      if (id < lo || id - lo >= TOK_IDS_PER_PASS) continue;
+      if (seen[(id - lo) >> 3] & (1u << ((id - lo) & 7))) { first_bad = i; break; }
+      seen[(id - lo) >> 3] |= (uint8_t)(1u << ((id - lo) & 7));
+    }
+  }
+  /* Byte order up to that entry (every id before it is a token's). */
+  for (i = 1; i < first_bad; i++) {
+    uint32_t p = SORTED(i - 1), q = SORTED(i);
+    if (compare_bytes(pc + OFF(p), OFF(p + 1) - OFF(p), pc + OFF(q), OFF(q + 1) - OFF(q)) > 0) FAIL(EF_IMG_TOKENIZER, "tokenizer: sorted entry %u (token %u) is out of byte order", (unsigned)i, (unsigned)q);
+  }
+  if (first_bad < vocab) FAIL(EF_IMG_TOKENIZER, "tokenizer: sorted entry %u is %u, not a token id not yet listed (expected a permutation of 0..%u)", (unsigned)first_bad, (unsigned)SORTED(first_bad), (unsigned)(vocab - 1));
+  for (i = 0; i < 256; i++) if (u32(b + bytes + 4 * i) >= vocab) FAIL(EF_IMG_TOKENIZER, "tokenizer: byte %u's fallback token is %u, expected 0..%u", (unsigned)i, (unsigned)u32(b + bytes + 4 * i), (unsigned)(vocab - 1));
+#undef OFF
+#undef SORTED
   return EF_IMG_OK;
 }
 

@@ -233,7 +233,7 @@ static void protocol(uint32_t cases, const uint8_t *img, uint32_t img_n) {
       if (t == 0x11 && len >= 4) put32(pl, pick(2) ? pick(img_n) : rnd());
       n = add_frame(st, n, sizeof st, t, pl, len);
     }
-    if (pick(4) == 0) { for (i = 0; i < 40 && n < sizeof st; i++) st[n++] = (uint8_t)(0x20 + pick(95)); st[n++] = '\r'; }
+    if (pick(4) == 0) { for (i = 0; i < 40 && n + 1 < sizeof st; i++) st[n++] = (uint8_t)(0x20 + pick(95)); if (n < sizeof st) st[n++] = '\r'; }
     for (i = 0; i < muts && n > 1; i++) {
       uint32_t at = 1 + pick(n - 1), op = pick(3);
       if (op == 0) st[at] ^= (uint8_t)(1u << pick(8));

@@ -49,10 +49,10 @@ static void check_file(const char *path, const ef_read_opts *o) {
     const ef_section *s = &img.sections[i];
     printf("%s{\"kind\":%u,\"offset\":%u,\"size\":%u,\"align\":%u,\"crc32\":%u}", i ? "," : "", s->kind, s->offset, s->size, s->align, s->crc);
   }
-  printf("],\"config\":{\"dim\":%u,\"hiddenDim\":%u,\"nLayers\":%u,\"nHeads\":%u,\"nKvHeads\":%u,\"vocabSize\":%u,\"seqLen\":%u,\"sharedClassifier\":%s,\"ctx\":%u,\"kv\":%u,\"act\":%u,\"normEps\":%.17g,\"ropeTheta\":%.17g,\"plannedLinear\":%u,\"linearLimit\":%u,\"batch\":%u},\"tensors\":[",
+  printf("],\"config\":{\"dim\":%u,\"hiddenDim\":%u,\"nLayers\":%u,\"nHeads\":%u,\"nKvHeads\":%u,\"vocabSize\":%u,\"seqLen\":%u,\"sharedClassifier\":%s,\"ctx\":%u,\"kv\":%u,\"act\":%u,\"normEps\":%.17g,\"ropeTheta\":%.17g,\"plannedLinear\":%u,\"linearLimit\":%u,\"batch\":%u,\"textBytes\":%u},\"tensors\":[",
          img.config.dim, img.config.hidden_dim, img.config.n_layers, img.config.n_heads, img.config.n_kv_heads, img.config.vocab_size,
          img.config.seq_len, img.config.flags & 1 ? "true" : "false", img.config.ctx, img.config.kv_format, img.config.act_format,
-         (double)img.config.norm_eps, (double)img.config.rope_theta, img.config.planned_linear, img.config.linear_limit, img.config.batch);
+         (double)img.config.norm_eps, (double)img.config.rope_theta, img.config.planned_linear, img.config.linear_limit, img.config.batch, img.config.text_bytes);
   for (i = 0; i < (int)img.n_tensors; i++) {
     ef_tensor t;
     ef_image_tensor(&img, (uint32_t)i, &t);
