@@ -1,11 +1,9 @@
 // BitMoD: per group, the grid of BITMOD_GRIDS (FP3 / FP4 with the redundant -0 turned into a special
 // value) and the scale with the least squared error, chosen by the reference's fitGroup
 // (host/quant/ref/bitmod.ts); written in the table's bmd<b>g<G> layout (f32 scale, u8 selector, codes).
-import { EF_TYPE_BASE } from '../formats/gguf.ts';
 import { BITMOD_GRIDS, formatByName } from './formats.ts';
 import { fitGroup } from './ref/bitmod.ts';
-import { packCodes } from './ref/codes.ts';
-import type { Scheme } from './scheme.ts';
+import { encodeGroups, type Scheme } from './scheme.ts';
 
 const f = Math.fround;
 
@@ -29,19 +27,9 @@ export function bitmodScheme(bits: number, group: number): Scheme {
       return bi;
     },
     value: (q, p) => f(p.d * grids[p.sel][q]),
-    encode(codes, params, rows, k) {
-      const nb = k / group;
-      const bytes = new Uint8Array(rows * nb * format.blockBytes);
-      const dv = new DataView(bytes.buffer);
-      for (let r = 0; r < rows; r++) {
-        for (let b = 0; b < nb; b++) {
-          const at = (r * nb + b) * format.blockBytes, p = params[r * nb + b];
-          dv.setFloat32(at, p.d, true);
-          bytes[at + 4] = p.sel;
-          packCodes(bits, codes.subarray(r * k + b * group, r * k + (b + 1) * group), group, bytes, at + 8);
-        }
-      }
-      return { type: EF_TYPE_BASE + format.id, bytes, k, format };
-    },
+    encode: (codes, params, rows, k) => encodeGroups(format, bits, group, codes, params, rows, k, (dv, at, p, bytes) => {
+      dv.setFloat32(at, p.d, true);
+      bytes[at + 4] = p.sel;
+    }),
   };
 }

@@ -4,10 +4,9 @@
 // in the table's i<b>g<G> layout (w = d*q + m; symmetric: m = -2^(b-1) d); plus ggml's Q4_0 and Q8_0
 // blocks (f16 d) for `--format q4_0 | q8_0`. The `rtn` method: every group fitted on its own values.
 import { f16ToF32, f32ToF16 } from '../formats/bytes.ts';
-import { EF_TYPE_BASE, GGML } from '../formats/gguf.ts';
+import { GGML } from '../formats/gguf.ts';
 import { formatByName } from './formats.ts';
-import { packCodes } from './ref/codes.ts';
-import type { GroupParams, QuantResult, Scheme } from './scheme.ts';
+import { encodeGroups, type GroupParams, type QuantResult, type Scheme } from './scheme.ts';
 
 const f = Math.fround;
 const h = (v: number) => f16ToF32(f32ToF16(v));
@@ -35,20 +34,10 @@ export function intScheme(bits: number, group: number, sym: boolean): Scheme {
     },
     code: (v, p) => (p.d !== 0 ? Math.max(0, Math.min(levels, Math.round((v - p.m) / p.d))) : 0),
     value: (q, p) => f(f(p.d * q) + p.m),
-    encode(codes, params, rows, k) {
-      const nb = k / group;
-      const bytes = new Uint8Array(rows * nb * format.blockBytes);
-      const dv = new DataView(bytes.buffer);
-      for (let r = 0; r < rows; r++) {
-        for (let b = 0; b < nb; b++) {
-          const at = (r * nb + b) * format.blockBytes, p = params[r * nb + b];
-          dv.setFloat32(at, p.d, true);
-          dv.setFloat32(at + 4, p.m, true);
-          packCodes(bits, codes.subarray(r * k + b * group, r * k + (b + 1) * group), group, bytes, at + 8);
-        }
-      }
-      return { type: EF_TYPE_BASE + format.id, bytes, k, format };
-    },
+    encode: (codes, params, rows, k) => encodeGroups(format, bits, group, codes, params, rows, k, (dv, at, p) => {
+      dv.setFloat32(at, p.d, true);
+      dv.setFloat32(at + 4, p.m, true);
+    }),
   };
 }
 
