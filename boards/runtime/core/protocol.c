@@ -141,12 +141,17 @@ static uint32_t info(ef_proto *p, uint8_t *b) {
   return n;
 }
 
-/* What a prompt gets today: the app's chat/generate entry point comes with the on-device tokenizer
- * (the one-image issue); until an image carries it, the runtime says so. */
+/* What a prompt gets today. The app has its entry points (gen_begin/gen_next, chat_*; docs/abi.md),
+ * but they need model_init first, and model_init needs a model descriptor that only the host's planner
+ * writes (host/model/plan.ts planModel + writeDescriptor): a kernel id per matrix and the kernels'
+ * scratch sizes come from tables generated for TypeScript only (host/quant/formats.ts, dispatch.ts),
+ * and the staging size from the planner's fit; the image records neither. Until the image carries the
+ * packer's descriptor (its offsets rebased to the image, which weights_read serves from 0), or those
+ * tables are generated for C too, the runtime says so. */
 static int chat_unavailable(ef_proto *p, uint16_t *code, const char **msg) {
   if (!p->app) { *code = EF_E_NO_IMAGE; *msg = "no image is running: flash one (edge-flash flash)"; return 1; }
   *code = EF_E_INTERNAL;
-  *msg = "chat: this runtime has no inference entry point for the app yet (CHAT is not implemented)";
+  *msg = "chat: not implemented yet: the image carries no model descriptor for model_init (kernel ids, scratch, staging are planned on the host only)";
   return 1;
 }
 
