@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name) => join(root, 'node_modules', '.bin', name);
+// a suite that leaves a socket or a child open after a failed assertion would keep CI waiting: it is
+// killed after this long and counted as failed ('did not finish')
+const SUITE_TIMEOUT_MS = 10 * 60 * 1000;
 let passed = 0;
 let failed = 0;
 
@@ -30,7 +33,7 @@ if (built) {
   const filter = process.argv[2];
   const suites = readdirSync(join(root, 'test')).filter((f) => f.endsWith('.test.ts') && (!filter || f.includes(filter))).sort();
   for (const suite of suites) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join('test', suite)], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join('test', suite)], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' }, timeout: SUITE_TIMEOUT_MS, killSignal: 'SIGKILL' });
     process.stdout.write(r.stdout);
     const total = /Total:\s+(\d+)/.exec(r.stdout);
     const ok = /Passed:\s+(\d+)/.exec(r.stdout);
