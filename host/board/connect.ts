@@ -1,6 +1,7 @@
 // Opens a board for a CLI verb: the port at a baud rate, then HELLO (a silent board is named in 2 s).
 import { Client } from './client.ts';
 import { openSerial } from './transport.ts';
+import { parseNumber } from '../cli/flags.ts';
 
 export async function connectBoard(port: string, baud: number, trace = false): Promise<Client> {
   const t = await openSerial(port, baud);
@@ -16,7 +17,5 @@ export async function connectBoard(port: string, baud: number, trace = false): P
 }
 
 export function parseBaud(v: string | undefined, dflt = 115200): number {
-  const n = v === undefined ? dflt : Number(v);
-  if (!Number.isInteger(n) || n < 300 || n > 12_000_000) throw new Error(`--baud: '${v}' is not a baud rate`);
-  return n;
+  return v === undefined ? dflt : parseNumber('--baud', v, { integer: true, min: 300, max: 12_000_000, what: 'a baud rate' });
 }

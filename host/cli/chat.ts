@@ -6,12 +6,7 @@ import { chat, formatStats, type ChatSettings } from '../board/commands.ts';
 import { connectBoard, parseBaud } from '../board/connect.ts';
 import { UserError } from '../errors.ts';
 import { log } from '../log.ts';
-
-function num(v: string, what: string, int = false): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || (int && (!Number.isInteger(n) || n < 0))) throw new UserError(`${what}: '${v}' is not a ${int ? 'non-negative integer' : 'number'}`);
-  return n;
-}
+import { parseNumber } from './flags.ts';
 
 export function registerChat(program: Command): void {
   program
@@ -30,7 +25,7 @@ export function registerChat(program: Command): void {
     .action(async (o) => {
       if (o.m !== 'generate' && o.m !== 'chat') throw new UserError(`-m: '${o.m}' is not generate or chat`);
       const base: Omit<ChatSettings, 'prompt' | 'newConversation'> = {
-        seed: num(o.s, '-s', true), temperature: num(o.t, '-t'), topP: num(o.p, '-p'), steps: num(o.n, '-n', true), mode: o.m,
+        seed: parseNumber('-s', o.s, { integer: true, min: 0 }), temperature: parseNumber('-t', o.t, {}), topP: parseNumber('-p', o.p, {}), steps: parseNumber('-n', o.n, { integer: true, min: 0 }), mode: o.m,
       };
       const client = await connectBoard(o.port, parseBaud(o.baud), !!o.trace);
       try {

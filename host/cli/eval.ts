@@ -12,13 +12,11 @@ import { quantizeModel } from '../model/quantize.ts';
 import { ModelRuntime } from '../model/runtime.ts';
 import type { Target } from '../quant/formats.ts';
 import { checkWindows, evaluate, runtimeSource, tokenizeText, windowCount, scoredFrom } from '../quant/eval.ts';
+import { parseNumber } from './flags.ts';
 import { quantFormat } from './run.ts';
 
-function intOpt(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw new UserError(`${flag} must be a positive integer, got '${v}'`);
-  return Number(v);
-}
+const intOpt = (v: string | undefined, flag: string): number | undefined =>
+  v === undefined ? undefined : parseNumber(flag, v, { integer: true, min: 0 });
 
 export function registerEval(program: Command): void {
   program

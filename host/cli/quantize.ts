@@ -7,13 +7,11 @@ import { loadModel } from '../formats/index.ts';
 import { writeAtomic } from '../image/source.ts';
 import { fmtBytes } from '../image/plan.ts';
 import { log } from '../log.ts';
+import { parseNumber } from './flags.ts';
 import { blockBar, METHODS, quantizeModel, type Method } from '../quant/quantize.ts';
 
-function intOpt(v: string | undefined, name: string, min = 1): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new UserError(`${name} ${v}: expected a whole number >= ${min}`);
-  return Number(v);
-}
+const intOpt = (v: string | undefined, flag: string, min = 1): number | undefined =>
+  v === undefined ? undefined : parseNumber(flag, v, { integer: true, min });
 
 export function registerQuantize(program: Command): void {
   program
