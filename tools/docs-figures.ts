@@ -23,7 +23,9 @@ const README = fromRoot('README.md');
 function commandsBlock(): string {
   const program = new Command().name('edge-flash');
   for (const register of VERBS) register(program);
-  const rows = program.commands.map((c) => {
+  // a verb with subcommands (`runtime build`) gets a row for each
+  const verbs = program.commands.flatMap((c) => (c.commands.length ? c.commands.map((sub) => ({ c: sub, name: `${c.name()} ${sub.name()}` })) : [{ c, name: c.name() }]));
+  const rows = verbs.map(({ c, name }) => {
     const args = c.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`));
     const opts = c.options.filter((o) => o.long !== '--help').map((o) => {
       const name = o.long ?? o.short!;
@@ -31,7 +33,7 @@ function commandsBlock(): string {
       const text = `${name}${arg ? ` ${arg}` : ''}`;
       return o.mandatory ? text : `[${text}]`;
     });
-    const usage = `edge-flash ${c.name()} ${[...args, ...opts].join(' ')}`.replace(/\|/g, '\\|');
+    const usage = `edge-flash ${name} ${[...args, ...opts].join(' ')}`.replace(/\|/g, '\\|');
     return `| \`${usage}\` | ${c.description().replace(/\|/g, '\\|')} |`;
   });
   return ['| command | what it does |', '| --- | --- |', ...rows].join('\n');

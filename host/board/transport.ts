@@ -26,7 +26,9 @@ export class StreamTransport implements Transport {
   private closeFns: Array<(why: string) => void> = [];
   private closed = false;
 
-  constructor(readonly name: string, private stream: Duplex) {
+  // closePort: how the stream's device is released (a SerialPort's destroy() leaves its fd and
+  // lock open until the process exits; a socket needs nothing beyond destroy()).
+  constructor(readonly name: string, private stream: Duplex, private closePort?: () => Promise<void>) {
     const end = (why: string) => {
       if (this.closed) return;
       this.closed = true;
@@ -54,8 +56,11 @@ export class StreamTransport implements Transport {
     this.closeFns.push(fn);
   }
 
+  // Resolves once the port is really closed (its lock released), so the same port can be opened
+  // again at once, by this process or by another one started right after.
   async close(): Promise<void> {
     this.closed = true;
+    await this.closePort?.().catch(() => { /* already closed, or gone with the device */ });
     this.stream.destroy();
   }
 }
@@ -81,5 +86,6 @@ export async function openSerial(path: string, baud: number): Promise<Transport>
       reject(new UserError(`cannot open ${path}: ${why}`, hint));
     }),
   );
-  return new StreamTransport(path, port as unknown as Duplex);
+  return new StreamTransport(path, port as unknown as Duplex,
+    () => new Promise<void>((resolve, reject) => (port.isOpen ? port.close((e) => (e ? reject(e) : resolve())) : resolve())));
 }
