@@ -26,6 +26,7 @@ import { planImageOn, shortfall } from './fit.ts';
 import { readImageFile } from './inspect.ts';
 import { formatByName, FORMATS, ternaryFormat, type Target } from '../quant/formats.ts';
 import { bytesFlag, floatFlag, intFlag } from './flags.ts';
+import { OutputClosed, writeOut } from './output.ts';
 
 
 // "ternary" picks the fastest ternary layout of the engine's build.
@@ -191,32 +192,39 @@ Examples:
         }
         rt.setSampler(sampler);
         const chunks: Uint8Array[] = [];
-        const emit = o.json ? (b: Uint8Array) => void chunks.push(b) : (b: Uint8Array) => void process.stdout.write(b);
+        let emitted = 0;
+        const emit = o.json ? (b: Uint8Array) => void chunks.push(b) : (b: Uint8Array) => { emitted++; writeOut(b); };
         let r: GenerateResult;
-        if (mode === 'generate') {
-          r = generateInApp(rt, o.i ?? '', steps, emit); // the app tokenizes, samples and prints, as a board
-          if (!o.json) process.stdout.write('\n');
-        } else {
-          // stdin is opened only when a line is needed: with -i, chat answers it and exits without reading
-          let lines: AsyncIterator<string> | undefined;
-          r = await chat(rt, o.i, o.y, steps, {
-            readLine: async (guide) => {
-              if (!o.json && process.stdin.isTTY) process.stdout.write(guide);
-              lines ??= createInterface({ input: process.stdin, terminal: false })[Symbol.asyncIterator]();
-              const n = await lines.next();
-              return n.done ? null : n.value;
-            },
-            emit,
-            print: (s) => (o.json ? chunks.push(Buffer.from(s)) : process.stdout.write(s)),
-            note: warn,
-          }, { replyTokens, once: o.i !== undefined });
+        try {
+          if (mode === 'generate') {
+            r = generateInApp(rt, o.i ?? '', steps, emit); // the app tokenizes, samples and prints, as a board
+            if (!o.json) writeOut('\n');
+          } else {
+            // stdin is opened only when a line is needed: with -i, chat answers it and exits without reading
+            let lines: AsyncIterator<string> | undefined;
+            r = await chat(rt, o.i, o.y, steps, {
+              readLine: async (guide) => {
+                if (!o.json && process.stdin.isTTY) writeOut(guide);
+                lines ??= createInterface({ input: process.stdin, terminal: false })[Symbol.asyncIterator]();
+                const n = await lines.next();
+                return n.done ? null : n.value;
+              },
+              emit,
+              print: (s) => (o.json ? void chunks.push(Buffer.from(s)) : writeOut(s)),
+              note: warn,
+            }, { replyTokens, once: o.i !== undefined });
+          }
+        } catch (e) {
+          // the reader has what it wanted: the generation stops here (--verbose says where)
+          if (e instanceof OutputClosed && o.verbose) log(`stdout closed by its reader after ${emitted} tokens of at most ${steps} positions: generation stopped`);
+          throw e;
         }
         // run.c stops at the context silently; a user who asked for more is told
         if (steps0 > ctx && r.positions >= ctx) log(`stopped at the end of the context: ${ctx} positions${image ? ' (the image\'s context)' : ''}, fewer than -n ${steps0}`);
         const mem = rt.memoryBytes();
         if (o.json) {
           const text = Buffer.concat(chunks).toString('utf8');
-          process.stdout.write(JSON.stringify({
+          writeOut(JSON.stringify({
             text, tokens: r.tokens, positions: r.positions, achieved_tok_s: r.achievedTokS,
             prefill_tok_s: r.prefillMs > 0 ? (r.promptTokens - 1) / (r.prefillMs / 1000) : null,
             decode_tok_s: r.decodeMs > 0 ? r.decodeSteps / (r.decodeMs / 1000) : null,
