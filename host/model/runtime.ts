@@ -28,7 +28,7 @@ export interface RuntimeOptions extends Omit<PlanOptions, 'target'> {
   target?: Target;           // default: simd on V8, device on wasm3
   stackBytes?: number;
   capMemory?: boolean;       // run under the engine's memory cap at the plan's total (boards)
-  app?: Uint8Array;          // the module to run (an image's app); default build/<target>.wasm
+  app?: Uint8Array;          // the app to pack with the plan and run; default build/<target>.wasm
 }
 
 // An app built from other tables (formats, descriptor, kernel ids) would misread what this host
