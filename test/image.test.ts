@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boardByName } from '../host/board/boards.ts';
-import { crc32 } from '../host/image/crc32.ts';
+import { crc32, crc32Table } from '../host/image/crc32.ts';
 import { ImageError, KIND } from '../host/image/format.ts';
 import { descriptorBytes, layoutImage, tensorBytes } from '../host/image/layout.ts';
 import { imageToModel } from '../host/image/model.ts';
@@ -38,6 +38,11 @@ basics('CRC-32 is the IEEE/zlib CRC', () => {
   assert.is(crc32(new Uint8Array(0)), 0);
   const a = new TextEncoder().encode('edge-'), b = new TextEncoder().encode('flash');
   assert.is(crc32(b, crc32(a)), crc32(new TextEncoder().encode('edge-flash')));
+  // zlib's (where Node has it) and the table version (the C runtime's) agree
+  const r = new Uint8Array(100003).map((_, i) => (i * 2654435761) >>> 24);
+  assert.is(crc32(r), crc32Table(r));
+  assert.is(crc32(r.subarray(5000), crc32Table(r.subarray(0, 5000))), crc32Table(r));
+  assert.is(crc32Table(new TextEncoder().encode('123456789')), 0xcbf43926);
 });
 
 basics('write then read gives back the config, tokenizer, app, tensors and metadata', () => {
