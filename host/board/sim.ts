@@ -31,7 +31,7 @@ export interface VirtualBoard {
   path: string;                   // = options.link
   child: ChildProcess;
   events: SimEvent[];
-  waitEvent(name: string, ms?: number): Promise<SimEvent>;
+  waitEvent(name: string, ms?: number, nth?: number): Promise<SimEvent>;   // the nth such event (1: the first)
   stop(): Promise<SimEvent | null>;   // SIGTERM; the 'stopped' event with the line's counts
   exited: Promise<number | null>;
 }
@@ -104,10 +104,10 @@ export async function startVirtualBoard(o: SimOptions): Promise<VirtualBoard> {
   }));
   let done = false;
   void exited.then(() => (done = true));
-  const waitEvent = async (name: string, ms = 10_000): Promise<SimEvent> => {
+  const waitEvent = async (name: string, ms = 10_000, nth = 1): Promise<SimEvent> => {
     const until = Date.now() + ms;
     for (;;) {
-      const ev = events.find((e) => e.event === name);
+      const ev = events.filter((e) => e.event === name)[nth - 1];
       if (ev) return ev;
       if (done) throw new UserError(`the virtual board exited before it said '${name}'${err ? `: ${err.trim()}` : ''}`);
       if (Date.now() > until) throw new UserError(`the virtual board did not say '${name}' within ${ms / 1000} s`);

@@ -76,6 +76,7 @@ void ef_proto_start(ef_proto *p) {
   p->mode = UNDECIDED;
   p->host_max_frame = EF_MIN_MAX_FRAME;
   p->booted = -1;
+  p->committed = -1;
   p->reset = 0;
   p->line_n = 0;
   p->last_cr = 0;
@@ -178,6 +179,7 @@ static void frame(ef_proto *p, const ef_frame *f) {
         send_error(p, f->type, f->seq, EF_E_TOO_LARGE, (uint32_t)p->opts->capacity, msg);
         return;
       }
+      p->committed = -1;
       if ((e = ef_slots_upload_begin(s, size, f->payload + 4, &next))) { send_error(p, f->type, f->seq, EF_E_STORAGE, 0, "the slot record could not be written"); return; }
       put32(r, next); put32(r + 4, EF_MAX_FRAME - 10); put16(r + 8, EF_UPLOAD_WINDOW);
       send(p, EF_T_REPLY | f->type, f->seq, r, 10);
@@ -215,7 +217,14 @@ static void frame(ef_proto *p, const ef_frame *f) {
     }
     case EF_T_COMMIT: {
       int slot = s->up_slot;
+      if (slot < 0 && p->committed >= 0 && s->rec.active == p->committed && s->rec.slot[p->committed].state == EF_REC_PENDING) {
+        /* the same COMMIT again (its reply was lost): the slot it made pending, nothing written */
+        r[0] = (uint8_t)p->committed;
+        send(p, EF_T_REPLY | f->type, f->seq, r, 1);
+        return;
+      }
       e = ef_slots_commit(s);
+      if (!e) p->committed = slot;
       if (e == EF_SLOTS_NO_UPLOAD) send_error(p, f->type, f->seq, EF_E_NO_UPLOAD, 0, "no upload to commit");
       else if (e == EF_SLOTS_NOT_VERIFIED) send_error(p, f->type, f->seq, EF_E_NOT_VERIFIED, 0, "VERIFY has not passed for this upload");
       else if (e) send_error(p, f->type, f->seq, EF_E_STORAGE, 0, "the slot record could not be written");
