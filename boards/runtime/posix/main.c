@@ -45,8 +45,8 @@ static int die(const char *fmt, const char *a, const char *b) {
 }
 
 static const char *state_name(uint8_t s) {
-  static const char *const N[] = {"empty", "uploading", "pending", "confirmed", "invalid"};
-  return s <= EF_REC_INVALID ? N[s] : "?";
+  static const char *const N[EF_SLOT_STATE_COUNT] = EF_SLOT_NAMES;
+  return s < EF_SLOT_STATE_COUNT ? N[s] : "?";
 }
 
 /* A number written whole (strtod reads it all) in [lo, hi]. */
@@ -65,7 +65,7 @@ static void print_hex(const uint8_t *b, int n) { int i; for (i = 0; i < n; i++) 
 static void print_status(const ef_slots *s, const char *event, int booted) {
   int i;
   printf("{\"event\":\"%s\",\"seq\":%u,\"active\":%d,\"trial\":%u,\"booted\":%d,\"slots\":[", event, (unsigned)s->rec.seq,
-         s->rec.active == EF_REC_NONE ? -1 : s->rec.active, s->rec.trial, booted);
+         s->rec.active == EF_NO_SLOT ? -1 : s->rec.active, s->rec.trial, booted);
   for (i = 0; i < 2; i++) {
     printf("%s{\"state\":\"%s\",\"size\":%u,\"sha256\":\"", i ? "," : "", state_name(s->rec.slot[i].state), (unsigned)s->rec.slot[i].size);
     print_hex(s->rec.slot[i].sha256, 32);
@@ -133,11 +133,11 @@ static int boot(ef_slots *s, const ef_read_opts *o, uint32_t stack) {
   app = ef_app_load(&img, stack, log_stderr, 0, err, sizeof err);
   if (!app) {
     fprintf(stderr, "edge-flash-runtime: self-test failed: %s\n", err);
-    if (s->rec.slot[slot].state == EF_REC_PENDING && (e = ef_slots_rollback(s))) return die("rollback: %s%s", ef_slots_code(e), "");
+    if (s->rec.slot[slot].state == EF_SLOT_PENDING && (e = ef_slots_rollback(s))) return die("rollback: %s%s", ef_slots_code(e), "");
     print_status(s, "self_test_failed", slot);
     return 0;
   }
-  if (s->rec.slot[slot].state == EF_REC_PENDING && (e = ef_slots_confirm(s))) return die("confirm: %s%s", ef_slots_code(e), "");
+  if (s->rec.slot[slot].state == EF_SLOT_PENDING && (e = ef_slots_confirm(s))) return die("confirm: %s%s", ef_slots_code(e), "");
   print_status(s, "booted", slot);
   printf("{\"event\":\"app\",\"slot\":%d,\"sha256\":\"", slot);
   print_hex(s->rec.slot[slot].sha256, 32);
