@@ -179,6 +179,35 @@ test('--baud paces the line: an upload at 921600 baud takes at least its bytes a
   }, 921600);
 });
 
+test('bench --upload --json: a real row per baud rate, its figures consistent with the line', async () => {
+  const image = pack(64);
+  const r = await cliAsync('bench', '--upload', image, '--baud', '921600', '--repeat', '2', '--json');
+  assert.is(r.code, 0, r.err);
+  const rows = JSON.parse(r.out);
+  assert.is(rows.length, 1);
+  const x = rows[0];
+  assert.is(x.bench, 'upload');
+  assert.is(x.baud, 921600);
+  assert.is(x.image_bytes, readFileSync(image).byteLength);
+  assert.is(x.repeats, 2);
+  assert.is(x.compressed, false);
+  assert.is(x.line_bytes_per_s, 92160);
+  assert.ok(x.min_s > 0 && x.min_s <= x.median_s, JSON.stringify(x));
+  assert.ok(Math.abs(x.best_bytes_per_s - x.image_bytes / x.min_s) < 1e-6 * x.best_bytes_per_s);
+  assert.ok(Math.abs(x.best_line_fraction - x.best_bytes_per_s / 92160) < 1e-9);
+  // the line is paced: no upload beats it (the fraction is what the benchmark reports, not a target here)
+  assert.ok(x.best_line_fraction > 0 && x.best_line_fraction <= 1.001, JSON.stringify(x));
+  assert.ok(x.wire_bytes > x.image_bytes, 'frames and COBS add bytes');
+  for (const [args, re] of [
+    [['bench', '--baud', '115200'], /--baud goes with --upload/],
+    [['bench', '--upload', image, '--baud', '12'], /--baud must be an integer in 300\.\.12000000, got '12'/],
+  ] as [string[], RegExp][]) {
+    const e = cli(...args);
+    assert.is(e.code, 2, args.join(' '));
+    assert.match(e.err, re);
+  }
+});
+
 test('sim: bad --faults and --baud values are one clear line, exit 2, before anything starts', () => {
   for (const [args, re] of [
     [['--faults', 'drop=2'], /--faults drop must be a number in 0\.\.1, got '2'/],
