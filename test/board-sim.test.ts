@@ -208,6 +208,32 @@ test('bench --upload --json: a real row per baud rate, its figures consistent wi
   }
 });
 
+test('the sim verb: prints its pty link on stdout, serves flash, and Ctrl-C stops it with the line\'s counts and the link removed', async () => {
+  const image = pack(64);
+  const slotFile = fresh();
+  const p = spawn(process.execPath, [fromRoot('bin', 'edge-flash.js'), 'sim', '--slot-file', slotFile, '--faults', 'drop=1e-5,flip=1e-5,seed=5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  p.stdout.on('data', (d) => (out += d));
+  p.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+  try {
+    const until = Date.now() + 10_000;
+    while (!out.includes('\n') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const path = out.trim();
+    assert.is(path, slotFile.replace(/\.bin$/, '.tty'));
+    assert.ok(existsSync(path), err);
+    const r = await cliAsync('flash', image, '--port', path);
+    assert.is(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`verified SHA-256 ${sha(image).slice(0, 16)}, booted`));
+  } finally {
+    p.kill('SIGINT');
+  }
+  assert.is(await exited, 0, err);
+  assert.match(err, /sim: esp32 on .*\.tty \(\/dev\/pts\/\d+\), unthrottled, faults drop=0\.00001 flip=0\.00001 seed=5/);
+  assert.match(err, /sim: line: \d+ bytes in \(\d+ dropped, \d+ flipped\), \d+ out/);
+  assert.not.ok(existsSync(slotFile.replace(/\.bin$/, '.tty')), 'the link is removed');
+});
+
 test('sim: bad --faults and --baud values are one clear line, exit 2, before anything starts', () => {
   for (const [args, re] of [
     [['--faults', 'drop=2'], /--faults drop must be a number in 0\.\.1, got '2'/],

@@ -12,6 +12,14 @@ import { boardByName, type BoardProfile } from './boards.ts';
 
 export const RUNTIME_BIN = fromRoot('boards', 'runtime', 'build', 'edge-flash-runtime');
 
+// A board whose image is a file (Raspberry Pi, host) has a slot as large as its disk; the virtual board
+// keeps its whole flash in memory and in one file, so such a slot is this large there (INFO says so).
+export const VIRTUAL_FILE_SLOT = 64 << 20;
+
+export function virtualCapacity(b: BoardProfile): number {
+  return b.flash.imagePartition === null ? Math.min(b.imageCapacity, VIRTUAL_FILE_SLOT) : b.imageCapacity;
+}
+
 export interface SimOptions {
   board: BoardProfile;
   slotFile: string;               // its flash (created if missing)
@@ -43,7 +51,7 @@ export function runtimeArgs(o: SimOptions): string[] {
   const f = o.faults;
   return [
     '--board-id', String(b.id), '--board-name', b.name, ...(accepts.length ? ['--accepts', accepts.join(',')] : []),
-    '--capacity', String(b.imageCapacity), '--erase-block', String(b.flash.eraseBlock), '--slot-file', o.slotFile,
+    '--capacity', String(virtualCapacity(b)), '--erase-block', String(b.flash.eraseBlock), '--slot-file', o.slotFile,
     '--serve', '--pty', '--pty-link', o.link,
     ...(o.baud ? ['--baud', String(o.baud)] : []),
     ...(f && f.drop > 0 ? ['--drop', String(f.drop)] : []),
@@ -64,9 +72,7 @@ export function ensureRuntime(): string {
 }
 
 export async function startVirtualBoard(o: SimOptions): Promise<VirtualBoard> {
-  if (o.board.imageCapacity > 0x7fff0000) {
-    throw new UserError(`the virtual board keeps both slots of ${o.board.name} in memory and in one file: ${o.board.imageCapacity} bytes each is too large`, 'use --board esp32, esp32s3 or another flash board');
-  }
+  if (virtualCapacity(o.board) > 0x7fff0000) throw new UserError(`the virtual board cannot hold two slots of ${o.board.imageCapacity} bytes (${o.board.name})`);
   const bin = ensureRuntime();
   const child = spawn(bin, runtimeArgs(o), { stdio: ['ignore', 'pipe', 'pipe'] });
   const events: SimEvent[] = [];

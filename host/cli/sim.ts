@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { boardByName } from '../board/boards.ts';
 import { parseBaud } from '../board/connect.ts';
-import { startVirtualBoard } from '../board/sim.ts';
+import { startVirtualBoard, virtualCapacity } from '../board/sim.ts';
 import { UserError } from '../errors.ts';
 import { log } from '../log.ts';
 import { parseFaults, type Faults } from './flags.ts';
@@ -41,7 +41,8 @@ running flash again on the same path resumes the upload. Examples:
       process.stdout.write(`${vb.path}\n`);
       const line = o.baud ? `${o.baud} baud` : 'unthrottled';
       const f = faults ? `, faults drop=${faults.drop} flip=${faults.flip}${faults.disconnectAt !== null ? ` disconnect-at=${faults.disconnectAt}%` : ''} seed=${faults.seed}` : '';
-      log(`sim: ${b.name} on ${vb.path} (${vb.events[0]?.pty}), ${line}${f}; slots in ${slotFile}; Ctrl-C stops it`);
+      const cap = virtualCapacity(b);
+      log(`sim: ${b.name} on ${vb.path} (${vb.events[0]?.pty}), ${line}${f}; slots of ${(cap / 1048576).toFixed(2)} MiB${cap < b.imageCapacity ? ' (a file board\'s slot, capped in the virtual board)' : ''} in ${slotFile}; Ctrl-C stops it`);
       let stopping = false;
       const stop = () => {
         stopping = true;
