@@ -96,6 +96,7 @@ for (const pct of [1, 50, 99]) {
       assert.match(first.err, pct < 99 ? /the board went away at \d+ of \d+ bytes .*run flash again: it resumes where it stopped/ : /the board went away .*run (flash|the command) again/);
       assert.is(first.err.trim().split('\n').filter((l) => l.startsWith('edge-flash:')).length, 1, first.err);
       const d = await vb.waitEvent('disconnect');
+      await vb.waitEvent('pty', 5000, 2); // the link points at the new pty
       assert.ok((d.at as number) * 100 >= pct * size, JSON.stringify(d));
       const again = await cliAsync('flash', image, '--port', vb.path);
       assert.is(again.code, 0, again.err);
@@ -116,7 +117,7 @@ test('after a link drop, a different image starts over at 0 (and the link drops 
   await withSim('disconnect-at=50%', async (vb) => {
     const first = await cliAsync('flash', a, '--port', vb.path);
     assert.is(first.code, 2, first.err);
-    await vb.waitEvent('disconnect');
+    await vb.waitEvent('pty', 5000, 2); // after the disconnect, the link points at the new pty
     const c = await connectBoard(vb.path, 115200);
     try {
       const before = await info(c);
@@ -131,7 +132,7 @@ test('after a link drop, a different image starts over at 0 (and the link drops 
     }
     const cut = await cliAsync('flash', b, '--port', vb.path);
     assert.is(cut.code, 2, cut.err);
-    await vb.waitEvent('disconnect', 5000, 2);
+    await vb.waitEvent('pty', 5000, 3);
     const drops = vb.events.filter((e) => e.event === 'disconnect');
     assert.is(drops.length, 2);
     assert.is(drops[1].size, sizeB);
