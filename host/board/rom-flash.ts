@@ -201,7 +201,7 @@ export async function romFlash(o: RomFlashOptions): Promise<RomFlashResult> {
   try {
     await step('no answer from a ROM bootloader', () => loader.connect('default_reset', 3, true));
     const chip: string = loader.chip.CHIP_NAME;
-    if (chip !== want) throw new UserError(`${o.port}: the chip is an ${chip}, but --board ${o.board.name} is an ${want}; nothing was written`, 'pick the --board of the chip that is attached (see `edge-flash boards`)');
+    if (chip !== want) throw new UserError(`${o.port}: the chip is an ${chip}, but --board ${o.board.name} is an ${want}; nothing was written`, 'pick the --board of the attached chip; `edge-flash boards` lists them');
     o.log(`${o.port}: ${chip} in its ROM bootloader`);
     let stub = false;
     try {
