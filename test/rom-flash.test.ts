@@ -4,6 +4,7 @@
 // naming the region; a wrong chip, an image that does not fit or is too large for the slot, and bad
 // flags are refused before anything is written.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,17 +59,43 @@ async function withMock<T>(o: Partial<MockOptions> & { chip: MockOptions['chip']
   }
 }
 
-// An ESP-IDF build folder as idf.py leaves it: flash_args and the three binaries (random bytes).
-function fakeFirmware(name: string, bootloaderAt: number, flashSize: string): { dir: string; files: Array<{ offset: number; data: Uint8Array }> } {
+// A binary partition table as idf.py writes it (host/board/esp-partitions.ts reads it): the board
+// profile's partitions, or others, then the MD5 entry, then 0xFF to 0xC00 bytes.
+function partitionTable(parts: Array<{ name: string; type: string; subtype: string; offset: number; size: number }>): Uint8Array {
+  const b = new Uint8Array(0xc00).fill(0xff);
+  const v = new DataView(b.buffer);
+  parts.forEach((p, i) => {
+    const at = 32 * i;
+    v.setUint16(at, 0x50aa, true);
+    b[at + 2] = p.type === 'app' ? 0 : 1;
+    b[at + 3] = /^0x/.test(p.subtype) ? parseInt(p.subtype, 16) : 0;
+    v.setUint32(at + 4, p.offset, true);
+    v.setUint32(at + 8, p.size, true);
+    b.fill(0, at + 12, at + 28);
+    b.set(new TextEncoder().encode(p.name), at + 12);
+    v.setUint32(at + 28, 0, true);
+  });
+  const md5At = 32 * parts.length;
+  v.setUint16(md5At, 0xebeb, true);
+  b.set(createHash('md5').update(b.subarray(0, md5At)).digest(), md5At + 16);
+  return b;
+}
+
+// An ESP-IDF build folder as idf.py leaves it: flash_args, the bootloader and app (random bytes after
+// the app's 0xE9 magic) and the board profile's partition table (or the one given).
+function fakeFirmware(name: string, bootloaderAt: number, flashSize: string, table?: Uint8Array): { dir: string; files: Array<{ offset: number; data: Uint8Array }> } {
   const d = at(name);
   mkdirSync(join(d, 'bootloader'), { recursive: true });
   mkdirSync(join(d, 'partition_table'), { recursive: true });
   const r = rng(name.length);
   const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
+  const app = bytes(150_002);
+  app[0] = 0xe9;
+  const board = boardByName(bootloaderAt ? 'esp32' : 'esp32s3');
   const files = [
     { rel: 'bootloader/bootloader.bin', offset: bootloaderAt, data: bytes(26_385) },
-    { rel: 'edge-flash.bin', offset: 0x10000, data: bytes(150_002) },
-    { rel: 'partition_table/partition-table.bin', offset: 0x8000, data: bytes(3072) },
+    { rel: 'edge-flash.bin', offset: 0x10000, data: app },
+    { rel: 'partition_table/partition-table.bin', offset: 0x8000, data: table ?? partitionTable(board.flash.partitions) },
   ];
   for (const f of files) writeFileSync(join(d, f.rel), f.data);
   writeFileSync(join(d, 'flash_args'), `--flash_mode dio --flash_freq 40m --flash_size ${flashSize}\n${files.map((f) => `0x${f.offset.toString(16)} ${f.rel}`).join('\n')}\n`);
@@ -163,8 +190,21 @@ s('a chip that is not the board: refused with both names, nothing written', asyn
   });
 });
 
+s('a chip that never answers (not in its bootloader): one line with what to do, in bounded time', async () => {
+  await withMock({ chip: 'esp32', silent: true }, async (m, port) => {
+    const r = await cli(['flash', '--rom', '--port', port, '--board', 'esp32', '--image', SMALL]);
+    oneLineError(r, /no answer from a ROM bootloader: Failed to connect with the device \(put the chip in its bootloader: hold BOOT/);
+    assert.ok(m.events.some((e) => e.op === 0x08), 'SYNC was sent');
+    assert.is(m.flashBegins, 0);
+    assert.ok(r.ms < 30_000, `${r.ms} ms`);
+  });
+});
+
 s('refused before the port is touched: does not fit, too large for the slot, another board\'s image, bad flags', async () => {
   const fw = fakeFirmware('fw-bad', 0x1000, '8MB');
+  const esp32 = boardByName('esp32').flash.partitions;
+  const elsewhere = fakeFirmware('fw-elsewhere', 0x1000, '4MB', partitionTable(esp32.map((p) => (p.name === 'model' ? { ...p, offset: 0x200000, size: 0x100000 } : p))));
+  const garbage = fakeFirmware('fw-garbage', 0x1000, '4MB', Uint8Array.from({ length: 3072 }, (_, i) => i * 13));
   await withMock({ chip: 'esp32' }, async (m, port) => {
     const cases: Array<[string[], RegExp]> = [
       [['--board', 'esp32', '--image', at('big.efimg')], /big\.efimg: does not fit esp32: linear memory [\d.]+ KiB needed, [\d.]+ KiB available: [\d.]+ KiB short; nothing was written/],
@@ -172,6 +212,8 @@ s('refused before the port is touched: does not fit, too large for the slot, ano
       [['--board', 'esp32s3', '--image', at('fit.efimg')], /fit\.efimg: .*esp32/],
       [['--board', 'esp32', '--firmware', fw.dir], /built for 8MB of flash, but esp32 has 4(\.00)? MiB/],
       [['--board', 'esp32', '--firmware', at('nowhere')], /--firmware .*nowhere: not a folder/],
+      [['--board', 'esp32', '--firmware', elsewhere.dir, '--image', at('fit.efimg')], /partition-table\.bin: no data partition at 0x110000, where the board profile puts the model slot \(the table has .*model 0x200000\+0x100000\)/],
+      [['--board', 'esp32', '--firmware', garbage.dir], /partition-table\.bin: not an ESP-IDF partition table \(entry 0 starts with 0x0d00, expected 0x50aa\)/],
       [['--board', 'rpi4', '--image', at('fit.efimg')], /--rom writes through an ESP32-family ROM bootloader; rpi4 is/],
       [['--board', 'esp32'], /nothing to write/],
       [['--image', at('fit.efimg')], /flash --rom needs --board/],

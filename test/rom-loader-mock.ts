@@ -44,6 +44,7 @@ export interface MockOptions {
   dropFlashData?: number;        // the n-th FLASH_DATA (0-based) is lost on the wire: not written, no reply
   loseReplyTo?: number;          // the n-th FLASH_DATA is written but its reply is lost
   corruptAt?: number;            // the flash byte at this address flips a bit once its block is written
+  silent?: boolean;              // a chip not in its bootloader (or no chip): hears everything, answers nothing
 }
 
 export interface MockEvent { op: number; status: 'ok' | number | 'dropped' | 'reply lost'; note?: string }
@@ -161,6 +162,10 @@ export class MockRomLoaderForTests {
   private command(p: Uint8Array): void {
     if (p.some((x) => x < 0)) return; // a bad escape: the frame is dropped, as noise
     if (p.length < 8 || p[0] !== 0x00) return; // not a request: ignored
+    if (this.o.silent) {
+      this.events.push({ op: p[1], status: 'dropped', note: 'silent' });
+      return;
+    }
     const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
     const op = p[1], size = v.getUint16(2, true), chk = v.getUint32(4, true);
     const data = p.subarray(8);

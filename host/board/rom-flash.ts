@@ -13,6 +13,7 @@ import { fmtBytes } from '../image/plan.ts';
 import { readImage } from '../image/read.ts';
 import { planImageOn, shortfall } from '../cli/fit.ts';
 import type { BoardProfile } from './boards.ts';
+import { readPartitionTable } from './esp-partitions.ts';
 import { NodeWebSerialPort } from './webserial-node.ts';
 
 // The chip behind each ESP32-family board, as esptool-js names it, and where its ROM looks for the
@@ -38,6 +39,7 @@ export interface Region {
   file: string;
   offset: number;
   data: Uint8Array;
+  isImage?: boolean;
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
@@ -138,8 +140,9 @@ export function planRegions(board: BoardProfile, o: { firmware?: string; image?:
     if (!('unplannable' in plan) && !plan.fits) {
       throw new UserError(`${o.image}: does not fit ${board.name}: ${shortfall(plan)}; nothing was written`, `see \`edge-flash plan ${o.image} --board ${board.name}\``);
     }
-    regions.push({ name: `image (${slot.name} slot)`, file: o.image, offset: slot.offset, data: bytes });
+    regions.push({ name: `image (${slot.name} slot)`, file: o.image, offset: slot.offset, data: bytes, isImage: true });
   }
+  checkAgainstPartitionTable(regions);
   const sorted = [...regions].sort((a, b) => a.offset - b.offset);
   for (const [i, r] of sorted.entries()) {
     const end = r.offset + r.data.byteLength;
@@ -149,6 +152,29 @@ export function planRegions(board: BoardProfile, o: { firmware?: string; image?:
     if (next && end > next.offset) throw new UserError(`${r.name} (${hex(r.offset)}..${hex(end)}) overlaps ${next.name} at ${hex(next.offset)}`);
   }
   return regions;
+}
+
+// When the firmware brings its partition table, everything else it writes must lie in one of its
+// partitions (an app in an app partition), and the image in a data partition that starts at the
+// profile's model slot: else the firmware would look for the model elsewhere.
+function checkAgainstPartitionTable(regions: Region[]): void {
+  const table = regions.find((r) => r.name === 'partition table');
+  if (!table) return;
+  const parts = readPartitionTable(table.data, `${table.file}`);
+  const list = parts.map((p) => `${p.label} ${hex(p.offset)}+${hex(p.size)}`).join(', ');
+  for (const r of regions) {
+    if (r === table || r.name === 'bootloader') continue;
+    const end = r.offset + r.data.byteLength;
+    if (r.isImage) {
+      const p = parts.find((q) => q.offset === r.offset && q.type === 1);
+      if (!p) throw new UserError(`${table.file}: no data partition at ${hex(r.offset)}, where the board profile puts the model slot (the table has ${list})`, 'generate the firmware with `edge-flash firmware --board` for this board');
+      if (r.data.byteLength > p.size) throw new UserError(`${r.file}: ${r.data.byteLength} bytes, the firmware's ${p.label} partition holds ${p.size}`);
+      continue;
+    }
+    const p = parts.find((q) => r.offset >= q.offset && end <= q.offset + q.size);
+    if (!p) throw new UserError(`${r.name} (${r.file}) at ${hex(r.offset)}..${hex(end)} lies in no partition of ${table.file} (${list})`);
+    if (r.offset === p.offset && p.type === 0 && r.data[0] !== 0xe9) throw new UserError(`${r.name} (${r.file}): not an ESP app image (first byte 0x${r.data[0].toString(16)}, expected 0xe9)`);
+  }
 }
 
 export interface RomFlashOptions {

@@ -26,7 +26,7 @@ export async function flashRom(f: RomFlashFlags): Promise<void> {
   for (const r of regions) log(`${r.name}: ${r.data.byteLength} bytes at 0x${r.offset.toString(16)} (${r.file})`);
   const bar = progress(total, 'flash --rom');
   const done = new Map<Region, number>();
-  let shown = 0;
+  let shown = 0, first = 0;
   const t0 = performance.now();
   try {
     const res = await romFlash({
@@ -34,7 +34,8 @@ export async function flashRom(f: RomFlashFlags): Promise<void> {
       onProgress: (r, written) => {
         done.set(r, Math.min(written, r.data.byteLength));
         const n = [...done.values()].reduce((a, b) => a + b, 0);
-        const s = (performance.now() - t0) / 1000;
+        first ||= performance.now(); // the rate from the first block, not from the connect
+        const s = (performance.now() - first) / 1000;
         const rate = s > 0 ? n / s : 0;
         bar.tick(n - shown, `${r.name} ${(rate / 1024).toFixed(1)} KiB/s ETA ${rate > 0 ? ((total - n) / rate).toFixed(0) : '?'} s`);
         shown = n;
