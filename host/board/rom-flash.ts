@@ -40,6 +40,7 @@ export interface Region {
   offset: number;
   data: Uint8Array;
   isImage?: boolean;
+  note?: string;                  // said beside the region before writing (an image whose fit cannot be planned)
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
@@ -140,7 +141,8 @@ export function planRegions(board: BoardProfile, o: { firmware?: string; image?:
     if (!('unplannable' in plan) && !plan.fits) {
       throw new UserError(`${o.image}: does not fit ${board.name}: ${shortfall(plan)}; nothing was written`, `see \`edge-flash plan ${o.image} --board ${board.name}\``);
     }
-    regions.push({ name: `image (${slot.name} slot)`, file: o.image, offset: slot.offset, data: bytes, isImage: true });
+    const note = 'unplannable' in plan ? `fit not checked: ${plan.unplannable}` : undefined;
+    regions.push({ name: `image (${slot.name} slot)`, file: o.image, offset: slot.offset, data: bytes, isImage: true, note });
   }
   checkAgainstPartitionTable(regions);
   const sorted = [...regions].sort((a, b) => a.offset - b.offset);

@@ -23,7 +23,7 @@ export async function flashRom(f: RomFlashFlags): Promise<void> {
   const board = boardByName(f.board);
   const regions = planRegions(board, { firmware: f.firmware, image: f.image });
   const total = regions.reduce((n, r) => n + r.data.byteLength, 0);
-  for (const r of regions) log(`${r.name}: ${r.data.byteLength} bytes at 0x${r.offset.toString(16)} (${r.file})`);
+  for (const r of regions) log(`${r.name}: ${r.data.byteLength} bytes at 0x${r.offset.toString(16)} (${r.file})${r.note ? `; ${r.note}` : ''}`);
   const bar = progress(total, 'flash --rom');
   const done = new Map<Region, number>();
   let shown = 0, first = 0;
