@@ -90,16 +90,16 @@ export async function openSerial(path: string, baud: number): Promise<Transport>
     throw new UserError(`cannot load the serialport package: ${(e as Error).message}`, 'run npm ci');
   }
   const port = new SerialPort({ path, baudRate: baud, autoOpen: false });
-  await new Promise<void>((resolve, reject) =>
-    port.open((e) => {
-      if (!e) return resolve();
-      const why = /ENOENT|No such file/.test(e.message) ? 'no such port'
-        : /EACCES|Permission denied/.test(e.message) ? 'permission denied'
-          : /EBUSY|Resource busy|lock/i.test(e.message) ? 'the port is busy (another program has it open?)' : e.message;
-      const hint = /permission/.test(why) ? 'on Linux add yourself to the dialout group: sudo usermod -aG dialout $USER, then log in again'
-        : why === 'no such port' ? 'see `edge-flash ports`' : undefined;
-      reject(new UserError(`cannot open ${path}: ${why}`, hint));
-    }),
-  );
+  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(serialOpenError(path, e)) : resolve())));
   return new StreamTransport(path, port as unknown as Duplex);
+}
+
+// Why a port did not open, in words, with what to do about it.
+export function serialOpenError(path: string, e: Error): UserError {
+  const why = /ENOENT|No such file/.test(e.message) ? 'no such port'
+    : /EACCES|Permission denied/.test(e.message) ? 'permission denied'
+      : /EBUSY|Resource busy|lock/i.test(e.message) ? 'the port is busy (another program has it open?)' : e.message;
+  const hint = /permission/.test(why) ? 'on Linux add yourself to the dialout group: sudo usermod -aG dialout $USER, then log in again'
+    : why === 'no such port' ? 'see `edge-flash ports`' : undefined;
+  return new UserError(`cannot open ${path}: ${why}`, hint);
 }
