@@ -24,7 +24,8 @@ export function registerFirmware(program: Command): void {
     .option('--force', 'write into a directory that is not empty (generated files are overwritten)')
     .addHelpText('after', `
 Then: cd DIR && idf.py set-target <chip> && idf.py build && idf.py flash && edge-flash chat --port PORT
-(the generated README.md has the steps). Nothing of it has been checked on a real board yet.`)
+(the generated README.md has the steps). The firmware has not been checked on a real board yet: its C is
+built and run on a PC against stand-ins for ESP-IDF (test/firmware.test.ts).`)
     .action((o) => {
       const board = boardByName(o.board);
       const layout = firmwareLayout(board);

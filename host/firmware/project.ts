@@ -306,7 +306,8 @@ interpreter edge-flash's host runs and measured; \`main/core/\` is edge-flash's 
 `;
 }
 
-// Writes the project into dir: dir must be missing or empty, unless force (then the files are overwritten).
+// Writes the project into dir: dir must be missing or empty, unless force (then the files are overwritten;
+// a file that already holds the same bytes is left alone, so that idf.py's build of it stays valid).
 export function writeProject(dir: string, files: Map<string, string | Uint8Array>, force: boolean): void {
   let entries: string[] = [];
   try {
@@ -319,8 +320,10 @@ export function writeProject(dir: string, files: Map<string, string | Uint8Array
   try {
     for (const [rel, data] of files) {
       const path = join(dir, rel);
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      if (existsSync(path) && Buffer.compare(readFileSync(path), bytes) === 0) continue;
       mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, data);
+      writeFileSync(path, bytes);
     }
   } catch (e) {
     throw new UserError(`cannot write the project into ${dir}: ${errnoText(e)}`);
