@@ -288,5 +288,21 @@ test('an image flashed into slot A as idf.py flash writes it boots and is confir
   }
 });
 
+test('a slot A that does not hold a good image is not adopted: nothing boots, the slot stays empty, an upload still works', async () => {
+  const fw = builds.find((b) => b.board === 'esp32' && b.exe.includes('host-32'))!;
+  const file = join(tmp, 'idf-esp32-bad.bin');
+  flashAsIdf('esp32', readFileSync(fromRoot('test', 'vectors', 'image', 'bit-flipped.efimg')), file);
+  const r = run(fw, file);
+  await r.client.hello();
+  const i = await info(r.client);
+  assert.is(i.bootedSha256, null);
+  assert.equal(i.slots, { A: 'empty', B: 'empty' });
+  const good = readFileSync(fromRoot('test', 'vectors', 'image', 'small.efimg'));
+  await upload(r.client, good);
+  const v = await r.client.request('VERIFY', {}, 10_000, 'verify');
+  assert.is(Buffer.from(v.sha256 as Uint8Array).toString('hex'), sha(good));
+  await r.done();
+});
+
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 test.run();
