@@ -188,6 +188,16 @@ const projects = {
   esp32: generate('esp32', 'esp32'),
   psram8: generate('esp32s3-psram8', 'esp32s3-psram8', ['--image', s3Image]),
 };
+test('the projects\' CMake files, read with stand-ins for the ESP-IDF commands: every source, include directory and flashed file exists', () => {
+  for (const [name, dir] of Object.entries(projects)) {
+    const r = spawnSync('cmake', [`-DPROJECT=${dir}`, `-DWORK=${join(tmp, 'cmake')}`, '-P', fromRoot('test', 'esp-idf-stubs', 'check-cmake.cmake')], { encoding: 'utf8' });
+    assert.is(r.status, 0, `${name}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /component main: \d+ sources/);
+    assert.match(r.stdout, /component wasm3: \d+ sources/);
+    assert.is(r.stdout.includes('flash model_a <- ') && r.stdout.includes('flash efstate <- '), name !== 'esp32', name);
+  }
+});
+
 const builds: Build[] = [];
 test('the generated C builds for this machine and with -m32 against the ESP-IDF stand-ins, -Wall -Wextra -Werror', () => {
   for (const bits of [64, 32] as const) {
