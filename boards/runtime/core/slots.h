@@ -80,4 +80,9 @@ ef_slots_err ef_slots_upload_write(ef_slots *s, uint32_t offset, const uint8_t *
  * the SHA-256 of what storage holds, read back (sha256_out). */
 ef_slots_err ef_slots_upload_verify(ef_slots *s, const ef_read_opts *opts, uint8_t sha256_out[32], char *msg, uint32_t msg_cap);
 ef_slots_err ef_slots_commit(ef_slots *s);
+/* An image written into a slot by other means than an upload (`idf.py flash` of a project generated
+ * with --image writes slot 0 and erases the record): when no record copy was ever valid (seq 0) and the
+ * slot's bytes read as an image (every check; bytes after it ignored), it is recorded as a commit
+ * records an upload: pending, active, to boot on trial. EF_SLOTS_NO_IMAGE when there is none to adopt. */
+ef_slots_err ef_slots_adopt(ef_slots *s, int slot, const ef_read_opts *opts);
 #endif
