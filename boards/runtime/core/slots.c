@@ -253,11 +253,11 @@ ef_slots_err ef_slots_adopt(ef_slots *s, int slot, const ef_read_opts *opts) {
   ef_read_opts whole = *opts;
   ef_image img;
   const uint8_t *p;
-  if (s->rec.seq != 0 || s->rec.active != EF_REC_NONE || slot < 0 || slot > 1) return EF_SLOTS_NO_IMAGE;
+  if (s->rec.seq != 0 || s->rec.active != EF_NO_SLOT || slot < 0 || slot > 1) return EF_SLOTS_NO_IMAGE;
   p = ef_storage_map(s->st, ef_slots_offset(s, slot), s->slot_size);
   whole.partition = 1;   /* the slot's bytes after the image are whatever flash held */
   if (!p || ef_image_read(p, s->slot_size, &whole, &img, 0, 0) != EF_IMG_OK) return EF_SLOTS_NO_IMAGE;
-  s->rec.slot[slot].state = EF_REC_PENDING;
+  s->rec.slot[slot].state = EF_SLOT_PENDING;
   s->rec.slot[slot].size = img.total_size;
   ef_sha256_once(p, img.total_size, s->rec.slot[slot].sha256);
   s->rec.active = (uint8_t)slot;
