@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages the build needs on a Debian machine (and `bench --peers`: the wasm32-wasi toolchain): a C compiler (native benchmark baseline, and
-# wasm3's C sources), the aarch64 and armhf cross compilers and qemu-user (the Raspberry Pi runtime), clang (builds wasm3 into faster code than gcc) and libclang (bindgen, for the
-# wasm3-node addon). Installs only what is missing.
+# wasm3's C sources), clang (builds wasm3 into faster code than gcc), libclang (bindgen, for the
+# wasm3-node addon), and the aarch64 and armhf cross compilers with qemu-user (the Raspberry Pi
+# runtime's cross builds and their tests). Installs only what is missing.
 # Rust (cargo >= 1.85) comes from rustup, not from here: see the README's prerequisites.
 set -euo pipefail
 need=()

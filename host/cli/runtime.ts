@@ -32,6 +32,15 @@ export function registerRuntime(program: Command): void {
     .option('--cross <arch>', `cross-build for a Pi: aarch64 (${CROSS_TARGETS.aarch64.os}) or armhf (${CROSS_TARGETS.armhf.os}), static`)
     .option('--out <dir>', 'build folder (default: boards/runtime/build in the package; --cross builds go to its cross-ARCH/)')
     .option('-j, --jobs <n>', 'compiles at once (default: the cores, at most 4, one per 384 MiB of memory)', intFlag('--jobs', { min: 1, max: 256 }))
+    .addHelpText('after', `
+The wasm3 sources are the wasm3x-sys 0.2.1 crate's (cargo fetches them once); our sources build with
+-Wall -Wextra -Werror. Which --cross: \`uname -m\` on the Pi says aarch64 or armv7l (armhf). The Pi's
+service, serial setup and slot file: boards/rpi/README.md in the package.
+
+Examples:
+  edge-flash runtime build                      on the Pi: its own runtime
+  edge-flash runtime build --cross aarch64      on a Debian laptop: a static binary to copy to the Pi
+  scp "$(edge-flash runtime build --cross aarch64)" pi@raspberrypi.local:`)
     .action((o: { cross?: string; out?: string; jobs?: number }) => {
       const src = fromRoot('boards', 'runtime');
       const cross = o.cross === undefined ? undefined : CROSS_TARGETS[o.cross as keyof typeof CROSS_TARGETS];
