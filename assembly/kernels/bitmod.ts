@@ -1,4 +1,4 @@
-// BitMoD kernels (bmd3g128, bmd4g128): per group of G weights, w = scale * grid[code] with the grid
+// BitMoD kernels (bmd3g32/64/128, bmd4g32/64/128): per group of G weights, w = scale * grid[code] with the grid
 // chosen by the group's selector byte from BITMOD_GRIDS (formats.gen.ts): sign-magnitude FP3/FP4 whose
 // negative zero is one special value. The epilogue is the reference's (host/quant/ref/bitmod.ts):
 //   per block: iq = sum grid[q]*x (exact integer); acc = acc + scale*iq; y = acc * xs[t].
@@ -391,3 +391,28 @@ export function gemm_bmd4g128_i4_simd(w: usize, ws: f32, x: usize, xs: usize, y:
 export function gemm_bmd4g128_i4_bitserial(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodBitserial(4, 128, 4, w, x, xs, y, m, k, n); }
 export function gemm_bmd4g128_i8_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(128, w, x, xs, y, m, k, n); }
 export function gemm_bmd4g128_i4_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(128, w, x, xs, y, m, k, n); }
+// groups of 32 and 64 (the 64-wide rows of the demo models); bitserial needs whole 64-code words
+export function gemm_bmd3g32_i8_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(3, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g32_i8_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(3, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g32_i4_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(3, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g32_i4_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(3, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g64_i8_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(3, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g64_i8_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(3, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g64_i8_bitserial(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodBitserial(3, 64, 8, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g64_i4_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(3, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g64_i4_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(3, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g64_i4_bitserial(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodBitserial(3, 64, 4, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g32_i8_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(4, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g32_i8_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(4, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g32_i8_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(32, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g32_i4_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(4, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g32_i4_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(4, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g32_i4_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(32, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i8_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(4, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i8_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(4, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i8_bitserial(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodBitserial(4, 64, 8, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i8_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(64, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i4_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(4, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i4_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(4, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i4_bitserial(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodBitserial(4, 64, 4, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i4_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(64, w, x, xs, y, m, k, n); }
