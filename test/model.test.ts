@@ -66,6 +66,27 @@ kv('int8/int4/int3 round trips stay within half a step of the bf16 scale', () =>
     }
   }
 });
+kv('the reference\'s kvTransform hook: the format\'s own round trip gives its logits (int8); on int4 it is float64 attention over the same dequantized K/V, close to the integer attention', () => {
+  const model = modelFromWeights(randomWeights(TINY, 11));
+  const run = (opts: ConstructorParameters<typeof ReferenceModel>[1]) => {
+    const ref = new ReferenceModel(model, opts);
+    return TOKENS.map((t, pos) => ref.forward(t, pos));
+  };
+  const f32 = run({});
+  for (const name of ['int8', 'int4'] as const) {
+    const f = kvFormat(name)!;
+    const hooked = run({ kvTransform: (v) => kvRoundTrip(v, f) }), own = run({ kv: f });
+    hooked.forEach((l, pos) => {
+      if (name === 'int8') return assert.equal(Array.from(l), Array.from(own[pos]), `int8 pos ${pos}`);
+      // the integer attention (int8 query, fixed-point softmax) adds less than the int4 round trip costs
+      const integer = relErr(Float32Array.from(own[pos]), l), format = relErr(Float32Array.from(l), f32[pos]);
+      assert.ok(integer < format, `int4 pos ${pos}: integer vs float attention ${integer}, int4 vs f32 ${format}`);
+    });
+  }
+  // the identity hook is f32 KV
+  const id = run({ kvTransform: (v) => v });
+  id.forEach((l, pos) => assert.equal(Array.from(l), Array.from(f32[pos])));
+});
 kv.run();
 
 function check(s: ReturnType<typeof suite>, label: string, model: Model, engine: Engine, target: Target, kvName: string, tol: number, act: 'i8' | 'i4' = 'i8') {

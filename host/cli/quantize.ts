@@ -23,7 +23,7 @@ export function registerQuantize(program: Command): void {
     .option('--bits <n>', 'bits per weight of integer / BitMoD formats: 2, 3, 4')
     .option('--group <n>', 'weights per group along a row: 32, 64, 128 (default 32; BitMoD 128)')
     .option('--sym', 'symmetric integers (default: asymmetric min-max)')
-    .option('--format <name>', 'target format: i<b>g<G>, bmd<b>g128, tq2, tq1, tb1, or ggml\'s q4_0, q8_0, tq2_0, tq1_0')
+    .option('--format <name>', 'target format: i<b>g<G>, bmd<b>g<G>, tq2, tq1, tb1, or ggml\'s q4_0, q8_0, tq2_0, tq1_0')
     .option('--calib <file>', 'calibration text (gptq, tesseraq; default: windows sampled from the model itself)')
     .option('--calib-tokens <n>', 'calibration tokens (default: gptq 1024, tesseraq 256)')
     .option('--window <n>', 'calibration window in tokens (gptq)', '128')
