@@ -111,7 +111,7 @@ const md = [
     'every grid of the width with the scale that just fits the group\'s extremes and ten tighter ones (0.95, 0.90, ... 0.50 of it, clipping the ' +
     'extremes), rounds each weight to the nearest grid value, and keeps the (selector, scale) of least squared error. ' +
     'The selector byte is stored in the block (offset 4); groups of 32, 64 or 128 (`--group`, default 128). The bit-serial kernel ' +
-    'reads whole 64-code words, so groups of 32 run the SWAR kernel (FP4) or the naive one (FP3) on the device build.',
+    'reads 64-code words (FP3 groups of 32 fill the even bits of one), so FP4 groups of 32 run the SWAR kernel on the device build.',
   '',
   '## GGUF extension types',
   '',

@@ -105,9 +105,10 @@ export const BITMOD_GRIDS: Record<number, readonly (readonly number[])[]> = Obje
 // Kernels: `naive` looks up one code at a time; `simd` looks up 16 codes with one i8x16.swizzle of the
 // group's grid; `bitserial` (BitMoD's processing element) turns 64 codes into sign, magnitude and
 // special-value bit planes and counts them (popcount) against the activations' bit planes, so it
-// needs groups of 64 or 128; groups of 32 run `swar` (FP4) or `naive` (FP3) on the device build.
+// needs whole 64-code words: groups of 64 or 128, and FP3 groups of 32 (their 96 code bits fit the
+// even bits of one word); FP4 groups of 32 run `swar` on the device build.
 function bitmod(id: number, bits: number, group: number): WeightFormat {
-  const bitserial = group % 64 === 0;
+  const bitserial = group % 64 === 0 || bits === 3; // FP3 groups of 32 fill the even bits of one word
   return {
     id, name: `bmd${bits}g${group}`, family: 'bitmod', block: group, blockBytes: 8 + (group * bits) / 8, tensorScale: false,
     layout: `f32 scale, u8 selector (0..3), 3 zero bytes, then ${group} ${bits}-bit codes packed as the i${bits}g${group} codes; ` +
@@ -115,7 +116,7 @@ function bitmod(id: number, bits: number, group: number): WeightFormat {
     fields: [{ name: 'scale', type: 'f32' }, { name: 'selector', type: 'u8' }, { name: 'zero', type: 'u8', count: 3 }, { name: 'codes', type: 'u8', count: (group * bits) / 8 }],
     kernels: [
       k('naive', both, ['i8', 'i4'], 1, none),
-      ...(bitserial ? [k('bitserial', both, ['i8', 'i4'], 1, (kk, n, act) => n * (kk / 64) * (act === 'i4' ? 4 : 8) * 8)] : []), // activation planes (n, k/64, planes) u64
+      ...(bitserial ? [k('bitserial', both, ['i8', 'i4'], 1, (kk, n, act) => n * (kk / Math.min(group, 64)) * (act === 'i4' ? 4 : 8) * 8)] : []), // activation planes (n, k/64 or k/32, planes) u64
       ...(bits === 4 ? [k('swar', both, ['i8', 'i4'], 1, (kk, n) => 2 * n * kk + 8192)] : []), // X words (n, k/4) i64, code-byte tables (4, 256) i64
       k('simd', simdOnly, ['i8', 'i4'], 1, none),
     ],
@@ -323,4 +324,6 @@ export const KERNEL_IDS: readonly string[] = [
   'gemm_bmd4g64_i4_swar', // 111
   'gemm_bmd4g64_i8_simd', // 112
   'gemm_bmd4g64_i4_simd', // 113
+  'gemm_bmd3g32_i8_bitserial', // 114
+  'gemm_bmd3g32_i4_bitserial', // 115
 ];
