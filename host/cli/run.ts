@@ -66,7 +66,7 @@ export function registerRun(program: Command): void {
     .option('--engine <name>', 'v8 | wasm3 (--engine wasm3 without the wasm3 addon is an error)', 'v8')
     .option('--target <build>', 'device (MVP, what wasm3 and boards run) | simd (default on V8); an image runs its own app')
     .option('--quant <format>', 'quantize the layer matrices on load: ternary, tq2, tq1, tb1, tt4, q8_0, i4g32, ... (docs/formats.md); not for an image')
-    .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58) | i4 (a4.8, ternary kernels); an image\'s own by default', 'i8')
+    .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58) | i4 (a4.8, ternary kernels) | a4.8 (i4 into wq, wk, wv, w1, w3; i8 into wo, w2; not packable); an image\'s own by default', 'i8')
     .option('--kv <format>', 'KV cache: f32 | int8 | int4 | int3; an image\'s own by default', 'f32')
     .option('--memory <bytes>', 'linear memory limit (e.g. 160K): weights that do not fit stream from the image every token; an image runs under its plan\'s', bytesFlag('--memory'))
     .option('--batch <n>', 'prefill tokens per forward (GEMM width); default 16, or 1 under --memory; an image\'s own by default', intFlag('--batch', { min: 1, max: 4096 }))
@@ -93,7 +93,7 @@ Examples:
       if (mode !== 'generate' && mode !== 'chat') throw new UserError(`unknown mode '${mode}': expected generate or chat`);
       const kv = kvFormat(o.kv);
       if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);
-      if (o.act !== 'i8' && o.act !== 'i4') throw new UserError(`unknown --act '${o.act}': expected i8 or i4`);
+      if (o.act !== 'i8' && o.act !== 'i4' && o.act !== 'a4.8') throw new UserError(`unknown --act '${o.act}': expected i8, i4 or a4.8`);
       if (o.target !== undefined && o.target !== 'device' && o.target !== 'simd') throw new UserError(`unknown --target '${o.target}': expected device or simd`);
       const memoryLimit: number | undefined = o.memory;
       const batch: number = o.batch ?? (memoryLimit === undefined ? 16 : 1);
