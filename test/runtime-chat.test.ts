@@ -59,7 +59,7 @@ test('a typed prompt with a packed demo image booted: the app loads, the prompt 
     b.clear();
     b.write('In the beginning\r');
     const out = await b.wait(/\r\n> $/);
-    assert.is(out, 'In the beginning\r\nerror: chat: not implemented yet: the image carries no model descriptor for model_init (kernel ids, scratch, staging are planned on the host only)\r\n> ');
+    assert.is(out, 'In the beginning\r\nerror: the image has no descriptor section for model_init: pack it again with this edge-flash\r\n> ');
     // and it keeps serving
     b.clear();
     b.write('/help\r');
