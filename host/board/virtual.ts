@@ -10,6 +10,9 @@ import { boardByName, type BoardProfile } from './boards.ts';
 
 export const RUNTIME_BINARY = fromRoot('boards', 'runtime', 'build', 'edge-flash-runtime');
 export const VIRTUAL_ERASE_BLOCK = 4096;
+// A profile without a flash limit (host, a Pi: the image is a file) gets slots of this size: the slot
+// file holds two of them.
+export const VIRTUAL_MAX_CAPACITY = 64 * 1024 * 1024;
 
 export interface VirtualBoard {
   pty: string;
@@ -22,7 +25,7 @@ export interface VirtualBoard {
 // The runtime's arguments for a board profile.
 export function runtimeArgs(b: BoardProfile, slotFile: string): string[] {
   return ['--board-id', String(b.id), '--board-name', b.name, '--accepts', b.accepts.map((a) => boardByName(a).id).join(',') || String(b.id),
-    '--capacity', String(b.imageCapacity), '--erase-block', String(VIRTUAL_ERASE_BLOCK), '--stack', String(b.wasm3.stack), '--slot-file', slotFile];
+    '--capacity', String(Math.min(b.imageCapacity, VIRTUAL_MAX_CAPACITY)), '--erase-block', String(VIRTUAL_ERASE_BLOCK), '--stack', String(b.wasm3.stack), '--slot-file', slotFile];
 }
 
 // Starts the runtime on a new pty and resolves when it has printed the pty's path.

@@ -37,11 +37,7 @@ static int put_text(ef_chat *c, const uint8_t *b, uint32_t n, ef_chat_error *e) 
   return 0;
 }
 
-const ef_section *ef_chat_descriptor(const ef_image *img) {
-  uint32_t i;
-  for (i = 0; i < img->n_sections; i++) if (img->sections[i].kind == EF_DESCRIPTOR_KIND) return &img->sections[i];
-  return 0;
-}
+const ef_section *ef_chat_descriptor(const ef_image *img) { return img->descriptor; }
 
 int ef_chat_init(ef_chat *c, ef_app *app, const ef_image *img, ef_chat_error *e) {
   const ef_section *d = ef_chat_descriptor(img);

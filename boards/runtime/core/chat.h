@@ -13,8 +13,6 @@
 enum { EF_CHAT_TOO_LONG = -1, EF_CHAT_CONTEXT_FULL = -2, EF_CHAT_NO_TOKENIZER = -3 };
 enum { EF_CHAT_END_TEXT = -1, EF_CHAT_REPLY_LIMIT = -2, EF_CHAT_CONTEXT_END = -3, EF_CHAT_ERROR = -4 };
 #define EF_CHAT_TEMPLATE_BYTES 34
-/* The image section that carries model_init's descriptor words (docs/image-format.md). */
-#define EF_DESCRIPTOR_KIND 6
 
 /* STATS reasons (docs/protocol.md) */
 enum { EF_END_STEPS = 0, EF_END_TEXT_REASON = 1, EF_END_CANCELLED = 2, EF_END_CONTEXT = 3, EF_END_FAILED = 4 };
@@ -47,7 +45,7 @@ typedef struct {
 /* The result of a begin or a step that failed: a protocol error code (EF_E_*), its arg, one line. */
 typedef struct { uint16_t code; uint32_t arg; char msg[200]; } ef_chat_error;
 
-/* The image's descriptor section, or NULL. */
+/* The image's descriptor section (EF_KIND_DESCRIPTOR, checked by the reader), or NULL. */
 const ef_section *ef_chat_descriptor(const ef_image *img);
 
 /* model_init from the image's descriptor section, checked against the image's plan. 0 or -1 (e). */
