@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boardByName } from '../host/board/boards.ts';
+import { chat as chatOn } from '../host/board/commands.ts';
+import { connectBoard } from '../host/board/connect.ts';
 import { startVirtualBoard, type VirtualBoard } from '../host/board/virtual.ts';
 import { fromRoot } from '../host/paths.ts';
 import { makeRuntime } from './runtime-helpers.ts';
@@ -80,6 +82,23 @@ for (const [i, c] of CASES.entries()) {
       const run = JSON.parse((await ok(['run', image, '--engine', 'wasm3', '-m', 'chat', '-i', 'Who made the light?', '-n', '64', '-t', '1.0', '-s', '5', '--reply-tokens', '0', '--json'], 'run -m chat')).out);
       const chat = JSON.parse((await ok(['chat', '--port', vb.pty, '-m', 'chat', '-i', 'Who made the light?', '-n', '64', '-t', '1.0', '-s', '5', '--json'], 'chat -m chat')).out);
       assert.is(`Assistant: ${chat.text}\n\n`, run.text);
+      if (c.board === 'host') {
+        // CANCEL between tokens: the f32 model decodes slowly enough to stop it after its first token
+        const client = await connectBoard(vb.pty, 921600);
+        try {
+          let cancelled: Promise<void> | undefined;
+          const h = chatOn(client, { prompt: 'In the beginning', seed: 3, temperature: 1, topP: 0.9, steps: 0, mode: 'generate', newConversation: true }, () => { cancelled ??= h.cancel(); });
+          const r = await h.done;
+          await cancelled;
+          assert.is(r.stats.reason, 'cancelled');
+          assert.ok(r.tokens.length < 200, `${r.tokens.length} tokens before the cancel took`);
+          // BUSY is over and the board answers the next request at once
+          const again = await chatOn(client, { prompt: 'In the beginning', seed: 7, temperature: 0, topP: 0.9, steps: 40, mode: 'generate', newConversation: true }).done;
+          assert.is(again.text, JSON.parse((await ok(['run', image, '--engine', 'wasm3', '-i', 'In the beginning', '-n', '40', '-t', '0', '-s', '7', '--json'], 'run')).out).text);
+        } finally {
+          await client.close();
+        }
+      }
     } finally {
       await vb.stop();
     }
@@ -109,6 +128,20 @@ test('a prompt longer than the context and one larger than the prompt buffer: ea
   } finally {
     await vb.stop();
   }
+});
+
+test('bench --board-decode: the virtual board against run --engine wasm3 on one image, and its memory beside the plan', async () => {
+  const image = join(dir, 'case0.efimg'); // packed by the first case
+  const r = await ok(['bench', '--board-decode', image, '--steps', '16', '--repeat', '1', '--json'], 'bench');
+  const [row] = JSON.parse(r.out);
+  assert.is(row.board, 'esp32');
+  assert.is(row.tokens, 16);
+  assert.ok(row.host.median > 0 && row.device.median > 0 && row.ratio > 0);
+  assert.is(row.memory.linear, row.memory.plannedLinear);
+  assert.ok(row.memory.wasm3Heap > 0 && row.memory.plannedWasm3Heap > 0);
+  const bad = await cli('bench', '--board-decode', join(dir, 'missing.efimg'));
+  assert.is(bad.code, 2);
+  assert.match(bad.err, /^edge-flash: error: .*missing\.efimg/m);
 });
 
 test.run();

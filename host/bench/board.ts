@@ -4,7 +4,7 @@
 // memory cap. Both run the same wasm3 (0.9.0, the same sources and flags) and the same app, so the
 // ratio should be about 1; what differs is the serial path (one TOKEN frame a token over the pty) and
 // the call path (the addon's N-API layer against the runtime's direct m3_Call). Repeats alternate the
-// two sides; each figure is the best and the median over them. Then the device's memory as it reports it
+// two sides; each figure is the best and the median over them, the ratio the median of the pairs'. Then the device's memory as it reports it
 // (INFO's linear memory, and the heap wasm3 took at boot from `edge-flash-runtime --boot`) beside the
 // planner's figures for the image on its board.
 import { spawnSync } from 'node:child_process';
@@ -30,7 +30,7 @@ export interface BoardDecodeRow {
   tokens: number;                       // sampled tokens a repeat (the same on both sides: greedy)
   host: { best: number; median: number }; // tok/s, run --engine wasm3 (the addon)
   device: { best: number; median: number }; // tok/s, the virtual board's STATS
-  ratio: number;                        // device median / host median
+  ratio: number;                        // the median of each repeat's device / host (pairs run back to back share the machine's load)
   memory: { linear: number; plannedLinear: number; wasm3Heap: number | null; plannedWasm3Heap: number | null; heapBytes: number | null };
 }
 
@@ -105,7 +105,7 @@ export async function benchBoardDecode(path: string, steps: number, repeat: numb
   const hm = median(host), dm = median(device);
   return {
     image: path, board: board.name, steps, tokens,
-    host: { best: Math.max(...host), median: hm }, device: { best: Math.max(...device), median: dm }, ratio: dm / hm,
+    host: { best: Math.max(...host), median: hm }, device: { best: Math.max(...device), median: dm }, ratio: median(device.map((d, i) => d / host[i])),
     memory: { linear, plannedLinear: image.config.plannedLinear, heapBytes, wasm3Heap: heapBytes === null ? null : heapBytes - linear, plannedWasm3Heap: plannedHeap },
   };
 }
