@@ -113,7 +113,7 @@ test('a prompt longer than the context and one larger than the prompt buffer: ea
     const long = 'And God said, Let there be light: and there was light. '.repeat(6); // ~330 bytes, far over 32 tokens
     const a = await cli('chat', '--port', vb.pty, '-m', 'generate', '-i', long, '-n', '0', '--json');
     assert.is(a.code, 2, a.err);
-    assert.match(a.err, /prompt longer than the context.*the prompt is \d+ tokens; the context holds 32/);
+    assert.match(a.err, /prompt too long: the prompt is \d+ tokens; the context holds 32/);
     const big = 'x'.repeat(600); // the image's prompt buffer holds 512 bytes
     const b = await cli('chat', '--port', vb.pty, '-m', 'generate', '-i', big, '--json');
     assert.is(b.code, 2, b.err);
