@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { boardByName } from '../board/boards.ts';
 import { UserError } from '../errors.ts';
 import { fromRoot } from '../paths.ts';
+import { runtimeArgs } from '../board/virtual.ts';
 
 export const RUNTIME_BIN = fromRoot('boards', 'runtime', 'build', 'edge-flash-runtime');
 
@@ -22,9 +23,8 @@ export function registerSim(program: Command): void {
       const b = boardByName(o.board);
       if (!existsSync(RUNTIME_BIN)) throw new UserError(`the virtual board is not built (${RUNTIME_BIN} is missing)`, 'run npm run build (needs cc and make)');
       const slot = o.slotFile ?? join(tmpdir(), `edge-flash-sim-${b.name}.bin`);
-      const eraseBlock = 4096;
-      const child = spawn(RUNTIME_BIN, ['--board-id', String(b.id), '--board-name', b.name, '--accepts', b.accepts.map((a) => boardByName(a).id).join(',') || String(b.id),
-        '--capacity', String(b.imageCapacity), '--erase-block', String(eraseBlock), '--slot-file', slot, '--serve', '--pty'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      // the board profile's arguments, as the demo and the tests start it (host/board/virtual.ts)
+      const child = spawn(RUNTIME_BIN, [...runtimeArgs(b, slot), '--serve', '--pty'], { stdio: ['ignore', 'pipe', 'inherit'] });
       let buf = '';
       child.stdout.on('data', (d: Buffer) => {
         buf += d.toString();
