@@ -77,6 +77,7 @@ for (const [i, c] of CASES.entries()) {
         assert.is(chat.text, run.text, `${s.what}: text`);
         assert.ok(chat.stats.tokens > 0 && chat.stats.tokens <= 40, `${s.what}: ${chat.stats.tokens} tokens sampled`);
         assert.ok(chat.stats.linearMemory > 0);
+        assert.is(chat.context, run.image.ctx);
       }
       // a chat turn (the Llama 2 template, sampling at every position) against run -m chat
       const run = JSON.parse((await ok(['run', image, '--engine', 'wasm3', '-m', 'chat', '-i', 'Who made the light?', '-n', '64', '-t', '1.0', '-s', '5', '--reply-tokens', '0', '--json'], 'run -m chat')).out);

@@ -18,8 +18,8 @@ const MODEL = fromRoot('models', 'kjv-esp32-260k', 'model.bin');
 const BOARD = ['--board-id', '1', '--capacity', '262144', '--erase-block', '4096', '--board-name', 'host'];
 
 // The runtime in terminal mode over stdio: its text as it arrives, and a wait for a pattern.
-function serve(slotFile: string) {
-  const proc = spawn(bin, ['--slot-file', slotFile, ...BOARD, '--serve', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+function serve(slotFile: string, extra: string[] = []) {
+  const proc = spawn(bin, ['--slot-file', slotFile, ...BOARD, ...extra, '--serve', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let text = '';
   // the banner ends in a 0x00 (a framed host's delimiter); a person's terminal shows nothing for it
   proc.stdout!.on('data', (d: Buffer) => { text += d.toString('latin1').replace(/\0/g, ''); });
@@ -81,6 +81,50 @@ test('a typed prompt with a packed demo image booted: the reply is run -m chat\'
     await b.wait(/\/new  a new conversation\r\n> $/);
   } finally {
     b.proc.kill();
+  }
+});
+
+test('a trap inside a reply is an error line and a stats line; the runtime reloads the app and serves on', async () => {
+  // the image installed and confirmed above; a wasm3 stack too small for a decode step makes chat_next trap
+  const b = serve(join(dir, 'slot.bin'), ['--stack', '2048']);
+  try {
+    await b.wait(/for commands\r\n> $/);
+    b.clear();
+    b.write('In the beginning\r');
+    const out = await b.wait(/\]\r\n> $/);
+    assert.match(out, /^In the beginning\r\n.*\r\nerror: app trapped in 'chat_next': \[trap\] stack overflow\r\n\[0 tokens, 0\.0 tok\/s, linear memory \d+ KiB, heap free \d+ KiB, error\]\r\n> $/s);
+    b.clear();
+    b.write('/info\r');
+    const info = await b.wait(/last reply: .*\r\n> $/s);
+    assert.match(info, /slot A: confirmed/);
+    assert.not.match(info, /linear memory: 0 bytes/); // the app was loaded again
+  } finally {
+    b.proc.kill();
+  }
+});
+
+test('framed: a trap is the CHAT\'s error (exit 2, one line), and the board answers the next request', async () => {
+  const proc = spawn(bin, ['--slot-file', join(dir, 'slot.bin'), ...BOARD, '--stack', '2048', '--serve', '--pty'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const pty = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      proc.stdout!.on('data', (d: Buffer) => {
+        out += d;
+        const m = /"pty":"([^"]+)"/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      proc.once('exit', (c) => reject(new Error(`runtime exited ${c}`)));
+    });
+    for (const mode of ['chat', 'generate']) {
+      const r = cli('chat', '--port', pty, '-m', mode, '-i', 'In the beginning', '-n', '30', '--json');
+      assert.is(r.code, 2, r.err);
+      assert.match(r.err, /^edge-flash: error: .*the app trapped: app trapped in '(chat_next|chat_turn|gen_begin|gen_next)': \[trap\] stack overflow\n$/);
+      assert.is(r.out, '');
+    }
+    const info = cli('chat', '--port', pty, '-m', 'generate', '-i', '', '-n', '1', '--json');
+    assert.match(info.err, /the app trapped|^$/); // still answering frames after two traps
+  } finally {
+    proc.kill();
   }
 });
 
