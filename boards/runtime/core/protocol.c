@@ -516,7 +516,7 @@ static void term_line(ef_proto *p) {
     }
   } else if (!strcmp(l, "/help")) {
     text(p, "/help  this list\r\n/info  board, versions, memory, slots, image, tok/s\r\n/reset  restart the runtime\r\n"
-            "/temp T  temperature (0 = greedy)\r\n/topp P  top-p in [0, 1]\r\n/seed N  seed (0 = a new one each reply)\r\n"
+            "/temp T  temperature (0 = greedy)\r\n/topp P  top-p in [0, 1]\r\n/seed N  seed of the next conversation (0 = the device picks)\r\n"
             "/steps N  positions per reply (0 = context)\r\n/new  a new conversation\r\n");
   } else if (!strcmp(l, "/info")) {
     term_info(p);
