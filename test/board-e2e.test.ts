@@ -1,5 +1,5 @@
 // End to end over a pty, as a user runs it: `edge-flash pack`, the virtual board (the C runtime on a
-// pty, host/board/virtual.ts), `edge-flash flash --port`, then `edge-flash chat --port -i ... --json`,
+// pty, host/board/sim.ts), `edge-flash flash --port`, then `edge-flash chat --port -i ... --json`,
 // whose reply must be exactly what `edge-flash run <image> --engine wasm3` gives on the same image,
 // seed and settings: tokens and text, greedy and sampled, generate and chat turns, for the demo model,
 // an f32 model and a quantized one. Then the prompt errors, each its own, with the board still serving.
@@ -12,11 +12,11 @@ import * as assert from 'uvu/assert';
 import { boardByName } from '../host/board/boards.ts';
 import { chat as chatOn } from '../host/board/commands.ts';
 import { connectBoard } from '../host/board/connect.ts';
-import { startVirtualBoard, type VirtualBoard } from '../host/board/virtual.ts';
+import { startVirtualBoard, type VirtualBoard } from '../host/board/sim.ts';
 import { fromRoot } from '../host/paths.ts';
 import { makeRuntime } from './runtime-helpers.ts';
 
-const bin = join(makeRuntime(), 'edge-flash-runtime');
+makeRuntime();
 const dir = mkdtempSync(join(tmpdir(), 'edge-flash-e2e-'));
 
 // The CLI in a child process, without blocking this one (the board's pty output is read here).
@@ -52,11 +52,12 @@ const SETTINGS = [
 ];
 
 async function boardWith(image: string, board: string, slot: string): Promise<VirtualBoard> {
-  const vb = await startVirtualBoard(boardByName(board), join(dir, slot), bin);
-  const f = await cli('flash', image, '--port', vb.pty);
+  const log: string[] = [];
+  const vb = await startVirtualBoard({ board: boardByName(board), slotFile: join(dir, slot), link: join(dir, `${slot}.tty`), log: (l) => log.push(l) });
+  const f = await cli('flash', image, '--port', vb.path);
   if (f.code !== 0) {
     await vb.stop();
-    assert.unreachable(`flash: exit ${f.code}\n${f.err}\n${vb.log()}`);
+    assert.unreachable(`flash: exit ${f.code}\n${f.err}\n${log.join('\n')}`);
   }
   assert.match(f.out, /verified SHA-256 [0-9a-f]{16}, booted\n$/);
   return vb;
@@ -71,7 +72,7 @@ for (const [i, c] of CASES.entries()) {
       for (const s of SETTINGS) {
         const prompt = 'In the beginning';
         const run = JSON.parse((await ok(['run', image, '--engine', 'wasm3', '-i', prompt, '-n', '40', ...s.args, '--json'], `run ${s.what}`)).out);
-        const chat = JSON.parse((await ok(['chat', '--port', vb.pty, '-m', 'generate', '-i', prompt, '-n', '40', ...s.args, '--json'], `chat ${s.what}`)).out);
+        const chat = JSON.parse((await ok(['chat', '--port', vb.path, '-m', 'generate', '-i', prompt, '-n', '40', ...s.args, '--json'], `chat ${s.what}`)).out);
         // run's tokens start with BOS, which is never printed; the board streams every printed token
         assert.equal(chat.tokens, run.tokens.slice(1), `${s.what}: tokens`);
         assert.is(chat.text, run.text, `${s.what}: text`);
@@ -81,11 +82,11 @@ for (const [i, c] of CASES.entries()) {
       }
       // a chat turn (the Llama 2 template, sampling at every position) against run -m chat
       const run = JSON.parse((await ok(['run', image, '--engine', 'wasm3', '-m', 'chat', '-i', 'Who made the light?', '-n', '64', '-t', '1.0', '-s', '5', '--reply-tokens', '0', '--json'], 'run -m chat')).out);
-      const chat = JSON.parse((await ok(['chat', '--port', vb.pty, '-m', 'chat', '-i', 'Who made the light?', '-n', '64', '-t', '1.0', '-s', '5', '--json'], 'chat -m chat')).out);
+      const chat = JSON.parse((await ok(['chat', '--port', vb.path, '-m', 'chat', '-i', 'Who made the light?', '-n', '64', '-t', '1.0', '-s', '5', '--json'], 'chat -m chat')).out);
       assert.is(`Assistant: ${chat.text}\n\n`, run.text);
       if (c.board === 'host') {
         // CANCEL between tokens: the f32 model decodes slowly enough to stop it after its first token
-        const client = await connectBoard(vb.pty, 921600);
+        const client = await connectBoard(vb.path, 921600);
         try {
           let cancelled: Promise<void> | undefined;
           const h = chatOn(client, { prompt: 'In the beginning', seed: 3, temperature: 1, topP: 0.9, steps: 0, mode: 'generate', newConversation: true }, () => { cancelled ??= h.cancel(); });
@@ -112,18 +113,18 @@ test('a prompt longer than the context and one larger than the prompt buffer: ea
   const vb = await boardWith(image, 'host', 'ctx32.bin');
   try {
     const long = 'And God said, Let there be light: and there was light. '.repeat(6); // ~330 bytes, far over 32 tokens
-    const a = await cli('chat', '--port', vb.pty, '-m', 'generate', '-i', long, '-n', '0', '--json');
+    const a = await cli('chat', '--port', vb.path, '-m', 'generate', '-i', long, '-n', '0', '--json');
     assert.is(a.code, 2, a.err);
     assert.match(a.err, /prompt too long: the prompt is \d+ tokens; the context holds 32/);
     const big = 'x'.repeat(600); // the image's prompt buffer holds 512 bytes
-    const b = await cli('chat', '--port', vb.pty, '-m', 'generate', '-i', big, '--json');
+    const b = await cli('chat', '--port', vb.path, '-m', 'generate', '-i', big, '--json');
     assert.is(b.code, 2, b.err);
     assert.match(b.err, /the prompt is 600 bytes; the device's prompt buffer holds 512/);
-    const c = await cli('chat', '--port', vb.pty, '-m', 'chat', '-i', long, '--json');
+    const c = await cli('chat', '--port', vb.path, '-m', 'chat', '-i', long, '--json');
     assert.is(c.code, 2, c.err);
     assert.match(c.err, /does not fit a conversation of 32 positions/);
     // still serving
-    const d = JSON.parse((await ok(['chat', '--port', vb.pty, '-m', 'generate', '-i', 'In the beginning', '-n', '20', '-t', '0', '--json'], 'chat after the errors')).out);
+    const d = JSON.parse((await ok(['chat', '--port', vb.path, '-m', 'generate', '-i', 'In the beginning', '-n', '20', '-t', '0', '--json'], 'chat after the errors')).out);
     assert.match(d.text, /^In the beginning/);
     assert.ok(d.stats.tokens > 0);
   } finally {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { boardByName, type BoardProfile } from '../board/boards.ts';
 import { chat, flash, info } from '../board/commands.ts';
 import { connectBoard } from '../board/connect.ts';
-import { runtimeArgs, RUNTIME_BINARY, startVirtualBoard } from '../board/virtual.ts';
+import { ensureRuntime, startVirtualBoard, virtualCapacity } from '../board/sim.ts';
 import { planImageOn } from '../cli/fit.ts';
 import { tryEngine } from '../engine/index.ts';
 import { UserError } from '../errors.ts';
@@ -55,7 +55,9 @@ function hostDecode(rt: ModelRuntime, steps: number): { tokPerS: number; tokens:
 
 // wasm3's heap at boot as the runtime measures it (the C heap it took: code, stacks, linear memory).
 function bootHeap(board: BoardProfile, slotFile: string): number | null {
-  const r = spawnSync(RUNTIME_BINARY, [...runtimeArgs(board, slotFile), '--boot'], { encoding: 'utf8' });
+  const args = ['--board-id', String(board.id), '--capacity', String(virtualCapacity(board)), '--erase-block', String(board.flash.eraseBlock),
+    '--stack', String(board.wasm3.stack), '--slot-file', slotFile, '--boot'];
+  const r = spawnSync(ensureRuntime(), args, { encoding: 'utf8' });
   const app = (r.stdout ?? '').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.event === 'app');
   return typeof app?.heap_bytes === 'number' && app.heap_bytes > 0 ? app.heap_bytes : null;
 }
@@ -66,18 +68,18 @@ export async function benchBoardDecode(path: string, steps: number, repeat: numb
   const board = image.board ?? boardByName('host');
   const w3 = await tryEngine('wasm3');
   if (!w3.engine) throw new UserError(`the board decode bench needs the wasm3 addon (${w3.error})`);
-  const run = imageRun(path, image, model, { engine: 'wasm3' });
-  const rt = ModelRuntime.create(model, w3.engine, run.options);
+  const run = imageRun(path, image, { engine: 'wasm3' });
+  const rt = ModelRuntime.fromImage(image, w3.engine, run.options);
   const dir = mkdtempSync(join(tmpdir(), 'edge-flash-bench-board-'));
   const slot = join(dir, 'slots.bin');
-  const vb = await startVirtualBoard(board, slot);
+  const vb = await startVirtualBoard({ board, slotFile: slot, link: join(dir, 'board.tty') });
   const host: number[] = [], device: number[] = [];
   let tokens = 0, linear = 0;
   try {
-    const client = await connectBoard(vb.pty, 921600);
+    const client = await connectBoard(vb.path, 921600);
     tick(`flash ${path} to the virtual board (${board.name})`);
-    await flash(client, bytes, { reset: true, reconnect: () => connectBoard(vb.pty, 921600) });
-    const c = client.closed ? await connectBoard(vb.pty, 921600) : client;
+    await flash(client, bytes, { reset: true, reconnect: () => connectBoard(vb.path, 921600) });
+    const c = client.closed ? await connectBoard(vb.path, 921600) : client;
     try {
       hostDecode(rt, Math.min(steps, 8)); // warm-up: wasm3 compiles functions on first call (the board did at its self-test)
       for (let i = 0; i < repeat; i++) {

@@ -10,6 +10,14 @@ import { intFlag } from './flags.ts';
 import { benchModelDecode, defaultModelConfigs, formatModelTable } from '../bench/model.ts';
 import { benchPeers, formatPeerTable } from '../bench/peers.ts';
 import { benchBoardDecode, formatBoardDecode, type BoardDecodeRow } from '../bench/board.ts';
+import { benchUpload, formatUploadTable } from '../bench/upload.ts';
+import { parseBaud } from '../board/connect.ts';
+import { readImageFile } from './inspect.ts';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fromRoot } from '../paths.ts';
 
 const ENGINES: BenchEngine[] = ['v8', 'wasm3', 'native'];
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
@@ -32,6 +40,8 @@ export function registerBench(program: Command): void {
     .option('--runc-src <file>', 'with --peers: llama2.c\'s run.c (built and cached under build/peers/)')
     .option('--board-decode <images>', 'decode tok/s of images on the virtual board against run <image> --engine wasm3 in the same run, and the device\'s memory beside the plan')
     .option('--steps <n>', 'with --model: positions decoded from BOS (run.c -n)', intFlag('--steps', { min: 2, max: 1 << 20 }), 256)
+    .option('--upload [image]', 'upload throughput to the virtual board over its throttled line instead of kernels (default image: the kjv-esp32-260k demo packed for esp32)')
+    .option('--baud <list>', 'with --upload: line rates', '115200,921600')
     .addHelpText('after', `
 Each kernel's result is checked against the scalar reference before it is timed. Gw/s counts
 multiply-accumulates (M*K*N) per second. "x native" divides by the naive C kernel (cc -O3) on the
@@ -40,6 +50,7 @@ same format and shape, measured in the same run; c-O3-march-native is the auto-v
 Examples:
   edge-flash bench --quick
   edge-flash bench --board-decode kjv-esp32.efimg --steps 200 --repeat 5
+  edge-flash bench --upload --repeat 3 --json
   edge-flash bench --engine v8,native --formats tq2,tb1 --shapes 2048x2048 --json`)
     .action(async (o) => {
       const engines = list(o.engine) as BenchEngine[];
@@ -58,6 +69,14 @@ Examples:
         const rows: BoardDecodeRow[] = [];
         for (const img of list(o.boardDecode)) rows.push(await benchBoardDecode(img, o.steps, repeat, (label) => log(`bench: ${label}`)));
         process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatBoardDecode(rows) + '\n');
+        return;
+      }
+      if (o.baud !== '115200,921600' && !o.upload) throw new UserError('--baud goes with --upload');
+      if (o.upload) {
+        const bauds = list(o.baud).map((b) => parseBaud(b));
+        const image = typeof o.upload === 'string' ? readImageFile(o.upload) : packDemo();
+        const rows = await benchUpload({ image, bauds, repeat }, (label) => log(`bench: ${label}`));
+        process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatUploadTable(rows) + '\n');
         return;
       }
       if ((o.peers || o.runcSrc) && !o.model) throw new UserError('--peers and --runc-src go with --model');
@@ -89,4 +108,19 @@ Examples:
       bar.done();
       process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatTable(rows) + '\n');
     });
+}
+
+// The demo image the upload rows move: kjv-esp32-260k packed for esp32 (tb1, int4 KV, ctx 64), by this
+// CLI's own pack in a child process.
+function packDemo(): Uint8Array {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-flash-bench-pack-'));
+  try {
+    const out = join(dir, 'kjv-esp32.efimg');
+    const r = spawnSync(process.execPath, [fromRoot('bin', 'edge-flash.js'), 'pack', fromRoot('models', 'kjv-esp32-260k', 'model.bin'),
+      '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--ctx', '64', '-o', out], { encoding: 'utf8' });
+    if (r.status !== 0) throw new UserError(`bench: packing the demo image failed: ${(r.stderr || '').trim().split('\n').pop()}`);
+    return readImageFile(out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -1,5 +1,5 @@
 // `edge-flash demo` (and `npm start`): the whole path on this machine with no board attached. It starts
-// the virtual board (the C device runtime on a pty, host/board/virtual.ts), packs the bundled demo
+// the virtual board (the C device runtime on a pty, host/board/sim.ts), packs the bundled demo
 // model for the board it plays, flashes it over the pty with the progress bar, chats with it (a
 // scripted prompt, then interactive when stdin is a terminal), prints the measured tok/s beside the
 // planner's estimate for a real ESP32 and ESP32-S3, and stops the virtual board on every way out.
@@ -11,7 +11,7 @@ import { boardByName } from '../board/boards.ts';
 import type { Client } from '../board/client.ts';
 import { chat, formatStats, info, type ChatSettings } from '../board/commands.ts';
 import { connectBoard } from '../board/connect.ts';
-import { startVirtualBoard, type VirtualBoard } from '../board/virtual.ts';
+import { startVirtualBoard, type VirtualBoard } from '../board/sim.ts';
 import { UserError } from '../errors.ts';
 import { checkAgainstModel, imageChoices } from '../image/options.ts';
 import { convertModel, deviceApp, packModel, planRequest } from '../image/pack.ts';
@@ -55,6 +55,7 @@ Examples:
       const board = boardByName(o.board);
       const dir = mkdtempSync(join(tmpdir(), 'edge-flash-demo-'));
       let vb: VirtualBoard | undefined;
+      const boardLog: string[] = [];
       let client: Client | undefined;
       const stop = async () => {
         await client?.close().catch(() => {});
@@ -68,8 +69,8 @@ Examples:
       process.once('SIGTERM', onSignal);
       try {
         log(`demo: starting the virtual board (${board.name}: the C runtime on a pty)`);
-        vb = await startVirtualBoard(board, join(dir, 'slots.bin'));
-        log(`demo: virtual board on ${vb.pty}`);
+        vb = await startVirtualBoard({ board, slotFile: join(dir, 'slots.bin'), link: join(dir, 'board.tty'), log: (l) => boardLog.push(l) });
+        log(`demo: virtual board on ${vb.path}`);
 
         
         const src = loadSource(DEMO_MODEL);
@@ -84,11 +85,11 @@ Examples:
         writeFileSync(imagePath, packed.bytes);
         log(`demo: image ${fmtBytes(packed.bytes.byteLength)}, ctx ${packed.image.config.ctx}, linear memory ${fmtBytes(packed.plan.linear)} planned`);
 
-        client = await connectBoard(vb.pty, VIRTUAL_BAUD);
-        const flashed = await flashWithProgress(client, packed.bytes, { port: vb.pty, baud: VIRTUAL_BAUD, trace: false, reset: true });
+        client = await connectBoard(vb.path, VIRTUAL_BAUD);
+        const flashed = await flashWithProgress(client, packed.bytes, { port: vb.path, baud: VIRTUAL_BAUD, trace: false, reset: true });
         // a pty moves bytes as fast as both ends go: no line rate to compare with (see `edge-flash bench` for the throttled link)
         log(`demo: flashed ${packed.bytes.byteLength} bytes to ${flashed.board.board} slot ${flashed.slot} in ${(flashed.upload.ms / 1000).toFixed(2)} s, verified SHA-256 ${flashed.sha256.slice(0, 16)}, booted`);
-        if (client.closed) client = await connectBoard(vb.pty, VIRTUAL_BAUD);
+        if (client.closed) client = await connectBoard(vb.path, VIRTUAL_BAUD);
 
         const base: Omit<ChatSettings, 'prompt' | 'newConversation'> = { seed: o.s, temperature: 1.0, topP: 0.9, steps: o.n, mode: 'generate' };
         log(`demo: > ${o.i}`);
@@ -114,7 +115,7 @@ Examples:
         log(`demo: device memory: linear ${fmtBytes(board2.linearMemory)} (planned ${fmtBytes(packed.plan.linear)}), wasm3 heap planned ${fmtBytes(packed.plan.heap)}`);
         if (o.json) {
           process.stdout.write(JSON.stringify({
-            board: board.name, pty: vb.pty, image: { bytes: packed.bytes.byteLength, sha256: flashed.sha256, ctx: packed.image.config.ctx },
+            board: board.name, pty: vb.path, image: { bytes: packed.bytes.byteLength, sha256: flashed.sha256, ctx: packed.image.config.ctx },
             flash: { ms: flashed.upload.ms, bytes: packed.bytes.byteLength },
             reply: { prompt: o.i, text: reply.text, tokens: reply.tokens, stats: reply.stats },
             tok_s: { measured, estimate: estimates },
@@ -126,7 +127,7 @@ Examples:
           await interactiveChat(client, { ...base, mode: 'chat', steps: 0, seed: 0 });
         }
       } catch (e) {
-        if (vb && !(e instanceof UserError)) log(`demo: the virtual board's log:\n${vb.log().trim()}`);
+        if (vb && !(e instanceof UserError)) log(`demo: the virtual board's log:\n${boardLog.join('\n')}`);
         throw e;
       } finally {
         process.off('SIGINT', onSignal);
