@@ -138,13 +138,10 @@ export function kvStore(l: i32, pos: i32, src: usize, isV: bool): void {
   }
 }
 
-// Four K or V values (dims i..i+3, i a multiple of 4) of one cached row, as f32 codes (f32 KV: values;
-// int4 never comes here: attentionInt4).
+// Four K or V codes (dims i..i+3, i a multiple of 4) of one cached int8 or int3 row, as f32 (f32 KV
+// has its own loops, scoresF32 / valuesF32; int4 never comes here: attentionInt4).
 @inline function load4(row: usize, i: i32, f: i32, out: usize): void {
-  if (f == KV_F32) {
-    const p = row + (<usize>i << 2);
-    store<f32>(out, load<f32>(p)); store<f32>(out, load<f32>(p, 4), 4); store<f32>(out, load<f32>(p, 8), 8); store<f32>(out, load<f32>(p, 12), 12);
-  } else if (f == KV_INT8) {
+  if (f == KV_INT8) {
     const w = load<u32>(row + i);
     store<f32>(out, <f32>(<i32>(w & 255) - 128)); store<f32>(out, <f32>(<i32>((w >> 8) & 255) - 128), 4);
     store<f32>(out, <f32>(<i32>((w >> 16) & 255) - 128), 8); store<f32>(out, <f32>(<i32>(w >> 24) - 128), 12);
@@ -156,18 +153,17 @@ export function kvStore(l: i32, pos: i32, src: usize, isV: bool): void {
 }
 
 // Scores of the kvMul query heads of KV head g against positions 0..pos (rows of `att`, seqLen apart),
-// for KV format f (a constant after inlining, so each format gets its own loop).
+// for quantized KV format f (int8 or int3: a constant after inlining, so each gets its own loop).
 @inline function scores(f: i32, l: i32, pos: i32, g: i32, qg: usize, att: usize, kvMul: i32, tmp: usize): void {
   const norm: f32 = Mathf.sqrt(<f32>headSize);
   const base = <usize>l * <usize>seqLen;
   const hsB = <usize>headSize << 2;
-  const off = f == KV_F32 ? (<usize>(g * headSize) << 2) : 0;
   for (let t = 0; t <= pos; t++) {
     const idx = base + <usize>t;
-    const row = kCodes + idx * <usize>codeRow + off;
+    const row = kCodes + idx * <usize>codeRow;
     for (let hh = 0; hh < kvMul; hh++) store<f32>(att + (<usize>(hh * seqLen + t) << 2), 0);
     for (let i = 0; i < headSize; i += 4) {
-      load4(row, f == KV_F32 ? i : g * headSize + i, f, tmp);
+      load4(row, g * headSize + i, f, tmp);
       const k0 = load<f32>(tmp), k1 = load<f32>(tmp, 4), k2 = load<f32>(tmp, 8), k3 = load<f32>(tmp, 12);
       for (let hh = 0; hh < kvMul; hh++) {
         const q = qg + <usize>hh * hsB + (<usize>i << 2);
@@ -180,30 +176,28 @@ export function kvStore(l: i32, pos: i32, src: usize, isV: bool): void {
         store<f32>(a, s);
       }
     }
-    const sc: f32 = f == KV_F32 ? 1 : bf16ToF32(<u32>load<u16>(kScales + ((idx * <usize>nKv + <usize>g) << 1)));
+    const sc: f32 = bf16ToF32(<u32>load<u16>(kScales + ((idx * <usize>nKv + <usize>g) << 1)));
     for (let hh = 0; hh < kvMul; hh++) {
       const a = att + (<usize>(hh * seqLen + t) << 2);
-      store<f32>(a, f == KV_F32 ? load<f32>(a) / norm : load<f32>(a) * sc / norm);
+      store<f32>(a, load<f32>(a) * sc / norm);
     }
   }
 }
 
-// out (kvMul heads) = sum over t of att[t] * V[t], for KV head g.
+// out (kvMul heads) = sum over t of att[t] * V[t], for KV head g (int8 or int3 codes).
 @inline function values(f: i32, l: i32, pos: i32, g: i32, out: usize, att: usize, kvMul: i32, tmp: usize): void {
   const base = <usize>l * <usize>seqLen;
   const hsB = <usize>headSize << 2;
-  const off = f == KV_F32 ? (<usize>(g * headSize) << 2) : 0;
   for (let i = 0; i < kvMul * headSize; i++) store<f32>(out + (<usize>i << 2), 0);
   for (let t = 0; t <= pos; t++) {
     const idx = base + <usize>t;
-    const row = vCodes + idx * <usize>codeRow + off;
-    const sc: f32 = f == KV_F32 ? 1 : bf16ToF32(<u32>load<u16>(vScales + ((idx * <usize>nKv + <usize>g) << 1)));
+    const row = vCodes + idx * <usize>codeRow;
+    const sc: f32 = bf16ToF32(<u32>load<u16>(vScales + ((idx * <usize>nKv + <usize>g) << 1)));
     for (let i = 0; i < headSize; i += 4) {
-      load4(row, f == KV_F32 ? i : g * headSize + i, f, tmp);
+      load4(row, g * headSize + i, f, tmp);
       const v0 = load<f32>(tmp), v1 = load<f32>(tmp, 4), v2 = load<f32>(tmp, 8), v3 = load<f32>(tmp, 12);
       for (let hh = 0; hh < kvMul; hh++) {
-        let a = load<f32>(att + (<usize>(hh * seqLen + t) << 2));
-        if (f != KV_F32) a *= sc;
+        const a = load<f32>(att + (<usize>(hh * seqLen + t) << 2)) * sc;
         const o = out + <usize>hh * hsB + (<usize>i << 2);
         store<f32>(o, load<f32>(o) + a * v0);
         store<f32>(o, load<f32>(o, 4) + a * v1, 4);
@@ -296,10 +290,10 @@ function valuesF32(v: usize, att: usize, out: usize, pos: i32): void {
 }
 
 // Multi-head attention of one token at `pos` in layer l: q (n_heads * head_size) -> out (same),
-// over positions 0..pos. The query heads that share a KV head (grouped-query attention) are done
-// together, so each cached K and V row is decoded once. `att` holds (n_heads / n_kv) rows of
-// seq_len scores; `tmp` 16 bytes. f32 KV keeps run.c's order of operations (same results).
-// Needs head_size % 4 == 0 (checked by the host).
+// over positions 0..pos. f32 KV: one query head at a time in run.c's order of operations (same
+// results), nothing to decode. Quantized KV: the query heads that share a KV head (grouped-query
+// attention) are done together, so each cached K and V row is decoded once. `att` holds
+// (n_heads / n_kv) rows of seq_len scores; `tmp` 16 bytes. Needs head_size % 4 == 0 (checked by the host).
 export function attention(l: i32, pos: i32, q: usize, out: usize, att: usize, nHeads: i32, tmp: usize): void {
   const kvMul = nHeads / nKv;
   if (fmt == KV_INT4) {
