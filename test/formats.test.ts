@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fromRoot } from '../host/paths.ts';
-import { EMBEDDING_FORMATS, FORMATS, bitsPerWeight, formatById, kernelExport, ternaryFormat } from '../host/quant/formats.ts';
+import { EMBEDDING_FORMATS, FORMATS, bitsPerWeight, formatById, kernelExport, runsOn, ternaryFormat } from '../host/quant/formats.ts';
 
 test('ids and names are unique, and ids are dense from 0 (append-only)', () => {
   const ids = FORMATS.map((f) => f.id);
@@ -23,6 +23,9 @@ test('every block holds a whole number of bytes and every format has a kernel', 
 test("each row's preferred kernel exists on its target, and `ternary` means one format a target", () => {
   for (const f of FORMATS.filter((x) => !x.retired)) {
     for (const target of ['device', 'simd'] as const) {
+      // a target without a kernel of the row has no preference (BitMoD groups of 32/64 on the device)
+      assert.is(f.prefer[target] === undefined, !runsOn(f, target), `${f.name}: a ${target} preference iff a ${target} kernel`);
+      if (!runsOn(f, target)) continue;
       const kv = f.kernels.find((x) => x.name === f.prefer[target]);
       assert.ok(kv && kv.targets.includes(target), `${f.name}: preferred ${target} kernel ${f.prefer[target]}`);
     }

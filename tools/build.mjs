@@ -33,7 +33,7 @@ const genArgs = process.argv.includes('--check') || process.env.CI === 'true' ? 
 if (want('gen')) for (const g of GENERATORS) step(`${g}${genArgs.length ? ' --check' : ''}`, () => run(bin('tsx'), [g, ...genArgs]));
 if (want('wasm')) {
   for (const target of ['device', 'simd']) {
-    step(`assembly -> build/${target}.wasm`, () => run(bin('asc'), ['--config', 'asconfig.json', '--target', target]));
+    step(`assembly -> build/${target}.wasm`, () => run(bin('asc'), [target === 'device' ? 'assembly/device.ts' : 'assembly/index.ts', '--config', 'asconfig.json', '--target', target]));
   }
   // The engine tests' probe module: MVP features only, like the device build. Its own config, so that
   // asc does not pick up asconfig.json's entries (the whole device app) along with it.

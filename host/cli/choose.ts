@@ -5,7 +5,7 @@
 import { headDim } from '../model/config.ts';
 import { KV_FORMATS, type KvFormat } from '../model/kv.ts';
 import { alternativesThatFit, largestContext, planBoard, reshapedModel, withContext, type BoardPlanRequest } from '../image/plan.ts';
-import { FORMATS, formatByName, type WeightFormat } from '../quant/formats.ts';
+import { FORMATS, formatByName, runsOn, type WeightFormat } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
 
 export interface Choice {
@@ -17,7 +17,7 @@ export interface Choice {
 const bits = (f: WeightFormat) => (f.blockBytes * 8) / f.block;
 // candidates in order of precision: weight bits, then KV bits (a stable sort keeps FORMATS' order)
 function candidates(r: BoardPlanRequest): { f: WeightFormat; kv: KvFormat }[] {
-  const fs = FORMATS.filter((x) => !x.retired && REFS[x.name]).sort((a, b) => bits(b) - bits(a));
+  const fs = FORMATS.filter((x) => !x.retired && REFS[x.name] && runsOn(x, 'device')).sort((a, b) => bits(b) - bits(a)); // a board runs the device build
   const kvs = KV_FORMATS.filter((k) => k.name !== 'int3' || headDim(r.model.config) % 8 === 0);
   return fs.flatMap((f) => kvs.map((kv) => ({ f, kv })));
 }

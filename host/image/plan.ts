@@ -9,7 +9,7 @@ import { headDim, type ModelConfig } from '../model/config.ts';
 import { KV_FORMATS, type KvFormat } from '../model/kv.ts';
 import { MATRIX_NAMES, type Matrix, type Model } from '../model/model.ts';
 import { planModel, type MemoryPlan, type Plan as RuntimePlan } from '../model/plan.ts';
-import { FORMATS, formatByName, type WeightFormat } from '../quant/formats.ts';
+import { FORMATS, formatByName, runsOn, type WeightFormat } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
 import { descriptorBytes, descriptorImageTensor, layoutImage, modelTensors, paddedK, paddedM, tensorBytes } from './layout.ts';
 import { modelImageTensors } from './model.ts';
@@ -275,7 +275,7 @@ export interface Alternative {
 // Layer formats (those with a reference quantizer, so pack can make them) and KV formats that fit.
 export function alternativesThatFit(r: BoardPlanRequest): Alternative[] {
   const out: Alternative[] = [];
-  for (const f of FORMATS.filter((x) => !x.retired && REFS[x.name])) {
+  for (const f of FORMATS.filter((x) => !x.retired && REFS[x.name] && runsOn(x, TARGET))) {
     const model = reshapedModel(r.model, f);
     for (const kv of KV_FORMATS) {
       if (kv.name === 'int3' && headDim(r.model.config) % 8 !== 0) continue;

@@ -86,14 +86,16 @@ const F32 = formatByName('f32')!;
 export function chooseKernel(format: WeightFormat, want: ActFormatName, target: Target, force?: string, has: (name: string) => boolean = () => true): KernelEntry {
   const acts: ActFormatName[] = format.family === 'float' ? ['f32'] : want === 'i4' ? ['i4', 'i8'] : ['i8'];
   // forced, then the row's preferred kernel, then any other of the row the build has
-  const order = [...(force ? [force] : []), format.prefer[target], ...format.kernels.map((kv) => kv.name)];
+  const order = [...(force ? [force] : []), ...(format.prefer[target] ? [format.prefer[target]] : []), ...format.kernels.map((kv) => kv.name)];
   for (const act of acts) {
     for (const v of order) {
       const e = kernelEntry(format, act, v);
       if (e && e.targets.includes(target) && has(e.exportName)) return e;
     }
   }
-  throw new UserError(`format ${format.name} has no kernel in the ${target} build`);
+  throw new UserError(`format ${format.name} has no kernel in the ${target} build`, target === 'device'
+    ? 'the device build (wasm3, boards) carries only the kernels a board needs (docs/formats.md lists each kernel\'s builds): run it on V8, or quantize to a format with a device kernel'
+    : undefined);
 }
 
 function matrixPlan(name: string, t: Matrix, rows: number, cols: number, opts: PlanOptions): TensorPlan {

@@ -27,7 +27,7 @@ export interface WeightFormat {
   layout: string;          // the byte layout of one block, and how to decode it
   fields: BlockField[];    // the block's fields in byte order (a C struct of them is blockBytes long)
   kernels: KernelVariant[];
-  prefer: Record<Target, string>; // the kernel variant a plan picks on each target (host/model/plan.ts chooseKernel)
+  prefer: Partial<Record<Target, string>>; // the kernel variant a plan picks on each target that carries one (host/model/plan.ts chooseKernel)
   embedding: boolean;      // the runtime can read an embedding (one row a token) in this format
   ternaryFor?: Target[];   // `--quant ternary` means this format on these targets
   retired?: string;        // tombstone: why the id is no longer produced
@@ -109,18 +109,23 @@ export const BITMOD_GRIDS: Record<number, readonly (readonly number[])[]> = Obje
 // even bits of one word); FP4 groups of 32 run `swar` on the device build.
 function bitmod(id: number, bits: number, group: number): WeightFormat {
   const bitserial = group % 64 === 0 || bits === 3; // FP3 groups of 32 fill the even bits of one word
+  const device = bitserial ? 'bitserial' : bits === 4 ? 'swar' : 'naive';
+  // Every kernel in the device app costs a board's heap (wasm3 compiles ~2.6 bytes per app byte: about
+  // ten positions of the ESP32 demo's context per KiB; the groups of 32 and 64 in the device build took
+  // 252 positions down to 160), so those groups run in the simd build only (V8: quantize, eval, run).
+  const on = (variant: string): Target[] => (group === 128 ? both : simdOnly);
   return {
     id, name: `bmd${bits}g${group}`, family: 'bitmod', block: group, blockBytes: 8 + (group * bits) / 8, tensorScale: false,
     layout: `f32 scale, u8 selector (0..3), 3 zero bytes, then ${group} ${bits}-bit codes packed as the i${bits}g${group} codes; ` +
       `w = scale * grid[code], grid = BITMOD_GRIDS[${bits}][selector] (code = sign << ${bits - 1} | magnitude index; -0 is the special value)`,
     fields: [{ name: 'scale', type: 'f32' }, { name: 'selector', type: 'u8' }, { name: 'zero', type: 'u8', count: 3 }, { name: 'codes', type: 'u8', count: (group * bits) / 8 }],
     kernels: [
-      k('naive', both, ['i8', 'i4'], 1, none),
-      ...(bitserial ? [k('bitserial', both, ['i8', 'i4'], 1, (kk, n, act) => n * (kk / Math.min(group, 64)) * (act === 'i4' ? 4 : 8) * 8)] : []), // activation planes (n, k/64 or k/32, planes) u64
-      ...(bits === 4 ? [k('swar', both, ['i8', 'i4'], 1, (kk, n) => 2 * n * kk + 8192)] : []), // X words (n, k/4) i64, code-byte tables (4, 256) i64
+      k('naive', on('naive'), ['i8', 'i4'], 1, none),
+      ...(bitserial ? [k('bitserial', on('bitserial'), ['i8', 'i4'], 1, (kk, n, act) => n * (kk / Math.min(group, 64)) * (act === 'i4' ? 4 : 8) * 8)] : []), // activation planes (n, k/64 or k/32, planes) u64
+      ...(bits === 4 ? [k('swar', on('swar'), ['i8', 'i4'], 1, (kk, n) => 2 * n * kk + 8192)] : []), // X words (n, k/4) i64, code-byte tables (4, 256) i64
       k('simd', simdOnly, ['i8', 'i4'], 1, none),
     ],
-    prefer: { device: bitserial ? 'bitserial' : bits === 4 ? 'swar' : 'naive', simd: 'simd' }, embedding: false,
+    prefer: group === 128 ? { device, simd: 'simd' } : { simd: 'simd' }, embedding: false,
   };
 }
 
@@ -185,6 +190,9 @@ export function formatById(id: number): WeightFormat | undefined {
 }
 
 // The formats an embedding can be stored in (the runtime reads one row a token).
+// Whether a build carries a kernel of the format (a board runs the device build).
+export const runsOn = (f: WeightFormat, target: Target): boolean => f.kernels.some((k) => k.targets.includes(target));
+
 export const EMBEDDING_FORMATS: readonly WeightFormat[] = FORMATS.filter((f) => f.embedding && !f.retired);
 
 // What `--quant ternary` means on a target.
