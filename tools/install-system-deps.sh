@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# System packages the build needs on a Debian machine (and `bench --peers`: the wasm32-wasi toolchain): a C compiler (native benchmark baseline, and
+# System packages the build needs on a Debian machine (and `bench --peers`: the wasm32-wasi toolchain; the AOT runtime: wabt): a C compiler (native benchmark baseline, and
 # wasm3's C sources), clang (builds wasm3 into faster code than gcc) and libclang (bindgen, for the
 # wasm3-node addon). Installs only what is missing.
 # Rust (cargo >= 1.85) comes from rustup, not from here: see the README's prerequisites.
@@ -18,6 +18,8 @@ if [ "$(uname -m)" = x86_64 ] && ! echo 'int main(void){return 0;}' | cc -m32 -x
 if ! echo 'int main(void){return 0;}' | clang --target=wasm32-wasi --sysroot=/usr -O2 -x c - -o /dev/null 2>/dev/null; then
   need+=(lld wasi-libc libclang-rt-dev-wasm32)
 fi
+# the AOT runtime (`make -C boards/runtime aot`): wasm2c translates the app to C; wasm-rt.h is its header
+{ command -v wasm2c >/dev/null && [ -f /usr/include/wasm-rt.h ]; } || need+=(wabt)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

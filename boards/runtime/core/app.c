@@ -82,13 +82,7 @@ static m3ApiRawFunction(h_weights_read) {
   m3ApiSuccess();
 }
 
-/* The one link table: docs/abi.md, assembly/abi.ts and host/engine/imports.ts name the same set. */
-const ef_import EF_IMPORTS[] = {
-  {"edge", "abort", "v(iiii)"},
-  {"edge", "log", "v(ii)"},
-  {"edge", "weights_read", "v(iii)"},
-};
-const uint32_t EF_IMPORT_COUNT = sizeof EF_IMPORTS / sizeof *EF_IMPORTS;
+/* in EF_IMPORTS' order (core/imports.c) */
 static const M3RawCall HANDLERS[] = {h_abort, h_log, h_weights_read};
 
 static ef_app *fail(ef_app *a, char *err, uint32_t cap, const char *what, const char *why) {
@@ -169,3 +163,23 @@ uint32_t ef_app_memory(ef_app *a) {
   return size;
 }
 uint32_t ef_app_memory_cap(ef_app *a) { return a->cap; }
+
+const char EF_APP_ENGINE[] = "wasm3";
+
+uint8_t *ef_app_guest(ef_app *a, uint32_t ptr, uint32_t len) { return guest(a->rt, ptr, len); }
+
+int ef_app_sampler_init(ef_app *a, float temperature, float topp, uint64_t seed, char *err, uint32_t err_cap) {
+  IM3Function f;
+  M3Result r;
+  const void *args[3];
+  args[0] = &temperature;
+  args[1] = &topp;
+  args[2] = &seed;
+  if ((r = m3_FindFunction(&f, a->rt, "sampler_init"))) { snprintf(err, err_cap, "app: no export 'sampler_init' (%s)", r); return -1; }
+  if (m3_GetArgCount(f) != 3 || m3_GetArgType(f, 0) != c_m3Type_f32 || m3_GetArgType(f, 1) != c_m3Type_f32 || m3_GetArgType(f, 2) != c_m3Type_i64) {
+    snprintf(err, err_cap, "app: export 'sampler_init' is not v(ffI)");
+    return -1;
+  }
+  if ((r = m3_Call(f, 3, args))) { snprintf(err, err_cap, "app trapped in 'sampler_init': %s", r); return -1; }
+  return 0;
+}

@@ -1,6 +1,8 @@
-/* The booted image's app.wasm in wasm3: parsed from the image where it lies, linked against the one
- * link table of host imports (docs/abi.md, module `edge`), linear memory capped at the image's plan.
- * A trap (out of bounds, unreachable, abort) comes back as an error string; the app can be called again. */
+/* The booted image's app.wasm, by one of two implementations chosen at build time (EF_APP_ENGINE): in
+ * wasm3 (core/app.c), parsed from the image where it lies, or translated to C ahead of time by wasm2c
+ * (core/app_aot.c), which runs only the app it was built from. Both link the one link table of host
+ * imports (docs/abi.md, module `edge`) and cap linear memory at the image's plan. A trap (out of
+ * bounds, unreachable, abort) comes back as an error string; the app can be called again. */
 #ifndef EF_APP_H
 #define EF_APP_H
 #include <stdint.h>
@@ -19,9 +21,17 @@ void ef_app_unload(ef_app *app);
  * with one line in err (missing export, wrong signature, trap). */
 int ef_app_call(ef_app *app, const char *name, uint32_t argc, const uint32_t *argv, int32_t *result, char *err, uint32_t err_cap);
 int ef_app_has(ef_app *app, const char *name);
+/* sampler_init(temperature, topp, seed), the one export of the ABI with float and 64-bit arguments.
+ * Returns 0, or -1 with one line in err. */
+int ef_app_sampler_init(ef_app *app, float temperature, float topp, uint64_t seed, char *err, uint32_t err_cap);
+/* Bytes [ptr, ptr + len) of linear memory, or NULL when not all inside it; valid until the next call. */
+uint8_t *ef_app_guest(ef_app *app, uint32_t ptr, uint32_t len);
 /* Linear memory: bytes now, and the cap (0: none). */
 uint32_t ef_app_memory(ef_app *app);
 uint32_t ef_app_memory_cap(ef_app *app);
+
+/* The implementation this build has: "wasm3" or "aot". */
+extern const char EF_APP_ENGINE[];
 
 /* The link table (name, signature), exposed for the tests and the INFO report. */
 typedef struct { const char *module, *name, *sig; } ef_import;

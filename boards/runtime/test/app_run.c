@@ -1,0 +1,132 @@
+/* app_run: the C runtime's app layer driven as the host's ModelRuntime drives an app, from files it
+ * dumped (host/bench/aot.ts dumpRuntime): app.wasm, the planner's weight image (weights.bin, what
+ * edge.weights_read serves) and descriptor words (desc.bin). Built twice from this one source: with
+ * the wasm3 app layer (build/app_run) and with the AOT one (build/app_run-aot), so that both run the
+ * same calls and their outputs can be compared byte for byte.
+ *   app_run DIR [--cap BYTES] [--stack BYTES] --decode N
+ *       greedy from BOS for N positions (model_step); the tokens on stdout, one line; on stderr run.c's
+ *       "achieved tok/s: X" (positions after the first over the time after the first)
+ *   app_run DIR [--cap BYTES] [--stack BYTES] --generate N --prompt TEXT
+ *       the app's generate (gen_begin, gen_next until it ends), greedy; the text on stdout
+ * Errors: one line `app_run: ...` on stderr, exit 2. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "../core/app.h"
+
+static int die(const char *what, const char *why) {
+  fprintf(stderr, "app_run (%s): %s: %s\n", EF_APP_ENGINE, what, why);
+  return 2;
+}
+
+static uint8_t *slurp(const char *dir, const char *name, long *n) {
+  char path[4096];
+  FILE *f;
+  uint8_t *b = 0;
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  if (!(f = fopen(path, "rb"))) return 0;
+  if (fseek(f, 0, SEEK_END) == 0 && (*n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)*n + 1))) {
+    if (fread(b, 1, (size_t)*n, f) != (size_t)*n) { free(b); b = 0; }
+  }
+  fclose(f);
+  return b;
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void log_stderr(void *ctx, const char *text, uint32_t len) {
+  (void)ctx;
+  fprintf(stderr, "app: %.*s\n", (int)len, text);
+}
+
+int main(int argc, char **argv) {
+  const char *dir = 0, *prompt = 0;
+  long decode = -1, generate = -1, cap = 0, stack = 1 << 20, nw = 0, na = 0, nd = 0;
+  uint8_t *weights, *app, *desc, *bytes, *p;
+  ef_image img;
+  ef_section app_section;
+  ef_app *a;
+  char err[256];
+  int32_t r, at;
+  uint32_t arg[3];
+  int i;
+  for (i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--decode") && i + 1 < argc) decode = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--generate") && i + 1 < argc) generate = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--prompt") && i + 1 < argc) prompt = argv[++i];
+    else if (!strcmp(argv[i], "--cap") && i + 1 < argc) cap = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--stack") && i + 1 < argc) stack = atol(argv[++i]);
+    else if (argv[i][0] != '-' && !dir) dir = argv[i];
+    else return die("usage", "app_run DIR [--cap BYTES] [--stack BYTES] (--decode N | --generate N --prompt TEXT)");
+  }
+  if (!dir || (decode < 1) == (generate < 0) || (generate >= 0 && !prompt)) return die("usage", "app_run DIR [--cap BYTES] [--stack BYTES] (--decode N | --generate N --prompt TEXT)");
+  if (!(weights = slurp(dir, "weights.bin", &nw)) || !(app = slurp(dir, "app.wasm", &na)) || !(desc = slurp(dir, "desc.bin", &nd))) return die(dir, "needs app.wasm, weights.bin and desc.bin");
+  /* one buffer as the image's bytes: the weights first (offsets as the planner wrote them), the app after */
+  if (!(bytes = malloc((size_t)nw + (size_t)na))) return die("memory", "out of memory");
+  memcpy(bytes, weights, (size_t)nw);
+  memcpy(bytes + nw, app, (size_t)na);
+  memset(&img, 0, sizeof img);
+  img.bytes = bytes;
+  img.total_size = (uint32_t)nw;
+  app_section.kind = EF_KIND_APP;
+  app_section.offset = (uint32_t)nw;
+  app_section.size = (uint32_t)na;
+  img.app = &app_section;
+  img.config.planned_linear = (uint32_t)cap;
+  if (!(a = ef_app_load(&img, (uint32_t)stack, log_stderr, 0, err, sizeof err))) return die("load", err);
+  if (ef_app_call(a, "arena_reset", 0, 0, 0, err, sizeof err)) return die("arena_reset", err);
+  arg[0] = (uint32_t)nd;
+  if (ef_app_call(a, "arena_alloc", 1, arg, &at, err, sizeof err)) return die("arena_alloc", err);
+  if (!at || !(p = ef_app_guest(a, (uint32_t)at, (uint32_t)nd))) return die("descriptor", "out of linear memory");
+  memcpy(p, desc, (size_t)nd);
+  arg[0] = (uint32_t)at;
+  if (ef_app_call(a, "model_init", 1, arg, &r, err, sizeof err)) return die("model_init", err);
+  if (r != 0) { snprintf(err, sizeof err, "code %d", (int)r); return die("model_init", err); }
+  if (ef_app_sampler_init(a, 0.0f, 0.9f, 1, err, sizeof err)) return die("sampler_init", err);
+  if (decode > 0) {
+    int32_t tok = 1;
+    double t1 = 0;
+    long pos;
+    for (pos = 0; pos < decode; pos++) {
+      arg[0] = (uint32_t)tok;
+      arg[1] = (uint32_t)pos;
+      if (ef_app_call(a, "model_step", 2, arg, &tok, err, sizeof err)) return die("model_step", err);
+      if (tok < 0) return die("model_step", "outside the plan");
+      printf(pos ? " %d" : "%d", (int)tok);
+      if (pos == 0) t1 = now_s();
+    }
+    printf("\n");
+    if (decode > 1) fprintf(stderr, "achieved tok/s: %f\n", (double)(decode - 1) / (now_s() - t1));
+  } else {
+    size_t len = strlen(prompt);
+    int32_t tp, piece, n;
+    if (ef_app_call(a, "tok_text", 0, 0, &tp, err, sizeof err)) return die("tok_text", err);
+    if (!(p = ef_app_guest(a, (uint32_t)tp, (uint32_t)len))) return die("prompt", "outside linear memory");
+    memcpy(p, prompt, len);
+    arg[0] = (uint32_t)len;
+    arg[1] = (uint32_t)generate;
+    if (ef_app_call(a, "gen_begin", 2, arg, &n, err, sizeof err)) return die("gen_begin", err);
+    if (n < 0) { snprintf(err, sizeof err, "code %d", (int)n); return die("gen_begin", err); }
+    for (;;) {
+      if (ef_app_call(a, "gen_next", 0, 0, &n, err, sizeof err)) return die("gen_next", err);
+      if (n < 0) break;
+      if (ef_app_call(a, "tok_piece", 0, 0, &piece, err, sizeof err)) return die("tok_piece", err);
+      if (!(p = ef_app_guest(a, (uint32_t)piece, (uint32_t)n))) return die("tok_piece", "outside linear memory");
+      fwrite(p, 1, (size_t)n, stdout);
+    }
+    printf("\n");
+    fprintf(stderr, "end: %d\n", (int)n);
+  }
+  ef_app_unload(a);
+  free(bytes);
+  free(weights);
+  free(app);
+  free(desc);
+  return 0;
+}

@@ -1,0 +1,65 @@
+// The AOT app (boards/runtime: `make -C boards/runtime aot`) driven from the host: a ModelRuntime's
+// app, weight image and descriptor words dumped to files, then boards/runtime/test/app_run.c (built
+// on the AOT app layer as build/app_run-aot, on wasm3's as build/app_run) runs the same calls the
+// ModelRuntime makes: model_init, sampler_init, then model_step (decode) or gen_begin/gen_next.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../errors.ts';
+import { getEngine } from '../engine/index.ts';
+import { imageRun } from '../image/run.ts';
+import { loadImageModel } from '../image/model.ts';
+import { writeDescriptor } from '../model/plan.ts';
+import { ModelRuntime } from '../model/runtime.ts';
+import { fromRoot } from '../paths.ts';
+
+export const APP_RUN = { aot: fromRoot('boards', 'runtime', 'build', 'app_run-aot'), wasm3: fromRoot('boards', 'runtime', 'build', 'app_run') } as const;
+export type AppLayer = keyof typeof APP_RUN;
+
+export function appRunBinary(layer: AppLayer): string {
+  const bin = APP_RUN[layer];
+  if (!existsSync(bin)) throw new UserError(`no ${bin}: the ${layer} app layer is not built`, 'run make -C boards/runtime aot (needs wabt: tools/install-system-deps.sh)');
+  return bin;
+}
+
+export interface Dump { dir: string; cap: number }
+
+// What app_run reads: the app (the module the ModelRuntime runs), the plan's weight image (what
+// edge.weights_read serves) and the descriptor words model_init takes; `cap` is the plan's linear memory.
+export function dumpRuntime(rt: ModelRuntime, app: Uint8Array, dir: string): Dump {
+  mkdirSync(dir, { recursive: true });
+  const words = writeDescriptor(rt.plan, rt.model.ropeTheta, rt.model.normEps);
+  writeFileSync(join(dir, 'app.wasm'), app);
+  writeFileSync(join(dir, 'weights.bin'), rt.plan.image);
+  writeFileSync(join(dir, 'desc.bin'), new Uint8Array(words.buffer, words.byteOffset, words.byteLength));
+  return { dir, cap: rt.plan.memory.total };
+}
+
+// An image as `edge-flash run IMAGE --engine wasm3` runs it (host/image/run.ts), on the host's wasm3,
+// dumped for app_run. The caller closes the runtime.
+export async function dumpImageRun(imagePath: string, dir: string): Promise<{ rt: ModelRuntime; dump: Dump }> {
+  const { model, image } = loadImageModel(imagePath, new Uint8Array(readFileSync(imagePath)));
+  const run = imageRun(imagePath, image, model, { engine: 'wasm3' });
+  const rt = ModelRuntime.create(model, await getEngine('wasm3'), run.options);
+  return { rt, dump: dumpRuntime(rt, image.app, dir) };
+}
+
+function appRun(layer: AppLayer, d: Dump, args: string[]): { out: string; err: string } {
+  const bin = appRunBinary(layer);
+  const r = spawnSync(bin, [d.dir, '--cap', String(d.cap), ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.error || r.status !== 0) throw new UserError(`${bin} failed: ${r.error?.message ?? (r.stderr || `exit ${r.status}`).trim().split('\n')[0]}`);
+  return { out: r.stdout, err: r.stderr };
+}
+
+// Greedy decode from BOS for `steps` positions: the tokens and tok/s as run.c counts it.
+export function appRunDecode(layer: AppLayer, d: Dump, steps: number): { tokens: number[]; tokS: number } {
+  const { out, err } = appRun(layer, d, ['--decode', String(steps)]);
+  const m = /achieved tok\/s: ([\d.]+)/.exec(err);
+  if (!m) throw new UserError(`app_run (${layer}) printed no "achieved tok/s" line`);
+  return { tokens: out.trim().split(' ').map(Number), tokS: Number(m[1]) };
+}
+
+// The app's generate (greedy): the text it prints, and a newline, as `edge-flash run -t 0` prints it.
+export function appRunGenerate(layer: AppLayer, d: Dump, prompt: string, steps: number): string {
+  return appRun(layer, d, ['--generate', String(steps), '--prompt', prompt]).out;
+}
