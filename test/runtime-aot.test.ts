@@ -106,4 +106,19 @@ test('edge-flash-runtime-aot boots an image of its own app (the self-test) and r
   assert.is(JSON.parse(other.out.trim().split('\n')[0]).event, 'self_test_failed');
 });
 
+test('bench --model: an aot row beside every wasm3 row, with its ratio against that row; --engine aot without --model exits 2', () => {
+  const r = cli('bench', '--model', '260k', '--steps', '8', '--repeat', '1', '--engine', 'wasm3,aot', '--json');
+  assert.is(r.code, 0, r.err);
+  const rows = JSON.parse(r.out);
+  const wasm3 = rows.filter((x: any) => x.engine === 'wasm3'), aot = rows.filter((x: any) => x.engine === 'aot');
+  assert.ok(wasm3.length >= 3);
+  assert.is(aot.length, wasm3.length);
+  for (const x of aot) assert.ok(x.tok_s > 0 && x.ratio_vs_wasm3 > 0, JSON.stringify(x));
+  assert.ok(wasm3.every((x: any) => x.ratio_vs_wasm3 === null));
+  assert.ok(aot.some((x: any) => x.weights === 'f32') && aot.some((x: any) => x.weights === 'ternary' && x.kv === 'int4'));
+  const bad = cli('bench', '--engine', 'aot');
+  assert.is(bad.code, 2);
+  assert.match(bad.err.trim(), /^edge-flash: error: --engine aot times whole models: it goes with --model$/);
+});
+
 test.run();

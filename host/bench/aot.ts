@@ -63,3 +63,23 @@ export function appRunDecode(layer: AppLayer, d: Dump, steps: number): { tokens:
 export function appRunGenerate(layer: AppLayer, d: Dump, prompt: string, steps: number): string {
   return appRun(layer, d, ['--generate', String(steps), '--prompt', prompt]).out;
 }
+
+// The AOT twin of a wasm3 bench row: the same runtime dumped, and its first `check` positions decoded
+// on both (greedy from BOS) must agree token for token before anything is timed.
+export function aotTwin(rt: ModelRuntime, app: Uint8Array, dir: string, check: number): Dump {
+  const dump = dumpRuntime(rt, app, dir);
+  rt.setSampler({ temperature: 0, topp: 0.9, seed: 1n });
+  const want: number[] = [];
+  let tok = 1;
+  for (let pos = 0; pos < check; pos++) want.push((tok = rt.step(tok, pos)));
+  const got = appRunDecode('aot', dump, check).tokens;
+  const at = want.findIndex((t, i) => t !== got[i]);
+  if (at >= 0) throw new Error(`the AOT app decodes token ${got[at]} at position ${at} where wasm3 decodes ${want[at]}: the two builds of the app disagree`);
+  return dump;
+}
+
+// How the AOT app was compiled (app_run-aot prints it): for the bench rows' `build`.
+export function aotBuild(): string {
+  const r = spawnSync(appRunBinary('aot'), ['--build'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'unknown';
+}

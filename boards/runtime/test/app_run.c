@@ -8,6 +8,7 @@
  *       "achieved tok/s: X" (positions after the first over the time after the first)
  *   app_run DIR [--cap BYTES] [--stack BYTES] --generate N --prompt TEXT
  *       the app's generate (gen_begin, gen_next until it ends), greedy; the text on stdout
+ *   app_run --build   how the app layer was compiled (the Makefile's EF_APP_BUILD), one line
  * Errors: one line `app_run: ...` on stderr, exit 2. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -56,6 +57,10 @@ int main(int argc, char **argv) {
   int32_t r, at;
   uint32_t arg[3];
   int i;
+#ifndef EF_APP_BUILD
+#define EF_APP_BUILD "?"
+#endif
+  if (argc == 2 && !strcmp(argv[1], "--build")) { printf("%s %s\n", EF_APP_ENGINE, EF_APP_BUILD); return 0; }
   for (i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--decode") && i + 1 < argc) decode = atol(argv[++i]);
     else if (!strcmp(argv[i], "--generate") && i + 1 < argc) generate = atol(argv[++i]);
