@@ -42,7 +42,7 @@ s('pack, inspect and verify the demo model; packing twice without a timestamp gi
   assert.ok(readFileSync(at('a.efimg')).equals(readFileSync(at('b.efimg'))));
   const v = cli('verify', at('a.efimg'), '--board', 'esp32s3-psram8');
   assert.is(v.code, 0, v.err);
-  assert.match(v.out, /ok: 5 section CRCs, SHA-256 [0-9a-f]{16}, unsigned, for esp32s3, runs on esp32s3-psram8/);
+  assert.match(v.out, /ok: 6 section CRCs, SHA-256 [0-9a-f]{16}, unsigned, for esp32s3, runs on esp32s3-psram8/);
   const j = JSON.parse(cli('inspect', at('a.efimg'), '--json').out);
   assert.is(j.board, 'esp32s3');
   assert.is(j.config.kv, 'int4');

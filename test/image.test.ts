@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { boardByName } from '../host/board/boards.ts';
 import { crc32 } from '../host/image/crc32.ts';
 import { ImageError, KIND } from '../host/image/format.ts';
-import { layoutImage, tensorBytes } from '../host/image/layout.ts';
+import { descriptorBytes, layoutImage, tensorBytes } from '../host/image/layout.ts';
 import { imageToModel } from '../host/image/model.ts';
 import { convert, dequantize } from '../host/model/quantize.ts';
 import { quantTensor, readImage } from '../host/image/read.ts';
@@ -16,7 +16,7 @@ import { writeImage } from '../host/image/write.ts';
 import { formatByName } from '../host/quant/formats.ts';
 import { outcome, vectorFiles, VECTOR_DIR } from '../tools/gen-image-vectors.ts';
 import { imageVectors } from './fixtures/image-vectors.ts';
-import { TINY, imageParts, testKey, tinyModel } from './fixtures/image.ts';
+import { TINY, VECTOR_FORMATS, imageParts, testKey, tinyModel } from './fixtures/image.ts';
 
 const esp32 = boardByName('esp32');
 
@@ -70,19 +70,16 @@ basics("the layout (which the planner uses) is the writer's to the byte", () => 
   for (const c of [TINY, { ...TINY, nLayers: 3, sharedClassifier: false, vocabSize: 48 }]) {
     const parts = imageParts(c, 1);
     const { bytes } = writeImage(parts);
-    const size = layoutImage({ app: parts.app.byteLength, tokenizer: parts.tokenizer.byteLength, tensors: parts.tensors.map((t) => tensorBytes(t.format, t.m, t.k)), metadata: new TextEncoder().encode(JSON.stringify(parts.metadata)).byteLength, signed: false }).totalSize;
+    const size = layoutImage({ descriptor: descriptorBytes(c), app: parts.app.byteLength, tokenizer: parts.tokenizer.byteLength, tensors: parts.tensors.map((t) => tensorBytes(t.format, t.m, t.k)), metadata: new TextEncoder().encode(JSON.stringify(parts.metadata)).byteLength, signed: false }).totalSize;
     assert.is(size, bytes.byteLength);
   }
 });
 
 basics('matrices are stored padded (K to whole blocks, rows to the row tile) and read back as the kernels take them', () => {
   const c = { ...TINY, hiddenDim: 172 }; // ffn_down K = 172: tq1 stores 192 columns
-  const parts = imageParts(c, 9);
-  const model = tinyModel(c, 9);
   // ffn_gate (172 rows) in tt4: rows padded to 176
-  const gate = convert(model.layers[0].w1, 172, 64, formatByName('tt4')!);
-  const gi = parts.tensors.findIndex((t) => t.name === 'blk.0.ffn_gate');
-  parts.tensors[gi] = { ...parts.tensors[gi], format: gate.format, scale: gate.scale, data: gate.data };
+  const parts = imageParts(c, 9, {}, {}, { ...VECTOR_FORMATS, ffn_gate: 'tt4' });
+  const model = tinyModel(c, 9);
   const img = readImage(writeImage(parts).bytes);
   for (const t of img.tensors) {
     assert.is(t.size, tensorBytes(t.format, t.m, t.k), t.name);

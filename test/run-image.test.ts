@@ -10,7 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { main } from '../host/cli/main.ts';
 import { appBuild, appProblem } from '../host/image/app.ts';
-import { readImage } from '../host/image/read.ts';
+import { descriptorWords, readImage } from '../host/image/read.ts';
 import { writeImage } from '../host/image/write.ts';
 import { fromRoot } from '../host/paths.ts';
 import { cli, testEngines } from './helpers.ts';
@@ -135,7 +135,7 @@ s('every corrupt test vector: run refuses it with the error verify gives', async
 function withApp(src: string, app: Uint8Array, out: string): void {
   const img = readImage(readFileSync(src));
   const { bytes } = writeImage({
-    boardId: img.boardId, app, config: img.config, tokenizer: img.tokenizer, metadata: img.metadata,
+    boardId: img.boardId, app, config: img.config, tokenizer: img.tokenizer, metadata: img.metadata, descriptor: descriptorWords(img),
     tensors: img.tensors.map((t) => ({ name: t.name, format: t.format, m: t.m, k: t.k, scale: t.scale, resident: t.resident, data: t.data })),
   });
   writeFileSync(out, bytes);

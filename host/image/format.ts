@@ -1,11 +1,11 @@
-// The edge-flash image format, version 2: constants, byte layouts and the error catalogue.
+// The edge-flash image format, version 3: constants, byte layouts and the error catalogue.
 // docs/image-format.md is the spec; host/image/write.ts is the one writer, host/image/read.ts the one
 // reader. Everything is little-endian. A layout change bumps IMAGE_VERSION, so an old reader refuses a
 // new image with a clear message instead of reading garbage.
 import { UserError } from '../errors.ts';
 
 export const IMAGE_MAGIC = 'EFIM';          // bytes 45 46 49 4D
-export const IMAGE_VERSION = 2;       // 2: the tokenizer section is the app's EFTK form; config text_bytes
+export const IMAGE_VERSION = 3;       // 3: the descriptor section (the runtime's plan); 2: the app's EFTK tokenizer, text_bytes
 export const HEADER_BYTES = 24;             // the fixed header, before the section table
 export const SECTION_ENTRY_BYTES = 20;
 export const MAX_SECTIONS = 16;
@@ -41,8 +41,9 @@ export const SECTION_KINDS: readonly SectionKind[] = [
   { kind: 3, name: 'tokenizer', minAlign: 16, required: true },  // the app's tokenizer (EFTK, docs/image-format.md)
   { kind: 4, name: 'weights', minAlign: 64, required: true },    // tensor directory + tensors
   { kind: 5, name: 'metadata', minAlign: 16, required: false },  // UTF-8 JSON object, informative only
+  { kind: 6, name: 'descriptor', minAlign: 16, required: true }, // the model descriptor model_init reads (docs/model.md), image offsets
 ];
-export const KIND = { app: 1, config: 2, tokenizer: 3, weights: 4, metadata: 5 } as const;
+export const KIND = { app: 1, config: 2, tokenizer: 3, weights: 4, metadata: 5, descriptor: 6 } as const;
 export function sectionKind(kind: number): SectionKind | undefined {
   return SECTION_KINDS.find((k) => k.kind === kind);
 }
@@ -96,7 +97,8 @@ export type ImageErrorCode =
   | 'truncated' | 'trailing' | 'magic' | 'version' | 'future_version' | 'header' | 'header_crc'
   | 'wrong_board' | 'oversized' | 'section_kind' | 'section_duplicate' | 'section_missing'
   | 'section_align' | 'misaligned' | 'section_bounds' | 'overlap' | 'section_crc' | 'sha256'
-  | 'signature' | 'app' | 'config' | 'tokenizer' | 'tensor' | 'metadata';
+  | 'signature' | 'app' | 'config' | 'tokenizer' | 'tensor' | 'metadata'
+  | 'descriptor' | 'descriptor_tokenizer' | 'descriptor_tensor' | 'descriptor_kernel' | 'descriptor_resident';
 
 export class ImageError extends UserError {
   constructor(readonly code: ImageErrorCode, message: string, hint?: string) {

@@ -4,6 +4,7 @@ import type { ModelConfig } from '../model/config.ts';
 import { headDim, kvDim } from '../model/config.ts';
 import { rowTileOf } from '../model/quantize.ts';
 import { matrixBytes, type WeightFormat } from '../quant/formats.ts';
+import * as D from '../model/desc.ts';
 import {
   CONFIG_BYTES, DIGEST_BYTES, HEADER_BYTES, KIND, SECTION_ENTRY_BYTES, SIGNATURE_TRAILER_BYTES, TENSOR_ALIGN,
   TENSOR_ENTRY_BYTES, WEIGHTS_HEADER_BYTES, alignUp, sectionKind, type ImageActName, type KvFormatName,
@@ -91,6 +92,27 @@ export function configProblem(c: ImageConfig): string | undefined {
   return undefined;
 }
 
+// The descriptor section (kind 6): model_init's descriptor (host/model/desc-table.ts), one entry per
+// runtime tensor: embedding, final norm, classifier, then 9 per layer.
+export function descriptorTensorCount(c: Pick<ModelConfig, 'nLayers'>): number {
+  return D.TENSOR_LAYER0 + D.PER_LAYER * c.nLayers;
+}
+
+export function descriptorBytes(c: Pick<ModelConfig, 'nLayers'>): number {
+  return 4 * (D.D_TENSORS + D.T_WORDS * descriptorTensorCount(c));
+}
+
+// The image tensor (modelTensors index) whose bytes descriptor entry i reads. The layer entries are in
+// the image's order (attn_norm, q, k, v, output, ffn_norm, gate = w1, down = w2, up = w3); a shared
+// classifier reads the token embedding.
+export function descriptorImageTensor(c: Pick<ModelConfig, 'nLayers' | 'sharedClassifier'>, i: number): number {
+  const last = 1 + D.PER_LAYER * c.nLayers;
+  if (i === D.TENSOR_EMBEDDING) return 0;
+  if (i === D.TENSOR_RMS_FINAL) return last;
+  if (i === D.TENSOR_CLASSIFIER) return c.sharedClassifier ? 0 : last + 1;
+  return 1 + (i - D.TENSOR_LAYER0);
+}
+
 export interface SectionPlacement {
   kind: number;
   offset: number;
@@ -100,7 +122,7 @@ export interface SectionPlacement {
 
 export interface ImageLayout {
   headerSize: number;
-  sections: SectionPlacement[];      // in file order: config, app, tokenizer, weights, metadata
+  sections: SectionPlacement[];      // in file order: config, descriptor, app, tokenizer, weights, metadata
   tensorOffsets: number[];           // from the weights section's start
   weightsDataOffset: number;
   digestOffset: number;
@@ -108,6 +130,7 @@ export interface ImageLayout {
 }
 
 export interface LayoutSizes {
+  descriptor: number;                // descriptorBytes(config)
   app: number;
   tokenizer: number;
   tensors: number[];                 // byte size of each tensor, in image order
@@ -128,7 +151,7 @@ export function weightsLayout(tensorSizes: number[]): { dataOffset: number; offs
 
 export function layoutImage(z: LayoutSizes): ImageLayout {
   const w = weightsLayout(z.tensors);
-  const parts: Array<[number, number]> = [[KIND.config, CONFIG_BYTES], [KIND.app, z.app], [KIND.tokenizer, z.tokenizer], [KIND.weights, w.size]];
+  const parts: Array<[number, number]> = [[KIND.config, CONFIG_BYTES], [KIND.descriptor, z.descriptor], [KIND.app, z.app], [KIND.tokenizer, z.tokenizer], [KIND.weights, w.size]];
   if (z.metadata !== null) parts.push([KIND.metadata, z.metadata]);
   const headerSize = HEADER_BYTES + SECTION_ENTRY_BYTES * parts.length;
   let at = headerSize;

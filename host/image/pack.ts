@@ -12,11 +12,12 @@ import { MATRIX_NAMES, matrixShape, type Matrix, type Model } from '../model/mod
 import { convert, dequantize } from '../model/quantize.ts';
 import { formatByName, type WeightFormat } from '../quant/formats.ts';
 import { DEFAULT_TEXT_BYTES } from './format.ts';
-import { modelTensors, type ImageConfig } from './layout.ts';
+import type { ImageConfig } from './layout.ts';
 import { imageModelConfig, modelImageTensors, tokenizerBytes } from './model.ts';
-import { planBoard, residentSet, type AppFootprint, type BoardPlan, type BoardPlanRequest } from './plan.ts';
+import { planBoard, plannedTensors, type AppFootprint, type BoardPlan, type BoardPlanRequest } from './plan.ts';
 import { readImage, type Image } from './read.ts';
-import { encodeMetadata, writeImage, type ImageTensorData } from './write.ts';
+import { encodeMetadata, writeImage } from './write.ts';
+import { writeDescriptor } from '../model/plan.ts';
 import { hashHex } from '../model/tables-hash.ts';
 import { EMBEDDING_FORMATS } from '../quant/formats.ts';
 import { TABLES_HASH } from '../model/tables.gen.ts';
@@ -160,29 +161,22 @@ export function packModel(source: Model, o: PackOptions): PackResult {
   req = { ...req, metadataBytes: encodeMetadata(metaOf(plan)).byteLength };
   plan = planBoard(req);
   if (!plan.fits && !o.force) throw new DoesNotFitError(plan);
-  const resident = residentSet(plan);
-  const tensors: ImageTensorData[] = modelImageTensors(req.model).map(({ name, t }) => ({
-    name, format: t.format, m: 0, k: 0, scale: t.scale, resident: resident.has(name), data: t.data,
-  }));
-  modelTensors(imageModelConfig(req.model)).forEach((spec, i) => Object.assign(tensors[i], { m: spec.m, k: spec.k }));
+  // The image stores the tensors exactly as the plan reads them, and the plan itself: the descriptor.
+  const tensors = plannedTensors(plan.runtime, imageModelConfig(req.model));
   const c = req.model.config;
   const config: ImageConfig = {
-    ...imageModelConfig(req.model), seqLen, ctx: c.seqLen, kv: o.kv.name, act: allF32(req.model) ? 'f32' : req.act,
+    ...imageModelConfig(req.model), seqLen, ctx: c.seqLen, kv: o.kv.name, act: tensors.every((t) => t.format.name === 'f32') ? 'f32' : req.act,
     normEps: req.model.normEps, ropeTheta: req.model.ropeTheta,
     plannedLinear: plan.fits ? plan.linear : 0, linearLimit: plan.fits ? plan.limits.linear : 0, batch: plan.fits ? plan.runtime.batch : 0,
     textBytes: req.textBytes,
   };
   const { bytes } = writeImage({
     boardId: o.board.id, app: o.app, config, tokenizer: req.tokenizer, tensors, metadata: metaOf(plan), signingKey: o.signingKey,
+    descriptor: writeDescriptor(plan.runtime, req.model.ropeTheta, req.model.normEps),
   });
   // Read back what was written with every check on, as the board will (esptool verifies every write).
   const image = readImage(bytes, { board: o.board, capacity: o.force ? Number.MAX_SAFE_INTEGER : undefined });
   return { bytes, plan, image, relErrors };
-}
-
-function allF32(m: Model): boolean {
-  return m.layers.every((l) => MATRIX_NAMES.every((n) => l[n].format.name === 'f32')) && (!m.classifier || m.classifier.format.name === 'f32') &&
-    (m.classifier !== null || m.embedding.format.name === 'f32');
 }
 
 function metadataFor(o: PackOptions, plan: BoardPlan, relErrors: Map<string, number>, seqLen: number): Record<string, unknown> {

@@ -11,8 +11,9 @@ import { MATRIX_NAMES, type Matrix, type Model } from '../model/model.ts';
 import { planModel, type MemoryPlan, type Plan as RuntimePlan } from '../model/plan.ts';
 import { FORMATS, formatByName, type WeightFormat } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
-import { layoutImage, paddedK, paddedM, tensorBytes } from './layout.ts';
-import { modelImageTensors, runtimeName } from './model.ts';
+import { descriptorBytes, descriptorImageTensor, layoutImage, modelTensors, paddedK, paddedM, tensorBytes } from './layout.ts';
+import { imageModelConfig, modelImageTensors } from './model.ts';
+import type { ImageTensorData } from './write.ts';
 
 export interface AppFootprint {
   wasmBytes: number;                   // the app module: stays in flash, wasm3 compiles it into its heap
@@ -159,7 +160,7 @@ export function planBoard(r: BoardPlanRequest): BoardPlan {
 
   const linear = m.total;
   const heap = w3.total;
-  const image = imageSize(r);
+  const image = imageSize(r, rt);
   const bm = r.board.memory;
   const limits = { linear: linearLimit(r), heap: bm.linearInHeap ? bm.heapTotal - Math.min(linear, bm.linearMemoryMax) : bm.heapTotal, image: r.board.imageCapacity };
   const problems: string[] = [];
@@ -179,28 +180,30 @@ export function planBoard(r: BoardPlanRequest): BoardPlan {
   return plan;
 }
 
-export function imageSize(r: BoardPlanRequest): number {
+export function imageSize(r: BoardPlanRequest, rt: RuntimePlan): number {
   return layoutImage({
-    app: r.app.wasmBytes, tokenizer: r.tokenizer.byteLength, tensors: modelImageTensors(r.model).map(({ t }) => t.data.byteLength),
-    metadata: r.metadataBytes, signed: r.signed,
+    descriptor: descriptorBytes(r.model.config), app: r.app.wasmBytes, tokenizer: r.tokenizer.byteLength,
+    tensors: plannedTensors(rt, imageModelConfig(r.model)).map((t) => t.data.byteLength), metadata: r.metadataBytes, signed: r.signed,
   }).totalSize;
 }
 
-// Which tensors the fitted plan keeps resident, by image tensor name.
-export function residentSet(plan: BoardPlan): Set<string> {
-  return residentTensors(plan.runtime, plan.request.model);
-}
-
-// Which tensors a runtime plan of `model` keeps resident, by image tensor name.
-export function residentTensors(rt: RuntimePlan, model: Model): Set<string> {
-  const res = new Set<string>();
-  const byName = new Map(rt.tensors.map((t) => [t.name, t]));
-  for (const { name } of modelImageTensors(model)) {
-    if (byName.get(runtimeName(name))?.resident) res.add(name);
-  }
-  // A shared classifier reads the embedding's bytes: resident if either plan entry is.
-  if (model.classifier === null && byName.get('classifier')?.resident) res.add('token_embd');
-  return res;
+// The image's tensors (modelTensors order) as a runtime plan reads them: its formats and bytes (the
+// plan may keep a matrix whose rows are not whole row tiles as f32) and its residency. A shared
+// classifier reads the embedding's bytes: resident when either entry is.
+export function plannedTensors(rt: RuntimePlan, c: ModelConfig): ImageTensorData[] {
+  const specs = modelTensors(c);
+  const out: Array<ImageTensorData | undefined> = new Array(specs.length);
+  rt.tensors.forEach((t, i) => {
+    const j = descriptorImageTensor(c, i);
+    const have = out[j];
+    if (have) {
+      if (have.data !== t.data) throw new Error(`plan: ${t.name} shares ${specs[j].name}'s bytes but is planned in another form`);
+      have.resident ||= t.resident;
+      return;
+    }
+    out[j] = { name: specs[j].name, format: t.format, m: specs[j].m, k: specs[j].k, scale: t.scale, resident: t.resident, data: t.data };
+  });
+  return out.map((t, j) => t ?? (() => { throw new Error(`plan: no entry reads ${specs[j].name}`); })());
 }
 
 // fib(n) makes 2*fib(n+1)-1 calls.

@@ -2,7 +2,11 @@
 // CRCs, SHA-256, signature, then contents) and stops at the first failure with an ImageError naming the
 // part, what it found and what it needed. Returns views into the bytes, never copies.
 import { boardById, boardLabel, boardRuns, type BoardProfile } from '../board/boards.ts';
-import { formatById, type WeightFormat } from '../quant/formats.ts';
+import { actFormat, formatById, matrixBytes, type WeightFormat } from '../quant/formats.ts';
+import * as D from '../model/desc.ts';
+import { KERNELS } from '../model/dispatch.ts';
+import { kvFormat } from '../model/kv.ts';
+import { rowTileOf } from '../model/quantize.ts';
 import type { QuantTensor } from '../quant/tensor.ts';
 import { crc32, hex32 } from './crc32.ts';
 import {
@@ -11,7 +15,7 @@ import {
   SECTION_ENTRY_BYTES, SECTION_KINDS, SIGNATURE_TRAILER_BYTES, T, TENSOR_ENTRY_BYTES, TENSOR_NAME_BYTES, W, WEIGHTS_HEADER_BYTES,
   fail, isPow2, sectionKind, sectionName,
 } from './format.ts';
-import { configProblem, modelTensors, paddedK, paddedM, tensorBytes, type ImageConfig, type TensorRole } from './layout.ts';
+import { configProblem, descriptorBytes, descriptorImageTensor, modelTensors, paddedK, paddedM, tensorBytes, type ImageConfig, type TensorRole } from './layout.ts';
 import { keyId, sha256, toHex, verifyDigest } from './sign.ts';
 import { hashHex } from '../model/tables-hash.ts';
 import { EMBEDDING_FORMATS } from '../quant/formats.ts';
@@ -70,6 +74,7 @@ export interface Image {
   config: ImageConfig;
   tokenizer: Uint8Array;
   tensors: ImageTensor[];
+  descriptor: Uint8Array;      // the descriptor section: model_init's descriptor, image offsets (docs/model.md)
   metadata: Record<string, unknown> | null;
 }
 
@@ -93,7 +98,7 @@ export function readImage(input: Uint8Array, opts: ReadOptions = {}): Image {
   const version = u16(H.version);
   if (version === 0) fail('version', `header: format version 0 is not a valid version (this edge-flash reads version ${IMAGE_VERSION})`);
   if (version < IMAGE_VERSION) {
-    fail('version', `header: format version ${version} is an older edge-flash's image (this edge-flash reads version ${IMAGE_VERSION}: the tokenizer section is now the app's own)`, 'pack the model again with this edge-flash');
+    fail('version', `header: format version ${version} is an older edge-flash's image (this edge-flash reads version ${IMAGE_VERSION}, which carries the runtime's descriptor): pack it again`, 'pack the model again with this edge-flash');
   }
   if (version > IMAGE_VERSION) {
     fail('future_version', `header: format version ${version} is newer than this edge-flash reads (version ${IMAGE_VERSION})`, 'update edge-flash, or pack the image again with this version');
@@ -197,6 +202,8 @@ export function readImage(input: Uint8Array, opts: ReadOptions = {}): Image {
   checkTokenizer(tokenizer, config.vocabSize);
   const ws = sec(KIND.weights)!;
   const tensors = readTensors(bytes, ws, config);
+  const descriptor = body(sec(KIND.descriptor)!);
+  checkDescriptor(descriptor, config, tensors, sec(KIND.tokenizer)!);
   let metadata: Record<string, unknown> | null = null;
   const ms = sec(KIND.metadata);
   if (ms) metadata = readMetadata(body(ms));
@@ -206,7 +213,7 @@ export function readImage(input: Uint8Array, opts: ReadOptions = {}): Image {
 
   return {
     version, boardId, board: boardById(boardId), flags, totalSize, headerSize, sections, digest: toHex(digest), signature,
-    app, config, tokenizer, tensors, metadata,
+    app, config, tokenizer, tensors, descriptor, metadata,
   };
 }
 
@@ -323,6 +330,76 @@ function readTensors(bytes: Uint8Array, ws: SectionInfo, config: ImageConfig): I
   return out;
 }
 
+const f32bits = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0];
+
+// The descriptor section is what model_init reads: its header agrees with the config and the
+// tokenizer section, and every entry describes the image tensor it reads (format, stored shape, image
+// range, row bytes and tile, a kernel of the table for its format, the residency the directory
+// records), so a board can hand it to model_init as it is.
+function checkDescriptor(b: Uint8Array, c: ImageConfig, tensors: ImageTensor[], tok: SectionInfo): void {
+  const need = descriptorBytes(c);
+  if (b.byteLength !== need) fail('descriptor', `section 'descriptor' is ${b.byteLength} bytes, a model of ${c.nLayers} layers needs ${need}`);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const w = (i: number) => v.getInt32(4 * i, true);
+  const u = (i: number) => v.getUint32(4 * i, true);
+  if (u(D.D_MAGIC) !== D.DESC_MAGIC) fail('descriptor', `descriptor: magic is 0x${u(D.D_MAGIC).toString(16)}, expected 0x${D.DESC_MAGIC.toString(16)} ('EFDM')`);
+  if (w(D.D_VERSION) !== D.DESC_VERSION) fail('descriptor', `descriptor: version ${w(D.D_VERSION)}, expected ${D.DESC_VERSION}`);
+  const n = need / 4 - D.D_TENSORS;
+  if (w(D.D_N_TENSORS) * D.T_WORDS !== n) fail('descriptor', `descriptor: ${w(D.D_N_TENSORS)} tensor entries, a model of ${c.nLayers} layers has ${n / D.T_WORDS}`);
+  const same: Array<[string, number, number]> = [
+    ['dim', D.D_DIM, c.dim], ['hidden_dim', D.D_HIDDEN, c.hiddenDim], ['n_layers', D.D_LAYERS, c.nLayers], ['n_heads', D.D_HEADS, c.nHeads],
+    ['n_kv_heads', D.D_KV_HEADS, c.nKvHeads], ['vocab_size', D.D_VOCAB, c.vocabSize], ['seq_len', D.D_SEQ, c.ctx],
+    ['kv_format', D.D_KV_FORMAT, kvFormat(c.kv)!.id], ['text_bytes', D.D_TEXT_BYTES, c.textBytes],
+  ];
+  for (const [name, at, want] of same) if (w(at) !== want) fail('descriptor', `descriptor: ${name} is ${w(at)}, the config says ${want}${name === 'seq_len' ? ' (ctx)' : ''}`);
+  if (u(D.D_ROPE_THETA) !== f32bits(c.ropeTheta) || u(D.D_NORM_EPS) !== f32bits(c.normEps)) fail('descriptor', 'descriptor: rope_theta or norm_eps differs from the config');
+  const batch = w(D.D_BATCH);
+  if (batch < 1 || batch > c.ctx || (c.batch > 0 && batch !== c.batch)) fail('descriptor', `descriptor: batch is ${batch}, expected ${c.batch > 0 ? c.batch : `1..${c.ctx}`} (the config's)`);
+  if (w(D.D_SAMPLER) !== 0 && w(D.D_SAMPLER) !== 1) fail('descriptor', `descriptor: sampler is ${w(D.D_SAMPLER)}, expected 0 or 1`);
+  for (let i = D.D_N_TENSORS + 1; i < D.D_TENSORS; i++) if (w(i) !== 0) fail('descriptor', `descriptor: reserved word ${i} is not zero`);
+  if (u(D.D_TOK_OFFSET) !== tok.offset || u(D.D_TOK_BYTES) !== tok.size) {
+    fail('descriptor_tokenizer', `descriptor: the tokenizer is at [${u(D.D_TOK_OFFSET)}, +${u(D.D_TOK_BYTES)}), the tokenizer section at [${tok.offset}, +${tok.size})`);
+  }
+  const stage = w(D.D_STAGE);
+  const resident = new Uint8Array(tensors.length);
+  for (let i = 0; i < n / D.T_WORDS; i++) {
+    const e = D.D_TENSORS + i * D.T_WORDS;
+    const t = tensors[descriptorImageTensor(c, i)];
+    const what = `descriptor entry ${i} (${t.name})`;
+    const vector = i === D.TENSOR_RMS_FINAL || (i >= D.TENSOR_LAYER0 && [D.L_RMS_ATT, D.L_RMS_FFN].includes((i - D.TENSOR_LAYER0) % D.PER_LAYER));
+    const matrix = i !== D.TENSOR_EMBEDDING && !vector;
+    if (w(e + D.T_FORMAT) !== t.format.id) fail('descriptor_tensor', `${what}: format id ${w(e + D.T_FORMAT)}, the tensor is ${t.format.name} (${t.format.id})`);
+    if (w(e + D.T_M) !== t.mPadded || w(e + D.T_K) !== t.kPadded) fail('descriptor_tensor', `${what}: ${w(e + D.T_M)}x${w(e + D.T_K)}, the tensor is stored as ${t.mPadded}x${t.kPadded}`);
+    if (u(e + D.T_OFFSET) !== t.offset || u(e + D.T_BYTES) !== t.size) {
+      fail('descriptor_tensor', `${what}: image bytes [${u(e + D.T_OFFSET)}, +${u(e + D.T_BYTES)}), the tensor is at [${t.offset}, +${t.size})`);
+    }
+    if (w(e + D.T_PTR) !== 0) fail('descriptor_tensor', `${what}: pointer is ${u(e + D.T_PTR)}, expected 0 (model_init sets it)`);
+    if (u(e + D.T_SCALE) !== f32bits(t.scale)) fail('descriptor_tensor', `${what}: tensor scale differs from the directory's ${t.scale}`);
+    const rowBytes = matrixBytes(t.format, 1, t.kPadded), tile = matrix ? rowTileOf(t.format) : 1;
+    if (w(e + D.T_ROW_BYTES) !== rowBytes || w(e + D.T_ROW_TILE) !== tile) {
+      fail('descriptor_tensor', `${what}: rows of ${w(e + D.T_ROW_BYTES)} bytes in tiles of ${w(e + D.T_ROW_TILE)}, expected ${rowBytes} and ${tile}`);
+    }
+    const kid = w(e + D.T_KERNEL), qmax = w(e + D.T_QMAX);
+    if (matrix) {
+      const k = KERNELS.find((x) => x.id === kid);
+      if (!k) fail('descriptor_kernel', `${what}: kernel id ${kid} is not a kernel of this edge-flash (test/fixtures/kernel-ids.txt)`);
+      if (k.format.id !== t.format.id) fail('descriptor_kernel', `${what}: kernel ${kid} (${k.exportName}) is for ${k.format.name}, the tensor is ${t.format.name}`);
+      if (qmax !== actFormat(k.act).qmax) fail('descriptor_kernel', `${what}: activation qmax ${qmax}, kernel ${k.exportName} takes ${actFormat(k.act).qmax}`);
+    } else if (kid !== -1 || qmax !== 0) fail('descriptor_kernel', `${what}: kernel ${kid} and qmax ${qmax}, expected -1 and 0 (no matmul)`);
+    const res = w(e + D.T_RESIDENT);
+    if (res !== 0 && res !== 1) fail('descriptor_resident', `${what}: resident is ${res}, expected 0 or 1`);
+    if (vector && res === 0) fail('descriptor_resident', `${what}: a norm weight streamed (the runtime keeps them resident)`);
+    if (res === 0) {
+      const needStage = matrix ? rowBytes * tile : t.format.name === 'f32' ? 0 : rowBytes;
+      if (stage < needStage) fail('descriptor_resident', `${what} streams through a ${stage}-byte staging buffer, one ${matrix ? 'row tile' : 'row'} needs ${needStage}`);
+    }
+    resident[descriptorImageTensor(c, i)] |= res;
+  }
+  tensors.forEach((t, j) => {
+    if (t.resident !== (resident[j] === 1)) fail('descriptor_resident', `tensor '${t.name}' is ${t.resident ? 'resident' : 'streamed'} in the directory, ${t.resident ? 'streamed' : 'resident'} in the descriptor`);
+  });
+}
+
 function readMetadata(b: Uint8Array): Record<string, unknown> {
   let text: string;
   try {
@@ -344,6 +421,11 @@ function readMetadata(b: Uint8Array): Record<string, unknown> {
 // activations are zero-padded from t.k to t.kPadded and outputs past t.m are dropped.
 export function quantTensor(t: ImageTensor): QuantTensor {
   return { format: t.format, m: t.mPadded, k: t.kPadded, data: t.data, scale: t.scale };
+}
+
+// The descriptor section's words (a copy: 4-byte aligned).
+export function descriptorWords(img: Image): Int32Array {
+  return new Int32Array(Uint8Array.from(img.descriptor).buffer);
 }
 
 export function sectionOf(img: Image, name: string): SectionInfo | undefined {

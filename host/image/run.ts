@@ -14,7 +14,7 @@ import type { Plan } from '../model/plan.ts';
 import type { RuntimeOptions } from '../model/runtime.ts';
 import type { Target } from '../quant/formats.ts';
 import { appBuild, appProblem, type AppBuild } from './app.ts';
-import { fmtBytes, residentTensors } from './plan.ts';
+import { fmtBytes, plannedTensors } from './plan.ts';
 import type { Image } from './read.ts';
 
 export interface ImageRun {
@@ -73,7 +73,7 @@ export function planDifferences(image: Image, model: Model, plan: Plan): string[
   const out: string[] = [];
   if (plan.memory.total !== c.plannedLinear) out.push(`this runtime plans ${plan.memory.total} bytes of linear memory (${fmtBytes(plan.memory.total)}); the image was planned for ${c.plannedLinear}`);
   if (c.batch > 0 && plan.batch !== c.batch) out.push(`this runtime prefills ${plan.batch} tokens at a time; the image was planned for ${c.batch}`);
-  const res = residentTensors(plan, model);
+  const res = new Set(plannedTensors(plan, image.config).filter((t) => t.resident).map((t) => t.name));
   const differ = image.tensors.filter((t) => t.resident !== res.has(t.name)).map((t) => `${t.name} (${t.resident ? 'resident' : 'streamed'} in the image)`);
   if (differ.length) out.push(`this runtime keeps other tensors resident than the image: ${differ.slice(0, 4).join(', ')}${differ.length > 4 ? `, and ${differ.length - 4} more` : ''}`);
   return out;

@@ -8,7 +8,8 @@ import {
   FLAG_SIGNED, H, HEADER_BYTES, SIGNATURE_TRAILER_BYTES, IMAGE_MAGIC, IMAGE_VERSION, KIND, KV_CODES, S, SECTION_ENTRY_BYTES, T, TENSOR_ALIGN,
   TENSOR_ENTRY_BYTES, TENSOR_NAME_BYTES, W, WEIGHTS_HEADER_BYTES,
 } from './format.ts';
-import { configProblem, layoutImage, modelTensors, tensorBytes, type ImageConfig, type ImageLayout } from './layout.ts';
+import * as D from '../model/desc.ts';
+import { configProblem, descriptorBytes, descriptorImageTensor, layoutImage, modelTensors, tensorBytes, type ImageConfig, type ImageLayout } from './layout.ts';
 import { rawPublicKey, sha256, signDigest } from './sign.ts';
 
 export interface ImageTensorData {
@@ -27,6 +28,7 @@ export interface ImageParts {
   config: ImageConfig;
   tokenizer: Uint8Array;
   tensors: ImageTensorData[];           // in modelTensors(config) order
+  descriptor: Int32Array;               // the runtime's plan (host/model/plan.ts writeDescriptor) of these tensors
   metadata?: Record<string, unknown> | null;
   signingKey?: KeyObject;
 }
@@ -47,6 +49,34 @@ export function encodeConfig(c: ImageConfig): Uint8Array {
   v.setFloat32(C.normEps, c.normEps, true);
   v.setFloat32(C.ropeTheta, c.ropeTheta, true);
   return b;
+}
+
+// The descriptor as the image carries it: every tensor's offset and the tokenizer's are offsets from the
+// image start (edge.weights_read serves the image's bytes from 0); model_init's pointers are 0. The
+// plan's tensors must be the image's: same format and bytes, or the descriptor would misread them.
+export function placeDescriptor(words: Int32Array, p: ImageParts, layout: ImageLayout): Uint8Array {
+  const c = p.config;
+  if (words.length * 4 !== descriptorBytes(c)) throw new Error(`writeImage: the descriptor has ${words.length} words, ${c.nLayers} layers need ${descriptorBytes(c) / 4}`);
+  const w = Int32Array.from(words);
+  const at = (kind: number) => layout.sections.find((s) => s.kind === kind)!;
+  const weights = at(KIND.weights).offset;
+  const n = w[D.D_N_TENSORS];
+  for (let i = 0; i < n; i++) {
+    const e = D.D_TENSORS + i * D.T_WORDS;
+    const j = descriptorImageTensor(c, i);
+    const t = p.tensors[j];
+    if (w[e + D.T_FORMAT] !== t.format.id || w[e + D.T_BYTES] !== t.data.byteLength) {
+      throw new Error(`writeImage: descriptor entry ${i} (format ${w[e + D.T_FORMAT]}, ${w[e + D.T_BYTES]} bytes) is not tensor ${t.name} (${t.format.name}, ${t.data.byteLength} bytes)`);
+    }
+    w[e + D.T_OFFSET] = weights + layout.tensorOffsets[j];
+    w[e + D.T_PTR] = 0;
+  }
+  const tok = at(KIND.tokenizer);
+  if (w[D.D_TOK_BYTES] !== tok.size || w[D.D_TEXT_BYTES] !== c.textBytes) {
+    throw new Error(`writeImage: the descriptor plans a ${w[D.D_TOK_BYTES]}-byte tokenizer and ${w[D.D_TEXT_BYTES]} text bytes, the image has ${tok.size} and ${c.textBytes}`);
+  }
+  w[D.D_TOK_OFFSET] = tok.offset;
+  return new Uint8Array(w.buffer);
 }
 
 export function encodeMetadata(m: Record<string, unknown>): Uint8Array {
@@ -92,7 +122,7 @@ export function writeImage(p: ImageParts): { bytes: Uint8Array; layout: ImageLay
   });
   const meta = p.metadata ? encodeMetadata(p.metadata) : null;
   const layout = layoutImage({
-    app: p.app.byteLength, tokenizer: p.tokenizer.byteLength, tensors: p.tensors.map((t) => t.data.byteLength),
+    descriptor: descriptorBytes(p.config), app: p.app.byteLength, tokenizer: p.tokenizer.byteLength, tensors: p.tensors.map((t) => t.data.byteLength),
     metadata: meta ? meta.byteLength : null, signed: !!p.signingKey,
   });
   const img = new Uint8Array(layout.totalSize);
@@ -118,6 +148,7 @@ export function writeImage(p: ImageParts): { bytes: Uint8Array; layout: ImageLay
   img.set(encodeConfig(p.config), at(KIND.config));
   img.set(p.app, at(KIND.app));
   img.set(p.tokenizer, at(KIND.tokenizer));
+  img.set(placeDescriptor(p.descriptor, p, layout), at(KIND.descriptor));
   if (meta) img.set(meta, at(KIND.metadata));
 
   // Weights: directory, then each tensor at its aligned offset.

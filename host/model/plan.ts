@@ -95,8 +95,8 @@ export function chooseKernel(format: WeightFormat, want: ActFormatName, target: 
 
 function matrixPlan(name: string, t: Matrix, rows: number, cols: number, opts: PlanOptions): TensorPlan {
   let mt = t;
+  if (mt.m % rowTileOf(mt.format) !== 0 || mt.k % mt.format.block !== 0) mt = convert(t, rows, cols, F32);
   const tile = rowTileOf(mt.format);
-  if (mt.m % tile !== 0 || mt.k % mt.format.block !== 0) mt = convert(t, rows, cols, F32);
   const kernel = chooseKernel(mt.format, opts.act ?? 'i8', opts.target, opts.variant, opts.has);
   return {
     name, kind: 'matrix', format: mt.format, kernel, act: kernel.act, m: mt.m, k: mt.k, scale: mt.scale,

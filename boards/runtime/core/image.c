@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "crc32.h"
+#include "desc.gen.h"
 #include "ed25519.h"
 #include "formats.gen.h"
 #include "json.h"
@@ -11,6 +12,7 @@ static const char *const CODES[EF_IMG_CODE_COUNT] = {
   "ok", "truncated", "trailing", "magic", "version", "future_version", "header", "header_crc", "wrong_board",
   "oversized", "section_kind", "section_duplicate", "section_missing", "section_align", "misaligned",
   "section_bounds", "overlap", "section_crc", "sha256", "signature", "app", "config", "tokenizer", "tensor", "metadata",
+  "descriptor", "descriptor_tokenizer", "descriptor_tensor", "descriptor_kernel", "descriptor_resident",
 };
 
 const char *ef_image_code(ef_image_err e) {
@@ -24,9 +26,10 @@ static int pow2(uint32_t x) { return x && !(x & (x - 1)); }
 
 #define FAIL(code, ...) do { if (msg && msg_cap) snprintf(msg, msg_cap, __VA_ARGS__); return (code); } while (0)
 
-/* Section kinds of version 2: name, minimum alignment, required. */
-static const struct { const char *name; uint32_t min_align; int required; } KINDS[6] = {
-  {0, 0, 0}, {"app", 16, 1}, {"config", 16, 1}, {"tokenizer", 16, 1}, {"weights", 64, 1}, {"metadata", 16, 0},
+/* Section kinds of version 3: name, minimum alignment, required. */
+#define N_KINDS 6
+static const struct { const char *name; uint32_t min_align; int required; } KINDS[N_KINDS + 1] = {
+  {0, 0, 0}, {"app", 16, 1}, {"config", 16, 1}, {"tokenizer", 16, 1}, {"weights", 64, 1}, {"metadata", 16, 0}, {"descriptor", 16, 1},
 };
 
 /* Weight formats as the reader needs them (formats.gen.h's ids and blocks; the row tile is the largest
@@ -232,6 +235,105 @@ void ef_image_tensor(const ef_image *img, uint32_t i, ef_tensor *t) {
   t->rows_padded = (t->rows + f.row_tile - 1) / f.row_tile * f.row_tile;
 }
 
+/* The image tensor (directory index) whose bytes descriptor entry i reads (layout.ts
+ * descriptorImageTensor): layer entries are in the image's order; a shared classifier reads the embedding. */
+static uint32_t desc_image_tensor(const ef_config *c, uint32_t i) {
+  uint32_t last = 1 + EF_PER_LAYER * c->n_layers;
+  if (i == EF_TENSOR_EMBEDDING) return 0;
+  if (i == EF_TENSOR_RMS_FINAL) return last;
+  if (i == EF_TENSOR_CLASSIFIER) return (c->flags & 1) ? 0 : last + 1;
+  return 1 + (i - EF_TENSOR_LAYER0);
+}
+
+/* Whether descriptor entry i is a norm weight (no matmul, always resident). */
+static int desc_vector(uint32_t i) {
+  uint32_t j = (i - EF_TENSOR_LAYER0) % EF_PER_LAYER;
+  return i == EF_TENSOR_RMS_FINAL || (i >= EF_TENSOR_LAYER0 && (j == EF_L_RMS_ATT || j == EF_L_RMS_FFN));
+}
+
+#define DH(field) u32(d + offsetof(ef_desc_header, field))
+#define DT(e, field) u32((e) + offsetof(ef_desc_tensor, field))
+
+/* The descriptor section, in read.ts checkDescriptor's order: size, magic, version, entry count, the
+ * header against the config and the tokenizer section, each entry against the tensor it reads, then
+ * each tensor's residency against its entries. */
+static ef_image_err check_descriptor(const ef_image *img, char *msg, size_t msg_cap) {
+  const ef_config *c = &img->config;
+  const uint8_t *d = img->bytes + img->descriptor->offset;
+  uint32_t n = EF_TENSOR_LAYER0 + EF_PER_LAYER * c->n_layers, i, j;
+  uint64_t need = sizeof(ef_desc_header) + (uint64_t)n * sizeof(ef_desc_tensor);
+  int32_t batch, stage;
+  if (img->descriptor->size != need) FAIL(EF_IMG_DESCRIPTOR, "section 'descriptor' is %u bytes, a model of %u layers needs %llu", (unsigned)img->descriptor->size, (unsigned)c->n_layers, (unsigned long long)need);
+  if (DH(magic) != EF_DESC_MAGIC) FAIL(EF_IMG_DESCRIPTOR, "descriptor: magic is 0x%x, expected 0x%x ('EFDM')", (unsigned)DH(magic), (unsigned)EF_DESC_MAGIC);
+  if (DH(version) != EF_DESC_VERSION) FAIL(EF_IMG_DESCRIPTOR, "descriptor: version %d, expected %d", (int)(int32_t)DH(version), EF_DESC_VERSION);
+  if (DH(n_tensors) != n) FAIL(EF_IMG_DESCRIPTOR, "descriptor: %d tensor entries, a model of %u layers has %u", (int)(int32_t)DH(n_tensors), (unsigned)c->n_layers, (unsigned)n);
+  {
+    const struct { const char *name; uint32_t got, want; } same[9] = {
+      {"dim", DH(dim), c->dim}, {"hidden_dim", DH(hidden), c->hidden_dim}, {"n_layers", DH(layers), c->n_layers}, {"n_heads", DH(heads), c->n_heads},
+      {"n_kv_heads", DH(kv_heads), c->n_kv_heads}, {"vocab_size", DH(vocab), c->vocab_size}, {"seq_len", DH(seq), c->ctx},
+      {"kv_format", DH(kv_format), c->kv_format}, {"text_bytes", DH(text_bytes), c->text_bytes},
+    };
+    for (i = 0; i < 9; i++) if (same[i].got != same[i].want) FAIL(EF_IMG_DESCRIPTOR, "descriptor: %s is %d, the config says %u", same[i].name, (int)(int32_t)same[i].got, (unsigned)same[i].want);
+  }
+  {
+    const uint8_t *cb = img->bytes + img->config_section->offset;
+    if (DH(rope_theta) != u32(cb + 48) || DH(norm_eps) != u32(cb + 44)) FAIL(EF_IMG_DESCRIPTOR, "descriptor: rope_theta or norm_eps differs from the config");
+  }
+  batch = (int32_t)DH(batch);
+  if (batch < 1 || (uint32_t)batch > c->ctx || (c->batch > 0 && (uint32_t)batch != c->batch)) FAIL(EF_IMG_DESCRIPTOR, "descriptor: batch is %d, expected the config's", (int)batch);
+  if (DH(sampler) > 1) FAIL(EF_IMG_DESCRIPTOR, "descriptor: sampler is %d, expected 0 or 1", (int)(int32_t)DH(sampler));
+  for (i = 0; i < 6; i++) if (DH(reserved[i])) FAIL(EF_IMG_DESCRIPTOR, "descriptor: reserved word %u is not zero", (unsigned)(offsetof(ef_desc_header, reserved) / 4 + i));
+  if (DH(tok_offset) != img->tokenizer->offset || DH(tok_bytes) != img->tokenizer->size) FAIL(EF_IMG_DESCRIPTOR_TOKENIZER, "descriptor: the tokenizer is at [%u, +%u), the tokenizer section at [%u, +%u)", (unsigned)DH(tok_offset), (unsigned)DH(tok_bytes), (unsigned)img->tokenizer->offset, (unsigned)img->tokenizer->size);
+  stage = (int32_t)DH(stage);
+  for (i = 0; i < n; i++) {
+    const uint8_t *e = d + sizeof(ef_desc_header) + (size_t)i * sizeof(ef_desc_tensor);
+    const uint8_t *dir = img->bytes + img->weights->offset + 16 + 64 * (size_t)desc_image_tensor(c, i);
+    int vector = desc_vector(i), matrix = i != EF_TENSOR_EMBEDDING && !vector;
+    int32_t kid = (int32_t)DT(e, kernel), qmax = (int32_t)DT(e, qmax), res = (int32_t)DT(e, resident);
+    uint64_t row_bytes, tile;
+    ef_tensor t;
+    fmt_info f;
+    ef_image_tensor(img, desc_image_tensor(c, i), &t);
+    format_info(t.format, &f);
+    if (DT(e, format) != t.format) FAIL(EF_IMG_DESCRIPTOR_TENSOR, "descriptor entry %u (%s): format id %d, the tensor's is %u", (unsigned)i, t.name, (int)(int32_t)DT(e, format), (unsigned)t.format);
+    if (DT(e, m) != t.rows_padded || DT(e, k) != t.cols_padded) FAIL(EF_IMG_DESCRIPTOR_TENSOR, "descriptor entry %u (%s): %dx%d, the tensor is stored as %ux%u", (unsigned)i, t.name, (int)(int32_t)DT(e, m), (int)(int32_t)DT(e, k), (unsigned)t.rows_padded, (unsigned)t.cols_padded);
+    if (DT(e, offset) != t.offset || DT(e, bytes) != t.size) FAIL(EF_IMG_DESCRIPTOR_TENSOR, "descriptor entry %u (%s): image bytes [%u, +%u), the tensor is at [%u, +%u)", (unsigned)i, t.name, (unsigned)DT(e, offset), (unsigned)DT(e, bytes), (unsigned)t.offset, (unsigned)t.size);
+    if (DT(e, ptr)) FAIL(EF_IMG_DESCRIPTOR_TENSOR, "descriptor entry %u (%s): pointer is %u, expected 0 (model_init sets it)", (unsigned)i, t.name, (unsigned)DT(e, ptr));
+    if (DT(e, scale) != u32(dir + 44)) FAIL(EF_IMG_DESCRIPTOR_TENSOR, "descriptor entry %u (%s): tensor scale differs from the directory's", (unsigned)i, t.name);
+    row_bytes = (uint64_t)(t.cols_padded / f.block) * f.block_bytes;
+    tile = matrix ? f.row_tile : 1;
+    if (DT(e, row_bytes) != row_bytes || DT(e, row_tile) != tile) FAIL(EF_IMG_DESCRIPTOR_TENSOR, "descriptor entry %u (%s): rows of %d bytes in tiles of %d, expected %llu and %llu", (unsigned)i, t.name, (int)(int32_t)DT(e, row_bytes), (int)(int32_t)DT(e, row_tile), (unsigned long long)row_bytes, (unsigned long long)tile);
+    if (matrix) {
+      if (kid < 0 || kid >= EF_KERNEL_COUNT || EF_KERNEL_FORMAT[kid] < 0) FAIL(EF_IMG_DESCRIPTOR_KERNEL, "descriptor entry %u (%s): kernel id %d is not a kernel of this runtime", (unsigned)i, t.name, (int)kid);
+      if ((uint32_t)EF_KERNEL_FORMAT[kid] != t.format) FAIL(EF_IMG_DESCRIPTOR_KERNEL, "descriptor entry %u (%s): kernel %d is for format %d, the tensor's is %u", (unsigned)i, t.name, (int)kid, (int)EF_KERNEL_FORMAT[kid], (unsigned)t.format);
+      if (qmax != (int32_t)EF_KERNEL_QMAX[kid]) FAIL(EF_IMG_DESCRIPTOR_KERNEL, "descriptor entry %u (%s): activation qmax %d, kernel %d takes %u", (unsigned)i, t.name, (int)qmax, (int)kid, (unsigned)EF_KERNEL_QMAX[kid]);
+    } else if (kid != -1 || qmax != 0) {
+      FAIL(EF_IMG_DESCRIPTOR_KERNEL, "descriptor entry %u (%s): kernel %d and qmax %d, expected -1 and 0 (no matmul)", (unsigned)i, t.name, (int)kid, (int)qmax);
+    }
+    if (res != 0 && res != 1) FAIL(EF_IMG_DESCRIPTOR_RESIDENT, "descriptor entry %u (%s): resident is %d, expected 0 or 1", (unsigned)i, t.name, (int)res);
+    if (vector && res == 0) FAIL(EF_IMG_DESCRIPTOR_RESIDENT, "descriptor entry %u (%s): a norm weight streamed (the runtime keeps them resident)", (unsigned)i, t.name);
+    if (res == 0) {
+      uint64_t need_stage = matrix ? row_bytes * tile : t.format == EF_FMT_F32 ? 0 : row_bytes;
+      if ((int64_t)stage < 0 || (uint64_t)(int64_t)stage < need_stage) FAIL(EF_IMG_DESCRIPTOR_RESIDENT, "descriptor entry %u (%s) streams through a %d-byte staging buffer, one row or row tile needs %llu", (unsigned)i, t.name, (int)stage, (unsigned long long)need_stage);
+    }
+  }
+  /* Each tensor's directory flag is the OR of the entries that read it (a shared classifier reads the embedding). */
+  for (j = 0; j < img->n_tensors; j++) {
+    uint32_t entries[2], ne = 0, k, res = 0, last = 1 + EF_PER_LAYER * c->n_layers;
+    ef_tensor t;
+    if (j == 0) { entries[ne++] = EF_TENSOR_EMBEDDING; if (c->flags & 1) entries[ne++] = EF_TENSOR_CLASSIFIER; }
+    else if (j == last) entries[ne++] = EF_TENSOR_RMS_FINAL;
+    else if (j == last + 1) entries[ne++] = EF_TENSOR_CLASSIFIER;
+    else entries[ne++] = EF_TENSOR_LAYER0 + (j - 1);
+    for (k = 0; k < ne; k++) res |= DT(d + sizeof(ef_desc_header) + (size_t)entries[k] * sizeof(ef_desc_tensor), resident);
+    ef_image_tensor(img, j, &t);
+    if ((t.flags & 1u) != res) FAIL(EF_IMG_DESCRIPTOR_RESIDENT, "tensor '%s' is %s in the directory, %s in the descriptor", t.name, t.flags & 1u ? "resident" : "streamed", t.flags & 1u ? "streamed" : "resident");
+  }
+  return EF_IMG_OK;
+}
+#undef DH
+#undef DT
+
 static int runs(const ef_read_opts *o, uint16_t id) {
   uint32_t i;
   if (id == o->board_id) return 1;
@@ -254,7 +356,7 @@ static ef_image_err read_header(const uint8_t *b, uint64_t n, const ef_read_opts
   if (memcmp(b, "EFIM", 4) != 0) FAIL(EF_IMG_MAGIC, "not an edge-flash image: magic is %02x %02x %02x %02x, expected 45 46 49 4d ('EFIM')", b[0], b[1], b[2], b[3]);
   img->version = u16(b + 4);
   if (img->version == 0) FAIL(EF_IMG_VERSION, "header: format version 0 is not a valid version (this edge-flash reads version %d)", EF_IMAGE_VERSION);
-  if (img->version < EF_IMAGE_VERSION) FAIL(EF_IMG_VERSION, "header: format version %u is an older edge-flash's image (this edge-flash reads version %d: the tokenizer section is now the app's own)", (unsigned)img->version, EF_IMAGE_VERSION);
+  if (img->version < EF_IMAGE_VERSION) FAIL(EF_IMG_VERSION, "header: format version %u is an older edge-flash's image (this edge-flash reads version %d, which carries the runtime's descriptor): pack it again", (unsigned)img->version, EF_IMAGE_VERSION);
   if (img->version > EF_IMAGE_VERSION) FAIL(EF_IMG_FUTURE_VERSION, "header: format version %u is newer than this edge-flash reads (version %d)", (unsigned)img->version, EF_IMAGE_VERSION);
   count = u16(b + 16);
   if (count < 1 || count > EF_IMAGE_MAX_SECTIONS) FAIL(EF_IMG_HEADER, "header: section count is %u, expected 1..%d", (unsigned)count, EF_IMAGE_MAX_SECTIONS);
@@ -298,7 +400,7 @@ ef_image_err ef_image_check_header(const uint8_t *bytes, uint64_t n, const ef_re
 ef_image_err ef_image_read(const uint8_t *b, uint64_t n, const ef_read_opts *o, ef_image *img, char *msg, size_t msg_cap) {
   ef_image_err e;
   uint32_t i, j, seen = 0;
-  const ef_section *by_kind[6] = {0, 0, 0, 0, 0, 0};
+  const ef_section *by_kind[N_KINDS + 1] = {0, 0, 0, 0, 0, 0, 0};
   memset(img, 0, sizeof *img);
   img->bytes = b;
   if ((e = read_header(b, n, o, img, 1, msg, msg_cap)) != EF_IMG_OK) return e;
@@ -307,7 +409,7 @@ ef_image_err ef_image_read(const uint8_t *b, uint64_t n, const ef_read_opts *o, 
   for (i = 0; i < img->n_sections; i++) {
     const ef_section *s = &img->sections[i];
     const char *name;
-    if (s->kind < 1 || s->kind > 5) FAIL(EF_IMG_SECTION_KIND, "section %u: unknown kind %u (version %d knows 1 app, 2 config, 3 tokenizer, 4 weights, 5 metadata)", (unsigned)i, (unsigned)s->kind, EF_IMAGE_VERSION);
+    if (s->kind < 1 || s->kind > N_KINDS) FAIL(EF_IMG_SECTION_KIND, "section %u: unknown kind %u (version %d knows 1 app, 2 config, 3 tokenizer, 4 weights, 5 metadata, 6 descriptor)", (unsigned)i, (unsigned)s->kind, EF_IMAGE_VERSION);
     name = KINDS[s->kind].name;
     if (seen & (1u << s->kind)) FAIL(EF_IMG_SECTION_DUPLICATE, "section %u: a second '%s' section", (unsigned)i, name);
     seen |= 1u << s->kind;
@@ -328,7 +430,7 @@ ef_image_err ef_image_read(const uint8_t *b, uint64_t n, const ef_read_opts *o, 
       if ((uint64_t)c->offset < (uint64_t)a->offset + a->size) FAIL(EF_IMG_OVERLAP, "sections '%s' [%u, %llu) and '%s' [%u, %llu) overlap", KINDS[a->kind].name, (unsigned)a->offset, (unsigned long long)a->offset + a->size, KINDS[c->kind].name, (unsigned)c->offset, (unsigned long long)c->offset + c->size);
     }
   }
-  for (i = 1; i <= 5; i++) if (KINDS[i].required && !by_kind[i]) FAIL(EF_IMG_SECTION_MISSING, "no '%s' section (kind %u), which every image needs", KINDS[i].name, (unsigned)i);
+  for (i = 1; i <= N_KINDS; i++) if (KINDS[i].required && !by_kind[i]) FAIL(EF_IMG_SECTION_MISSING, "no '%s' section (kind %u), which every image needs", KINDS[i].name, (unsigned)i);
 
   /* 4. Integrity. */
   for (i = 0; i < img->n_sections; i++) {
@@ -354,7 +456,7 @@ ef_image_err ef_image_read(const uint8_t *b, uint64_t n, const ef_read_opts *o, 
 
   /* 5. Contents. */
   img->app = by_kind[EF_KIND_APP]; img->config_section = by_kind[EF_KIND_CONFIG]; img->tokenizer = by_kind[EF_KIND_TOKENIZER];
-  img->weights = by_kind[EF_KIND_WEIGHTS]; img->metadata = by_kind[EF_KIND_METADATA];
+  img->weights = by_kind[EF_KIND_WEIGHTS]; img->metadata = by_kind[EF_KIND_METADATA]; img->descriptor = by_kind[EF_KIND_DESCRIPTOR];
   {
     static const uint8_t WASM[8] = {0, 0x61, 0x73, 0x6d, 1, 0, 0, 0};
     const uint8_t *a = b + img->app->offset;
@@ -363,6 +465,7 @@ ef_image_err ef_image_read(const uint8_t *b, uint64_t n, const ef_read_opts *o, 
   if ((e = read_config(b + img->config_section->offset, img->config_section->size, &img->config, msg, msg_cap)) != EF_IMG_OK) return e;
   if ((e = check_tokenizer(b + img->tokenizer->offset, img->tokenizer->size, img->config.vocab_size, msg, msg_cap)) != EF_IMG_OK) return e;
   if ((e = read_tensors(b, img->weights, &img->config, &img->n_tensors, msg, msg_cap)) != EF_IMG_OK) return e;
+  if ((e = check_descriptor(img, msg, msg_cap)) != EF_IMG_OK) return e;
   if (img->metadata) {
     int r = ef_json_object(b + img->metadata->offset, img->metadata->size);
     if (r == EF_JSON_BAD_UTF8) FAIL(EF_IMG_METADATA, "section 'metadata' is not valid UTF-8");

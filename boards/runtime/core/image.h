@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EF_IMAGE_VERSION 2     /* 2: the tokenizer section is the app's EFTK form; config text_bytes */
+#define EF_IMAGE_VERSION 3     /* 3: the descriptor section; 2: the tokenizer section is the app's EFTK form, config text_bytes */
 #define EF_IMAGE_HEADER_BYTES 24
 #define EF_IMAGE_SECTION_BYTES 20
 #define EF_IMAGE_MAX_SECTIONS 16
@@ -20,13 +20,14 @@ typedef enum {
   EF_IMG_HEADER_CRC, EF_IMG_WRONG_BOARD, EF_IMG_OVERSIZED, EF_IMG_SECTION_KIND, EF_IMG_SECTION_DUPLICATE,
   EF_IMG_SECTION_MISSING, EF_IMG_SECTION_ALIGN, EF_IMG_MISALIGNED, EF_IMG_SECTION_BOUNDS, EF_IMG_OVERLAP,
   EF_IMG_SECTION_CRC, EF_IMG_SHA256, EF_IMG_SIGNATURE, EF_IMG_APP, EF_IMG_CONFIG, EF_IMG_TOKENIZER,
-  EF_IMG_TENSOR, EF_IMG_METADATA,
+  EF_IMG_TENSOR, EF_IMG_METADATA, EF_IMG_DESCRIPTOR, EF_IMG_DESCRIPTOR_TOKENIZER, EF_IMG_DESCRIPTOR_TENSOR,
+  EF_IMG_DESCRIPTOR_KERNEL, EF_IMG_DESCRIPTOR_RESIDENT,
   EF_IMG_CODE_COUNT
 } ef_image_err;
 
 const char *ef_image_code(ef_image_err e);
 
-enum { EF_KIND_APP = 1, EF_KIND_CONFIG = 2, EF_KIND_TOKENIZER = 3, EF_KIND_WEIGHTS = 4, EF_KIND_METADATA = 5 };
+enum { EF_KIND_APP = 1, EF_KIND_CONFIG = 2, EF_KIND_TOKENIZER = 3, EF_KIND_WEIGHTS = 4, EF_KIND_METADATA = 5, EF_KIND_DESCRIPTOR = 6 };
 
 typedef struct {
   uint16_t board_id;            /* this board */
@@ -66,6 +67,12 @@ typedef struct {
   const uint8_t *public_key;    /* in the trailer when signed, else NULL */
   ef_config config;
   const ef_section *app, *config_section, *tokenizer, *weights, *metadata;
+  /* The model descriptor exactly as model_init reads it (desc.gen.h, docs/model.md): descriptor->offset
+   * and ->size locate it in the image. Its tensor and tokenizer offsets are image offsets (what
+   * edge.weights_read serves from 0) and its pointers 0: copy the section's bytes into linear memory
+   * and call model_init on them. Checked against the config, the tokenizer section and the weights
+   * directory (formats, ranges, kernel ids, residency) by ef_image_read. */
+  const ef_section *descriptor;
   uint32_t n_tensors;
 } ef_image;
 
