@@ -1,7 +1,8 @@
 // The AOT app layer (boards/runtime/core/app_aot.c: build/device.wasm translated by wasm2c, every load
 // and store bounds-checked) gives the same outputs, token for token and byte for byte, as wasm3 on the
 // same image: the host's wasm3 (`edge-flash run IMAGE --engine wasm3`, ModelRuntime), the C runtime's
-// wasm3 app layer (build/app_run) and the AOT one (build/app_run-aot) run the same calls. And the AOT
+// wasm3 app layer (build/app_run) and the AOT one (build/app_run-aot) run the same calls, on the packed
+// image itself (its descriptor section) and on the host runtime's dump (host/bench/aot.ts). And the AOT
 // runtime boots an image whose app it was built from, refuses any other app, and traps as wasm3 does.
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,6 +48,12 @@ test('the kjv demo image (tb1, int4 KV): AOT, C wasm3 and the host wasm3 print t
     tokens = hostDecode(rt, STEPS);
   } finally {
     rt.close();
+  }
+  // the image as a board runs it: its own descriptor section to model_init, weights_read on its bytes
+  for (const b of ['app_run-aot', 'app_run']) {
+    const g = runBin(join(build, b), ['--image', image, '--board-id', '1', '--generate', String(STEPS), '--prompt', PROMPT]);
+    assert.is(g.code, 0, g.err);
+    assert.is(g.out, r.out, b);
   }
   assert.is(appRunGenerate('aot', dump, PROMPT, STEPS), r.out);
   assert.is(appRunGenerate('wasm3', dump, PROMPT, STEPS), r.out);
