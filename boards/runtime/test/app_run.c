@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include "../core/app.h"
 
 static int die(const char *what, const char *why) {
@@ -105,7 +108,16 @@ int main(int argc, char **argv) {
     img.app = &app_section;
     img.config.planned_linear = (uint32_t)cap;
   }
+#ifdef __GLIBC__
+  {
+    /* what the app layer allocates beside linear memory (wasm3: its runtime and the compiled code) */
+    size_t before = mallinfo2().uordblks;
+    if (!(a = ef_app_load(&img, (uint32_t)stack, log_stderr, 0, err, sizeof err))) return die("load", err);
+    fprintf(stderr, "app layer heap: %lu bytes beside %u of linear memory\n", (unsigned long)(mallinfo2().uordblks - before - ef_app_memory(a)), (unsigned)ef_app_memory(a));
+  }
+#else
   if (!(a = ef_app_load(&img, (uint32_t)stack, log_stderr, 0, err, sizeof err))) return die("load", err);
+#endif
   if (ef_app_call(a, "arena_reset", 0, 0, 0, err, sizeof err)) return die("arena_reset", err);
   arg[0] = (uint32_t)nd;
   if (ef_app_call(a, "arena_alloc", 1, arg, &at, err, sizeof err)) return die("arena_alloc", err);
