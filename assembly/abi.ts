@@ -10,8 +10,9 @@ declare function host_abort(msg: usize, file: usize, line: u32, col: u32): void;
 @external("edge", "log")
 export declare function host_log(ptr: usize, len: u32): void;
 
-// v(iii): copy `len` bytes of the model's weight image at byte `offset` to guest memory at `dst`
-// (a board: memcpy from memory-mapped flash; Node: from the image in host memory). Traps when out of range.
+// v(iii): copy `len` bytes of the edge-flash image at byte `offset` (from the image's start: the
+// descriptor's offsets are image offsets) to guest memory at `dst` (a board: memcpy from memory-mapped
+// flash; Node: from the image in host memory). Traps when out of range.
 @external("edge", "weights_read")
 export declare function weights_read(dst: usize, offset: i32, len: i32): void;
 

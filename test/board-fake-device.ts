@@ -175,7 +175,7 @@ export class FakeDeviceForTests {
         return reply(f, { protocol_version: PROTOCOL_VERSION, board_id: this.profile.id, max_frame: this.maxFrame });
       case 'INFO':
         return reply(f, {
-          protocol_version: PROTOCOL_VERSION, board_id: this.profile.id, max_frame: this.maxFrame, slot_capacity: cap, erase_block: 4096,
+          protocol_version: PROTOCOL_VERSION, board_id: this.profile.id, max_frame: this.maxFrame, slot_capacity: cap, erase_block: this.profile.flash.eraseBlock,
           heap_free: 100000, heap_largest: 80000, linear_memory: this.booted === null ? 0 : 65536, last_tok_per_s_x1000: 0,
           booted_slot: this.booted ?? 0xff, slot_a_state: this.slots[0].state, slot_b_state: this.slots[1].state,
           flags: this.booted === null ? 0 : 1 | (this.slots[this.booted].state === SLOT_PENDING ? 2 : 0),

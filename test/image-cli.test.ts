@@ -47,7 +47,10 @@ s('pack, inspect and verify the demo model; packing twice without a timestamp gi
   assert.is(j.board, 'esp32s3');
   assert.is(j.config.kv, 'int4');
   assert.is(j.tensors.find((t: any) => t.name === 'blk.0.ffn_down').stored[1], 192);
-  assert.match(cli('inspect', at('a.efimg')).out, /^board +esp32s3 \(id 3\)/m);
+  const text = cli('inspect', at('a.efimg')).out;
+  assert.match(text, /^board +esp32s3 \(id 3\)/m);
+  // the descriptor section: the kernels model_init runs, by stable id
+  assert.match(text, /^plan +48 descriptor entries, batch \d+, .*kernels gemm_q8_0_i8_naive \(2\) x1, gemm_tb1_i8_\w+ \(\d+\) x35$/m);
 });
 
 s('an image is a source too: plan it for another board, re-pack it', () => {

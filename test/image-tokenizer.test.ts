@@ -5,7 +5,6 @@ import * as assert from 'uvu/assert';
 import { boardByName } from '../host/board/boards.ts';
 import { loadModel } from '../host/formats/index.ts';
 import { KIND } from '../host/image/format.ts';
-import { imageToModel } from '../host/image/model.ts';
 import { deviceApp, packModel } from '../host/image/pack.ts';
 import { readImage } from '../host/image/read.ts';
 import { imageRun } from '../host/image/run.ts';
@@ -24,9 +23,8 @@ const PROMPT = 'In the beginning God created the heaven';
 
 function encodeWith(bytes: Uint8Array, engine: (typeof engines)[number]): number[] {
   const img = readImage(bytes);
-  const model = imageToModel(img);
-  const run = imageRun('<image>', img, model, { engine: engine.name });
-  const rt = ModelRuntime.create(model, engine, run.options);
+  const run = imageRun('<image>', img, { engine: engine.name });
+  const rt = ModelRuntime.fromImage(img, engine, run.options);
   try {
     assert.is(rt.memoryBytes(), img.config.plannedLinear, 'the app\'s tokenizer copy is inside the image\'s plan');
     return rt.codec().encode(PROMPT, true, false);

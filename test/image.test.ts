@@ -5,14 +5,15 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boardByName } from '../host/board/boards.ts';
-import { crc32 } from '../host/image/crc32.ts';
+import { crc32, crc32Table } from '../host/image/crc32.ts';
 import { ImageError, KIND } from '../host/image/format.ts';
 import { descriptorBytes, layoutImage, tensorBytes } from '../host/image/layout.ts';
 import { imageToModel } from '../host/image/model.ts';
 import { convert, dequantize } from '../host/model/quantize.ts';
 import { quantTensor, readImage } from '../host/image/read.ts';
 import { generateKeyPair, privateKeyFromPem, rawPublicKey } from '../host/image/sign.ts';
-import { writeImage } from '../host/image/write.ts';
+import { seal, writeImage } from '../host/image/write.ts';
+import * as D from '../host/model/desc.ts';
 import { formatByName } from '../host/quant/formats.ts';
 import { outcome, vectorFiles, VECTOR_DIR } from '../tools/gen-image-vectors.ts';
 import { imageVectors } from './fixtures/image-vectors.ts';
@@ -37,6 +38,11 @@ basics('CRC-32 is the IEEE/zlib CRC', () => {
   assert.is(crc32(new Uint8Array(0)), 0);
   const a = new TextEncoder().encode('edge-'), b = new TextEncoder().encode('flash');
   assert.is(crc32(b, crc32(a)), crc32(new TextEncoder().encode('edge-flash')));
+  // zlib's (where Node has it) and the table version (the C runtime's) agree
+  const r = new Uint8Array(100003).map((_, i) => (i * 2654435761) >>> 24);
+  assert.is(crc32(r), crc32Table(r));
+  assert.is(crc32(r.subarray(5000), crc32Table(r.subarray(0, 5000))), crc32Table(r));
+  assert.is(crc32Table(new TextEncoder().encode('123456789')), 0xcbf43926);
 });
 
 basics('write then read gives back the config, tokenizer, app, tensors and metadata', () => {
@@ -124,6 +130,22 @@ bad('each corrupt vector gives its own error code and the recorded message', () 
   for (const code of ['truncated', 'magic', 'future_version', 'wrong_board', 'oversized', 'overlap', 'misaligned', 'section_crc', 'header_crc', 'sha256', 'signature']) {
     assert.ok(seen.has(code), `no vector for ${code}`);
   }
+});
+
+bad('a descriptor may keep no tokenizer (offset, bytes and text_bytes all 0: a host tokenizes), but not half of one', () => {
+  const good = writeImage(imageParts(TINY, 2)).bytes;
+  const d = readImage(good).sections.find((x) => x.kind === KIND.descriptor)!.offset;
+  const edit = (words: Array<[number, number]>) => {
+    const b = good.slice();
+    const v = new DataView(b.buffer);
+    for (const [i, x] of words) v.setInt32(d + 4 * i, x, true);
+    return seal(b);
+  };
+  const none = readImage(edit([[D.D_TOK_OFFSET, 0], [D.D_TOK_BYTES, 0], [D.D_TEXT_BYTES, 0]]));
+  assert.is(new DataView(none.descriptor.buffer, none.descriptor.byteOffset).getInt32(4 * D.D_TOK_BYTES, true), 0);
+  const e = errorOf(() => readImage(edit([[D.D_TOK_OFFSET, 0], [D.D_TOK_BYTES, 0]])));
+  assert.is(e.code, 'descriptor_tokenizer');
+  assert.is(errorOf(() => readImage(edit([[D.D_TEXT_BYTES, 7]]))).code, 'descriptor_tokenizer');
 });
 
 bad('reading a file (a Node Buffer, whose slice() is a view) leaves it unchanged and reads it again the same', () => {

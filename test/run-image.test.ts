@@ -167,12 +167,14 @@ s('the app is told from its code: a SIMD app runs on V8 only, a device app on bo
   }
   const r = cli('run', at('simd.efimg'), '--engine', 'v8', '-t', '0', '-n', '64', ...PROMPT, '--json');
   assert.is(r.code, 0, r.err);
-  assert.match(r.err, /carries a SIMD build of the app: it runs with SIMD kernels/);
+  assert.match(r.err, /carries a SIMD build of the app, which a board cannot run: it runs the kernels the image's plan names/);
   const j = JSON.parse(r.out);
   assert.is(j.target, 'simd');
   assert.is(j.image.app_build, 'simd');
-  const m = cli('run', MODEL, '-t', '0', '-n', '64', ...PROMPT, '--json', '--quant', 'tb1', '--kv', 'int4', '--target', 'simd', '--memory', String(s3.config.linearLimit), '--batch', String(s3.config.batch));
-  assert.is(j.text, JSON.parse(m.out).text);
+  // the same descriptor, so the same kernels and the same text as the device app's
+  const d = cli('run', at('s3.efimg'), '--engine', 'v8', '-t', '0', '-n', '64', ...PROMPT, '--json');
+  assert.is(j.text, JSON.parse(d.out).text);
+  assert.is(j.memory_bytes, JSON.parse(d.out).memory_bytes);
   oneLineError(cli('run', at('s3.efimg'), '--target', 'simd', '-n', '8'), '--target simd on a device image');
 });
 
@@ -199,12 +201,12 @@ s('flags that would change what the image packs are refused; its own values are 
   }
 });
 
-s('an image packed with --force (not planned) runs with every weight resident, saying so', () => {
+s('an image packed with --force (not planned) runs the plan it records (the smallest there is), saying so', () => {
   const p = cli('pack', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--force', '-o', at('forced.efimg'));
   assert.is(p.code, 0, p.err);
   const r = cli('run', at('forced.efimg'), '-t', '0', '-n', '16', ...PROMPT, '--engine', engines.at(-1)!);
   assert.is(r.code, 0, r.err);
-  assert.match(r.err, /^warning: .*forced\.efimg was not planned \(packed with --force\): it runs with every weight resident and no memory cap$/m);
+  assert.match(r.err, /^warning: .*forced\.efimg was not planned \(packed with --force\): it runs the plan it records with no memory cap$/m);
   assert.match(r.out, /^In the beginning/);
 });
 

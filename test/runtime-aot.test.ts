@@ -1,17 +1,18 @@
-// The AOT app layer (boards/runtime/core/app_aot.c: build/device.wasm translated by wasm2c, every load
+// The AOT app layer (boards/runtime/aot/app_aot.c: build/device.wasm translated by wasm2c, every load
 // and store bounds-checked) gives the same outputs, token for token and byte for byte, as wasm3 on the
 // same image: the host's wasm3 (`edge-flash run IMAGE --engine wasm3`, ModelRuntime), the C runtime's
-// wasm3 app layer (build/app_run) and the AOT one (build/app_run-aot) run the same calls, on the packed
-// image itself (its descriptor section) and on the host runtime's dump (host/bench/aot.ts). And the AOT
-// runtime boots an image whose app it was built from, refuses any other app, and traps as wasm3 does.
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// wasm3 app layer (build/app_run) and the AOT one (build/app_run-aot) run the same calls on the packed
+// image (its descriptor section to model_init, weights_read on its bytes). And the AOT runtime boots
+// an image whose app it was built from, refuses any other app, and traps as wasm3 does.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appRunDecode, appRunGenerate, dumpImageRun, dumpRuntime, type Dump } from '../host/bench/aot.ts';
-import { getEngine, wasmBytes } from '../host/engine/index.ts';
+import { appRunDecode, appRunGenerate, dumpRuntime, type Dump } from '../host/bench/aot.ts';
+import { getEngine } from '../host/engine/index.ts';
 import { loadModel } from '../host/formats/index.ts';
+import { readImage } from '../host/image/read.ts';
 import { writeImage } from '../host/image/write.ts';
 import { kvFormat } from '../host/model/kv.ts';
 import { ModelRuntime } from '../host/model/runtime.ts';
@@ -41,33 +42,27 @@ test('the kjv demo image (tb1, int4 KV): AOT, C wasm3 and the host wasm3 print t
   const r = cli('run', image, '--engine', 'wasm3', '-t', '0', '-n', String(STEPS), '-i', PROMPT);
   assert.is(r.code, 0, r.err);
   assert.match(r.out, /^In the beginning./);
-  const { rt, dump } = await dumpImageRun(image, join(dir, 'kjv'));
-  kjv = dump;
+  const img = readImage(new Uint8Array(readFileSync(image)));
+  kjv = { path: image, boardId: img.boardId };
+  const rt = ModelRuntime.fromImage(img, await getEngine('wasm3'), { capMemory: true });
   let tokens: number[];
   try {
     tokens = hostDecode(rt, STEPS);
   } finally {
     rt.close();
   }
-  // the image as a board runs it: its own descriptor section to model_init, weights_read on its bytes
-  for (const b of ['app_run-aot', 'app_run']) {
-    const g = runBin(join(build, b), ['--image', image, '--board-id', '1', '--generate', String(STEPS), '--prompt', PROMPT]);
-    assert.is(g.code, 0, g.err);
-    assert.is(g.out, r.out, b);
-  }
-  assert.is(appRunGenerate('aot', dump, PROMPT, STEPS), r.out);
-  assert.is(appRunGenerate('wasm3', dump, PROMPT, STEPS), r.out);
-  assert.equal(appRunDecode('aot', dump, STEPS).tokens, tokens);
-  assert.equal(appRunDecode('wasm3', dump, STEPS).tokens, tokens);
+  assert.is(appRunGenerate('aot', kjv, PROMPT, STEPS), r.out);
+  assert.is(appRunGenerate('wasm3', kjv, PROMPT, STEPS), r.out);
+  assert.equal(appRunDecode('aot', kjv, STEPS).tokens, tokens);
+  assert.equal(appRunDecode('wasm3', kjv, STEPS).tokens, tokens);
 });
 
 test('the float32 path (kjv-esp32-260k-fp, f32 KV): the AOT app decodes the tokens wasm3 decodes (no fused multiply-adds)', async () => {
   const model = loadModel(fromRoot('models', 'kjv-esp32-260k-fp', 'model.bin'));
-  const app = wasmBytes('device');
   const rt = ModelRuntime.create(model, await getEngine('wasm3'), { target: 'device', kv: kvFormat('f32')!, act: 'i8', batch: 1, sampler: false });
   let tokens: number[], dump: Dump;
   try {
-    dump = dumpRuntime(rt, app, join(dir, 'fp'));
+    dump = dumpRuntime(rt, join(dir, 'fp'));
     tokens = hostDecode(rt, STEPS);
   } finally {
     rt.close();
@@ -75,18 +70,14 @@ test('the float32 path (kjv-esp32-260k-fp, f32 KV): the AOT app decodes the toke
   assert.equal(appRunDecode('aot', dump, STEPS).tokens, tokens);
 });
 
-test('a trap comes back as the same error line from both app layers: an import past the image, an access past the memory cap', () => {
-  const short = join(dir, 'short');
-  cpSync(kjv.dir, short, { recursive: true });
-  writeFileSync(join(short, 'weights.bin'), readFileSync(join(kjv.dir, 'weights.bin')).subarray(0, 1000));
-  const lines = (d: string, cap: number) => ['app_run', 'app_run-aot'].map((b) => runBin(join(build, b), [d, '--cap', String(cap), '--decode', '4']));
-  for (const [w, a] of [lines(short, kjv.cap), lines(kjv.dir, 200_000)]) {
-    assert.is(w.code, 2);
-    assert.is(a.code, 2);
-    assert.is(a.err.replace('(aot)', '(wasm3)'), w.err);
-  }
-  assert.match(lines(short, kjv.cap)[1].err, /^app_run \(aot\): model_init: app trapped in 'model_init': weights_read: image range \[0, \+\d+\) is outside the image\n$/);
-  assert.match(lines(kjv.dir, 200_000)[1].err, /^app_run \(aot\): model_init: app trapped in 'model_init': \[trap\] out of bounds memory access\n$/);
+test('a trap comes back as the same error line from both app layers: an access past the memory cap', () => {
+  const run = (b: string) => runBin(join(build, b), ['--image', kjv.path, '--board-id', String(kjv.boardId), '--cap', '200000', '--decode', '4']);
+  const w = run('app_run'), a = run('app_run-aot');
+  assert.is(w.code, 2);
+  assert.is(a.code, 2);
+  const trap = (err: string) => err.split('\n').filter((l) => l.startsWith('app_run'));
+  assert.equal(trap(a.err), ["app_run (aot): model_init: app trapped in 'model_init': [trap] out of bounds memory access"]);
+  assert.equal(trap(w.err), ["app_run (wasm3): model_init: app trapped in 'model_init': [trap] out of bounds memory access"]);
 });
 
 test('edge-flash-runtime-aot boots an image of its own app (the self-test) and refuses an image with another app', () => {

@@ -106,7 +106,7 @@ if (want('cli')) {
   step('host -> dist/cli.js', () =>
     run(bin('esbuild'), [
       'host/cli/main.ts', '--bundle', '--platform=node', '--format=esm', '--target=node20',
-      '--outfile=dist/cli.js', '--log-level=warning', '--external:serialport',
+      '--outfile=dist/cli.js', '--log-level=warning', '--external:serialport', '--external:esptool-js',
       '--banner:js=import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);',
     ]));
 }

@@ -11,6 +11,8 @@ command -v clang >/dev/null || need+=(clang)
 # bindgen needs both the library and clang's own headers (stddef.h...), which libclang-dev brings
 { ldconfig -p 2>/dev/null | grep 'libclang[-.0-9]*\.so' >/dev/null && compgen -G '/usr/lib/llvm-*/lib/clang/*/include/stddef.h' >/dev/null; } \
   || need+=(libclang-dev)
+# test/firmware.test.ts reads the generated ESP-IDF projects' CMake files with cmake -P
+command -v cmake >/dev/null || need+=(cmake)
 # the C headers' test compiles them for 32-bit too (boards are 32-bit): gcc-multilib on x86-64
 if [ "$(uname -m)" = x86_64 ] && ! echo 'int main(void){return 0;}' | cc -m32 -x c - -o /dev/null 2>/dev/null; then need+=(gcc-multilib); fi
 # `bench --peers` builds llama2.c's run.c to wasm32-wasi: clang's wasm32 target needs wasm-ld (lld),

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The AOT app's C, from an app.wasm: `aot-gen.sh APP.wasm OUTDIR` writes OUTDIR/app_module.c and .h
-# (wasm2c, module name `app`) and OUTDIR/app_aot.gen.h: the app's SHA-256 (core/app_aot.c refuses an
+# (wasm2c, module name `app`) and OUTDIR/app_aot.gen.h: the app's SHA-256 (aot/app_aot.c refuses an
 # image with another app) and the table of its exports that take and return only i32 (ef_app_call).
 set -e
 wasm=$1

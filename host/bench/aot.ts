@@ -1,16 +1,12 @@
-// The AOT app (boards/runtime: `make -C boards/runtime aot`) driven from the host: a ModelRuntime's
-// app, weight image and descriptor words dumped to files, then boards/runtime/test/app_run.c (built
-// on the AOT app layer as build/app_run-aot, on wasm3's as build/app_run) runs the same calls the
-// ModelRuntime makes: model_init, sampler_init, then model_step (decode) or gen_begin/gen_next.
+// The AOT app (boards/runtime: `make -C boards/runtime aot`) driven from the host: the image a
+// ModelRuntime runs written to a file, then boards/runtime/test/app_run.c (built on the AOT app layer
+// as build/app_run-aot, on wasm3's as build/app_run) runs it as a board does and makes the calls the
+// ModelRuntime makes: model_init on its descriptor, sampler_init, then model_step or gen_begin/gen_next.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { getEngine } from '../engine/index.ts';
-import { imageRun } from '../image/run.ts';
-import { loadImageModel } from '../image/model.ts';
-import { writeDescriptor } from '../model/plan.ts';
-import { ModelRuntime } from '../model/runtime.ts';
+import type { ModelRuntime } from '../model/runtime.ts';
 import { fromRoot } from '../paths.ts';
 
 export const APP_RUN = { aot: fromRoot('boards', 'runtime', 'build', 'app_run-aot'), wasm3: fromRoot('boards', 'runtime', 'build', 'app_run') } as const;
@@ -22,31 +18,20 @@ export function appRunBinary(layer: AppLayer): string {
   return bin;
 }
 
-export interface Dump { dir: string; cap: number }
+export interface Dump { path: string; boardId: number }
 
-// What app_run reads: the app (the module the ModelRuntime runs), the plan's weight image (what
-// edge.weights_read serves) and the descriptor words model_init takes; `cap` is the plan's linear memory.
-export function dumpRuntime(rt: ModelRuntime, app: Uint8Array, dir: string): Dump {
+// What app_run reads: the image the runtime runs (its app, descriptor section and bytes: a ModelRuntime
+// always runs from an image, packed in memory when it was made from a Model).
+export function dumpRuntime(rt: ModelRuntime, dir: string): Dump {
   mkdirSync(dir, { recursive: true });
-  const words = writeDescriptor(rt.plan, rt.model.ropeTheta, rt.model.normEps);
-  writeFileSync(join(dir, 'app.wasm'), app);
-  writeFileSync(join(dir, 'weights.bin'), rt.plan.image);
-  writeFileSync(join(dir, 'desc.bin'), new Uint8Array(words.buffer, words.byteOffset, words.byteLength));
-  return { dir, cap: rt.plan.memory.total };
-}
-
-// An image as `edge-flash run IMAGE --engine wasm3` runs it (host/image/run.ts), on the host's wasm3,
-// dumped for app_run. The caller closes the runtime.
-export async function dumpImageRun(imagePath: string, dir: string): Promise<{ rt: ModelRuntime; dump: Dump }> {
-  const { model, image } = loadImageModel(imagePath, new Uint8Array(readFileSync(imagePath)));
-  const run = imageRun(imagePath, image, model, { engine: 'wasm3' });
-  const rt = ModelRuntime.create(model, await getEngine('wasm3'), run.options);
-  return { rt, dump: dumpRuntime(rt, image.app, dir) };
+  const path = join(dir, 'image.efimg');
+  writeFileSync(path, rt.image.bytes);
+  return { path, boardId: rt.image.boardId };
 }
 
 function appRun(layer: AppLayer, d: Dump, args: string[]): { out: string; err: string } {
   const bin = appRunBinary(layer);
-  const r = spawnSync(bin, [d.dir, '--cap', String(d.cap), ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync(bin, ['--image', d.path, '--board-id', String(d.boardId), ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.error || r.status !== 0) throw new UserError(`${bin} failed: ${r.error?.message ?? (r.stderr || `exit ${r.status}`).trim().split('\n')[0]}`);
   return { out: r.stdout, err: r.stderr };
 }
@@ -66,8 +51,8 @@ export function appRunGenerate(layer: AppLayer, d: Dump, prompt: string, steps: 
 
 // The AOT twin of a wasm3 bench row: the same runtime dumped, and its first `check` positions decoded
 // on both (greedy from BOS) must agree token for token before anything is timed.
-export function aotTwin(rt: ModelRuntime, app: Uint8Array, dir: string, check: number): Dump {
-  const dump = dumpRuntime(rt, app, dir);
+export function aotTwin(rt: ModelRuntime, dir: string, check: number): Dump {
+  const dump = dumpRuntime(rt, dir);
   rt.setSampler({ temperature: 0, topp: 0.9, seed: 1n });
   const want: number[] = [];
   let tok = 1;

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { getEngine, wasmBytes } from '../engine/index.ts';
+import { getEngine } from '../engine/index.ts';
 import { compileOptimizedOnly } from '../engine/v8.ts';
 import type { EngineName } from '../engine/types.ts';
 import { loadModel } from '../formats/index.ts';
@@ -137,7 +137,7 @@ export async function benchModelDecode(opts: ModelBenchOptions, tick: (label: st
           const rt = ModelRuntime.create(prepare(model, cfg), engine, { target: cfg.target, kv, act: cfg.act, batch: 1, sampler: false, memoryLimit: cfg.memoryLimit, capMemory: cfg.memoryLimit !== undefined });
           const run: (typeof runs)[number] = { cfg, rt, tokS: [] };
           runs.push(run);
-          if (opts.aot && cfg.engine === 'wasm3') run.aot = { dump: aotTwin(rt, wasmBytes(cfg.target), join(dir, `aot-${runs.length}`), Math.min(steps, 32)), tokS: [] };
+          if (opts.aot && cfg.engine === 'wasm3') run.aot = { dump: aotTwin(rt, join(dir, `aot-${runs.length}`), Math.min(steps, 32)), tokS: [] };
           rt.setSampler({ temperature: 0, topp: 0.9, seed: 1n });
           decodeTokS(rt, steps); // warm-up: caches, branch predictors
         }

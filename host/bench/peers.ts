@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { UserError } from '../errors.ts';
-import { getEngine, wasmBytes } from '../engine/index.ts';
+import { getEngine } from '../engine/index.ts';
 import { compileOptimizedOnly } from '../engine/v8.ts';
 import type { EngineName } from '../engine/types.ts';
 import { loadModel } from '../formats/index.ts';
@@ -194,7 +194,7 @@ export async function benchPeers(opts: PeerBenchOptions, tick: (label: string) =
           const rt = ModelRuntime.create(prepare(model, cfg), await getEngine(cfg.engine), { target: cfg.target, kv: kvFormat(cfg.kv)!, act: cfg.act, batch: 1, sampler: false });
           const run: (typeof runs)[number] = { cfg, rt, tokS: [] };
           runs.push(run);
-          if (opts.aot && cfg.engine === 'wasm3') run.aot = { dump: aotTwin(rt, wasmBytes(cfg.target), join(dir, `aot-${runs.length}`), Math.min(steps, 32)), tokS: [] };
+          if (opts.aot && cfg.engine === 'wasm3') run.aot = { dump: aotTwin(rt, join(dir, `aot-${runs.length}`), Math.min(steps, 32)), tokS: [] };
           rt.setSampler({ temperature: 0, topp: 0.9, seed: 1n });
           decodeTokS(rt, Math.min(steps, 16));
         }

@@ -37,6 +37,8 @@ export interface BoardProfile {
     mmap: boolean;
     readBytesPerSecond: number;
     readBasis: string;
+    eraseBlock: number;             // the smallest unit its storage erases (the slots' erase block): a power of two >= 128
+    eraseBasis: string;
     partitions: Partition[];
     imagePartition: string | null;  // null: the image is a file (Raspberry Pi, host)
   };
@@ -82,6 +84,8 @@ export function parseProfile(raw: any, file: string): BoardProfile {
     return { name: p.name, type: p.type, subtype: p.subtype, offset: size(p.offset, `partition ${p.name} offset`), size: size(p.size, `partition ${p.name} size`) };
   });
   const flashSize = size(raw.flash.size, 'flash.size');
+  const eraseBlock = size(raw.flash.eraseBlock, 'flash.eraseBlock');
+  req(eraseBlock >= 128 && (eraseBlock & (eraseBlock - 1)) === 0 && typeof raw.flash.eraseBasis === 'string', 'flash.eraseBlock (a power of two >= 128) and flash.eraseBasis');
   let end = 0;
   for (const p of partitions) {
     req(p.offset >= end && p.offset % 0x1000 === 0, `flash.partitions: ${p.name} overlaps the one before it or is not 4 KiB aligned`);
@@ -104,6 +108,7 @@ export function parseProfile(raw: any, file: string): BoardProfile {
     },
     flash: {
       size: flashSize, mmap: !!raw.flash.mmap, readBytesPerSecond: raw.flash.readBytesPerSecond, readBasis: raw.flash.readBasis,
+      eraseBlock, eraseBasis: raw.flash.eraseBasis,
       partitions, imagePartition: raw.flash.imagePartition,
     },
     imageCapacity: capacity,

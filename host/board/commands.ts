@@ -5,6 +5,7 @@ import { boardById, boardLabel, boardRuns } from './boards.ts';
 import { BoardError, Client, FRAMING_ERRORS, TIMEOUTS, errorMessage, lineMs } from './client.ts';
 import { CHUNK_OVERHEAD, ERR, LOG_LEVELS, SLOT_STATES, STATS_REASONS, T } from './frames.ts';
 import type { FrameEvent } from './framing.ts';
+import { PortGoneError } from './transport.ts';
 import { UserError } from '../errors.ts';
 import { sha256 } from '../image/sign.ts';
 import { readImage } from '../image/read.ts';
@@ -100,6 +101,7 @@ export async function upload(client: Client, image: Uint8Array, onProgress?: Upl
   let acked = next0, sendAt = next0, rewoundTo = -1;
   const chunkNo = (offset: number) => Math.floor(offset / chunk);
   let lastError = '';
+  const wentAway = (why: string) => new BoardError(`${client.transport.name}: the board went away at ${acked} of ${size} bytes (${why})`, null, 'run flash again: it resumes where it stopped');
 
   await new Promise<void>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
@@ -146,7 +148,7 @@ export async function upload(client: Client, image: Uint8Array, onProgress?: Upl
         if (!done && sendAt < size && sendAt - acked < window * chunk) pump();
       }, (e) => {
         sending = false;
-        finish(e);
+        finish(e instanceof PortGoneError ? wentAway(e.why) : e);
       });
     };
     const offAck = client.on('UPLOAD_CHUNK_REPLY', (f: FrameEvent) => {
@@ -185,7 +187,7 @@ export async function upload(client: Client, image: Uint8Array, onProgress?: Upl
         pump();
       }
     });
-    const offClose = client.onClose(() => finish(new BoardError(`${client.transport.name}: the board went away at ${acked} of ${size} bytes (${client.closed})`, null, 'run flash again: it resumes where it stopped')));
+    const offClose = client.onClose(() => finish(wentAway(client.closed ?? 'closed')));
     if (acked >= size) return finish();
     arm();
     pump();

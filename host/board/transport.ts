@@ -20,6 +20,14 @@ function traceLine(dir: '>' | '<', bytes: Uint8Array): void {
   }
 }
 
+// A write to a port that closed or failed (the cable, the board, or a virtual board's link drop).
+export class PortGoneError extends UserError {
+  constructor(name: string, readonly why: string) {
+    super(`${name}: the board went away (${why})`, 'is it still connected? run the command again to continue');
+    this.name = 'PortGoneError';
+  }
+}
+
 // A transport over a duplex stream: a socket, or a pair in one process.
 export class StreamTransport implements Transport {
   trace = false;
@@ -39,8 +47,8 @@ export class StreamTransport implements Transport {
 
   write(bytes: Uint8Array): Promise<void> {
     if (this.trace) traceLine('>', bytes);
-    if (this.closed) return Promise.reject(new UserError(`${this.name}: the port is closed`));
-    return new Promise((resolve, reject) => this.stream.write(bytes, (e) => (e ? reject(new UserError(`${this.name}: write failed: ${e.message}`)) : resolve())));
+    if (this.closed) return Promise.reject(new PortGoneError(this.name, 'the port is closed'));
+    return new Promise((resolve, reject) => this.stream.write(bytes, (e) => (e ? reject(new PortGoneError(this.name, `write failed: ${e.message}`)) : resolve())));
   }
 
   onData(fn: (bytes: Uint8Array) => void): void {
@@ -56,6 +64,18 @@ export class StreamTransport implements Transport {
 
   async close(): Promise<void> {
     this.closed = true;
+    // A SerialPort is closed through its own close(): destroy() alone can leave the port open, its
+    // poller keeping the process alive after the verb is done (seen on a pty fed in small pieces)
+    const port = this.stream as Duplex & { isOpen?: boolean; close?: (cb: (e?: Error | null) => void) => void };
+    if (port.isOpen && typeof port.close === 'function') {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        port.close!(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
     this.stream.destroy();
   }
 }
@@ -70,16 +90,16 @@ export async function openSerial(path: string, baud: number): Promise<Transport>
     throw new UserError(`cannot load the serialport package: ${(e as Error).message}`, 'run npm ci');
   }
   const port = new SerialPort({ path, baudRate: baud, autoOpen: false });
-  await new Promise<void>((resolve, reject) =>
-    port.open((e) => {
-      if (!e) return resolve();
-      const why = /ENOENT|No such file/.test(e.message) ? 'no such port'
-        : /EACCES|Permission denied/.test(e.message) ? 'permission denied'
-          : /EBUSY|Resource busy|lock/i.test(e.message) ? 'the port is busy (another program has it open?)' : e.message;
-      const hint = /permission/.test(why) ? 'on Linux add yourself to the dialout group: sudo usermod -aG dialout $USER, then log in again'
-        : why === 'no such port' ? 'see `edge-flash ports`' : undefined;
-      reject(new UserError(`cannot open ${path}: ${why}`, hint));
-    }),
-  );
+  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(serialOpenError(path, e)) : resolve())));
   return new StreamTransport(path, port as unknown as Duplex);
+}
+
+// Why a port did not open, in words, with what to do about it.
+export function serialOpenError(path: string, e: Error): UserError {
+  const why = /ENOENT|No such file/.test(e.message) ? 'no such port'
+    : /EACCES|Permission denied/.test(e.message) ? 'permission denied'
+      : /EBUSY|Resource busy|lock/i.test(e.message) ? 'the port is busy (another program has it open?)' : e.message;
+  const hint = /permission/.test(why) ? 'on Linux add yourself to the dialout group: sudo usermod -aG dialout $USER, then log in again'
+    : why === 'no such port' ? 'see `edge-flash ports`' : undefined;
+  return new UserError(`cannot open ${path}: ${why}`, hint);
 }

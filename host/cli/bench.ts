@@ -10,7 +10,14 @@ import { intFlag } from './flags.ts';
 import { benchModelDecode, defaultModelConfigs, formatModelTable } from '../bench/model.ts';
 import { benchPeers, formatPeerTable } from '../bench/peers.ts';
 import { APP_RUN } from '../bench/aot.ts';
-import { existsSync } from 'node:fs';
+import { benchUpload, formatUploadTable } from '../bench/upload.ts';
+import { parseBaud } from '../board/connect.ts';
+import { readImageFile } from './inspect.ts';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fromRoot } from '../paths.ts';
 
 const ENGINES: BenchEngine[] = ['v8', 'wasm3', 'native'];
 // with --model: the AOT app (make -C boards/runtime aot), a row beside each wasm3 row
@@ -35,6 +42,8 @@ export function registerBench(program: Command): void {
     .option('--peers', 'with --model: against run.c built here from --runc-src: native (fastest of three builds), wasm32-wasi under the same wasm3, and under V8')
     .option('--runc-src <file>', 'with --peers: llama2.c\'s run.c (built and cached under build/peers/)')
     .option('--steps <n>', 'with --model: positions decoded from BOS (run.c -n)', intFlag('--steps', { min: 2, max: 1 << 20 }), 256)
+    .option('--upload [image]', 'upload throughput to the virtual board over its throttled line instead of kernels (default image: the kjv-esp32-260k demo packed for esp32)')
+    .option('--baud <list>', 'with --upload: line rates', '115200,921600')
     .addHelpText('after', `
 Each kernel's result is checked against the scalar reference before it is timed. Gw/s counts
 multiply-accumulates (M*K*N) per second. "x native" divides by the naive C kernel (cc -O3) on the
@@ -42,6 +51,7 @@ same format and shape, measured in the same run; c-O3-march-native is the auto-v
 
 Examples:
   edge-flash bench --quick
+  edge-flash bench --upload --repeat 3 --json
   edge-flash bench --engine v8,native --formats tq2,tb1 --shapes 2048x2048 --json`)
     .action(async (o) => {
       const all = list(o.engine);
@@ -59,6 +69,14 @@ Examples:
         }
       }
       const repeat: number = o.repeat;
+      if (o.baud !== '115200,921600' && !o.upload) throw new UserError('--baud goes with --upload');
+      if (o.upload) {
+        const bauds = list(o.baud).map((b) => parseBaud(b));
+        const image = typeof o.upload === 'string' ? readImageFile(o.upload) : packDemo();
+        const rows = await benchUpload({ image, bauds, repeat }, (label) => log(`bench: ${label}`));
+        process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatUploadTable(rows) + '\n');
+        return;
+      }
       if ((o.peers || o.runcSrc) && !o.model) throw new UserError('--peers and --runc-src go with --model');
       if (o.model) {
         const steps: number = o.steps;
@@ -97,4 +115,19 @@ Examples:
       bar.done();
       process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatTable(rows) + '\n');
     });
+}
+
+// The demo image the upload rows move: kjv-esp32-260k packed for esp32 (tb1, int4 KV, ctx 64), by this
+// CLI's own pack in a child process.
+function packDemo(): Uint8Array {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-flash-bench-pack-'));
+  try {
+    const out = join(dir, 'kjv-esp32.efimg');
+    const r = spawnSync(process.execPath, [fromRoot('bin', 'edge-flash.js'), 'pack', fromRoot('models', 'kjv-esp32-260k', 'model.bin'),
+      '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--ctx', '64', '-o', out], { encoding: 'utf8' });
+    if (r.status !== 0) throw new UserError(`bench: packing the demo image failed: ${(r.stderr || '').trim().split('\n').pop()}`);
+    return readImageFile(out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -44,3 +44,37 @@ export function parseBytes(s: string, flag = '--memory'): number {
   return n;
 }
 export const bytesFlag = (flag: string) => (v: string): number => parseBytes(v, flag);
+
+// `sim --faults drop=R,flip=R,disconnect-at=N%,seed=S`: what the virtual board's line does to bytes.
+// drop and flip are per-byte probabilities (each direction); disconnect-at is the share of an upload
+// after which the link drops (once per image); seed makes a run repeatable.
+export interface Faults {
+  drop: number;
+  flip: number;
+  disconnectAt: number | null;   // percent, 0 < N < 100
+  seed: number;
+}
+
+const FAULT_KEYS = 'drop=R, flip=R (probabilities per byte), disconnect-at=N% (0 < N < 100), seed=S';
+
+export function parseFaults(s: string, flag = '--faults'): Faults {
+  const f: Faults = { drop: 0, flip: 0, disconnectAt: null, seed: 1 };
+  const seen = new Set<string>();
+  const parts = String(s).split(',').map((x) => x.trim());
+  if (parts.every((p) => p === '')) throw new UserError(`${flag} is empty: expected ${FAULT_KEYS}`);
+  for (const part of parts) {
+    const m = /^([a-z-]+)=(.*)$/.exec(part);
+    if (!m) throw new UserError(`${flag}: '${part}' is not key=value: expected ${FAULT_KEYS}`);
+    const [, key, value] = m;
+    if (seen.has(key)) throw new UserError(`${flag}: ${key} is given twice`);
+    seen.add(key);
+    if (key === 'drop' || key === 'flip') f[key] = parseNumber(`${flag} ${key}`, value, { min: 0, max: 1 });
+    else if (key === 'seed') f.seed = parseNumber(`${flag} seed`, value, { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER });
+    else if (key === 'disconnect-at') {
+      const n = parseNumber(`${flag} disconnect-at`, value.replace(/%$/, ''), { min: 0, max: 100 });
+      if (!(n > 0 && n < 100)) throw new UserError(`${flag} disconnect-at must be a percentage between 0 and 100 (exclusive), got '${value}'`);
+      f.disconnectAt = n;
+    } else throw new UserError(`${flag}: unknown fault '${key}': expected ${FAULT_KEYS}`);
+  }
+  return f;
+}

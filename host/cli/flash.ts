@@ -1,22 +1,43 @@
 // `edge-flash flash <image> --port P [--baud B]`: INFO, checks, upload with resume and a progress bar,
-// VERIFY, COMMIT, RESET. Exit 0 only when the board has verified the image.
+// VERIFY, COMMIT, RESET. Exit 0 only when the board has verified the image. With --rom, a bare
+// ESP32-family chip through its ROM bootloader instead (./flash-rom.ts).
 import type { Command } from 'commander';
 import { flash } from '../board/commands.ts';
 import { connectBoard, parseBaud } from '../board/connect.ts';
 import { log, progress } from '../log.ts';
+import { UserError } from '../errors.ts';
+import { flashRom } from './flash-rom.ts';
 import { readImageFile } from './inspect.ts';
 
 export function registerFlash(program: Command): void {
   program
     .command('flash')
-    .description('write an image to a board over serial (resumes an interrupted upload), verify it, commit it and boot it')
-    .argument('<image>', 'an edge-flash image')
+    .description('write an image to a board over serial (resumes an interrupted upload), verify it, commit it and boot it; ' +
+      'with --rom, write firmware and/or an image to a bare ESP32, ESP32-S3 or ESP32-C3 through its ROM bootloader')
+    .argument('[image]', 'an edge-flash image (with --rom: the same as --image)')
     .requiredOption('--port <path>', 'serial port (see `edge-flash ports`), or the virtual board\'s pty')
     .option('--baud <rate>', 'baud rate', '115200')
     .option('--no-reset', 'commit without restarting the board into the new image')
-    .option('--trace', 'hex dump of the wire on stderr')
-    .action(async (path: string, o) => {
+    .option('--trace', 'hex dump of the wire on stderr (with --rom: esptool-js\'s messages)')
+    .option('--rom', 'through the chip\'s ROM bootloader (esptool-js): DTR/RTS auto-reset, chip checked against --board, MD5 of every region checked')
+    .option('--board <name>', 'with --rom: the board (esp32, esp32s3, esp32c3, PSRAM variants): chip check, flash size, model slot offset')
+    .option('--firmware <dir>', 'with --rom: an ESP-IDF build folder (DIR/build): the files and offsets of its flash_args')
+    .option('--image <image>', 'with --rom: an edge-flash image for the model slot (checked and fit-planned before anything is written)')
+    .addHelpText('after', '\nWith --rom the chip must be in its bootloader: boards with a USB-UART bridge get there by the DTR/RTS\n' +
+      'auto-reset; otherwise hold BOOT, tap EN (RST), release BOOT. --baud is the rate switched to after\n' +
+      'the ROM\'s 115200 (460800 or 921600 on most bridges). Exit 0 only when every region\'s MD5 matched.\n' +
+      'Example: edge-flash flash --rom --port /dev/ttyUSB0 --board esp32s3 --firmware fw/build --image kjv.efimg --baud 460800')
+    .action(async (positional: string | undefined, o) => {
       const baud = parseBaud(o.baud);
+      if (o.rom) {
+        if (positional && o.image && positional !== o.image) throw new UserError(`flash --rom: two images given (${positional} and --image ${o.image})`);
+        return flashRom({ port: o.port, board: o.board, firmware: o.firmware, image: o.image ?? positional, baud, reset: o.reset !== false, trace: !!o.trace });
+      }
+      for (const [flag, v] of [['--board', o.board], ['--firmware', o.firmware], ['--image', o.image]] as const) {
+        if (v !== undefined) throw new UserError(`flash: ${flag} goes with --rom (a board running the edge-flash runtime says what it is)`);
+      }
+      if (!positional) throw new UserError('flash: missing <image>', 'edge-flash flash IMAGE --port P; or --rom for a bare ESP32');
+      const path = positional;
       const bytes = readImageFile(path);
       const client = await connectBoard(o.port, baud, !!o.trace);
       let bar: ReturnType<typeof progress> | undefined, last = 0, first = -1;

@@ -5,6 +5,7 @@ import { errnoText, UserError } from '../errors.ts';
 import { hex32 } from '../image/crc32.ts';
 import { fmtBytes } from '../image/plan.ts';
 import { readImage, type Image } from '../image/read.ts';
+import { imagePlan } from '../image/descriptor.ts';
 
 export function readImageFile(path: string): Uint8Array {
   try {
@@ -50,6 +51,11 @@ export function inspectText(path: string, img: Image): string {
     counts.set(t.format.name, e);
   }
   out.push(`tensors   ${img.tensors.length}: ${[...counts].map(([f, e]) => `${e.n} ${f} (${fmtBytes(e.bytes)}, ${e.resident} resident)`).join(', ')}`);
+  // the descriptor section: what model_init runs (kernels by stable id, the staging buffer)
+  const plan = imagePlan(img, 0, 'device');
+  const kernels = new Map<string, number>();
+  for (const t of plan.tensors) if (t.kernel) kernels.set(`${t.kernel.exportName} (${t.kernel.id})`, (kernels.get(`${t.kernel.exportName} (${t.kernel.id})`) ?? 0) + 1);
+  out.push(`plan      ${plan.tensors.length} descriptor entries, batch ${plan.batch}, staging ${fmtBytes(plan.stageBytes)}, scratch ${fmtBytes(plan.scratch)}; kernels ${[...kernels].map(([k, n]) => `${k} x${n}`).join(', ')}`);
   if (img.metadata) out.push(`metadata  ${JSON.stringify(img.metadata)}`);
   return out.join('\n');
 }

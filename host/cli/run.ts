@@ -14,11 +14,11 @@ import { describePlan } from '../model/plan.ts';
 import { quantizeModel } from '../model/quantize.ts';
 import { ModelRuntime, type RuntimeOptions } from '../model/runtime.ts';
 import { samplerFromCli } from '../model/sampler.ts';
-import { tokenizerImage, type TextCodec } from '../model/tokenizer.ts';
+import { tokenizerImage } from '../model/tokenizer.ts';
 import type { Model } from '../model/model.ts';
-import { loadImageModel } from '../image/model.ts';
+import { imageToModel, loadImageModel, openImage } from '../image/model.ts';
 import { fmtBytes } from '../image/plan.ts';
-import { imageRun, planDifferences } from '../image/run.ts';
+import { imageRun } from '../image/run.ts';
 import { loadPublicKey } from '../image/sign.ts';
 import { isImageFile, nearImageMagic } from '../image/source.ts';
 import { boardByName } from '../board/boards.ts';
@@ -104,17 +104,16 @@ Examples:
       const engine = await engineOrFallback(o.engine, warn, given('engine'));
       const sampler = samplerFromCli(o.t, o.p, o.s);
 
-      let model: Model;
-      let opts: RuntimeOptions;
-      let codec: ((rt: ModelRuntime) => TextCodec) = (rt) => rt.codec();
-      let check: (rt: ModelRuntime) => string[] = () => [];
+      let start: () => ModelRuntime;
+      let cap: number | null = null;
+      let ctx: number;
+      let steps: number;
+      let modelLine: string;
       let about: string[] = [];
       let imageJson: Record<string, unknown> | undefined;
       if (image) {
         const publicKey = o.key !== undefined ? loadPublicKey(o.key) : undefined;
-        const opened = loadImageModel(modelPath, readImageFile(modelPath), { board, publicKey });
-        model = opened.model;
-        const img = opened.image;
+        const img = openImage(modelPath, readImageFile(modelPath), { board, publicKey });
         const c = img.config;
         if (o.z !== undefined) throw new UserError(`${modelPath} is an edge-flash image: it carries its tokenizer, drop -z`);
         if (given('memory') && c.plannedLinear > 0) {
@@ -122,13 +121,13 @@ Examples:
         }
         // --board: the planner's fit check, as `verify --board`, and the board's linear memory as the cap
         let boardCap: number | undefined;
-        const fit = board ? planImageOn(img, model, board) : undefined;
+        const fit = board ? planImageOn(img, imageToModel(img, modelPath), board) : undefined;
         if (board && fit && 'unplannable' in fit) throw new UserError(`${modelPath}: ${fit.unplannable}`, 'pack the model again with this edge-flash');
         if (board && fit && !('unplannable' in fit)) {
           if (!fit.fits) throw new UserError(`${modelPath}: does not fit ${board.name}: ${shortfall(fit)}`, `see \`edge-flash plan ${modelPath} --board ${board.name}\``);
           boardCap = fit.limits.linear;
         }
-        const run = imageRun(modelPath, img, model, { engine: engine.name, board, memoryLimit: memoryLimit ?? boardCap });
+        const run = imageRun(modelPath, img, { engine: engine.name, board, memoryLimit: memoryLimit ?? boardCap });
         if (o.quant !== undefined) {
           const f = quantFormat(o.quant, run.target);
           const layers = new Set(img.tensors.filter((t) => t.role === 'matrix').map((t) => t.format.name));
@@ -141,9 +140,12 @@ Examples:
         if (given('batch') && c.batch > 0 && batch !== c.batch) throw new UserError(`--batch ${batch}: ${modelPath} was planned with a prefill width of ${c.batch}`, 'drop --batch');
         if (o.target !== undefined && o.target !== run.target) throw new UserError(`--target ${o.target}: ${modelPath} carries a ${run.build} build of the app, and runs it`, 'drop --target');
         for (const n of run.notes) warn(n);
-        opts = boardCap === undefined ? run.options
-          : { ...run.options, memoryLimit: Math.min(run.options.memoryLimit ?? boardCap, boardCap), capMemory: true };
-        check = (rt) => planDifferences(img, model, rt.plan);
+        const options = boardCap === undefined ? run.options : { ...run.options, memoryLimit: Math.min(run.options.memoryLimit ?? boardCap, boardCap), capMemory: true };
+        if (options.capMemory) cap = options.memoryLimit ?? null;
+        ctx = c.ctx;
+        steps = steps0 === 0 || steps0 > ctx ? ctx : steps0;
+        start = () => ModelRuntime.fromImage(img, engine, options);
+        modelLine = `model: ${modelPath}: edge-flash image v${img.version} for ${img.board?.name ?? `board id ${img.boardId}`}; dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, ${c.nHeads} heads (${c.nKvHeads} kv), vocab ${c.vocabSize}, context ${c.ctx}`;
         imageJson = {
           board: img.board?.name ?? null, sha256: img.digest, signed: img.signature?.keyId ?? null, app_build: run.build,
           ctx: c.ctx, kv: c.kv, act: c.act, planned_linear: c.plannedLinear || null, linear_limit: c.linearLimit || null,
@@ -157,34 +159,37 @@ Examples:
       } else {
         const target: Target = o.target ?? (engine.name === 'v8' ? 'simd' : 'device');
         if (engine.name === 'wasm3' && target === 'simd') throw new UserError('wasm3 runs the device build only (no SIMD): drop --target simd');
-        model = loadModelOrImageError(modelPath, o.z);
+        let model = loadModelOrImageError(modelPath, o.z);
         if (o.quant) model = quantizeModel(model, { layers: quantFormat(o.quant, target), classifier: null });
         // the sampler's top-p buffer only when top-p sampling can happen; the device tokenizer sized for the prompt
         const topp = sampler.temperature > 0 && sampler.topp > 0 && sampler.topp < 1;
         const textBytes = mode === 'chat' ? 1024 : Math.max(256, Buffer.byteLength(o.i ?? '') + 1);
-        opts = {
+        const opts: RuntimeOptions = {
           target, kv, act: o.act, batch, memoryLimit, capMemory: memoryLimit !== undefined, sampler: topp,
           tokenizerImage: tokenizerImage(model.tokenizer!), textBytes,
         };
+        if (opts.capMemory) cap = memoryLimit ?? null;
+        ctx = model.config.seqLen;
+        steps = steps0 === 0 || steps0 > ctx ? ctx : steps0;
+        modelLine = `model: ${model.path}: ${model.source}; dim ${model.config.dim}, hidden ${model.config.hiddenDim}, ${model.config.nLayers} layers, ${model.config.nHeads} heads (${model.config.nKvHeads} kv), vocab ${model.config.vocabSize}, context ${model.config.seqLen}`;
+        if (steps < ctx) model = sizedForRun(model, steps, o.verbose);
+        // packed for this host (board host) into an image in memory, then run from it like any image
+        const sized = model;
+        start = () => ModelRuntime.create(sized, engine, opts);
       }
-      const ctx = model.config.seqLen;
-      const steps = steps0 === 0 || steps0 > ctx ? ctx : steps0;
-      if (!image && steps < ctx) model = sizedForRun(model, steps, o.verbose);
 
       let rt: ModelRuntime;
       try {
-        rt = ModelRuntime.create(model, engine, opts);
+        rt = start();
       } catch (e) {
         // an image's app that the engine rejects is the image's fault, not a bug
         if (image && !(e instanceof UserError)) throw new UserError(`${modelPath}: the image's app does not run on ${engine.name}: ${(e as Error).message.split('\n')[0]}`);
         throw e;
       }
       const target = rt.plan.target;
-      const tok = codec(rt);
       try {
-        for (const d of check(rt)) warn(d);
         if (o.verbose) {
-          log(`model: ${model.path}: ${model.source}; dim ${model.config.dim}, hidden ${model.config.hiddenDim}, ${model.config.nLayers} layers, ${model.config.nHeads} heads (${model.config.nKvHeads} kv), vocab ${model.config.vocabSize}, context ${model.config.seqLen}`);
+          log(modelLine);
           for (const line of about) log(line);
           for (const line of describePlan(rt.plan)) log(line);
           log(`engine: ${engine.name}, ${target} build${image ? ' (the image\'s app)' : ''}`);
@@ -220,7 +225,7 @@ Examples:
             text, tokens: r.tokens, positions: r.positions, achieved_tok_s: r.achievedTokS,
             prefill_tok_s: r.prefillMs > 0 ? (r.promptTokens - 1) / (r.prefillMs / 1000) : null,
             decode_tok_s: r.decodeMs > 0 ? r.decodeSteps / (r.decodeMs / 1000) : null,
-            memory_bytes: mem, memory_cap: opts.capMemory ? (opts.memoryLimit ?? null) : null, engine: engine.name, target, kv: rt.plan.kv.name, seed: sampler.seed.toString(),
+            memory_bytes: mem, memory_cap: cap, engine: engine.name, target, kv: rt.plan.kv.name, seed: sampler.seed.toString(),
             ...(imageJson ? { image: imageJson } : {}),
           }) + '\n');
         }

@@ -1,50 +1,58 @@
-// `edge-flash sim [--board B] [--slot-file F]`: starts the virtual board (the C runtime built for this
-// machine, boards/runtime/build/edge-flash-runtime) on a pty, prints the pty's path on stdout and
-// serves until stopped. Fault injection (--faults) and the baud throttle are not implemented yet.
+// `edge-flash sim [--board B] [--slot-file F] [--baud B] [--faults drop=R,flip=R,disconnect-at=N%,seed=S]`:
+// starts the virtual board (host/board/sim.ts) on a pty, prints the pty's stable path on stdout and
+// serves until stopped (Ctrl-C). Its line runs at --baud and injects the faults asked for.
 import type { Command } from 'commander';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { boardByName } from '../board/boards.ts';
+import { parseBaud } from '../board/connect.ts';
+import { startVirtualBoard, virtualCapacity } from '../board/sim.ts';
 import { UserError } from '../errors.ts';
-import { fromRoot } from '../paths.ts';
+import { log } from '../log.ts';
+import { parseFaults, type Faults } from './flags.ts';
 
-export const RUNTIME_BIN = fromRoot('boards', 'runtime', 'build', 'edge-flash-runtime');
+// The pty's stable name beside the slot file: one virtual board, one pair of names.
+export function linkFor(slotFile: string): string {
+  return join(dirname(slotFile), `${basename(slotFile).replace(/\.bin$/, '')}.tty`);
+}
 
 export function registerSim(program: Command): void {
   program
     .command('sim')
     .description('start the virtual board (the C runtime on a pty); prints the pty path, serves until stopped')
-    .option('--board <name>', 'board profile it plays', 'esp32')
-    .option('--slot-file <path>', 'its flash (created if missing)')
+    .option('--board <name>', 'board profile it plays (id, slot size, erase block)', 'esp32')
+    .option('--slot-file <path>', 'its flash (created if missing); the pty link is made beside it (.tty)')
+    .option('--baud <rate>', 'run the line at this baud rate, 10 bits a byte each way (default: as fast as the pty)', (v) => parseBaud(v))
+    .option('--faults <list>', 'inject faults: drop=R,flip=R (per-byte probabilities), disconnect-at=N% (of an upload, once per image), seed=S', (v) => parseFaults(v))
+    .addHelpText('after', `
+The path printed is a symlink to the pty; after a link drop (disconnect-at) it points at a new pty, so
+running flash again on the same path resumes the upload. Examples:
+  edge-flash sim --board esp32 --baud 921600
+  edge-flash sim --faults drop=1e-5,flip=1e-5,seed=7
+  edge-flash sim --faults disconnect-at=50%      (then: edge-flash flash IMAGE --port PATH, twice)`)
     .action(async (o) => {
       const b = boardByName(o.board);
-      if (!existsSync(RUNTIME_BIN)) throw new UserError(`the virtual board is not built (${RUNTIME_BIN} is missing)`, 'run npm run build (needs cc and make)');
-      const slot = o.slotFile ?? join(tmpdir(), `edge-flash-sim-${b.name}.bin`);
-      const eraseBlock = 4096;
-      const child = spawn(RUNTIME_BIN, ['--board-id', String(b.id), '--board-name', b.name, '--accepts', b.accepts.map((a) => boardByName(a).id).join(',') || String(b.id),
-        '--capacity', String(b.imageCapacity), '--erase-block', String(eraseBlock), '--slot-file', slot, '--serve', '--pty'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let buf = '';
-      child.stdout.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let nl;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            const ev = JSON.parse(line);
-            if (ev.event === 'pty') process.stdout.write(`${ev.pty}\n`);
-            else process.stderr.write(line + '\n');
-          } catch {
-            process.stderr.write(line + '\n');
-          }
-        }
+      const slotFile: string = o.slotFile ?? join(tmpdir(), `edge-flash-sim-${b.name}.bin`);
+      const faults: Faults | undefined = o.faults;
+      const vb = await startVirtualBoard({
+        board: b, slotFile, link: linkFor(slotFile), baud: o.baud ?? null, faults,
+        log: (l) => log(l),
       });
-      const stop = () => child.kill('SIGTERM');
+      process.stdout.write(`${vb.path}\n`);
+      const line = o.baud ? `${o.baud} baud` : 'unthrottled';
+      const f = faults ? `, faults drop=${faults.drop} flip=${faults.flip}${faults.disconnectAt !== null ? ` disconnect-at=${faults.disconnectAt}%` : ''} seed=${faults.seed}` : '';
+      const cap = virtualCapacity(b);
+      log(`sim: ${b.name} on ${vb.path} (${vb.events[0]?.pty}), ${line}${f}; slots of ${(cap / 1048576).toFixed(2)} MiB${cap < b.imageCapacity ? ' (a file board\'s slot, capped in the virtual board)' : ''} in ${slotFile}; Ctrl-C stops it`);
+      let stopping = false;
+      const stop = () => {
+        stopping = true;
+        void vb.stop();
+      };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
-      const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-      if (code !== 0 && code !== null) throw new UserError(`the virtual board exited with status ${code}`);
+      const code = await vb.exited;
+      const s = vb.events.find((e) => e.event === 'stopped');
+      if (s && faults) log(`sim: line: ${s.rx_bytes} bytes in (${s.rx_dropped} dropped, ${s.rx_flipped} flipped), ${s.tx_bytes} out (${s.tx_dropped} dropped, ${s.tx_flipped} flipped)`);
+      if (!stopping && code !== 0) throw new UserError(`the virtual board exited with status ${code}`);
     });
 }

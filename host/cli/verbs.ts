@@ -15,6 +15,7 @@ import { registerFlash } from './flash.ts';
 import { registerChat } from './chat.ts';
 import { registerMonitor } from './monitor.ts';
 import { registerSim } from './sim.ts';
+import { registerFirmware } from './firmware.ts';
 
 export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerBench,
@@ -32,4 +33,5 @@ export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerChat,
   registerMonitor,
   registerSim,
+  registerFirmware,
 ];

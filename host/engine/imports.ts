@@ -27,7 +27,7 @@ export function readAsString(mem: Uint8Array, ptr: number): string {
 
 export interface ImportHandlers {
   log?: (line: string) => void;
-  // The model's weight image, read by the runtime through edge.weights_read (host/model/runtime.ts).
+  // The edge-flash image the app runs, read through edge.weights_read from its start (host/model/runtime.ts).
   weights?: Uint8Array;
 }
 

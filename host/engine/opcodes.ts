@@ -58,6 +58,33 @@ function singleByteProposal(op: number): string | undefined {
 // (the scan of a body stops there: the immediates of other proposals are not decoded). Throws on a
 // module too short for what its sections declare.
 export function rejectedInstructions(wasm: Uint8Array): RejectedInstruction[] {
+  return walk(wasm);
+}
+
+// The instructions beyond the MVP that wasm3 runs, as the spec names them, by proposal.
+export const POST_MVP: ReadonlyArray<{ opcode: string; name: string; proposal: string }> = [
+  ...['i32.extend8_s', 'i32.extend16_s', 'i64.extend8_s', 'i64.extend16_s', 'i64.extend32_s'].map((name, i) => ({ opcode: `0x${(0xc0 + i).toString(16)}`, name, proposal: 'sign extension' })),
+  ...['i32.trunc_sat_f32_s', 'i32.trunc_sat_f32_u', 'i32.trunc_sat_f64_s', 'i32.trunc_sat_f64_u', 'i64.trunc_sat_f32_s', 'i64.trunc_sat_f32_u', 'i64.trunc_sat_f64_s', 'i64.trunc_sat_f64_u']
+    .map((name, i) => ({ opcode: `0xfc 0x0${i}`, name, proposal: 'non-trapping float-to-int' })),
+  { opcode: '0xfc 0x0a', name: 'memory.copy', proposal: 'bulk memory' },
+  { opcode: '0xfc 0x0b', name: 'memory.fill', proposal: 'bulk memory' },
+];
+export const MULTI_VALUE = 'multi-value';
+
+// What of wasm3's post-MVP set a module uses: each instruction of POST_MVP found (by opcode, with its
+// count), and multi-value where a function type has more than one result or a block takes its type by
+// index. A module with instructions wasm3 rejects is scanned up to them (rejectedInstructions names them).
+export function instructionUse(wasm: Uint8Array): { instructions: Map<string, number>; multiValue: number } {
+  const instructions = new Map<string, number>();
+  let multiValue = 0;
+  walk(wasm, (key) => {
+    if (key === MULTI_VALUE) multiValue++;
+    else instructions.set(key, (instructions.get(key) ?? 0) + 1);
+  });
+  return { instructions, multiValue };
+}
+
+function walk(wasm: Uint8Array, use?: (key: string) => void): RejectedInstruction[] {
   const r = new Reader(wasm, 8);
   let imported = 0;
   const out: RejectedInstruction[] = [];
@@ -65,7 +92,16 @@ export function rejectedInstructions(wasm: Uint8Array): RejectedInstruction[] {
     const id = r.byte();
     const size = r.u32();
     const end = r.at + size;
-    if (id === 2) {
+    if (id === 1 && use) {
+      const n = r.u32();
+      for (let i = 0; i < n; i++) {
+        r.byte(); // 0x60
+        r.skip(r.u32()); // params: one value-type byte each
+        const results = r.u32();
+        if (results > 1) use(MULTI_VALUE);
+        r.skip(results);
+      }
+    } else if (id === 2) {
       const n = r.u32();
       for (let i = 0; i < n; i++) {
         r.skip(r.u32()); // module name
@@ -88,7 +124,7 @@ export function rejectedInstructions(wasm: Uint8Array): RejectedInstruction[] {
           r.skipLeb();
           if (r.byte() === 0x7b && v128Local < 0) v128Local = r.at - 1;
         }
-        const bad = v128Local >= 0 ? { offset: v128Local, opcode: 'a v128 local', proposal: SIMD } : scanBody(r, bodyEnd);
+        const bad = v128Local >= 0 ? { offset: v128Local, opcode: 'a v128 local', proposal: SIMD } : scanBody(r, bodyEnd, use);
         if (bad) out.push({ func: imported + i, ...bad });
         r.at = bodyEnd;
       }
@@ -104,7 +140,7 @@ function limits(r: Reader): void {
   if (flags & 1) r.skipLeb();
 }
 
-function scanBody(r: Reader, end: number): Omit<RejectedInstruction, 'func'> | undefined {
+function scanBody(r: Reader, end: number, use?: (key: string) => void): Omit<RejectedInstruction, 'func'> | undefined {
   while (r.at < end) {
     const offset = r.at;
     const op = r.byte();
@@ -117,7 +153,7 @@ function scanBody(r: Reader, end: number): Omit<RejectedInstruction, 'func'> | u
       // block type: 0x40, a value type, or a type index (s33)
       const t = r.b[r.at];
       if (t === 0x40 || (t >= 0x6f && t <= 0x7f)) r.at++;
-      else r.skipLeb();
+      else { r.skipLeb(); use?.(MULTI_VALUE); }
     } else if (op === 0x0c || op === 0x0d || op === 0x10 || (op >= 0x20 && op <= 0x24)) r.skipLeb();
     else if (op === 0x0e) {
       const n = r.u32();
@@ -129,11 +165,13 @@ function scanBody(r: Reader, end: number): Omit<RejectedInstruction, 'func'> | u
     else if (op === 0x41 || op === 0x42) r.skipLeb();
     else if (op === 0x43) r.skip(4);
     else if (op === 0x44) r.skip(8);
+    else if (op >= 0xc0 && op <= 0xc4) use?.(`0x${op.toString(16)}`);
     else if (op === 0xfc) {
       const sub = r.u32();
-      if (sub <= 7) continue; // non-trapping float-to-int
-      if (sub === 10) { r.byte(); r.byte(); continue; } // memory.copy
-      if (sub === 11) { r.byte(); continue; }           // memory.fill
+      const key = `0xfc 0x${sub.toString(16).padStart(2, '0')}`;
+      if (sub <= 7) { use?.(key); continue; } // non-trapping float-to-int
+      if (sub === 10) { r.byte(); r.byte(); use?.(key); continue; } // memory.copy
+      if (sub === 11) { r.byte(); use?.(key); continue; }           // memory.fill
       const proposal = sub <= 9 ? 'bulk memory (memory.init/data.drop)' : 'reference types (table instructions)';
       return { offset, opcode: `0xfc 0x${sub.toString(16).padStart(2, '0')}`, proposal };
     }

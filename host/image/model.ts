@@ -1,5 +1,6 @@
 // Between images and the runtime's Model (host/model/model.ts): the tensors of a Model under their
-// image names, and the Model an image holds (what `edge-flash run <image>` runs, as a board would).
+// image names, and the Model an image holds (what `plan`, `pack` and `verify --board` plan again from;
+// `run <image>` runs the image itself, host/model/runtime.ts fromImage).
 import { tokenizerFromImage, tokenizerImage } from '../model/tokenizer.ts';
 import { UserError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
@@ -9,20 +10,11 @@ import { IMAGE_MAGIC } from './format.ts';
 import { modelTensors } from './layout.ts';
 import { quantTensor, readImage, type Image, type ReadOptions } from './read.ts';
 
-// Image tensor name -> the runtime plan's tensor name (host/model/plan.ts).
+// Image tensor name -> the Model's layer field (host/model/model.ts).
 const LAYER_NAMES: Record<string, MatrixName | 'rms_att' | 'rms_ffn'> = {
   attn_norm: 'rms_att', attn_q: 'wq', attn_k: 'wk', attn_v: 'wv', attn_output: 'wo',
   ffn_norm: 'rms_ffn', ffn_gate: 'w1', ffn_down: 'w2', ffn_up: 'w3',
 };
-
-export function runtimeName(imageName: string): string {
-  if (imageName === 'token_embd') return 'embedding';
-  if (imageName === 'output_norm') return 'rms_final';
-  if (imageName === 'output') return 'classifier';
-  const m = /^blk\.(\d+)\.(\w+)$/.exec(imageName);
-  if (!m || !LAYER_NAMES[m[2]]) throw new Error(`no runtime name for tensor ${imageName}`);
-  return `layers.${m[1]}.${LAYER_NAMES[m[2]]}`;
-}
 
 const F32 = formatByName('f32')!;
 const vectorMatrix = (v: Float32Array): Matrix => ({ format: F32, m: 1, k: v.length, data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength), scale: 1 });
@@ -77,15 +69,19 @@ export function imageToModel(img: Image, path = '<image>'): Model {
   };
 }
 
-// For `edge-flash run <image>`: read (every check on) and return the Model with its image.
-export function loadImageModel(path: string, bytes: Uint8Array, opts: ReadOptions = {}): { model: Model; image: Image } {
-  let image: Image;
+// An image read with every check on; errors name the file.
+export function openImage(path: string, bytes: Uint8Array, opts: ReadOptions = {}): Image {
   try {
-    image = readImage(bytes, opts);
+    return readImage(bytes, opts);
   } catch (e) {
     if (e instanceof UserError) throw new UserError(`${path}: ${e.message}`, e.hint);
     throw e;
   }
+}
+
+// For `plan` and `pack` from an image: the Model it holds, with its image.
+export function loadImageModel(path: string, bytes: Uint8Array, opts: ReadOptions = {}): { model: Model; image: Image } {
+  const image = openImage(path, bytes, opts);
   return { model: imageToModel(image, path), image };
 }
 

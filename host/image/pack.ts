@@ -13,11 +13,13 @@ import { convert, dequantize } from '../model/quantize.ts';
 import { formatByName, type WeightFormat } from '../quant/formats.ts';
 import { DEFAULT_TEXT_BYTES } from './format.ts';
 import type { ImageConfig } from './layout.ts';
-import { imageModelConfig, modelImageTensors, tokenizerBytes } from './model.ts';
-import { planBoard, plannedTensors, type AppFootprint, type BoardPlan, type BoardPlanRequest } from './plan.ts';
+import { modelImageTensors, tokenizerBytes } from './model.ts';
+import { planBoard, plannedShape, plannedTensors, type AppFootprint, type BoardPlan, type BoardPlanRequest } from './plan.ts';
 import { readImage, type Image } from './read.ts';
 import { encodeMetadata, writeImage } from './write.ts';
-import { writeDescriptor } from '../model/plan.ts';
+import { writeDescriptor, type Plan as RuntimePlan } from '../model/plan.ts';
+import { tokenizerImage, type Tokenizer } from '../model/tokenizer.ts';
+import { boardByName } from '../board/boards.ts';
 import { hashHex } from '../model/tables-hash.ts';
 import { EMBEDDING_FORMATS } from '../quant/formats.ts';
 import { TABLES_HASH } from '../model/tables.gen.ts';
@@ -162,10 +164,10 @@ export function packModel(source: Model, o: PackOptions): PackResult {
   plan = planBoard(req);
   if (!plan.fits && !o.force) throw new DoesNotFitError(plan);
   // The image stores the tensors exactly as the plan reads them, and the plan itself: the descriptor.
-  const tensors = plannedTensors(plan.runtime, imageModelConfig(req.model));
+  const tensors = plannedTensors(plan.runtime);
   const c = req.model.config;
   const config: ImageConfig = {
-    ...imageModelConfig(req.model), seqLen, ctx: c.seqLen, kv: o.kv.name, act: tensors.every((t) => t.format.name === 'f32') ? 'f32' : req.act,
+    ...plannedShape(plan.runtime), seqLen, ctx: c.seqLen, kv: o.kv.name, act: tensors.every((t) => t.format.name === 'f32') ? 'f32' : req.act,
     normEps: req.model.normEps, ropeTheta: req.model.ropeTheta,
     plannedLinear: plan.fits ? plan.linear : 0, linearLimit: plan.fits ? plan.limits.linear : 0, batch: plan.fits ? plan.runtime.batch : 0,
     textBytes: req.textBytes,
@@ -200,4 +202,30 @@ function metadataFor(o: PackOptions, plan: BoardPlan, relErrors: Map<string, num
   meta.tables = hashHex(TABLES_HASH); // the tables the app was built from (host/model/tables-hash.ts)
   if (o.created) meta.created = o.created.toISOString();
   return meta;
+}
+
+// A runtime plan made for this host (ModelRuntime.create: `run <model>`, eval, bench) as an image:
+// the same one writer and layout as `pack`, for the host board, without metadata. The image's config
+// is the plan's (planned_linear its arena high-water mark); a model without a tokenizer gets a
+// numbered placeholder vocabulary (the plan then keeps no tokenizer: the host tokenizes).
+export function packPlan(model: Model, rt: RuntimePlan, app: Uint8Array, memoryLimit?: number): Uint8Array {
+  const tensors = plannedTensors(rt);
+  const acts = new Set(rt.tensors.map((t) => t.act));
+  const tokenizer = rt.tokenizerImage ?? tokenizerImage(model.tokenizer ?? placeholderTokenizer(rt.config.vocabSize));
+  const config: ImageConfig = {
+    ...plannedShape(rt), ctx: rt.config.seqLen, kv: rt.kv.name, act: acts.has('i4') ? 'i4' : acts.has('i8') ? 'i8' : 'f32',
+    normEps: model.normEps, ropeTheta: model.ropeTheta, plannedLinear: rt.memory.total, linearLimit: memoryLimit ?? 0, batch: rt.batch,
+    textBytes: rt.textBytes || DEFAULT_TEXT_BYTES,
+  };
+  return writeImage({
+    boardId: boardByName('host').id, app, config, tokenizer, tensors, descriptor: writeDescriptor(rt, model.ropeTheta, model.normEps), metadata: null,
+  }).bytes;
+}
+
+// Token i's piece is "<i>": a valid vocabulary for a model that has none (it runs by token ids).
+function placeholderTokenizer(vocab: number): Tokenizer {
+  return {
+    pieces: Array.from({ length: vocab }, (_, i) => new TextEncoder().encode(`<${i}>`)), scores: new Float32Array(vocab),
+    maxTokenLength: String(vocab).length + 2, bos: Math.min(1, vocab - 1), eos: Math.min(2, vocab - 1),
+  };
 }

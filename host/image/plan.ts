@@ -12,7 +12,8 @@ import { planModel, type MemoryPlan, type Plan as RuntimePlan } from '../model/p
 import { FORMATS, formatByName, type WeightFormat } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
 import { descriptorBytes, descriptorImageTensor, layoutImage, modelTensors, paddedK, paddedM, tensorBytes } from './layout.ts';
-import { imageModelConfig, modelImageTensors } from './model.ts';
+import { modelImageTensors } from './model.ts';
+import * as D from '../model/desc.ts';
 import type { ImageTensorData } from './write.ts';
 
 export interface AppFootprint {
@@ -183,27 +184,29 @@ export function planBoard(r: BoardPlanRequest): BoardPlan {
 export function imageSize(r: BoardPlanRequest, rt: RuntimePlan): number {
   return layoutImage({
     descriptor: descriptorBytes(r.model.config), app: r.app.wasmBytes, tokenizer: r.tokenizer.byteLength,
-    tensors: plannedTensors(rt, imageModelConfig(r.model)).map((t) => t.data.byteLength), metadata: r.metadataBytes, signed: r.signed,
+    tensors: plannedTensors(rt).map((t) => t.data.byteLength), metadata: r.metadataBytes, signed: r.signed,
   }).totalSize;
 }
 
-// The image's tensors (modelTensors order) as a runtime plan reads them: its formats and bytes (the
-// plan may keep a matrix whose rows are not whole row tiles as f32) and its residency. A shared
-// classifier reads the embedding's bytes: resident when either entry is.
-export function plannedTensors(rt: RuntimePlan, c: ModelConfig): ImageTensorData[] {
+// The image's shape of a runtime plan: the classifier is shared (no 'output' tensor) when the plan
+// reads the embedding's bytes for it.
+export function plannedShape(rt: RuntimePlan): ModelConfig {
+  return { ...rt.config, sharedClassifier: rt.tensors[D.TENSOR_CLASSIFIER].data === rt.tensors[D.TENSOR_EMBEDDING].data };
+}
+
+// The image's tensors (modelTensors(plannedShape(rt)) order) as a runtime plan reads them: its formats
+// and bytes (the plan keeps a matrix whose rows are not whole row tiles as f32) and its residency. A
+// shared classifier reads the embedding's bytes: resident when either entry is.
+export function plannedTensors(rt: RuntimePlan): ImageTensorData[] {
+  const c = plannedShape(rt);
   const specs = modelTensors(c);
-  const out: Array<ImageTensorData | undefined> = new Array(specs.length);
+  const out: ImageTensorData[] = [];
   rt.tensors.forEach((t, i) => {
     const j = descriptorImageTensor(c, i);
-    const have = out[j];
-    if (have) {
-      if (have.data !== t.data) throw new Error(`plan: ${t.name} shares ${specs[j].name}'s bytes but is planned in another form`);
-      have.resident ||= t.resident;
-      return;
-    }
-    out[j] = { name: specs[j].name, format: t.format, m: specs[j].m, k: specs[j].k, scale: t.scale, resident: t.resident, data: t.data };
+    if (out[j]) out[j].resident ||= t.resident;
+    else out[j] = { name: specs[j].name, format: t.format, m: specs[j].m, k: specs[j].k, scale: t.scale, resident: t.resident, data: t.data };
   });
-  return out.map((t, j) => t ?? (() => { throw new Error(`plan: no entry reads ${specs[j].name}`); })());
+  return out;
 }
 
 // fib(n) makes 2*fib(n+1)-1 calls.

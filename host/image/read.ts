@@ -61,6 +61,7 @@ export interface ImageSignature {
 }
 
 export interface Image {
+  bytes: Uint8Array;           // the image, [0, total_size): what edge.weights_read serves
   version: number;
   boardId: number;
   board?: BoardProfile;
@@ -212,7 +213,7 @@ export function readImage(input: Uint8Array, opts: ReadOptions = {}): Image {
   }
 
   return {
-    version, boardId, board: boardById(boardId), flags, totalSize, headerSize, sections, digest: toHex(digest), signature,
+    bytes: bytes.subarray(0, totalSize), version, boardId, board: boardById(boardId), flags, totalSize, headerSize, sections, digest: toHex(digest), signature,
     app, config, tokenizer, tensors, descriptor, metadata,
   };
 }
@@ -349,7 +350,7 @@ function checkDescriptor(b: Uint8Array, c: ImageConfig, tensors: ImageTensor[], 
   const same: Array<[string, number, number]> = [
     ['dim', D.D_DIM, c.dim], ['hidden_dim', D.D_HIDDEN, c.hiddenDim], ['n_layers', D.D_LAYERS, c.nLayers], ['n_heads', D.D_HEADS, c.nHeads],
     ['n_kv_heads', D.D_KV_HEADS, c.nKvHeads], ['vocab_size', D.D_VOCAB, c.vocabSize], ['seq_len', D.D_SEQ, c.ctx],
-    ['kv_format', D.D_KV_FORMAT, kvFormat(c.kv)!.id], ['text_bytes', D.D_TEXT_BYTES, c.textBytes],
+    ['kv_format', D.D_KV_FORMAT, kvFormat(c.kv)!.id],
   ];
   for (const [name, at, want] of same) if (w(at) !== want) fail('descriptor', `descriptor: ${name} is ${w(at)}, the config says ${want}${name === 'seq_len' ? ' (ctx)' : ''}`);
   if (u(D.D_ROPE_THETA) !== f32bits(c.ropeTheta) || u(D.D_NORM_EPS) !== f32bits(c.normEps)) fail('descriptor', 'descriptor: rope_theta or norm_eps differs from the config');
@@ -357,9 +358,13 @@ function checkDescriptor(b: Uint8Array, c: ImageConfig, tensors: ImageTensor[], 
   if (batch < 1 || batch > c.ctx || (c.batch > 0 && batch !== c.batch)) fail('descriptor', `descriptor: batch is ${batch}, expected ${c.batch > 0 ? c.batch : `1..${c.ctx}`} (the config's)`);
   if (w(D.D_SAMPLER) !== 0 && w(D.D_SAMPLER) !== 1) fail('descriptor', `descriptor: sampler is ${w(D.D_SAMPLER)}, expected 0 or 1`);
   for (let i = D.D_N_TENSORS + 1; i < D.D_TENSORS; i++) if (w(i) !== 0) fail('descriptor', `descriptor: reserved word ${i} is not zero`);
-  if (u(D.D_TOK_OFFSET) !== tok.offset || u(D.D_TOK_BYTES) !== tok.size) {
+  // The app copies the tokenizer section and keeps a text_bytes prompt buffer, or (all three 0) keeps
+  // no tokenizer: a host then tokenizes (ModelRuntime.create for a model run by token ids).
+  const none = u(D.D_TOK_OFFSET) === 0 && u(D.D_TOK_BYTES) === 0 && w(D.D_TEXT_BYTES) === 0;
+  if (!none && (u(D.D_TOK_OFFSET) !== tok.offset || u(D.D_TOK_BYTES) !== tok.size)) {
     fail('descriptor_tokenizer', `descriptor: the tokenizer is at [${u(D.D_TOK_OFFSET)}, +${u(D.D_TOK_BYTES)}), the tokenizer section at [${tok.offset}, +${tok.size})`);
   }
+  if (!none && w(D.D_TEXT_BYTES) !== c.textBytes) fail('descriptor_tokenizer', `descriptor: text_bytes is ${w(D.D_TEXT_BYTES)}, the config says ${c.textBytes}`);
   const stage = w(D.D_STAGE);
   const resident = new Uint8Array(tensors.length);
   for (let i = 0; i < n / D.T_WORDS; i++) {

@@ -71,11 +71,13 @@ export function placeDescriptor(words: Int32Array, p: ImageParts, layout: ImageL
     w[e + D.T_OFFSET] = weights + layout.tensorOffsets[j];
     w[e + D.T_PTR] = 0;
   }
+  // The app's tokenizer is the tokenizer section, or none (a plan without one: a host tokenizes).
   const tok = at(KIND.tokenizer);
-  if (w[D.D_TOK_BYTES] !== tok.size || w[D.D_TEXT_BYTES] !== c.textBytes) {
+  const none = w[D.D_TOK_BYTES] === 0 && w[D.D_TEXT_BYTES] === 0;
+  if (!none && (w[D.D_TOK_BYTES] !== tok.size || w[D.D_TEXT_BYTES] !== c.textBytes)) {
     throw new Error(`writeImage: the descriptor plans a ${w[D.D_TOK_BYTES]}-byte tokenizer and ${w[D.D_TEXT_BYTES]} text bytes, the image has ${tok.size} and ${c.textBytes}`);
   }
-  w[D.D_TOK_OFFSET] = tok.offset;
+  w[D.D_TOK_OFFSET] = none ? 0 : tok.offset;
   return new Uint8Array(w.buffer);
 }
 

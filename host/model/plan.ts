@@ -1,6 +1,7 @@
 // The runtime plan: for a model and a target, which kernel and activation format each matrix uses,
-// where each tensor sits in the weight image, which tensors stay resident in linear memory and which
-// stream through the staging buffer, and how many bytes every buffer takes. The same arithmetic as
+// in which form each tensor is stored, which tensors stay resident in linear memory and which stream
+// through the staging buffer, and how many bytes every buffer takes. Pack writes it into an image as
+// the descriptor section (host/image/pack.ts); where each tensor sits is the image's layout. The same arithmetic as
 // model_init (assembly/model/llama.ts), so the plan predicts the linear-memory high-water mark to the
 // byte (test/model.test.ts checks it) and can fit a memory limit before anything runs.
 import { UserError } from '../errors.ts';
@@ -34,7 +35,7 @@ export interface TensorPlan {
   m: number;
   k: number;
   scale: number;
-  offset: number;     // in the weight image
+  offset: number;     // in the image once packed (plan order until then: tells a shared classifier's bytes)
   bytes: number;
   rowBytes: number;
   rowTile: number;
@@ -73,7 +74,6 @@ export interface Plan {
   sampler: boolean;
   tokenizerImage: Uint8Array | null;
   tensors: TensorPlan[];
-  image: Uint8Array;
   memory: MemoryPlan;
 }
 
@@ -149,22 +149,9 @@ function planFor(model: Model, opts: PlanOptions, heapBase: number): Plan {
     );
   });
 
-  // the weight image: every tensor 16-aligned; a classifier shared with an embedding of the same bytes points at them
-  let size = 0;
-  for (const t of tensors) {
-    if (t === classifier && classifier.data === embedding.data) {
-      t.offset = embedding.offset;
-      continue;
-    }
-    t.offset = size;
-    size = align16(size + t.bytes + 16);
-  }
-  const tokOffset = size;
+  // a classifier shared with an embedding of the same bytes reads them (one resident copy)
+  tensors.forEach((t, i) => (t.offset = t === classifier && classifier.data === embedding.data ? embedding.offset : i));
   const tokImage = opts.tokenizerImage ?? null;
-  if (tokImage) size = align16(size + tokImage.byteLength);
-  const image = new Uint8Array(size);
-  for (const t of tensors) image.set(t.data, t.offset);
-  if (tokImage) image.set(tokImage, tokOffset);
 
   const layerMats = tensors.filter((t) => t.kind === 'matrix' && t !== classifier);
   const byName = (suffix: string) => layerMats.filter((t) => t.name.endsWith(suffix));
@@ -181,7 +168,7 @@ function planFor(model: Model, opts: PlanOptions, heapBase: number): Plan {
 
   const plan: Plan = {
     config: c, target: opts.target, kv, batch, dimStride, kvStride, hiddenStride, maxK, maxM, logits: classifier.m, scratch,
-    stageBytes: 0, textBytes, sampler, tokenizerImage: tokImage, tensors, image, memory: undefined as unknown as MemoryPlan,
+    stageBytes: 0, textBytes, sampler, tokenizerImage: tokImage, tensors, memory: undefined as unknown as MemoryPlan,
   };
   plan.memory = memoryPlan(plan, heapBase);
   if (opts.memoryLimit !== undefined) fitMemory(plan, heapBase, opts.memoryLimit);
@@ -277,6 +264,7 @@ export function descriptorWords(plan: Plan): number {
 
 const f32bits = (v: number) => new Int32Array(new Float32Array([v]).buffer)[0];
 
+// The descriptor words of a plan, before the image places them (host/image/write.ts placeDescriptor).
 export function writeDescriptor(plan: Plan, ropeTheta: number, normEps: number): Int32Array {
   const c = plan.config;
   const w = new Int32Array(descriptorWords(plan));
@@ -286,8 +274,8 @@ export function writeDescriptor(plan: Plan, ropeTheta: number, normEps: number):
   w[D.D_STAGE] = plan.stageBytes; w[D.D_ROPE_THETA] = f32bits(ropeTheta); w[D.D_NORM_EPS] = f32bits(normEps);
   w[D.D_DIM_STRIDE] = plan.dimStride; w[D.D_KV_STRIDE] = plan.kvStride; w[D.D_HIDDEN_STRIDE] = plan.hiddenStride;
   w[D.D_MAX_K] = plan.maxK; w[D.D_MAX_M] = plan.maxM; w[D.D_SCRATCH] = plan.scratch; w[D.D_LOGITS] = plan.logits;
-  const tokOffset = plan.tokenizerImage ? plan.image.length - align16(plan.tokenizerImage.byteLength) : 0;
-  w[D.D_TOK_OFFSET] = tokOffset; w[D.D_TOK_BYTES] = plan.tokenizerImage?.byteLength ?? 0; w[D.D_TEXT_BYTES] = plan.textBytes;
+  // offsets (each tensor's and the tokenizer's) are the image's: host/image/write.ts placeDescriptor
+  w[D.D_TOK_OFFSET] = 0; w[D.D_TOK_BYTES] = plan.tokenizerImage?.byteLength ?? 0; w[D.D_TEXT_BYTES] = plan.textBytes;
   w[D.D_SAMPLER] = plan.sampler ? 1 : 0; w[D.D_N_TENSORS] = plan.tensors.length;
   plan.tensors.forEach((t, i) => {
     const at = D.D_TENSORS + i * D.T_WORDS;

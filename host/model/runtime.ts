@@ -1,13 +1,19 @@
-// The model runtime from the host: instantiate the WASM build on an engine, plan, hand it the
-// descriptor and the weight image (read through edge.weights_read), then forward tokens and sample.
+// The model runtime from the host: an edge-flash image run as a board runs it. The image's app is
+// instantiated with edge.weights_read serving the image's bytes, its descriptor section is copied into
+// linear memory and handed to model_init (host/image/pack.ts wrote both); then forward tokens and
+// sample. A Model runs the same way: planned for this host, packed into an image in memory, run.
 import { UserError } from '../errors.ts';
 import { baseImports, GuestTrap } from '../engine/imports.ts';
 import { targetFor, wasmBytes } from '../engine/index.ts';
 import type { Engine, Instance } from '../engine/types.ts';
+import { appBuild } from '../image/app.ts';
+import { imagePlan } from '../image/descriptor.ts';
+import { packPlan } from '../image/pack.ts';
+import { readImage, type Image } from '../image/read.ts';
 import type { Target } from '../quant/formats.ts';
 import * as D from './desc.ts';
 import type { Model } from './model.ts';
-import { planModel, writeDescriptor, type Plan, type PlanOptions } from './plan.ts';
+import { planModel, type Plan, type PlanOptions } from './plan.ts';
 import type { SamplerSettings } from './sampler.ts';
 import type { TextCodec } from './tokenizer.ts';
 import { hashHex } from './tables-hash.ts';
@@ -22,7 +28,7 @@ export interface RuntimeOptions extends Omit<PlanOptions, 'target'> {
   target?: Target;           // default: simd on V8, device on wasm3
   stackBytes?: number;
   capMemory?: boolean;       // run under the engine's memory cap at the plan's total (boards)
-  app?: Uint8Array;          // the module to run (an image's app); default build/<target>.wasm
+  app?: Uint8Array;          // the app to pack with the plan and run; default build/<target>.wasm
 }
 
 // An app built from other tables (formats, descriptor, kernel ids) would misread what this host
@@ -37,15 +43,23 @@ function tablesCheck(app: Instance): void {
 // wasm32 linear memory: at most 65536 pages of 64 KiB (guest pointers are u32).
 export const MAX_LINEAR_BYTES = 65536 * 65536;
 
-export class ModelRuntime {
-  private constructor(readonly instance: Instance, readonly plan: Plan, readonly model: Model) {}
+export interface ImageRunOptions {
+  stackBytes?: number;
+  capMemory?: boolean;       // run under the engine's memory cap at the image's planned_linear (boards)
+  memoryLimit?: number;      // the cap when it is larger, or when the image is not planned
+  target?: Target;           // what its kernels are for (--verbose); default: told from the app
+}
 
+export class ModelRuntime {
+  private constructor(readonly instance: Instance, readonly plan: Plan, readonly image: Image) {}
+
+  // A Model: planned for this host's build (the plan predicts model_init to the byte), packed into an
+  // image in memory, then run from the image like any other (fromImage).
   static create(model: Model, engine: Engine, opts: RuntimeOptions = {}): ModelRuntime {
     const target = opts.target ?? targetFor(engine.name);
-    const handlers: { weights?: Uint8Array } = {};
     const app = opts.app ?? wasmBytes(target);
     // A first instance only to learn where the heap starts; the plan needs it to the byte.
-    const probe = engine.instantiate(app, baseImports(handlers), { stackBytes: opts.stackBytes });
+    const probe = engine.instantiate(app, baseImports(), { stackBytes: opts.stackBytes });
     probe.call('arena_reset');
     const heapBase = Number(probe.call('arena_top')) >>> 0;
     const exports = new Map<string, boolean>();
@@ -60,18 +74,38 @@ export class ModelRuntime {
     if (plan.memory.total > MAX_LINEAR_BYTES) {
       throw new UserError(`the plan needs ${plan.memory.total} bytes of linear memory, over the engine's limit of ${MAX_LINEAR_BYTES} (wasm32: 65536 pages of 64 KiB)`, 'run fewer positions (-n), or try --kv int4 or --memory to stream weights');
     }
-    handlers.weights = plan.image;
-    // Engines cap whole 64 KiB pages; the arena's high-water mark is what must fit the limit (checked below).
-    const limit = opts.capMemory ? Math.ceil(Math.max(plan.memory.total, opts.memoryLimit ?? 0) / 65536) * 65536 : undefined;
-    const inst = engine.instantiate(app, baseImports(handlers), { stackBytes: opts.stackBytes, memoryLimitBytes: limit });
-    const rt = new ModelRuntime(inst, plan, model);
+    const image = readImage(packPlan(model, plan, app, opts.memoryLimit));
+    return ModelRuntime.open(image, engine, { stackBytes: opts.stackBytes, capMemory: opts.capMemory, memoryLimit: opts.memoryLimit }, plan);
+  }
+
+  // An image as it is: its app, its descriptor, its bytes through weights_read; nothing planned here.
+  static fromImage(image: Image, engine: Engine, opts: ImageRunOptions = {}): ModelRuntime {
+    return ModelRuntime.open(image, engine, opts);
+  }
+
+  // `plan`: the plan the image was packed from (create), whose tensors are the Model's; otherwise the
+  // image's own (host/image/descriptor.ts), read from its descriptor.
+  private static open(image: Image, engine: Engine, opts: ImageRunOptions, plan?: Plan): ModelRuntime {
+    const c = image.config;
+    // Engines cap whole 64 KiB pages; the arena's high-water mark is what must fit the limit (checked in init).
+    const cap = opts.capMemory ? Math.max(c.plannedLinear, opts.memoryLimit ?? 0) : 0;
+    const limit = cap > 0 ? Math.ceil(cap / 65536) * 65536 : undefined;
+    const inst = engine.instantiate(image.app, baseImports({ weights: image.bytes }), { stackBytes: opts.stackBytes, memoryLimitBytes: limit });
     try {
+      tablesCheck(inst);
+      inst.call('arena_reset');
+      const heapBase = Number(inst.call('arena_top')) >>> 0;
+      const p = plan ?? imagePlan(image, heapBase, opts.target ?? (appBuild(image.app) === 'simd' ? 'simd' : 'device'));
+      if (p.memory.total > MAX_LINEAR_BYTES) {
+        throw new UserError(`the image needs ${p.memory.total} bytes of linear memory, over the engine's limit of ${MAX_LINEAR_BYTES} (wasm32: 65536 pages of 64 KiB)`);
+      }
+      const rt = new ModelRuntime(inst, p, image);
       rt.init();
+      return rt;
     } catch (e) {
       inst.close();
       throw e;
     }
-    return rt;
   }
 
   // A guest address: an i32 result read as the u32 it is (linear memory may pass 2 GiB).
@@ -88,17 +122,20 @@ export class ModelRuntime {
     }
   }
 
+  // The descriptor section's bytes into the arena, then model_init on them, as a board boots.
   private init(): void {
-    const words = writeDescriptor(this.plan, this.model.ropeTheta, this.model.normEps);
+    const desc = this.image.descriptor;
     this.call('arena_reset');
-    const at = this.call('arena_alloc', words.byteLength) >>> 0;
-    if (at === 0) throw new UserError(`out of linear memory writing the model descriptor (${words.byteLength} bytes)`);
-    this.instance.memory().set(new Uint8Array(words.buffer), at);
+    const at = this.call('arena_alloc', desc.byteLength) >>> 0;
+    if (at === 0) throw new UserError(`out of linear memory writing the model descriptor (${desc.byteLength} bytes)`);
+    this.instance.memory().set(desc, at);
     const r = this.call('model_init', at);
     if (r === D.INIT_OUT_OF_MEMORY) throw new UserError(`out of linear memory: the model needs ${this.plan.memory.total} bytes`, 'try --kv int4 or a memory limit that streams weights');
     if (r !== D.INIT_OK) throw new Error(`model_init rejected the descriptor (code ${r})`);
     const top = this.pointer('model_memory');
     if (top !== this.plan.memory.total) throw new Error(`model_init reached ${top} bytes of linear memory, the plan said ${this.plan.memory.total}`);
+    const planned = this.image.config.plannedLinear;
+    if (planned > 0 && top !== planned) throw new UserError(`the image was planned for ${planned} bytes of linear memory; its app reached ${top} on this engine`, 'pack the model again with this edge-flash');
   }
 
   // The arena's high-water mark: every byte of linear memory the model uses.

@@ -14,7 +14,9 @@ import { wasmBytes } from '../../host/engine/index.ts';
 import { v8Engine } from '../../host/engine/v8.ts';
 import { loadModel } from '../../host/formats/index.ts';
 import { kvFormat } from '../../host/model/kv.ts';
-import { planModel, writeDescriptor } from '../../host/model/plan.ts';
+import { planModel } from '../../host/model/plan.ts';
+import { packPlan } from '../../host/image/pack.ts';
+import { readImage } from '../../host/image/read.ts';
 import { quantizeModel } from '../../host/model/quantize.ts';
 import { fromRoot } from '../../host/paths.ts';
 
@@ -44,10 +46,11 @@ const heapBase = Number(probe.call('arena_top'));
 probe.close();
 const plan = planModel(model, { target: 'device', kv, act: 'i8', memoryLimit: parseBytes(opt('--memory', '160K')) }, heapBase);
 const dir = mkdtempSync(join(tmpdir(), 'wasm3-footprint-'));
-const desc = writeDescriptor(plan, model.ropeTheta, model.normEps);
+// the image a board runs: its descriptor section for model_init, its bytes for weights_read
+const img = readImage(packPlan(model, plan, app));
 writeFileSync(join(dir, 'app.wasm'), app);
-writeFileSync(join(dir, 'desc.bin'), new Uint8Array(desc.buffer));
-writeFileSync(join(dir, 'weights.bin'), plan.image);
+writeFileSync(join(dir, 'desc.bin'), img.descriptor);
+writeFileSync(join(dir, 'weights.bin'), img.bytes);
 
 const src = wasm3Source();
 const here = fromRoot('tools', 'wasm3-footprint');

@@ -1,6 +1,6 @@
 /* The booted image's app.wasm, by one of two implementations chosen at build time (EF_APP_ENGINE): in
  * wasm3 (core/app.c), parsed from the image where it lies, or translated to C ahead of time by wasm2c
- * (core/app_aot.c), which runs only the app it was built from. Both link the one link table of host
+ * (aot/app_aot.c), which runs only the app it was built from. Both link the one link table of host
  * imports (docs/abi.md, module `edge`) and cap linear memory at the image's plan. A trap (out of
  * bounds, unreachable, abort) comes back as an error string; the app can be called again. */
 #ifndef EF_APP_H

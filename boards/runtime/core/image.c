@@ -263,17 +263,18 @@ static ef_image_err check_descriptor(const ef_image *img, char *msg, size_t msg_
   uint32_t n = EF_TENSOR_LAYER0 + EF_PER_LAYER * c->n_layers, i, j;
   uint64_t need = sizeof(ef_desc_header) + (uint64_t)n * sizeof(ef_desc_tensor);
   int32_t batch, stage;
+  int none;
   if (img->descriptor->size != need) FAIL(EF_IMG_DESCRIPTOR, "section 'descriptor' is %u bytes, a model of %u layers needs %llu", (unsigned)img->descriptor->size, (unsigned)c->n_layers, (unsigned long long)need);
   if (DH(magic) != EF_DESC_MAGIC) FAIL(EF_IMG_DESCRIPTOR, "descriptor: magic is 0x%x, expected 0x%x ('EFDM')", (unsigned)DH(magic), (unsigned)EF_DESC_MAGIC);
   if (DH(version) != EF_DESC_VERSION) FAIL(EF_IMG_DESCRIPTOR, "descriptor: version %d, expected %d", (int)(int32_t)DH(version), EF_DESC_VERSION);
   if (DH(n_tensors) != n) FAIL(EF_IMG_DESCRIPTOR, "descriptor: %d tensor entries, a model of %u layers has %u", (int)(int32_t)DH(n_tensors), (unsigned)c->n_layers, (unsigned)n);
   {
-    const struct { const char *name; uint32_t got, want; } same[9] = {
+    const struct { const char *name; uint32_t got, want; } same[8] = {
       {"dim", DH(dim), c->dim}, {"hidden_dim", DH(hidden), c->hidden_dim}, {"n_layers", DH(layers), c->n_layers}, {"n_heads", DH(heads), c->n_heads},
       {"n_kv_heads", DH(kv_heads), c->n_kv_heads}, {"vocab_size", DH(vocab), c->vocab_size}, {"seq_len", DH(seq), c->ctx},
-      {"kv_format", DH(kv_format), c->kv_format}, {"text_bytes", DH(text_bytes), c->text_bytes},
+      {"kv_format", DH(kv_format), c->kv_format},
     };
-    for (i = 0; i < 9; i++) if (same[i].got != same[i].want) FAIL(EF_IMG_DESCRIPTOR, "descriptor: %s is %d, the config says %u", same[i].name, (int)(int32_t)same[i].got, (unsigned)same[i].want);
+    for (i = 0; i < 8; i++) if (same[i].got != same[i].want) FAIL(EF_IMG_DESCRIPTOR, "descriptor: %s is %d, the config says %u", same[i].name, (int)(int32_t)same[i].got, (unsigned)same[i].want);
   }
   {
     const uint8_t *cb = img->bytes + img->config_section->offset;
@@ -283,7 +284,10 @@ static ef_image_err check_descriptor(const ef_image *img, char *msg, size_t msg_
   if (batch < 1 || (uint32_t)batch > c->ctx || (c->batch > 0 && (uint32_t)batch != c->batch)) FAIL(EF_IMG_DESCRIPTOR, "descriptor: batch is %d, expected the config's", (int)batch);
   if (DH(sampler) > 1) FAIL(EF_IMG_DESCRIPTOR, "descriptor: sampler is %d, expected 0 or 1", (int)(int32_t)DH(sampler));
   for (i = 0; i < 6; i++) if (DH(reserved[i])) FAIL(EF_IMG_DESCRIPTOR, "descriptor: reserved word %u is not zero", (unsigned)(offsetof(ef_desc_header, reserved) / 4 + i));
-  if (DH(tok_offset) != img->tokenizer->offset || DH(tok_bytes) != img->tokenizer->size) FAIL(EF_IMG_DESCRIPTOR_TOKENIZER, "descriptor: the tokenizer is at [%u, +%u), the tokenizer section at [%u, +%u)", (unsigned)DH(tok_offset), (unsigned)DH(tok_bytes), (unsigned)img->tokenizer->offset, (unsigned)img->tokenizer->size);
+  /* The app copies the tokenizer section and keeps a text_bytes prompt buffer, or (all three 0) keeps no tokenizer. */
+  none = DH(tok_offset) == 0 && DH(tok_bytes) == 0 && DH(text_bytes) == 0;
+  if (!none && (DH(tok_offset) != img->tokenizer->offset || DH(tok_bytes) != img->tokenizer->size)) FAIL(EF_IMG_DESCRIPTOR_TOKENIZER, "descriptor: the tokenizer is at [%u, +%u), the tokenizer section at [%u, +%u)", (unsigned)DH(tok_offset), (unsigned)DH(tok_bytes), (unsigned)img->tokenizer->offset, (unsigned)img->tokenizer->size);
+  if (!none && DH(text_bytes) != c->text_bytes) FAIL(EF_IMG_DESCRIPTOR_TOKENIZER, "descriptor: text_bytes is %d, the config says %u", (int)(int32_t)DH(text_bytes), (unsigned)c->text_bytes);
   stage = (int32_t)DH(stage);
   for (i = 0; i < n; i++) {
     const uint8_t *e = d + sizeof(ef_desc_header) + (size_t)i * sizeof(ef_desc_tensor);

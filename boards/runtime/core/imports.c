@@ -1,5 +1,5 @@
 /* The one link table: docs/abi.md, assembly/abi.ts and host/engine/imports.ts name the same set; both
- * app implementations (core/app.c in wasm3, core/app_aot.c ahead of time) provide exactly these. */
+ * app implementations (core/app.c in wasm3, aot/app_aot.c ahead of time) provide exactly these. */
 #include "app.h"
 
 const ef_import EF_IMPORTS[] = {

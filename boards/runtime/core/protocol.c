@@ -40,15 +40,10 @@ static void send_error(ef_proto *p, uint8_t req, uint8_t seq, uint16_t code, uin
 
 static uint8_t wire_state(const ef_proto *p, int slot) {
   const ef_slots *s = p->slots;
-  switch (s->rec.slot[slot].state) {
-    case EF_REC_EMPTY: return EF_SLOT_EMPTY;
-    case EF_REC_UPLOADING:
-      if (s->up_slot != slot) return EF_SLOT_RECEIVING;
-      return s->up_verified ? EF_SLOT_VERIFIED : s->up_next == s->rec.slot[slot].size ? EF_SLOT_WRITTEN : EF_SLOT_RECEIVING;
-    case EF_REC_PENDING: return EF_SLOT_PENDING;
-    case EF_REC_CONFIRMED: return EF_SLOT_CONFIRMED;
-    default: return EF_SLOT_INVALID;
-  }
+  uint8_t st = s->rec.slot[slot].state;
+  /* the record's state, refined for the upload in progress (written, verified live in RAM) */
+  if (st == EF_SLOT_RECEIVING && s->up_slot == slot) return s->up_verified ? EF_SLOT_VERIFIED : s->up_next == s->rec.slot[slot].size ? EF_SLOT_WRITTEN : EF_SLOT_RECEIVING;
+  return st;
 }
 
 static void banner(ef_proto *p) {
@@ -76,6 +71,7 @@ void ef_proto_start(ef_proto *p) {
   p->mode = UNDECIDED;
   p->host_max_frame = EF_MIN_MAX_FRAME;
   p->booted = -1;
+  p->committed = -1;
   p->reset = 0;
   p->line_n = 0;
   p->last_cr = 0;
@@ -86,12 +82,12 @@ void ef_proto_start(ef_proto *p) {
     p->app = ef_app_load(&p->img, p->stack_bytes, log_app, p, err, sizeof err);
     /* the self-test: the app loads, links and starts within its plan's memory */
     if (!p->app) {
-      if (p->slots->rec.slot[slot].state == EF_REC_PENDING) ef_slots_rollback(p->slots);
+      if (p->slots->rec.slot[slot].state == EF_SLOT_PENDING) ef_slots_rollback(p->slots);
       p->booted = -1;
       text(p, "self-test failed: ");
       text(p, err);
       text(p, "\r\n");
-    } else if (p->slots->rec.slot[slot].state == EF_REC_PENDING) {
+    } else if (p->slots->rec.slot[slot].state == EF_SLOT_PENDING) {
       ef_slots_confirm(p->slots);
     }
   }
@@ -123,7 +119,7 @@ static uint32_t info(ef_proto *p, uint8_t *b) {
   b[32] = p->booted < 0 ? 0xFF : (uint8_t)p->booted;
   b[33] = wire_state(p, 0);
   b[34] = wire_state(p, 1);
-  b[35] = (uint8_t)((p->app ? 1 : 0) | (p->booted >= 0 && s->rec.slot[p->booted].state == EF_REC_PENDING ? 2 : 0));
+  b[35] = (uint8_t)((p->app ? 1 : 0) | (p->booted >= 0 && s->rec.slot[p->booted].state == EF_SLOT_PENDING ? 2 : 0));
   if (p->booted >= 0) memcpy(b + 36, s->rec.slot[p->booted].sha256, 32);
   if (s->up_slot >= 0) {
     memcpy(b + 68, s->rec.slot[s->up_slot].sha256, 32);
@@ -178,6 +174,7 @@ static void frame(ef_proto *p, const ef_frame *f) {
         send_error(p, f->type, f->seq, EF_E_TOO_LARGE, (uint32_t)p->opts->capacity, msg);
         return;
       }
+      p->committed = -1;
       if ((e = ef_slots_upload_begin(s, size, f->payload + 4, &next))) { send_error(p, f->type, f->seq, EF_E_STORAGE, 0, "the slot record could not be written"); return; }
       put32(r, next); put32(r + 4, EF_MAX_FRAME - 10); put16(r + 8, EF_UPLOAD_WINDOW);
       send(p, EF_T_REPLY | f->type, f->seq, r, 10);
@@ -215,7 +212,14 @@ static void frame(ef_proto *p, const ef_frame *f) {
     }
     case EF_T_COMMIT: {
       int slot = s->up_slot;
+      if (slot < 0 && p->committed >= 0 && s->rec.active == p->committed && s->rec.slot[p->committed].state == EF_SLOT_PENDING) {
+        /* the same COMMIT again (its reply was lost): the slot it made pending, nothing written */
+        r[0] = (uint8_t)p->committed;
+        send(p, EF_T_REPLY | f->type, f->seq, r, 1);
+        return;
+      }
       e = ef_slots_commit(s);
+      if (!e) p->committed = slot;
       if (e == EF_SLOTS_NO_UPLOAD) send_error(p, f->type, f->seq, EF_E_NO_UPLOAD, 0, "no upload to commit");
       else if (e == EF_SLOTS_NOT_VERIFIED) send_error(p, f->type, f->seq, EF_E_NOT_VERIFIED, 0, "VERIFY has not passed for this upload");
       else if (e) send_error(p, f->type, f->seq, EF_E_STORAGE, 0, "the slot record could not be written");
@@ -224,7 +228,7 @@ static void frame(ef_proto *p, const ef_frame *f) {
     }
     case EF_T_CONFIRM:
       if (p->booted < 0) { send_error(p, f->type, f->seq, EF_E_NO_IMAGE, 0, "no image is running"); return; }
-      if (s->rec.slot[p->booted].state == EF_REC_PENDING && ef_slots_confirm(s)) { send_error(p, f->type, f->seq, EF_E_STORAGE, 0, "the slot record could not be written"); return; }
+      if (s->rec.slot[p->booted].state == EF_SLOT_PENDING && ef_slots_confirm(s)) { send_error(p, f->type, f->seq, EF_E_STORAGE, 0, "the slot record could not be written"); return; }
       r[0] = (uint8_t)p->booted;
       send(p, EF_T_REPLY | f->type, f->seq, r, 1);
       return;
@@ -279,7 +283,7 @@ static void term_info(ef_proto *p) {
   char b[200];
   int i;
   const ef_slots *s = p->slots;
-  static const char *const ST[7] = {"empty", "receiving", "written", "verified", "pending", "confirmed", "invalid"};
+  static const char *const ST[EF_SLOT_STATE_COUNT] = EF_SLOT_NAMES;
   snprintf(b, sizeof b, "board: %s (id %u)\r\nruntime: %s\r\nwasm3: %s\r\n", p->board_name, (unsigned)p->opts->board_id, EF_RUNTIME_VERSION, EF_WASM3_VERSION);
   text(p, b);
   if (p->heap_largest) snprintf(b, sizeof b, "heap free: %u bytes, largest block %u bytes\r\n", (unsigned)(p->heap_free ? p->heap_free() : 0), (unsigned)p->heap_largest());

@@ -32,6 +32,7 @@ typedef struct {
   ef_rx rx;
   uint32_t host_max_frame;
   int booted;                      /* slot, -1 none */
+  int committed;                   /* the slot the last COMMIT made pending (a repeated COMMIT answers it), -1 none */
   ef_image img;
   ef_app *app;
   int reset;                       /* RESET asked: the port restarts the runtime */

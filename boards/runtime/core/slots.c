@@ -4,8 +4,8 @@
 #include "crc32.h"
 
 #define REC_MAGIC 0x52534645u /* "EFSR" */
-#define REC_VERSION 1
-#define REC_BYTES 100         /* magic, version, seq, active, trial, 2 x (state, size, sha256), crc */
+#define REC_VERSION 2         /* 2: the state byte is the protocol's slot state (1 had its own numbers) */
+#define REC_BYTES EF_SLOT_RECORD_BYTES
 
 static const char *const CODES[] = {
   "ok", "io", "range", "no_upload", "offset", "incomplete", "image", "hash", "not_verified", "nothing_pending", "no_image",
@@ -15,7 +15,7 @@ const char *ef_slots_code(ef_slots_err e) { return (unsigned)e < sizeof CODES / 
 static void put32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24); }
 static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
-static void encode(const ef_slot_record *r, uint8_t b[REC_BYTES]) {
+void ef_slot_record_encode(const ef_slot_record *r, uint8_t b[EF_SLOT_RECORD_BYTES]) {
   int i;
   memset(b, 0, REC_BYTES);
   put32(b, REC_MAGIC);
@@ -32,17 +32,22 @@ static void encode(const ef_slot_record *r, uint8_t b[REC_BYTES]) {
   put32(b + 96, ef_crc32(0, b, 96));
 }
 
-static int decode(const uint8_t b[REC_BYTES], ef_slot_record *r) {
+/* The states a record holds (written and verified are RAM-only). */
+static int stored_state(uint8_t st) {
+  return st == EF_SLOT_EMPTY || st == EF_SLOT_RECEIVING || st == EF_SLOT_PENDING || st == EF_SLOT_CONFIRMED || st == EF_SLOT_INVALID;
+}
+
+int ef_slot_record_decode(const uint8_t b[EF_SLOT_RECORD_BYTES], ef_slot_record *r) {
   int i;
   if (get32(b) != REC_MAGIC || b[4] != REC_VERSION || get32(b + 96) != ef_crc32(0, b, 96)) return 0;
   r->seq = get32(b + 8);
   r->active = b[12];
   r->trial = b[13];
-  if (r->active > 1 && r->active != EF_REC_NONE) return 0;
+  if (r->active > 1 && r->active != EF_NO_SLOT) return 0;
   for (i = 0; i < 2; i++) {
     const uint8_t *p = b + 16 + 40 * i;
     r->slot[i].state = p[0];
-    if (r->slot[i].state > EF_REC_INVALID) return 0;
+    if (!stored_state(p[0])) return 0;
     r->slot[i].size = get32(p + 4);
     memcpy(r->slot[i].sha256, p + 8, 32);
   }
@@ -59,7 +64,7 @@ static ef_slots_err store(ef_slots *s) {
   uint32_t copy;
   s->rec.seq += 1;
   copy = s->rec.seq & 1;
-  encode(&s->rec, b);
+  ef_slot_record_encode(&s->rec, b);
   if (ef_storage_erase(s->st, copy * s->st->erase_block, s->st->erase_block)) return EF_SLOTS_IO;
   if (ef_storage_write(s->st, copy * s->st->erase_block, b, REC_BYTES)) return EF_SLOTS_IO;
   return EF_SLOTS_OK;
@@ -77,11 +82,11 @@ ef_slots_err ef_slots_open(ef_slots *s, const ef_storage *st) {
   s->slot_size = (st->size - 2 * st->erase_block) / 2 / st->erase_block * st->erase_block;
   for (i = 0; i < 2; i++) {
     if (ef_storage_read(st, (uint32_t)i * st->erase_block, b, REC_BYTES)) return EF_SLOTS_IO;
-    ok[i] = decode(b, &r[i]);
+    ok[i] = ef_slot_record_decode(b, &r[i]);
   }
   if (ok[0] && ok[1]) s->rec = (int32_t)(r[1].seq - r[0].seq) > 0 ? r[1] : r[0];
   else if (ok[0] || ok[1]) s->rec = ok[0] ? r[0] : r[1];
-  else { memset(&s->rec, 0, sizeof s->rec); s->rec.active = EF_REC_NONE; }
+  else { memset(&s->rec, 0, sizeof s->rec); s->rec.active = EF_NO_SLOT; }
   return EF_SLOTS_OK;
 }
 
@@ -98,11 +103,11 @@ ef_slots_err ef_slots_boot(ef_slots *s, const ef_read_opts *opts, int *slot, ef_
   for (guard = 0; guard < 4; guard++) {
     int a = s->rec.active, other;
     ef_slots_err e;
-    if (a == EF_REC_NONE) return EF_SLOTS_NO_IMAGE;
+    if (a == EF_NO_SLOT) return EF_SLOTS_NO_IMAGE;
     other = 1 - a;
-    if (s->rec.slot[a].state == EF_REC_CONFIRMED || (s->rec.slot[a].state == EF_REC_PENDING && !s->rec.trial)) {
+    if (s->rec.slot[a].state == EF_SLOT_CONFIRMED || (s->rec.slot[a].state == EF_SLOT_PENDING && !s->rec.trial)) {
       if (check_slot(s, a, opts, img)) {
-        if (s->rec.slot[a].state == EF_REC_PENDING) {
+        if (s->rec.slot[a].state == EF_SLOT_PENDING) {
           s->rec.trial = 1;
           if ((e = store(s)) != EF_SLOTS_OK) return e;
         }
@@ -112,9 +117,9 @@ ef_slots_err ef_slots_boot(ef_slots *s, const ef_read_opts *opts, int *slot, ef_
       }
     }
     /* a trial boot that never confirmed, or an image that no longer verifies: fall back */
-    s->rec.slot[a].state = EF_REC_INVALID;
+    s->rec.slot[a].state = EF_SLOT_INVALID;
     s->rec.trial = 0;
-    s->rec.active = s->rec.slot[other].state == EF_REC_CONFIRMED ? (uint8_t)other : EF_REC_NONE;
+    s->rec.active = s->rec.slot[other].state == EF_SLOT_CONFIRMED ? (uint8_t)other : EF_NO_SLOT;
     if ((e = store(s)) != EF_SLOTS_OK) return e;
   }
   return EF_SLOTS_NO_IMAGE;
@@ -122,33 +127,33 @@ ef_slots_err ef_slots_boot(ef_slots *s, const ef_read_opts *opts, int *slot, ef_
 
 ef_slots_err ef_slots_confirm(ef_slots *s) {
   int a = s->rec.active;
-  if (a == EF_REC_NONE || s->rec.slot[a].state != EF_REC_PENDING) return EF_SLOTS_NOTHING_PENDING;
-  s->rec.slot[a].state = EF_REC_CONFIRMED;
+  if (a == EF_NO_SLOT || s->rec.slot[a].state != EF_SLOT_PENDING) return EF_SLOTS_NOTHING_PENDING;
+  s->rec.slot[a].state = EF_SLOT_CONFIRMED;
   s->rec.trial = 0;
   return store(s);
 }
 
 ef_slots_err ef_slots_rollback(ef_slots *s) {
   int a = s->rec.active;
-  if (a == EF_REC_NONE) return EF_SLOTS_NO_IMAGE;
-  s->rec.slot[a].state = EF_REC_INVALID;
+  if (a == EF_NO_SLOT) return EF_SLOTS_NO_IMAGE;
+  s->rec.slot[a].state = EF_SLOT_INVALID;
   s->rec.trial = 0;
-  s->rec.active = s->rec.slot[1 - a].state == EF_REC_CONFIRMED ? (uint8_t)(1 - a) : EF_REC_NONE;
+  s->rec.active = s->rec.slot[1 - a].state == EF_SLOT_CONFIRMED ? (uint8_t)(1 - a) : EF_NO_SLOT;
   return store(s);
 }
 
 ef_slots_err ef_slots_rollback_to_previous(ef_slots *s) {
   int a = s->rec.active;
-  if (a == EF_REC_NONE || s->rec.slot[1 - a].state != EF_REC_CONFIRMED) return EF_SLOTS_NO_IMAGE;
+  if (a == EF_NO_SLOT || s->rec.slot[1 - a].state != EF_SLOT_CONFIRMED) return EF_SLOTS_NO_IMAGE;
   return ef_slots_rollback(s);
 }
 
 ef_slots_err ef_slots_upload_begin(ef_slots *s, uint32_t size, const uint8_t sha256[32], uint32_t *next) {
-  int t = s->booted >= 0 ? 1 - s->booted : s->rec.active == EF_REC_NONE ? 0 : 1 - s->rec.active;
+  int t = s->booted >= 0 ? 1 - s->booted : s->rec.active == EF_NO_SLOT ? 0 : 1 - s->rec.active;
   ef_slot_info *si = &s->rec.slot[t];
   ef_slots_err e;
   if (size == 0 || size > s->slot_size) return EF_SLOTS_RANGE;
-  if (si->state == EF_REC_UPLOADING && si->size == size && !memcmp(si->sha256, sha256, 32)) {
+  if (si->state == EF_SLOT_RECEIVING && si->size == size && !memcmp(si->sha256, sha256, 32)) {
     if (s->up_slot != t) {
       /* the same upload after a restart: the bytes already there are not known good, start over */
       s->up_slot = t; s->up_next = 0; s->up_erased = 0; s->up_verified = 0;
@@ -158,10 +163,10 @@ ef_slots_err ef_slots_upload_begin(ef_slots *s, uint32_t size, const uint8_t sha
     return EF_SLOTS_OK;
   }
   /* a new upload: the record says so before the first erase, so the slot never boots half-written */
-  si->state = EF_REC_UPLOADING;
+  si->state = EF_SLOT_RECEIVING;
   if (s->rec.active == t) {
     /* a committed image not booted yet gives way: the other slot boots, if it can */
-    s->rec.active = s->rec.slot[1 - t].state == EF_REC_CONFIRMED ? (uint8_t)(1 - t) : EF_REC_NONE;
+    s->rec.active = s->rec.slot[1 - t].state == EF_SLOT_CONFIRMED ? (uint8_t)(1 - t) : EF_NO_SLOT;
     s->rec.trial = 0;
   }
   si->size = size;
@@ -236,10 +241,26 @@ ef_slots_err ef_slots_commit(ef_slots *s) {
   ef_slots_err e;
   if (s->up_slot < 0) return EF_SLOTS_NO_UPLOAD;
   if (!s->up_verified) return EF_SLOTS_NOT_VERIFIED;
-  s->rec.slot[s->up_slot].state = EF_REC_PENDING;
+  s->rec.slot[s->up_slot].state = EF_SLOT_PENDING;
   s->rec.active = (uint8_t)s->up_slot;
   s->rec.trial = 0;
   if ((e = store(s)) != EF_SLOTS_OK) return e;
   s->up_slot = -1;
   return EF_SLOTS_OK;
+}
+
+ef_slots_err ef_slots_adopt(ef_slots *s, int slot, const ef_read_opts *opts) {
+  ef_read_opts whole = *opts;
+  ef_image img;
+  const uint8_t *p;
+  if (s->rec.seq != 0 || s->rec.active != EF_NO_SLOT || slot < 0 || slot > 1) return EF_SLOTS_NO_IMAGE;
+  p = ef_storage_map(s->st, ef_slots_offset(s, slot), s->slot_size);
+  whole.partition = 1;   /* the slot's bytes after the image are whatever flash held */
+  if (!p || ef_image_read(p, s->slot_size, &whole, &img, 0, 0) != EF_IMG_OK) return EF_SLOTS_NO_IMAGE;
+  s->rec.slot[slot].state = EF_SLOT_PENDING;
+  s->rec.slot[slot].size = img.total_size;
+  ef_sha256_once(p, img.total_size, s->rec.slot[slot].sha256);
+  s->rec.active = (uint8_t)slot;
+  s->rec.trial = 0;
+  return store(s);
 }

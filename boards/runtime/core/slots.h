@@ -4,24 +4,24 @@
  * previous record in force. The record changes only at whole steps (upload started, committed, trial
  * boot begun, confirmed, rolled back), which makes every power cut land on the old image or the new one.
  *
- * States: EMPTY -> UPLOADING (upload_begin, before the first erase) -> PENDING (commit, after VERIFY)
+ * States: EMPTY -> RECEIVING (upload_begin, before the first erase) -> PENDING (commit, after VERIFY)
  * -> CONFIRMED (confirm after the first inference self-test). A pending slot boots once on trial; if
  * that boot ends without a confirm (crash, power cut, failed self-test) the next boot marks it INVALID
  * and boots the previous confirmed slot (rollback). Region layout:
  *   [record copy 0: 1 erase block][record copy 1: 1 erase block][slot 0][slot 1]
- * Record, 100 bytes at the start of its block, little-endian (slots.c encode/decode, the one writer and reader):
- *   0 u32 magic "EFSR"   4 u8 version 1   5 u8[3] 0   8 u32 seq   12 u8 active (0, 1, 0xFF none)
- *   13 u8 trial   14 u8[2] 0   16 + 40 i (i = 0, 1): u8 state, u8[3] 0, u32 size, u8[32] sha256
- *   96 u32 CRC-32 of bytes [0, 96). A copy with a bad magic, version, CRC or field is ignored. */
+ * The record, byte for byte, and how a copy is chosen: docs/slots.md (vectors in test/vectors/slots/). */
 #ifndef EF_SLOTS_H
 #define EF_SLOTS_H
 #include <stdint.h>
 #include "image.h"
 #include "sha256.h"
 #include "storage.h"
+#include "../../../test/vectors/protocol/protocol.gen.h"
 
-enum { EF_REC_EMPTY = 0, EF_REC_UPLOADING = 1, EF_REC_PENDING = 2, EF_REC_CONFIRMED = 3, EF_REC_INVALID = 4 };
-#define EF_REC_NONE 0xFF
+/* The state byte is the protocol's slot state (docs/protocol.md, INFO; EF_SLOT_* generated from
+ * host/board/frames.ts SLOT_STATES): the record holds empty, receiving, pending, confirmed and invalid;
+ * written and verified are an upload's progress in RAM (INFO reports them for the slot receiving). */
+#define EF_NO_SLOT 0xFF
 
 typedef struct {
   uint8_t state;
@@ -31,10 +31,16 @@ typedef struct {
 
 typedef struct {
   uint32_t seq;
-  uint8_t active;             /* the slot that boots, or EF_REC_NONE */
+  uint8_t active;             /* the slot that boots, or EF_NO_SLOT */
   uint8_t trial;              /* 1: the active slot is pending and its trial boot has begun */
   ef_slot_info slot[2];
 } ef_slot_record;
+
+#define EF_SLOT_RECORD_BYTES 100
+/* The one writer and reader of the record's bytes: decode returns 0 for a copy to ignore (magic,
+ * version, CRC, an active slot or a state out of range). */
+void ef_slot_record_encode(const ef_slot_record *r, uint8_t b[EF_SLOT_RECORD_BYTES]);
+int ef_slot_record_decode(const uint8_t b[EF_SLOT_RECORD_BYTES], ef_slot_record *r);
 
 typedef enum {
   EF_SLOTS_OK = 0, EF_SLOTS_IO, EF_SLOTS_RANGE, EF_SLOTS_NO_UPLOAD, EF_SLOTS_OFFSET, EF_SLOTS_INCOMPLETE,
@@ -74,4 +80,9 @@ ef_slots_err ef_slots_upload_write(ef_slots *s, uint32_t offset, const uint8_t *
  * the SHA-256 of what storage holds, read back (sha256_out). */
 ef_slots_err ef_slots_upload_verify(ef_slots *s, const ef_read_opts *opts, uint8_t sha256_out[32], char *msg, uint32_t msg_cap);
 ef_slots_err ef_slots_commit(ef_slots *s);
+/* An image written into a slot by other means than an upload (`idf.py flash` of a project generated
+ * with --image writes slot 0 and erases the record): when no record copy was ever valid (seq 0) and the
+ * slot's bytes read as an image (every check; bytes after it ignored), it is recorded as a commit
+ * records an upload: pending, active, to boot on trial. EF_SLOTS_NO_IMAGE when there is none to adopt. */
+ef_slots_err ef_slots_adopt(ef_slots *s, int slot, const ef_read_opts *opts);
 #endif

@@ -6,12 +6,17 @@
  *     [--call EXPORT]...                                                then call i32() exports of the app
  *   edge-flash-runtime [board options] --slot-file F --serve (--pty | --port TTY [--baud B] | --stdio)
  *                                      the protocol (docs/protocol.md); --pty prints {"pty": PATH}
+ *   the line (posix/line.h), with --pty or --stdio: --baud B paces it at B (10 bits a byte, both ways);
+ *   --drop R, --flip R drop or flip bits of each byte with probability R, from --fault-seed S;
+ *   --disconnect-at PCT closes the pty once PCT % of an upload arrived (once per image) and opens a new
+ *   one (the upload stays: the next UPLOAD_BEGIN resumes); --pty-link PATH keeps a symlink to the pty.
  * --board-name NAME names the board in the banner and INFO.
  * Board options: --board-id N --accepts N,N --capacity BYTES --erase-block BYTES --key HEX64
  * --stop-at-op N (or EDGE_FLASH_STOP_AT_OP): die at storage operation N, half-way (power-cut sweep).
  * Results are JSON lines on stdout; errors one line `edge-flash-runtime: ...` on stderr, exit 2. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <signal.h>
 #include <poll.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +32,7 @@
 #include "../core/sha256.h"
 #include "../core/slots.h"
 #include "flash_file.h"
+#include "line.h"
 #include "serial.h"
 
 #define RUNTIME_VERSION "0.1.0"
@@ -39,8 +45,19 @@ static int die(const char *fmt, const char *a, const char *b) {
 }
 
 static const char *state_name(uint8_t s) {
-  static const char *const N[] = {"empty", "uploading", "pending", "confirmed", "invalid"};
-  return s <= EF_REC_INVALID ? N[s] : "?";
+  static const char *const N[EF_SLOT_STATE_COUNT] = EF_SLOT_NAMES;
+  return s < EF_SLOT_STATE_COUNT ? N[s] : "?";
+}
+
+/* A number written whole (strtod reads it all) in [lo, hi]. */
+static int number(const char *v, double lo, double hi, double *out) {
+  char *end;
+  double x;
+  if (!*v) return 0;
+  x = strtod(v, &end);
+  if (*end || !(x >= lo && x <= hi)) return 0;
+  *out = x;
+  return 1;
 }
 
 static void print_hex(const uint8_t *b, int n) { int i; for (i = 0; i < n; i++) printf("%02x", b[i]); }
@@ -48,7 +65,7 @@ static void print_hex(const uint8_t *b, int n) { int i; for (i = 0; i < n; i++) 
 static void print_status(const ef_slots *s, const char *event, int booted) {
   int i;
   printf("{\"event\":\"%s\",\"seq\":%u,\"active\":%d,\"trial\":%u,\"booted\":%d,\"slots\":[", event, (unsigned)s->rec.seq,
-         s->rec.active == EF_REC_NONE ? -1 : s->rec.active, s->rec.trial, booted);
+         s->rec.active == EF_NO_SLOT ? -1 : s->rec.active, s->rec.trial, booted);
   for (i = 0; i < 2; i++) {
     printf("%s{\"state\":\"%s\",\"size\":%u,\"sha256\":\"", i ? "," : "", state_name(s->rec.slot[i].state), (unsigned)s->rec.slot[i].size);
     print_hex(s->rec.slot[i].sha256, 32);
@@ -116,11 +133,11 @@ static int boot(ef_slots *s, const ef_read_opts *o, uint32_t stack) {
   app = ef_app_load(&img, stack, log_stderr, 0, err, sizeof err);
   if (!app) {
     fprintf(stderr, "edge-flash-runtime: self-test failed: %s\n", err);
-    if (s->rec.slot[slot].state == EF_REC_PENDING && (e = ef_slots_rollback(s))) return die("rollback: %s%s", ef_slots_code(e), "");
+    if (s->rec.slot[slot].state == EF_SLOT_PENDING && (e = ef_slots_rollback(s))) return die("rollback: %s%s", ef_slots_code(e), "");
     print_status(s, "self_test_failed", slot);
     return 0;
   }
-  if (s->rec.slot[slot].state == EF_REC_PENDING && (e = ef_slots_confirm(s))) return die("confirm: %s%s", ef_slots_code(e), "");
+  if (s->rec.slot[slot].state == EF_SLOT_PENDING && (e = ef_slots_confirm(s))) return die("confirm: %s%s", ef_slots_code(e), "");
   print_status(s, "booted", slot);
   printf("{\"event\":\"app\",\"slot\":%d,\"sha256\":\"", slot);
   print_hex(s->rec.slot[slot].sha256, 32);
@@ -143,16 +160,7 @@ static int boot(ef_slots *s, const ef_read_opts *o, uint32_t stack) {
   return 0;
 }
 
-static void fd_write(void *ctx, const uint8_t *b, uint32_t n) {
-  int fd = *(int *)ctx;
-  while (n) {
-    ssize_t w = write(fd, b, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) { struct pollfd q = {fd, POLLOUT, 0}; poll(&q, 1, 100); continue; }
-    if (w <= 0) return;   /* the peer is gone; what it misses it asks again */
-    b += w; n -= (uint32_t)w;
-  }
-}
+static void line_write(void *ctx, const uint8_t *b, uint32_t n) { ef_line_send((ef_line *)ctx, b, n); }
 
 /* The C library heap (glibc's arena figures); 0 where the library does not say. */
 static uint32_t heap_free(void) {
@@ -164,48 +172,118 @@ static uint32_t heap_free(void) {
 #endif
 }
 
-static int serve(ef_slots *slots, const ef_storage *st, const ef_read_opts *o, const char *board_name, const char *port, uint32_t baud, int use_pty, uint32_t stack) {
+/* The line's options (--baud with --pty or --stdio, --drop, --flip, --fault-seed, --disconnect-at, --pty-link). */
+typedef struct {
+  uint32_t baud;
+  double drop, flip;
+  uint64_t seed;
+  uint32_t disconnect_ppm;         /* drop the link once this many millionths of an upload arrived; 0: never */
+  const char *link;                /* a symlink kept pointing at the pty, across link drops */
+} line_opts;
+
+static volatile sig_atomic_t stop_signal;
+static void on_stop(int sig) { stop_signal = sig; }
+
+/* --pty-link: the stable name of the pty (a new pty after each link drop gets a new /dev/pts path). */
+static int relink(const char *link, const char *path) {
+  char tmp[4200];
+  if (!link) return 0;
+  if (strlen(link) > 4000) return -1;
+  snprintf(tmp, sizeof tmp, "%s.%ld.new", link, (long)getpid());
+  unlink(tmp);
+  if (symlink(path, tmp)) return -1;
+  return rename(tmp, link);
+}
+
+static int open_pty(int *slave, const char *link) {
+  char path[128];
+  int fd = ef_serial_pty(path, sizeof path, slave);
+  if (fd < 0) return -1;
+  if (relink(link, path)) { close(fd); close(*slave); return -1; }
+  printf("{\"event\":\"pty\",\"pty\":\"%s\"", path);
+  if (link) printf(",\"link\":\"%s\"", link);
+  printf("}\n");
+  fflush(stdout);
+  return fd;
+}
+
+static int serve(ef_slots *slots, const ef_storage *st, const ef_read_opts *o, const char *board_name, const char *port, uint32_t baud, int use_pty, uint32_t stack, const line_opts *lo) {
   static ef_proto p;
-  uint8_t buf[4096];
-  int fd;
+  static ef_line line;
+  uint8_t buf[4096], dropped_for[32];
+  int fd, slave = -1, dropped_once = 0;
+  FILE *events = use_pty == 2 ? stderr : stdout;   /* with --stdio, stdout is the line */
+  char report[400];
+  struct sigaction sa;
   if (use_pty == 2) {
     fd = 0;   /* --stdio: read stdin, write stdout (tests; a pipe is a line without termios) */
   } else if (use_pty) {
-    char path[128];
-    fd = ef_serial_pty(path, sizeof path);
+    fd = open_pty(&slave, lo->link);
     if (fd < 0) return die("cannot create a pseudo-terminal: %s%s", strerror(errno), "");
-    printf("{\"event\":\"pty\",\"pty\":\"%s\"}\n", path);
-    fflush(stdout);
   } else {
     fd = ef_serial_open(port, baud);
     if (fd < 0) return die("cannot open %s: %s", port, strerror(errno));
   }
+  /* a real port paces itself (termios); a pty or a pipe is paced by the line at --baud */
+  ef_line_init(&line, fd, use_pty == 2 ? 1 : fd, port ? 0 : lo->baud, lo->drop, lo->flip, lo->seed);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop;   /* no SA_RESTART: poll returns, the loop ends, the link is removed */
+  sigaction(SIGTERM, &sa, 0);
+  sigaction(SIGINT, &sa, 0);
+  sigaction(SIGHUP, &sa, 0);
   memset(&p, 0, sizeof p);
   p.board_name = board_name;
   p.opts = o;
   p.slots = slots;
   p.stack_bytes = stack;
-  p.write = fd_write;
-  {
-    static int wfd;
-    wfd = use_pty == 2 ? 1 : fd;
-    p.write_ctx = &wfd;
-  }
+  p.write = line_write;
+  p.write_ctx = &line;
   p.heap_free = heap_free;
   p.heap_largest = 0;   /* the C library does not say what its largest free block is: INFO reports 0 */
   ef_proto_start(&p);
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n < 0 && errno == EIO) { struct pollfd q = {fd, POLLIN, 0}; poll(&q, 1, 50); { struct timespec ts = {0, 20000000}; nanosleep(&ts, 0); } continue; }
-    if (n <= 0) return n == 0 ? 0 : die("serial read: %s%s", strerror(errno), "");
-    ef_proto_input(&p, buf, (uint32_t)n);
+  while (!stop_signal) {
+    struct pollfd q = {fd, POLLIN, 0};
+    int room = line.rx_n - line.rx_at < EF_LINE_RX_CAP, r;
+    uint32_t n;
+    r = poll(&q, room ? 1 : 0, ef_line_wait_ms(&line));
+    if (r < 0 && errno != EINTR) return die("serial poll: %s%s", strerror(errno), "");
+    if (r > 0 && q.revents) {
+      int got = ef_line_fill(&line);
+      if (got == -1) break;   /* end of input: stdin closed */
+      if (got == -2) { struct timespec ts = {0, 20000000}; nanosleep(&ts, 0); }   /* a pty between two hosts */
+    }
+    n = ef_line_take(&line, buf, sizeof buf);
+    if (n) ef_proto_input(&p, buf, n);
+    ef_line_flush(&line);
     if (p.reset) {
       /* RESET: the runtime starts again from the slot record, as after a power-on */
       if (ef_slots_open(slots, st)) return die("slot record unreadable after reset%s%s", "", "");
       ef_proto_start(&p);
     }
+    if (lo->disconnect_ppm && slots->up_slot >= 0) {
+      /* --disconnect-at: the link drops once, per image, when that share of it has arrived; the
+       * upload's state stays (RAM), so the host's next UPLOAD_BEGIN of the same image resumes */
+      const ef_slot_info *si = &slots->rec.slot[slots->up_slot];
+      if ((uint64_t)slots->up_next * 1000000u >= (uint64_t)lo->disconnect_ppm * si->size && (!dropped_once || memcmp(dropped_for, si->sha256, 32))) {
+        memcpy(dropped_for, si->sha256, 32);
+        dropped_once = 1;
+        ef_line_report(&line, report, sizeof report);
+        fprintf(events, "{\"event\":\"disconnect\",\"at\":%u,\"size\":%u,%s}\n", (unsigned)slots->up_next, (unsigned)si->size, report);
+        fflush(events);
+        close(fd);
+        close(slave);
+        fd = open_pty(&slave, lo->link);
+        if (fd < 0) return die("cannot create a pseudo-terminal: %s%s", strerror(errno), "");
+        ef_line_reset(&line, fd, fd);
+        ef_proto_hangup(&p);
+      }
+    }
   }
+  if (lo->link) unlink(lo->link);
+  ef_line_report(&line, report, sizeof report);
+  fprintf(events, "{\"event\":\"stopped\",%s}\n", report);
+  fflush(events);
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -216,6 +294,8 @@ int main(int argc, char **argv) {
   const char *port = 0, *board_name = "host";
   uint32_t baud = 0;
   int use_pty = 0;
+  line_opts lo;
+  double d;
   uint32_t erase_block = 4096, stack = 64 * 1024;
   uint64_t flash_size;
   ef_flash_file ff;
@@ -223,6 +303,7 @@ int main(int argc, char **argv) {
   ef_slots slots;
   int i, rc;
   memset(&o, 0, sizeof o);
+  memset(&lo, 0, sizeof lo);
   o.board_id = 1; /* host: the virtual board */
   for (i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : 0;
@@ -246,7 +327,12 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--stack")) stack = (uint32_t)strtoul(v, 0, 10);
     else if (!strcmp(a, "--stop-at-op")) stop = v;
     else if (!strcmp(a, "--port")) port = v;
-    else if (!strcmp(a, "--baud")) baud = (uint32_t)strtoul(v, 0, 10);
+    else if (!strcmp(a, "--baud")) { if (!number(v, 1, 12000000, &d) || d != (uint32_t)d) return die("--baud: expected a whole number of bits a second, got %s%s", v, ""); baud = lo.baud = (uint32_t)d; }
+    else if (!strcmp(a, "--drop")) { if (!number(v, 0, 1, &lo.drop)) return die("--drop: expected a probability in [0, 1], got %s%s", v, ""); }
+    else if (!strcmp(a, "--flip")) { if (!number(v, 0, 1, &lo.flip)) return die("--flip: expected a probability in [0, 1], got %s%s", v, ""); }
+    else if (!strcmp(a, "--fault-seed")) { if (!number(v, 0, 18446744073709551615.0, &d) || d != (double)(uint64_t)d) return die("--fault-seed: expected a whole number, got %s%s", v, ""); lo.seed = (uint64_t)d; }
+    else if (!strcmp(a, "--disconnect-at")) { if (!number(v, 0, 100, &d) || !(d > 0 && d < 100)) return die("--disconnect-at: expected a percentage between 0 and 100 (exclusive), got %s%s", v, ""); lo.disconnect_ppm = (uint32_t)(d * 10000 + 0.5); if (!lo.disconnect_ppm) lo.disconnect_ppm = 1; }
+    else if (!strcmp(a, "--pty-link")) lo.link = v;
     else if (!strcmp(a, "--board-name")) board_name = v;
     else if (!strcmp(a, "--call")) { if (n_calls < 8) calls[n_calls++] = v; }
     else if (!strcmp(a, "--key")) { if (!unhex(v, key, 32)) return die("--key: expected 64 hex digits, got %s%s", v, ""); o.public_key = key; }
@@ -269,7 +355,8 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "install")) rc = install(&slots, &o, install_path);
   else if (!strcmp(mode, "serve")) {
     if (!use_pty && !port) return die("--serve needs --pty or --port TTY%s%s", "", "");
-    rc = serve(&slots, &st, &o, board_name, port, baud, use_pty, stack);
+    if ((lo.disconnect_ppm || lo.link) && use_pty != 1) return die("--disconnect-at and --pty-link need --pty (the link drop closes the pty)%s%s", "", "");
+    rc = serve(&slots, &st, &o, board_name, port, baud, use_pty, stack, &lo);
   }
   else rc = boot(&slots, &o, stack);
   fprintf(stderr, "edge-flash-runtime: storage operations: %llu\n", (unsigned long long)ff.ops);

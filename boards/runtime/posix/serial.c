@@ -44,7 +44,7 @@ int ef_serial_open(const char *path, uint32_t baud) {
   return fd;
 }
 
-int ef_serial_pty(char *path, uint32_t cap) {
+int ef_serial_pty(char *path, uint32_t cap, int *slave) {
   int fd = posix_openpt(O_RDWR | O_NOCTTY);
   const char *name;
   if (fd < 0 || grantpt(fd) || unlockpt(fd) || !(name = ptsname(fd)) || strlen(name) + 1 > cap) return -1;
@@ -54,8 +54,9 @@ int ef_serial_pty(char *path, uint32_t cap) {
     int s = open(name, O_RDWR | O_NOCTTY);
     if (s < 0) return -1;
     if (raw(s, 0)) { close(s); return -1; }
-    /* s stays open for the process's life: with no slave open, reads on the master fail with EIO
+    /* s stays open as long as the master: with no slave open, reads on the master fail with EIO
      * between two host connections */
+    *slave = s;
   }
   return fd;
 }

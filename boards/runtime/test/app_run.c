@@ -1,18 +1,16 @@
-/* app_run: the C runtime's app layer driven as the host's ModelRuntime drives an app, from files it
- * dumped (host/bench/aot.ts dumpRuntime): app.wasm, the planner's weight image (weights.bin, what
- * edge.weights_read serves) and descriptor words (desc.bin). Built twice from this one source: with
- * the wasm3 app layer (build/app_run) and with the AOT one (build/app_run-aot), so that both run the
- * same calls and their outputs can be compared byte for byte.
- *   app_run DIR [--cap BYTES] [--stack BYTES] --decode N
+/* app_run: the C runtime's app layer driving a packed image (format 3) as a board does and as the host's
+ * ModelRuntime does: the image read with every check (ef_image_read), its descriptor section copied
+ * into linear memory for model_init, edge.weights_read serving the image's bytes, linear memory capped
+ * at the image's planned_linear (or --cap). Built twice from this one source: on the wasm3 app layer
+ * (build/app_run) and on the AOT one (build/app_run-aot), so both make the same calls and their
+ * outputs can be compared byte for byte (test/runtime-aot.test.ts; host/bench/aot.ts times it).
+ *   app_run --image FILE [--board-id N] [--cap BYTES] [--stack BYTES] --decode N
  *       greedy from BOS for N positions (model_step); the tokens on stdout, one line; on stderr run.c's
  *       "achieved tok/s: X" (positions after the first over the time after the first)
- *   app_run DIR [--cap BYTES] [--stack BYTES] --generate N --prompt TEXT
- *       the app's generate (gen_begin, gen_next until it ends), greedy; the text on stdout
- *   app_run --image FILE [--board-id N] ...   the same on a packed image (format 3) as a board runs it:
- *       read with every check (ef_image_read), its descriptor section to model_init, edge.weights_read
- *       serving the image's bytes, linear memory capped at the image's plan (unless --cap)
+ *   app_run --image FILE [...] --generate N --prompt TEXT
+ *       the app's generate (gen_begin, gen_next until it ends), greedy; the text and a newline on stdout
  *   app_run --build   how the app layer was compiled (the Makefile's EF_APP_BUILD), one line
- * Errors: one line `app_run: ...` on stderr, exit 2. */
+ * Errors: one line `app_run (ENGINE): ...` on stderr, exit 2. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,12 +26,9 @@ static int die(const char *what, const char *why) {
   return 2;
 }
 
-static uint8_t *slurp(const char *dir, const char *name, long *n) {
-  char path[4096];
+static uint8_t *slurp(const char *path, long *n) {
   FILE *f;
   uint8_t *b = 0;
-  if (dir) snprintf(path, sizeof path, "%s/%s", dir, name);
-  else snprintf(path, sizeof path, "%s", name);
   if (!(f = fopen(path, "rb"))) return 0;
   if (fseek(f, 0, SEEK_END) == 0 && (*n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)*n + 1))) {
     if (fread(b, 1, (size_t)*n, f) != (size_t)*n) { free(b); b = 0; }
@@ -53,15 +48,14 @@ static void log_stderr(void *ctx, const char *text, uint32_t len) {
   fprintf(stderr, "app: %.*s\n", (int)len, text);
 }
 
+#define USAGE "app_run --image FILE [--board-id N] [--cap BYTES] [--stack BYTES] (--decode N | --generate N --prompt TEXT)"
 int main(int argc, char **argv) {
-  const char *dir = 0, *prompt = 0, *image = 0;
-  long board_id = 1;
+  const char *prompt = 0, *image = 0;
+  long decode = -1, generate = -1, cap = 0, stack = 1 << 20, board_id = 1, n_bytes = 0, nd;
+  uint8_t *bytes, *desc, *p;
   ef_read_opts ro;
   ef_image_err ie;
-  long decode = -1, generate = -1, cap = 0, stack = 1 << 20, nw = 0, na = 0, nd = 0;
-  uint8_t *weights, *app, *desc, *bytes, *p;
   ef_image img;
-  ef_section app_section;
   ef_app *a;
   char err[256];
   int32_t r, at;
@@ -79,34 +73,18 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--stack") && i + 1 < argc) stack = atol(argv[++i]);
     else if (!strcmp(argv[i], "--image") && i + 1 < argc) image = argv[++i];
     else if (!strcmp(argv[i], "--board-id") && i + 1 < argc) board_id = atol(argv[++i]);
-    else if (argv[i][0] != '-' && !dir) dir = argv[i];
-    else return die("usage", "app_run (DIR | --image FILE [--board-id N]) [--cap BYTES] [--stack BYTES] (--decode N | --generate N --prompt TEXT)");
+    else return die("usage", USAGE);
   }
-  if (!dir == !image || (decode < 1) == (generate < 0) || (generate >= 0 && !prompt)) return die("usage", "app_run (DIR | --image FILE [--board-id N]) [--cap BYTES] [--stack BYTES] (--decode N | --generate N --prompt TEXT)");
-  if (image) {
+  if (!image || (decode < 1) == (generate < 0) || (generate >= 0 && !prompt)) return die("usage", USAGE);
+  {
     char msg[200];
-    if (!(bytes = slurp(0, image, &nw))) return die(image, "cannot read");
+    if (!(bytes = slurp(image, &n_bytes))) return die(image, "cannot read");
     memset(&ro, 0, sizeof ro);
     ro.board_id = (uint16_t)board_id;
-    if ((ie = ef_image_read(bytes, (uint64_t)nw, &ro, &img, msg, sizeof msg))) return die(ef_image_code(ie), msg);
+    if ((ie = ef_image_read(bytes, (uint64_t)n_bytes, &ro, &img, msg, sizeof msg))) return die(ef_image_code(ie), msg);
     if (cap) img.config.planned_linear = (uint32_t)cap;
-    desc = (uint8_t *)bytes + img.descriptor->offset;
+    desc = bytes + img.descriptor->offset;
     nd = (long)img.descriptor->size;
-    weights = app = 0;
-  } else {
-    if (!(weights = slurp(dir, "weights.bin", &nw)) || !(app = slurp(dir, "app.wasm", &na)) || !(desc = slurp(dir, "desc.bin", &nd))) return die(dir, "needs app.wasm, weights.bin and desc.bin");
-    /* one buffer as the image's bytes: the weights first (offsets as the planner wrote them), the app after */
-    if (!(bytes = malloc((size_t)nw + (size_t)na))) return die("memory", "out of memory");
-    memcpy(bytes, weights, (size_t)nw);
-    memcpy(bytes + nw, app, (size_t)na);
-    memset(&img, 0, sizeof img);
-    img.bytes = bytes;
-    img.total_size = (uint32_t)nw;
-    app_section.kind = EF_KIND_APP;
-    app_section.offset = (uint32_t)nw;
-    app_section.size = (uint32_t)na;
-    img.app = &app_section;
-    img.config.planned_linear = (uint32_t)cap;
   }
 #ifdef __GLIBC__
   {
@@ -163,10 +141,5 @@ int main(int argc, char **argv) {
   }
   ef_app_unload(a);
   free(bytes);
-  if (!image) {
-    free(weights);
-    free(app);
-    free(desc);
-  }
   return 0;
 }

@@ -184,6 +184,7 @@ export function header(): string {
   for (const [c, n] of ERROR_CODES) L.push(`#define EF_ERR_${n} ${c}`);
   L.push('', '/* slot states, STATS reasons, LOG levels */');
   SLOT_STATES.forEach((s, i) => L.push(`#define EF_SLOT_${cname(s)} ${i}`));
+  L.push(`#define EF_SLOT_STATE_COUNT ${SLOT_STATES.length}`, `#define EF_SLOT_NAMES { ${SLOT_STATES.map((s) => `"${s}"`).join(', ')} }`);
   STATS_REASONS.forEach((s, i) => L.push(`#define EF_STOP_${cname(s)} ${i}`));
   LOG_LEVELS.forEach((s, i) => L.push(`#define EF_LOG_${cname(s)} ${i}`));
   L.push('', '#endif', '');

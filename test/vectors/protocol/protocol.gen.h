@@ -214,6 +214,8 @@
 #define EF_SLOT_PENDING 4
 #define EF_SLOT_CONFIRMED 5
 #define EF_SLOT_INVALID 6
+#define EF_SLOT_STATE_COUNT 7
+#define EF_SLOT_NAMES { "empty", "receiving", "written", "verified", "pending", "confirmed", "invalid" }
 #define EF_STOP_STEPS 0
 #define EF_STOP_END 1
 #define EF_STOP_CANCELLED 2

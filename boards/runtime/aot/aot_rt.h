@@ -1,4 +1,4 @@
-/* The board's side of wasm2c's runtime (core/aot_rt.c): where a trap returns to, and linear memory's cap. */
+/* The board's side of wasm2c's runtime (aot/aot_rt.c): where a trap returns to, and linear memory's cap. */
 #ifndef EF_AOT_RT_H
 #define EF_AOT_RT_H
 #include <setjmp.h>

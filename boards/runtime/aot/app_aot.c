@@ -1,13 +1,13 @@
 /* The app layer ahead of time: build/device.wasm translated to C by wasm2c (the Makefile's `aot`
- * target) and compiled into the runtime, every load and store bounds-checked (core/aot_rt.c). It runs
+ * target) and compiled into the runtime, every load and store bounds-checked (aot/aot_rt.c). It runs
  * only the app it was built from: an image whose app section has another SHA-256 is refused, so the
  * image and the code that runs it can never disagree. The host imports are the same link table as
  * wasm3's (core/imports.c), with the same checks and the same messages. */
-#include "app.h"
+#include "../core/app.h"
 #include <stdio.h>
 #include <string.h>
 #include "aot_rt.h"
-#include "sha256.h"
+#include "../core/sha256.h"
 #include "app_aot.gen.h"   /* build/aot/: wasm2c's header, the app's SHA-256 and its i32 exports */
 
 struct Z_edge_instance_t { struct ef_app *app; };

@@ -1,5 +1,5 @@
 /* wasm2c's runtime interface (wasm-rt.h, from the system's wabt) implemented for a board: the AOT app
- * (core/app_aot.c) needs only this. Every load and store is bounds-checked in the translated code
+ * (aot/app_aot.c) needs only this. Every load and store is bounds-checked in the translated code
  * (built with WASM_RT_MEMCHECK_SIGNAL_HANDLER=0: a board has no MMU for guard pages), so here there
  * are no signals and no mmap: linear memory is one heap block of the bytes the app may use, a trap is
  * a longjmp to the call that app_aot.c is making, and call depth is counted. Standard C only. */

@@ -1,0 +1,297 @@
+// `edge-flash flash --rom`: firmware and/or an image written through an ESP32-family chip's ROM serial
+// bootloader with esptool-js, over NodeWebSerialPort (./webserial-node.ts). Everything that can be
+// refused is refused before the port is opened: the board, the regions (inside flash, apart, each in
+// its partition), the image (readImage with the board) and its fit (the planner). Then: auto-reset into
+// the bootloader, SYNC, the chip detected and matched against the board, the stub loader uploaded or,
+// when the chip refuses it, the ROM loader used as it is; each region written and its MD5 compared.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { UserError, errnoText } from '../errors.ts';
+import { imageToModel } from '../image/model.ts';
+import { fmtBytes } from '../image/plan.ts';
+import { readImage } from '../image/read.ts';
+import { planImageOn, shortfall } from '../cli/fit.ts';
+import type { BoardProfile } from './boards.ts';
+import { readPartitionTable } from './esp-partitions.ts';
+import { NodeWebSerialPort } from './webserial-node.ts';
+
+// The chip behind each ESP32-family board, as esptool-js names it, and where its ROM looks for the
+// second-stage bootloader (ESP-IDF's defaults: the partition table at 0x8000 on all of them).
+const CHIPS: Record<string, { chip: string; bootloader: number }> = {
+  esp32: { chip: 'ESP32', bootloader: 0x1000 },
+  esp32s3: { chip: 'ESP32-S3', bootloader: 0x0 },
+  esp32c3: { chip: 'ESP32-C3', bootloader: 0x0 },
+};
+const PARTITION_TABLE = 0x8000;
+const ROM_BAUD = 115200;          // every ESP32-family ROM starts at 115200 (then CHANGE_BAUDRATE)
+const ROM_BLOCK = 0x400;          // FLASH_DATA size for the ROM loader (esptool's), 16 KiB for the stub
+const SPI_ATTACH = 0x0d, SPI_SET_PARAMS = 0x0b;
+
+export function chipOfBoard(board: BoardProfile): { chip: string; bootloader: number } {
+  const family = Object.keys(CHIPS).sort((a, b) => b.length - a.length).find((k) => board.name === k || board.name.startsWith(`${k}-`));
+  if (!family) throw new UserError(`--rom writes through an ESP32-family ROM bootloader; ${board.name} is ${board.title}`, 'for a board running the edge-flash runtime, leave out --rom');
+  return CHIPS[family];
+}
+
+export interface Region {
+  name: string;                   // what a message calls it: 'bootloader', 'app', 'image', ...
+  file: string;
+  offset: number;
+  data: Uint8Array;
+  isImage?: boolean;
+  note?: string;                  // said beside the region before writing (an image whose fit cannot be planned)
+}
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+function readBytes(path: string, what: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new UserError(`${what} ${path}: ${errnoText(e)}`);
+  }
+}
+
+// An ESP-IDF build folder: its flash_args (idf.py's own list: an options line, then "OFFSET FILE"
+// lines, paths relative to the folder), or else the usual three files at ESP-IDF's default offsets
+// and the profile's app partition.
+export function firmwareRegions(dir: string, board: BoardProfile): { regions: Region[]; flashSize?: string } {
+  const d = resolve(dir);
+  if (!existsSync(d) || !statSync(d).isDirectory()) throw new UserError(`--firmware ${dir}: not a folder (expected an ESP-IDF build folder, DIR/build)`);
+  const args = join(d, 'flash_args');
+  if (existsSync(args)) {
+    const regions: Region[] = [];
+    let flashSize: string | undefined;
+    for (const [i, raw] of readFileSync(args, 'utf8').split('\n').entries()) {
+      const line = raw.trim();
+      if (!line) continue;
+      if (line.startsWith('--')) {
+        flashSize = /--flash_size\s+(\S+)/.exec(line)?.[1] ?? flashSize;
+        continue;
+      }
+      const m = /^(0x[0-9a-f]+)\s+(\S.*)$/i.exec(line);
+      if (!m) throw new UserError(`${args} line ${i + 1}: expected 'OFFSET FILE' or options, got '${line}'`);
+      const file = join(d, m[2]);
+      regions.push({ name: regionName(m[2]), file, offset: parseInt(m[1], 16), data: readBytes(file, `${args} line ${i + 1}:`) });
+    }
+    if (!regions.length) throw new UserError(`${args}: no 'OFFSET FILE' lines`);
+    return { regions, flashSize };
+  }
+  const { bootloader } = chipOfBoard(board);
+  const app = board.flash.partitions.find((p) => p.type === 'app');
+  const bins = readdirSync(d).filter((f) => f.endsWith('.bin'));
+  if (bins.length !== 1 || !app) {
+    throw new UserError(`--firmware ${dir}: no flash_args, and ${bins.length ? `${bins.length} .bin files (${bins.join(', ')})` : 'no .bin file'} where one app is expected`, 'point --firmware at the build folder of `idf.py build` (it writes flash_args)');
+  }
+  const at = (name: string, rel: string, offset: number) => ({ name, file: join(d, rel), offset, data: readBytes(join(d, rel), `--firmware: ${name}`) });
+  return {
+    regions: [
+      at('bootloader', join('bootloader', 'bootloader.bin'), bootloader),
+      at('partition table', join('partition_table', 'partition-table.bin'), PARTITION_TABLE),
+      at('app', bins[0], app.offset),
+    ],
+  };
+}
+
+function regionName(rel: string): string {
+  if (/bootloader/i.test(rel)) return 'bootloader';
+  if (/partition/i.test(rel)) return 'partition table';
+  if (/ota_data/i.test(rel)) return 'otadata';
+  return rel.replace(/^.*\//, '').replace(/\.bin$/, '');
+}
+
+// "4MB", "8MB", "2MB" (esptool's spelling in flash_args) as bytes.
+function flashSizeBytes(s: string): number | undefined {
+  const m = /^(\d+)(KB|MB)$/i.exec(s);
+  return m ? Number(m[1]) * (m[2].toUpperCase() === 'KB' ? 1024 : 1 << 20) : undefined;
+}
+
+// Every check that needs no chip: what is written where, and that it belongs there.
+export function planRegions(board: BoardProfile, o: { firmware?: string; image?: string }): Region[] {
+  chipOfBoard(board);
+  if (!o.firmware && !o.image) throw new UserError('flash --rom: nothing to write: give --firmware DIR/build, --image IMAGE, or both');
+  const regions: Region[] = [];
+  if (o.firmware) {
+    const fw = firmwareRegions(o.firmware, board);
+    const size = fw.flashSize && fw.flashSize !== 'keep' && fw.flashSize !== 'detect' ? flashSizeBytes(fw.flashSize) : undefined;
+    if (size !== undefined && size !== board.flash.size) {
+      throw new UserError(`--firmware ${o.firmware}: built for ${fw.flashSize} of flash, but ${board.name} has ${fmtBytes(board.flash.size)}`, `set the flash size in sdkconfig (CONFIG_ESPTOOLPY_FLASHSIZE) to the board's`);
+    }
+    const app = board.flash.partitions.find((p) => p.type === 'app');
+    for (const r of fw.regions) {
+      if (app && r.offset === app.offset && r.data.byteLength > app.size) {
+        throw new UserError(`--firmware: ${r.name} is ${fmtBytes(r.data.byteLength)}, ${board.name}'s ${app.name} partition holds ${fmtBytes(app.size)}`);
+      }
+    }
+    regions.push(...fw.regions);
+  }
+  if (o.image) {
+    const slot = board.flash.partitions.find((p) => p.name === board.flash.imagePartition);
+    if (!slot) throw new UserError(`${board.name} has no model partition in its profile`);
+    const bytes = readBytes(o.image, 'image');
+    let img;
+    try {
+      img = readImage(bytes, { board }); // the board id, the size against the slot, every CRC and the SHA-256
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`${o.image}: ${e.message}`, e.hint);
+      throw e;
+    }
+    const plan = planImageOn(img, imageToModel(img, o.image), board);
+    if (!('unplannable' in plan) && !plan.fits) {
+      throw new UserError(`${o.image}: does not fit ${board.name}: ${shortfall(plan)}; nothing was written`, `see \`edge-flash plan ${o.image} --board ${board.name}\``);
+    }
+    const note = 'unplannable' in plan ? `fit not checked: ${plan.unplannable}` : undefined;
+    regions.push({ name: `image (${slot.name} slot)`, file: o.image, offset: slot.offset, data: bytes, isImage: true, note });
+  }
+  checkAgainstPartitionTable(regions);
+  const sorted = [...regions].sort((a, b) => a.offset - b.offset);
+  for (const [i, r] of sorted.entries()) {
+    const end = r.offset + r.data.byteLength;
+    if (r.offset % 0x1000) throw new UserError(`${r.name} at ${hex(r.offset)}: not on a 4 KiB flash sector`);
+    if (end > board.flash.size) throw new UserError(`${r.name} (${r.file}): ${hex(r.offset)}..${hex(end)} ends past ${board.name}'s ${fmtBytes(board.flash.size)} of flash`);
+    const next = sorted[i + 1];
+    if (next && end > next.offset) throw new UserError(`${r.name} (${hex(r.offset)}..${hex(end)}) overlaps ${next.name} at ${hex(next.offset)}`);
+  }
+  return regions;
+}
+
+// When the firmware brings its partition table, everything else it writes must lie in one of its
+// partitions (an app in an app partition), and the image in a data partition that starts at the
+// profile's model slot: else the firmware would look for the model elsewhere.
+function checkAgainstPartitionTable(regions: Region[]): void {
+  const table = regions.find((r) => r.name === 'partition table');
+  if (!table) return;
+  const parts = readPartitionTable(table.data, `${table.file}`);
+  const list = parts.map((p) => `${p.label} ${hex(p.offset)}+${hex(p.size)}`).join(', ');
+  for (const r of regions) {
+    if (r === table || r.name === 'bootloader') continue;
+    const end = r.offset + r.data.byteLength;
+    if (r.isImage) {
+      const p = parts.find((q) => q.offset === r.offset && q.type === 1);
+      if (!p) throw new UserError(`${table.file}: no data partition at ${hex(r.offset)}, where the board profile puts the model slot (the table has ${list})`, 'generate the firmware with `edge-flash firmware --board` for this board');
+      if (r.data.byteLength > p.size) throw new UserError(`${r.file}: ${r.data.byteLength} bytes, the firmware's ${p.label} partition holds ${p.size}`);
+      continue;
+    }
+    const p = parts.find((q) => r.offset >= q.offset && end <= q.offset + q.size);
+    if (!p) throw new UserError(`${r.name} (${r.file}) at ${hex(r.offset)}..${hex(end)} lies in no partition of ${table.file} (${list})`);
+    if (r.offset === p.offset && p.type === 0 && r.data[0] !== 0xe9) throw new UserError(`${r.name} (${r.file}): not an ESP app image (first byte 0x${r.data[0].toString(16)}, expected 0xe9)`);
+  }
+}
+
+export interface RomFlashOptions {
+  port: string;
+  board: BoardProfile;
+  regions: Region[];
+  baud: number;                                   // switched to after SYNC (CHANGE_BAUDRATE)
+  reset: boolean;                                 // hard reset through RTS at the end
+  log: (msg: string) => void;
+  trace?: boolean;                                // esptool-js's own messages on stderr too
+  onProgress?: (region: Region, written: number, total: number) => void;
+}
+
+export interface RomFlashResult {
+  chip: string;
+  loader: 'stub' | 'rom';
+  regions: Array<{ name: string; offset: number; bytes: number; md5: string; ms: number }>;
+}
+
+// The MD5 in the form esptool-js compares: it hex-encodes the bytes of the reply, and the ROM's reply
+// is already 32 ASCII hex digits (the stub's is 16 raw bytes), so for the ROM its hex is taken twice.
+function md5AsEsptoolJsReads(data: Uint8Array, stub: boolean): string {
+  const h = createHash('md5').update(data).digest('hex');
+  return stub ? h : Buffer.from(h, 'ascii').toString('hex');
+}
+
+export async function romFlash(o: RomFlashOptions): Promise<RomFlashResult> {
+  const { ESPLoader, Transport } = await import('esptool-js');
+  const want = chipOfBoard(o.board).chip;
+  const noted = new Set<string>();
+  const port = new NodeWebSerialPort(o.port, (m) => { if (!noted.has(m)) { noted.add(m); o.log(m); } });
+  const transport = new Transport(port as unknown as ConstructorParameters<typeof Transport>[0], false);
+  // esptool-js traces on console.log (stdout, where results go) even untraced: to stderr, on --trace
+  transport.trace = (m: string) => { if (o.trace) o.log(`esptool-js: ${m}`); };
+  const said: string[] = [];
+  const terminal = {
+    clean() {},
+    writeLine(s: string) { said.push(s); if (o.trace) o.log(`esptool-js: ${s}`); },
+    write(s: string) { if (o.trace && s.trim()) o.log(`esptool-js: ${s.trim()}`); },
+  };
+  const loader = new ESPLoader({ transport, baudrate: o.baud, romBaudrate: ROM_BAUD, terminal, debugLogging: !!o.trace });
+  const step = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (e) {
+      if (e instanceof UserError) throw e;
+      throw new UserError(`${o.port}: ${what}: ${(e as Error).message.replace(/\s+/g, ' ').trim()}`, hintFor(e as Error));
+    }
+  };
+  try {
+    await step('no answer from a ROM bootloader', () => loader.connect('default_reset', 3, true));
+    const chip: string = loader.chip.CHIP_NAME;
+    if (chip !== want) throw new UserError(`${o.port}: the chip is an ${chip}, but --board ${o.board.name} is an ${want}; nothing was written`, 'pick the --board of the attached chip; `edge-flash boards` lists them');
+    o.log(`${o.port}: ${chip} in its ROM bootloader`);
+    let stub = false;
+    try {
+      await loader.runStub();
+      stub = loader.IS_STUB;
+    } catch (e) {
+      // a chip that refuses the RAM upload (secure download mode does) still flashes through its ROM
+      o.log(`stub loader not started (${(e as Error).message.replace(/\s+/g, ' ').trim()}): writing through the ROM loader`);
+      await transport.drainInput();
+      loader.IS_STUB = false;
+    }
+    if (!stub) loader.FLASH_WRITE_SIZE = ROM_BLOCK;
+    if (o.baud !== ROM_BAUD) await step(`cannot switch to ${o.baud} baud`, () => loader.changeBaud());
+    stub = loader.IS_STUB; // a failed switch reconnects at 115200 and may start over without the stub
+    if (!stub) loader.FLASH_WRITE_SIZE = ROM_BLOCK;
+    await step('SPI_ATTACH refused', () => loader.checkCommand('attach the SPI flash', SPI_ATTACH, words(stub ? [0] : [0, 0])));
+    await step('SPI_SET_PARAMS refused', () => loader.checkCommand('set the flash parameters', SPI_SET_PARAMS, words([0, o.board.flash.size, 64 * 1024, 4 * 1024, 256, 0xffff])));
+    const out: RomFlashResult['regions'] = [];
+    for (const r of o.regions) {
+      const t0 = performance.now();
+      let md5 = '';
+      await step(`${r.name} at ${hex(r.offset)} (${r.file})`, () => loader.writeFlash({
+        fileArray: [{ data: r.data, address: r.offset }],
+        flashMode: 'keep', flashFreq: 'keep', flashSize: 'keep', eraseAll: false, compress: false,
+        reportProgress: (_i: number, written: number, total: number) => o.onProgress?.(r, written, total),
+        calculateMD5Hash: (padded: Uint8Array) => {
+          md5 = createHash('md5').update(padded).digest('hex');
+          return md5AsEsptoolJsReads(padded, loader.IS_STUB);
+        },
+      }).catch((e: Error) => {
+        if (/MD5 of file does not match/.test(e.message)) {
+          const flashMd5 = said.filter((s) => s.startsWith('Flash md5: ')).pop()?.slice(11) ?? '?';
+          throw new UserError(`${r.name} at ${hex(r.offset)}: MD5 of the flash (${decodeMd5(flashMd5, loader.IS_STUB)}) differs from ${r.file}'s (${md5}): the write did not take`, 'flash again; if it repeats, try a lower --baud or another cable');
+        }
+        throw e;
+      }));
+      if (!md5) throw new UserError(`${r.name}: no MD5 check was made`); // esptool-js checks only when given the hash function
+      out.push({ name: r.name, offset: r.offset, bytes: r.data.byteLength, md5, ms: performance.now() - t0 });
+    }
+    if (o.reset) await step('reset', () => loader.after('hard_reset'));
+    return { chip, loader: stub ? 'stub' : 'rom', regions: out };
+  } finally {
+    await transport.disconnect().catch(() => {});
+  }
+}
+
+// The ROM's MD5 as esptool-js logs it is the hex of its ASCII digits: back to the digits.
+function decodeMd5(logged: string, stub: boolean): string {
+  if (stub || !/^[0-9a-f]{64}$/.test(logged)) return logged;
+  return Buffer.from(logged, 'hex').toString('ascii');
+}
+
+function words(ws: number[]): Uint8Array {
+  const b = new Uint8Array(4 * ws.length);
+  const v = new DataView(b.buffer);
+  ws.forEach((w, i) => v.setUint32(4 * i, w >>> 0, true));
+  return b;
+}
+
+function hintFor(e: Error): string | undefined {
+  if (/Failed to connect|No serial data|stream stopped/i.test(e.message)) {
+    return 'put the chip in its bootloader: hold BOOT (GPIO0 low), tap EN/RST, release BOOT; then run this again';
+  }
+  return undefined;
+}

@@ -1,0 +1,141 @@
+// The virtual board: the C runtime built for this machine (boards/runtime/build/edge-flash-runtime)
+// serving the protocol on a pseudo-terminal, as a board serves it on its serial port. Its line
+// (boards/runtime/posix/line.c) can run at a real baud rate and inject dropped and flipped bytes and a
+// link drop. The runtime makes the pty (Node cannot without a native module) and keeps a symlink to it
+// at one path, so a host that lost the link opens the same path again and resumes its upload.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, unlinkSync } from 'node:fs';
+import { UserError } from '../errors.ts';
+import { fromRoot } from '../paths.ts';
+import type { Faults } from '../cli/flags.ts';
+import { boardByName, type BoardProfile } from './boards.ts';
+
+export const RUNTIME_BIN = fromRoot('boards', 'runtime', 'build', 'edge-flash-runtime');
+
+// A board whose image is a file (Raspberry Pi, host) has a slot as large as its disk; the virtual board
+// keeps its whole flash in memory and in one file, so such a slot is this large there (INFO says so).
+export const VIRTUAL_FILE_SLOT = 64 << 20;
+
+export function virtualCapacity(b: BoardProfile): number {
+  return b.flash.imagePartition === null ? Math.min(b.imageCapacity, VIRTUAL_FILE_SLOT) : b.imageCapacity;
+}
+
+export interface SimOptions {
+  board: BoardProfile;
+  slotFile: string;               // its flash (created if missing)
+  link: string;                   // the stable path of its pty (a symlink the runtime keeps current)
+  baud?: number | null;           // pace the line at this rate (10 bits a byte); null: as fast as the pty
+  faults?: Faults;
+  log?: (line: string) => void;   // the runtime's stderr and its events, one line each
+}
+
+// One JSON line the runtime prints: pty, disconnect (at, size and the line's counts), stopped.
+export interface SimEvent {
+  event: string;
+  [k: string]: unknown;
+}
+
+export interface VirtualBoard {
+  path: string;                   // = options.link
+  child: ChildProcess;
+  events: SimEvent[];
+  waitEvent(name: string, ms?: number, nth?: number): Promise<SimEvent>;   // the nth such event (1: the first)
+  stop(): Promise<SimEvent | null>;   // SIGTERM; the 'stopped' event with the line's counts
+  exited: Promise<number | null>;
+}
+
+// The runtime's arguments for a board profile: its ids, slot capacity and erase block.
+export function runtimeArgs(o: SimOptions): string[] {
+  const b = o.board;
+  const accepts = b.accepts.map((a) => boardByName(a).id);
+  const f = o.faults;
+  return [
+    '--board-id', String(b.id), '--board-name', b.name, ...(accepts.length ? ['--accepts', accepts.join(',')] : []),
+    '--capacity', String(virtualCapacity(b)), '--erase-block', String(b.flash.eraseBlock), '--slot-file', o.slotFile,
+    '--serve', '--pty', '--pty-link', o.link,
+    ...(o.baud ? ['--baud', String(o.baud)] : []),
+    ...(f && f.drop > 0 ? ['--drop', String(f.drop)] : []),
+    ...(f && f.flip > 0 ? ['--flip', String(f.flip)] : []),
+    ...(f && f.disconnectAt !== null ? ['--disconnect-at', String(f.disconnectAt)] : []),
+    ...(f ? ['--fault-seed', String(f.seed)] : []),
+  ];
+}
+
+// Builds the runtime when it is missing (make, as `npm run build` does).
+export function ensureRuntime(): string {
+  if (existsSync(RUNTIME_BIN)) return RUNTIME_BIN;
+  const r = spawnSync('make', ['-s', '-C', fromRoot('boards', 'runtime')], { encoding: 'utf8' });
+  if (r.status !== 0 || !existsSync(RUNTIME_BIN)) {
+    throw new UserError(`the virtual board is not built and make failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`, 'npm run build needs cc (or clang) and make');
+  }
+  return RUNTIME_BIN;
+}
+
+export async function startVirtualBoard(o: SimOptions): Promise<VirtualBoard> {
+  if (virtualCapacity(o.board) > 0x7fff0000) throw new UserError(`the virtual board cannot hold two slots of ${o.board.imageCapacity} bytes (${o.board.name})`);
+  const bin = ensureRuntime();
+  const child = spawn(bin, runtimeArgs(o), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const events: SimEvent[] = [];
+  const waiters: Array<() => void> = [];
+  const log = o.log ?? (() => {});
+  let out = '', err = '';
+  const lines = (buf: string, chunk: string, each: (l: string) => void): string => {
+    buf += chunk;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      each(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+    }
+    return buf;
+  };
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out = lines(out, d, (l) => {
+      try {
+        events.push(JSON.parse(l) as SimEvent);
+      } catch {
+        log(l);
+        return;
+      }
+      const ev = events[events.length - 1];
+      if (ev.event === 'disconnect') log(`sim: the link dropped at ${ev.at} of ${ev.size} bytes of the upload (${((100 * (ev.at as number)) / (ev.size as number)).toFixed(1)} %); ${o.link} is a new pty now`);
+      waiters.splice(0).forEach((w) => w());
+    });
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err = lines(err, d, (l) => log(l));
+  });
+  const exited = new Promise<number | null>((r) => child.on('exit', (c, sig) => {
+    waiters.splice(0).forEach((w) => w());
+    r(c ?? (sig ? 128 : null));
+  }));
+  let done = false;
+  void exited.then(() => (done = true));
+  const waitEvent = async (name: string, ms = 10_000, nth = 1): Promise<SimEvent> => {
+    const until = Date.now() + ms;
+    for (;;) {
+      const ev = events.filter((e) => e.event === name)[nth - 1];
+      if (ev) return ev;
+      if (done) throw new UserError(`the virtual board exited before it said '${name}'${err ? `: ${err.trim()}` : ''}`);
+      if (Date.now() > until) throw new UserError(`the virtual board did not say '${name}' within ${ms / 1000} s`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.max(1, until - Date.now()));
+        waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  };
+  await waitEvent('pty');
+  return {
+    path: o.link, child, events, waitEvent, exited,
+    async stop() {
+      if (!done) child.kill('SIGTERM');
+      await exited;
+      try {
+        unlinkSync(o.link);   // the runtime removes it on SIGTERM; not if it died otherwise
+      } catch { /* gone already */ }
+      return events.find((e) => e.event === 'stopped') ?? null;
+    },
+  };
+}

@@ -1,0 +1,13 @@
+/* Stand-ins for the ESP-IDF calls the edge-flash port uses, written from ESP-IDF's documented
+ * signatures (API reference, v5.x) so that the generated C compiles and runs on a PC. Not ESP-IDF. */
+#ifndef STUB_ESP_ERR_H
+#define STUB_ESP_ERR_H
+typedef int esp_err_t;
+#define ESP_OK 0
+#define ESP_FAIL -1
+#define ESP_ERR_NO_MEM 0x101
+#define ESP_ERR_INVALID_ARG 0x102
+#define ESP_ERR_INVALID_STATE 0x103
+#define ESP_ERR_INVALID_SIZE 0x104
+#define ESP_ERR_NOT_FOUND 0x105
+#endif

@@ -1,0 +1,7 @@
+/* Stand-in (see ../esp_err.h). */
+#ifndef STUB_FREERTOS_TASK_H
+#define STUB_FREERTOS_TASK_H
+#include "FreeRTOS.h"
+typedef void *TaskHandle_t;
+void vTaskDelay(const TickType_t ticks);
+#endif
