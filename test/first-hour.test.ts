@@ -1,7 +1,7 @@
 // What a new user meets in the first hour (issue 17): a closed stdout, numbers that are not numbers,
 // usage errors, errno codes, the context's end, --key in hex, verify/run --board against the
 // planner, re-packing an image, pack choosing formats, plan --check, an explicit --engine wasm3.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +46,40 @@ s('a closed stdout ends quietly with exit 0 (help, streamed text, JSON)', () => 
     assert.is(r.code, 0, `${args} | ${head}: exit ${r.code}\n${r.err}`);
     assert.not.match(r.err, /EPIPE|\n\s+at /, `${args} | ${head}: ${r.err}`);
   }
+});
+
+// The CLI with its stdout's read end closed before it writes anything: exit status and stderr.
+function closedStdout(args: string[]): Promise<{ code: number | null; err: string }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout.destroy();
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => { err += d; });
+    p.on('close', (code) => res({ code, err }));
+  });
+}
+
+s('a closed stdout stops the generation at its next write, not at -n (generate and chat, both engines)', async () => {
+  for (const engine of ['v8', 'wasm3']) {
+    for (const mode of [[], ['-m', 'chat']]) {
+      const what = `${engine} ${mode.join(' ') || '-m generate'}`;
+      // closed before the first token: the first write stops it (chat's is the 'Assistant: ' label), of
+      // the context's 512 positions
+      const r = await closedStdout(['run', MODEL, '-n', '100000', '-s', '7', '-i', 'In the beginning', '--engine', engine, ...mode, '--verbose']);
+      assert.is(r.code, 0, `${what}: ${r.err}`);
+      assert.match(r.err, new RegExp(`stdout closed by its reader after ${mode.length ? 0 : 1} tokens of at most 512 positions: generation stopped\\n$`), what);
+      assert.not.match(r.err, /achieved tok\/s|EPIPE/, what);
+      // and quietly without --verbose
+      const q = await closedStdout(['run', MODEL, '-n', '100000', '-s', '7', '-i', 'In the beginning', '--engine', engine, ...mode]);
+      assert.equal([q.code, q.err], [0, ''], what);
+    }
+  }
+  // closed by head in the middle: stopped within a few tokens of the 20th byte (generous: a loaded machine)
+  const r = spawnSync('bash', ['-c', `"${process.execPath}" "${BIN}" run "${MODEL}" -n 100000 -s 7 -i "In the beginning" --verbose 2>"${at('mid.err')}" | head -c 20 >/dev/null; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+  const err = readFileSync(at('mid.err'), 'utf8');
+  assert.is(r.stdout.trim(), '0', err);
+  const m = /stdout closed by its reader after (\d+) tokens of at most 512 positions/.exec(err);
+  assert.ok(m && Number(m[1]) < 256, err);
 });
 
 s('every numeric flag is checked: one line, exit 2', () => {
@@ -192,12 +226,18 @@ s('plan --check exits 1 when it does not fit; plain plan keeps 0', () => {
   assert.is(cli('plan', MODEL, '--board', 'rpi5', '--no-speed', '--check').code, 0);
 });
 
-s('the README\'s command table is the CLI\'s (npm run docs:figures -- --check)', () => {
+s('the README\'s command table is the CLI\'s, its fit table the planner\'s (npm run docs:figures -- --check)', () => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('tools', 'docs-figures.ts'), '--check'], { encoding: 'utf8', cwd: fromRoot() });
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stderr, /the README's command table matches the CLI/);
   const readme = readFileSync(fromRoot('README.md'), 'utf8');
   assert.match(readme, /<!-- figures: plan -->\n\| model \| board \| fits \|[^]*\| kjv-rpi-15m [^]*<!-- end figures: plan -->/);
+  assert.match(r.stderr, /its fit table the planner/);
+  // a row for every model in models/, a column for every board
+  const fit = /<!-- figures: fit -->\n([^]*?)<!-- end figures: fit -->/.exec(readme)![1].trim().split('\n');
+  assert.is(fit.length, 2 + 4, fit.join('\n'));
+  assert.match(fit[0], /^\| model \| host \| esp32 \|.*\| rpi5 \|$/);
+  assert.match(readme, /\| kjv-esp32-260k \(tb1, int4 KV, ctx 512\) \| yes \| ctx <= \d+/);
 });
 
 s('plan\'s tok/s estimate reports the spread of its calibration rounds', async () => {

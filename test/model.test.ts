@@ -66,9 +66,30 @@ kv('int8/int4/int3 round trips stay within half a step of the bf16 scale', () =>
     }
   }
 });
+kv('the reference\'s kvTransform hook: the format\'s own round trip gives its logits (int8); on int4 it is float64 attention over the same dequantized K/V, close to the integer attention', () => {
+  const model = modelFromWeights(randomWeights(TINY, 11));
+  const run = (opts: ConstructorParameters<typeof ReferenceModel>[1]) => {
+    const ref = new ReferenceModel(model, opts);
+    return TOKENS.map((t, pos) => ref.forward(t, pos));
+  };
+  const f32 = run({});
+  for (const name of ['int8', 'int4'] as const) {
+    const f = kvFormat(name)!;
+    const hooked = run({ kvTransform: (v) => kvRoundTrip(v, f) }), own = run({ kv: f });
+    hooked.forEach((l, pos) => {
+      if (name === 'int8') return assert.equal(Array.from(l), Array.from(own[pos]), `int8 pos ${pos}`);
+      // the integer attention (int8 query, fixed-point softmax) adds less than the int4 round trip costs
+      const integer = relErr(Float32Array.from(own[pos]), l), format = relErr(Float32Array.from(l), f32[pos]);
+      assert.ok(integer < format, `int4 pos ${pos}: integer vs float attention ${integer}, int4 vs f32 ${format}`);
+    });
+  }
+  // the identity hook is f32 KV
+  const id = run({ kvTransform: (v) => v });
+  id.forEach((l, pos) => assert.equal(Array.from(l), Array.from(f32[pos])));
+});
 kv.run();
 
-function check(s: ReturnType<typeof suite>, label: string, model: Model, engine: Engine, target: Target, kvName: string, tol: number, act: 'i8' | 'i4' = 'i8') {
+function check(s: ReturnType<typeof suite>, label: string, model: Model, engine: Engine, target: Target, kvName: string, tol: number, act: 'i8' | 'i4' | 'a4.8' = 'i8') {
   s(label, () => {
     const kvf = kvFormat(kvName)!;
     const rt = ModelRuntime.create(model, engine, { target, kv: kvf, batch: 4, act });
@@ -108,6 +129,18 @@ for (const engine of engines) {
     for (const fmt of ['tq2', 'tb1']) {
       check(s, `${fmt} weights, int4 activations (a4.8), int3 KV`, quantizeModel(base, { layers: formatByName(fmt)!, classifier: null }), engine, target, 'int3', 1e-2, 'i4');
     }
+    const tb1 = quantizeModel(base, { layers: formatByName('tb1')!, classifier: null });
+    check(s, 'tb1 weights, a4.8 hybrid activations (i4 into wq, wk, wv, w1, w3; i8 into wo, w2), int3 KV', tb1, engine, target, 'int3', 1e-2, 'a4.8');
+    s('a4.8 hybrid plan: i4 into the block inputs\' projections, i8 into wo and w2', () => {
+      const rt = ModelRuntime.create(tb1, engine, { target, act: 'a4.8', batch: 1 });
+      try {
+        for (const t of rt.plan.tensors.filter((p) => p.kind === 'matrix' && p.name.startsWith('layers.'))) {
+          assert.is(t.act, /\.(wo|w2)$/.test(t.name) ? 'i8' : 'i4', t.name);
+        }
+      } finally {
+        rt.close();
+      }
+    });
 
     s('streaming under a memory limit gives the same logits as all-resident, within the predicted memory', () => {
       const q = quantizeModel(base, { layers: formatByName('tq2')!, classifier: null });

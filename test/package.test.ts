@@ -45,7 +45,7 @@ function project(name: string): string {
 
 const s = suite('package');
 
-s('npm pack carries the addon sources and the wasm apps, no native binary and no cargo target', () => {
+s('npm pack carries the addon and runtime sources and the wasm apps, no native binary, no cargo target, no runtime build', () => {
   const r = sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], fromRoot());
   assert.is(r.code, 0, r.err);
   const files: string[] = JSON.parse(r.out)[0].files.map((f: { path: string }) => f.path);
@@ -53,6 +53,12 @@ s('npm pack carries the addon sources and the wasm apps, no native binary and no
     assert.ok(files.includes(f), `${f} is not in the package`);
   }
   assert.not.ok(files.some((f) => f.endsWith('.node') || f.includes('wasm3-node/target/') || f.endsWith('.log')), files.filter((f) => /\.node$|target\/|\.log$/.test(f)).join(', '));
+  // the device runtime as sources (`edge-flash runtime build` and sim build it where it runs), with the
+  // Raspberry Pi's service files; never this machine's binaries (native, sanitizer and cross builds)
+  for (const f of ['boards/runtime/Makefile', 'boards/runtime/wasm3-dir.sh', 'boards/runtime/posix/main.c', 'boards/rpi/edge-flash-runtime.service', 'boards/rpi/rpi4.env', 'boards/rpi/README.md']) {
+    assert.ok(files.includes(f), `${f} is not in the package`);
+  }
+  assert.not.ok(files.some((f) => f.startsWith('boards/runtime/build/')), files.filter((f) => f.startsWith('boards/runtime/build/')).slice(0, 5).join(', '));
   assert.ok(existsSync(join(dir, tgz)));
   assert.is(pkg.scripts.install, 'node tools/build.mjs addon');
 });

@@ -154,7 +154,9 @@ test('max error per tensor falls with bits (2 < 3 < 4 < 8), BitMoD beats INT of 
     assert.ok(e(2) > e(3) && e(3) > e(4) && e(4) > err.q8_0.max, `G=${g}: ${e(2)} ${e(3)} ${e(4)} ${err.q8_0.max}`);
   }
   for (const bits of [3, 4]) {
-    assert.ok(err[`bmd${bits}g128`].rmse < err[`i${bits}g128`].rmse, `bmd${bits}g128 rmse ${err[`bmd${bits}g128`].rmse} vs i${bits}g128 ${err[`i${bits}g128`].rmse}`);
+    for (const g of [32, 64, 128]) {
+      assert.ok(err[`bmd${bits}g${g}`].rmse < err[`i${bits}g${g}`].rmse, `bmd${bits}g${g} rmse ${err[`bmd${bits}g${g}`].rmse} vs i${bits}g${g} ${err[`i${bits}g${g}`].rmse}`);
+    }
   }
   assert.ok(formatByName('bmd4g128'));
 });

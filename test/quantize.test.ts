@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readGguf } from '../host/formats/gguf.ts';
@@ -30,7 +30,8 @@ const TARGETS: Array<[string, QuantizeOptions]> = [
   ['ternary tq2_0', { method: 'ternary', format: 'tq2_0' }], ['ternary tq1_0', { method: 'ternary', format: 'tq1_0' }],
   ...[2, 3, 4].flatMap((bits) => [32, 64, 128].flatMap((group) => [false, true].map((sym): [string, QuantizeOptions] => [`rtn i${bits}g${group}${sym ? ' sym' : ''}`, { method: 'rtn', bits, group, sym }]))),
   ['rtn q4_0', { method: 'rtn', format: 'q4_0' }], ['rtn q8_0', { method: 'rtn', format: 'q8_0' }],
-  ['bitmod 3', { method: 'bitmod', bits: 3 }], ['bitmod 4', { method: 'bitmod', bits: 4 }],
+  ...[3, 4].flatMap((bits) => [32, 64, 128].map((group): [string, QuantizeOptions] => [`bitmod ${bits} g${group}`, { method: 'bitmod', bits, group }])),
+  ['gptq bmd3g32', { method: 'gptq', format: 'bmd3g32', calibTokens: 32, window: 16 }],
   ['gptq i3g64', { method: 'gptq', bits: 3, group: 64, calibTokens: 32, window: 16 }],
   ['gptq bmd4g128 act-order', { method: 'gptq', format: 'bmd4g128', actOrder: true, calibTokens: 32, window: 16 }],
   ['gptq tq2', { method: 'gptq', format: 'tq2', calibTokens: 32, window: 16 }],
@@ -143,13 +144,18 @@ test('GPTQ lowers the layer output error below RTN\'s on correlated inputs (INT2
   }
 });
 
-test('BitMoD lowers the group error below asymmetric INT at equal bits (3 and 4 bits, groups of 128)', () => {
+test('BitMoD lowers the group error below asymmetric INT at equal bits (3 and 4 bits, groups of 32, 64, 128)', () => {
   const W = randn(rng(5), 64 * 128, 0.05);
   for (const bits of [3, 4]) {
-    const b = bitmodScheme(bits, 128), i = intScheme(bits, 128, false);
-    assert.is(b.bitsPerWeight, i.bitsPerWeight);
-    const err = (s: Scheme) => { const q = dequantResult(s, rtn(s, W, 64, 128), 64, 128); return q.reduce((a, v, j) => a + (v - W[j]) ** 2, 0); };
-    assert.ok(err(b) < err(i), `${bits} bits: BitMoD ${err(b)} vs INT ${err(i)}`);
+    for (const group of [32, 64, 128]) {
+      const b = bitmodScheme(bits, group), i = intScheme(bits, group, false);
+      assert.is(b.bitsPerWeight, i.bitsPerWeight);
+      const err = (s: Scheme) => { const q = dequantResult(s, rtn(s, W, 64, 128), 64, 128); return q.reduce((a, v, j) => a + (v - W[j]) ** 2, 0); };
+      // Gaussian groups of 32 at 4 bits are the exception: asymmetric INT4's 16 levels over [min, max] fit
+      // so few weights about as well as FP4 (BitMoD 0.1281 vs INT 0.1271 here); it must stay close
+      if (bits === 4 && group === 32) assert.ok(err(b) < 1.02 * err(i), `4 bits, groups of 32: BitMoD ${err(b)} vs INT ${err(i)}`);
+      else assert.ok(err(b) < err(i), `${bits} bits, groups of ${group}: BitMoD ${err(b)} vs INT ${err(i)}`);
+    }
   }
 });
 
@@ -169,6 +175,28 @@ test('CLI: gptq on the demo model writes a GGUF the loaders read, with a JSON su
   assert.is(m.embedding.format.name, 'f32');
   const run = cli('run', out, '-i', 'In the beginning', '-n', '8', '-s', '1');
   assert.is(run.code, 0, run.err);
+});
+
+test('CLI: bitmod groups of 32 and 64 on the demo model (64-wide rows); the packed image runs as the GGUF does, on V8 and wasm3', () => {
+  for (const [bits, group] of [[3, 32], [4, 64]]) {
+    const out = join(tmp, `bmd${bits}g${group}.gguf`), img = join(tmp, `bmd${bits}g${group}.efimg`);
+    const r = cli('quantize', demo, '--method', 'bitmod', '--bits', String(bits), '--group', String(group), '-o', out, '--json');
+    assert.is(r.code, 0, r.err);
+    assert.is(JSON.parse(r.out).format, `bmd${bits}g${group}`);
+    assert.is(loadModel(out).layers[4].w2.format.name, `bmd${bits}g${group}`);
+    const gen = ['-i', 'In the beginning', '-n', '12', '-t', '0'];
+    const texts = ['v8', 'wasm3'].map((engine) => {
+      const run = cli('run', out, '-z', join(dirname(demo), 'tokenizer.bin'), ...gen, '--engine', engine);
+      assert.is(run.code, 0, run.err);
+      return run.out;
+    });
+    assert.is(texts[1], texts[0]);
+    const pack = cli('pack', out, '-z', join(dirname(demo), 'tokenizer.bin'), '--board', 'host', '-o', img);
+    assert.is(pack.code, 0, pack.err);
+    const run = cli('run', img, ...gen);
+    assert.is(run.code, 0, run.err);
+    assert.is(run.out, texts[0]);
+  }
 });
 
 test('CLI: tesseraq on the demo model lowers every block\'s output error below its rtn init\'s', () => {
@@ -196,6 +224,7 @@ test('CLI: bad input is one line and exit 2', () => {
     [['--method', 'ternary', '--bits', '2'], /ternary/],
     [['--method', 'rtn', '--format', 'nf4'], /unknown --format nf4/],
     [['--method', 'bitmod', '--bits', '3'], /do not divide the rows/],
+    [['--method', 'bitmod', '--bits', '3', '--group', '48'], /BitMoD groups of 48: expected 32, 64 or 128/],
     [['--method', 'rtn', '--format', 'q8_0'], /do not divide the rows/],
     [['--method', 'gptq', '--calib', empty], /is empty/],
     [['--method', 'gptq', '--calib', short], /fewer than one window/],

@@ -1,8 +1,10 @@
 // The device runtime's C programs (boards/runtime/) as the runtime tests run them: built once with
 // make (the project build does the same step; make finds nothing to do then).
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fromRoot } from '../host/paths.ts';
+import { cli } from './helpers.ts';
+import type { RuntimeBuild } from './runtime-vectors.ts';
 
 export const RUNTIME_DIR = fromRoot('boards', 'runtime');
 
@@ -10,6 +12,26 @@ export function makeRuntime(target = 'all'): string {
   const r = spawnSync('make', ['-s', '-C', RUNTIME_DIR, '-j2', target], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`make -C boards/runtime ${target} failed:\n${r.stdout}${r.stderr}`);
   return join(RUNTIME_DIR, 'build');
+}
+
+export function nativeBuild(): RuntimeBuild {
+  return { name: 'native', dir: makeRuntime(), wrap: [] };
+}
+
+// The Raspberry Pi cross builds (make cross-aarch64, cross-armhf) and the qemu-user that runs each.
+export const CROSS = { aarch64: { gcc: 'aarch64-linux-gnu-gcc', qemu: 'qemu-aarch64' }, armhf: { gcc: 'arm-linux-gnueabihf-gcc', qemu: 'qemu-arm' } } as const;
+const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+
+// The cross build of `arch`, or why it cannot be made here (no cross compiler or no qemu-user:
+// tools/install-system-deps.sh installs both).
+export function crossBuild(arch: keyof typeof CROSS): RuntimeBuild | string {
+  const t = CROSS[arch];
+  const missing = [t.gcc, t.qemu].filter((c) => !have(c));
+  if (missing.length) return `${missing.join(' and ')} not found (tools/install-system-deps.sh installs them)`;
+  // as a user builds it: `edge-flash runtime build --cross ARCH` prints the binary's path
+  const r = cli('runtime', 'build', '--cross', arch);
+  if (r.code !== 0) throw new Error(`edge-flash runtime build --cross ${arch} failed (${r.code}):\n${r.err}`);
+  return { name: arch, dir: dirname(r.out.trim()), wrap: [t.qemu] };
 }
 
 export function runBin(bin: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeout?: number } = {}) {

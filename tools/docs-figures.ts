@@ -4,15 +4,19 @@
 //   commands  the command table, from the CLI's own definitions (host/cli/verbs.ts)
 //   plan      the demo models on every board: `plan`'s verdict, linear memory, streaming and tok/s
 //             estimate with its calibration spread (host/image/plan.ts, host/image/speed.ts)
-// `--only NAME` rewrites one block; `--check` rewrites nothing and exits 1 when `commands` is stale
-// (the measured blocks change from run to run by nature).
+//   fit       which model in models/ fits which board: the planner's verdict at the model's context,
+//             else its largest context (no measurement: deterministic)
+// `--only NAME` rewrites one block; `--check` rewrites nothing and exits 1 when `commands` or `fit` is
+// stale (the measured `plan` block changes from run to run by nature).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { existsSync, readdirSync } from 'node:fs';
 import { boards } from '../host/board/boards.ts';
 import { VERBS } from '../host/cli/verbs.ts';
 import { kvFormat } from '../host/model/kv.ts';
 import { convertModel, deviceApp, planRequest } from '../host/image/pack.ts';
 import { fmtBytes, largestContext, planBoard, withContext } from '../host/image/plan.ts';
+import { imageChoices } from '../host/image/options.ts';
 import { loadSource } from '../host/image/source.ts';
 import { measureHostSpeed } from '../host/image/speed.ts';
 import { fromRoot } from '../host/paths.ts';
@@ -23,7 +27,9 @@ const README = fromRoot('README.md');
 function commandsBlock(): string {
   const program = new Command().name('edge-flash');
   for (const register of VERBS) register(program);
-  const rows = program.commands.map((c) => {
+  // a verb with subcommands (`runtime build`) gets a row for each
+  const verbs = program.commands.flatMap((c) => (c.commands.length ? c.commands.map((sub) => ({ c: sub, name: `${c.name()} ${sub.name()}` })) : [{ c, name: c.name() }]));
+  const rows = verbs.map(({ c, name }) => {
     const args = c.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`));
     const opts = c.options.filter((o) => o.long !== '--help').map((o) => {
       const name = o.long ?? o.short!;
@@ -31,7 +37,7 @@ function commandsBlock(): string {
       const text = `${name}${arg ? ` ${arg}` : ''}`;
       return o.mandatory ? text : `[${text}]`;
     });
-    const usage = `edge-flash ${c.name()} ${[...args, ...opts].join(' ')}`.replace(/\|/g, '\\|');
+    const usage = `edge-flash ${name} ${[...args, ...opts].join(' ')}`.replace(/\|/g, '\\|');
     return `| \`${usage}\` | ${c.description().replace(/\|/g, '\\|')} |`;
   });
   return ['| command | what it does |', '| --- | --- |', ...rows].join('\n');
@@ -85,6 +91,48 @@ async function planBlock(log: (s: string) => void): Promise<string> {
   return ['| model | board | fits | linear memory | streamed a token | est. tok/s (± half the calibration spread) |', '| --- | --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 
+// Every model in models/ with the README's flags (the demo's; the f32 twin as trained, int4 KV), as
+// `plan models/M --board B FLAGS` plans it.
+const FIT_FLAGS: Record<string, { quant?: string; kv: string }> = {
+  'kjv-esp32-260k': { quant: 'tb1', kv: 'int4' },
+  'kjv-esp32-260k-fp': { kv: 'int4' },
+  'kjv-s3-3m': { quant: 'tb1', kv: 'int4' },
+  'kjv-rpi-15m': { quant: 'tb1', kv: 'int8' },
+};
+
+function fitBlock(log: (s: string) => void): string {
+  const models = readdirSync(fromRoot('models')).filter((d) => existsSync(fromRoot('models', d, 'model.bin'))).sort();
+  const unknown = models.filter((m) => !FIT_FLAGS[m]);
+  if (unknown.length) throw new Error(`docs-figures: no README flags for ${unknown.join(', ')}: add them to FIT_FLAGS`);
+  const all = boards();
+  const rows = models.map((dir) => {
+    const f = FIT_FLAGS[dir];
+    log(`docs-figures: fit ${dir}`);
+    const src = loadSource(fromRoot('models', dir, 'model.bin'));
+    // the formats do not depend on the board: one conversion for all of them
+    const { model } = convertModel(src.model, imageChoices({ board: all[0].name, quant: f.quant, kv: f.kv }));
+    const cells = all.map((board) => {
+      const ch = imageChoices({ board: board.name, quant: f.quant, kv: f.kv });
+      const req = planRequest(model, { ...ch, app: deviceApp() }, 1024);
+      const seqLen = model.config.seqLen;
+      let plan = planBoard(req);
+      let cell = 'yes';
+      if (!plan.fits) {
+        const ctx = largestContext(req, seqLen);
+        // not one position: `plan` lists the other formats that would (none do for these models)
+        if (ctx === 0) return 'no';
+        cell = `ctx <= ${ctx}`;
+        plan = planBoard({ ...req, model: withContext(req.model, ctx) });
+      }
+      const streams = plan.runtime.tensors.every((t) => t.resident) ? '' : `streams ${fmtBytes(plan.streamedBytesPerToken)}`;
+      return cell === 'yes' ? streams || 'yes' : `${cell}${streams ? `, ${streams}` : ''}`;
+    });
+    const label = `${dir} (${f.quant ?? 'f32'}, ${f.kv} KV, ctx ${src.model.config.seqLen})`;
+    return `| ${label} | ${cells.join(' | ')} |`;
+  });
+  return [`| model | ${all.map((b) => b.name).join(' | ')} |`, `| --- |${all.map(() => ' --- |').join('')}`, ...rows].join('\n');
+}
+
 function replaceBlock(text: string, name: string, body: string): string {
   const open = `<!-- figures: ${name} -->`, close = `<!-- end figures: ${name} -->`;
   const a = text.indexOf(open), b = text.indexOf(close);
@@ -100,12 +148,13 @@ async function main(): Promise<number> {
   const before = readFileSync(README, 'utf8');
   let text = before;
   if (!only || only === 'commands') text = replaceBlock(text, 'commands', commandsBlock());
+  const afterCommands = text;
+  if (!only || only === 'fit') text = replaceBlock(text, 'fit', fitBlock(log));
   if (check) {
-    if (text !== before) {
-      log('docs-figures: the README\'s command table is stale: run `npm run docs:figures -- --only commands`');
-      return 1;
-    }
-    log('docs-figures: the README\'s command table matches the CLI');
+    if (afterCommands !== before) log('docs-figures: the README\'s command table is stale: run `npm run docs:figures -- --only commands`');
+    if (text !== afterCommands) log('docs-figures: the README\'s fit table is stale: run `npm run docs:figures -- --only fit`');
+    if (text !== before) return 1;
+    log(`docs-figures: the README's ${only ? `${only} table matches` : 'command table matches the CLI, its fit table the planner'}`);
     return 0;
   }
   if (!only || only === 'plan') text = replaceBlock(text, 'plan', await planBlock(log));

@@ -115,9 +115,10 @@ const md = [
   ...Object.entries(BITMOD_GRIDS).flatMap(([bits, grids]) => grids.map((g, i) => `| ${bits} | ${i} | ${g.join(', ')} |`)),
   '',
   'Selector: `edge-flash quantize --method bitmod` (host/quant/bitmod.ts, through host/quant/ref/bitmod.ts fitGroup) tries, per group, ' +
-    'every grid of the width with the scale that just fits the group\'s extremes and two tighter ones (0.9, 0.8 of it, clipping the ' +
+    'every grid of the width with the scale that just fits the group\'s extremes and ten tighter ones (0.95, 0.90, ... 0.50 of it, clipping the ' +
     'extremes), rounds each weight to the nearest grid value, and keeps the (selector, scale) of least squared error. ' +
-    'The selector byte is stored in the block (offset 4); groups of 128 only (the table has no bmd rows of 32 or 64 yet).',
+    'The selector byte is stored in the block (offset 4); groups of 32, 64 or 128 (`--group`, default 128). The bit-serial kernel ' +
+    'reads 64-code words (FP3 groups of 32 fill the even bits of one), so FP4 groups of 32 run the SWAR kernel on the device build.',
   '',
   '## GGUF extension types',
   '',

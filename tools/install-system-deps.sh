@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages the build needs on a Debian machine (and `bench --peers`: the wasm32-wasi toolchain; the AOT runtime: wabt): a C compiler (native benchmark baseline, and
-# wasm3's C sources), clang (builds wasm3 into faster code than gcc) and libclang (bindgen, for the
-# wasm3-node addon). Installs only what is missing.
+# wasm3's C sources), clang (builds wasm3 into faster code than gcc), libclang (bindgen, for the
+# wasm3-node addon), and the aarch64 and armhf cross compilers with qemu-user (the Raspberry Pi
+# runtime's cross builds and their tests). Installs only what is missing.
 # Rust (cargo >= 1.85) comes from rustup, not from here: see the README's prerequisites.
 set -euo pipefail
 need=()
@@ -13,8 +14,16 @@ command -v clang >/dev/null || need+=(clang)
   || need+=(libclang-dev)
 # test/firmware.test.ts reads the generated ESP-IDF projects' CMake files with cmake -P
 command -v cmake >/dev/null || need+=(cmake)
-# the C headers' test compiles them for 32-bit too (boards are 32-bit): gcc-multilib on x86-64
-if [ "$(uname -m)" = x86_64 ] && ! echo 'int main(void){return 0;}' | cc -m32 -x c - -o /dev/null 2>/dev/null; then need+=(gcc-multilib); fi
+# the C headers' test compiles them for 32-bit too (boards are 32-bit): on x86-64 the versioned
+# gcc-N-multilib of the installed gcc, because Debian's gcc-multilib conflicts with the cross compilers below
+if [ "$(uname -m)" = x86_64 ] && ! echo 'int main(void){return 0;}' | cc -m32 -x c - -o /dev/null 2>/dev/null; then
+  need+=("gcc-$(gcc -dumpversion 2>/dev/null | cut -d. -f1 | grep . || echo 12)-multilib")
+fi
+# the Raspberry Pi runtime's cross builds (make -C boards/runtime cross-aarch64 cross-armhf) and
+# qemu-user, which runs them in test/runtime-cross.test.ts (qemu-user has qemu-aarch64 and qemu-arm)
+command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)
+command -v arm-linux-gnueabihf-gcc >/dev/null || need+=(gcc-arm-linux-gnueabihf)
+{ command -v qemu-aarch64 >/dev/null && command -v qemu-arm >/dev/null; } || need+=(qemu-user)
 # `bench --peers` builds llama2.c's run.c to wasm32-wasi: clang's wasm32 target needs wasm-ld (lld),
 # wasi-libc and the wasm32 compiler-rt builtins (the versionless packages follow Debian's clang)
 if ! echo 'int main(void){return 0;}' | clang --target=wasm32-wasi --sysroot=/usr -O2 -x c - -o /dev/null 2>/dev/null; then

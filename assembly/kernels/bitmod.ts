@@ -1,4 +1,4 @@
-// BitMoD kernels (bmd3g128, bmd4g128): per group of G weights, w = scale * grid[code] with the grid
+// BitMoD kernels (bmd3g32/64/128, bmd4g32/64/128): per group of G weights, w = scale * grid[code] with the grid
 // chosen by the group's selector byte from BITMOD_GRIDS (formats.gen.ts): sign-magnitude FP3/FP4 whose
 // negative zero is one special value. The epilogue is the reference's (host/quant/ref/bitmod.ts):
 //   per block: iq = sum grid[q]*x (exact integer); acc = acc + scale*iq; y = acc * xs[t].
@@ -152,12 +152,15 @@ const BYTE8: i64 = 0x7f8; // a code byte times 8: the offset of its table entry
 // planes are built once per token in the same order (bitmodActPlanes):
 //   3-bit: low words W_u, W_(u+G/64): plane bit 8t + 2s + e = the code in low byte 8u + t + e*G/8, slot s
 //          (L0 = (W_u & 0x55..) | (W_(u+G/64) & 0x55..) << 1), whose sign is the same bit of high word u.
+//   3-bit, G = 32: the one low word and the 4 high bytes, on the even bits: plane bit 8j + 2s = code j + 8s.
 //   4-bit: words W_4u .. W_4u+3 transposed as 4x4 bit matrices per nibble (two delta swaps): plane bit
 //          8t + 4h + v = the code in nibble h of byte t of word 4u+v.
 
 // Index (within a group) of the activation at bit `pos` of superword u's planes.
+// -1: no code (FP3 groups of 32 use the even bits only: bit 8j + 2s = code j + 8s).
 @inline function planeIndex(bits: i32, g: i32, u: i32, pos: i32): i32 {
   const t = pos >> 3;
+  if (bits == 3 && g == 32) return pos & 1 ? -1 : t + (((pos >> 1) & 3) << 3);
   if (bits == 3) {
     const s = (pos >> 1) & 3, e = pos & 1;
     return (u << 3) + t + e * (g >> 3) + s * (g >> 2);
@@ -166,16 +169,22 @@ const BYTE8: i64 = 0x7f8; // a code byte times 8: the offset of its table entry
   return (((u << 2) + v) << 3) + t + h * (g >> 1);
 }
 
-// planes: (n, k/64, nplanes) u64, plane j = bit j of the activations (two's complement; i4 needs 4)
+// 64-code words of plane bits per group (a group of 32 fills half of one)
+@inline function superwords(g: i32): i32 {
+  return g < 64 ? 1 : g >> 6;
+}
+
+// planes: (n, k/64, nplanes) u64 (groups of 32: (n, k/32, nplanes)), plane j = bit j of the activations (two's complement; i4 needs 4)
 function bitmodActPlanes(bits: i32, g: i32, nplanes: i32, x: usize, k: i32, n: i32, planes: usize): void {
   const nb = k / g;
   for (let t = 0; t < n; t++) {
     for (let b = 0; b < nb; b++) {
       const xb = x + <usize>t * <usize>k + <usize>b * <usize>g;
-      for (let u = 0; u < (g >> 6); u++) {
+      for (let u = 0; u < superwords(g); u++) {
         let p0: u64 = 0, p1: u64 = 0, p2: u64 = 0, p3: u64 = 0, p4: u64 = 0, p5: u64 = 0, p6: u64 = 0, p7: u64 = 0;
         for (let pos = 63; pos >= 0; pos--) {
-          const v = <u64>load<u8>(xb + planeIndex(bits, g, u, pos));
+          const at = planeIndex(bits, g, u, pos);
+          const v = at < 0 ? <u64>0 : <u64>load<u8>(xb + at);
           p0 = (p0 << 1) | (v & 1);
           p1 = (p1 << 1) | ((v >> 1) & 1);
           p2 = (p2 << 1) | ((v >> 2) & 1);
@@ -225,11 +234,22 @@ const L33: i64 = 0x3333333333333333;
   const fold = special < 0 ? -special : special; // the bits of |special| join the magnitude planes
   const f0 = -((fold >> 0) & 1), f1 = -((fold >> 1) & 1), f2 = -((fold >> 2) & 1);
   const pos = special > 0 ? <i64>-1 : 0; // a positive special value clears the sign of its code
-  for (let u = 0; u < (g >> 6); u++) {
-    // FP3: low words u and u + G/64 interleave into the index planes l0, l1; the high word is the sign
-    const w0 = load<i64>(codes + (<usize>u << 3)), w1 = load<i64>(codes + (<usize>(u + (g >> 6)) << 3));
-    const l0 = (w0 & L55) | ((w1 & L55) << 1), l1 = ((w0 >>> 1) & L55) | (w1 & LAA);
-    const s = load<i64>(codes + (g >> 2) + (<usize>u << 3));
+  for (let u = 0; u < superwords(g); u++) {
+    let l0: i64, l1: i64, s: i64;
+    if (g == 32) {
+      // one low word (bit 8j + 2s + b: bit b of code j + 8s) and 4 high bytes (code j + 8s's high bit at
+      // bit 2s + (j >> 2) of byte j & 3), moved to the even bits 8j + 2s
+      const w0 = load<i64>(codes), h = <i64>load<u32>(codes, 8);
+      l0 = w0 & L55;
+      l1 = (w0 >>> 1) & L55;
+      s = (h & 0x55555555) | (((h >>> 1) & 0x55555555) << 32);
+    } else {
+      // FP3: low words u and u + G/64 interleave into the index planes l0, l1; the high word is the sign
+      const w0 = load<i64>(codes + (<usize>u << 3)), w1 = load<i64>(codes + (<usize>(u + (g >> 6)) << 3));
+      l0 = (w0 & L55) | ((w1 & L55) << 1);
+      l1 = ((w0 >>> 1) & L55) | (w1 & LAA);
+      s = load<i64>(codes + (g >> 2) + (<usize>u << 3));
+    }
     const z = s & ~(l0 | l1); // negative zero: the special value
     // magnitudes 1, 2, 4 are index 1, 2, 3
     const b0 = (l0 & ~l1) | (z & f0), b1 = (l1 & ~l0) | (z & f1), b2 = (l0 & l1) | (z & f2);
@@ -255,11 +275,22 @@ const L33: i64 = 0x3333333333333333;
   const fold = special < 0 ? -special : special; // the bits of |special| join the magnitude planes
   const f0 = -((fold >> 0) & 1), f1 = -((fold >> 1) & 1), f2 = -((fold >> 2) & 1);
   const pos = special > 0 ? <i64>-1 : 0; // a positive special value clears the sign of its code
-  for (let u = 0; u < (g >> 6); u++) {
-    // FP3: low words u and u + G/64 interleave into the index planes l0, l1; the high word is the sign
-    const w0 = load<i64>(codes + (<usize>u << 3)), w1 = load<i64>(codes + (<usize>(u + (g >> 6)) << 3));
-    const l0 = (w0 & L55) | ((w1 & L55) << 1), l1 = ((w0 >>> 1) & L55) | (w1 & LAA);
-    const s = load<i64>(codes + (g >> 2) + (<usize>u << 3));
+  for (let u = 0; u < superwords(g); u++) {
+    let l0: i64, l1: i64, s: i64;
+    if (g == 32) {
+      // one low word (bit 8j + 2s + b: bit b of code j + 8s) and 4 high bytes (code j + 8s's high bit at
+      // bit 2s + (j >> 2) of byte j & 3), moved to the even bits 8j + 2s
+      const w0 = load<i64>(codes), h = <i64>load<u32>(codes, 8);
+      l0 = w0 & L55;
+      l1 = (w0 >>> 1) & L55;
+      s = (h & 0x55555555) | (((h >>> 1) & 0x55555555) << 32);
+    } else {
+      // FP3: low words u and u + G/64 interleave into the index planes l0, l1; the high word is the sign
+      const w0 = load<i64>(codes + (<usize>u << 3)), w1 = load<i64>(codes + (<usize>(u + (g >> 6)) << 3));
+      l0 = (w0 & L55) | ((w1 & L55) << 1);
+      l1 = ((w0 >>> 1) & L55) | (w1 & LAA);
+      s = load<i64>(codes + (g >> 2) + (<usize>u << 3));
+    }
     const z = s & ~(l0 | l1); // negative zero: the special value
     // magnitudes 1, 2, 4 are index 1, 2, 3
     const b0 = (l0 & ~l1) | (z & f0), b1 = (l1 & ~l0) | (z & f1), b2 = (l0 & l1) | (z & f2);
@@ -350,7 +381,7 @@ const L33: i64 = 0x3333333333333333;
 @inline function bitmodBitserial(bits: i32, g: i32, nplanes: i32, w: usize, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
   const nb = k / g;
   const bytes = blockBytes(bits, g);
-  const perToken = <usize>(k >> 6) * <usize>nplanes * 8;
+  const perToken = <usize>(k / g) * <usize>superwords(g) * <usize>nplanes * 8;
   const planes = scratch(<u32>(<usize>n * perToken));
   bitmodActPlanes(bits, g, nplanes, x, k, n, planes);
   const specialAt = gridsOf(bits) + (1 << (bits - 1)); // grid[-0] of selector 0
@@ -368,7 +399,7 @@ const L33: i64 = 0x3333333333333333;
         else iq = nplanes == 8 ? bitserialGroup4x8(g, blk + 8, xp, xg, special) : bitserialGroup4x4(g, blk + 8, xp, xg, special);
         acc = acc + load<f32>(blk) * <f32>(<i32>iq);
         blk += bytes;
-        xp += <usize>(g >> 6) * <usize>nplanes * 8;
+        xp += <usize>superwords(g) * <usize>nplanes * 8;
         xg += g;
       }
       store_y(y, xs, m, t, r, acc);
@@ -391,3 +422,30 @@ export function gemm_bmd4g128_i4_simd(w: usize, ws: f32, x: usize, xs: usize, y:
 export function gemm_bmd4g128_i4_bitserial(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodBitserial(4, 128, 4, w, x, xs, y, m, k, n); }
 export function gemm_bmd4g128_i8_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(128, w, x, xs, y, m, k, n); }
 export function gemm_bmd4g128_i4_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(128, w, x, xs, y, m, k, n); }
+// groups of 32 and 64 (the 64-wide rows of the demo models); bitserial needs whole 64-code words
+export function gemm_bmd3g32_i8_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(3, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g32_i8_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(3, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g32_i4_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(3, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g32_i4_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(3, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g64_i8_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(3, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g64_i8_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(3, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g64_i8_bitserial(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodBitserial(3, 64, 8, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g64_i4_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(3, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g64_i4_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(3, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g64_i4_bitserial(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodBitserial(3, 64, 4, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g32_i8_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(4, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g32_i8_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(4, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g32_i8_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(32, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g32_i4_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(4, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g32_i4_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(4, 32, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g32_i4_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(32, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i8_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(4, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i8_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(4, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i8_bitserial(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodBitserial(4, 64, 8, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i8_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(64, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i4_naive(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodNaive(4, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i4_simd(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSimd(4, 64, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i4_bitserial(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodBitserial(4, 64, 4, w, x, xs, y, m, k, n); }
+export function gemm_bmd4g64_i4_swar(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodSwar4(64, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g32_i8_bitserial(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodBitserial(3, 32, 8, w, x, xs, y, m, k, n); }
+export function gemm_bmd3g32_i4_bitserial(w: usize, ws: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void { bitmodBitserial(3, 32, 4, w, x, xs, y, m, k, n); }

@@ -20,7 +20,7 @@ export const NATIVE_BUILDS = [
 export const NATIVE_FORMATS = new Set([
   'f32', 'q8_0', 'tq2', 'tq1', 'tb1', 'tt4',
   'i2g32', 'i2g64', 'i2g128', 'i3g32', 'i3g64', 'i3g128', 'i4g32', 'i4g64', 'i4g128',
-  'bmd3g128', 'bmd4g128',
+  'bmd3g128', 'bmd4g128', 'bmd3g32', 'bmd3g64', 'bmd4g32', 'bmd4g64',
 ]);
 
 export class NativeBaseline {

@@ -30,7 +30,7 @@ export function registerEval(program: Command): void {
     .option('--stride <n>', 'tokens between window starts (default: the window)')
     .option('--engine <name>', 'v8 | wasm3', 'v8')
     .option('--quant <format>', 'quantize the layer matrices on load (as run --quant): ternary, tb1, i4g32, ...')
-    .option('--act <format>', 'activations before quantized matmuls: i8 | i4 (a4.8)', 'i8')
+    .option('--act <format>', 'activations before quantized matmuls: i8 | i4 | a4.8 (i4 into wq, wk, wv, w1, w3; i8 into wo, w2)', 'i8')
     .option('--kv <format>', 'KV cache: f32 | int8 | int4 | int3', 'f32')
     .option('--json', 'print one JSON object { ppl, kld, top1, tokens, ... }')
     .addHelpText('after', `
@@ -50,7 +50,7 @@ Examples:
     .action(async (modelPath: string, o) => {
       const kv = kvFormat(o.kv);
       if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);
-      if (o.act !== 'i8' && o.act !== 'i4') throw new UserError(`unknown --act '${o.act}': expected i8 or i4`);
+      if (o.act !== 'i8' && o.act !== 'i4' && o.act !== 'a4.8') throw new UserError(`unknown --act '${o.act}': expected i8, i4 or a4.8`);
       let text: string;
       try {
         text = readFileSync(o.text, 'utf8');

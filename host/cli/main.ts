@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { errnoText, UserError, EXIT_USER_ERROR } from '../errors.ts';
 import { versionLine } from '../version.ts';
+import { OutputClosed } from './output.ts';
 import { VERBS } from './verbs.ts';
 
 export async function main(argv: string[]): Promise<number> {
@@ -27,6 +28,8 @@ export async function main(argv: string[]): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       return EXIT_USER_ERROR;
     }
+    // stdout closed by its reader (`| head`): it has what it wanted
+    if (e instanceof OutputClosed) return 0;
     if (e instanceof UserError) {
       process.stderr.write(`edge-flash: error: ${e.message}${e.hint ? ` (${e.hint})` : ''}\n`);
       return EXIT_USER_ERROR;

@@ -26,6 +26,7 @@ import { planImageOn, shortfall } from './fit.ts';
 import { readImageFile } from './inspect.ts';
 import { formatByName, FORMATS, ternaryFormat, type Target } from '../quant/formats.ts';
 import { bytesFlag, floatFlag, intFlag } from './flags.ts';
+import { OutputClosed, writeOut } from './output.ts';
 
 
 // "ternary" picks the fastest ternary layout of the engine's build.
@@ -65,7 +66,7 @@ export function registerRun(program: Command): void {
     .option('--engine <name>', 'v8 | wasm3 (--engine wasm3 without the wasm3 addon is an error)', 'v8')
     .option('--target <build>', 'device (MVP, what wasm3 and boards run) | simd (default on V8); an image runs its own app')
     .option('--quant <format>', 'quantize the layer matrices on load: ternary, tq2, tq1, tb1, tt4, q8_0, i4g32, ... (docs/formats.md); not for an image')
-    .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58) | i4 (a4.8, ternary kernels); an image\'s own by default', 'i8')
+    .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58) | i4 (a4.8, ternary kernels) | a4.8 (i4 into wq, wk, wv, w1, w3; i8 into wo, w2; not packable); an image\'s own by default', 'i8')
     .option('--kv <format>', 'KV cache: f32 | int8 | int4 | int3; an image\'s own by default', 'f32')
     .option('--memory <bytes>', 'linear memory limit (e.g. 160K): weights that do not fit stream from the image every token; an image runs under its plan\'s', bytesFlag('--memory'))
     .option('--batch <n>', 'prefill tokens per forward (GEMM width); default 16, or 1 under --memory; an image\'s own by default', intFlag('--batch', { min: 1, max: 4096 }))
@@ -92,7 +93,7 @@ Examples:
       if (mode !== 'generate' && mode !== 'chat') throw new UserError(`unknown mode '${mode}': expected generate or chat`);
       const kv = kvFormat(o.kv);
       if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);
-      if (o.act !== 'i8' && o.act !== 'i4') throw new UserError(`unknown --act '${o.act}': expected i8 or i4`);
+      if (o.act !== 'i8' && o.act !== 'i4' && o.act !== 'a4.8') throw new UserError(`unknown --act '${o.act}': expected i8, i4 or a4.8`);
       if (o.target !== undefined && o.target !== 'device' && o.target !== 'simd') throw new UserError(`unknown --target '${o.target}': expected device or simd`);
       const memoryLimit: number | undefined = o.memory;
       const batch: number = o.batch ?? (memoryLimit === undefined ? 16 : 1);
@@ -196,32 +197,39 @@ Examples:
         }
         rt.setSampler(sampler);
         const chunks: Uint8Array[] = [];
-        const emit = o.json ? (b: Uint8Array) => void chunks.push(b) : (b: Uint8Array) => void process.stdout.write(b);
+        let emitted = 0;
+        const emit = o.json ? (b: Uint8Array) => void chunks.push(b) : (b: Uint8Array) => { emitted++; writeOut(b); };
         let r: GenerateResult;
-        if (mode === 'generate') {
-          r = generateInApp(rt, o.i ?? '', steps, emit); // the app tokenizes, samples and prints, as a board
-          if (!o.json) process.stdout.write('\n');
-        } else {
-          // stdin is opened only when a line is needed: with -i, chat answers it and exits without reading
-          let lines: AsyncIterator<string> | undefined;
-          r = await chat(rt, o.i, o.y, steps, {
-            readLine: async (guide) => {
-              if (!o.json && process.stdin.isTTY) process.stdout.write(guide);
-              lines ??= createInterface({ input: process.stdin, terminal: false })[Symbol.asyncIterator]();
-              const n = await lines.next();
-              return n.done ? null : n.value;
-            },
-            emit,
-            print: (s) => (o.json ? chunks.push(Buffer.from(s)) : process.stdout.write(s)),
-            note: warn,
-          }, { replyTokens, once: o.i !== undefined });
+        try {
+          if (mode === 'generate') {
+            r = generateInApp(rt, o.i ?? '', steps, emit); // the app tokenizes, samples and prints, as a board
+            if (!o.json) writeOut('\n');
+          } else {
+            // stdin is opened only when a line is needed: with -i, chat answers it and exits without reading
+            let lines: AsyncIterator<string> | undefined;
+            r = await chat(rt, o.i, o.y, steps, {
+              readLine: async (guide) => {
+                if (!o.json && process.stdin.isTTY) writeOut(guide);
+                lines ??= createInterface({ input: process.stdin, terminal: false })[Symbol.asyncIterator]();
+                const n = await lines.next();
+                return n.done ? null : n.value;
+              },
+              emit,
+              print: (s) => (o.json ? void chunks.push(Buffer.from(s)) : writeOut(s)),
+              note: warn,
+            }, { replyTokens, once: o.i !== undefined });
+          }
+        } catch (e) {
+          // the reader has what it wanted: the generation stops here (--verbose says where)
+          if (e instanceof OutputClosed && o.verbose) log(`stdout closed by its reader after ${emitted} tokens of at most ${steps} positions: generation stopped`);
+          throw e;
         }
         // run.c stops at the context silently; a user who asked for more is told
         if (steps0 > ctx && r.positions >= ctx) log(`stopped at the end of the context: ${ctx} positions${image ? ' (the image\'s context)' : ''}, fewer than -n ${steps0}`);
         const mem = rt.memoryBytes();
         if (o.json) {
           const text = Buffer.concat(chunks).toString('utf8');
-          process.stdout.write(JSON.stringify({
+          writeOut(JSON.stringify({
             text, tokens: r.tokens, positions: r.positions, achieved_tok_s: r.achievedTokS,
             prefill_tok_s: r.prefillMs > 0 ? (r.promptTokens - 1) / (r.prefillMs / 1000) : null,
             decode_tok_s: r.decodeMs > 0 ? r.decodeSteps / (r.decodeMs / 1000) : null,

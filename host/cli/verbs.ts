@@ -16,6 +16,7 @@ import { registerChat } from './chat.ts';
 import { registerMonitor } from './monitor.ts';
 import { registerSim } from './sim.ts';
 import { registerFirmware } from './firmware.ts';
+import { registerRuntime } from './runtime.ts';
 
 export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerBench,
@@ -34,4 +35,5 @@ export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerMonitor,
   registerSim,
   registerFirmware,
+  registerRuntime,
 ];

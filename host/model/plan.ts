@@ -15,7 +15,10 @@ import { convert, rowTileOf } from './quantize.ts';
 
 export interface PlanOptions {
   target: Target;
-  act?: 'i8' | 'i4';          // activations before quantized matmuls (i4 only where a kernel takes it)
+  // activations before quantized matmuls (i4 only where a kernel takes it); 'a4.8': BitNet a4.8's
+  // hybrid without its sparsification, i4 into the projections of the block's inputs (wq, wk, wv,
+  // w1, w3) and i8 into those of its intermediate states (wo, w2)
+  act?: 'i8' | 'i4' | 'a4.8';
   kv?: KvFormat;
   batch?: number;             // most tokens per forward (prefill GEMM width); default 16
   memoryLimit?: number;       // bytes of linear memory the arena may reach; default: no limit, all resident
@@ -97,7 +100,8 @@ function matrixPlan(name: string, t: Matrix, rows: number, cols: number, opts: P
   let mt = t;
   if (mt.m % rowTileOf(mt.format) !== 0 || mt.k % mt.format.block !== 0) mt = convert(t, rows, cols, F32);
   const tile = rowTileOf(mt.format);
-  const kernel = chooseKernel(mt.format, opts.act ?? 'i8', opts.target, opts.variant, opts.has);
+  const want = opts.act === 'a4.8' ? (/\.(wo|w2)$/.test(name) || !name.startsWith('layers.') ? 'i8' : 'i4') : opts.act ?? 'i8';
+  const kernel = chooseKernel(mt.format, want, opts.target, opts.variant, opts.has);
   return {
     name, kind: 'matrix', format: mt.format, kernel, act: kernel.act, m: mt.m, k: mt.k, scale: mt.scale,
     offset: 0, bytes: mt.data.byteLength, rowBytes: matrixBytes(mt.format, 1, mt.k), rowTile: tile, resident: true, data: mt.data,

@@ -13,6 +13,9 @@ import { dequantize } from './quantize.ts';
 export interface ReferenceOptions {
   act?: (t: Matrix) => ActFormatName; // activation format before each matmul (default: f32)
   kv?: KvFormat;
+  // Diagnostics (tools/eval/kv-probe.ts): each KV head's K or V row as cached, in place of the KV
+  // format's round trip; attention is then the float64 one for every format (int4 included).
+  kvTransform?: (v: Float64Array, isV: boolean, layer: number) => ArrayLike<number>;
 }
 
 interface DenseLayer {
@@ -31,11 +34,13 @@ export class ReferenceModel {
   private vq: Array<Array<Array<{ codes: Int8Array; scale: number }>>> = [];
   private act: (t: Matrix) => ActFormatName;
   private kv: KvFormat;
+  private kvTransform?: ReferenceOptions['kvTransform'];
 
   constructor(readonly model: Model, opts: ReferenceOptions = {}) {
     const c = model.config;
     this.act = opts.act ?? (() => 'f32');
     this.kv = opts.kv ?? KV_FORMATS[0];
+    this.kvTransform = opts.kvTransform;
     const dense = (t: Matrix, rows: number, cols: number) => ({ t, w: Float64Array.from(dequantize(t, rows, cols)), rows, cols });
     this.layers = model.layers.map((l) => {
       const w = {} as DenseLayer['w'];
@@ -100,14 +105,17 @@ export class ReferenceModel {
         if (i < kvd) rot(k);
       }
       const kq = new Float64Array(kvd), vq = new Float64Array(kvd);
+      const tf = this.kvTransform;
       for (let h = 0; h < c.nKvHeads; h++) {
-        kq.set(kvRoundTrip(k.subarray(h * hs, (h + 1) * hs), this.kv), h * hs);
-        vq.set(kvRoundTrip(v.subarray(h * hs, (h + 1) * hs), this.kv), h * hs);
+        const kh = k.subarray(h * hs, (h + 1) * hs), vh = v.subarray(h * hs, (h + 1) * hs);
+        kq.set(tf ? tf(kh, false, l) : kvRoundTrip(kh, this.kv), h * hs);
+        vq.set(tf ? tf(vh, true, l) : kvRoundTrip(vh, this.kv), h * hs);
       }
-      this.keys[l][pos] = this.kv.qmax ? kq : k;
-      this.values[l][pos] = this.kv.qmax ? vq : v;
+      this.keys[l][pos] = this.kv.qmax || tf ? kq : k;
+      this.values[l][pos] = this.kv.qmax || tf ? vq : v;
       const att = new Float64Array(c.dim);
-      if (this.kv.name === 'int4') {
+      const int4 = this.kv.name === 'int4' && !tf;
+      if (int4) {
         // the runtime's integer attention (host/model/kv.ts int4Attention)
         this.kq[l][pos] = Array.from({ length: c.nKvHeads }, (_, g) => kvQuantize(k.subarray(g * hs, (g + 1) * hs), this.kv));
         this.vq[l][pos] = Array.from({ length: c.nKvHeads }, (_, g) => kvQuantize(v.subarray(g * hs, (g + 1) * hs), this.kv));
@@ -117,7 +125,7 @@ export class ReferenceModel {
           att.set(o, h * hs);
         }
       }
-      for (let h = 0; h < c.nHeads && this.kv.name !== 'int4'; h++) {
+      for (let h = 0; h < c.nHeads && !int4; h++) {
         const g = Math.floor(h / kvMul);
         const scores = new Float64Array(pos + 1);
         for (let t = 0; t <= pos; t++) {

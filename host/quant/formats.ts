@@ -104,8 +104,11 @@ export const BITMOD_GRIDS: Record<number, readonly (readonly number[])[]> = Obje
 
 // Kernels: `naive` looks up one code at a time; `simd` looks up 16 codes with one i8x16.swizzle of the
 // group's grid; `bitserial` (BitMoD's processing element) turns 64 codes into sign, magnitude and
-// special-value bit planes and counts them (popcount) against the activations' bit planes.
+// special-value bit planes and counts them (popcount) against the activations' bit planes, so it
+// needs whole 64-code words: groups of 64 or 128, and FP3 groups of 32 (their 96 code bits fit the
+// even bits of one word); FP4 groups of 32 run `swar` on the device build.
 function bitmod(id: number, bits: number, group: number): WeightFormat {
+  const bitserial = group % 64 === 0 || bits === 3; // FP3 groups of 32 fill the even bits of one word
   return {
     id, name: `bmd${bits}g${group}`, family: 'bitmod', block: group, blockBytes: 8 + (group * bits) / 8, tensorScale: false,
     layout: `f32 scale, u8 selector (0..3), 3 zero bytes, then ${group} ${bits}-bit codes packed as the i${bits}g${group} codes; ` +
@@ -113,11 +116,11 @@ function bitmod(id: number, bits: number, group: number): WeightFormat {
     fields: [{ name: 'scale', type: 'f32' }, { name: 'selector', type: 'u8' }, { name: 'zero', type: 'u8', count: 3 }, { name: 'codes', type: 'u8', count: (group * bits) / 8 }],
     kernels: [
       k('naive', both, ['i8', 'i4'], 1, none),
-      k('bitserial', both, ['i8', 'i4'], 1, (kk, n, act) => n * (kk / 64) * (act === 'i4' ? 4 : 8) * 8), // activation planes (n, k/64, planes) u64
+      ...(bitserial ? [k('bitserial', both, ['i8', 'i4'], 1, (kk, n, act) => n * (kk / Math.min(group, 64)) * (act === 'i4' ? 4 : 8) * 8)] : []), // activation planes (n, k/64 or k/32, planes) u64
       ...(bits === 4 ? [k('swar', both, ['i8', 'i4'], 1, (kk, n) => 2 * n * kk + 8192)] : []), // X words (n, k/4) i64, code-byte tables (4, 256) i64
       k('simd', simdOnly, ['i8', 'i4'], 1, none),
     ],
-    prefer: { device: 'bitserial', simd: 'simd' }, embedding: false,
+    prefer: { device: bitserial ? 'bitserial' : bits === 4 ? 'swar' : 'naive', simd: 'simd' }, embedding: false,
   };
 }
 
@@ -170,6 +173,7 @@ export const FORMATS: readonly WeightFormat[] = [
     kernels: [k('naive', both, ['i8', 'i4']), k('lut', simdOnly, ['i8', 'i4'], 1, (kk, n) => 8 * n * kk)],
     prefer: { device: 'naive', simd: 'lut' }, embedding: false, ternaryFor: ['simd'],
   },
+  bitmod(17, 3, 32), bitmod(18, 3, 64), bitmod(19, 4, 32), bitmod(20, 4, 64),
 ];
 
 export function formatByName(name: string): WeightFormat | undefined {
@@ -296,4 +300,30 @@ export const KERNEL_IDS: readonly string[] = [
   'gemm_tt4_i4_naive', // 87
   'gemm_tt4_i8_lut', // 88
   'gemm_tt4_i4_lut', // 89
+  'gemm_bmd3g32_i8_naive', // 90
+  'gemm_bmd3g32_i4_naive', // 91
+  'gemm_bmd3g32_i8_simd', // 92
+  'gemm_bmd3g32_i4_simd', // 93
+  'gemm_bmd3g64_i8_naive', // 94
+  'gemm_bmd3g64_i4_naive', // 95
+  'gemm_bmd3g64_i8_bitserial', // 96
+  'gemm_bmd3g64_i4_bitserial', // 97
+  'gemm_bmd3g64_i8_simd', // 98
+  'gemm_bmd3g64_i4_simd', // 99
+  'gemm_bmd4g32_i8_naive', // 100
+  'gemm_bmd4g32_i4_naive', // 101
+  'gemm_bmd4g32_i8_swar', // 102
+  'gemm_bmd4g32_i4_swar', // 103
+  'gemm_bmd4g32_i8_simd', // 104
+  'gemm_bmd4g32_i4_simd', // 105
+  'gemm_bmd4g64_i8_naive', // 106
+  'gemm_bmd4g64_i4_naive', // 107
+  'gemm_bmd4g64_i8_bitserial', // 108
+  'gemm_bmd4g64_i4_bitserial', // 109
+  'gemm_bmd4g64_i8_swar', // 110
+  'gemm_bmd4g64_i4_swar', // 111
+  'gemm_bmd4g64_i8_simd', // 112
+  'gemm_bmd4g64_i4_simd', // 113
+  'gemm_bmd3g32_i8_bitserial', // 114
+  'gemm_bmd3g32_i4_bitserial', // 115
 ];

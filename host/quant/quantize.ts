@@ -59,7 +59,7 @@ export function targetScheme(o: QuantizeOptions): { name: string; make: SchemeFo
     if (o.method === 'tesseraq') throw new UserError(`--method tesseraq tunes integer groups (i<b>g<G>), not ${fmt}`);
     if (o.method !== 'bitmod' && o.method !== 'gptq') throw new UserError(`--format ${fmt} is BitMoD: use --method bitmod or gptq (tesseraq tunes i<b>g<G>)`);
     if (b !== 3 && b !== 4) throw new UserError(`BitMoD has 3- and 4-bit datatypes, not ${b}`);
-    if (group !== 128) throw new UserError(`BitMoD groups of ${group}: the format table has bmd3g128 and bmd4g128 only`);
+    if (![32, 64, 128].includes(group)) throw new UserError(`BitMoD groups of ${group}: expected 32, 64 or 128`);
     if (o.sym) throw new UserError(`--sym does not apply to BitMoD`);
     const s = bitmodScheme(b, group);
     return { name: s.name, group, make: () => s };

@@ -443,6 +443,8 @@ LOWBIT(i2g32, I2G32) LOWBIT(i2g64, I2G64) LOWBIT(i2g128, I2G128)
 LOWBIT(i3g32, I3G32) LOWBIT(i3g64, I3G64) LOWBIT(i3g128, I3G128)
 LOWBIT(i4g32, I4G32) LOWBIT(i4g64, I4G64) LOWBIT(i4g128, I4G128)
 BITMOD(bmd3g128, BMD3G128, EF_BITMOD3_GRIDS) BITMOD(bmd4g128, BMD4G128, EF_BITMOD4_GRIDS)
+BITMOD(bmd3g32, BMD3G32, EF_BITMOD3_GRIDS) BITMOD(bmd3g64, BMD3G64, EF_BITMOD3_GRIDS)
+BITMOD(bmd4g32, BMD4G32, EF_BITMOD4_GRIDS) BITMOD(bmd4g64, BMD4G64, EF_BITMOD4_GRIDS)
 
 #define ROW(name, F, vec, act_bytes) {#name, gemm_##name, vec, EF_FMT_##F##_BLOCK, EF_FMT_##F##_BLOCK_BYTES, act_bytes}
 static const struct { const char *name; gemm_fn naive, vec; size_t block, block_bytes, act_bytes; } KERNELS[] = {
@@ -463,6 +465,10 @@ static const struct { const char *name; gemm_fn naive, vec; size_t block, block_
   ROW(bmd3g128, BMD3G128, gemm_bmd3g128_vec, 1),
   ROW(bmd4g128, BMD4G128, gemm_bmd4g128_vec, 1),
   ROW(tt4, TT4, gemm_tt4_vec, 1),
+  ROW(bmd3g32, BMD3G32, gemm_bmd3g32_vec, 1),
+  ROW(bmd3g64, BMD3G64, gemm_bmd3g64_vec, 1),
+  ROW(bmd4g32, BMD4G32, gemm_bmd4g32_vec, 1),
+  ROW(bmd4g64, BMD4G64, gemm_bmd4g64_vec, 1),
 };
 
 static double now(void) {

@@ -150,6 +150,46 @@ _Static_assert(sizeof(ef_block_tt4) == EF_FMT_TT4_BLOCK_BYTES, "tt4: block bytes
 _Static_assert(offsetof(ef_block_tt4, masks) == 0, "tt4: masks at byte 0");
 #define EF_FMT_TT4_ROW_TILE 16
 
+#define EF_FMT_BMD3G32 17
+#define EF_FMT_BMD3G32_BLOCK 32
+#define EF_FMT_BMD3G32_BLOCK_BYTES 20
+typedef struct { float scale; uint8_t selector; uint8_t zero[3]; uint8_t codes[12]; } ef_block_bmd3g32;
+_Static_assert(sizeof(ef_block_bmd3g32) == EF_FMT_BMD3G32_BLOCK_BYTES, "bmd3g32: block bytes");
+_Static_assert(offsetof(ef_block_bmd3g32, scale) == 0, "bmd3g32: scale at byte 0");
+_Static_assert(offsetof(ef_block_bmd3g32, selector) == 4, "bmd3g32: selector at byte 4");
+_Static_assert(offsetof(ef_block_bmd3g32, zero) == 5, "bmd3g32: zero at byte 5");
+_Static_assert(offsetof(ef_block_bmd3g32, codes) == 8, "bmd3g32: codes at byte 8");
+
+#define EF_FMT_BMD3G64 18
+#define EF_FMT_BMD3G64_BLOCK 64
+#define EF_FMT_BMD3G64_BLOCK_BYTES 32
+typedef struct { float scale; uint8_t selector; uint8_t zero[3]; uint8_t codes[24]; } ef_block_bmd3g64;
+_Static_assert(sizeof(ef_block_bmd3g64) == EF_FMT_BMD3G64_BLOCK_BYTES, "bmd3g64: block bytes");
+_Static_assert(offsetof(ef_block_bmd3g64, scale) == 0, "bmd3g64: scale at byte 0");
+_Static_assert(offsetof(ef_block_bmd3g64, selector) == 4, "bmd3g64: selector at byte 4");
+_Static_assert(offsetof(ef_block_bmd3g64, zero) == 5, "bmd3g64: zero at byte 5");
+_Static_assert(offsetof(ef_block_bmd3g64, codes) == 8, "bmd3g64: codes at byte 8");
+
+#define EF_FMT_BMD4G32 19
+#define EF_FMT_BMD4G32_BLOCK 32
+#define EF_FMT_BMD4G32_BLOCK_BYTES 24
+typedef struct { float scale; uint8_t selector; uint8_t zero[3]; uint8_t codes[16]; } ef_block_bmd4g32;
+_Static_assert(sizeof(ef_block_bmd4g32) == EF_FMT_BMD4G32_BLOCK_BYTES, "bmd4g32: block bytes");
+_Static_assert(offsetof(ef_block_bmd4g32, scale) == 0, "bmd4g32: scale at byte 0");
+_Static_assert(offsetof(ef_block_bmd4g32, selector) == 4, "bmd4g32: selector at byte 4");
+_Static_assert(offsetof(ef_block_bmd4g32, zero) == 5, "bmd4g32: zero at byte 5");
+_Static_assert(offsetof(ef_block_bmd4g32, codes) == 8, "bmd4g32: codes at byte 8");
+
+#define EF_FMT_BMD4G64 20
+#define EF_FMT_BMD4G64_BLOCK 64
+#define EF_FMT_BMD4G64_BLOCK_BYTES 40
+typedef struct { float scale; uint8_t selector; uint8_t zero[3]; uint8_t codes[32]; } ef_block_bmd4g64;
+_Static_assert(sizeof(ef_block_bmd4g64) == EF_FMT_BMD4G64_BLOCK_BYTES, "bmd4g64: block bytes");
+_Static_assert(offsetof(ef_block_bmd4g64, scale) == 0, "bmd4g64: scale at byte 0");
+_Static_assert(offsetof(ef_block_bmd4g64, selector) == 4, "bmd4g64: selector at byte 4");
+_Static_assert(offsetof(ef_block_bmd4g64, zero) == 5, "bmd4g64: zero at byte 5");
+_Static_assert(offsetof(ef_block_bmd4g64, codes) == 8, "bmd4g64: codes at byte 8");
+
 #define EF_ACT_F32 0
 #define EF_ACT_F32_QMAX 0
 #define EF_ACT_I8 1
@@ -167,9 +207,9 @@ _Static_assert(offsetof(ef_block_tt4, masks) == 0, "tt4: masks at byte 0");
 
 /* Kernels by stable id (KERNEL_IDS): the weight format each reads (-1: no kernel of a live format) and
  * its activations' qmax (0: f32), so that a reader checks a descriptor's kernel ids (image.c). */
-#define EF_KERNEL_COUNT 90
-static const int16_t EF_KERNEL_FORMAT[EF_KERNEL_COUNT] = {0, 0, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15, 16, 16, 16, 16};
-static const uint8_t EF_KERNEL_QMAX[EF_KERNEL_COUNT] = {0, 0, 127, 127, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7};
+#define EF_KERNEL_COUNT 116
+static const int16_t EF_KERNEL_FORMAT[EF_KERNEL_COUNT] = {0, 0, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15, 16, 16, 16, 16, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 20, 20, 20, 20, 20, 20, 20, 20, 17, 17};
+static const uint8_t EF_KERNEL_QMAX[EF_KERNEL_COUNT] = {0, 0, 127, 127, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7, 127, 7};
 
 static const int8_t EF_BITMOD3_GRIDS[4][16] = {{0, 1, 2, 4, 3, -1, -2, -4, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 1, 2, 4, -3, -1, -2, -4, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 1, 2, 4, 6, -1, -2, -4, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 1, 2, 4, -6, -1, -2, -4, 0, 0, 0, 0, 0, 0, 0, 0}};
 static const int8_t EF_BITMOD4_GRIDS[4][16] = {{0, 1, 2, 3, 4, 6, 8, 12, 10, -1, -2, -3, -4, -6, -8, -12}, {0, 1, 2, 3, 4, 6, 8, 12, -10, -1, -2, -3, -4, -6, -8, -12}, {0, 1, 2, 3, 4, 6, 8, 12, 16, -1, -2, -3, -4, -6, -8, -12}, {0, 1, 2, 3, 4, 6, 8, 12, -16, -1, -2, -3, -4, -6, -8, -12}};

@@ -153,7 +153,7 @@ static int chat_unavailable(ef_proto *p, uint16_t *code, const char **msg) {
 
 static void frame(ef_proto *p, const ef_frame *f) {
   ef_slots *s = p->slots;
-  uint8_t r[40];
+  uint8_t r[40] = {0};  /* RESET replies with none of it: gcc cannot see that a 0-length send reads nothing */
   char msg[256];
   ef_slots_err e;
   switch (f->type) {
