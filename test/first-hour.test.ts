@@ -164,7 +164,7 @@ s('verify --board and run --board apply the planner\'s fit check; run caps memor
   // f32 weights and KV at context 512 need 672 KiB of linear memory: too much for an esp32s3 without PSRAM
   const p = cli('pack', MODEL, '--board', 'esp32s3', '--force', '-o', at('forced.efimg'));
   assert.is(p.code, 0, p.err);
-  oneLineError(cli('verify', at('forced.efimg'), '--board', 'esp32s3'), 'verify --board', /does not fit esp32s3: linear memory 672\.\d KiB needed, 171\.3 KiB available: 501\.\d KiB short/);
+  oneLineError(cli('verify', at('forced.efimg'), '--board', 'esp32s3'), 'verify --board', /does not fit esp32s3: linear memory 672\.\d KiB needed, 171\.7 KiB available: 500\.\d KiB short/);
   oneLineError(cli('run', at('forced.efimg'), '--board', 'esp32s3', '-n', '4'), 'run --board', /does not fit esp32s3: linear memory .* short/);
   const v = cli('verify', at('forced.efimg'), '--board', 'esp32s3-psram2');
   assert.is(v.code, 0, v.err);
@@ -212,7 +212,7 @@ s('pack --board with no formats named picks what fits and says so; a refusal pri
   // formats named: a refusal, with plan's largest-context line
   const f = cli('pack', MODEL, '--board', 'esp32', '--kv', 'f32', '-o', at('never.efimg'));
   oneLineError({ ...f, err: f.err.split('\n').filter((l) => l.startsWith('edge-flash')).join('\n') }, 'pack with formats named', /does not fit esp32/);
-  assert.match(f.err, /^ {2}largest context that fits: 49 \(--ctx 49\)$/m);
+  assert.match(f.err, /^ {2}largest context that fits: 50 \(--ctx 50\)$/m);
 });
 
 s('plan --check exits 1 when it does not fit; plain plan keeps 0', () => {
