@@ -7,7 +7,7 @@ export { quantize_act } from './kernels/act';
 export { model_init, model_memory, model_tokens, model_forward, model_logits, model_step } from './model/llama';
 export { sampler_init, sampler_sample, sampler_state } from './model/sampler';
 export { tok_text, tok_tokens, tok_piece, tok_encode, tok_decode } from './model/tokenizer';
-export { chat_reset, chat_turn, chat_next, chat_pos, gen_begin, gen_next, gen_token } from './model/chat';
+export { chat_reset, chat_turn, chat_next, chat_pos, gen_begin, gen_next, gen_token, chat_token } from './model/chat';
 export { tables_hash } from './tables.gen';
 export { gemm_bmd3g128_i8_naive, gemm_bmd3g128_i4_naive, gemm_bmd3g128_i8_bitserial, gemm_bmd3g128_i4_bitserial, gemm_bmd3g128_i8_simd, gemm_bmd3g128_i4_simd, gemm_bmd4g128_i8_naive, gemm_bmd4g128_i4_naive, gemm_bmd4g128_i8_bitserial, gemm_bmd4g128_i4_bitserial, gemm_bmd4g128_i8_swar, gemm_bmd4g128_i4_swar, gemm_bmd4g128_i8_simd, gemm_bmd4g128_i4_simd, gemm_bmd3g32_i8_naive, gemm_bmd3g32_i4_naive, gemm_bmd3g32_i8_bitserial, gemm_bmd3g32_i4_bitserial, gemm_bmd3g32_i8_simd, gemm_bmd3g32_i4_simd, gemm_bmd3g64_i8_naive, gemm_bmd3g64_i4_naive, gemm_bmd3g64_i8_bitserial, gemm_bmd3g64_i4_bitserial, gemm_bmd3g64_i8_simd, gemm_bmd3g64_i4_simd, gemm_bmd4g32_i8_naive, gemm_bmd4g32_i4_naive, gemm_bmd4g32_i8_swar, gemm_bmd4g32_i4_swar, gemm_bmd4g32_i8_simd, gemm_bmd4g32_i4_simd, gemm_bmd4g64_i8_naive, gemm_bmd4g64_i4_naive, gemm_bmd4g64_i8_bitserial, gemm_bmd4g64_i4_bitserial, gemm_bmd4g64_i8_swar, gemm_bmd4g64_i4_swar, gemm_bmd4g64_i8_simd, gemm_bmd4g64_i4_simd } from './kernels/bitmod';
 export { gemm_f32_f32_naive, gemm_f32_f32_simd } from './kernels/float';

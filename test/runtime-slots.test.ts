@@ -154,6 +154,30 @@ test('an app that does not load fails its self-test and rolls back at once', () 
   assert.is(booted(ok(rt(f, ['--boot']), 'boot again')).sha, SHA_A);
 });
 
+// The device app with a seeded tiny model: the self-test is model_init from the image's descriptor and a
+// few tokens of inference; an image whose plan the app does not meet fails it and rolls back.
+const DEVICE_APP = new Uint8Array(readFileSync(fromRoot('build', 'device.wasm')));
+
+test('a model image\'s self-test infers: it boots confirmed; one whose plan is wrong rolls back at once', () => {
+  const f = baseFile('model.bin');
+  const good = join(dir, 'tiny-model.efimg');
+  writeFileSync(good, writeImage(imageParts(TINY, 9, { app: DEVICE_APP })).bytes);
+  ok(rt(f, ['--install', good]), 'install the model');
+  const r = ok(rt(f, ['--boot']), 'boot the model');
+  assert.is(booted(r).state, 'confirmed');
+  assert.is(r.events.find((e) => e.event === 'app').model, true);
+  for (const [linear, why] of [[70000, /self-test failed: app trapped in 'model_init': .*out of bounds/], [140000, /self-test failed: model_init reached \d+ bytes of linear memory, the image's plan says 140000/]] as const) {
+    const g = baseFile(`model-${linear}.bin`);
+    const bad = join(dir, `tiny-model-${linear}.efimg`);
+    writeFileSync(bad, writeImage(imageParts(TINY, 9, { app: DEVICE_APP }, { plannedLinear: linear, linearLimit: linear })).bytes);
+    ok(rt(g, ['--install', bad]), `install the model planned for ${linear}`);
+    const b = ok(rt(g, ['--boot']), 'boot');
+    assert.is(b.events[0].event, 'self_test_failed');
+    assert.match(b.err, why);
+    assert.is(booted(ok(rt(g, ['--boot']), 'boot again')).sha, SHA_A);
+  }
+});
+
 test('power-cut sweep over every storage operation of upload + commit + first boot', () => {
   const base = baseFile('sweep-base.bin');
   // count the operations of a clean run

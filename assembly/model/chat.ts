@@ -41,6 +41,9 @@ export function chat_reset(ctx: i32): void {
 
 export function chat_pos(): i32 { return pos; }
 
+// The token whose bytes the last chat_next printed (a board's TOKEN frame carries its id).
+export function chat_token(): i32 { return next; }
+
 function put(at: usize, s: string): usize {
   for (let i = 0; i < s.length; i++) store<u8>(at + i, <u8>s.charCodeAt(i));
   return at + s.length;

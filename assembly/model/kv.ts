@@ -138,13 +138,10 @@ export function kvStore(l: i32, pos: i32, src: usize, isV: bool): void {
   }
 }
 
-// Four K or V values (dims i..i+3, i a multiple of 4) of one cached row, as f32 codes (f32 KV: values;
-// int4 never comes here: attentionInt4).
+// Four K or V codes (dims i..i+3, i a multiple of 4) of one cached int8 or int3 row, as f32 (f32 KV
+// has its own loops, scoresF32 / valuesF32; int4 never comes here: attentionInt4).
 @inline function load4(row: usize, i: i32, f: i32, out: usize): void {
-  if (f == KV_F32) {
-    const p = row + (<usize>i << 2);
-    store<f32>(out, load<f32>(p)); store<f32>(out, load<f32>(p, 4), 4); store<f32>(out, load<f32>(p, 8), 8); store<f32>(out, load<f32>(p, 12), 12);
-  } else if (f == KV_INT8) {
+  if (f == KV_INT8) {
     const w = load<u32>(row + i);
     store<f32>(out, <f32>(<i32>(w & 255) - 128)); store<f32>(out, <f32>(<i32>((w >> 8) & 255) - 128), 4);
     store<f32>(out, <f32>(<i32>((w >> 16) & 255) - 128), 8); store<f32>(out, <f32>(<i32>(w >> 24) - 128), 12);
@@ -156,18 +153,17 @@ export function kvStore(l: i32, pos: i32, src: usize, isV: bool): void {
 }
 
 // Scores of the kvMul query heads of KV head g against positions 0..pos (rows of `att`, seqLen apart),
-// for KV format f (a constant after inlining, so each format gets its own loop).
+// for quantized KV format f (int8 or int3: a constant after inlining, so each gets its own loop).
 @inline function scores(f: i32, l: i32, pos: i32, g: i32, qg: usize, att: usize, kvMul: i32, tmp: usize): void {
   const norm: f32 = Mathf.sqrt(<f32>headSize);
   const base = <usize>l * <usize>seqLen;
   const hsB = <usize>headSize << 2;
-  const off = f == KV_F32 ? (<usize>(g * headSize) << 2) : 0;
   for (let t = 0; t <= pos; t++) {
     const idx = base + <usize>t;
-    const row = kCodes + idx * <usize>codeRow + off;
+    const row = kCodes + idx * <usize>codeRow;
     for (let hh = 0; hh < kvMul; hh++) store<f32>(att + (<usize>(hh * seqLen + t) << 2), 0);
     for (let i = 0; i < headSize; i += 4) {
-      load4(row, f == KV_F32 ? i : g * headSize + i, f, tmp);
+      load4(row, g * headSize + i, f, tmp);
       const k0 = load<f32>(tmp), k1 = load<f32>(tmp, 4), k2 = load<f32>(tmp, 8), k3 = load<f32>(tmp, 12);
       for (let hh = 0; hh < kvMul; hh++) {
         const q = qg + <usize>hh * hsB + (<usize>i << 2);
@@ -180,30 +176,28 @@ export function kvStore(l: i32, pos: i32, src: usize, isV: bool): void {
         store<f32>(a, s);
       }
     }
-    const sc: f32 = f == KV_F32 ? 1 : bf16ToF32(<u32>load<u16>(kScales + ((idx * <usize>nKv + <usize>g) << 1)));
+    const sc: f32 = bf16ToF32(<u32>load<u16>(kScales + ((idx * <usize>nKv + <usize>g) << 1)));
     for (let hh = 0; hh < kvMul; hh++) {
       const a = att + (<usize>(hh * seqLen + t) << 2);
-      store<f32>(a, f == KV_F32 ? load<f32>(a) / norm : load<f32>(a) * sc / norm);
+      store<f32>(a, load<f32>(a) * sc / norm);
     }
   }
 }
 
-// out (kvMul heads) = sum over t of att[t] * V[t], for KV head g.
+// out (kvMul heads) = sum over t of att[t] * V[t], for KV head g (int8 or int3 codes).
 @inline function values(f: i32, l: i32, pos: i32, g: i32, out: usize, att: usize, kvMul: i32, tmp: usize): void {
   const base = <usize>l * <usize>seqLen;
   const hsB = <usize>headSize << 2;
-  const off = f == KV_F32 ? (<usize>(g * headSize) << 2) : 0;
   for (let i = 0; i < kvMul * headSize; i++) store<f32>(out + (<usize>i << 2), 0);
   for (let t = 0; t <= pos; t++) {
     const idx = base + <usize>t;
-    const row = vCodes + idx * <usize>codeRow + off;
-    const sc: f32 = f == KV_F32 ? 1 : bf16ToF32(<u32>load<u16>(vScales + ((idx * <usize>nKv + <usize>g) << 1)));
+    const row = vCodes + idx * <usize>codeRow;
+    const sc: f32 = bf16ToF32(<u32>load<u16>(vScales + ((idx * <usize>nKv + <usize>g) << 1)));
     for (let i = 0; i < headSize; i += 4) {
-      load4(row, f == KV_F32 ? i : g * headSize + i, f, tmp);
+      load4(row, g * headSize + i, f, tmp);
       const v0 = load<f32>(tmp), v1 = load<f32>(tmp, 4), v2 = load<f32>(tmp, 8), v3 = load<f32>(tmp, 12);
       for (let hh = 0; hh < kvMul; hh++) {
-        let a = load<f32>(att + (<usize>(hh * seqLen + t) << 2));
-        if (f != KV_F32) a *= sc;
+        const a = load<f32>(att + (<usize>(hh * seqLen + t) << 2)) * sc;
         const o = out + <usize>hh * hsB + (<usize>i << 2);
         store<f32>(o, load<f32>(o) + a * v0);
         store<f32>(o, load<f32>(o, 4) + a * v1, 4);
@@ -214,26 +208,116 @@ export function kvStore(l: i32, pos: i32, src: usize, isV: bool): void {
   }
 }
 
+// f32 KV, one query head, in run.c's order: att[t] = (sum_i q[i] * k_t[i], i ascending) / sqrt(head_size)
+// for t <= pos. Shaped for wasm3 like the f32 GEMV (kernels/float.ts): four positions share each
+// loaded q, each walks its own pointer with constant offsets, the loop test at the bottom.
+// `k` is position 0's row of this head in the layer; rows are codeRow bytes apart.
+function scoresF32(k: usize, q: usize, att: usize, pos: i32): void {
+  const norm: f32 = Mathf.sqrt(<f32>headSize);
+  const stride = <usize>codeRow;
+  const qEnd = q + (<usize>headSize << 2); // head_size % 4 == 0 (model_init checks)
+  const n = pos + 1;
+  let t = 0;
+  let k0 = k;
+  for (; t + 4 <= n; t += 4) {
+    let k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
+    let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+    let p = q;
+    do {
+      let v = load<f32>(p);
+      s0 += v * load<f32>(k0); s1 += v * load<f32>(k1); s2 += v * load<f32>(k2); s3 += v * load<f32>(k3);
+      v = load<f32>(p, 4);
+      s0 += v * load<f32>(k0, 4); s1 += v * load<f32>(k1, 4); s2 += v * load<f32>(k2, 4); s3 += v * load<f32>(k3, 4);
+      v = load<f32>(p, 8);
+      s0 += v * load<f32>(k0, 8); s1 += v * load<f32>(k1, 8); s2 += v * load<f32>(k2, 8); s3 += v * load<f32>(k3, 8);
+      v = load<f32>(p, 12);
+      s0 += v * load<f32>(k0, 12); s1 += v * load<f32>(k1, 12); s2 += v * load<f32>(k2, 12); s3 += v * load<f32>(k3, 12);
+      k0 += 16; k1 += 16; k2 += 16; k3 += 16;
+      p += 16;
+    } while (p < qEnd);
+    const a = att + (<usize>t << 2);
+    store<f32>(a, s0 / norm); store<f32>(a, s1 / norm, 4); store<f32>(a, s2 / norm, 8); store<f32>(a, s3 / norm, 12);
+    k0 = k3 + stride - (<usize>headSize << 2); // row t+4
+  }
+  for (; t < n; t++) {
+    let s: f32 = 0;
+    let p = q, kp = k0;
+    do {
+      s += load<f32>(p) * load<f32>(kp);
+      s += load<f32>(p, 4) * load<f32>(kp, 4);
+      s += load<f32>(p, 8) * load<f32>(kp, 8);
+      s += load<f32>(p, 12) * load<f32>(kp, 12);
+      p += 16;
+      kp += 16;
+    } while (p < qEnd);
+    store<f32>(att + (<usize>t << 2), s / norm);
+    k0 += stride;
+  }
+}
+
+// f32 KV, one head: out[i] = sum over t <= pos (ascending) of att[t] * v_t[i], as run.c sums it,
+// eight dims (then four) at a time across the positions with their sums in locals.
+function valuesF32(v: usize, att: usize, out: usize, pos: i32): void {
+  const stride = <usize>codeRow;
+  const aEnd = att + (<usize>(pos + 1) << 2);
+  let i = 0;
+  for (; i + 8 <= headSize; i += 8) {
+    let c0: f32 = 0, c1: f32 = 0, c2: f32 = 0, c3: f32 = 0, c4: f32 = 0, c5: f32 = 0, c6: f32 = 0, c7: f32 = 0;
+    let vp = v + (<usize>i << 2), ap = att;
+    do {
+      const a = load<f32>(ap);
+      c0 += a * load<f32>(vp); c1 += a * load<f32>(vp, 4); c2 += a * load<f32>(vp, 8); c3 += a * load<f32>(vp, 12);
+      c4 += a * load<f32>(vp, 16); c5 += a * load<f32>(vp, 20); c6 += a * load<f32>(vp, 24); c7 += a * load<f32>(vp, 28);
+      ap += 4;
+      vp += stride;
+    } while (ap < aEnd);
+    const o = out + (<usize>i << 2);
+    store<f32>(o, c0); store<f32>(o, c1, 4); store<f32>(o, c2, 8); store<f32>(o, c3, 12);
+    store<f32>(o, c4, 16); store<f32>(o, c5, 20); store<f32>(o, c6, 24); store<f32>(o, c7, 28);
+  }
+  if (i < headSize) { // head_size % 8 == 4
+    let c0: f32 = 0, c1: f32 = 0, c2: f32 = 0, c3: f32 = 0;
+    let vp = v + (<usize>i << 2), ap = att;
+    do {
+      const a = load<f32>(ap);
+      c0 += a * load<f32>(vp); c1 += a * load<f32>(vp, 4); c2 += a * load<f32>(vp, 8); c3 += a * load<f32>(vp, 12);
+      ap += 4;
+      vp += stride;
+    } while (ap < aEnd);
+    const o = out + (<usize>i << 2);
+    store<f32>(o, c0); store<f32>(o, c1, 4); store<f32>(o, c2, 8); store<f32>(o, c3, 12);
+  }
+}
+
 // Multi-head attention of one token at `pos` in layer l: q (n_heads * head_size) -> out (same),
-// over positions 0..pos. The query heads that share a KV head (grouped-query attention) are done
-// together, so each cached K and V row is decoded once. `att` holds (n_heads / n_kv) rows of
-// seq_len scores; `tmp` 16 bytes. f32 KV keeps run.c's order of operations (same results).
-// Needs head_size % 4 == 0 (checked by the host).
+// over positions 0..pos. f32 KV: one query head at a time in run.c's order of operations (same
+// results), nothing to decode. Quantized KV: the query heads that share a KV head (grouped-query
+// attention) are done together, so each cached K and V row is decoded once. `att` holds
+// (n_heads / n_kv) rows of seq_len scores; `tmp` 16 bytes. Needs head_size % 4 == 0 (checked by the host).
 export function attention(l: i32, pos: i32, q: usize, out: usize, att: usize, nHeads: i32, tmp: usize): void {
   const kvMul = nHeads / nKv;
   if (fmt == KV_INT4) {
     for (let g = 0; g < nKv; g++) attentionInt4(l, pos, g, q + (<usize>(g * kvMul * headSize) << 2), out + (<usize>(g * kvMul * headSize) << 2), att, kvMul);
     return;
   }
+  if (fmt == KV_F32) {
+    for (let h = 0; h < nHeads; h++) {
+      const g = h / kvMul;
+      const kv = (<usize>l * <usize>seqLen * <usize>codeRow) + (<usize>(g * headSize) << 2);
+      const a = att;
+      scoresF32(kCodes + kv, q + (<usize>(h * headSize) << 2), a, pos);
+      softmax(a, pos + 1);
+      valuesF32(vCodes + kv, a, out + (<usize>(h * headSize) << 2), pos);
+    }
+    return;
+  }
   for (let g = 0; g < nKv; g++) {
     const qg = q + (<usize>(g * kvMul * headSize) << 2);
     const og = out + (<usize>(g * kvMul * headSize) << 2);
-    if (fmt == KV_F32) scores(KV_F32, l, pos, g, qg, att, kvMul, tmp);
-    else if (fmt == KV_INT8) scores(KV_INT8, l, pos, g, qg, att, kvMul, tmp);
+    if (fmt == KV_INT8) scores(KV_INT8, l, pos, g, qg, att, kvMul, tmp);
     else scores(KV_INT3, l, pos, g, qg, att, kvMul, tmp);
     for (let hh = 0; hh < kvMul; hh++) softmax(att + (<usize>(hh * seqLen) << 2), pos + 1);
-    if (fmt == KV_F32) values(KV_F32, l, pos, g, og, att, kvMul, tmp);
-    else if (fmt == KV_INT8) values(KV_INT8, l, pos, g, og, att, kvMul, tmp);
+    if (fmt == KV_INT8) values(KV_INT8, l, pos, g, og, att, kvMul, tmp);
     else values(KV_INT3, l, pos, g, og, att, kvMul, tmp);
   }
 }

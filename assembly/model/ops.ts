@@ -17,21 +17,18 @@ export function rmsnorm(o: usize, x: usize, weight: usize, size: i32, eps: f32):
   }
 }
 
-// In-place softmax over x (size), as run.c.
+// In-place softmax over x (size), as run.c (pointer loops: wasm3 runs every index computation).
 export function softmax(x: usize, size: i32): void {
+  const end = x + (<usize>size << 2);
   let mx = load<f32>(x);
-  for (let i = 1; i < size; i++) mx = max(mx, load<f32>(x + (<usize>i << 2)));
+  for (let p = x + 4; p < end; p += 4) mx = max(mx, load<f32>(p));
   let sum: f32 = 0;
-  for (let i = 0; i < size; i++) {
-    const at = x + (<usize>i << 2);
-    const e = Mathf.exp(load<f32>(at) - mx);
-    store<f32>(at, e);
+  for (let p = x; p < end; p += 4) {
+    const e = Mathf.exp(load<f32>(p) - mx);
+    store<f32>(p, e);
     sum += e;
   }
-  for (let i = 0; i < size; i++) {
-    const at = x + (<usize>i << 2);
-    store<f32>(at, load<f32>(at) / sum);
-  }
+  for (let p = x; p < end; p += 4) store<f32>(p, load<f32>(p) / sum);
 }
 
 // hb = silu(hb) * hb2 over size values (SwiGLU).

@@ -324,8 +324,11 @@ export function chat(client: Client, s: ChatSettings, onText?: (text: string, to
       onText?.(piece, id);
       armGap();
     }));
+    let failure: BoardError | null = null;
+    let finished = false;
     offs.push(client.on('STATS', (f) => {
       if (f.seq !== seq) return;
+      finished = true;
       clearTimeout(gap);
       offs.forEach((o) => o());
       const tail = utf8.decode();
@@ -333,8 +336,10 @@ export function chat(client: Client, s: ChatSettings, onText?: (text: string, to
         text += tail;
         onText?.(tail, -1);
       }
+      if (failure) return reject(failure);
       const n = f.fields.tokens as number, decodeUs = f.fields.decode_us as number;
-      resolve({
+      // the CHAT reply may have come in the same read: its context is set once the request settles
+      void req.then(() => resolve({
         text, tokens, context,
         stats: {
           reason: STATS_REASONS[f.fields.reason as number] ?? `reason ${f.fields.reason}`,
@@ -343,12 +348,14 @@ export function chat(client: Client, s: ChatSettings, onText?: (text: string, to
           tokPerS: n > 1 && decodeUs > 0 ? (n - 1) / (decodeUs / 1e6) : null,
           linearMemory: f.fields.linear_memory as number, heapFree: f.fields.heap_free as number, heapLargest: f.fields.heap_largest as number,
         },
-      });
+      }), () => {});
     }));
     offs.push(client.on('ERROR', (f) => {
-      // a trap after tokens were streamed: the ERROR precedes a STATS with reason 'error'
-      if (f.seq === seq && f.fields.req_type === T.CHAT && tokens.length > 0) {
-        onText?.('', -1);
+      // a trap during the reply: the ERROR precedes a STATS with reason 'error', and the reply fails with it
+      if (f.seq === seq && f.fields.req_type === T.CHAT) {
+        const code = f.fields.code as number;
+        failure = new BoardError(`the reply failed after ${tokens.length} tokens: ${errorMessage(code, new TextDecoder().decode(f.fields.message as Uint8Array))}`, code);
+        if (tokens.length > 0) onText?.('', -1);
       }
     }));
     offs.push(client.onClose(() => fail(new BoardError(`${client.transport.name}: the board went away during the reply (${client.closed})`, null))));
@@ -363,7 +370,8 @@ export function chat(client: Client, s: ChatSettings, onText?: (text: string, to
     seq = client.lastSeq; // taken before any frame can arrive, so TOKEN frames are matched
     req.then((r) => {
       context = r.context as number;
-      armGap();
+      // the reply, its tokens and STATS may come in one read: no gap timer once the reply is over
+      if (!finished) armGap();
     }, fail);
   });
   return {

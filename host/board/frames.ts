@@ -86,7 +86,7 @@ export const ERROR_TEXT: Record<ErrorName, string> = {
   NO_UPLOAD: 'no upload under way', TOO_LARGE: 'image larger than the slot', BAD_OFFSET: 'chunk past the end of the image',
   INCOMPLETE: 'upload incomplete', STORAGE: 'storage failed', NOT_VERIFIED: 'image not verified',
   SHA_MISMATCH: 'SHA-256 of the written image differs', IMAGE: 'image check failed', NO_PREVIOUS: 'no previous image',
-  BAD_SIZE: 'image size too small', NO_IMAGE: 'no image loaded', PROMPT_TOO_LONG: 'prompt longer than the context',
+  BAD_SIZE: 'image size too small', NO_IMAGE: 'no image loaded', PROMPT_TOO_LONG: 'prompt too long',
   TRAP: 'the app trapped', BAD_SETTINGS: 'sampler settings out of range', OUT_OF_MEMORY: 'out of memory', INTERNAL: 'internal error',
 };
 

@@ -44,7 +44,7 @@ export interface VirtualBoard {
   exited: Promise<number | null>;
 }
 
-// The runtime's arguments for a board profile: its ids, slot capacity and erase block.
+// The runtime's arguments for a board profile: its ids, slot capacity, erase block and wasm3 stack.
 export function runtimeArgs(o: SimOptions): string[] {
   const b = o.board;
   const accepts = b.accepts.map((a) => boardByName(a).id);
@@ -52,6 +52,7 @@ export function runtimeArgs(o: SimOptions): string[] {
   return [
     '--board-id', String(b.id), '--board-name', b.name, ...(accepts.length ? ['--accepts', accepts.join(',')] : []),
     '--capacity', String(virtualCapacity(b)), '--erase-block', String(b.flash.eraseBlock), '--slot-file', o.slotFile,
+    '--stack', String(b.wasm3.stack),   // wasm3's value stack as the board sizes it (`run <image> --engine wasm3` uses the same)
     '--serve', '--pty', '--pty-link', o.link,
     ...(o.baud ? ['--baud', String(o.baud)] : []),
     ...(f && f.drop > 0 ? ['--drop', String(f.drop)] : []),

@@ -91,7 +91,25 @@ export async function openSerial(path: string, baud: number): Promise<Transport>
   }
   const port = new SerialPort({ path, baudRate: baud, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(serialOpenError(path, e)) : resolve())));
-  return new StreamTransport(path, port as unknown as Duplex);
+  return new SerialTransport(path, port);
+}
+
+// A serial port's close waits for the binding to close the descriptor (a bounded wait): destroy()
+// alone could leave the binding's poller holding the process open after a verb finished.
+class SerialTransport extends StreamTransport {
+  constructor(name: string, private port: import('serialport').SerialPort) {
+    super(name, port as unknown as Duplex);
+  }
+
+  override async close(): Promise<void> {
+    if (this.port.isOpen) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        this.port.close(() => { clearTimeout(t); resolve(); });
+      });
+    }
+    await super.close();
+  }
 }
 
 // Why a port did not open, in words, with what to do about it.

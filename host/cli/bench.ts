@@ -10,6 +10,7 @@ import { intFlag } from './flags.ts';
 import { benchModelDecode, defaultModelConfigs, formatModelTable } from '../bench/model.ts';
 import { benchPeers, formatPeerTable } from '../bench/peers.ts';
 import { APP_RUN } from '../bench/aot.ts';
+import { benchBoardDecode, formatBoardDecode, type BoardDecodeRow } from '../bench/board.ts';
 import { benchUpload, formatUploadTable } from '../bench/upload.ts';
 import { parseBaud } from '../board/connect.ts';
 import { readImageFile } from './inspect.ts';
@@ -41,6 +42,7 @@ export function registerBench(program: Command): void {
     .option('--runc <binary>', 'with --model: llama2.c run.c built with cc -O3 -march=native, timed on the same model in the same run')
     .option('--peers', 'with --model: against run.c built here from --runc-src: native (fastest of three builds), wasm32-wasi under the same wasm3, and under V8')
     .option('--runc-src <file>', 'with --peers: llama2.c\'s run.c (built and cached under build/peers/)')
+    .option('--board-decode <images>', 'decode tok/s of images on the virtual board against run <image> --engine wasm3 in the same run, and the device\'s memory beside the plan')
     .option('--steps <n>', 'with --model: positions decoded from BOS (run.c -n)', intFlag('--steps', { min: 2, max: 1 << 20 }), 256)
     .option('--upload [image]', 'upload throughput to the virtual board over its throttled line instead of kernels (default image: the kjv-esp32-260k demo packed for esp32)')
     .option('--baud <list>', 'with --upload: line rates', '115200,921600')
@@ -51,6 +53,7 @@ same format and shape, measured in the same run; c-O3-march-native is the auto-v
 
 Examples:
   edge-flash bench --quick
+  edge-flash bench --board-decode kjv-esp32.efimg --steps 200 --repeat 5
   edge-flash bench --upload --repeat 3 --json
   edge-flash bench --engine v8,native --formats tq2,tb1 --shapes 2048x2048 --json`)
     .action(async (o) => {
@@ -69,6 +72,12 @@ Examples:
         }
       }
       const repeat: number = o.repeat;
+      if (o.boardDecode) {
+        const rows: BoardDecodeRow[] = [];
+        for (const img of list(o.boardDecode)) rows.push(await benchBoardDecode(img, o.steps, repeat, (label) => log(`bench: ${label}`)));
+        process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatBoardDecode(rows) + '\n');
+        return;
+      }
       if (o.baud !== '115200,921600' && !o.upload) throw new UserError('--baud goes with --upload');
       if (o.upload) {
         const bauds = list(o.baud).map((b) => parseBaud(b));

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline';
 import { chat, formatStats, type ChatSettings } from '../board/commands.ts';
+import type { Client } from '../board/client.ts';
 import { connectBoard, parseBaud } from '../board/connect.ts';
 import { UserError } from '../errors.ts';
 import { log } from '../log.ts';
@@ -38,34 +39,39 @@ export function registerChat(program: Command): void {
           }
           return;
         }
-        const rl = createInterface({ input: process.stdin, output: process.stderr, prompt: '> ' });
-        let current: ReturnType<typeof chat> | null = null;
-        let first = true;
-        rl.on('SIGINT', () => {
-          if (current) void current.cancel().catch(() => {});
-          else rl.close();
-        });
-        rl.prompt();
-        for await (const line of rl) {
-          if (!line.trim()) {
-            rl.prompt();
-            continue;
-          }
-          current = chat(client, { ...base, prompt: line, newConversation: first }, (t) => process.stdout.write(t));
-          first = false;
-          try {
-            const r = await current.done;
-            process.stdout.write('\n');
-            log(formatStats(r.stats));
-          } catch (e) {
-            if (!(e instanceof UserError)) throw e;
-            log(`edge-flash: error: ${e.message}`);
-          }
-          current = null;
-          rl.prompt();
-        }
+        await interactiveChat(client, base);
       } finally {
         await client.close();
       }
     });
+}
+
+// The interactive loop: readline on stdin, the reply streamed to stdout, its stats on stderr; Ctrl-C
+// cancels a reply (or quits at the prompt), Ctrl-D quits. One conversation: the first line starts it.
+export async function interactiveChat(client: Client, base: Omit<ChatSettings, 'prompt' | 'newConversation'>, first = true): Promise<void> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr, prompt: '> ' });
+  let current: ReturnType<typeof chat> | null = null;
+  rl.on('SIGINT', () => {
+    if (current) void current.cancel().catch(() => {});
+    else rl.close();
+  });
+  rl.prompt();
+  for await (const line of rl) {
+    if (!line.trim()) {
+      rl.prompt();
+      continue;
+    }
+    current = chat(client, { ...base, prompt: line, newConversation: first }, (t) => process.stdout.write(t));
+    first = false;
+    try {
+      const r = await current.done;
+      process.stdout.write('\n');
+      log(formatStats(r.stats));
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      log(`edge-flash: error: ${e.message}`);
+    }
+    current = null;
+    rl.prompt();
+  }
 }

@@ -2,7 +2,8 @@
 // VERIFY, COMMIT, RESET. Exit 0 only when the board has verified the image. With --rom, a bare
 // ESP32-family chip through its ROM bootloader instead (./flash-rom.ts).
 import type { Command } from 'commander';
-import { flash } from '../board/commands.ts';
+import type { Client } from '../board/client.ts';
+import { flash, type FlashResult } from '../board/commands.ts';
 import { connectBoard, parseBaud } from '../board/connect.ts';
 import { log, progress } from '../log.ts';
 import { UserError } from '../errors.ts';
@@ -40,32 +41,44 @@ export function registerFlash(program: Command): void {
       const path = positional;
       const bytes = readImageFile(path);
       const client = await connectBoard(o.port, baud, !!o.trace);
-      let bar: ReturnType<typeof progress> | undefined, last = 0, first = -1;
       try {
-        const r = await flash(client, bytes, {
-          reset: o.reset !== false, log,
-          reconnect: () => connectBoard(o.port, baud, !!o.trace),
-          onProgress: (n, total, t0) => {
-            if (!bar) {
-              bar = progress(total, 'flash');
-              first = last = n;
-              bar.tick(n, 'resumed');
-              return;
-            }
-            const s = (performance.now() - t0) / 1000;
-            const rate = s > 0 ? (n - first) / s : 0;
-            bar.tick(n - last, `${(rate / 1024).toFixed(1)} KiB/s ETA ${rate > 0 ? ((total - n) / rate).toFixed(0) : '?'} s`);
-            last = n;
-          },
-        });
-        bar?.done();
-        const s = r.upload.ms / 1000, rate = (bytes.byteLength - r.upload.resumedAt) / Math.max(s, 1e-3);
-        process.stdout.write(`${path}: ${bytes.byteLength} bytes to ${r.board.board} slot ${r.slot}${r.upload.resumedAt ? ` (resumed at ${r.upload.resumedAt})` : ''} in ${s.toFixed(1)} s ` +
-          `(${(rate / 1024).toFixed(1)} KiB/s, ${((100 * rate * 10) / baud).toFixed(0)} % of ${baud} baud), verified SHA-256 ${r.sha256.slice(0, 16)}` +
-          `${r.booted ? ', booted' : ', committed (boots at the next reset)'}\n`);
+        const r = await flashWithProgress(client, bytes, { port: o.port, baud, trace: !!o.trace, reset: o.reset !== false });
+        process.stdout.write(flashSummary(path, bytes, r, baud) + '\n');
       } finally {
-        bar?.done();
         await client.close();
       }
     });
+}
+
+// flash() with the progress bar (bytes, rate, ETA) on stderr: the verb's and the demo's.
+export async function flashWithProgress(client: Client, bytes: Uint8Array, o: { port: string; baud: number; trace: boolean; reset: boolean }): Promise<FlashResult> {
+  let bar: ReturnType<typeof progress> | undefined, last = 0, first = -1;
+  try {
+    const r = await flash(client, bytes, {
+      reset: o.reset, log,
+      reconnect: () => connectBoard(o.port, o.baud, o.trace),
+      onProgress: (n, total, t0) => {
+        if (!bar) {
+          bar = progress(total, 'flash');
+          first = last = n;
+          bar.tick(n, 'resumed');
+          return;
+        }
+        const s = (performance.now() - t0) / 1000;
+        const rate = s > 0 ? (n - first) / s : 0;
+        bar.tick(n - last, `${(rate / 1024).toFixed(1)} KiB/s ETA ${rate > 0 ? ((total - n) / rate).toFixed(0) : '?'} s`);
+        last = n;
+      },
+    });
+    return r;
+  } finally {
+    bar?.done();
+  }
+}
+
+export function flashSummary(path: string, bytes: Uint8Array, r: FlashResult, baud: number): string {
+  const s = r.upload.ms / 1000, rate = (bytes.byteLength - r.upload.resumedAt) / Math.max(s, 1e-3);
+  return `${path}: ${bytes.byteLength} bytes to ${r.board.board} slot ${r.slot}${r.upload.resumedAt ? ` (resumed at ${r.upload.resumedAt})` : ''} in ${s.toFixed(1)} s ` +
+    `(${(rate / 1024).toFixed(1)} KiB/s, ${((100 * rate * 10) / baud).toFixed(0)} % of ${baud} baud), verified SHA-256 ${r.sha256.slice(0, 16)}` +
+    `${r.booted ? ', booted' : ', committed (boots at the next reset)'}`;
 }

@@ -15,6 +15,7 @@ import { registerFlash } from './flash.ts';
 import { registerChat } from './chat.ts';
 import { registerMonitor } from './monitor.ts';
 import { registerSim } from './sim.ts';
+import { registerDemo } from './demo.ts';
 import { registerFirmware } from './firmware.ts';
 import { registerRuntime } from './runtime.ts';
 
@@ -34,6 +35,7 @@ export const VERBS: ReadonlyArray<(program: Command) => void> = [
   registerChat,
   registerMonitor,
   registerSim,
+  registerDemo,
   registerFirmware,
   registerRuntime,
 ];

@@ -19,6 +19,7 @@ export const APP_EXPORT_TABLE: readonly AppExport[] = [
   ...x('./model/tokenizer', false, 'tok_text', 'tok_tokens', 'tok_piece', 'tok_encode', 'tok_decode'),
   // generate and chat turns in the app (assembly/model/chat.ts): `run` and a board drive these
   ...x('./model/chat', true, 'chat_reset', 'chat_turn', 'chat_next', 'chat_pos', 'gen_begin', 'gen_next', 'gen_token'),
+  ...x('./model/chat', false, 'chat_token'),
   ...x('./tables.gen', true, 'tables_hash'),
 ];
 

@@ -197,6 +197,13 @@ void vTaskDelay(const TickType_t ticks) {
   nanosleep(&ts, 0);
 }
 
+/* The scheduler's tick count, at this stand-in's 1 ms tick (portTICK_PERIOD_MS). */
+TickType_t xTaskGetTickCount(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (TickType_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+}
+
 void esp_restart(void) {
   fflush(stdout);
   report();

@@ -158,7 +158,7 @@ static const ef_aot_export *find(const char *name) {
 
 int ef_app_has(ef_app *a, const char *name) {
   (void)a;
-  return find(name) != 0 || strcmp(name, "sampler_init") == 0;
+  return find(name) != 0 || strcmp(name, "sampler_init") == 0 || strcmp(name, "sampler_state") == 0;
 }
 
 typedef u32 (*fr0)(Z_app_instance_t *);
@@ -207,18 +207,41 @@ int ef_app_call(ef_app *a, const char *name, uint32_t argc, const uint32_t *argv
   return 0;
 }
 
-int ef_app_sampler_init(ef_app *a, float temperature, float topp, uint64_t seed, char *err, uint32_t err_cap) {
+/* Typed calls: i32-only exports through ef_app_call; the ABI's two others by name, sampler_init
+ * v(ffI) and sampler_state I() (docs/abi.md), their types checked as wasm3 checks them. */
+int ef_app_callv(ef_app *a, const char *name, uint32_t argc, const ef_val *argv, ef_val *result, char *err, uint32_t err_cap) {
   jmp_buf jb;
   int code;
+  uint32_t i, args[8];
+  int32_t r = 0;
+  int sampler_init = strcmp(name, "sampler_init") == 0, sampler_state = strcmp(name, "sampler_state") == 0;
+  if (!sampler_init && !sampler_state) {
+    if (argc > 8) { snprintf(err, err_cap, "app: export '%s' does not take %u arguments", name, (unsigned)argc); return -1; }
+    for (i = 0; i < argc; i++) {
+      if (argv[i].type != 'i') { snprintf(err, err_cap, "app: export '%s' argument %u is not of type %c", name, (unsigned)i, argv[i].type); return -1; }
+      args[i] = argv[i].v.i;
+    }
+    if (ef_app_call(a, name, argc, args, &r, err, err_cap)) return -1;
+    if (result) { result->type = find(name)->ret ? 'i' : 0; result->v.i = (uint32_t)r; }
+    return 0;
+  }
+  if (sampler_init && (argc != 3 || argv[0].type != 'f' || argv[1].type != 'f' || argv[2].type != 'I')) { snprintf(err, err_cap, "app: export 'sampler_init' takes (f32, f32, i64)"); return -1; }
+  if (sampler_state && argc != 0) { snprintf(err, err_cap, "app: export 'sampler_state' does not take %u arguments", (unsigned)argc); return -1; }
   a->trap[0] = 0;
   wasm_rt_call_stack_depth = 0;
   ef_aot_rt_catch(&jb);
   if ((code = setjmp(jb)) != 0) {
     ef_aot_rt_catch(0);
-    trap_line(a, code, "sampler_init", err, err_cap);
+    trap_line(a, code, name, err, err_cap);
     return -1;
   }
-  Z_appZ_sampler_init(&a->inst, temperature, topp, seed);
+  if (sampler_init) {
+    Z_appZ_sampler_init(&a->inst, argv[0].v.f, argv[1].v.f, argv[2].v.I);
+    if (result) result->type = 0;
+  } else {
+    uint64_t st = Z_appZ_sampler_state(&a->inst);
+    if (result) { result->type = 'I'; result->v.I = st; }
+  }
   ef_aot_rt_catch(0);
   return 0;
 }

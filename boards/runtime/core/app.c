@@ -128,7 +128,11 @@ int ef_app_has(ef_app *a, const char *name) {
   return m3_FindFunction(&f, a->rt, name) == m3Err_none;
 }
 
-int ef_app_call(ef_app *a, const char *name, uint32_t argc, const uint32_t *argv, int32_t *result, char *err, uint32_t err_cap) {
+static char type_char(M3ValueType t) {
+  return t == c_m3Type_i32 ? 'i' : t == c_m3Type_i64 ? 'I' : t == c_m3Type_f32 ? 'f' : t == c_m3Type_f64 ? 'F' : '?';
+}
+
+int ef_app_callv(ef_app *a, const char *name, uint32_t argc, const ef_val *argv, ef_val *result, char *err, uint32_t err_cap) {
   IM3Function f;
   M3Result r;
   const void *args[8];
@@ -136,8 +140,8 @@ int ef_app_call(ef_app *a, const char *name, uint32_t argc, const uint32_t *argv
   if ((r = m3_FindFunction(&f, a->rt, name))) { snprintf(err, err_cap, "app: no export '%s' (%s)", name, r); return -1; }
   if (argc > 8 || m3_GetArgCount(f) != argc || m3_GetRetCount(f) > 1) { snprintf(err, err_cap, "app: export '%s' does not take %u arguments", name, (unsigned)argc); return -1; }
   for (i = 0; i < argc; i++) {
-    if (m3_GetArgType(f, i) != c_m3Type_i32) { snprintf(err, err_cap, "app: export '%s' argument %u is not i32", name, (unsigned)i); return -1; }
-    args[i] = &argv[i];
+    if (type_char(m3_GetArgType(f, i)) != argv[i].type) { snprintf(err, err_cap, "app: export '%s' argument %u is not of type %c", name, (unsigned)i, argv[i].type); return -1; }
+    args[i] = argv[i].type == 'I' ? (const void *)&argv[i].v.I : argv[i].type == 'f' ? (const void *)&argv[i].v.f : (const void *)&argv[i].v.i;
   }
   a->trap[0] = 0;
   if ((r = m3_Call(f, argc, args))) {
@@ -147,15 +151,32 @@ int ef_app_call(ef_app *a, const char *name, uint32_t argc, const uint32_t *argv
     if (a->trap[0] && r == a->trap) snprintf(err, err_cap, "app trapped in '%s': %s", name, a->trap);
     return -1;
   }
+  if (result) memset(result, 0, sizeof *result);
   if (m3_GetRetCount(f) == 1) {
     const void *rets[1];
-    int32_t v = 0;
-    rets[0] = &v;
+    ef_val v;
+    memset(&v, 0, sizeof v);
+    v.type = type_char(m3_GetRetType(f, 0));
+    rets[0] = v.type == 'I' ? (void *)&v.v.I : v.type == 'f' ? (void *)&v.v.f : (void *)&v.v.i;
+    if (v.type != 'i' && v.type != 'I' && v.type != 'f') { snprintf(err, err_cap, "app: export '%s' returns an f64", name); return -1; }
     if ((r = m3_GetResults(f, 1, rets))) { snprintf(err, err_cap, "app: results of '%s': %s", name, r); return -1; }
     if (result) *result = v;
-  } else if (result) *result = 0;
+  }
   return 0;
 }
+
+int ef_app_call(ef_app *a, const char *name, uint32_t argc, const uint32_t *argv, int32_t *result, char *err, uint32_t err_cap) {
+  ef_val v[8], out;
+  uint32_t i;
+  if (argc > 8) { snprintf(err, err_cap, "app: export '%s' does not take %u arguments", name, (unsigned)argc); return -1; }
+  for (i = 0; i < argc; i++) { v[i].type = 'i'; v[i].v.i = argv[i]; }
+  if (ef_app_callv(a, name, argc, v, &out, err, err_cap)) return -1;
+  if (out.type && out.type != 'i') { snprintf(err, err_cap, "app: export '%s' does not return an i32", name); return -1; }
+  if (result) *result = (int32_t)out.v.i;
+  return 0;
+}
+
+uint8_t *ef_app_guest(ef_app *a, uint32_t ptr, uint32_t len) { return guest(a->rt, ptr, len); }
 
 uint32_t ef_app_memory(ef_app *a) {
   uint32_t size = 0;
@@ -165,21 +186,3 @@ uint32_t ef_app_memory(ef_app *a) {
 uint32_t ef_app_memory_cap(ef_app *a) { return a->cap; }
 
 const char EF_APP_ENGINE[] = "wasm3";
-
-uint8_t *ef_app_guest(ef_app *a, uint32_t ptr, uint32_t len) { return guest(a->rt, ptr, len); }
-
-int ef_app_sampler_init(ef_app *a, float temperature, float topp, uint64_t seed, char *err, uint32_t err_cap) {
-  IM3Function f;
-  M3Result r;
-  const void *args[3];
-  args[0] = &temperature;
-  args[1] = &topp;
-  args[2] = &seed;
-  if ((r = m3_FindFunction(&f, a->rt, "sampler_init"))) { snprintf(err, err_cap, "app: no export 'sampler_init' (%s)", r); return -1; }
-  if (m3_GetArgCount(f) != 3 || m3_GetArgType(f, 0) != c_m3Type_f32 || m3_GetArgType(f, 1) != c_m3Type_f32 || m3_GetArgType(f, 2) != c_m3Type_i64) {
-    snprintf(err, err_cap, "app: export 'sampler_init' is not v(ffI)");
-    return -1;
-  }
-  if ((r = m3_Call(f, 3, args))) { snprintf(err, err_cap, "app trapped in 'sampler_init': %s", r); return -1; }
-  return 0;
-}

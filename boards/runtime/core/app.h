@@ -21,10 +21,11 @@ void ef_app_unload(ef_app *app);
  * with one line in err (missing export, wrong signature, trap). */
 int ef_app_call(ef_app *app, const char *name, uint32_t argc, const uint32_t *argv, int32_t *result, char *err, uint32_t err_cap);
 int ef_app_has(ef_app *app, const char *name);
-/* sampler_init(temperature, topp, seed), the one export of the ABI with float and 64-bit arguments.
- * Returns 0, or -1 with one line in err. */
-int ef_app_sampler_init(ef_app *app, float temperature, float topp, uint64_t seed, char *err, uint32_t err_cap);
-/* Bytes [ptr, ptr + len) of linear memory, or NULL when not all inside it; valid until the next call. */
+/* A value of an export's argument or result: type 'i' (i32), 'I' (i64), 'f' (f32); 0 for none. */
+typedef struct { char type; union { uint32_t i; uint64_t I; float f; } v; } ef_val;
+/* Calls an export with typed arguments (each must match the export's type); result may be NULL. */
+int ef_app_callv(ef_app *app, const char *name, uint32_t argc, const ef_val *argv, ef_val *result, char *err, uint32_t err_cap);
+/* Bytes [ptr, ptr + len) of linear memory, or NULL when outside it. */
 uint8_t *ef_app_guest(ef_app *app, uint32_t ptr, uint32_t len);
 /* Linear memory: bytes now, and the cap (0: none). */
 uint32_t ef_app_memory(ef_app *app);

@@ -64,6 +64,41 @@ static void log_app(void *ctx, const char *t, uint32_t len) {
   }
 }
 
+/* The model of the booted image: model_init from its descriptor. An app that is no model (no
+ * model_init export: a test app) serves no CHAT and is not asked to infer. */
+static int model_up(ef_proto *p) {
+  p->chat_ready = 0;
+  memset(&p->chat_why, 0, sizeof p->chat_why);
+  if (!ef_app_has(p->app, "model_init")) {
+    p->chat_why.code = EF_E_IMAGE;
+    snprintf(p->chat_why.msg, sizeof p->chat_why.msg, "the image's app is not a model (it has no model_init)");
+    return 0;
+  }
+  if (!ef_chat_descriptor(&p->img)) {
+    p->chat_why.code = EF_E_IMAGE;
+    snprintf(p->chat_why.msg, sizeof p->chat_why.msg, "the image has no descriptor section for model_init: pack it again with this edge-flash");
+    return 0;
+  }
+  if (ef_chat_init(&p->chat, p->app, &p->img, &p->chat_why)) return -1;
+  p->chat_ready = 1;
+  return 0;
+}
+
+/* After a trap the app's state is not to be trusted: load it again from the image (wasm3 allocates
+ * as at boot), model_init again. */
+static void recover(ef_proto *p) {
+  char err[200];
+  ef_app_unload(p->app);
+  p->app = ef_app_load(&p->img, p->stack_bytes, log_app, p, err, sizeof err);
+  p->chat_ready = 0;
+  if (!p->app) {
+    p->chat_why.code = EF_E_TRAP;
+    snprintf(p->chat_why.msg, sizeof p->chat_why.msg, "the app did not load again after a trap: %.150s", err);
+    return;
+  }
+  model_up(p);
+}
+
 void ef_proto_start(ef_proto *p) {
   char err[200];
   int slot = -1;
@@ -75,19 +110,31 @@ void ef_proto_start(ef_proto *p) {
   p->reset = 0;
   p->line_n = 0;
   p->last_cr = 0;
+  p->busy = 0;
+  p->term_new = 1;
+  p->chat_ready = 0;
+  p->last_tps_x1000 = 0;
   if (p->temperature == 0 && p->top_p == 0) { p->temperature = 1.0f; p->top_p = 0.9f; p->steps = 256; p->seed = 0; }
   if (p->app) { ef_app_unload(p->app); p->app = 0; }
   if (ef_slots_boot(p->slots, p->opts, &slot, &p->img) == EF_SLOTS_OK) {
+    int pending = p->slots->rec.slot[slot].state == EF_SLOT_PENDING;
     p->booted = slot;
     p->app = ef_app_load(&p->img, p->stack_bytes, log_app, p, err, sizeof err);
-    /* the self-test: the app loads, links and starts within its plan's memory */
-    if (!p->app) {
-      if (p->slots->rec.slot[slot].state == EF_SLOT_PENDING) ef_slots_rollback(p->slots);
+    /* the self-test: the app loads, links and starts within its plan's memory; a model's model_init
+     * takes the image's descriptor and a pending image infers a few tokens */
+    if (p->app && model_up(p)) snprintf(err, sizeof err, "%s", p->chat_why.msg);
+    else if (p->app && pending && p->chat_ready && ef_chat_self_test(&p->chat, p->self_test_tokens ? p->self_test_tokens : 4, &p->chat_why)) {
+      snprintf(err, sizeof err, "inference: %.180s", p->chat_why.msg);
+      p->chat_ready = 0;
+    } else if (p->app) err[0] = 0;
+    if (!p->app || (pending && err[0])) {
+      if (pending) ef_slots_rollback(p->slots);
+      if (p->app) { ef_app_unload(p->app); p->app = 0; }
       p->booted = -1;
       text(p, "self-test failed: ");
       text(p, err);
-      text(p, "\r\n");
-    } else if (p->slots->rec.slot[slot].state == EF_SLOT_PENDING) {
+      text(p, pending ? " (rolled back: the previous image boots at the next start)\r\n" : "\r\n");
+    } else if (pending) {
       ef_slots_confirm(p->slots);
     }
   }
@@ -95,6 +142,7 @@ void ef_proto_start(ef_proto *p) {
 }
 
 void ef_proto_hangup(ef_proto *p) {
+  if (p->busy) { p->busy = 0; p->chat.running = 0; p->chat.open = 0; }
   p->mode = UNDECIDED;
   ef_rx_unsync(&p->rx);
   p->line_n = 0;
@@ -137,18 +185,112 @@ static uint32_t info(ef_proto *p, uint8_t *b) {
   return n;
 }
 
-/* What a prompt gets today. The app has its entry points (gen_begin/gen_next, chat_*; docs/abi.md),
- * but they need model_init first, and model_init needs a model descriptor that only the host's planner
- * writes (host/model/plan.ts planModel + writeDescriptor): a kernel id per matrix and the kernels'
- * scratch sizes come from tables generated for TypeScript only (host/quant/formats.ts, dispatch.ts),
- * and the staging size from the planner's fit; the image records neither. Until the image carries the
- * packer's descriptor (its offsets rebased to the image, which weights_read serves from 0), or those
- * tables are generated for C too, the runtime says so. */
-static int chat_unavailable(ef_proto *p, uint16_t *code, const char **msg) {
-  if (!p->app) { *code = EF_E_NO_IMAGE; *msg = "no image is running: flash one (edge-flash flash)"; return 1; }
-  *code = EF_E_INTERNAL;
-  *msg = "chat: not implemented yet: the image carries no model descriptor for model_init (kernel ids, scratch, staging are planned on the host only)";
-  return 1;
+/* Replies ------------------------------------------------------------------------------------ */
+
+static uint64_t now(ef_proto *p) { return p->now_us ? p->now_us() : 0; }
+
+static uint32_t heap_free_now(ef_proto *p) { return p->heap_free ? p->heap_free() : 0; }
+
+/* Why a prompt cannot be served now (0: it can). */
+static int chat_unavailable(ef_proto *p, ef_chat_error *e) {
+  if (!p->app) { e->code = EF_E_NO_IMAGE; e->arg = 0; snprintf(e->msg, sizeof e->msg, "no image is running: flash one (edge-flash flash)"); return 1; }
+  if (!p->chat_ready) { *e = p->chat_why; if (!e->code) e->code = EF_E_INTERNAL; return 1; }
+  return 0;
+}
+
+/* Seed 0: the device picks one, as run -s 0 takes the time. */
+static uint32_t pick_seed(ef_proto *p, uint32_t seed) {
+  uint64_t t;
+  if (seed) return seed;
+  t = now(p) ^ ((uint64_t)p->last_tps_x1000 << 20);
+  seed = (uint32_t)(t ^ (t >> 32));
+  return seed ? seed : 1;
+}
+
+/* Starts a reply; 0, or -1 with e (the runtime recovered from a trap). */
+static int reply_begin(ef_proto *p, const ef_chat_settings *s, const uint8_t *prompt, uint32_t len, uint32_t *np, ef_chat_error *e) {
+  p->t_start = now(p);
+  p->t_first = p->t_last = 0;
+  if (chat_unavailable(p, e)) return -1;
+  if (ef_chat_begin(&p->chat, s, prompt, len, np, e)) {
+    if (e->code == EF_E_TRAP) recover(p);
+    return -1;
+  }
+  return 0;
+}
+
+static void stats_line(ef_proto *p, int reason);
+
+/* The reply's end: STATS (framed) or the stats line (terminal); tok/s of the sampled tokens. */
+static void reply_end(ef_proto *p, int reason) {
+  uint32_t n = p->chat.sampled, decode_us = (uint32_t)(p->t_last - p->t_first), prefill_us;
+  uint64_t end = p->t_first ? p->t_first : now(p);
+  prefill_us = (uint32_t)(end - p->t_start);
+  p->last_tps_x1000 = n > 1 && decode_us > 0 ? (uint32_t)(((uint64_t)(n - 1) * 1000000000ull + decode_us / 2) / decode_us) : 0;
+  if (p->busy == 1) {
+    uint8_t b[26];
+    memset(b, 0, sizeof b);
+    b[0] = (uint8_t)reason;
+    put16(b + 2, p->chat.prompt_tokens > 0xFFFF ? 0xFFFF : p->chat.prompt_tokens);
+    put16(b + 4, n > 0xFFFF ? 0xFFFF : n);
+    put32(b + 6, prefill_us);
+    put32(b + 10, n ? decode_us : 0);
+    put32(b + 14, p->app ? ef_app_memory(p->app) : 0);
+    put32(b + 18, heap_free_now(p));
+    put32(b + 22, p->heap_largest ? p->heap_largest() : 0);
+    send(p, EF_T_STATS, p->chat_seq, b, 26);
+  } else if (p->busy == 2) {
+    stats_line(p, reason);
+  }
+  p->busy = 0;
+  p->chat.running = 0;
+}
+
+static void term_piece(ef_proto *p, const uint8_t *t, uint32_t n);
+
+void ef_proto_step(ef_proto *p) {
+  const uint8_t *t;
+  uint32_t len, token;
+  int sampled, reason = EF_END_STEPS, r;
+  ef_chat_error e;
+  if (!p->busy) return;
+  r = ef_chat_step(&p->chat, &t, &len, &token, &sampled, &reason, &e);
+  if (r == 2) return;
+  if (r == 1) {
+    if (sampled) {
+      p->t_last = now(p);
+      if (!p->t_first) p->t_first = p->t_last;
+    }
+    if (p->busy == 1) {
+      /* one TOKEN frame, or several with the same id when the piece is longer than a frame */
+      uint32_t room = (p->host_max_frame < EF_MAX_FRAME ? p->host_max_frame : EF_MAX_FRAME) - 10, o = 0;
+      do {
+        uint32_t k = len - o < room ? len - o : room;
+        put32(pay, token);
+        memcpy(pay + 4, t + o, k);
+        send(p, EF_T_TOKEN, p->chat_seq, pay, 4 + k);
+        o += k;
+      } while (o < len);
+    } else term_piece(p, t, len);
+    return;
+  }
+  if (r < 0) {
+    if (p->busy == 1) send_error(p, EF_T_CHAT, p->chat_seq, e.code, e.arg, e.msg);
+    else { text(p, "\r\nerror: "); text(p, e.msg); }
+    reply_end(p, EF_END_FAILED);
+    if (e.code == EF_E_TRAP) recover(p);
+    return;
+  }
+  reply_end(p, reason);
+}
+
+int ef_proto_busy(const ef_proto *p) { return p->busy != 0; }
+
+/* CANCEL or Ctrl-C: the reply stops at this token boundary; a cancelled chat turn ends its
+ * conversation (the app is mid-turn), so the next prompt starts a new one. */
+static void reply_cancel(ef_proto *p) {
+  if (p->chat.mode == 1) p->chat.open = 0;
+  reply_end(p, EF_END_CANCELLED);
 }
 
 static void frame(ef_proto *p, const ef_frame *f) {
@@ -156,6 +298,10 @@ static void frame(ef_proto *p, const ef_frame *f) {
   uint8_t r[40] = {0};  /* RESET replies with none of it: gcc cannot see that a 0-length send reads nothing */
   char msg[256];
   ef_slots_err e;
+  if (p->busy && f->type != EF_T_CANCEL && f->type != EF_T_HELLO && f->type != EF_T_INFO) {
+    send_error(p, f->type, f->seq, EF_E_BUSY, 0, "a reply is streaming: CANCEL it first");
+    return;
+  }
   switch (f->type) {
     case EF_T_HELLO:
       if (get16(f->payload) != EF_PROTOCOL_VERSION) { send_error(p, f->type, f->seq, EF_E_VERSION, EF_PROTOCOL_VERSION, "this device speaks protocol version 1"); return; }
@@ -243,21 +389,37 @@ static void frame(ef_proto *p, const ef_frame *f) {
       p->reset = 1;
       return;
     case EF_T_CHAT: {
+      ef_chat_settings cs;
+      ef_chat_error ce;
+      uint32_t np = 0;
       float t, tp;
-      uint16_t code;
-      const char *why;
       memcpy(&t, f->payload + 4, 4);
       memcpy(&tp, f->payload + 8, 4);
       if (!(t >= 0 && t <= 3.4e38f) || !(tp >= 0 && tp <= 1) || f->payload[14] > 1 || (f->payload[15] & ~1u)) {
         send_error(p, f->type, f->seq, EF_E_BAD_SETTINGS, 0, "temperature >= 0, top_p in [0, 1], mode 0 or 1, flags bit 0 only");
         return;
       }
-      chat_unavailable(p, &code, &why);
-      send_error(p, f->type, f->seq, code, 0, why);
+      memset(&cs, 0, sizeof cs);
+      cs.seed = pick_seed(p, get32(f->payload));
+      cs.temperature = t;
+      cs.top_p = tp;
+      cs.steps = get16(f->payload + 12);
+      cs.mode = f->payload[14];
+      cs.new_conversation = f->payload[15] & 1;
+      if (reply_begin(p, &cs, f->payload + 16, f->len - 16, &np, &ce)) {
+        send_error(p, f->type, f->seq, ce.code, ce.arg, ce.msg);
+        return;
+      }
+      put16(r, np > 0xFFFF ? 0xFFFF : np);
+      put16(r + 2, p->chat.context > 0xFFFF ? 0xFFFF : p->chat.context);
+      p->busy = 1;
+      p->chat_seq = f->seq;
+      send(p, EF_T_REPLY | f->type, f->seq, r, 4);
       return;
     }
     case EF_T_CANCEL:
-      r[0] = 0;
+      r[0] = p->busy == 1;
+      if (p->busy == 1) reply_cancel(p);
       send(p, EF_T_REPLY | f->type, f->seq, r, 1);
       return;
     default:
@@ -278,6 +440,31 @@ static void framed_byte(ef_proto *p, uint8_t b) {
 /* Terminal mode ------------------------------------------------------------------------------- */
 
 static void term_prompt(ef_proto *p) { text(p, "> "); }
+
+/* A piece of the reply as a terminal shows it: \n becomes \r\n (raw mode prints no carriage return). */
+static void term_piece(ef_proto *p, const uint8_t *t, uint32_t n) {
+  uint32_t i, from = 0;
+  for (i = 0; i < n; i++) {
+    if (t[i] != '\n') continue;
+    out(p, t + from, i - from);
+    text(p, "\r\n");
+    from = i + 1;
+  }
+  out(p, t + from, n - from);
+}
+
+/* `[<tokens> tokens, <tok/s> tok/s, linear memory <KiB> KiB, heap free <KiB> KiB]` and the prompt. */
+static void stats_line(ef_proto *p, int reason) {
+  static const char *const WHY[5] = {"", "", ", cancelled", ", context full: the next line starts a new conversation", ", error"};
+  char b[200];
+  uint32_t tps = p->last_tps_x1000;
+  snprintf(b, sizeof b, "\r\n[%u tokens, %u.%u tok/s, linear memory %u KiB, heap free %u KiB%s]\r\n", (unsigned)p->chat.sampled,
+           (unsigned)(tps / 1000), (unsigned)(tps % 1000 / 100), (unsigned)((p->app ? ef_app_memory(p->app) : 0) / 1024),
+           (unsigned)(heap_free_now(p) / 1024), reason >= 0 && reason <= 4 ? WHY[reason] : "");
+  text(p, b);
+  if (reason == EF_END_CONTEXT) p->term_new = 1;
+  term_prompt(p);
+}
 
 static void term_info(ef_proto *p) {
   char b[200];
@@ -312,14 +499,28 @@ static void term_line(ef_proto *p) {
   p->line[p->line_n] = 0;
   text(p, "\r\n");
   if (l[0] != '/') {
-    uint16_t code;
-    const char *why;
+    ef_chat_settings cs;
+    ef_chat_error ce;
+    uint32_t np;
     if (p->line_n == 0) { term_prompt(p); return; }
-    chat_unavailable(p, &code, &why);
-    text(p, "error: "); text(p, why); text(p, "\r\n");
+    /* terminal mode serves chat turns: one conversation until /new */
+    memset(&cs, 0, sizeof cs);
+    cs.seed = pick_seed(p, p->seed);
+    cs.temperature = p->temperature;
+    cs.top_p = p->top_p;
+    cs.steps = p->steps;
+    cs.mode = 1;
+    cs.new_conversation = p->term_new;
+    if (reply_begin(p, &cs, (const uint8_t *)l, p->line_n, &np, &ce)) {
+      text(p, "error: "); text(p, ce.msg); text(p, "\r\n");
+    } else {
+      p->term_new = 0;
+      p->busy = 2;
+      return;   /* the reply streams from ef_proto_step, then the stats line and the prompt */
+    }
   } else if (!strcmp(l, "/help")) {
     text(p, "/help  this list\r\n/info  board, versions, memory, slots, image, tok/s\r\n/reset  restart the runtime\r\n"
-            "/temp T  temperature (0 = greedy)\r\n/topp P  top-p in [0, 1]\r\n/seed N  seed (0 = a new one each reply)\r\n"
+            "/temp T  temperature (0 = greedy)\r\n/topp P  top-p in [0, 1]\r\n/seed N  seed of the next conversation (0 = the device picks)\r\n"
             "/steps N  positions per reply (0 = context)\r\n/new  a new conversation\r\n");
   } else if (!strcmp(l, "/info")) {
     term_info(p);
@@ -327,6 +528,7 @@ static void term_line(ef_proto *p) {
     p->reset = 1;
     return;
   } else if (!strcmp(l, "/new")) {
+    p->term_new = 1;
     text(p, "new conversation\r\n");
   } else if (!strncmp(l, "/temp ", 6) && number(l + 6, &v) && v >= 0 && v < 1e30) {
     p->temperature = (float)v;
@@ -348,6 +550,11 @@ static void term_line(ef_proto *p) {
 }
 
 static void terminal_byte(ef_proto *p, uint8_t b) {
+  if (p->busy == 2) {
+    /* while a reply streams only Ctrl-C counts; typed bytes are dropped */
+    if (b == 3) { text(p, "^C"); reply_cancel(p); }
+    return;
+  }
   if (b == '\n' && p->last_cr) { p->last_cr = 0; return; }  /* \r\n counts once */
   p->last_cr = b == '\r';
   if (b == '\r' || b == '\n') { term_line(p); p->line_n = 0; return; }
@@ -365,6 +572,7 @@ void ef_proto_input(ef_proto *p, const uint8_t *b, uint32_t n) {
     uint8_t c = b[i];
     if (p->mode != FRAMED && c == 0) {
       /* a framed host: this 0x00 starts its first frame (a half-typed line is dropped) */
+      if (p->busy == 2) { p->busy = 0; p->chat.running = 0; p->chat.open = 0; }  /* a host took over the line */
       p->mode = FRAMED;
       p->delim_sent = 0;
       p->line_n = 0;

@@ -5,6 +5,7 @@
 #define EF_PROTOCOL_H
 #include <stdint.h>
 #include "app.h"
+#include "chat.h"
 #include "frame.h"
 #include "image.h"
 #include "slots.h"
@@ -26,6 +27,7 @@ typedef struct {
   void *write_ctx;
   uint32_t (*heap_free)(void);
   uint32_t (*heap_largest)(void);
+  uint64_t (*now_us)(void);        /* a monotonic clock for STATS (0: no timing) */
   /* state */
   int mode;                        /* 0 undecided, 1 framed, 2 terminal */
   int delim_sent;                  /* the 0x00 before the first frame of framed mode */
@@ -42,11 +44,24 @@ typedef struct {
   uint8_t last_cr;
   float temperature, top_p;
   uint32_t seed, steps;
+  /* the model and the reply in progress */
+  ef_chat chat;
+  int chat_ready;                  /* model_init passed: CHAT is served */
+  ef_chat_error chat_why;          /* else why not */
+  int busy;                        /* a reply streams: 0 none, 1 framed, 2 terminal */
+  uint8_t chat_seq;
+  uint64_t t_start, t_first, t_last;
+  int term_new;                    /* terminal: the next line starts a new conversation */
+  uint32_t self_test_tokens;       /* tokens of the first-boot self-test (0: 4) */
 } ef_proto;
 
 /* Boots (ef_slots_boot, the app, the self-test and confirm of a pending image) and prints the banner. */
 void ef_proto_start(ef_proto *p);
 void ef_proto_input(ef_proto *p, const uint8_t *b, uint32_t n);
-/* The peer went away: undecided again, banner again. */
+/* The peer went away: undecided again, banner again (a reply in progress stops). */
 void ef_proto_hangup(ef_proto *p);
+/* A reply is streaming: the port calls ef_proto_step after feeding whatever input has arrived (so a
+ * CANCEL or Ctrl-C is seen between tokens). Each step runs one position of the model. */
+int ef_proto_busy(const ef_proto *p);
+void ef_proto_step(ef_proto *p);
 #endif

@@ -26,6 +26,9 @@ static uint32_t heap_free(void) { return (uint32_t)heap_caps_get_free_size(MALLO
 /* The largest block where linear memory goes: PSRAM when the board has it, else internal RAM. */
 static uint32_t heap_largest(void) { return (uint32_t)heap_caps_get_largest_free_block(EF_LINEAR_CAPS); }
 
+/* STATS' clock: the FreeRTOS tick (1-10 ms) is fine grained enough for tokens of tens of ms. */
+static uint64_t now_us(void) { return (uint64_t)xTaskGetTickCount() * portTICK_PERIOD_MS * 1000u; }
+
 /* A fault before the protocol can run: said once a second on the console, forever. */
 static void halt(const char *why) {
   for (;;) {
@@ -65,14 +68,17 @@ void app_main(void) {
   p.write = console_write;
   p.heap_free = heap_free;
   p.heap_largest = heap_largest;
+  p.now_us = now_us;
   ef_proto_start(&p);
   for (;;) {
-    uint32_t n = ef_console_read(buf, sizeof buf, 50);
+    /* while a reply streams, read without waiting (a CANCEL or Ctrl-C), then one position of the model */
+    uint32_t n = ef_console_read(buf, sizeof buf, ef_proto_busy(&p) ? 0 : 50);
     esp_task_wdt_reset();
     if (n) ef_proto_input(&p, buf, n);
     if (p.reset) {
       vTaskDelay(pdMS_TO_TICKS(20));   /* the RESET reply leaves the TX buffer */
       esp_restart();
     }
+    if (ef_proto_busy(&p)) ef_proto_step(&p);
   }
 }

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../core/app.h"
+#include "../core/chat.h"
 #include "../core/image.h"
 #include "../core/protocol.h"
 #include "../core/sha256.h"
@@ -116,9 +117,19 @@ static int install(ef_slots *s, const ef_read_opts *o, const char *path) {
   return 0;
 }
 
-/* Boot: choose the slot, load its app; a pending image is confirmed when its self-test passes. The
- * self-test today: the app parses, links every import of the table, compiles and starts within the
- * plan's linear memory. */
+/* Bytes of the C library heap in use (glibc's figure); 0 where the library does not say. */
+static uint64_t heap_used(void) {
+#ifdef __GLIBC__
+  struct mallinfo2 m = mallinfo2();
+  return (uint64_t)m.uordblks + (uint64_t)m.hblkhd;
+#else
+  return 0;
+#endif
+}
+
+/* Boot: choose the slot, load its app; a pending image is confirmed when its self-test passes: the app
+ * parses, links every import of the table, compiles and starts within the plan's linear memory, and a
+ * model (an app with model_init) takes the image's descriptor and infers a few tokens. */
 static const char *calls[8];
 static int n_calls;
 
@@ -128,9 +139,26 @@ static int boot(ef_slots *s, const ef_read_opts *o, uint32_t stack) {
   char err[256];
   ef_slots_err e = ef_slots_boot(s, o, &slot, &img);
   ef_app *app;
+  static ef_chat chat;
+  uint64_t heap = 0;
+  int model = 0;
   if (e == EF_SLOTS_NO_IMAGE) { print_status(s, "no_image", -1); return 0; }
   if (e) return die("boot: %s%s", ef_slots_code(e), "");
-  app = ef_app_load(&img, stack, log_stderr, 0, err, sizeof err);
+  {
+    uint64_t before = heap_used();
+    app = ef_app_load(&img, stack, log_stderr, 0, err, sizeof err);
+    /* the self-test (as ef_proto_start): a model's model_init from the image's descriptor, and a few
+     * tokens of inference while the image is pending */
+    if (app && ef_app_has(app, "model_init") && ef_chat_descriptor(&img)) {
+      ef_chat_error ce;
+      if (ef_chat_init(&chat, app, &img, &ce) || (s->rec.slot[slot].state == EF_SLOT_PENDING && ef_chat_self_test(&chat, 4, &ce))) {
+        snprintf(err, sizeof err, "%s", ce.msg);
+        ef_app_unload(app);
+        app = 0;
+      } else model = 1;
+    }
+    heap = heap_used() - before;
+  }
   if (!app) {
     fprintf(stderr, "edge-flash-runtime: self-test failed: %s\n", err);
     if (s->rec.slot[slot].state == EF_SLOT_PENDING && (e = ef_slots_rollback(s))) return die("rollback: %s%s", ef_slots_code(e), "");
@@ -141,7 +169,9 @@ static int boot(ef_slots *s, const ef_read_opts *o, uint32_t stack) {
   print_status(s, "booted", slot);
   printf("{\"event\":\"app\",\"slot\":%d,\"sha256\":\"", slot);
   print_hex(s->rec.slot[slot].sha256, 32);
-  printf("\",\"memory\":%u,\"memory_cap\":%u}\n", (unsigned)ef_app_memory(app), (unsigned)ef_app_memory_cap(app));
+  /* heap_bytes: what wasm3 took from the C heap for the app (its code, stacks and linear memory) */
+  printf("\",\"memory\":%u,\"memory_cap\":%u,\"model\":%s,\"heap_bytes\":%llu}\n", (unsigned)ef_app_memory(app), (unsigned)ef_app_memory_cap(app),
+         model ? "true" : "false", (unsigned long long)heap);
   /* --call EXPORT: a trap is an error line and the app keeps serving the next call */
   {
     int i, j;
@@ -170,6 +200,12 @@ static uint32_t heap_free(void) {
 #else
   return 0;
 #endif
+}
+
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* The line's options (--baud with --pty or --stdio, --drop, --flip, --fault-seed, --disconnect-at, --pty-link). */
@@ -240,12 +276,16 @@ static int serve(ef_slots *slots, const ef_storage *st, const ef_read_opts *o, c
   p.write_ctx = &line;
   p.heap_free = heap_free;
   p.heap_largest = 0;   /* the C library does not say what its largest free block is: INFO reports 0 */
+  p.now_us = now_us;
   ef_proto_start(&p);
   while (!stop_signal) {
     struct pollfd q = {fd, POLLIN, 0};
     int room = line.rx_n - line.rx_at < EF_LINE_RX_CAP, r;
     uint32_t n;
-    r = poll(&q, room ? 1 : 0, ef_line_wait_ms(&line));
+    int wait = ef_line_wait_ms(&line);
+    /* a reply streams: no blocking; read what has arrived (CANCEL, Ctrl-C), then one position below */
+    if (ef_proto_busy(&p)) wait = 0;
+    r = poll(&q, room ? 1 : 0, wait);
     if (r < 0 && errno != EINTR) return die("serial poll: %s%s", strerror(errno), "");
     if (r > 0 && q.revents) {
       int got = ef_line_fill(&line);
@@ -259,6 +299,10 @@ static int serve(ef_slots *slots, const ef_storage *st, const ef_read_opts *o, c
       /* RESET: the runtime starts again from the slot record, as after a power-on */
       if (ef_slots_open(slots, st)) return die("slot record unreadable after reset%s%s", "", "");
       ef_proto_start(&p);
+    }
+    if (ef_proto_busy(&p)) {
+      ef_proto_step(&p);
+      ef_line_flush(&line);
     }
     if (lo->disconnect_ppm && slots->up_slot >= 0) {
       /* --disconnect-at: the link drops once, per image, when that share of it has arrived; the

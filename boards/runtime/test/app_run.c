@@ -104,7 +104,13 @@ int main(int argc, char **argv) {
   arg[0] = (uint32_t)at;
   if (ef_app_call(a, "model_init", 1, arg, &r, err, sizeof err)) return die("model_init", err);
   if (r != 0) { snprintf(err, sizeof err, "code %d", (int)r); return die("model_init", err); }
-  if (ef_app_sampler_init(a, 0.0f, 0.9f, 1, err, sizeof err)) return die("sampler_init", err);
+  {
+    ef_val v[3];
+    v[0].type = 'f'; v[0].v.f = 0.0f;
+    v[1].type = 'f'; v[1].v.f = 0.9f;
+    v[2].type = 'I'; v[2].v.I = 1;
+    if (ef_app_callv(a, "sampler_init", 3, v, 0, err, sizeof err)) return die("sampler_init", err);
+  }
   if (decode > 0) {
     int32_t tok = 1;
     double t1 = 0;

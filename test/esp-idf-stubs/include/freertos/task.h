@@ -4,4 +4,5 @@
 #include "FreeRTOS.h"
 typedef void *TaskHandle_t;
 void vTaskDelay(const TickType_t ticks);
+TickType_t xTaskGetTickCount(void);
 #endif
