@@ -93,6 +93,13 @@ if (want('runtime')) {
   } else {
     step('boards/runtime -> boards/runtime/build/edge-flash-runtime', () =>
       run('make', ['-s', '-C', 'boards/runtime', `-j${Math.min(4, availableParallelism())}`], { stdio: ['ignore', 'ignore', 'inherit'] }));
+    // the AOT runtime (build/device.wasm through wasm2c): skipped with one line without wabt
+    if (spawnSync('wasm2c', ['--version'], { stdio: 'ignore' }).status !== 0) {
+      process.stderr.write('build: boards/runtime AOT build NOT built (no wasm2c: install wabt, tools/install-system-deps.sh): bench has no aot rows\n');
+    } else {
+      step('boards/runtime -> boards/runtime/build/edge-flash-runtime-aot', () =>
+        run('make', ['-s', '-C', 'boards/runtime', `-j${Math.min(4, availableParallelism())}`, 'aot'], { stdio: ['ignore', 'ignore', 'inherit'] }));
+    }
   }
 }
 if (want('cli')) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# System packages the build needs on a Debian machine (and `bench --peers`: the wasm32-wasi toolchain): a C compiler (native benchmark baseline, and
+# System packages the build needs on a Debian machine (and `bench --peers`: the wasm32-wasi toolchain; the AOT runtime: wabt): a C compiler (native benchmark baseline, and
 # wasm3's C sources), clang (builds wasm3 into faster code than gcc), libclang (bindgen, for the
 # wasm3-node addon), and the aarch64 and armhf cross compilers with qemu-user (the Raspberry Pi
 # runtime's cross builds and their tests). Installs only what is missing.
@@ -29,6 +29,8 @@ command -v arm-linux-gnueabihf-gcc >/dev/null || need+=(gcc-arm-linux-gnueabihf)
 if ! echo 'int main(void){return 0;}' | clang --target=wasm32-wasi --sysroot=/usr -O2 -x c - -o /dev/null 2>/dev/null; then
   need+=(lld wasi-libc libclang-rt-dev-wasm32)
 fi
+# the AOT runtime (`make -C boards/runtime aot`): wasm2c translates the app to C; wasm-rt.h is its header
+{ command -v wasm2c >/dev/null && [ -f /usr/include/wasm-rt.h ]; } || need+=(wabt)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

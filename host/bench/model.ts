@@ -24,6 +24,7 @@ import type { Model } from '../model/model.ts';
 import { quantizeModel } from '../model/quantize.ts';
 import { ModelRuntime } from '../model/runtime.ts';
 import { randomWeights, trainTokenizer } from '../model/synthetic.ts';
+import { aotTwin, appRunDecode, type Dump } from './aot.ts';
 import { formatByName, ternaryFormat, type Target } from '../quant/formats.ts';
 import { median } from './stats.ts';
 
@@ -51,11 +52,12 @@ export interface ModelBenchOptions {
   steps: number;          // positions decoded from BOS (run.c's -n; default 256)
   repeat: number;
   runc?: string;          // a run.c binary (cc -O3 -march=native); absent: no ratio
+  aot?: boolean;          // an `aot` row beside every wasm3 row: the same app ahead of time (host/bench/aot.ts)
 }
 
 export interface ModelBenchRow {
   model: string;
-  engine: EngineName | 'run.c';
+  engine: EngineName | 'run.c' | 'aot';
   target: Target | 'native';
   weights: string;
   classifier: string;
@@ -69,6 +71,7 @@ export interface ModelBenchRow {
   memory_limit: number | null; // the plan's limit (weights that do not fit stream), if any
   runc_tok_s: number | null;
   ratio_vs_runc: number | null; // median over repeats of tok_s / run.c's tok/s in the same repeat
+  ratio_vs_wasm3: number | null; // aot rows: the same, against the wasm3 row of the same configuration
 }
 
 export function benchFile(name: string, dir: string): { path: string; tokenizer: string; label: string } {
@@ -123,7 +126,7 @@ export async function benchModelDecode(opts: ModelBenchOptions, tick: (label: st
       const f = benchFile(name, dir);
       const model = loadModel(f.path, { tokenizer: f.tokenizer });
       const steps = Math.min(opts.steps, model.config.seqLen);
-      const runs: Array<{ cfg: ModelBenchConfig; rt: ModelRuntime; tokS: number[] }> = [];
+      const runs: Array<{ cfg: ModelBenchConfig; rt: ModelRuntime; tokS: number[]; aot?: { dump: Dump; tokS: number[] } }> = [];
       try {
         for (const cfg of opts.configs) {
           if (cfg.models && !cfg.models.includes(name)) continue;
@@ -132,7 +135,9 @@ export async function benchModelDecode(opts: ModelBenchOptions, tick: (label: st
           const kv = kvFormat(cfg.kv);
           if (!kv) throw new UserError(`unknown KV format '${cfg.kv}'`);
           const rt = ModelRuntime.create(prepare(model, cfg), engine, { target: cfg.target, kv, act: cfg.act, batch: 1, sampler: false, memoryLimit: cfg.memoryLimit, capMemory: cfg.memoryLimit !== undefined });
-          runs.push({ cfg, rt, tokS: [] });
+          const run: (typeof runs)[number] = { cfg, rt, tokS: [] };
+          runs.push(run);
+          if (opts.aot && cfg.engine === 'wasm3') run.aot = { dump: aotTwin(rt, join(dir, `aot-${runs.length}`), Math.min(steps, 32)), tokS: [] };
           rt.setSampler({ temperature: 0, topp: 0.9, seed: 1n });
           decodeTokS(rt, steps); // warm-up: caches, branch predictors
         }
@@ -143,18 +148,24 @@ export async function benchModelDecode(opts: ModelBenchOptions, tick: (label: st
         for (let r = 0; r < opts.repeat; r++) {
           tick(`${name} repeat ${r + 1}/${opts.repeat}`);
           if (opts.runc) runc.push(runcTokS(opts.runc, f.path, f.tokenizer, steps));
-          for (const run of runs) run.tokS.push(decodeTokS(run.rt, steps));
+          for (const run of runs) {
+            run.tokS.push(decodeTokS(run.rt, steps));
+            if (run.aot) run.aot.tokS.push(appRunDecode('aot', run.aot.dump, steps).tokS);
+          }
         }
         const runcMedian = opts.runc ? median(runc) : null;
         if (opts.runc) {
-          rows.push({ model: f.label, engine: 'run.c', target: 'native', weights: 'f32', classifier: 'f32', act: 'f32', kv: 'f32', steps, tok_s: runcMedian!, min_tok_s: Math.min(...runc), max_tok_s: Math.max(...runc), memory_bytes: null, memory_limit: null, runc_tok_s: runcMedian, ratio_vs_runc: 1 });
+          rows.push({ model: f.label, engine: 'run.c', target: 'native', weights: 'f32', classifier: 'f32', act: 'f32', kv: 'f32', steps, tok_s: runcMedian!, min_tok_s: Math.min(...runc), max_tok_s: Math.max(...runc), memory_bytes: null, memory_limit: null, runc_tok_s: runcMedian, ratio_vs_runc: 1, ratio_vs_wasm3: null });
         }
-        for (const { cfg, rt, tokS } of runs) {
-          rows.push({
-            model: f.label, engine: cfg.engine, target: cfg.target, weights: cfg.weights, classifier: cfg.classifier ?? 'f32', act: cfg.weights === 'f32' ? 'f32' : cfg.act, kv: cfg.kv, steps,
-            tok_s: median(tokS), min_tok_s: Math.min(...tokS), max_tok_s: Math.max(...tokS), memory_bytes: rt.memoryBytes(), memory_limit: cfg.memoryLimit ?? null,
-            runc_tok_s: runcMedian, ratio_vs_runc: opts.runc ? median(tokS.map((t, i) => t / runc[i])) : null,
+        for (const { cfg, rt, tokS, aot } of runs) {
+          const row = (engine: ModelBenchRow['engine'], t: number[]): ModelBenchRow => ({
+            model: f.label, engine, target: cfg.target, weights: cfg.weights, classifier: cfg.classifier ?? 'f32', act: cfg.weights === 'f32' ? 'f32' : cfg.act, kv: cfg.kv, steps,
+            tok_s: median(t), min_tok_s: Math.min(...t), max_tok_s: Math.max(...t), memory_bytes: rt.memoryBytes(), memory_limit: cfg.memoryLimit ?? null,
+            runc_tok_s: runcMedian, ratio_vs_runc: opts.runc ? median(t.map((x, i) => x / runc[i])) : null,
+            ratio_vs_wasm3: engine === 'aot' ? median(t.map((x, i) => x / tokS[i])) : null,
           });
+          rows.push(row(cfg.engine, tokS));
+          if (aot) rows.push(row('aot', aot.tokS));
         }
       } finally {
         for (const { rt } of runs) rt.close();
@@ -166,9 +177,10 @@ export async function benchModelDecode(opts: ModelBenchOptions, tick: (label: st
   return rows;
 }
 
-// The default rows: float32 on V8 for reference; then the issue's configuration (ternary layer
+// The default rows: float32 on each engine for reference; then the issue's configuration (ternary layer
 // weights, int8 activations, int4 KV) with a float32 classifier and with a ternary one, on each
-// engine; and the ESP32 plan within 160 KiB of linear memory under wasm3 (weights streamed).
+// engine; and the ESP32 plan within 160 KiB of linear memory under wasm3 (weights streamed). With
+// `aot`, every wasm3 row has an AOT twin.
 export function defaultModelConfigs(engines: EngineName[]): ModelBenchConfig[] {
   const out: ModelBenchConfig[] = [];
   const q = { weights: 'ternary', act: 'i8', kv: 'int4' } as const;
@@ -178,6 +190,7 @@ export function defaultModelConfigs(engines: EngineName[]): ModelBenchConfig[] {
     out.push({ engine: 'v8', target: 'simd', ...q, classifier: 'ternary' });
   }
   if (engines.includes('wasm3')) {
+    out.push({ engine: 'wasm3', target: 'device', weights: 'f32', act: 'i8', kv: 'f32' });
     out.push({ engine: 'wasm3', target: 'device', ...q });
     out.push({ engine: 'wasm3', target: 'device', ...q, classifier: 'ternary' });
     out.push({ engine: 'wasm3', target: 'device', ...q, classifier: 'ternary', memoryLimit: 160 * 1024, models: ['260k'] });
@@ -186,10 +199,10 @@ export function defaultModelConfigs(engines: EngineName[]): ModelBenchConfig[] {
 }
 
 export function formatModelTable(rows: ModelBenchRow[]): string {
-  const head = ['model', 'engine', 'target', 'weights', 'classifier', 'act', 'kv', 'limit', 'steps', 'tok/s', 'min', 'x run.c', 'memory'];
+  const head = ['model', 'engine', 'target', 'weights', 'classifier', 'act', 'kv', 'limit', 'steps', 'tok/s', 'min', 'x run.c', 'x wasm3', 'memory'];
   const body = rows.map((r) => [
     r.model.split(' ')[0], r.engine, r.target, r.weights, r.classifier, r.act, r.kv, r.memory_limit ? `${r.memory_limit / 1024} KiB` : '-', String(r.steps), r.tok_s.toFixed(1), r.min_tok_s.toFixed(1),
-    r.ratio_vs_runc === null ? '-' : r.ratio_vs_runc.toFixed(2), r.memory_bytes === null ? '-' : `${(r.memory_bytes / 1024).toFixed(1)} KiB`,
+    r.ratio_vs_runc === null ? '-' : r.ratio_vs_runc.toFixed(2), r.ratio_vs_wasm3 === null ? '-' : r.ratio_vs_wasm3.toFixed(2), r.memory_bytes === null ? '-' : `${(r.memory_bytes / 1024).toFixed(1)} KiB`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i >= 9 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');

@@ -29,6 +29,7 @@ import type { Target } from '../quant/formats.ts';
 import { benchFile, decodeTokS, prepare, runcTokS, type ModelBenchConfig } from './model.ts';
 import { median } from './stats.ts';
 import { runWasiStart, wasiImports } from './wasi.ts';
+import { aotBuild, aotTwin, appRunDecode, type Dump } from './aot.ts';
 
 export const PEER_HEADER = fromRoot('tools', 'bench', 'runc-peer.h');
 export const RUNC_NATIVE_BUILDS = [
@@ -118,11 +119,11 @@ export async function runcV8TokS(module: WebAssembly.Module, dir: string, model:
 
 export interface PeerRow {
   model: string;
-  row: string;            // runc-native | runc-wasm3 | runc-v8 | edge-flash
+  row: string;            // runc-native | runc-wasm3 | runc-v8 | edge-flash | aot
   program: 'run.c' | 'edge-flash';
-  engine: 'native' | EngineName;
+  engine: 'native' | EngineName | 'aot';
   target: Target | 'native' | 'wasm32';
-  build: string | null;   // run.c's compiler and flags
+  build: string | null;   // run.c's compiler and flags; aot: the AOT app's
   weights: string;
   classifier: string;
   act: string;
@@ -133,6 +134,7 @@ export interface PeerRow {
   max_tok_s: number;
   x_runc_native: number;  // median over repeats of tok_s / runc-native's tok/s in the same repeat
   x_runc_wasm3: number;
+  x_wasm3: number | null; // aot: median of per-repeat ratios against edge-flash's wasm3 row of the same configuration
   native_builds?: Record<string, number>; // runc-native only: median tok/s of each candidate build
 }
 
@@ -156,6 +158,7 @@ export interface PeerBenchOptions {
   repeat: number;
   engines: EngineName[];
   selectRuns?: number;    // runs of each native candidate before the repeats (default 3)
+  aot?: boolean;          // an aot row beside every wasm3 row (host/bench/aot.ts)
 }
 
 export async function benchPeers(opts: PeerBenchOptions, tick: (label: string) => void = () => {}): Promise<PeerRow[]> {
@@ -184,14 +187,16 @@ export async function benchPeers(opts: PeerBenchOptions, tick: (label: string) =
       const candMed = cand.map(median);
       const best = candMed.indexOf(Math.max(...candMed));
       tick(`${name}: run.c native builds ${natives.map((n, i) => `${n.build.name} ${candMed[i].toFixed(0)}`).join(', ')} tok/s: ${natives[best].build.name} is used`);
-      const runs: Array<{ cfg: ModelBenchConfig; rt: ModelRuntime; tokS: number[] }> = [];
+      const runs: Array<{ cfg: ModelBenchConfig; rt: ModelRuntime; tokS: number[]; aot?: { dump: Dump; tokS: number[] } }> = [];
       try {
         for (const cfg of configs) {
           tick(`${name} ${cfg.engine} ${cfg.weights} ${cfg.kv}: load and warm up`);
           const rt = ModelRuntime.create(prepare(model, cfg), await getEngine(cfg.engine), { target: cfg.target, kv: kvFormat(cfg.kv)!, act: cfg.act, batch: 1, sampler: false });
+          const run: (typeof runs)[number] = { cfg, rt, tokS: [] };
+          runs.push(run);
+          if (opts.aot && cfg.engine === 'wasm3') run.aot = { dump: aotTwin(rt, join(dir, `aot-${runs.length}`), Math.min(steps, 32)), tokS: [] };
           rt.setSampler({ temperature: 0, topp: 0.9, seed: 1n });
           decodeTokS(rt, Math.min(steps, 16));
-          runs.push({ cfg, rt, tokS: [] });
         }
         const peers = { native: [] as number[], wasm3: [] as number[], v8: [] as number[] };
         // each repeat runs every row once, interleaved, so that the shared machine's drift hits
@@ -201,20 +206,26 @@ export async function benchPeers(opts: PeerBenchOptions, tick: (label: string) =
           peers.native.push(runcTokS(natives[best].path, f.path, f.tokenizer, steps));
           peers.wasm3.push(await runcWasm3TokS(wasm, dir, f.path, f.tokenizer, steps));
           peers.v8.push(await runcV8TokS(v8Module, dir, f.path, f.tokenizer, steps));
-          for (const run of runs) run.tokS.push(decodeTokS(run.rt, steps));
+          for (const run of runs) {
+            run.tokS.push(decodeTokS(run.rt, steps));
+            if (run.aot) run.aot.tokS.push(appRunDecode('aot', run.aot.dump, steps).tokS);
+          }
         }
         const label = f0.label.split(' ')[0];
-        const row = (base: Omit<PeerRow, 'model' | 'steps' | 'tok_s' | 'min_tok_s' | 'max_tok_s' | 'x_runc_native' | 'x_runc_wasm3'>, t: number[]): PeerRow => ({
+        const row = (base: Omit<PeerRow, 'model' | 'steps' | 'tok_s' | 'min_tok_s' | 'max_tok_s' | 'x_runc_native' | 'x_runc_wasm3' | 'x_wasm3'>, t: number[], twin?: number[]): PeerRow => ({
           model: label, ...base, steps, tok_s: median(t), min_tok_s: Math.min(...t), max_tok_s: Math.max(...t),
           x_runc_native: median(t.map((x, i) => x / peers.native[i])), x_runc_wasm3: median(t.map((x, i) => x / peers.wasm3[i])),
+          x_wasm3: twin ? median(t.map((x, i) => x / twin[i])) : null,
         });
         const f32 = { classifier: 'f32', act: 'f32', weights: 'f32', kv: 'f32' };
         rows.push(row({ row: 'runc-native', program: 'run.c', engine: 'native', target: 'native', build: natives[best].build.name, ...f32, native_builds: Object.fromEntries(natives.map((n, i) => [n.build.name, candMed[i]])) }, peers.native));
         rows.push(row({ row: 'runc-wasm3', program: 'run.c', engine: 'wasm3', target: 'wasm32', build: wb.name, ...f32 }, peers.wasm3));
         rows.push(row({ row: 'runc-v8', program: 'run.c', engine: 'v8', target: 'wasm32', build: wb.name, ...f32 }, peers.v8));
-        for (const { cfg, tokS } of runs) {
+        for (const { cfg, tokS, aot } of runs) {
           const weights = cfg.weights === 'ternary' ? (cfg.target === 'device' ? 'tb1' : 'tt4') : cfg.weights;
-          rows.push(row({ row: 'edge-flash', program: 'edge-flash', engine: cfg.engine, target: cfg.target, build: null, weights, classifier: cfg.classifier === 'ternary' ? weights : 'f32', act: cfg.weights === 'f32' ? 'f32' : cfg.act, kv: cfg.kv }, tokS));
+          const base = { program: 'edge-flash' as const, target: cfg.target, weights, classifier: cfg.classifier === 'ternary' ? weights : 'f32', act: cfg.weights === 'f32' ? 'f32' : cfg.act, kv: cfg.kv };
+          rows.push(row({ row: 'edge-flash', engine: cfg.engine, build: null, ...base }, tokS));
+          if (aot) rows.push(row({ row: 'aot', engine: 'aot', build: aotBuild(), ...base }, aot.tokS, tokS));
         }
       } finally {
         for (const { rt } of runs) rt.close();
@@ -234,10 +245,10 @@ function copyInto(f: { path: string; tokenizer: string; label: string }, dir: st
 }
 
 export function formatPeerTable(rows: PeerRow[]): string {
-  const head = ['model', 'row', 'engine', 'weights', 'classifier', 'kv', 'steps', 'tok/s', 'min', 'max', 'x runc-native', 'x runc-wasm3'];
+  const head = ['model', 'row', 'engine', 'weights', 'classifier', 'kv', 'steps', 'tok/s', 'min', 'max', 'x runc-native', 'x runc-wasm3', 'x wasm3'];
   const body = rows.map((r) => [
     r.model, r.row === 'edge-flash' ? 'edge-flash' : `${r.row}${r.row === 'runc-native' ? ` (${r.build})` : ''}`, r.engine, r.weights, r.classifier, r.kv, String(r.steps),
-    r.tok_s.toFixed(1), r.min_tok_s.toFixed(1), r.max_tok_s.toFixed(1), r.x_runc_native.toFixed(3), r.x_runc_wasm3.toFixed(2),
+    r.tok_s.toFixed(1), r.min_tok_s.toFixed(1), r.max_tok_s.toFixed(1), r.x_runc_native.toFixed(3), r.x_runc_wasm3.toFixed(2), r.x_wasm3 === null ? '-' : r.x_wasm3.toFixed(2),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i >= 6 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');

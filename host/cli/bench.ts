@@ -9,24 +9,28 @@ import { log, progress, warn } from '../log.ts';
 import { intFlag } from './flags.ts';
 import { benchModelDecode, defaultModelConfigs, formatModelTable } from '../bench/model.ts';
 import { benchPeers, formatPeerTable } from '../bench/peers.ts';
+import { APP_RUN } from '../bench/aot.ts';
 import { benchBoardDecode, formatBoardDecode, type BoardDecodeRow } from '../bench/board.ts';
 import { benchUpload, formatUploadTable } from '../bench/upload.ts';
 import { parseBaud } from '../board/connect.ts';
 import { readImageFile } from './inspect.ts';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromRoot } from '../paths.ts';
 
 const ENGINES: BenchEngine[] = ['v8', 'wasm3', 'native'];
+// with --model: the AOT app (make -C boards/runtime aot), a row beside each wasm3 row
+const AOT = 'aot';
+const DEFAULT_ENGINES = 'v8,wasm3,native,aot';
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
 
 export function registerBench(program: Command): void {
   program
     .command('bench')
     .description('time every GEMV/GEMM kernel on V8, wasm3 and native C (same run); ratios against the naive C kernel')
-    .option('--engine <list>', 'engines: v8, wasm3, native', 'v8,wasm3,native')
+    .option('--engine <list>', 'engines: v8, wasm3, native; with --model also aot (the app compiled ahead of time, beside each wasm3 row)', DEFAULT_ENGINES)
     .option('--shapes <list>', 'MxK shapes (M output rows, K inputs), e.g. 2048x2048,5632x2048')
     .option('--formats <list>', 'weight formats (see docs/formats.md); default: every format with a reference')
     .option('--act <list>', 'activation formats: i8, i4, f32 (f32 goes with the f32 format)', 'i8')
@@ -53,8 +57,11 @@ Examples:
   edge-flash bench --upload --repeat 3 --json
   edge-flash bench --engine v8,native --formats tq2,tb1 --shapes 2048x2048 --json`)
     .action(async (o) => {
-      const engines = list(o.engine) as BenchEngine[];
-      for (const e of engines) if (!ENGINES.includes(e)) throw new UserError(`unknown engine '${e}': expected ${ENGINES.join(', ')}`);
+      const all = list(o.engine);
+      const aotAsked = all.includes(AOT);
+      if (aotAsked && !o.model && o.engine !== DEFAULT_ENGINES) throw new UserError('--engine aot times whole models: it goes with --model');
+      const engines = all.filter((e) => e !== AOT) as BenchEngine[];
+      for (const e of engines) if (!ENGINES.includes(e)) throw new UserError(`unknown engine '${e}': expected ${[...ENGINES, AOT].join(', ')}`);
       const usable: BenchEngine[] = [];
       for (const e of engines) {
         if (e !== 'wasm3') usable.push(e);
@@ -83,15 +90,24 @@ Examples:
       if (o.model) {
         const steps: number = o.steps;
         const modelEngines = usable.filter((e): e is 'v8' | 'wasm3' => e !== 'native');
+        let aot = aotAsked;
+        if (aot && !modelEngines.includes('wasm3')) {
+          if (o.engine !== DEFAULT_ENGINES) throw new UserError('--engine aot needs wasm3 too: each aot row is timed beside its wasm3 twin');
+          aot = false;
+        }
+        if (aot && !existsSync(APP_RUN.aot)) {
+          warn(`the AOT runtime is not built (${APP_RUN.aot}: make -C boards/runtime aot, which needs wabt); the aot rows are left out`);
+          aot = false;
+        }
         if (o.peers) {
           if (!o.runcSrc) throw new UserError('--peers needs --runc-src PATH/run.c (llama2.c\'s run.c)');
           if (!modelEngines.includes('wasm3')) throw new UserError('--peers needs the wasm3 engine (runc-wasm3 runs under it)');
-          const rows = await benchPeers({ models: list(o.model), runcSrc: o.runcSrc, steps, repeat, engines: modelEngines }, (label) => log(`bench: ${label}`));
+          const rows = await benchPeers({ models: list(o.model), runcSrc: o.runcSrc, steps, repeat, engines: modelEngines, aot }, (label) => log(`bench: ${label}`));
           process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatPeerTable(rows) + '\n');
           return;
         }
         if (o.runcSrc) throw new UserError('--runc-src goes with --peers');
-        const rows = await benchModelDecode({ models: list(o.model), configs: defaultModelConfigs(modelEngines), steps, repeat, runc: o.runc }, (label) => log(`bench: ${label}`));
+        const rows = await benchModelDecode({ models: list(o.model), configs: defaultModelConfigs(modelEngines), steps, repeat, runc: o.runc, aot }, (label) => log(`bench: ${label}`));
         process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatModelTable(rows) + '\n');
         return;
       }

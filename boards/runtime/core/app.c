@@ -82,13 +82,7 @@ static m3ApiRawFunction(h_weights_read) {
   m3ApiSuccess();
 }
 
-/* The one link table: docs/abi.md, assembly/abi.ts and host/engine/imports.ts name the same set. */
-const ef_import EF_IMPORTS[] = {
-  {"edge", "abort", "v(iiii)"},
-  {"edge", "log", "v(ii)"},
-  {"edge", "weights_read", "v(iii)"},
-};
-const uint32_t EF_IMPORT_COUNT = sizeof EF_IMPORTS / sizeof *EF_IMPORTS;
+/* in EF_IMPORTS' order (core/imports.c) */
 static const M3RawCall HANDLERS[] = {h_abort, h_log, h_weights_read};
 
 static ef_app *fail(ef_app *a, char *err, uint32_t cap, const char *what, const char *why) {
@@ -190,3 +184,5 @@ uint32_t ef_app_memory(ef_app *a) {
   return size;
 }
 uint32_t ef_app_memory_cap(ef_app *a) { return a->cap; }
+
+const char EF_APP_ENGINE[] = "wasm3";

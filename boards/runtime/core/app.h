@@ -1,6 +1,8 @@
-/* The booted image's app.wasm in wasm3: parsed from the image where it lies, linked against the one
- * link table of host imports (docs/abi.md, module `edge`), linear memory capped at the image's plan.
- * A trap (out of bounds, unreachable, abort) comes back as an error string; the app can be called again. */
+/* The booted image's app.wasm, by one of two implementations chosen at build time (EF_APP_ENGINE): in
+ * wasm3 (core/app.c), parsed from the image where it lies, or translated to C ahead of time by wasm2c
+ * (aot/app_aot.c), which runs only the app it was built from. Both link the one link table of host
+ * imports (docs/abi.md, module `edge`) and cap linear memory at the image's plan. A trap (out of
+ * bounds, unreachable, abort) comes back as an error string; the app can be called again. */
 #ifndef EF_APP_H
 #define EF_APP_H
 #include <stdint.h>
@@ -28,6 +30,9 @@ uint8_t *ef_app_guest(ef_app *app, uint32_t ptr, uint32_t len);
 /* Linear memory: bytes now, and the cap (0: none). */
 uint32_t ef_app_memory(ef_app *app);
 uint32_t ef_app_memory_cap(ef_app *app);
+
+/* The implementation this build has: "wasm3" or "aot". */
+extern const char EF_APP_ENGINE[];
 
 /* The link table (name, signature), exposed for the tests and the INFO report. */
 typedef struct { const char *module, *name, *sig; } ef_import;
