@@ -7,10 +7,11 @@
 // against bit planes of the activations, with popcount).
 import { scratch } from '../arena';
 import { codeAt, dot4, groupDot16, hsum, xword } from './codes';
-import { BITMOD3_GRIDS, BITMOD4_GRIDS } from './formats.gen';
+import { BITMOD3_GRIDS, BITMOD4_GRIDS, BITMOD_CODES } from './formats.gen';
 
+// the table's block: its head, then the codes (the last field; formats.gen.ts)
 @inline function blockBytes(bits: i32, g: i32): i32 {
-  return 8 + ((g * bits) >> 3);
+  return BITMOD_CODES + ((g * bits) >> 3);
 }
 
 @inline function gridsOf(bits: i32): usize {

@@ -7,9 +7,11 @@
 // per vector). GEMM runs rows outside and tokens inside, so a prefill reads every weight row once.
 import { scratch } from '../arena';
 import { codeAt, dot4, groupDot16, groupSums, hsum, swarActs } from './codes';
+import { LOWBIT_CODES } from './formats.gen';
 
+// the table's block: its head, then the codes (the last field; formats.gen.ts)
 @inline function blockBytes(bits: i32, g: i32): i32 {
-  return 8 + ((g * bits) >> 3);
+  return LOWBIT_CODES + ((g * bits) >> 3);
 }
 
 @inline function store_y(y: usize, xs: usize, m: i32, t: i32, r: i32, acc: f32): void {
