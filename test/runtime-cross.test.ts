@@ -112,7 +112,7 @@ test('boards/rpi: the unit\'s ExecStart, expanded with each board\'s file, is a 
   }
 });
 
-test('native: a pty session with the host CLI: HELLO, INFO, flash (upload, VERIFY, COMMIT, RESET), the image boots', () => ptySession(nativeBuild(), image));
+test('native: a pty session with the host CLI: HELLO, INFO, flash (upload, VERIFY, COMMIT, RESET), the image boots, chat gives the tokens of run', () => ptySession(nativeBuild(), image));
 
 for (const arch of Object.keys(CROSS) as Array<keyof typeof CROSS>) {
   let build: RuntimeBuild | string = 'not built';
@@ -132,7 +132,7 @@ for (const arch of Object.keys(CROSS) as Array<keyof typeof CROSS>) {
     assert.ok(lenient <= 2, `${lenient} name divergences`);
     assert.ok(codes.size >= 6, JSON.stringify(Object.fromEntries(codes)));
   });
-  run('a pty session with the host CLI: HELLO, INFO, flash (upload, VERIFY, COMMIT, RESET), the image boots', (b) => ptySession(b, image));
+  run('a pty session with the host CLI: HELLO, INFO, flash (upload, VERIFY, COMMIT, RESET), the image boots, chat gives the tokens of run', (b) => ptySession(b, image));
 }
 
 test.run();

@@ -175,7 +175,8 @@ export function mutationAgreement(b: RuntimeBuild, count: number, seed: number):
 
 // ---- a session over a pty, as a laptop drives a board: the runtime serves on a pseudo-terminal
 // (--pty prints its path), the host's serial stack reads HELLO and INFO, `edge-flash flash` uploads,
-// verifies, commits and resets, and INFO then shows the image booted from slot A with its app loaded.
+// verifies, commits and resets, INFO then shows the image booted from slot A with its app loaded, and a
+// short `edge-flash chat` gives the tokens `edge-flash run` gives on the same image.
 export async function ptySession(b: RuntimeBuild, image: string, boardName = 'host'): Promise<void> {
   const bd = boardByName(boardName);
   const dir = mkdtempSync(join(tmpdir(), `edge-flash-rt-${b.name}-`));
@@ -206,6 +207,13 @@ export async function ptySession(b: RuntimeBuild, image: string, boardName = 'ho
     i = await info(c);
     assert.equal([i.bootedSlot, i.bootedSha256, i.appLoaded, i.slots.A], ['A', sha, true, 'confirmed']);
     await c.close();
+    // a short chat: the board's reply is the host's `run` of the same image, token for token
+    const gen = ['-i', 'In the beginning', '-n', '12', '-t', '0', '--json'];
+    const chat = cli('chat', '--port', path, '-m', 'generate', ...gen);
+    assert.is(chat.code, 0, chat.err);
+    const run = cli('run', image, '--engine', 'wasm3', ...gen);
+    assert.is(run.code, 0, run.err);
+    assert.equal(JSON.parse(chat.out).tokens, JSON.parse(run.out).tokens.slice(1), `${b.name}: the board's tokens`);
   } finally {
     proc.kill();
   }
