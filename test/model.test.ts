@@ -22,7 +22,7 @@ import { SamplerRef } from '../host/model/sampler.ts';
 import { modelFromWeights, randomWeights, trainTokenizer } from '../host/model/synthetic.ts';
 import { TokenizerRef, tokenizerImage } from '../host/model/tokenizer.ts';
 import { fromRoot } from '../host/paths.ts';
-import { FORMATS, formatByName, type Target } from '../host/quant/formats.ts';
+import { FORMATS, formatByName, runsOn, type Target } from '../host/quant/formats.ts';
 import { REFS } from '../host/quant/ref/index.ts';
 import { randn, rng, testEngines } from './helpers.ts';
 
@@ -122,7 +122,7 @@ for (const engine of engines) {
     check(s, 'f32 weights, unshared classifier', unshared, engine, target, 'f32', 1e-5);
     for (const kvn of ['int8', 'int3']) check(s, `f32 weights, ${kvn} KV`, base, engine, target, kvn, 1e-5);
     check(s, 'f32 weights, int4 KV (integer attention)', base, engine, target, 'int4', 1e-5);
-    for (const fmt of FORMATS.filter((f) => !f.retired && f.name !== 'f32' && REFS[f.name])) {
+    for (const fmt of FORMATS.filter((f) => !f.retired && f.name !== 'f32' && REFS[f.name] && runsOn(f, target))) {
       const q = quantizeModel(base, { layers: fmt, classifier: fmt.family === 'ternary' ? null : fmt });
       check(s, `${fmt.name} weights, int4 KV`, q, engine, target, 'int4', 1e-2);
     }
