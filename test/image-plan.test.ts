@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { boardByName, boards, parseProfile, type BoardProfile } from '../host/board/boards.ts';
 import { imageToModel } from '../host/image/model.ts';
 import { appFootprint, convertModel, deviceApp, DoesNotFitError, packModel, planRequest } from '../host/image/pack.ts';
-import { alternativesThatFit, estimateTokPerSec, fibCalls, formatPlan, largestContext, linearLimit, planBoard, wasm3Heap, withContext, type BoardPlanRequest } from '../host/image/plan.ts';
+import { alternativesThatFit, AOT_FOOTPRINT, aotCode, estimateTokPerSec, fibCalls, formatPlan, largestContext, linearLimit, planBoard, wasm3Heap, withContext, type BoardPlanRequest } from '../host/image/plan.ts';
 import { readImage } from '../host/image/read.ts';
 import { FIB_WASM, fibValue, measureFibRate } from '../host/image/speed.ts';
 import type { ModelConfig } from '../host/model/config.ts';
@@ -106,6 +106,32 @@ p('the tok/s estimate scales a measurement here by the fib call rates, and adds 
   const host = estimateTokPerSec(planBoard(request(boardByName('host'))), { secondsPerToken: 0.01, fibRate: 1, detail: 'test' });
   assert.is(host.value, 100);
   assert.match(host.basis, /^measured/);
+});
+
+p('the AOT build: the same linear memory plan, no wasm3 heap, its code against the app partition', () => {
+  const big = request(boardByName('host'));
+  const w = planBoard(big), a = planBoard({ ...big, engine: 'aot' });
+  assert.is(a.engine, 'aot');
+  assert.is(a.linear, w.linear, 'linear memory is the same plan');
+  assert.is(a.heap, AOT_FOOTPRINT.ram + big.board.wasm3.nativeStack);
+  assert.ok(a.heap < w.heap);
+  assert.ok(!a.rows.some((x) => x.item.startsWith('wasm3')), a.rows.map((x) => x.item).join(', '));
+  assert.is(a.appCode, aotCode(big));
+  assert.is(aotCode(big), AOT_FOOTPRINT.runtime + Math.round(AOT_FOOTPRINT.codePerWasmByte * big.app.wasmBytes));
+  assert.is(w.appCode, 0);
+  // a shared heap that wasm3's needs crowd out: the AOT build gets the memory back, and a longer context
+  const b = board(4 << 20, wasm3Heap(request(boardByName('esp32'))).total + 4096);
+  const r = request(b);
+  assert.is(planBoard(r).fits, false);
+  assert.ok(planBoard({ ...r, engine: 'aot' }).fits, formatPlan(planBoard({ ...r, engine: 'aot' })));
+  assert.ok(largestContext({ ...r, engine: 'aot' }, 128) > largestContext(r, 128));
+  // code that does not fit the app partition is a problem of its own
+  const tiny = { ...b, flash: { ...b.flash, partitions: b.flash.partitions.map((x) => (x.type === 'app' ? { ...x, size: 0x1000 } : x)) } };
+  const over = planBoard({ ...request(tiny), engine: 'aot' });
+  assert.is(over.fits, false);
+  assert.match(over.problems.join('; '), /AOT code .* > 4\.0 KiB \(app partition 'factory'\)/);
+  // no tok/s estimate for it: the calibration is wasm3's
+  assert.is(planBoard({ ...r, engine: 'aot', speed: { secondsPerToken: 0.01, fibRate: 1, detail: 'test' } }).tokPerSec, undefined);
 });
 
 p('the fib module computes fib on every engine', () => {

@@ -5,7 +5,8 @@
 //   plan      the demo models on every board: `plan`'s verdict, linear memory, streaming and tok/s
 //             estimate with its calibration spread (host/image/plan.ts, host/image/speed.ts)
 //   fit       which model in models/ fits which board: the planner's verdict at the model's context,
-//             else its largest context (no measurement: deterministic)
+//             else its largest context (no measurement: deterministic); a second row per model for
+//             the AOT build (`plan --engine aot`: no wasm3 heap)
 // `--only NAME` rewrites one block; `--check` rewrites nothing and exits 1 when `commands` or `fit` is
 // stale (the measured `plan` block changes from run to run by nature).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { boards } from '../host/board/boards.ts';
 import { VERBS } from '../host/cli/verbs.ts';
 import { kvFormat } from '../host/model/kv.ts';
 import { convertModel, deviceApp, planRequest } from '../host/image/pack.ts';
-import { fmtBytes, largestContext, planBoard, withContext } from '../host/image/plan.ts';
+import { ENGINES, fmtBytes, largestContext, planBoard, withContext, type Engine } from '../host/image/plan.ts';
 import { imageChoices } from '../host/image/options.ts';
 import { loadSource } from '../host/image/source.ts';
 import { measureHostSpeed } from '../host/image/speed.ts';
@@ -105,15 +106,15 @@ function fitBlock(log: (s: string) => void): string {
   const unknown = models.filter((m) => !FIT_FLAGS[m]);
   if (unknown.length) throw new Error(`docs-figures: no README flags for ${unknown.join(', ')}: add them to FIT_FLAGS`);
   const all = boards();
-  const rows = models.map((dir) => {
+  const rows = models.flatMap((dir) => {
     const f = FIT_FLAGS[dir];
     log(`docs-figures: fit ${dir}`);
     const src = loadSource(fromRoot('models', dir, 'model.bin'));
     // the formats do not depend on the board: one conversion for all of them
     const { model } = convertModel(src.model, imageChoices({ board: all[0].name, quant: f.quant, kv: f.kv }));
-    const cells = all.map((board) => {
+    const cells = (engine: Engine) => all.map((board) => {
       const ch = imageChoices({ board: board.name, quant: f.quant, kv: f.kv });
-      const req = planRequest(model, { ...ch, app: deviceApp() }, 1024);
+      const req = { ...planRequest(model, { ...ch, app: deviceApp() }, 1024), engine };
       const seqLen = model.config.seqLen;
       let plan = planBoard(req);
       let cell = 'yes';
@@ -128,7 +129,7 @@ function fitBlock(log: (s: string) => void): string {
       return cell === 'yes' ? streams || 'yes' : `${cell}${streams ? `, ${streams}` : ''}`;
     });
     const label = `${dir} (${f.quant ?? 'f32'}, ${f.kv} KV, ctx ${src.model.config.seqLen})`;
-    return `| ${label} | ${cells.join(' | ')} |`;
+    return ENGINES.map((e) => `| ${e === 'wasm3' ? label : `${dir}, --engine aot`} | ${cells(e).join(' | ')} |`);
   });
   return [`| model | ${all.map((b) => b.name).join(' | ')} |`, `| --- |${all.map(() => ' --- |').join('')}`, ...rows].join('\n');
 }
