@@ -130,8 +130,14 @@ p('the AOT build: the same linear memory plan, no wasm3 heap, its code against t
   const over = planBoard({ ...request(tiny), engine: 'aot' });
   assert.is(over.fits, false);
   assert.match(over.problems.join('; '), /AOT code .* > 4\.0 KiB \(app partition 'factory'\)/);
-  // no tok/s estimate for it: the calibration is wasm3's
-  assert.is(planBoard({ ...r, engine: 'aot', speed: { secondsPerToken: 0.01, fibRate: 1, detail: 'test' } }).tokPerSec, undefined);
+  // its tok/s: wasm3's estimate over the stored AOT/wasm3 ratio (tb1 layers: the quantized one), plus the same flash reads
+  const esp = request(boardByName('esp32'));
+  const boardRate = fibCalls(24) / 0.297;
+  const aot = planBoard({ ...esp, engine: 'aot' });
+  const est = estimateTokPerSec(aot, { secondsPerToken: 0.01, fibRate: boardRate * 100, detail: 'test' });
+  const want = 1 / ((0.01 * 100) / AOT_FOOTPRINT.speedup.quantized + aot.streamedBytesPerToken / 20e6);
+  assert.ok(Math.abs(est.value - want) < 1e-9, `${est.value} vs ${want}`);
+  assert.match(est.basis, /the AOT build at 6\.43x wasm3 \(quantized layer weights/);
 });
 
 p('the fib module computes fib on every engine', () => {

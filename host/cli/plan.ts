@@ -30,7 +30,10 @@ Linear memory is the runtime's own arena plan (exact); weights that do not fit s
 each token. The wasm3 heap and the board figures are estimates with their sources in boards/*.json.
 --engine aot plans the AOT build (make -C boards/runtime aot): the same linear memory, no wasm3 heap
 (only the native stack and the glue's static data), its code counted against the app partition
-(AOT_FOOTPRINT in host/image/plan.ts, measured by make aot-size); no tok/s estimate for it yet.
+(AOT_FOOTPRINT in host/image/plan.ts, measured by make aot-size). Its tok/s estimate is wasm3's
+divided by the AOT/wasm3 decode ratio that bench --model --engine wasm3,aot measured on the
+development machine (a host ratio, not measured on a board); each engine's estimate is printed
+beside the other's.
 When the model does not fit: the largest context that does, and the formats that would.
 
 Examples:
@@ -44,14 +47,19 @@ Examples:
       checkAgainstModel(ch, src.model);
       const { model } = convertModel(src.model, ch);
       const req = { ...planRequest(model, { ...ch, app: deviceApp() }, 1024), engine: o.engine };
-      if (o.engine === 'aot' && o.speed) log('plan: no tok/s estimate for --engine aot (calibrated for wasm3 only)');
-      else if (o.speed) {
+      if (o.speed) {
         const s = await measureHostSpeed(req.model, ch.kv, ch.act);
         if ('error' in s) warn(`no tok/s estimate: ${s.error}`);
         else req.speed = s;
       }
       const plan = planBoard(req);
       const extra: PlanExtras = { sourceSeqLen: model.config.seqLen };
+      if (req.speed) {
+        // the other engine's estimate beside this one's, from the same measurement
+        const engine = o.engine === 'aot' ? 'wasm3' : 'aot';
+        const other = planBoard({ ...req, engine });
+        extra.other = { engine, fits: other.fits, tokPerSec: other.tokPerSec?.value ?? null };
+      }
       if (!plan.fits) {
         log('plan: searching the largest context and the formats that fit');
         extra.largestCtx = largestContext(req, model.config.seqLen);

@@ -59,6 +59,13 @@ export const AOT_FOOTPRINT = {
   runtime: 8613,
   ram: 2149,
   basis: 'measured with make -C boards/runtime aot-size (-m32 -Os): 150,103 bytes of code from a 45,448-byte build/device.wasm, 8,613 bytes of runtime glue, 2,149 bytes of data + bss',
+  // Decode speed over wasm3's, the lowest of the per-configuration medians of three runs of
+  // `bench --model 260k,15m --engine wasm3,aot --steps 128 --repeat 3` on the development machine
+  // (2026-12-02, the README's AOT table): f32 layer weights 4.86x (15m; 260k 5.97x), quantized 6.43x
+  // (260k tb1 + int4 KV, f32 classifier). A host ratio taken to the board: wasm3 on Xtensa runs
+  // without tail calls, so the board's ratio is likely higher; not measured on a board.
+  speedup: { f32: 4.86, quantized: 6.43 },
+  speedupBasis: 'the lowest aot/wasm3 decode ratio of three runs of bench --model 260k,15m --engine wasm3,aot on the development machine (2026-12-02), not measured on a board',
 };
 
 // The AOT app's code in flash: the translated module and its runtime glue.
@@ -223,8 +230,7 @@ export function planBoard(r: BoardPlanRequest): BoardPlan {
     request: r, runtime: rt, memory: m, rows, linear, heap, image, streamedBytesPerToken: m.streamedPerToken, limits,
     engine, appCode, fits: problems.length === 0, problems,
   };
-  // the estimate is calibrated for wasm3 only (fib under wasm3 here and on the board)
-  if (r.speed && engine === 'wasm3') plan.tokPerSec = estimateTokPerSec(plan, r.speed);
+  if (r.speed) plan.tokPerSec = estimateTokPerSec(plan, r.speed);
   return plan;
 }
 
@@ -273,6 +279,12 @@ export function estimateTokPerSec(plan: BoardPlan, s: HostSpeed): { value: numbe
   if (b.speed.fibN > 0) {
     ratio = s.fibRate / (fibCalls(b.speed.fibN) / b.speed.fibSeconds);
     basis = `estimate: a wasm3 decode step here (${s.detail}) x ${ratio.toFixed(1)}, this machine's wasm3 fib call rate over ${b.name}'s (${b.speed.basis})`;
+  }
+  if (plan.engine === 'aot') {
+    const quantized = plan.runtime.tensors.some((t) => t.name.startsWith('layers.') && t.kind === 'matrix' && t.format.name !== 'f32');
+    const x = quantized ? AOT_FOOTPRINT.speedup.quantized : AOT_FOOTPRINT.speedup.f32;
+    ratio /= x;
+    basis += `; the AOT build at ${x}x wasm3 (${quantized ? 'quantized' : 'f32'} layer weights: ${AOT_FOOTPRINT.speedupBasis})`;
   }
   const stream = plan.streamedBytesPerToken / b.flash.readBytesPerSecond;
   if (plan.streamedBytesPerToken > 0) basis += `; plus ${fmtBytes(plan.streamedBytesPerToken)} a token from flash at ${(b.flash.readBytesPerSecond / 1e6).toFixed(0)} MB/s (${b.flash.readBasis})`;
@@ -344,6 +356,7 @@ export interface PlanExtras {
   largestCtx?: number;
   alternatives?: Alternative[];
   sourceSeqLen?: number;
+  other?: { engine: Engine; fits: boolean; tokPerSec: number | null };   // the same request under the other engine
 }
 
 // The table `plan` and `pack` print: rows, totals against the limits, the verdict, the estimate.
@@ -387,8 +400,8 @@ export function formatPlan(plan: BoardPlan, extra: PlanExtras = {}): string {
       }
     }
   }
-  if (plan.engine === 'aot' && r.speed) out.push('speed: no tok/s estimate for the AOT build (the estimate is calibrated for wasm3 only)');
-  if (plan.tokPerSec) out.push(`speed: ~${fmtRate(plan.tokPerSec.value)} tok/s on ${r.board.name}, ${plan.tokPerSec.basis}`);
+  if (plan.tokPerSec) out.push(`speed: ~${fmtRate(plan.tokPerSec.value)} tok/s on ${r.board.name}${plan.engine === 'aot' ? ' (AOT build)' : ''}, ${plan.tokPerSec.basis}`);
+  if (extra.other?.tokPerSec) out.push(`  with --engine ${extra.other.engine}: ${extra.other.fits ? `~${fmtRate(extra.other.tokPerSec)} tok/s` : 'does not fit'}`);
   return out.join('\n');
 }
 
