@@ -230,6 +230,23 @@ s('plan --check exits 1 when it does not fit; plain plan keeps 0', () => {
   assert.is(cli('plan', MODEL, '--board', 'rpi5', '--no-speed', '--check').code, 0);
 });
 
+s('plan --engine aot: the 260K demo fits its full context on a plain ESP32 where wasm3 does not; a bad engine is one line', () => {
+  const args = ['plan', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--no-speed', '--check'];
+  const w = cli(...args);
+  assert.is(w.code, 1, w.err);
+  const a = cli(...args, '--engine', 'aot', '--json');
+  assert.is(a.code, 0, a.err);
+  const j = JSON.parse(a.out);
+  assert.is(j.engine, 'aot');
+  assert.is(j.ctx, 512);
+  assert.ok(j.totals.appCode > 0 && j.totals.appCode <= j.limits.appCode, JSON.stringify(j.limits));
+  assert.is(j.tokPerSec, null);
+  const t = cli(...args, '--engine', 'aot');
+  assert.match(t.out, /AOT app code[^]*verdict: FITS on esp32/);
+  assert.not.match(t.out, /wasm3 stack/);
+  oneLineError(cli(...args, '--engine', 'jit'), 'plan --engine', /--engine must be one of wasm3, aot, got 'jit'/);
+});
+
 s('the README\'s command table is the CLI\'s, its fit table the planner\'s (npm run docs:figures -- --check)', () => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('tools', 'docs-figures.ts'), '--check'], { encoding: 'utf8', cwd: fromRoot() });
   assert.is(r.status, 0, r.stderr);
@@ -239,9 +256,11 @@ s('the README\'s command table is the CLI\'s, its fit table the planner\'s (npm 
   assert.match(r.stderr, /its fit table the planner/);
   // a row for every model in models/, a column for every board
   const fit = /<!-- figures: fit -->\n([^]*?)<!-- end figures: fit -->/.exec(readme)![1].trim().split('\n');
-  assert.is(fit.length, 2 + 4, fit.join('\n'));
+  // and a row for each under the AOT build (plan --engine aot)
+  assert.is(fit.length, 2 + 2 * 4, fit.join('\n'));
   assert.match(fit[0], /^\| model \| host \| esp32 \|.*\| rpi5 \|$/);
   assert.match(readme, /\| kjv-esp32-260k \(tb1, int4 KV, ctx 512\) \| yes \| ctx <= \d+/);
+  assert.match(readme, /\| kjv-esp32-260k, --engine aot \| yes \| (streams|yes)/);
 });
 
 s('plan\'s tok/s estimate reports the spread of its calibration rounds', async () => {

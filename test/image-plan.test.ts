@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { boardByName, boards, parseProfile, type BoardProfile } from '../host/board/boards.ts';
 import { imageToModel } from '../host/image/model.ts';
 import { appFootprint, convertModel, deviceApp, DoesNotFitError, packModel, planRequest } from '../host/image/pack.ts';
-import { alternativesThatFit, estimateTokPerSec, fibCalls, formatPlan, largestContext, linearLimit, planBoard, wasm3Heap, withContext, type BoardPlanRequest } from '../host/image/plan.ts';
+import { alternativesThatFit, AOT_FOOTPRINT, aotCode, estimateTokPerSec, fibCalls, formatPlan, largestContext, linearLimit, planBoard, wasm3Heap, withContext, type BoardPlanRequest } from '../host/image/plan.ts';
 import { readImage } from '../host/image/read.ts';
 import { FIB_WASM, fibValue, measureFibRate } from '../host/image/speed.ts';
 import type { ModelConfig } from '../host/model/config.ts';
@@ -106,6 +106,38 @@ p('the tok/s estimate scales a measurement here by the fib call rates, and adds 
   const host = estimateTokPerSec(planBoard(request(boardByName('host'))), { secondsPerToken: 0.01, fibRate: 1, detail: 'test' });
   assert.is(host.value, 100);
   assert.match(host.basis, /^measured/);
+});
+
+p('the AOT build: the same linear memory plan, no wasm3 heap, its code against the app partition', () => {
+  const big = request(boardByName('host'));
+  const w = planBoard(big), a = planBoard({ ...big, engine: 'aot' });
+  assert.is(a.engine, 'aot');
+  assert.is(a.linear, w.linear, 'linear memory is the same plan');
+  assert.is(a.heap, AOT_FOOTPRINT.ram + big.board.wasm3.nativeStack);
+  assert.ok(a.heap < w.heap);
+  assert.ok(!a.rows.some((x) => x.item.startsWith('wasm3')), a.rows.map((x) => x.item).join(', '));
+  assert.is(a.appCode, aotCode(big));
+  assert.is(aotCode(big), AOT_FOOTPRINT.runtime + Math.round(AOT_FOOTPRINT.codePerWasmByte * big.app.wasmBytes));
+  assert.is(w.appCode, 0);
+  // a shared heap that wasm3's needs crowd out: the AOT build gets the memory back, and a longer context
+  const b = board(4 << 20, wasm3Heap(request(boardByName('esp32'))).total + 4096);
+  const r = request(b);
+  assert.is(planBoard(r).fits, false);
+  assert.ok(planBoard({ ...r, engine: 'aot' }).fits, formatPlan(planBoard({ ...r, engine: 'aot' })));
+  assert.ok(largestContext({ ...r, engine: 'aot' }, 128) > largestContext(r, 128));
+  // code that does not fit the app partition is a problem of its own
+  const tiny = { ...b, flash: { ...b.flash, partitions: b.flash.partitions.map((x) => (x.type === 'app' ? { ...x, size: 0x1000 } : x)) } };
+  const over = planBoard({ ...request(tiny), engine: 'aot' });
+  assert.is(over.fits, false);
+  assert.match(over.problems.join('; '), /AOT code .* > 4\.0 KiB \(app partition 'factory'\)/);
+  // its tok/s: wasm3's estimate over the stored AOT/wasm3 ratio (tb1 layers: the quantized one), plus the same flash reads
+  const esp = request(boardByName('esp32'));
+  const boardRate = fibCalls(24) / 0.297;
+  const aot = planBoard({ ...esp, engine: 'aot' });
+  const est = estimateTokPerSec(aot, { secondsPerToken: 0.01, fibRate: boardRate * 100, detail: 'test' });
+  const want = 1 / ((0.01 * 100) / AOT_FOOTPRINT.speedup.quantized + aot.streamedBytesPerToken / 20e6);
+  assert.ok(Math.abs(est.value - want) < 1e-9, `${est.value} vs ${want}`);
+  assert.match(est.basis, /the AOT build at 6\.43x wasm3 \(quantized layer weights/);
 });
 
 p('the fib module computes fib on every engine', () => {

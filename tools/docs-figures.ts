@@ -3,9 +3,11 @@
 // README's sections) and is made by the code the commands run:
 //   commands  the command table, from the CLI's own definitions (host/cli/verbs.ts)
 //   plan      the demo models on every board: `plan`'s verdict, linear memory, streaming and tok/s
-//             estimate with its calibration spread (host/image/plan.ts, host/image/speed.ts)
+//             estimate with its calibration spread (host/image/plan.ts, host/image/speed.ts), and
+//             the AOT build's estimate at its own fit
 //   fit       which model in models/ fits which board: the planner's verdict at the model's context,
-//             else its largest context (no measurement: deterministic)
+//             else its largest context (no measurement: deterministic); a second row per model for
+//             the AOT build (`plan --engine aot`: no wasm3 heap)
 // `--only NAME` rewrites one block; `--check` rewrites nothing and exits 1 when `commands` or `fit` is
 // stale (the measured `plan` block changes from run to run by nature).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +17,7 @@ import { boards } from '../host/board/boards.ts';
 import { VERBS } from '../host/cli/verbs.ts';
 import { kvFormat } from '../host/model/kv.ts';
 import { convertModel, deviceApp, planRequest } from '../host/image/pack.ts';
-import { fmtBytes, largestContext, planBoard, withContext } from '../host/image/plan.ts';
+import { ENGINES, fmtBytes, largestContext, planBoard, withContext, type Engine } from '../host/image/plan.ts';
 import { imageChoices } from '../host/image/options.ts';
 import { loadSource } from '../host/image/source.ts';
 import { measureHostSpeed } from '../host/image/speed.ts';
@@ -59,6 +61,21 @@ async function planBlock(log: (s: string) => void): Promise<string> {
     const { model } = convertModel(src.model, { quant: formatByName(d.quant)! });
     const seqLen = model.config.seqLen;
     const speeds = new Map<number, Awaited<ReturnType<typeof measureHostSpeed>>>();
+    const speedAt = async (ctx: number, m: typeof model) => {
+      if (!speeds.has(ctx)) speeds.set(ctx, await measureHostSpeed(m, kv, 'i8'));
+      return speeds.get(ctx)!;
+    };
+    // the AOT build's estimate (plan --engine aot): its own fit, the same measurement at its context
+    const aotRate = async (req: ReturnType<typeof planRequest>): Promise<string> => {
+      const r = { ...req, engine: 'aot' as const };
+      let ctx = seqLen;
+      if (!planBoard(r).fits) ctx = largestContext(r, seqLen);
+      if (ctx === 0) return 'no fit';
+      const at = { ...r, model: withContext(r.model, ctx) };
+      const s = await speedAt(ctx, at.model);
+      if ('error' in s) return 'no wasm3 here';
+      return `${fmtRate(planBoard({ ...at, speed: s }).tokPerSec!.value)}${ctx < seqLen ? ` (ctx ${ctx})` : ''}`;
+    };
     let first = true;
     for (const board of boards()) {
       log(`docs-figures: plan ${d.dir} on ${board.name}`);
@@ -68,7 +85,7 @@ async function planBlock(log: (s: string) => void): Promise<string> {
       if (!plan.fits) {
         const ctx = largestContext(req, seqLen);
         if (ctx === 0) {
-          rows.push(`| ${first ? `${d.dir} (ctx ${seqLen}, ${d.kv} KV)` : ''} | ${board.name} | no: ${plan.problems[0].split(':')[0]} | | | |`);
+          rows.push(`| ${first ? `${d.dir} (ctx ${seqLen}, ${d.kv} KV)` : ''} | ${board.name} | no: ${plan.problems[0].split(':')[0]} | | | | ${await aotRate(req)} |`);
           first = false;
           continue;
         }
@@ -76,19 +93,18 @@ async function planBlock(log: (s: string) => void): Promise<string> {
         plan = planBoard({ ...req, model: withContext(req.model, ctx) });
       }
       const ctx = plan.request.model.config.seqLen;
-      if (!speeds.has(ctx)) speeds.set(ctx, await measureHostSpeed(plan.request.model, kv, 'i8'));
-      const s = speeds.get(ctx)!;
+      const s = await speedAt(ctx, plan.request.model);
       let rate = 'no wasm3 here';
       if (!('error' in s)) {
         plan = planBoard({ ...plan.request, speed: s });
         rate = `${fmtRate(plan.tokPerSec!.value)} (±${((s.spread ?? 0) * 50).toFixed(0)} %)`;
       }
       const streamed = plan.runtime.tensors.every((t) => t.resident) ? 'all resident' : fmtBytes(plan.streamedBytesPerToken);
-      rows.push(`| ${first ? `${d.dir} (ctx ${seqLen}, ${d.kv} KV)` : ''} | ${board.name} | ${fits} | ${fmtBytes(plan.linear)} | ${streamed} | ${rate} |`);
+      rows.push(`| ${first ? `${d.dir} (ctx ${seqLen}, ${d.kv} KV)` : ''} | ${board.name} | ${fits} | ${fmtBytes(plan.linear)} | ${streamed} | ${rate} | ${await aotRate(req)} |`);
       first = false;
     }
   }
-  return ['| model | board | fits | linear memory | streamed a token | est. tok/s (± half the calibration spread) |', '| --- | --- | --- | --- | --- | --- |', ...rows].join('\n');
+  return ['| model | board | fits | linear memory | streamed a token | est. tok/s (± half the calibration spread) | AOT est. tok/s (plan --engine aot) |', '| --- | --- | --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 
 // Every model in models/ with the README's flags (the demo's; the f32 twin as trained, int4 KV), as
@@ -105,15 +121,15 @@ function fitBlock(log: (s: string) => void): string {
   const unknown = models.filter((m) => !FIT_FLAGS[m]);
   if (unknown.length) throw new Error(`docs-figures: no README flags for ${unknown.join(', ')}: add them to FIT_FLAGS`);
   const all = boards();
-  const rows = models.map((dir) => {
+  const rows = models.flatMap((dir) => {
     const f = FIT_FLAGS[dir];
     log(`docs-figures: fit ${dir}`);
     const src = loadSource(fromRoot('models', dir, 'model.bin'));
     // the formats do not depend on the board: one conversion for all of them
     const { model } = convertModel(src.model, imageChoices({ board: all[0].name, quant: f.quant, kv: f.kv }));
-    const cells = all.map((board) => {
+    const cells = (engine: Engine) => all.map((board) => {
       const ch = imageChoices({ board: board.name, quant: f.quant, kv: f.kv });
-      const req = planRequest(model, { ...ch, app: deviceApp() }, 1024);
+      const req = { ...planRequest(model, { ...ch, app: deviceApp() }, 1024), engine };
       const seqLen = model.config.seqLen;
       let plan = planBoard(req);
       let cell = 'yes';
@@ -128,7 +144,7 @@ function fitBlock(log: (s: string) => void): string {
       return cell === 'yes' ? streams || 'yes' : `${cell}${streams ? `, ${streams}` : ''}`;
     });
     const label = `${dir} (${f.quant ?? 'f32'}, ${f.kv} KV, ctx ${src.model.config.seqLen})`;
-    return `| ${label} | ${cells.join(' | ')} |`;
+    return ENGINES.map((e) => `| ${e === 'wasm3' ? label : `${dir}, --engine aot`} | ${cells(e).join(' | ')} |`);
   });
   return [`| model | ${all.map((b) => b.name).join(' | ')} |`, `| --- |${all.map(() => ' --- |').join('')}`, ...rows].join('\n');
 }

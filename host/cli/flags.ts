@@ -34,6 +34,13 @@ export function parseNumber(flag: string, value: string, r: NumberRule): number 
 export const intFlag = (flag: string, r: Omit<NumberRule, 'integer'> = {}) => (v: string): number => parseNumber(flag, v, { ...r, integer: true });
 export const floatFlag = (flag: string, r: Omit<NumberRule, 'integer'> = {}) => (v: string): number => parseNumber(flag, v, r);
 
+// One of a fixed set of names: `.option('--engine <name>', '...', choiceFlag('--engine', ENGINES), 'wasm3')`.
+export const choiceFlag = <T extends string>(flag: string, choices: readonly T[]) => (v: string): T => {
+  const s = String(v).trim();
+  if (!(choices as readonly string[]).includes(s)) throw new UserError(`${flag} must be one of ${choices.join(', ')}, got '${v}'`);
+  return s as T;
+};
+
 // A byte count: 163840, 160K, 2M (K and M are binary: KiB, MiB).
 export function parseBytes(s: string, flag = '--memory'): number {
   const m = /^(\d+(?:\.\d+)?)\s*(k|ki|kib|kb|m|mi|mib|mb)?$/i.exec(String(s).trim());

@@ -1,9 +1,9 @@
 // `edge-flash plan`: will this model fit this board, and how fast will it run there? The table on
 // stdout (or --json); the arithmetic is host/image/plan.ts planBoard().
 import type { Command } from 'commander';
-import { intFlag } from './flags.ts';
+import { choiceFlag, intFlag } from './flags.ts';
 import { convertModel, deviceApp, planRequest } from '../image/pack.ts';
-import { alternativesThatFit, formatPlan, largestContext, planBoard, planJson, type PlanExtras } from '../image/plan.ts';
+import { alternativesThatFit, ENGINES, formatPlan, largestContext, planBoard, planJson, type PlanExtras } from '../image/plan.ts';
 import { checkAgainstModel, imageChoices, withImageFormats } from '../image/options.ts';
 import { loadSource } from '../image/source.ts';
 import { measureHostSpeed } from '../image/speed.ts';
@@ -21,16 +21,24 @@ export function registerPlan(program: Command): void {
     .option('--kv <format>', 'KV cache: f32, int8, int4, int3 (default: f32, or the image\'s own)')
     .option('--act <format>', 'activations before quantized matmuls: i8 or i4 (default: i8, or the image\'s own)')
     .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)', intFlag('--ctx', { min: 1, max: 1 << 24 }))
+    .option('--engine <name>', 'wasm3 (the interpreter, default) or aot (the app compiled ahead of time into the firmware: no interpreter heap, its code in the app partition)', choiceFlag('--engine', ENGINES), 'wasm3')
     .option('--no-speed', 'skip the wasm3 measurement behind the tok/s estimate')
     .option('--json', 'print one JSON object instead of the table')
     .option('--check', 'exit 1 when it does not fit (for scripts; without it the report exits 0 either way)')
     .addHelpText('after', `
 Linear memory is the runtime's own arena plan (exact); weights that do not fit stream from flash
 each token. The wasm3 heap and the board figures are estimates with their sources in boards/*.json.
+--engine aot plans the AOT build (make -C boards/runtime aot): the same linear memory, no wasm3 heap
+(only the native stack and the glue's static data), its code counted against the app partition
+(AOT_FOOTPRINT in host/image/plan.ts, measured by make aot-size). Its tok/s estimate is wasm3's
+divided by the AOT/wasm3 decode ratio that bench --model --engine wasm3,aot measured on the
+development machine (a host ratio, not measured on a board); each engine's estimate is printed
+beside the other's.
 When the model does not fit: the largest context that does, and the formats that would.
 
 Examples:
   edge-flash plan models/kjv-esp32-260k/model.bin --board esp32 --quant tb1 --kv int4
+  edge-flash plan models/kjv-esp32-260k/model.bin --board esp32 --quant tb1 --kv int4 --engine aot
   edge-flash plan model.gguf --board rpi-zero2w --json`)
     .action(async (modelPath: string, o) => {
       imageChoices(o); // the flags' errors before the model is read
@@ -38,7 +46,7 @@ Examples:
       const ch = imageChoices(withImageFormats(o, src.image));
       checkAgainstModel(ch, src.model);
       const { model } = convertModel(src.model, ch);
-      const req = planRequest(model, { ...ch, app: deviceApp() }, 1024);
+      const req = { ...planRequest(model, { ...ch, app: deviceApp() }, 1024), engine: o.engine };
       if (o.speed) {
         const s = await measureHostSpeed(req.model, ch.kv, ch.act);
         if ('error' in s) warn(`no tok/s estimate: ${s.error}`);
@@ -46,6 +54,12 @@ Examples:
       }
       const plan = planBoard(req);
       const extra: PlanExtras = { sourceSeqLen: model.config.seqLen };
+      if (req.speed) {
+        // the other engine's estimate beside this one's, from the same measurement
+        const engine = o.engine === 'aot' ? 'wasm3' : 'aot';
+        const other = planBoard({ ...req, engine });
+        extra.other = { engine, fits: other.fits, tokPerSec: other.tokPerSec?.value ?? null };
+      }
       if (!plan.fits) {
         log('plan: searching the largest context and the formats that fit');
         extra.largestCtx = largestContext(req, model.config.seqLen);

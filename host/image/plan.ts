@@ -41,6 +41,47 @@ export interface BoardPlanRequest {
   metadataBytes: number | null;
   signed: boolean;
   speed?: HostSpeed;
+  engine?: Engine;            // default wasm3
+}
+
+// What runs the app on the board: wasm3 interprets build/device.wasm; aot is the same module
+// translated to C by wasm2c and compiled into the firmware (`make -C boards/runtime aot`).
+export type Engine = 'wasm3' | 'aot';
+export const ENGINES: readonly Engine[] = ['wasm3', 'aot'];
+
+// The AOT build's footprint, measured by `make -C boards/runtime aot-size` (x86 -m32 -Os as the
+// proxy for a 32-bit board): app_module.o 150,103 bytes of text from a 45,448-byte build/device.wasm
+// (3.3 bytes of code per wasm byte); app_aot.o + aot_rt.o 8,277 bytes of text + 336 of data (the
+// runtime glue) and 2,149 bytes of data and bss in RAM. The code runs from flash (the app partition);
+// linear memory is the same arena plan as under wasm3, and the native stack stays (boards' nativeStack).
+export const AOT_FOOTPRINT = {
+  codePerWasmByte: 3.3,
+  runtime: 8613,
+  ram: 2149,
+  basis: 'measured with make -C boards/runtime aot-size (-m32 -Os): 150,103 bytes of code from a 45,448-byte build/device.wasm, 8,613 bytes of runtime glue, 2,149 bytes of data + bss',
+  // Decode speed over wasm3's, the lowest of the per-configuration medians of three runs of
+  // `bench --model 260k,15m --engine wasm3,aot --steps 128 --repeat 3` on the development machine
+  // (2026-12-02, the README's AOT table): f32 layer weights 4.86x (15m; 260k 5.97x), quantized 6.43x
+  // (260k tb1 + int4 KV, f32 classifier). A host ratio taken to the board: wasm3 on Xtensa runs
+  // without tail calls, so the board's ratio is likely higher; not measured on a board.
+  speedup: { f32: 4.86, quantized: 6.43 },
+  speedupBasis: 'the lowest aot/wasm3 decode ratio of three runs of bench --model 260k,15m --engine wasm3,aot on the development machine (2026-12-02), not measured on a board',
+};
+
+// The AOT app's code in flash: the translated module and its runtime glue.
+export function aotCode(r: BoardPlanRequest): number {
+  return AOT_FOOTPRINT.runtime + Math.round(AOT_FOOTPRINT.codePerWasmByte * r.app.wasmBytes);
+}
+
+// The engine's needs beside linear memory: wasm3's heap, or the AOT build's static data and native stack.
+export function engineHeap(r: BoardPlanRequest): number {
+  return (r.engine ?? 'wasm3') === 'aot' ? AOT_FOOTPRINT.ram + r.board.wasm3.nativeStack : wasm3Heap(r).total;
+}
+
+// The firmware's app partition (where the AOT code lives), or null where the board has none (a file system).
+export function appPartition(b: BoardProfile): { name: string; size: number } | null {
+  const p = b.flash.partitions.find((x) => x.type === 'app');
+  return p ? { name: p.name, size: p.size } : null;
 }
 
 export interface PlanRow {
@@ -60,7 +101,9 @@ export interface BoardPlan {
   heap: number;
   image: number;
   streamedBytesPerToken: number;
-  limits: { linear: number; heap: number; image: number };
+  limits: { linear: number; heap: number; image: number; appCode: number | null };
+  engine: Engine;
+  appCode: number;            // bytes of AOT code in flash (0 under wasm3: the app is in the image)
   fits: boolean;
   problems: string[];
   tokPerSec?: { value: number; basis: string };
@@ -83,7 +126,7 @@ export function wasm3Heap(r: BoardPlanRequest): { runtime: number; stack: number
 // heap with wasm3 (no PSRAM), no more than the heap leaves beside wasm3's own needs.
 export function linearLimit(r: BoardPlanRequest): number {
   const m = r.board.memory;
-  return m.linearInHeap ? Math.max(0, Math.min(m.linearMemoryMax, m.heapTotal - wasm3Heap(r).total)) : m.linearMemoryMax;
+  return m.linearInHeap ? Math.max(0, Math.min(m.linearMemoryMax, m.heapTotal - engineHeap(r))) : m.linearMemoryMax;
 }
 
 // The runtime plan that fits the board's linear memory, or null; and the smallest plan there is.
@@ -154,16 +197,25 @@ export function planBoard(r: BoardPlanRequest): BoardPlan {
   if (m.scratch > 0) row('kernel scratch', m.scratch, 0, 0, 'the largest scratch of the kernels chosen');
   if (m.sampler > 0) row('sampler', m.sampler, 0, 0, `top-p buffer, ${c.vocabSize} x 8 bytes`);
   row('tokenizer', m.tokenizer, 0, 0, `the app's copy of the ${r.tokenizer.byteLength}-byte tokenizer section, a ${r.textBytes}-byte prompt buffer, its tokens`);
+  const engine = r.engine ?? 'wasm3';
   const w3 = wasm3Heap(r);
-  row('wasm3 runtime + code', 0, w3.runtime, 0, `the ${r.app.wasmBytes}-byte app compiled, ~${r.board.wasm3.codePerWasmByte} bytes per app byte (measured, see boards/${r.board.name}.json)`);
-  row('wasm3 stack', 0, w3.stack, 0, 'the interpreter value stack');
-  row('native stack', 0, w3.native, 0, 'the task running wasm3');
+  const part = appPartition(r.board);
+  const appCode = engine === 'aot' ? aotCode(r) : 0;
+  if (engine === 'aot') {
+    row('AOT app code', 0, 0, 0, `${fmtBytes(appCode)} in flash${part ? ` (app partition '${part.name}')` : ''}: the ${r.app.wasmBytes}-byte app as C, ~${AOT_FOOTPRINT.codePerWasmByte} bytes per app byte + glue (measured, AOT_FOOTPRINT in host/image/plan.ts)`);
+    row('AOT static data', 0, AOT_FOOTPRINT.ram, 0, 'the runtime glue\'s data and bss; no interpreter heap');
+    row('native stack', 0, r.board.wasm3.nativeStack, 0, `the task running the app (boards/${r.board.name}.json)`);
+  } else {
+    row('wasm3 runtime + code', 0, w3.runtime, 0, `the ${r.app.wasmBytes}-byte app compiled, ~${r.board.wasm3.codePerWasmByte} bytes per app byte (measured, see boards/${r.board.name}.json)`);
+    row('wasm3 stack', 0, w3.stack, 0, 'the interpreter value stack');
+    row('native stack', 0, w3.native, 0, 'the task running wasm3');
+  }
 
   const linear = m.total;
-  const heap = w3.total;
+  const heap = engineHeap(r);
   const image = imageSize(r, rt);
   const bm = r.board.memory;
-  const limits = { linear: linearLimit(r), heap: bm.linearInHeap ? bm.heapTotal - Math.min(linear, bm.linearMemoryMax) : bm.heapTotal, image: r.board.imageCapacity };
+  const limits = { linear: linearLimit(r), heap: bm.linearInHeap ? bm.heapTotal - Math.min(linear, bm.linearMemoryMax) : bm.heapTotal, image: r.board.imageCapacity, appCode: engine === 'aot' && part ? part.size : null };
   const problems: string[] = [];
   if (!fitted) {
     const why = bm.linearInHeap && limits.linear < bm.linearMemoryMax
@@ -171,11 +223,12 @@ export function planBoard(r: BoardPlanRequest): BoardPlan {
       : `${r.board.name} gives wasm3 ${fmtBytes(limits.linear)}`;
     problems.push(`linear memory: needs at least ${fmtBytes(linear)} with every weight streamed; ${why}`);
   }
-  if (heap > limits.heap && (fitted || !bm.linearInHeap)) problems.push(`wasm3 needs ${fmtBytes(heap)} of heap beside linear memory, ${r.board.name} has ${fmtBytes(Math.max(0, limits.heap))}`);
+  if (heap > limits.heap && (fitted || !bm.linearInHeap)) problems.push(`${engine} needs ${fmtBytes(heap)} of heap beside linear memory, ${r.board.name} has ${fmtBytes(Math.max(0, limits.heap))}`);
   if (image > limits.image) problems.push(`image ${fmtBytes(image)} > ${fmtBytes(limits.image)} (${r.board.flash.imagePartition ? `partition '${r.board.flash.imagePartition}'` : 'the image size limit'})`);
+  if (limits.appCode !== null && appCode > limits.appCode) problems.push(`AOT code ${fmtBytes(appCode)} > ${fmtBytes(limits.appCode)} (app partition '${part!.name}')`);
   const plan: BoardPlan = {
     request: r, runtime: rt, memory: m, rows, linear, heap, image, streamedBytesPerToken: m.streamedPerToken, limits,
-    fits: problems.length === 0, problems,
+    engine, appCode, fits: problems.length === 0, problems,
   };
   if (r.speed) plan.tokPerSec = estimateTokPerSec(plan, r.speed);
   return plan;
@@ -226,6 +279,12 @@ export function estimateTokPerSec(plan: BoardPlan, s: HostSpeed): { value: numbe
   if (b.speed.fibN > 0) {
     ratio = s.fibRate / (fibCalls(b.speed.fibN) / b.speed.fibSeconds);
     basis = `estimate: a wasm3 decode step here (${s.detail}) x ${ratio.toFixed(1)}, this machine's wasm3 fib call rate over ${b.name}'s (${b.speed.basis})`;
+  }
+  if (plan.engine === 'aot') {
+    const quantized = plan.runtime.tensors.some((t) => t.name.startsWith('layers.') && t.kind === 'matrix' && t.format.name !== 'f32');
+    const x = quantized ? AOT_FOOTPRINT.speedup.quantized : AOT_FOOTPRINT.speedup.f32;
+    ratio /= x;
+    basis += `; the AOT build at ${x}x wasm3 (${quantized ? 'quantized' : 'f32'} layer weights: ${AOT_FOOTPRINT.speedupBasis})`;
   }
   const stream = plan.streamedBytesPerToken / b.flash.readBytesPerSecond;
   if (plan.streamedBytesPerToken > 0) basis += `; plus ${fmtBytes(plan.streamedBytesPerToken)} a token from flash at ${(b.flash.readBytesPerSecond / 1e6).toFixed(0)} MB/s (${b.flash.readBasis})`;
@@ -297,6 +356,7 @@ export interface PlanExtras {
   largestCtx?: number;
   alternatives?: Alternative[];
   sourceSeqLen?: number;
+  other?: { engine: Engine; fits: boolean; tokPerSec: number | null };   // the same request under the other engine
 }
 
 // The table `plan` and `pack` print: rows, totals against the limits, the verdict, the estimate.
@@ -306,23 +366,25 @@ export function formatPlan(plan: BoardPlan, extra: PlanExtras = {}): string {
   const out: string[] = [];
   out.push(`board ${r.board.name}: ${r.board.title}`);
   out.push(`model dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, ${c.nHeads} heads (${c.nKvHeads} KV), vocab ${c.vocabSize}; ` +
-    `context ${c.seqLen}${extra.sourceSeqLen ? ` of ${extra.sourceSeqLen}` : ''}, KV ${r.kv.name}, activations ${r.act}, ${TARGET} build under wasm3`);
+    `context ${c.seqLen}${extra.sourceSeqLen ? ` of ${extra.sourceSeqLen}` : ''}, KV ${r.kv.name}, activations ${r.act}, ${TARGET} build ${plan.engine === 'aot' ? 'compiled ahead of time (wasm2c, --engine aot)' : 'under wasm3'}`);
   out.push('');
   const w = Math.max(24, ...plan.rows.map((x) => x.item.length));
   const col = (n: number) => (n ? fmtBytes(n) : '-').padStart(11);
-  out.push(`${'item'.padEnd(w)}  ${'linear mem'.padStart(11)}  ${'wasm3 heap'.padStart(11)}  ${'flash/token'.padStart(11)}  note`);
+  const heapName = plan.engine === 'aot' ? 'AOT heap' : 'wasm3 heap';
+  out.push(`${'item'.padEnd(w)}  ${'linear mem'.padStart(11)}  ${heapName.padStart(11)}  ${'flash/token'.padStart(11)}  note`);
   for (const x of plan.rows) out.push(`${x.item.padEnd(w)}  ${col(x.linear)}  ${col(x.heap)}  ${col(x.flash)}  ${x.note}`);
   out.push(`${'total'.padEnd(w)}  ${col(plan.linear)}  ${col(plan.heap)}  ${col(plan.streamedBytesPerToken)}`);
   const lim = (v: number, l: number) => `${fmtBytes(v)} of ${fmtBytes(l)}: ${v <= l ? 'ok' : 'OVER'}`;
   out.push('');
   const bm = r.board.memory;
   if (bm.linearInHeap) {
-    out.push(`heap: linear memory ${fmtBytes(plan.linear)} + wasm3 ${fmtBytes(plan.heap)} = ${lim(plan.linear + plan.heap, bm.heapTotal)} ` +
+    out.push(`heap: linear memory ${fmtBytes(plan.linear)} + ${plan.engine} ${fmtBytes(plan.heap)} = ${lim(plan.linear + plan.heap, bm.heapTotal)} ` +
       `(one heap for both on ${r.board.name}; linear memory in one block of at most ${fmtBytes(bm.linearMemoryMax)}, so the plan may use ${fmtBytes(plan.limits.linear)})`);
   } else {
-    out.push(`linear memory ${lim(plan.linear, plan.limits.linear)} (its own memory on ${r.board.name});   wasm3 heap ${lim(plan.heap, plan.limits.heap)}`);
+    out.push(`linear memory ${lim(plan.linear, plan.limits.linear)} (its own memory on ${r.board.name});   ${heapName} ${lim(plan.heap, plan.limits.heap)}`);
   }
   out.push(`image ${lim(plan.image, plan.limits.image)}`);
+  if (plan.limits.appCode !== null) out.push(`AOT code ${lim(plan.appCode, plan.limits.appCode)} (app partition; the rest of the firmware shares it)`);
   if (plan.fits) {
     const streamed = plan.runtime.tensors.filter((t) => !t.resident).length;
     out.push(`verdict: FITS on ${r.board.name} (${streamed === 0 ? 'every weight resident' : `${streamed} of ${plan.runtime.tensors.length} tensors streamed from flash each token`})`);
@@ -338,7 +400,8 @@ export function formatPlan(plan: BoardPlan, extra: PlanExtras = {}): string {
       }
     }
   }
-  if (plan.tokPerSec) out.push(`speed: ~${fmtRate(plan.tokPerSec.value)} tok/s on ${r.board.name}, ${plan.tokPerSec.basis}`);
+  if (plan.tokPerSec) out.push(`speed: ~${fmtRate(plan.tokPerSec.value)} tok/s on ${r.board.name}${plan.engine === 'aot' ? ' (AOT build)' : ''}, ${plan.tokPerSec.basis}`);
+  if (extra.other?.tokPerSec) out.push(`  with --engine ${extra.other.engine}: ${extra.other.fits ? `~${fmtRate(extra.other.tokPerSec)} tok/s` : 'does not fit'}`);
   return out.join('\n');
 }
 
@@ -349,10 +412,10 @@ function fmtRate(x: number): string {
 export function planJson(plan: BoardPlan, extra: PlanExtras = {}): Record<string, unknown> {
   const r = plan.request;
   return {
-    board: r.board.name, config: r.model.config, ctx: r.model.config.seqLen, kv: r.kv.name, act: r.act, batch: plan.runtime.batch,
+    board: r.board.name, engine: plan.engine, config: r.model.config, ctx: r.model.config.seqLen, kv: r.kv.name, act: r.act, batch: plan.runtime.batch,
     formats: Object.fromEntries(modelImageTensors(r.model).map(({ name, t }) => [name, t.format.name])),
     rows: plan.rows, memory: plan.memory,
-    totals: { linear: plan.linear, heap: plan.heap, image: plan.image, streamedBytesPerToken: plan.streamedBytesPerToken },
+    totals: { linear: plan.linear, heap: plan.heap, image: plan.image, streamedBytesPerToken: plan.streamedBytesPerToken, appCode: plan.appCode },
     limits: plan.limits, fits: plan.fits, problems: plan.problems, ...extra,
     tokPerSec: plan.tokPerSec ? { estimate: plan.tokPerSec.value, spread: r.speed?.spread ?? null, basis: plan.tokPerSec.basis } : null,
   };
