@@ -112,17 +112,17 @@ function bitmod(id: number, bits: number, group: number): WeightFormat {
   const device = bitserial ? 'bitserial' : bits === 4 ? 'swar' : 'naive';
   // Every kernel in the device app costs a board's heap (wasm3 compiles ~2.6 bytes per app byte: about
   // ten positions of the ESP32 demo's context per KiB; the groups of 32 and 64 in the device build took
-  // 252 positions down to 160), so those groups run in the simd build only (V8: quantize, eval, run).
-  const on = (variant: string): Target[] => (group === 128 ? both : simdOnly);
+  // 252 positions down to 148), so those groups run in the simd build only (V8: quantize, eval, run).
+  const scalar: Target[] = group === 128 ? both : simdOnly;
   return {
     id, name: `bmd${bits}g${group}`, family: 'bitmod', block: group, blockBytes: 8 + (group * bits) / 8, tensorScale: false,
     layout: `f32 scale, u8 selector (0..3), 3 zero bytes, then ${group} ${bits}-bit codes packed as the i${bits}g${group} codes; ` +
       `w = scale * grid[code], grid = BITMOD_GRIDS[${bits}][selector] (code = sign << ${bits - 1} | magnitude index; -0 is the special value)`,
     fields: [{ name: 'scale', type: 'f32' }, { name: 'selector', type: 'u8' }, { name: 'zero', type: 'u8', count: 3 }, { name: 'codes', type: 'u8', count: (group * bits) / 8 }],
     kernels: [
-      k('naive', on('naive'), ['i8', 'i4'], 1, none),
-      ...(bitserial ? [k('bitserial', on('bitserial'), ['i8', 'i4'], 1, (kk, n, act) => n * (kk / Math.min(group, 64)) * (act === 'i4' ? 4 : 8) * 8)] : []), // activation planes (n, k/64 or k/32, planes) u64
-      ...(bits === 4 ? [k('swar', on('swar'), ['i8', 'i4'], 1, (kk, n) => 2 * n * kk + 8192)] : []), // X words (n, k/4) i64, code-byte tables (4, 256) i64
+      k('naive', scalar, ['i8', 'i4'], 1, none),
+      ...(bitserial ? [k('bitserial', scalar, ['i8', 'i4'], 1, (kk, n, act) => n * (kk / Math.min(group, 64)) * (act === 'i4' ? 4 : 8) * 8)] : []), // activation planes (n, k/64 or k/32, planes) u64
+      ...(bits === 4 ? [k('swar', scalar, ['i8', 'i4'], 1, (kk, n) => 2 * n * kk + 8192)] : []), // X words (n, k/4) i64, code-byte tables (4, 256) i64
       k('simd', simdOnly, ['i8', 'i4'], 1, none),
     ],
     prefer: group === 128 ? { device, simd: 'simd' } : { simd: 'simd' }, embedding: false,
