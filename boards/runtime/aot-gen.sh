@@ -1,12 +1,20 @@
 #!/bin/sh
 # The AOT app's C, from an app.wasm: `aot-gen.sh APP.wasm OUTDIR` writes OUTDIR/app_module.c and .h
-# (wasm2c, module name `app`) and OUTDIR/app_aot.gen.h: the app's SHA-256 (aot/app_aot.c refuses an
-# image with another app) and the table of its exports that take and return only i32 (ef_app_call).
+# (wasm2c, module name `app`), OUTDIR/app_aot.gen.h: the app's SHA-256 (aot/app_aot.c refuses an
+# image with another app) and the table of its exports that take and return only i32 (ef_app_call),
+# and OUTDIR/wasm-rt.h, the installed wabt's header the translated code includes (copied beside it: a
+# cross compiler or ESP-IDF does not search this machine's /usr/include). The Makefile's `aot` targets
+# and `edge-flash firmware --aot` both translate through this script.
 set -e
 wasm=$1
 out=$2
 command -v wasm2c >/dev/null 2>&1 || { echo "aot-gen.sh: no wasm2c: install wabt (tools/install-system-deps.sh)" >&2; exit 2; }
 mkdir -p "$out"
+# wasm-rt.h: where the wasm2c on PATH installed it (PREFIX/bin/wasm2c -> PREFIX/include/wasm-rt.h)
+rt_h="$(dirname "$(command -v wasm2c)")/../include/wasm-rt.h"
+[ -f "$rt_h" ] || rt_h=/usr/include/wasm-rt.h
+[ -f "$rt_h" ] || { echo "aot-gen.sh: wasm2c has no wasm-rt.h beside it (looked in $(dirname "$(command -v wasm2c)")/../include and /usr/include): reinstall wabt" >&2; exit 2; }
+cp "$rt_h" "$out/wasm-rt.h"
 wasm2c "$wasm" -n app -o "$out/app_module.c"
 # wasm2c keeps every load alive with an empty asm on its result, for guard pages (a load whose value
 # is unused must still fault). With explicit bounds checks the check is what traps, and the asm only

@@ -1,12 +1,15 @@
-// `edge-flash firmware --board B -o DIR [--image IMAGE] [--console uart|usb-cdc] [--force]`: writes an
-// ESP-IDF project for the board (host/firmware/project.ts). With --image, the image is checked as
-// `verify --board` checks it (every check a board makes, then the planner's fit) and must fit one model
-// slot; a refusal names the numbers and writes nothing.
+// `edge-flash firmware --board B -o DIR [--image IMAGE] [--console uart|usb-cdc] [--aot] [--force]`:
+// writes an ESP-IDF project for the board (host/firmware/project.ts). With --image, the image is checked
+// as `verify --board` checks it (every check a board makes, then the planner's fit: the AOT plan with
+// --aot) and must fit one model slot; with --aot its app must be the one compiled in. A refusal names
+// the numbers and writes nothing.
+import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { boardByName } from '../board/boards.ts';
 import { UserError } from '../errors.ts';
-import { CONSOLES, firmwareLayout, projectFiles, writeProject, type FirmwareConsole } from '../firmware/project.ts';
+import { CONSOLES, firmwareLayout, projectFiles, writeProject, type FirmwareConsole, type FirmwareEngine } from '../firmware/project.ts';
+import { deviceApp } from '../image/pack.ts';
 import { imageToModel } from '../image/model.ts';
 import { fmtBytes } from '../image/plan.ts';
 import { readImage } from '../image/read.ts';
@@ -21,40 +24,55 @@ export function registerFirmware(program: Command): void {
     .requiredOption('-o, --out <dir>', 'the project directory (missing or empty, unless --force)')
     .option('--image <path>', 'an image for this board: checked (verify, fit, slot size) and flashed into slot A by `idf.py flash`')
     .option('--console <line>', 'the serial line the protocol runs on: uart (UART0, the USB-UART bridge) or usb-cdc (the chip\'s USB-Serial-JTAG port); default: the profile\'s')
+    .option('--aot', 'run the app compiled ahead of time instead of wasm3: build/device.wasm translated by wasm2c (wabt) into the project; no interpreter heap (plan --engine aot)')
     .option('--force', 'write into a directory that is not empty (generated files are overwritten)')
     .addHelpText('after', `
 Then: cd DIR && idf.py set-target <chip> && idf.py build && idf.py flash && edge-flash chat --port PORT
 (the generated README.md has the steps). The firmware has not been checked on a real board yet: its C is
-built and run on a PC against stand-ins for ESP-IDF (test/firmware.test.ts).`)
+built and run on a PC against stand-ins for ESP-IDF (test/firmware.test.ts).
+--aot: the app ahead of time (several times wasm3's decode speed, more linear memory for the
+model: plan --engine aot); wasm2c must be installed (Debian: wabt), and the firmware then runs only
+images of this edge-flash's app (an --image with another app is refused here).`)
     .action((o) => {
       const board = boardByName(o.board);
       const layout = firmwareLayout(board);
       const con = (o.console ?? (board.serial.transport === 'uart' ? 'uart' : 'usb-cdc')) as FirmwareConsole;
       if (!CONSOLES.includes(con)) throw new UserError(`--console must be uart or usb-cdc, got '${o.console}'`);
+      const engine: FirmwareEngine = o.aot ? 'aot' : 'wasm3';
       let image: { bytes: Uint8Array; name: string } | undefined;
       if (o.image) {
         const bytes = readImageFile(o.image);
-        checkImage(o.image, bytes, board, layout.slotBytes, layout.imagePartition.size);
+        checkImage(o.image, bytes, board, layout.slotBytes, layout.imagePartition.size, engine);
         image = { bytes, name: basename(o.image).replace(/[^A-Za-z0-9._-]/g, '_') };
       }
-      const p = projectFiles({ board, console: con, image });
+      const p = projectFiles({ board, console: con, engine, image });
       writeProject(o.out, p.files, !!o.force);
-      process.stdout.write(`${o.out}: ESP-IDF project for ${board.name} (${p.consoleLine}; 2 model slots of ${fmtBytes(layout.slotBytes)}` +
+      process.stdout.write(`${o.out}: ESP-IDF project for ${board.name} (${p.consoleLine}; ${engine === 'aot' ? 'the app compiled ahead of time' : 'wasm3'}; 2 model slots of ${fmtBytes(layout.slotBytes)}` +
         `${image ? `; ${image.name} in slot A` : ''}): cd ${o.out} && idf.py set-target ${layout.target} && idf.py build flash\n`);
     });
 }
 
-// The image runs on the board (verify's checks), fits it (the planner), and fits one slot.
-function checkImage(path: string, bytes: Uint8Array, board: ReturnType<typeof boardByName>, slotBytes: number, partitionBytes: number): void {
+// The image runs on the board (verify's checks), fits it (the planner, for the engine), and fits one
+// slot; under --aot its app is the one translated into the firmware, which refuses any other at boot.
+function checkImage(path: string, bytes: Uint8Array, board: ReturnType<typeof boardByName>, slotBytes: number, partitionBytes: number, engine: FirmwareEngine): void {
   if (bytes.byteLength > slotBytes) {
     throw new UserError(`${path}: the image is ${bytes.byteLength} bytes (${fmtBytes(bytes.byteLength)}); a model slot of the ${board.name} firmware holds ${slotBytes} (${fmtBytes(slotBytes)}: two slots share the ${fmtBytes(partitionBytes)} partition)`,
       'pack a smaller model or quantization (see `edge-flash plan`)');
   }
   try {
     const img = readImage(bytes, { board });
-    const plan = planImageOn(img, imageToModel(img, path), board);
+    if (engine === 'aot') {
+      const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+      const theirs = sha(img.app), ours = sha(deviceApp());
+      if (theirs !== ours) {
+        throw new UserError(`its app (sha256 ${theirs.slice(0, 16)}...) is not build/device.wasm (${ours.slice(0, 16)}...), the app --aot compiles into the firmware: the board would refuse the image at boot`,
+          'pack the image with this edge-flash, or leave out --aot (wasm3 runs any device app)');
+      }
+    }
+    const plan = planImageOn(img, imageToModel(img, path), board, engine);
     if ('unplannable' in plan) throw new UserError(`its app cannot run on a board: ${plan.unplannable}`);
-    if (!plan.fits) throw new UserError(`does not fit ${board.name}: ${shortfall(plan)}`, `see \`edge-flash plan ${path} --board ${board.name}\``);
+    const aot = engine === 'aot' ? ' --engine aot' : '';
+    if (!plan.fits) throw new UserError(`does not fit ${board.name}${aot ? ' (AOT build)' : ''}: ${shortfall(plan)}`, `see \`edge-flash plan ${path} --board ${board.name}${aot}\``);
   } catch (e) {
     if (e instanceof UserError) throw new UserError(`${path}: ${e.message}`, e.hint);
     throw e;

@@ -1,11 +1,15 @@
 // The ESP-IDF project `edge-flash firmware` writes: the board's partition table (the profile's image
 // partition split into the slot record and two model slots), sdkconfig.defaults, the port
-// (boards/runtime/esp-idf/) and the core (boards/runtime/core/) copied into main/, wasm3 0.9.0 copied
-// from the crate the addon compiles into components/wasm3/, and with an image, the CMake lines that
-// make `idf.py flash` write it into slot A. projectFiles() is a plain function of the board and the
-// options (tests call it); writeProject() puts the files on disk.
+// (boards/runtime/esp-idf/) and the core (boards/runtime/core/) copied into main/, the app layer, and
+// with an image, the CMake lines that make `idf.py flash` write it into slot A. The app layer: wasm3
+// 0.9.0 copied from the crate the addon compiles into components/wasm3/, or with engine 'aot'
+// (`--aot`) build/device.wasm translated by wasm2c through boards/runtime/aot-gen.sh and our
+// boards/runtime/aot/ in main/aot/ (the files boards/runtime/sources.mk names, as the Makefile's AOT
+// build has them). projectFiles() is a plain function of the board and the options (tests call it);
+// writeProject() puts the files on disk.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { boardByName, type BoardProfile } from '../board/boards.ts';
 import { errnoText, UserError } from '../errors.ts';
@@ -34,6 +38,8 @@ export const WASM3_DEFINES = ['d_m3CodePageAlignSize=1024', 'd_m3MaxConstantTabl
 const WASM3_UNUSED = /^m3_api_(uvwasi|wasi|meta_wasi|libc|tracer)\.c$/;
 // With PSRAM, m3_env.c's one m3_Realloc (linear memory) goes to ef_linear_realloc (linear_psram.c).
 export const WASM3_PSRAM_DEFINE = 'm3_Realloc_Impl=ef_linear_realloc';
+// With PSRAM under --aot, aot_rt.c's linear memory block goes to the same ef_linear_realloc.
+export const AOT_PSRAM_DEFINE = 'EF_AOT_LINEAR_REALLOC=ef_linear_realloc';
 
 export interface FirmwarePartition { name: string; type: string; subtype: string; offset: number; size: number }
 
@@ -70,9 +76,13 @@ export function firmwareLayout(board: BoardProfile): FirmwareLayout {
   return { target, partitions, slotBytes, imagePartition: { ...image } };
 }
 
+// What runs the app on the board: wasm3, or the app compiled ahead of time (`--aot`).
+export type FirmwareEngine = 'wasm3' | 'aot';
+
 export interface FirmwareOptions {
   board: BoardProfile;
   console: FirmwareConsole;
+  engine?: FirmwareEngine;                       // default wasm3
   image?: { bytes: Uint8Array; name: string };   // checked by the caller (host/cli/firmware.ts)
 }
 
@@ -102,12 +112,47 @@ function readOurs(...parts: string[]): string {
   }
 }
 
-// The core as it is, with frame.h's include of the generated frame table pointed at its copy beside it.
+// boards/runtime/sources.mk: the runtime's source lists by part (`NAME := words`), which the Makefile
+// builds from; the project takes the same lists.
+export function runtimeSources(): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const line of readOurs('boards', 'runtime', 'sources.mk').split('\n')) {
+    const m = /^([A-Z0-9_]+) := (.*)$/.exec(line);
+    if (m) out[m[1]] = m[2].trim().split(/\s+/);
+  }
+  for (const k of ['CORE', 'APP_WASM3', 'APP_AOT', 'APP_AOT_HEADERS', 'SERVE_CORE', 'AOT_DEFS', 'AOT_FP']) {
+    if (!out[k]) throw new Error(`boards/runtime/sources.mk has no ${k}`);
+  }
+  return out;
+}
+
+// The translated app: build/device.wasm through aot-gen.sh (wasm2c) into a scratch folder; its four files.
+export const AOT_GENERATED = ['app_module.c', 'app_module.h', 'app_aot.gen.h', 'wasm-rt.h'];
+export function translateApp(): Map<string, Buffer> {
+  const wasm = fromRoot('build', 'device.wasm');
+  if (!existsSync(wasm)) throw new UserError(`missing ${wasm}: --aot translates the device app`, 'run `npm run build` first');
+  if (spawnSync('sh', ['-c', 'command -v wasm2c'], { stdio: 'ignore' }).status !== 0) {
+    throw new UserError('--aot needs wasm2c, which is not on PATH: it is in the wabt package', 'on Debian or Ubuntu: sudo apt install wabt');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'edge-flash-aot-'));
+  try {
+    const r = spawnSync('sh', [fromRoot('boards', 'runtime', 'aot-gen.sh'), wasm, dir], { encoding: 'utf8' });
+    if (r.status !== 0) throw new UserError(`translating the app failed: ${(r.stderr ?? '').trim().split('\n').pop() || `aot-gen.sh exited ${r.status}`}`);
+    return new Map(AOT_GENERATED.map((f) => [f, readFileSync(join(dir, f))]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// The core files an app layer needs (sources.mk: CORE, the layer's core/ files, SERVE_CORE; every core
+// header), as they are, with frame.h's include of the generated frame table pointed at its copy beside it.
 const FRAME_TABLE_INCLUDE = '#include "../../../test/vectors/protocol/protocol.gen.h"';
-function coreFiles(): Map<string, string> {
+function coreFiles(engine: FirmwareEngine): Map<string, string> {
   const out = new Map<string, string>();
+  const src = runtimeSources();
+  const wanted = new Set([...src.CORE, ...(engine === 'aot' ? src.APP_AOT : src.APP_WASM3), ...src.SERVE_CORE].filter((f) => f.startsWith('core/')).map((f) => f.slice('core/'.length)));
   const dir = fromRoot('boards', 'runtime', 'core');
-  for (const f of readdirSync(dir).filter((n) => /\.[ch]$/.test(n)).sort()) {
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.h') || wanted.has(n)).sort()) {
     let text = readOurs('boards', 'runtime', 'core', f);
     if (text.includes(FRAME_TABLE_INCLUDE)) text = text.replace(FRAME_TABLE_INCLUDE, '#include "protocol.gen.h"');
     else if (text.includes('protocol.gen.h')) throw new Error(`boards/runtime/core/${f} includes protocol.gen.h in a way the generator does not know`);
@@ -121,6 +166,7 @@ export const PORT_FILES = ['main.c', 'console.c', 'console.h', 'partition_storag
 
 export function projectFiles(o: FirmwareOptions): FirmwareProject {
   const { board } = o;
+  const engine = o.engine ?? 'wasm3';
   const layout = firmwareLayout(board);
   const chip = chipOf(board);
   if (o.console === 'usb-cdc' && !chip.usbSerialJtag) {
@@ -130,7 +176,7 @@ export function projectFiles(o: FirmwareOptions): FirmwareProject {
   const baud = board.serial.consoleBaud || BAUD_DEFAULT;
   const consoleLine = o.console === 'uart' ? `UART0 at ${baud} baud` : 'USB-Serial-JTAG';
   const files = new Map<string, string | Uint8Array>();
-  const gen = `generated by edge-flash firmware --board ${board.name} --console ${o.console}`;
+  const gen = `generated by edge-flash firmware --board ${board.name} --console ${o.console}${engine === 'aot' ? ' --aot' : ''}`;
 
   files.set('CMakeLists.txt', `# ${gen}
 cmake_minimum_required(VERSION 3.16)
@@ -144,20 +190,43 @@ project(edge-flash)
 ${layout.partitions.map((p) => `${p.name}, ${p.type}, ${p.subtype}, ${hex(p.offset)}, ${hex(p.size)},`).join('\n')}
 `);
 
-  files.set('sdkconfig.defaults', sdkconfig(board, layout, o.console, baud, psram, gen));
+  files.set('sdkconfig.defaults', sdkconfig(board, layout, o.console, baud, psram, engine, gen));
 
   // main/: the port, its board figures, the core
   const port = new Map(PORT_FILES.map((f) => [f, readOurs('boards', 'runtime', 'esp-idf', f)]));
   for (const [f, text] of port) files.set(`main/${f}`, text);
   files.set('main/board_config.h', boardConfig(board, o.console, baud, psram, gen));
-  const core = coreFiles();
+  const core = coreFiles(engine);
   for (const [f, text] of core) files.set(f, text);
   const mainSources = [...PORT_FILES.filter((f) => f.endsWith('.c')), ...[...core.keys()].filter((f) => f.endsWith('.c')).map((f) => f.slice('main/'.length))];
-  let mainCmake = `# ${gen}
+  let mainCmake: string;
+  if (engine === 'aot') {
+    // the AOT layer (sources.mk's APP_AOT beyond core/) and the translated app beside it in main/aot/
+    const src = runtimeSources();
+    for (const f of [...src.APP_AOT, ...src.APP_AOT_HEADERS].filter((x) => x.startsWith('aot/'))) files.set(`main/${f}`, readOurs('boards', 'runtime', f));
+    for (const [f, bytes] of translateApp()) files.set(`main/aot/${f}`, bytes);
+    if (psram) files.set('main/linear_psram.c', readOurs('boards', 'runtime', 'esp-idf', 'linear_psram.c'));
+    const aotSources = [...src.APP_AOT.filter((x) => x.startsWith('aot/')), 'aot/app_module.c', ...(psram ? ['linear_psram.c'] : [])];
+    mainCmake = `# ${gen}
+# The app compiled ahead of time: aot/app_module.c is build/device.wasm translated by wasm2c
+# (boards/runtime/aot-gen.sh), aot/app_aot.c and aot/aot_rt.c run it behind core/app.h; no wasm3.
+idf_component_register(SRCS ${[...mainSources, ...aotSources].map((s) => `"${s}"`).join(' ')}
+                       INCLUDE_DIRS "."
+                       PRIV_REQUIRES esp_partition driver esp_system heap)
+# every load and store bounds-checked (no MMU for guard pages), as boards/runtime/sources.mk says for every AOT build
+target_compile_definitions(\${COMPONENT_LIB} PRIVATE ${defines(src.AOT_DEFS).join(' ')})
+# the translated code: no fused multiply-adds (${src.AOT_FP.join(' ')}: the tokens would change), wasm2c's warnings off
+set_source_files_properties(aot/app_module.c PROPERTIES COMPILE_OPTIONS "${[...src.AOT_FP, '-w'].join(';')}")
+${psram ? `# linear memory in PSRAM: aot_rt.c's one block through heap_caps (linear_psram.c)
+set_source_files_properties(aot/aot_rt.c PROPERTIES COMPILE_DEFINITIONS "${AOT_PSRAM_DEFINE}")
+` : ''}`;
+  } else {
+    mainCmake = `# ${gen}
 idf_component_register(SRCS ${mainSources.map((s) => `"${s}"`).join(' ')}
                        INCLUDE_DIRS "."
                        PRIV_REQUIRES wasm3 esp_partition driver esp_system heap)
 `;
+  }
   if (o.image) {
     mainCmake += `
 # \`idf.py flash\` also writes the model: the image into slot A, and an erased slot record (the firmware
@@ -169,8 +238,16 @@ esptool_py_flash_to_partition(flash "${SLOT_PARTITIONS[0]}" "\${CMAKE_CURRENT_LI
     files.set('model/erased-slot-record.bin', new Uint8Array(2 * SECTOR).fill(0xff));
   }
   files.set('main/CMakeLists.txt', mainCmake);
+  if (engine === 'wasm3') wasm3Component(files, psram, gen);
+  files.set('README.md', readme(board, layout, o, consoleLine, psram, gen));
+  return { files, layout, consoleLine };
+}
 
-  // components/wasm3: the crate's sources as they are, and how ESP-IDF builds them
+// `-DNAME=V` flags as CMake definitions (NAME=V)
+const defines = (flags: string[]) => flags.map((f) => f.replace(/^-D/, ''));
+
+// components/wasm3: the crate's sources as they are, and how ESP-IDF builds them
+function wasm3Component(files: Map<string, string | Uint8Array>, psram: boolean, gen: string): void {
   const w3 = wasm3SourceDir();
   const w3files = readdirSync(w3).filter((f) => /\.[ch]$/.test(f) && !WASM3_UNUSED.test(f)).sort();
   for (const f of w3files) files.set(`components/wasm3/source/${f}`, readFileSync(join(w3, f)));
@@ -189,9 +266,6 @@ target_compile_options(\${COMPONENT_LIB} PRIVATE -O3 -w)
 ${psram ? `# linear memory in PSRAM: m3_env.c's one m3_Realloc is the linear memory's (linear_psram.c)
 set_source_files_properties(source/m3_env.c PROPERTIES COMPILE_DEFINITIONS "${WASM3_PSRAM_DEFINE}")
 ` : ''}`);
-
-  files.set('README.md', readme(board, layout, o, consoleLine, psram, gen));
-  return { files, layout, consoleLine };
 }
 
 function wasm3Version(dir: string): string {
@@ -199,7 +273,7 @@ function wasm3Version(dir: string): string {
   return m ? m[1] : '(version unknown)';
 }
 
-function sdkconfig(board: BoardProfile, layout: FirmwareLayout, con: FirmwareConsole, baud: number, psram: boolean, gen: string): string {
+function sdkconfig(board: BoardProfile, layout: FirmwareLayout, con: FirmwareConsole, baud: number, psram: boolean, engine: FirmwareEngine, gen: string): string {
   const flashMiB = Math.round(board.flash.size / (1 << 20));
   const lines = [
     `# ${gen}: ${board.title}`,
@@ -212,7 +286,9 @@ function sdkconfig(board: BoardProfile, layout: FirmwareLayout, con: FirmwareCon
     'CONFIG_PARTITION_TABLE_CUSTOM_FILENAME="partitions.csv"',
     'CONFIG_PARTITION_TABLE_FILENAME="partitions.csv"',
     'CONFIG_COMPILER_OPTIMIZATION_PERF=y',
-    `# wasm3's native stack (${fmtBytes(board.wasm3.nativeStack)}, the profile's figure) and 16 KiB for the runtime`,
+    engine === 'aot'
+      ? `# the translated app runs on this task's stack: the native stack the AOT plan counts (${fmtBytes(board.wasm3.nativeStack)}, the profile's figure) and 16 KiB for the runtime`
+      : `# wasm3's native stack (${fmtBytes(board.wasm3.nativeStack)}, the profile's figure) and 16 KiB for the runtime`,
     `CONFIG_ESP_MAIN_TASK_STACK_SIZE=${board.wasm3.nativeStack + 16384}`,
     '# the console: ESP-IDF logs on UART0 at the same rate; only errors, so that frames are not interleaved',
     'CONFIG_ESP_CONSOLE_UART_DEFAULT=y',
@@ -265,12 +341,13 @@ function boardConfig(board: BoardProfile, con: FirmwareConsole, baud: number, ps
 function readme(board: BoardProfile, layout: FirmwareLayout, o: FirmwareOptions, consoleLine: string, psram: boolean, gen: string): string {
   const t = layout.target;
   const port = o.console === 'uart' ? '/dev/ttyUSB0' : '/dev/ttyACM0';
+  const aot = o.engine === 'aot';
   return `# edge-flash firmware for ${board.name}
 
 ${board.title}. This ESP-IDF project was ${gen}.
 It runs the edge-flash device runtime: the serial protocol on ${consoleLine}, two model slots in
 flash (\`${SLOT_PARTITIONS[0]}\`, \`${SLOT_PARTITIONS[1]}\`, ${fmtBytes(layout.slotBytes)} each) read as memory-mapped flash,
-the slot record in \`${STATE_PARTITION}\`, and the model's app in wasm3 with linear memory in ${psram ? 'PSRAM' : 'internal RAM'}.
+the slot record in \`${STATE_PARTITION}\`, and the model's app ${aot ? 'compiled ahead of time (below)' : 'in wasm3'} with linear memory in ${psram ? 'PSRAM' : 'internal RAM'}.
 
 Nothing in this project has been run on a real ${t} yet: its C is compiled and run on a PC against
 stand-ins for the ESP-IDF calls it uses (edge-flash's test/firmware.test.ts).
@@ -301,9 +378,15 @@ Then talk to it:
 |---|---|---|
 ${layout.partitions.map((p) => `| ${p.name} | ${hex(p.offset)} | ${fmtBytes(p.size)} |`).join('\n')}
 
-\`components/wasm3/\` is wasm3 0.9.0 as the wasm3x-sys 0.2.1 crate ships it (MIT, see its LICENSE), the
+${aot ? `\`main/aot/app_module.c\` is the edge-flash device app (build/device.wasm) translated to C by wabt's
+wasm2c, every load and store bounds-checked (no MMU guard pages on a ${t}); \`main/aot/wasm-rt.h\` is
+wabt's header for it (Apache-2.0), \`main/aot/aot_rt.c\` edge-flash's runtime for it and
+\`main/aot/app_aot.c\` the app layer that runs it. This firmware runs only that app: an image packed
+with another edge-flash version's app fails its boot self-test (regenerate the project with the
+edge-flash that packed it). \`main/core/\` is edge-flash's device runtime.
+` : `\`components/wasm3/\` is wasm3 0.9.0 as the wasm3x-sys 0.2.1 crate ships it (MIT, see its LICENSE), the
 interpreter edge-flash's host runs and measured; \`main/core/\` is edge-flash's device runtime.
-`;
+`}`;
 }
 
 // Writes the project into dir: dir must be missing or empty, unless force (then the files are overwritten;

@@ -12,6 +12,20 @@ static int initialized;
 static jmp_buf *unwind;          /* the call in progress (ef_aot_rt_catch) */
 static uint32_t memory_cap;      /* bytes; 0: no cap */
 
+/* Linear memory's one block: the C heap's, or a board's allocator where the build names one (the
+ * ESP-IDF port with PSRAM: -DEF_AOT_LINEAR_REALLOC=ef_linear_realloc, esp-idf/linear_psram.c, which
+ * has wasm3's m3_Realloc semantics: bytes past the old size are zero, and free() releases it). */
+#ifdef EF_AOT_LINEAR_REALLOC
+void *EF_AOT_LINEAR_REALLOC(void *ptr, size_t new_size, size_t old_size);
+#else
+static void *linear_realloc(void *ptr, size_t new_size, size_t old_size) {
+  uint8_t *p = (uint8_t *)realloc(ptr, new_size);
+  if (p && new_size > old_size) memset(p + old_size, 0, new_size - old_size);
+  return p;
+}
+#define EF_AOT_LINEAR_REALLOC linear_realloc
+#endif
+
 void wasm_rt_init(void) { initialized = 1; }
 bool wasm_rt_is_initialized(void) { return initialized != 0; }
 void wasm_rt_free(void) { initialized = 0; }
@@ -81,7 +95,7 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *m, uint32_t initial_pages, uint32
   m->pages = initial_pages;
   m->max_pages = max_pages;
   m->size = capped(initial_pages);
-  m->data = (uint8_t *)calloc(m->size ? m->size : 1, 1);
+  m->data = (uint8_t *)EF_AOT_LINEAR_REALLOC(0, m->size ? m->size : 1, 0);
   if (!m->data) wasm_rt_trap(WASM_RT_TRAP_OOB);   /* instantiation runs under app_aot.c's catch */
 }
 
@@ -91,8 +105,7 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *m, uint32_t delta) {
   if (pages < old || pages > m->max_pages || pages > 65536u) return (uint32_t)-1;
   size = capped(pages);
   if (size > m->size) {
-    if (!(data = (uint8_t *)realloc(m->data, size))) return (uint32_t)-1;
-    memset(data + m->size, 0, size - m->size);
+    if (!(data = (uint8_t *)EF_AOT_LINEAR_REALLOC(m->data, size, m->size))) return (uint32_t)-1;
     m->data = data;
     m->size = size;
   }

@@ -171,14 +171,34 @@ typedef void (*fv2)(Z_app_instance_t *, u32, u32);
 typedef void (*fv3)(Z_app_instance_t *, u32, u32, u32);
 typedef void (*fv6)(Z_app_instance_t *, u32, u32, u32, u32, u32, u32);
 
+/* One call of an i32-only export by its shape (argc, returns); -1 as `shape` for one this runtime
+ * does not call. Apart from ef_app_call so that no local of the caller changes between its setjmp
+ * and a trap's longjmp (gcc's -Wclobbered, which the firmware's -Wextra -Werror build enables). */
+static int shape(const ef_aot_export *x) {
+  int s = x->argc * 2 + x->ret;
+  return (s <= 7 || s == 12) ? s : -1;
+}
+static u32 call_export(const ef_aot_export *x, Z_app_instance_t *in, const uint32_t *argv) {
+  switch (shape(x)) {
+    case 0: ((fv0)x->fn)(in); return 0;
+    case 1: return ((fr0)x->fn)(in);
+    case 2: ((fv1)x->fn)(in, argv[0]); return 0;
+    case 3: return ((fr1)x->fn)(in, argv[0]);
+    case 4: ((fv2)x->fn)(in, argv[0], argv[1]); return 0;
+    case 5: return ((fr2)x->fn)(in, argv[0], argv[1]);
+    case 6: ((fv3)x->fn)(in, argv[0], argv[1], argv[2]); return 0;
+    case 7: return ((fr3)x->fn)(in, argv[0], argv[1], argv[2]);
+    default: ((fv6)x->fn)(in, argv[0], argv[1], argv[2], argv[3], argv[4], argv[5]); return 0;   /* 12 */
+  }
+}
+
 int ef_app_call(ef_app *a, const char *name, uint32_t argc, const uint32_t *argv, int32_t *result, char *err, uint32_t err_cap) {
   const ef_aot_export *x = find(name);
-  Z_app_instance_t *in = &a->inst;
   jmp_buf jb;
   int code;
-  u32 r = 0;
   if (!x) { snprintf(err, err_cap, "app: no export '%s' (function lookup failed)", name); return -1; }
   if (x->argc != argc) { snprintf(err, err_cap, "app: export '%s' does not take %u arguments", name, (unsigned)argc); return -1; }
+  if (shape(x) < 0) { snprintf(err, err_cap, "app: export '%s' takes %u arguments, more than this runtime calls", name, (unsigned)argc); return -1; }
   a->trap[0] = 0;
   wasm_rt_call_stack_depth = 0;
   ef_aot_rt_catch(&jb);
@@ -187,23 +207,9 @@ int ef_app_call(ef_app *a, const char *name, uint32_t argc, const uint32_t *argv
     trap_line(a, code, name, err, err_cap);
     return -1;
   }
-  switch (argc * 2 + x->ret) {
-    case 0: ((fv0)x->fn)(in); break;
-    case 1: r = ((fr0)x->fn)(in); break;
-    case 2: ((fv1)x->fn)(in, argv[0]); break;
-    case 3: r = ((fr1)x->fn)(in, argv[0]); break;
-    case 4: ((fv2)x->fn)(in, argv[0], argv[1]); break;
-    case 5: r = ((fr2)x->fn)(in, argv[0], argv[1]); break;
-    case 6: ((fv3)x->fn)(in, argv[0], argv[1], argv[2]); break;
-    case 7: r = ((fr3)x->fn)(in, argv[0], argv[1], argv[2]); break;
-    case 12: ((fv6)x->fn)(in, argv[0], argv[1], argv[2], argv[3], argv[4], argv[5]); break;
-    default:
-      ef_aot_rt_catch(0);
-      snprintf(err, err_cap, "app: export '%s' takes %u arguments, more than this runtime calls", name, (unsigned)argc);
-      return -1;
-  }
+  if (result) *result = (int32_t)call_export(x, &a->inst, argv);
+  else call_export(x, &a->inst, argv);
   ef_aot_rt_catch(0);
-  if (result) *result = (int32_t)r;
   return 0;
 }
 
