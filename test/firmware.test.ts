@@ -1,95 +1,24 @@
 // `edge-flash firmware` (host/firmware/project.ts, host/cli/firmware.ts): the ESP-IDF project it writes
 // for esp32s3, esp32 and esp32s3-psram8, and that project's C built on this machine against the
 // stand-ins for the ESP-IDF calls it uses (test/esp-idf-stubs/), with -Wall -Wextra -Werror, for the
-// host and with -m32 (the ESP32 family is 32-bit). The built firmware then runs as the board would:
-// app_main on the stand-ins' flash file and console (stdin/stdout), driven by the host's own client
-// (host/board/): the shared protocol vectors' to-device streams, every image vector uploaded into a
-// slot and verified there, and an image flashed into slot A as `idf.py flash` writes it, booted,
-// replaced over the protocol, RESET and booted from slot B. Nothing here ran on a real chip.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// host and with -m32 (the ESP32 family is 32-bit). The built firmware then runs as the board would
+// (test/firmware-helpers.ts): the shared protocol vectors' to-device streams, every image vector
+// uploaded into a slot and verified there, an image flashed into slot A as `idf.py flash` writes it,
+// booted, replaced over the protocol, RESET and booted from slot B, and a short chat whose tokens are
+// `run --engine wasm3`'s. The --aot variant: test/firmware-aot.test.ts. Nothing here ran on a real chip.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Duplex } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boardByName } from '../host/board/boards.ts';
-import { Client } from '../host/board/client.ts';
-import { flash, info, upload } from '../host/board/commands.ts';
-import { Decoder, type DecodeEvent } from '../host/board/framing.ts';
-import { REPLY_BIT } from '../host/board/frames.ts';
-import { StreamTransport } from '../host/board/transport.ts';
-import { firmwareLayout, SLOT_PARTITIONS, STATE_PARTITION, WASM3_DEFINES, WASM3_PSRAM_DEFINE, wasm3SourceDir } from '../host/firmware/project.ts';
+import { info, upload } from '../host/board/commands.ts';
+import { firmwareLayout, WASM3_PSRAM_DEFINE, wasm3SourceDir } from '../host/firmware/project.ts';
 import { fromRoot } from '../host/paths.ts';
 import { cli } from './helpers.ts';
+import { build, chatTokens, checkCmake, cleanup, flashAsIdf, flashedThenReplaced, generate, imageVectors, pack, protocolVectors, psramHeld, run, runTokens, sha, tmp, type Build } from './firmware-helpers.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'edge-flash-firmware-'));
-// generated projects and their host builds are kept between runs (make rebuilds what changed)
-const WORK = fromRoot('boards', 'runtime', 'build', 'firmware');
-const MODEL = fromRoot('models', 'kjv-esp32-260k');
-const PV = JSON.parse(readFileSync(fromRoot('test', 'vectors', 'protocol', 'vectors.json'), 'utf8'));
-const IV = JSON.parse(readFileSync(fromRoot('test', 'vectors', 'image', 'vectors.json'), 'utf8'));
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-function pack(board: string, ctx: number, out: string, force = false): string {
-  const r = cli('pack', MODEL, '--board', board, '--quant', 'tb1', '--kv', 'int4', '--ctx', String(ctx), ...(force ? ['--force'] : []), '-o', out);
-  assert.is(r.code, 0, r.err);
-  return out;
-}
 const s3Image = pack('esp32s3', 128, join(tmp, 's3-ctx128.efimg'));
 const s3Other = pack('esp32s3', 64, join(tmp, 's3-ctx64.efimg'));
-
-function generate(board: string, name: string, extra: string[] = []): string {
-  const dir = join(WORK, name, 'project');
-  const r = cli('firmware', '--board', board, '-o', dir, '--force', ...extra);
-  assert.is(r.code, 0, r.err);
-  assert.match(r.out, `ESP-IDF project for ${board}`);
-  return dir;
-}
-
-interface Build { exe: string; project: string; board: string; psram: number }
-function build(project: string, board: string, bits: 32 | 64): Build {
-  const b = boardByName(board);
-  const psram = b.memory.psram ?? 0;
-  const out = join(project, '..', `host-${bits}`);
-  const r = spawnSync('make', ['-s', '-j2', '-f', fromRoot('test', 'esp-idf-stubs', 'Makefile'), `PROJECT=${project}`, `OUT=${out}`, `BITS=${bits}`,
-    `WASM3_DEFS=${WASM3_DEFINES.map((d) => `-D${d}`).join(' ')}`, `ENV_DEFS=${psram ? `-D${WASM3_PSRAM_DEFINE}` : ''}`], { encoding: 'utf8' });
-  assert.is(r.status, 0, `the ${board} firmware does not build for ${bits}-bit:\n${r.stdout}${r.stderr}`);
-  return { exe: join(out, 'firmware'), project, board, psram };
-}
-
-// One run of the firmware: a flash file (fresh unless given), the host's client on its console.
-interface Run { proc: ChildProcess; client: Client; stderr: () => string; raw: () => Uint8Array; flashFile: string; done: () => Promise<string> }
-function run(fw: Build, flashFile = join(tmp, `flash-${Math.random().toString(36).slice(2)}.bin`)): Run {
-  const b = boardByName(fw.board);
-  const proc = spawn(fw.exe, [], {
-    env: { ...process.env, EF_STUB_PARTITIONS: join(fw.project, 'partitions.csv'), EF_STUB_FLASH: flashFile, EF_STUB_FLASH_SIZE: String(b.flash.size), EF_STUB_PSRAM: String(fw.psram) },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let err = '';
-  const chunks: Buffer[] = [];
-  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  proc.stdout!.on('data', (d: Buffer) => chunks.push(d));
-  const client = new Client(new StreamTransport(`${fw.board} firmware`, Duplex.from({ readable: proc.stdout!, writable: proc.stdin! })), 115200);
-  const exited = new Promise<void>((r) => proc.on('exit', () => r()));
-  return {
-    proc, client, flashFile, stderr: () => err, raw: () => Buffer.concat(chunks),
-    done: async () => { proc.stdin!.end(); await exited; return err; },
-  };
-}
-
-// Writes what `idf.py flash` of a project generated with --image writes besides the app: the image at
-// slot A's offset, the erased slot record (the offsets from the generator's own layout).
-function flashAsIdf(board: string, image: Uint8Array, file: string): void {
-  const b = boardByName(board);
-  const layout = firmwareLayout(b);
-  const flashBytes = new Uint8Array(b.flash.size).fill(0xff);
-  const at = (name: string) => layout.partitions.find((p) => p.name === name)!.offset;
-  flashBytes.set(image, at(SLOT_PARTITIONS[0]));
-  flashBytes.fill(0xff, at(STATE_PARTITION), at(STATE_PARTITION) + 0x2000);
-  writeFileSync(file, flashBytes);
-}
 
 test('--help names every option and the steps after it', () => {
   const r = cli('firmware', '--help');
@@ -190,11 +119,10 @@ const projects = {
 };
 test('the projects\' CMake files, read with stand-ins for the ESP-IDF commands: every source, include directory and flashed file exists', () => {
   for (const [name, dir] of Object.entries(projects)) {
-    const r = spawnSync('cmake', [`-DPROJECT=${dir}`, `-DWORK=${join(tmp, 'cmake')}`, '-P', fromRoot('test', 'esp-idf-stubs', 'check-cmake.cmake')], { encoding: 'utf8' });
-    assert.is(r.status, 0, `${name}: ${r.stdout}${r.stderr}`);
-    assert.match(r.stdout, /component main: \d+ sources/);
-    assert.match(r.stdout, /component wasm3: \d+ sources/);
-    assert.is(r.stdout.includes('flash model_a <- ') && r.stdout.includes('flash efstate <- '), name !== 'esp32', name);
+    const out = checkCmake(dir, join(tmp, 'cmake'));
+    assert.match(out, /component main: \d+ sources/);
+    assert.match(out, /component wasm3: \d+ sources/);
+    assert.is(out.includes('flash model_a <- ') && out.includes('flash efstate <- '), name !== 'esp32', name);
   }
 });
 
@@ -206,67 +134,13 @@ test('the generated C builds for this machine and with -m32 against the ESP-IDF 
   assert.is(builds.length, 6);
 });
 
-// The device's receiver takes frames up to EF_MAX_FRAME (4106 bytes); the vectors' decode cases run a
-// 256-byte receiver: those that probe that limit are the C framing's (runtime-frames), not the port's.
-const streams = PV.decode.filter((d: any) => d.receives === 'to_device' && !d.stream.split('00').some((chunk: string) => chunk.length > 400));
-
-// The device's frames once `want` have come (none expected: what came in 300 ms).
-async function deviceFrames(r: Run, want: number): Promise<DecodeEvent[]> {
-  const end = Date.now() + (want ? 3000 : 300);
-  for (;;) {
-    const events = new Decoder('to_host', 65535).push(r.raw()).filter((e) => e.kind === 'frame');
-    if (events.length >= want || Date.now() > end) return events;
-    await new Promise((res) => setTimeout(res, 20));
-  }
-}
-
 test('protocol vectors: every to-device stream through the port\'s console gives one answer per frame and one ERROR per defect, in order', async () => {
-  assert.ok(streams.length >= 15, `${streams.length} streams`);
-  for (const fw of builds.filter((b) => b.board !== 'esp32s3-psram8')) {
-    for (const d of streams) {
-      const r = run(fw);
-      r.proc.stdin!.write(Buffer.from(d.stream, 'hex'));
-      const events = d.events.filter((e: any) => !('skip' in e));
-      const got = (await deviceFrames(r, events.length)) as Array<Extract<DecodeEvent, { kind: 'frame' }>>;
-      await r.done();
-      assert.is(got.length, events.length, `${fw.board} ${fw.exe}: ${d.name}: ${got.length} frames for ${events.length} events`);
-      events.forEach((e: any, i: number) => {
-        const f = got[i];
-        if ('error' in e) {
-          assert.is(f.type.name, 'ERROR', `${d.name} #${i}`);
-          assert.equal([f.seq, f.payload[0], f.payload[1] | (f.payload[2] << 8), new DataView(f.payload.buffer, f.payload.byteOffset + 3, 4).getUint32(0, true)],
-            [e.seq, e.req_type, e.code, e.arg], `${d.name} #${i}: ERROR seq, req_type, code, arg`);
-        } else {
-          assert.is(f.seq, e.seq, `${d.name} #${i}`);
-          assert.ok(f.type.code === (e.type | REPLY_BIT) || (f.type.name === 'ERROR' && f.payload[0] === e.type), `${d.name} #${i}: ${f.type.name} answers type ${e.type}`);
-        }
-      });
-    }
-  }
+  for (const fw of builds.filter((b) => b.board !== 'esp32s3-psram8')) await protocolVectors(fw);
 });
 
 test('image vectors: each one uploaded into a slot through the port\'s storage, then VERIFY: the good verify, each bad one fails with its code', async () => {
-  const key = IV.vectors.filter((v: any) => !v.public_key);
-  assert.ok(key.length >= 25);
   for (const fw of builds.filter((b) => b.board === 'esp32')) {
-    const r = run(fw);
-    await r.client.hello();
-    for (const v of key) {
-      const bytes = readFileSync(fromRoot('test', 'vectors', 'image', v.file));
-      let outcome: string;
-      try {
-        await upload(r.client, bytes);
-        const got = await r.client.request('VERIFY', {}, 10_000, 'verify');
-        outcome = `ok ${Buffer.from(got.sha256 as Uint8Array).toString('hex')}`;
-      } catch (e) {
-        outcome = (e as Error).message;
-      }
-      if (v.expect.ok) assert.is(outcome, `ok ${sha(bytes)}`, v.file);
-      // shorter than a header and its digest: the protocol refuses it at UPLOAD_BEGIN, before any check
-      else if (bytes.byteLength < 56) assert.match(outcome, 'image_size is smaller than an image\'s header and digest', v.file);
-      else assert.match(outcome, `${v.expect.code}: `, `${v.file}: ${outcome}`);
-    }
-    const err = await r.done();
+    const err = await imageVectors(fw);
     assert.match(err, /console=uart/);
     assert.match(err, /uart0 at 115200 baud/);
   }
@@ -275,27 +149,19 @@ test('image vectors: each one uploaded into a slot through the port\'s storage, 
 test('an image flashed into slot A as idf.py flash writes it boots and is confirmed; one uploaded over the protocol replaces it after RESET; linear memory in PSRAM on psram8', async () => {
   const image = readFileSync(s3Image), other = readFileSync(s3Other);
   for (const fw of builds.filter((b) => b.board !== 'esp32')) {
-    const file = join(tmp, `idf-${fw.board}-${Math.random().toString(36).slice(2)}.bin`);
-    flashAsIdf(fw.board, image, file);
-    const r = run(fw, file);
-    await r.client.hello();
-    const i = await info(r.client);
-    assert.is(i.board, fw.board);
-    assert.is(i.bootedSha256, sha(image), `${fw.board}: boots the flashed image: ${r.stderr()}`);
-    assert.is(i.slotCapacity, firmwareLayout(boardByName(fw.board)).slotBytes);
-    assert.is(i.slots.A, 'confirmed');
-    assert.ok(i.appLoaded, 'the app loaded (the self-test passed)');
-    const f = await flash(r.client, other, { reset: true });
-    assert.is(f.slot, 'B');
-    assert.is(f.booted!.bootedSha256, sha(other));
-    const err = await r.done();
+    const { linearMemory, err } = await flashedThenReplaced(fw, image, other);
     assert.match(err, /console=usb-serial-jtag/);
     assert.ok(Number(/wdt_feeds=(\d+)/.exec(err)![1]) > 0, 'the task watchdog is fed');
     // the last boot's report: its linear memory, as INFO says it, is the one PSRAM block (header included)
-    const held = Number([...err.matchAll(/psram_held=(\d+)/g)].at(-1)![1]);
-    if (fw.psram) assert.ok(held >= f.booted!.linearMemory && f.booted!.linearMemory >= 65536, `${fw.board}: linear memory ${f.booted!.linearMemory}, PSRAM held ${held}`);
+    const held = psramHeld(err);
+    if (fw.psram) assert.ok(held >= linearMemory && linearMemory >= 65536, `${fw.board}: linear memory ${linearMemory}, PSRAM held ${held}`);
     else assert.is(held, 0);
   }
+});
+
+test('a short chat with the flashed image: the 32-bit esp32s3 firmware\'s tokens are `run --engine wasm3`\'s', async () => {
+  const fw = builds.find((b) => b.board === 'esp32s3' && b.exe.includes('host-32'))!;
+  assert.equal(await chatTokens(fw, s3Image), runTokens(s3Image));
 });
 
 test('a slot A that does not hold a good image is not adopted: nothing boots, the slot stays empty, an upload still works', async () => {
@@ -314,5 +180,5 @@ test('a slot A that does not hold a good image is not adopted: nothing boots, th
   await r.done();
 });
 
-test.after(() => rmSync(tmp, { recursive: true, force: true }));
+test.after(cleanup);
 test.run();

@@ -3,9 +3,9 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { intFlag } from './flags.ts';
+import { choiceFlag, intFlag } from './flags.ts';
 import { UserError } from '../errors.ts';
-import { alternativesThatFit, fmtBytes, formatPlan, largestContext, planBoard } from '../image/plan.ts';
+import { alternativesThatFit, ENGINES, fmtBytes, formatPlan, largestContext, planBoard } from '../image/plan.ts';
 import { convertModel, deviceApp, DoesNotFitError, packModel, planRequest } from '../image/pack.ts';
 import { chooseFormats } from './choose.ts';
 import { checkAgainstModel, imageChoices, withImageFormats } from '../image/options.ts';
@@ -38,6 +38,7 @@ export function registerPack(program: Command): void {
     .option('--kv <format>', 'KV cache: f32, int8, int4, int3 (default: f32, or the image\'s own)')
     .option('--act <format>', 'activations before quantized matmuls: i8 or i4 (default: i8, or the image\'s own)')
     .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)', intFlag('--ctx', { min: 1, max: 1 << 24 }))
+    .option('--engine <name>', 'what runs the image on the board: wasm3 (default) or aot (the firmware of `firmware --aot`: no interpreter heap, so more linear memory; plan --engine aot)', choiceFlag('--engine', ENGINES), 'wasm3')
     .option('--sign <key.pem>', 'sign the image with this Ed25519 private key (`edge-flash keygen`)')
     .option('--no-timestamp', 'leave the creation time out of the metadata (SOURCE_DATE_EPOCH also sets it)')
     .option('--force', 'write an image that does not fit the board, and replace an existing output file')
@@ -60,7 +61,7 @@ Examples:
       checkAgainstModel(ch, src.model);
       // no formats named, a model (not an image) that does not fit as loaded: what fits, chosen by the planner
       if (o.quant === undefined && o.kv === undefined && !src.image && !o.force) {
-        const req = planRequest(convertModel(src.model, ch).model, { ...ch, app: deviceApp() }, 4096);
+        const req = planRequest(convertModel(src.model, ch).model, { ...ch, app: deviceApp(), engine: o.engine }, 4096);
         if (!planBoard(req).fits) {
           log(`pack: the model as loaded does not fit ${ch.board.name}: choosing the most precise formats and the largest context that fit`);
           const pick = chooseFormats(req, src.model.config.seqLen, ch.ctx !== undefined);
@@ -74,7 +75,7 @@ Examples:
       let result;
       try {
         result = packModel(src.model, {
-          ...ch, app: deviceApp(), signingKey, created, tool: `edge-flash ${packageVersion()}`, source: src.label, force: o.force,
+          ...ch, app: deviceApp(), signingKey, created, tool: `edge-flash ${packageVersion()}`, source: src.label, force: o.force, engine: o.engine,
           onTensor: (_done, _total, name) => bar.tick(name ? 1 : 0, name),
         });
       } catch (e) {

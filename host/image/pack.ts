@@ -14,7 +14,7 @@ import { formatByName, type WeightFormat } from '../quant/formats.ts';
 import { DEFAULT_TEXT_BYTES } from './format.ts';
 import type { ImageConfig } from './layout.ts';
 import { modelImageTensors, tokenizerBytes } from './model.ts';
-import { planBoard, plannedShape, plannedTensors, type AppFootprint, type BoardPlan, type BoardPlanRequest } from './plan.ts';
+import { planBoard, plannedShape, plannedTensors, type AppFootprint, type BoardPlan, type BoardPlanRequest, type Engine } from './plan.ts';
 import { readImage, type Image } from './read.ts';
 import { encodeMetadata, writeImage } from './write.ts';
 import { writeDescriptor, type Plan as RuntimePlan } from '../model/plan.ts';
@@ -120,6 +120,7 @@ export interface PackOptions extends FormatOptions {
   tool: string;               // "edge-flash 0.1.0"
   source: string;             // what the model was packed from
   force?: boolean;            // write an image that does not fit
+  engine?: Engine;            // what runs it on the board: wasm3 (default) or the AOT build (`firmware --aot`)
   textBytes?: number;         // the app's prompt buffer (default DEFAULT_TEXT_BYTES)
   onTensor?: (done: number, total: number, name: string) => void;
 }
@@ -149,7 +150,7 @@ export function planRequest(converted: Model, o: Omit<PackOptions, 'tool' | 'sou
   const model = { ...converted, config: { ...converted.config, seqLen: ctx } };
   return {
     model, kv: o.kv, act: o.act ?? 'i8', board: o.board, app: appFootprint(o.app), tokenizer: tokenizerBytes(converted), textBytes: o.textBytes ?? DEFAULT_TEXT_BYTES,
-    metadataBytes, signed: !!o.signingKey,
+    metadataBytes, signed: !!o.signingKey, engine: o.engine,
   };
 }
 
