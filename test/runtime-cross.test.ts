@@ -4,7 +4,9 @@
 // is where a size computation could wrap), and a session over a pty with the host's serial stack and
 // `edge-flash flash`: HELLO, INFO, upload, VERIFY, COMMIT, RESET, and the packed demo image booted (its
 // app loaded by wasm3 on the emulated CPU, the self-test passed). The native build runs the session too,
-// as the reference. Without a cross compiler or qemu-user this fails in CI and warns elsewhere.
+// as the reference. The AOT runtimes (`runtime build --aot --cross ARCH`: the app translated by wasm2c
+// and cross-compiled) run the same session, whose short chat gives `run --engine wasm3`'s tokens.
+// Without a cross compiler, qemu-user or wasm2c this fails in CI and warns elsewhere.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,13 +40,14 @@ function buildWith(tools: string[], ...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-test('runtime build: a bad --cross, no make, no cross compiler: one line each, exit 2, nothing built', () => {
+test('runtime build: a bad --cross, no make, no cross compiler, --aot without wasm2c: one line each, exit 2, nothing built', () => {
   const cases: Array<[string[], string[], RegExp]> = [
     [['sh', 'make'], ['--cross', 'sparc'], /^edge-flash: error: --cross must be aarch64 or armhf, got 'sparc'\n$/],
     [['sh'], [], /^edge-flash: error: make not found \(on Debian or Raspberry Pi OS: sudo apt install build-essential\)\n$/],
     [['sh', 'make'], ['--cross', 'aarch64'], /^edge-flash: error: aarch64-linux-gnu-gcc not found \(on Debian: sudo apt install gcc-aarch64-linux-gnu\)\n$/],
     [['sh', 'make'], ['--cross', 'armhf'], /^edge-flash: error: arm-linux-gnueabihf-gcc not found \(on Debian: sudo apt install gcc-arm-linux-gnueabihf\)\n$/],
     [['sh', 'make'], ['--jobs', 'x'], /^edge-flash: error: --jobs must be an integer in 1\.\.256, got 'x'\n$/],
+    [['sh', 'make', 'cc'], ['--aot'], /^edge-flash: error: --aot needs wasm2c, which is not on PATH: it is in the wabt package \(on Debian or Raspberry Pi OS: sudo apt install wabt\)\n$/],
   ];
   for (const [tools, args, want] of cases) {
     const r = buildWith(tools, ...args);
@@ -133,6 +136,19 @@ for (const arch of Object.keys(CROSS) as Array<keyof typeof CROSS>) {
     assert.ok(codes.size >= 6, JSON.stringify(Object.fromEntries(codes)));
   });
   run('a pty session with the host CLI: HELLO, INFO, flash (upload, VERIFY, COMMIT, RESET), the image boots, chat gives the tokens of run', (b) => ptySession(b, image));
+
+  // the AOT runtime: built, then one session (its short chat is the check; the vectors are the wasm3 build's programs)
+  let aot: RuntimeBuild | string = 'not built';
+  test(`${arch}: \`edge-flash runtime build --aot --cross ${arch}\` builds edge-flash-runtime-aot, static`, () => {
+    aot = crossBuild(arch, true);
+    if (typeof aot === 'string') {
+      if (process.env.CI) assert.unreachable(`${arch} --aot: ${aot}`);
+      process.stderr.write(`warning: the ${arch} AOT runtime is not tested: ${aot}\n`);
+    } else assert.is(aot.runtime, 'edge-flash-runtime-aot');
+  });
+  test(`${arch} --aot under qemu-user: a pty session, the image boots (the AOT app's self-test), chat gives the tokens of run --engine wasm3`, async () => {
+    if (typeof aot !== 'string') await ptySession(aot, image);
+  });
 }
 
 test.run();

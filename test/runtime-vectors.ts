@@ -25,6 +25,7 @@ export interface RuntimeBuild {
   name: string;
   dir: string;
   wrap: string[];
+  runtime?: string;   // the runtime's file in dir: edge-flash-runtime (default) or edge-flash-runtime-aot
 }
 
 const IMAGE_VEC = fromRoot('test', 'vectors', 'image');
@@ -181,7 +182,7 @@ export async function ptySession(b: RuntimeBuild, image: string, boardName = 'ho
   const bd = boardByName(boardName);
   const dir = mkdtempSync(join(tmpdir(), `edge-flash-rt-${b.name}-`));
   const capacity = readFileSync(image).byteLength + 65536;
-  const [cmd, ...pre] = [...b.wrap, join(b.dir, 'edge-flash-runtime')];
+  const [cmd, ...pre] = [...b.wrap, join(b.dir, b.runtime ?? 'edge-flash-runtime')];
   const proc = spawn(cmd, [...pre, '--slot-file', join(dir, 'slots.bin'), '--board-id', String(bd.id), '--board-name', bd.name,
     '--capacity', String(capacity), '--erase-block', '4096', '--serve', '--pty'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
