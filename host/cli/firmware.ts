@@ -19,7 +19,7 @@ import { readImageFile } from './inspect.ts';
 export function registerFirmware(program: Command): void {
   program
     .command('firmware')
-    .description('write an ESP-IDF project for an ESP32-family board: the device runtime, wasm3, the partition table, and optionally a model image that `idf.py flash` writes too')
+    .description('write an ESP-IDF project for an ESP32-family board: the device runtime, wasm3 (or with --aot the app compiled ahead of time), the partition table, and optionally a model image that `idf.py flash` writes too')
     .requiredOption('--board <name>', 'esp32, esp32s3, esp32s3-psram2, esp32s3-psram8 or esp32c3')
     .requiredOption('-o, --out <dir>', 'the project directory (missing or empty, unless --force)')
     .option('--image <path>', 'an image for this board: checked (verify, fit, slot size) and flashed into slot A by `idf.py flash`')
