@@ -55,7 +55,7 @@ s('npm pack carries the addon and runtime sources and the wasm apps, no native b
   assert.not.ok(files.some((f) => f.endsWith('.node') || f.includes('wasm3-node/target/') || f.endsWith('.log')), files.filter((f) => /\.node$|target\/|\.log$/.test(f)).join(', '));
   // the device runtime as sources (`edge-flash runtime build` and sim build it where it runs), with the
   // Raspberry Pi's service files; never this machine's binaries (native, sanitizer and cross builds)
-  for (const f of ['boards/runtime/Makefile', 'boards/runtime/wasm3-dir.sh', 'boards/runtime/posix/main.c', 'boards/rpi/edge-flash-runtime.service', 'boards/rpi/rpi4.env', 'boards/rpi/README.md']) {
+  for (const f of ['boards/runtime/Makefile', 'boards/runtime/sources.mk', 'boards/runtime/aot-gen.sh', 'boards/runtime/aot/app_aot.c', 'boards/runtime/wasm3-dir.sh', 'boards/runtime/posix/main.c', 'boards/rpi/edge-flash-runtime.service', 'boards/rpi/rpi4.env', 'boards/rpi/README.md']) {
     assert.ok(files.includes(f), `${f} is not in the package`);
   }
   assert.not.ok(files.some((f) => f.startsWith('boards/runtime/build/')), files.filter((f) => f.startsWith('boards/runtime/build/')).slice(0, 5).join(', '));
