@@ -40,10 +40,13 @@ function firmwareWith(tools: string[], ...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-test('--help names --aot', () => {
+test('--help names --aot; the summary line says the AOT code\'s size in the app partition (the planner\'s figure)', () => {
   const r = cli('firmware', '--help');
   assert.is(r.code, 0);
   for (const o of ['--aot', 'wasm2c', 'plan --engine aot']) assert.match(r.out, o);
+  const g = cli('firmware', '--board', 'esp32', '--aot', '-o', join(tmp, 'summary'));
+  assert.is(g.code, 0, g.err);
+  assert.match(g.out, /ESP-IDF project for esp32 \(UART0 at 115200 baud; the app compiled ahead of time, ~\d+\.\d KiB of code in 'factory' \(1\.00 MiB\); 2 model slots of 1\.46 MiB\)/);
 });
 
 test('errors under --aot: no wasm2c, an image the AOT plan refuses, an image of another app: one line each, exit 2, nothing written', () => {

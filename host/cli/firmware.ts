@@ -11,7 +11,7 @@ import { UserError } from '../errors.ts';
 import { CONSOLES, firmwareLayout, projectFiles, writeProject, type FirmwareConsole, type FirmwareEngine } from '../firmware/project.ts';
 import { deviceApp } from '../image/pack.ts';
 import { imageToModel } from '../image/model.ts';
-import { fmtBytes } from '../image/plan.ts';
+import { aotCodeFor, appPartition, fmtBytes } from '../image/plan.ts';
 import { readImage } from '../image/read.ts';
 import { planImageOn, shortfall } from './fit.ts';
 import { readImageFile } from './inspect.ts';
@@ -39,6 +39,10 @@ images of this edge-flash's app (an --image with another app is refused here).`)
       const con = (o.console ?? (board.serial.transport === 'uart' ? 'uart' : 'usb-cdc')) as FirmwareConsole;
       if (!CONSOLES.includes(con)) throw new UserError(`--console must be uart or usb-cdc, got '${o.console}'`);
       const engine: FirmwareEngine = o.aot ? 'aot' : 'wasm3';
+      // the AOT code lives in the app partition (the planner's estimate of it, as plan --engine aot counts it)
+      const part = appPartition(board);
+      const aotCode = engine === 'aot' ? aotCodeFor(deviceApp().byteLength) : 0;
+      if (part && aotCode > part.size) throw new UserError(`the AOT app's code (~${fmtBytes(aotCode)}) does not fit ${board.name}'s app partition '${part.name}' (${fmtBytes(part.size)})`, 'leave out --aot');
       let image: { bytes: Uint8Array; name: string } | undefined;
       if (o.image) {
         const bytes = readImageFile(o.image);
@@ -47,7 +51,8 @@ images of this edge-flash's app (an --image with another app is refused here).`)
       }
       const p = projectFiles({ board, console: con, engine, image });
       writeProject(o.out, p.files, !!o.force);
-      process.stdout.write(`${o.out}: ESP-IDF project for ${board.name} (${p.consoleLine}; ${engine === 'aot' ? 'the app compiled ahead of time' : 'wasm3'}; 2 model slots of ${fmtBytes(layout.slotBytes)}` +
+      const app = engine === 'aot' ? `the app compiled ahead of time, ~${fmtBytes(aotCode)} of code in '${part?.name}' (${fmtBytes(part?.size ?? 0)})` : 'wasm3';
+      process.stdout.write(`${o.out}: ESP-IDF project for ${board.name} (${p.consoleLine}; ${app}; 2 model slots of ${fmtBytes(layout.slotBytes)}` +
         `${image ? `; ${image.name} in slot A` : ''}): cd ${o.out} && idf.py set-target ${layout.target} && idf.py build flash\n`);
     });
 }

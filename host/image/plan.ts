@@ -70,7 +70,10 @@ export const AOT_FOOTPRINT = {
 
 // The AOT app's code in flash: the translated module and its runtime glue.
 export function aotCode(r: BoardPlanRequest): number {
-  return AOT_FOOTPRINT.runtime + Math.round(AOT_FOOTPRINT.codePerWasmByte * r.app.wasmBytes);
+  return aotCodeFor(r.app.wasmBytes);
+}
+export function aotCodeFor(wasmBytes: number): number {
+  return AOT_FOOTPRINT.runtime + Math.round(AOT_FOOTPRINT.codePerWasmByte * wasmBytes);
 }
 
 // The engine's needs beside linear memory: wasm3's heap, or the AOT build's static data and native stack.
