@@ -410,16 +410,18 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
   // order as integers), four positions a load, the last block's lanes past pos masked off
   let mk: u64 = 0, mv: u64 = 0;
   const lastW = pos >> 2;
-  for (let b = 0; b < lastW; b++) {
-    mk = max16(mk, load<u64>(ksBase + (<usize>b << 3)));
-    mv = max16(mv, load<u64>(vsBase + (<usize>b << 3)));
-  }
   const tail: u64 = (pos & 3) == 3 ? <u64>-1 : (<u64>1 << <u64>(((pos & 3) + 1) << 4)) - 1;
-  mk = max16(mk, load<u64>(ksBase + (<usize>lastW << 3)) & tail);
-  mv = max16(mv, load<u64>(vsBase + (<usize>lastW << 3)) & tail);
-  mk = max16(mk, mk >> 32); mk = max16(mk, mk >> 16);
-  mv = max16(mv, mv >> 32); mv = max16(mv, mv >> 16);
-  const ek = <u32>(mk & 0xffff) >> 7, ev = <u32>(mv & 0xffff) >> 7;
+  for (let b = 0; b <= lastW; b++) {
+    const live = b < lastW ? <u64>-1 : tail;
+    mk = max16(mk, load<u64>(ksBase + (<usize>b << 3)) & live);
+    mv = max16(mv, load<u64>(vsBase + (<usize>b << 3)) & live);
+  }
+  let ek: u32 = 0, ev: u32 = 0;
+  for (let j = 0; j < 4; j++) {
+    ek = max(ek, <u32>mk & 0xffff); ev = max(ev, <u32>mv & 0xffff);
+    mk >>= 16; mv >>= 16;
+  }
+  ek >>= 7; ev >>= 7;
   const bcap: f64 = 1073741824.0 / (<f64>(127 * 8 * 255) * <f64>hs * pow2(<i32>ek - 134));
   const nb = (pos >> 2) + 1;
   const lastB = nb - 1, lastJ = pos & 3; // the last block holds positions up to pos only (lane lastJ)
@@ -591,10 +593,10 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
 }
 
 // Two query heads of one KV head at head size 8 (two K and two V tiles a block: the 260K shape) in one
-// pass over the codes, the same arithmetic as the one-head loop above: each tile's nibbles are split
-// once for both heads, the query codes are locals, and the exp and value weights of every full block
-// go straight into the value sums (locals) instead of through att; only the scores z_t are stored
-// (zrA, zrB: each head's row of att). The last, partial block's positions are summed one at a time.
+// pass over the codes, with the same arithmetic as the one-head loop above: each tile's nibbles are
+// split once for both heads, the query codes are locals, the exp and value weights go straight into
+// the value sums (locals) instead of through att, and only the scores z_t are stored (zrA, zrB: each
+// head's row of att). Lanes in loops rather than unrolled: the app's size is context on a board.
 function int4PairHs8(l: i32, pos: i32, g: i32, q: usize, out: usize, zrA: usize, zrB: usize, bcap: f64, ev: u32, ksBase: usize, vsBase: usize): void {
   queryHead(q, bcap);
   const a0 = <u64>load<i8>(qbuf), a1 = <u64>load<i8>(qbuf, 1), a2 = <u64>load<i8>(qbuf, 2), a3 = <u64>load<i8>(qbuf, 3);
@@ -604,127 +606,66 @@ function int4PairHs8(l: i32, pos: i32, g: i32, q: usize, out: usize, zrA: usize,
   const b0 = <u64>load<i8>(qbuf), b1 = <u64>load<i8>(qbuf, 1), b2 = <u64>load<i8>(qbuf, 2), b3 = <u64>load<i8>(qbuf, 3);
   const b4 = <u64>load<i8>(qbuf, 4), b5 = <u64>load<i8>(qbuf, 5), b6 = <u64>load<i8>(qbuf, 6), b7 = <u64>load<i8>(qbuf, 7);
   const biasB: u64 = BIAS16 + <u64>(-qCorr) * ONES16, mulB = qA, cB = qC;
-  const lastB = pos >> 2, lastJ = pos & 3;
+  const lastB = pos >> 2;
 
-  // pass 1: scores of both heads (each lane ends at idot + 2^15, as in the one-head loop)
+  // pass 1: scores of both heads (each lane of accA/accB ends at idot + 2^15, as in the one-head loop)
   let mxA = i32.MIN_VALUE, mxB = i32.MIN_VALUE;
   let tp = tile(kCodes, l, g, 0, 0);
+  let t = 0;
   for (let b = 0; b <= lastB; b++) {
     const w0 = load<u64>(tp), w1 = load<u64>(tp, 8);
     tp += 16;
-    const f0 = w0 & LANES16, f1 = (w0 >> 4) & LANES16, f2 = (w0 >> 8) & LANES16, f3 = (w0 >> 12) & LANES16;
-    const f4 = w1 & LANES16, f5 = (w1 >> 4) & LANES16, f6 = (w1 >> 8) & LANES16, f7 = (w1 >> 12) & LANES16;
-    const accA = biasA + f0 * a0 + f1 * a1 + f2 * a2 + f3 * a3 + f4 * a4 + f5 * a5 + f6 * a6 + f7 * a7;
-    const accB = biasB + f0 * b0 + f1 * b1 + f2 * b2 + f3 * b3 + f4 * b4 + f5 * b5 + f6 * b6 + f7 * b7;
-    const kw = load<u64>(ksBase + (<usize>b << 3)); // the block's four K scales (bf16 lanes)
-    const za = zrA + (<usize>b << 4), zb = zrB + (<usize>b << 4);
-    const live = b < lastB ? 3 : lastJ;
-    let m = <i64>((<u32>kw & 127) | 128), e = <i32>((<u32>kw >> 7) & 0x1ff);
-    let zA = <i32>(((<i64>(accA & 0xffff) - 0x8000) * m * mulA) >> <i64>(cA - e));
-    let zB = <i32>(((<i64>(accB & 0xffff) - 0x8000) * m * mulB) >> <i64>(cB - e));
-    store<i32>(za, zA); store<i32>(zb, zB);
-    mxA = max(mxA, zA); mxB = max(mxB, zB);
-    if (live >= 1) {
-      m = <i64>((<u32>(kw >> 16) & 127) | 128); e = <i32>((<u32>(kw >> 23)) & 0x1ff);
-      zA = <i32>(((<i64>((accA >> 16) & 0xffff) - 0x8000) * m * mulA) >> <i64>(cA - e));
-      zB = <i32>(((<i64>((accB >> 16) & 0xffff) - 0x8000) * m * mulB) >> <i64>(cB - e));
-      store<i32>(za, zA, 4); store<i32>(zb, zB, 4);
+    let accA = biasA + (w0 & LANES16) * a0 + ((w0 >> 4) & LANES16) * a1 + ((w0 >> 8) & LANES16) * a2 + ((w0 >> 12) & LANES16) * a3;
+    let accB = biasB + (w0 & LANES16) * b0 + ((w0 >> 4) & LANES16) * b1 + ((w0 >> 8) & LANES16) * b2 + ((w0 >> 12) & LANES16) * b3;
+    accA += (w1 & LANES16) * a4 + ((w1 >> 4) & LANES16) * a5 + ((w1 >> 8) & LANES16) * a6 + ((w1 >> 12) & LANES16) * a7;
+    accB += (w1 & LANES16) * b4 + ((w1 >> 4) & LANES16) * b5 + ((w1 >> 8) & LANES16) * b6 + ((w1 >> 12) & LANES16) * b7;
+    const tEnd = b < lastB ? t + 4 : pos + 1;
+    for (; t < tEnd; t++) { // lane t & 3
+      const kb = <u32>load<u16>(ksBase + (<usize>t << 1));
+      const m = <i64>((kb & 127) | 128), e = <i32>(kb >> 7);
+      const zA = <i32>(((<i64>(accA & 0xffff) - 0x8000) * m * mulA) >> <i64>(cA - e));
+      const zB = <i32>(((<i64>(accB & 0xffff) - 0x8000) * m * mulB) >> <i64>(cB - e));
+      store<i32>(zrA + (<usize>t << 2), zA);
+      store<i32>(zrB + (<usize>t << 2), zB);
       mxA = max(mxA, zA); mxB = max(mxB, zB);
-    }
-    if (live >= 2) {
-      m = <i64>((<u32>(kw >> 32) & 127) | 128); e = <i32>((<u32>(kw >> 39)) & 0x1ff);
-      zA = <i32>(((<i64>((accA >> 32) & 0xffff) - 0x8000) * m * mulA) >> <i64>(cA - e));
-      zB = <i32>(((<i64>((accB >> 32) & 0xffff) - 0x8000) * m * mulB) >> <i64>(cB - e));
-      store<i32>(za, zA, 8); store<i32>(zb, zB, 8);
-      mxA = max(mxA, zA); mxB = max(mxB, zB);
-    }
-    if (live == 3) {
-      m = <i64>((<u32>(kw >> 48) & 127) | 128); e = <i32>(<u32>(kw >> 55));
-      zA = <i32>(((<i64>(accA >> 48) - 0x8000) * m * mulA) >> <i64>(cA - e));
-      zB = <i32>(((<i64>(accB >> 48) - 0x8000) * m * mulB) >> <i64>(cB - e));
-      store<i32>(za, zA, 12); store<i32>(zb, zB, 12);
-      mxA = max(mxA, zA); mxB = max(mxB, zB);
+      accA >>= 16; accB >>= 16;
     }
   }
 
-  // pass 2: exp weights e_t, value weights wc_t and the value sums of both heads; sXn holds dims n and
-  // n + 2 of tile n >> 1 in its 32-bit halves
+  // pass 2: exp weights e_t, value weights wc_t and the value sums of both heads, position by
+  // position; sAn holds dims n and n + 2 of tile n >> 1 in its 32-bit halves
   const evTop = 9 + <i32>ev;
   let esA: i64 = 0, wsA: i64 = 0, esB: i64 = 0, wsB: i64 = 0;
   let sA0: u64 = 0, sA1: u64 = 0, sA4: u64 = 0, sA5: u64 = 0, sB0: u64 = 0, sB1: u64 = 0, sB4: u64 = 0, sB5: u64 = 0;
   let vt = tile(vCodes, l, g, 0, 0);
-  for (let b = 0; b < lastB; b++) {
-    const vw = load<u64>(vsBase + (<usize>b << 3)); // the block's four V scales
-    const za = zrA + (<usize>b << 4), zb = zrB + (<usize>b << 4);
-    let bv = <u32>vw & 0xffff;
-    let mv = vMant(bv), sh = vShift(bv, evTop);
-    let e = exp2q(mxA - load<i32>(za));
-    const wA0 = (e * mv + (<u32>1 << (sh - 1))) >> sh;
-    esA += <i64>e;
-    e = exp2q(mxB - load<i32>(zb));
-    const wB0 = (e * mv + (<u32>1 << (sh - 1))) >> sh;
-    esB += <i64>e;
-    bv = <u32>(vw >> 16) & 0xffff; mv = vMant(bv); sh = vShift(bv, evTop);
-    e = exp2q(mxA - load<i32>(za, 4));
-    const wA1 = (e * mv + (<u32>1 << (sh - 1))) >> sh;
-    esA += <i64>e;
-    e = exp2q(mxB - load<i32>(zb, 4));
-    const wB1 = (e * mv + (<u32>1 << (sh - 1))) >> sh;
-    esB += <i64>e;
-    bv = <u32>(vw >> 32) & 0xffff; mv = vMant(bv); sh = vShift(bv, evTop);
-    e = exp2q(mxA - load<i32>(za, 8));
-    const wA2 = (e * mv + (<u32>1 << (sh - 1))) >> sh;
-    esA += <i64>e;
-    e = exp2q(mxB - load<i32>(zb, 8));
-    const wB2 = (e * mv + (<u32>1 << (sh - 1))) >> sh;
-    esB += <i64>e;
-    bv = <u32>(vw >> 48); mv = vMant(bv); sh = vShift(bv, evTop);
-    e = exp2q(mxA - load<i32>(za, 12));
-    const wA3 = (e * mv + (<u32>1 << (sh - 1))) >> sh;
-    esA += <i64>e;
-    e = exp2q(mxB - load<i32>(zb, 12));
-    const wB3 = (e * mv + (<u32>1 << (sh - 1))) >> sh;
-    esB += <i64>e;
-    wsA += <i64>(wA0 + wA1 + wA2 + wA3);
-    wsB += <i64>(wB0 + wB1 + wB2 + wB3);
-    const xA0 = <u64>wA0, xA1 = <u64>wA1, xA2 = <u64>wA2, xA3 = <u64>wA3;
-    const xB0 = <u64>wB0, xB1 = <u64>wB1, xB2 = <u64>wB2, xB3 = <u64>wB3;
-    let v = load<u64>(vt);
-    let c0 = v & LANES32, c1 = (v >> 4) & LANES32, c2 = (v >> 8) & LANES32, c3 = (v >> 12) & LANES32;
-    let d0 = (v >> 16) & LANES32, d1 = (v >> 20) & LANES32, d2 = (v >> 24) & LANES32, d3 = (v >> 28) & LANES32;
-    sA0 += c0 * xA0 + c1 * xA1 + c2 * xA2 + c3 * xA3; sA1 += d0 * xA0 + d1 * xA1 + d2 * xA2 + d3 * xA3;
-    sB0 += c0 * xB0 + c1 * xB1 + c2 * xB2 + c3 * xB3; sB1 += d0 * xB0 + d1 * xB1 + d2 * xB2 + d3 * xB3;
-    v = load<u64>(vt, 8);
+  t = 0;
+  for (let b = 0; b <= lastB; b++) {
+    let v0 = load<u64>(vt), v1 = load<u64>(vt, 8);
     vt += 16;
-    c0 = v & LANES32; c1 = (v >> 4) & LANES32; c2 = (v >> 8) & LANES32; c3 = (v >> 12) & LANES32;
-    d0 = (v >> 16) & LANES32; d1 = (v >> 20) & LANES32; d2 = (v >> 24) & LANES32; d3 = (v >> 28) & LANES32;
-    sA4 += c0 * xA0 + c1 * xA1 + c2 * xA2 + c3 * xA3; sA5 += d0 * xA0 + d1 * xA1 + d2 * xA2 + d3 * xA3;
-    sB4 += c0 * xB0 + c1 * xB1 + c2 * xB2 + c3 * xB3; sB5 += d0 * xB0 + d1 * xB1 + d2 * xB2 + d3 * xB3;
-  }
-  // the last block (vt points at its tiles): positions 4 * lastB .. pos
-  const v0 = load<u64>(vt), v1 = load<u64>(vt, 8);
-  for (let j = 0; j <= lastJ; j++) {
-    const t = (lastB << 2) + j;
-    const bv = <u32>load<u16>(vsBase + (<usize>t << 1));
-    const mv = vMant(bv), sh = vShift(bv, evTop);
-    const eA = exp2q(mxA - load<i32>(zrA + (<usize>t << 2)));
-    const eB = exp2q(mxB - load<i32>(zrB + (<usize>t << 2)));
-    const wA = (eA * mv + (<u32>1 << (sh - 1))) >> sh, wB = (eB * mv + (<u32>1 << (sh - 1))) >> sh;
-    esA += <i64>eA; wsA += <i64>wA; esB += <i64>eB; wsB += <i64>wB;
-    const s = <u64>(j << 2);
-    const c0 = (v0 >> s) & LANES32, d0 = (v0 >> (s + 16)) & LANES32, c1 = (v1 >> s) & LANES32, d1 = (v1 >> (s + 16)) & LANES32;
-    sA0 += c0 * <u64>wA; sA1 += d0 * <u64>wA; sA4 += c1 * <u64>wA; sA5 += d1 * <u64>wA;
-    sB0 += c0 * <u64>wB; sB1 += d0 * <u64>wB; sB4 += c1 * <u64>wB; sB5 += d1 * <u64>wB;
+    const tEnd = b < lastB ? t + 4 : pos + 1;
+    for (; t < tEnd; t++) { // nibble t & 3 of each lane
+      const bv = <u32>load<u16>(vsBase + (<usize>t << 1));
+      const mv = vMant(bv), sh = vShift(bv, evTop);
+      const rnd = (<u32>1 << (sh - 1));
+      const eA = exp2q(mxA - load<i32>(zrA + (<usize>t << 2)));
+      const eB = exp2q(mxB - load<i32>(zrB + (<usize>t << 2)));
+      const wA = <u64>((eA * mv + rnd) >> sh), wB = <u64>((eB * mv + rnd) >> sh);
+      esA += <i64>eA; wsA += <i64>wA; esB += <i64>eB; wsB += <i64>wB;
+      const c0 = v0 & LANES32, d0 = (v0 >> 16) & LANES32, c1 = v1 & LANES32, d1 = (v1 >> 16) & LANES32;
+      sA0 += c0 * wA; sA1 += d0 * wA; sA4 += c1 * wA; sA5 += d1 * wA;
+      sB0 += c0 * wB; sB1 += d0 * wB; sB4 += c1 * wB; sB5 += d1 * wB;
+      v0 >>= 4; v1 >>= 4;
+    }
   }
   const pw = pow2(<i32>ev - 125);
-  let scale = pw / <f64>esA, bias = 8 * wsA;
-  outLane(out, 0, <i64>(sA0 & 0xffffffff), bias, scale); outLane(out, 4, <i64>(sA1 & 0xffffffff), bias, scale);
-  outLane(out, 8, <i64>(sA0 >> 32), bias, scale); outLane(out, 12, <i64>(sA1 >> 32), bias, scale);
-  outLane(out, 16, <i64>(sA4 & 0xffffffff), bias, scale); outLane(out, 20, <i64>(sA5 & 0xffffffff), bias, scale);
-  outLane(out, 24, <i64>(sA4 >> 32), bias, scale); outLane(out, 28, <i64>(sA5 >> 32), bias, scale);
-  scale = pw / <f64>esB; bias = 8 * wsB;
-  outLane(out, 32, <i64>(sB0 & 0xffffffff), bias, scale); outLane(out, 36, <i64>(sB1 & 0xffffffff), bias, scale);
-  outLane(out, 40, <i64>(sB0 >> 32), bias, scale); outLane(out, 44, <i64>(sB1 >> 32), bias, scale);
-  outLane(out, 48, <i64>(sB4 & 0xffffffff), bias, scale); outLane(out, 52, <i64>(sB5 & 0xffffffff), bias, scale);
-  outLane(out, 56, <i64>(sB4 >> 32), bias, scale); outLane(out, 60, <i64>(sB5 >> 32), bias, scale);
+  outDims4(out, sA0, sA1, 8 * wsA, pw / <f64>esA);
+  outDims4(out + 16, sA4, sA5, 8 * wsA, pw / <f64>esA);
+  outDims4(out + 32, sB0, sB1, 8 * wsB, pw / <f64>esB);
+  outDims4(out + 48, sB4, sB5, 8 * wsB, pw / <f64>esB);
+}
+
+// four dims of output from two SWAR value sums (dims 0, 2 and 1, 3 in their 32-bit halves)
+function outDims4(o: usize, s02: u64, s13: u64, bias: i64, scale: f64): void {
+  outLane(o, 0, <i64>(s02 & 0xffffffff), bias, scale); outLane(o, 4, <i64>(s13 & 0xffffffff), bias, scale);
+  outLane(o, 8, <i64>(s02 >> 32), bias, scale); outLane(o, 12, <i64>(s13 >> 32), bias, scale);
 }
