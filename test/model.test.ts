@@ -29,6 +29,9 @@ import { randn, rng, testEngines } from './helpers.ts';
 const engines = await testEngines();
 const TINY: ModelConfig = { dim: 64, hiddenDim: 172, nLayers: 2, nHeads: 8, nKvHeads: 4, vocabSize: 300, seqLen: 24, sharedClassifier: true };
 const UNSHARED: ModelConfig = { dim: 48, hiddenDim: 100, nLayers: 2, nHeads: 4, nKvHeads: 4, vocabSize: 97, seqLen: 16, sharedClassifier: false };
+// three query heads a KV head at head size 8 (the int4 attention's pair of heads, then one alone) and
+// a context that is not a multiple of 4 (its last block of positions is partial), all TOKENS long
+const GQA3: ModelConfig = { dim: 96, hiddenDim: 64, nLayers: 1, nHeads: 12, nKvHeads: 4, vocabSize: 97, seqLen: 11, sharedClassifier: true };
 const TOKENS = [1, 5, 77, 200, 3, 9, 250, 31, 64, 2, 17];
 
 function relErr(got: Float32Array, want: Float64Array): number {
@@ -115,6 +118,7 @@ function check(s: ReturnType<typeof suite>, label: string, model: Model, engine:
 
 const base = modelFromWeights(randomWeights(TINY, 3));
 const unshared = modelFromWeights(randomWeights(UNSHARED, 4));
+const gqa3 = modelFromWeights(randomWeights(GQA3, 5));
 for (const engine of engines) {
   for (const target of targetsOf(engine)) {
     const s = suite(`model on ${engine.name}/${target}`);
@@ -122,6 +126,7 @@ for (const engine of engines) {
     check(s, 'f32 weights, unshared classifier', unshared, engine, target, 'f32', 1e-5);
     for (const kvn of ['int8', 'int3']) check(s, `f32 weights, ${kvn} KV`, base, engine, target, kvn, 1e-5);
     check(s, 'f32 weights, int4 KV (integer attention)', base, engine, target, 'int4', 1e-5);
+    check(s, 'f32 weights, int4 KV, three query heads a KV head, context 11', gqa3, engine, target, 'int4', 1e-5);
     for (const fmt of FORMATS.filter((f) => !f.retired && f.name !== 'f32' && REFS[f.name] && runsOn(f, target))) {
       const q = quantizeModel(base, { layers: fmt, classifier: fmt.family === 'ternary' ? null : fmt });
       check(s, `${fmt.name} weights, int4 KV`, q, engine, target, 'int4', 1e-2);

@@ -338,6 +338,14 @@ const LANES32: u64 = 0x0000000F0000000F;
 const ONES16: u64 = 0x0001000100010001;
 const BIAS16: u64 = 0x8000800080008000; // lanes biased by 2^15: sums within +-2^15 never borrow
 
+// Lane-wise max of four 16-bit lanes below 2^15 (bf16 bits of scales, which are positive): a lane of
+// (a | 2^15) - b keeps its top bit where a >= b and never borrows from the next.
+@inline function max16(a: u64, b: u64): u64 {
+  const ge = (((a | BIAS16) - b) & BIAS16) >> 15;
+  const m = ge * 0xffff;
+  return (a & m) | (b & ~m);
+}
+
 @inline function pow2(n: i32): f64 {
   return reinterpret<f64>(<i64>(n + 1023) << 52);
 }
@@ -374,35 +382,61 @@ const BIAS16: u64 = 0x8000800080008000; // lanes biased by 2^15: sums within +-2
   return <u32>(s < 31 ? s : 31);
 }
 
+// The query head at q quantized into qbuf (the activation quantizer: absmax, qmax 127, codes then the
+// f32 scale) and its score constants: qCorr = 8 * sum qc (the key codes' bias), multiplier A = qA and
+// shift base C = qC (134 + S).
+let qCorr: i64 = 0, qA: i64 = 0, qC: i32 = 0;
+function queryHead(q: usize, bcap: f64): void {
+  const hs = headSize;
+  const qscale = qbuf + <usize>((hs + 7) & ~7);
+  quantize_act(q, qbuf, qscale, 1, hs, 127);
+  let qsum = 0;
+  for (let i = 0; i < hs; i++) qsum += <i32>load<i8>(qbuf + i);
+  qCorr = <i64>(8 * qsum);
+  const bq = min(<f64>load<f32>(qscale) * Math.LOG2E * 1024.0 / Math.sqrt(<f64>hs), bcap);
+  const sa = bq == 0 ? 26 : min(20 - (<i32>((reinterpret<i64>(bq) >> 52) & 0x7ff) - 1023), 26);
+  qA = bq == 0 ? 0 : <i64>Math.floor(bq * pow2(sa) + 0.5);
+  qC = 134 + sa;
+}
+
 function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usize, kvMul: i32): void {
   const hs = headSize;
   const dgs = hs >> 2;
   const npairs = (dgs + 1) >> 1;
-  const qch = qbuf;                                     // the query head's i8 codes
-  const qscale = qbuf + <usize>((hs + 7) & ~7);          // and its f32 scale
+  const qch = qbuf;                                     // the query head's i8 codes (queryHead)
   const ksBase = kScales + ((<usize>(l * nKv + g) * <usize>seqLen) << 1); // (seq) bf16 of this KV head
   const vsBase = vScales + ((<usize>(l * nKv + g) * <usize>seqLen) << 1);
-  // the largest K and V scale exponents over the positions
-  let ek: u32 = 0, ev: u32 = 0;
-  for (let t = 0; t <= pos; t++) {
-    ek = max(ek, <u32>load<u16>(ksBase + (<usize>t << 1)) >> 7);
-    ev = max(ev, <u32>load<u16>(vsBase + (<usize>t << 1)) >> 7);
+  // the largest K and V scale exponents over the positions: the largest scales' bits (positive bf16
+  // order as integers), four positions a load, the last block's lanes past pos masked off
+  let mk: u64 = 0, mv: u64 = 0;
+  const lastW = pos >> 2;
+  const tail: u64 = (pos & 3) == 3 ? <u64>-1 : (<u64>1 << <u64>(((pos & 3) + 1) << 4)) - 1;
+  for (let b = 0; b <= lastW; b++) {
+    const live = b < lastW ? <u64>-1 : tail;
+    mk = max16(mk, load<u64>(ksBase + (<usize>b << 3)) & live);
+    mv = max16(mv, load<u64>(vsBase + (<usize>b << 3)) & live);
   }
+  let ek: u32 = 0, ev: u32 = 0;
+  for (let j = 0; j < 4; j++) {
+    ek = max(ek, <u32>mk & 0xffff); ev = max(ev, <u32>mv & 0xffff);
+    mk >>= 16; mv >>= 16;
+  }
+  ek >>= 7; ev >>= 7;
   const bcap: f64 = 1073741824.0 / (<f64>(127 * 8 * 255) * <f64>hs * pow2(<i32>ek - 134));
   const nb = (pos >> 2) + 1;
   const lastB = nb - 1, lastJ = pos & 3; // the last block holds positions up to pos only (lane lastJ)
   const stride = <usize>(dgs << 3); // from a tile to the same dim group's tile of the next block
   const evTop = 9 + <i32>ev;
-  for (let hh = 0; hh < kvMul; hh++) {
-    // the query head's codes (the activation quantizer: absmax, qmax 127) and score multiplier
-    quantize_act(q + (<usize>(hh * hs) << 2), qch, qscale, 1, hs, 127);
-    let qsum = 0;
-    for (let i = 0; i < hs; i++) qsum += <i32>load<i8>(qch + i);
-    const corr = <i64>(8 * qsum);
-    const bq = min(<f64>load<f32>(qscale) * Math.LOG2E * 1024.0 / Math.sqrt(<f64>hs), bcap);
-    const sa = bq == 0 ? 26 : min(20 - (<i32>((reinterpret<i64>(bq) >> 52) & 0x7ff) - 1023), 26);
-    const a: i64 = bq == 0 ? 0 : <i64>Math.floor(bq * pow2(sa) + 0.5);
-    const c = 134 + sa;
+  let hh = 0;
+  // head size 8 on the scalar build: the query heads two at a time (int4PairHs8)
+  if (!ASC_FEATURE_SIMD && hs == 8) {
+    for (; hh + 2 <= kvMul; hh += 2) {
+      int4PairHs8(l, pos, g, q + (<usize>(hh * hs) << 2), out + (<usize>(hh * hs) << 2), att + (<usize>(hh * seqLen) << 2), att + (<usize>((hh + 1) * seqLen) << 2), bcap, ev, ksBase, vsBase);
+    }
+  }
+  for (; hh < kvMul; hh++) {
+    queryHead(q + (<usize>(hh * hs) << 2), bcap);
+    const corr = qCorr, a = qA, c = qC;
     if (ASC_FEATURE_SIMD) {
       // vector (p, s): lanes 0-3 the signed code of dim 8p+s, lanes 4-7 that of dim 8p+4+s
       for (let p = 0; p < npairs; p++) {
@@ -556,4 +590,82 @@ function attentionInt4(l: i32, pos: i32, g: i32, q: usize, out: usize, att: usiz
       }
     }
   }
+}
+
+// Two query heads of one KV head at head size 8 (two K and two V tiles a block: the 260K shape) in one
+// pass over the codes, with the same arithmetic as the one-head loop above: each tile's nibbles are
+// split once for both heads, the query codes are locals, the exp and value weights go straight into
+// the value sums (locals) instead of through att, and only the scores z_t are stored (zrA, zrB: each
+// head's row of att). Lanes in loops rather than unrolled: the app's size is context on a board.
+function int4PairHs8(l: i32, pos: i32, g: i32, q: usize, out: usize, zrA: usize, zrB: usize, bcap: f64, ev: u32, ksBase: usize, vsBase: usize): void {
+  queryHead(q, bcap);
+  const a0 = <u64>load<i8>(qbuf), a1 = <u64>load<i8>(qbuf, 1), a2 = <u64>load<i8>(qbuf, 2), a3 = <u64>load<i8>(qbuf, 3);
+  const a4 = <u64>load<i8>(qbuf, 4), a5 = <u64>load<i8>(qbuf, 5), a6 = <u64>load<i8>(qbuf, 6), a7 = <u64>load<i8>(qbuf, 7);
+  const biasA: u64 = BIAS16 + <u64>(-qCorr) * ONES16, mulA = qA, cA = qC;
+  queryHead(q + 32, bcap);
+  const b0 = <u64>load<i8>(qbuf), b1 = <u64>load<i8>(qbuf, 1), b2 = <u64>load<i8>(qbuf, 2), b3 = <u64>load<i8>(qbuf, 3);
+  const b4 = <u64>load<i8>(qbuf, 4), b5 = <u64>load<i8>(qbuf, 5), b6 = <u64>load<i8>(qbuf, 6), b7 = <u64>load<i8>(qbuf, 7);
+  const biasB: u64 = BIAS16 + <u64>(-qCorr) * ONES16, mulB = qA, cB = qC;
+  const lastB = pos >> 2;
+
+  // pass 1: scores of both heads (each lane of accA/accB ends at idot + 2^15, as in the one-head loop)
+  let mxA = i32.MIN_VALUE, mxB = i32.MIN_VALUE;
+  let tp = tile(kCodes, l, g, 0, 0);
+  let t = 0;
+  for (let b = 0; b <= lastB; b++) {
+    const w0 = load<u64>(tp), w1 = load<u64>(tp, 8);
+    tp += 16;
+    let accA = biasA + (w0 & LANES16) * a0 + ((w0 >> 4) & LANES16) * a1 + ((w0 >> 8) & LANES16) * a2 + ((w0 >> 12) & LANES16) * a3;
+    let accB = biasB + (w0 & LANES16) * b0 + ((w0 >> 4) & LANES16) * b1 + ((w0 >> 8) & LANES16) * b2 + ((w0 >> 12) & LANES16) * b3;
+    accA += (w1 & LANES16) * a4 + ((w1 >> 4) & LANES16) * a5 + ((w1 >> 8) & LANES16) * a6 + ((w1 >> 12) & LANES16) * a7;
+    accB += (w1 & LANES16) * b4 + ((w1 >> 4) & LANES16) * b5 + ((w1 >> 8) & LANES16) * b6 + ((w1 >> 12) & LANES16) * b7;
+    const tEnd = b < lastB ? t + 4 : pos + 1;
+    for (; t < tEnd; t++) { // lane t & 3
+      const kb = <u32>load<u16>(ksBase + (<usize>t << 1));
+      const m = <i64>((kb & 127) | 128), e = <i32>(kb >> 7);
+      const zA = <i32>(((<i64>(accA & 0xffff) - 0x8000) * m * mulA) >> <i64>(cA - e));
+      const zB = <i32>(((<i64>(accB & 0xffff) - 0x8000) * m * mulB) >> <i64>(cB - e));
+      store<i32>(zrA + (<usize>t << 2), zA);
+      store<i32>(zrB + (<usize>t << 2), zB);
+      mxA = max(mxA, zA); mxB = max(mxB, zB);
+      accA >>= 16; accB >>= 16;
+    }
+  }
+
+  // pass 2: exp weights e_t, value weights wc_t and the value sums of both heads, position by
+  // position; sAn holds dims n and n + 2 of tile n >> 1 in its 32-bit halves
+  const evTop = 9 + <i32>ev;
+  let esA: i64 = 0, wsA: i64 = 0, esB: i64 = 0, wsB: i64 = 0;
+  let sA0: u64 = 0, sA1: u64 = 0, sA4: u64 = 0, sA5: u64 = 0, sB0: u64 = 0, sB1: u64 = 0, sB4: u64 = 0, sB5: u64 = 0;
+  let vt = tile(vCodes, l, g, 0, 0);
+  t = 0;
+  for (let b = 0; b <= lastB; b++) {
+    let v0 = load<u64>(vt), v1 = load<u64>(vt, 8);
+    vt += 16;
+    const tEnd = b < lastB ? t + 4 : pos + 1;
+    for (; t < tEnd; t++) { // nibble t & 3 of each lane
+      const bv = <u32>load<u16>(vsBase + (<usize>t << 1));
+      const mv = vMant(bv), sh = vShift(bv, evTop);
+      const rnd = (<u32>1 << (sh - 1));
+      const eA = exp2q(mxA - load<i32>(zrA + (<usize>t << 2)));
+      const eB = exp2q(mxB - load<i32>(zrB + (<usize>t << 2)));
+      const wA = <u64>((eA * mv + rnd) >> sh), wB = <u64>((eB * mv + rnd) >> sh);
+      esA += <i64>eA; wsA += <i64>wA; esB += <i64>eB; wsB += <i64>wB;
+      const c0 = v0 & LANES32, d0 = (v0 >> 16) & LANES32, c1 = v1 & LANES32, d1 = (v1 >> 16) & LANES32;
+      sA0 += c0 * wA; sA1 += d0 * wA; sA4 += c1 * wA; sA5 += d1 * wA;
+      sB0 += c0 * wB; sB1 += d0 * wB; sB4 += c1 * wB; sB5 += d1 * wB;
+      v0 >>= 4; v1 >>= 4;
+    }
+  }
+  const pw = pow2(<i32>ev - 125);
+  outDims4(out, sA0, sA1, 8 * wsA, pw / <f64>esA);
+  outDims4(out + 16, sA4, sA5, 8 * wsA, pw / <f64>esA);
+  outDims4(out + 32, sB0, sB1, 8 * wsB, pw / <f64>esB);
+  outDims4(out + 48, sB4, sB5, 8 * wsB, pw / <f64>esB);
+}
+
+// four dims of output from two SWAR value sums (dims 0, 2 and 1, 3 in their 32-bit halves)
+function outDims4(o: usize, s02: u64, s13: u64, bias: i64, scale: f64): void {
+  outLane(o, 0, <i64>(s02 & 0xffffffff), bias, scale); outLane(o, 4, <i64>(s13 & 0xffffffff), bias, scale);
+  outLane(o, 8, <i64>(s02 >> 32), bias, scale); outLane(o, 12, <i64>(s13 >> 32), bias, scale);
 }
