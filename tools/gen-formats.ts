@@ -20,6 +20,7 @@ const as = [
     `export const FMT_${up(f.name)}_BLOCK: i32 = ${f.block};`,
     `export const FMT_${up(f.name)}_BLOCK_BYTES: i32 = ${f.blockBytes};`,
     ...(f.rowTile ? [`export const FMT_${up(f.name)}_ROW_TILE: i32 = ${f.rowTile};`] : []),
+    ...(f.rowPanel ? [`export const FMT_${up(f.name)}_ROW_PANEL: i32 = ${f.rowPanel};`] : []),
     ...f.fields.length > 1 ? f.fields.map((x, i) => `export const FMT_${up(f.name)}_${up(x.name)}: i32 = ${offsets(f)[i]}; // byte offset in the block`) : [],
   ]),
   ...ACT_FORMATS.flatMap((a) => [`export const ACT_${up(a.name)}: i32 = ${a.id};`, ...(a.qmax > 0 ? [`export const ACT_${up(a.name)}_QMAX: i32 = ${a.qmax};`] : [])]),
@@ -61,6 +62,7 @@ const c = [
       `_Static_assert(sizeof(${s}) == EF_FMT_${up(f.name)}_BLOCK_BYTES, "${f.name}: block bytes");`,
       ...f.fields.map((x, i) => `_Static_assert(offsetof(${s}, ${x.name}) == ${offsets(f)[i]}, "${f.name}: ${x.name} at byte ${offsets(f)[i]}");`),
       ...(f.rowTile ? [`#define EF_FMT_${up(f.name)}_ROW_TILE ${f.rowTile}`] : []),
+      ...(f.rowPanel ? [`#define EF_FMT_${up(f.name)}_ROW_PANEL ${f.rowPanel}`] : []),
       '',
     ];
   }),
@@ -131,7 +133,7 @@ const md = [
   '',
   '| ggml type | format | bits/weight |',
   '| --- | --- | --- |',
-  ...FORMATS.filter((f) => !f.retired && !(f.rowTile && f.rowTile > 1) && f.id > 0).map((f) => `| ${1024 + f.id} | ${f.name} | ${bitsPerWeight(f)} |`),
+  ...FORMATS.filter((f) => !f.retired && !(f.rowTile && f.rowTile > 1) && !f.rowPanel && f.id > 0).map((f) => `| ${1024 + f.id} | ${f.name} | ${bitsPerWeight(f)} |`),
   '',
 ].join('\n');
 
