@@ -91,39 +91,20 @@ export function gemm_f32p8_f32_naive(w: usize, wscale: f32, x: usize, xs: usize,
 // (its loops then load with no check of their own, which lets a C compiler vectorize them).
 @inline
 function gemvF32P8(w: usize, x: usize, y: usize, m: i32, kb: usize): void {
-  const end4 = x + (kb & ~(<usize>15)), end = x + kb;
+  const end = x + kb;
   let p = w;
   let r = 0;
   for (; r + 8 <= m; r += 8) {
     let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0, a4: f32 = 0, a5: f32 = 0, a6: f32 = 0, a7: f32 = 0;
     let q = x;
-    if (q < end4) {
+    if (q < end) {
       do {
-        // The turn's last weight and x first: after wasm2c each load checks its own bounds, and
-        // these two checks passing imply every other load of the turn's (same pointer, lower offset),
-        // so the C compiler drops those and the turn's loads share one basic block.
-        const w31 = load<f32>(p, 124), v3 = load<f32>(q, 12);
-        let v = load<f32>(q);
+        const v = load<f32>(q);
         a0 += load<f32>(p) * v; a1 += load<f32>(p, 4) * v; a2 += load<f32>(p, 8) * v; a3 += load<f32>(p, 12) * v;
         a4 += load<f32>(p, 16) * v; a5 += load<f32>(p, 20) * v; a6 += load<f32>(p, 24) * v; a7 += load<f32>(p, 28) * v;
-        v = load<f32>(q, 4);
-        a0 += load<f32>(p, 32) * v; a1 += load<f32>(p, 36) * v; a2 += load<f32>(p, 40) * v; a3 += load<f32>(p, 44) * v;
-        a4 += load<f32>(p, 48) * v; a5 += load<f32>(p, 52) * v; a6 += load<f32>(p, 56) * v; a7 += load<f32>(p, 60) * v;
-        v = load<f32>(q, 8);
-        a0 += load<f32>(p, 64) * v; a1 += load<f32>(p, 68) * v; a2 += load<f32>(p, 72) * v; a3 += load<f32>(p, 76) * v;
-        a4 += load<f32>(p, 80) * v; a5 += load<f32>(p, 84) * v; a6 += load<f32>(p, 88) * v; a7 += load<f32>(p, 92) * v;
-        a0 += load<f32>(p, 96) * v3; a1 += load<f32>(p, 100) * v3; a2 += load<f32>(p, 104) * v3; a3 += load<f32>(p, 108) * v3;
-        a4 += load<f32>(p, 112) * v3; a5 += load<f32>(p, 116) * v3; a6 += load<f32>(p, 120) * v3; a7 += w31 * v3;
-        p += 128;
-        q += 16;
-      } while (q < end4);
-    }
-    while (q < end) {
-      const v = load<f32>(q);
-      a7 += load<f32>(p, 28) * v; a6 += load<f32>(p, 24) * v; a5 += load<f32>(p, 20) * v; a4 += load<f32>(p, 16) * v;
-      a3 += load<f32>(p, 12) * v; a2 += load<f32>(p, 8) * v; a1 += load<f32>(p, 4) * v; a0 += load<f32>(p) * v;
-      p += 32;
-      q += 4;
+        p += 32;
+        q += 4;
+      } while (q < end);
     }
     store<f32>(y, a0); store<f32>(y, a1, 4); store<f32>(y, a2, 8); store<f32>(y, a3, 12);
     store<f32>(y, a4, 16); store<f32>(y, a5, 20); store<f32>(y, a6, 24); store<f32>(y, a7, 28);
