@@ -9,7 +9,7 @@ export { tok_text, tok_tokens, tok_piece, tok_encode, tok_decode } from './model
 export { chat_reset, chat_turn, chat_next, chat_pos, gen_begin, gen_next, gen_token, chat_token } from './model/chat';
 export { tables_hash } from './tables.gen';
 export { gemm_bmd3g128_i8_naive, gemm_bmd3g128_i4_naive, gemm_bmd3g128_i8_bitserial, gemm_bmd3g128_i4_bitserial, gemm_bmd4g128_i8_naive, gemm_bmd4g128_i4_naive, gemm_bmd4g128_i8_bitserial, gemm_bmd4g128_i4_bitserial, gemm_bmd4g128_i8_swar, gemm_bmd4g128_i4_swar } from './kernels/bitmod';
-export { gemm_f32_f32_naive } from './kernels/float';
+export { gemm_f32_f32_naive, gemm_f32p8_f32_naive } from './kernels/float';
 export { gemm_i2g32_i8_naive, gemm_i2g32_i4_naive, gemm_i2g32_i8_swar, gemm_i2g32_i4_swar, gemm_i2g64_i8_naive, gemm_i2g64_i4_naive, gemm_i2g64_i8_swar, gemm_i2g64_i4_swar, gemm_i2g128_i8_naive, gemm_i2g128_i4_naive, gemm_i2g128_i8_swar, gemm_i2g128_i4_swar, gemm_i3g32_i8_naive, gemm_i3g32_i4_naive, gemm_i3g32_i8_swar, gemm_i3g32_i4_swar, gemm_i3g64_i8_naive, gemm_i3g64_i4_naive, gemm_i3g64_i8_swar, gemm_i3g64_i4_swar, gemm_i3g128_i8_naive, gemm_i3g128_i4_naive, gemm_i3g128_i8_swar, gemm_i3g128_i4_swar, gemm_i4g32_i8_naive, gemm_i4g32_i4_naive, gemm_i4g32_i8_swar, gemm_i4g32_i4_swar, gemm_i4g64_i8_naive, gemm_i4g64_i4_naive, gemm_i4g64_i8_swar, gemm_i4g64_i4_swar, gemm_i4g128_i8_naive, gemm_i4g128_i4_naive, gemm_i4g128_i8_swar, gemm_i4g128_i4_swar } from './kernels/lowbit';
 export { gemm_q8_0_i8_naive } from './kernels/q8';
 export { gemm_tq2_i8_naive, gemm_tq2_i4_naive, gemm_tq1_i8_naive, gemm_tq1_i4_naive, gemm_tb1_i8_naive, gemm_tb1_i4_naive, gemm_tb1_i8_bitserial, gemm_tb1_i4_bitserial, gemm_tb1_i8_lut, gemm_tb1_i4_lut, gemm_tt4_i8_naive, gemm_tt4_i4_naive } from './kernels/ternary';

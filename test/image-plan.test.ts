@@ -14,6 +14,9 @@ import { kvFormat } from '../host/model/kv.ts';
 import { planModel } from '../host/model/plan.ts';
 import { ModelRuntime } from '../host/model/runtime.ts';
 import { formatByName } from '../host/quant/formats.ts';
+import { TENSOR_CLASSIFIER } from '../host/model/desc.ts';
+import { dequantize } from '../host/model/quantize.ts';
+import { MATRIX_NAMES, matrixShape } from '../host/model/model.ts';
 import { tinyModel } from './fixtures/image.ts';
 import { testEngines } from './helpers.ts';
 
@@ -92,6 +95,24 @@ p('the image size in the plan is the packed image to the byte', () => {
   const res = packModel(src, { board: boardByName('host'), quant: tb1, kv: int4, app, tool: 'test', source: 'synthetic' });
   assert.is(res.plan.image, res.bytes.byteLength);
   assert.is(res.image.config.plannedLinear, res.plan.linear);
+});
+
+p('f32 weights packed for the device build: matrices in 8-row panels (f32p8), the shared embedding the same bytes; read back, the same values; planned for the simd build, rows again', () => {
+  const src = tinyModel(C, 5); // hidden 172: panels and a tail of 4 rows
+  const res = packModel(src, { board: boardByName('host'), kv: f32kv, app, tool: 'test', source: 'synthetic' });
+  const img = readImage(res.bytes);
+  assert.ok(img.config.sharedClassifier, 'one copy of the embedding and classifier');
+  for (const t of img.tensors) assert.is(t.format.name, t.role === 'norm' ? 'f32' : 'f32p8', t.name);
+  const back = imageToModel(img);
+  const same = (a: Float32Array, b: Float32Array, what: string) => assert.ok(a.length === b.length && a.every((v, i) => Object.is(v, b[i])), what);
+  same(dequantize(back.embedding, C.vocabSize, C.dim), dequantize(src.embedding, C.vocabSize, C.dim), 'embedding');
+  for (const n of MATRIX_NAMES) {
+    const [rows, cols] = matrixShape(C, n);
+    same(dequantize(back.layers[1][n], rows, cols), dequantize(src.layers[1][n], rows, cols), n);
+  }
+  const simd = planModel(back, { target: 'simd', kv: f32kv }, 0);
+  for (const t of simd.tensors) assert.is(t.format.name, 'f32', `simd ${t.name}`);
+  assert.is(simd.tensors[TENSOR_CLASSIFIER].data, simd.tensors[0].data, 'simd: the classifier still reads the embedding');
 });
 
 p('the tok/s estimate scales a measurement here by the fib call rates, and adds flash reads', () => {

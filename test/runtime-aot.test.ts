@@ -62,12 +62,39 @@ test('the float32 path (kjv-esp32-260k-fp, f32 KV): the AOT app decodes the toke
   const rt = ModelRuntime.create(model, await getEngine('wasm3'), { target: 'device', kv: kvFormat('f32')!, act: 'i8', batch: 1, sampler: false });
   let tokens: number[], dump: Dump;
   try {
+    // every f32 matrix in 8-row panels: the f32p8 kernel, vectorized after aot-gen.sh's range check
+    assert.ok(rt.plan.tensors.filter((t) => t.kind !== 'vector').every((t) => t.format.name === 'f32p8'), 'f32 weights in panels');
     dump = dumpRuntime(rt, join(dir, 'fp'));
     tokens = hostDecode(rt, STEPS);
   } finally {
     rt.close();
   }
   assert.equal(appRunDecode('aot', dump, STEPS).tokens, tokens);
+  // under a memory limit the streamed matrices keep rows (f32) beside resident panels: the same tokens
+  const all = ModelRuntime.create(model, await getEngine('wasm3'), { target: 'device', kv: kvFormat('f32')!, act: 'i8', batch: 1, sampler: false });
+  const limit = all.plan.memory.total - Math.floor(all.plan.memory.residentWeights / 2);
+  all.close();
+  const tight = ModelRuntime.create(model, await getEngine('wasm3'), { target: 'device', kv: kvFormat('f32')!, act: 'i8', batch: 1, sampler: false, memoryLimit: limit, capMemory: true });
+  let mixed: number[];
+  try {
+    const forms = new Set(tight.plan.tensors.filter((t) => t.kind === 'matrix').map((t) => `${t.format.name} ${t.resident ? 'resident' : 'streamed'}`));
+    assert.equal([...forms].sort(), ['f32 streamed', 'f32p8 resident']);
+    dump = dumpRuntime(tight, join(dir, 'fp-tight'));
+    mixed = hostDecode(tight, STEPS);
+  } finally {
+    tight.close();
+  }
+  assert.equal(mixed, tokens);
+  assert.equal(appRunDecode('aot', dump, STEPS).tokens, tokens);
+});
+
+test('aot-gen.sh: the f32p8 kernel checks its three ranges once per call, then runs a copy without per-access checks', () => {
+  const c = readFileSync(fromRoot('boards', 'runtime', 'build', 'aot', 'app_module.c'), 'utf8');
+  const copy = /static void w2c_gemm_f32p8_f32_naive_in_range\([^)]*\) \{\n([\s\S]*?)\n\}\n/.exec(c);
+  assert.ok(copy, 'the in-range copy');
+  assert.ok(/ef_f32_load_in_range\(/.test(copy![1]) && !/[^_]f32_load\(|[^_]f32_store\(/.test(copy![1]), 'its accesses unchecked');
+  const orig = /static void w2c_gemm_f32p8_f32_naive\([^)]*\) \{\n  if \(ef_f32p8_in_range\(([\s\S]*?)\n\}\n/.exec(c);
+  assert.ok(orig && /[^_]f32_load\(/.test(orig[1]), 'the kernel: the range check, then the checked body for calls outside it');
 });
 
 test('a trap comes back as the same error line from both app layers: an access past the memory cap', () => {

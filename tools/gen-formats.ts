@@ -20,6 +20,7 @@ const as = [
     `export const FMT_${up(f.name)}_BLOCK: i32 = ${f.block};`,
     `export const FMT_${up(f.name)}_BLOCK_BYTES: i32 = ${f.blockBytes};`,
     ...(f.rowTile ? [`export const FMT_${up(f.name)}_ROW_TILE: i32 = ${f.rowTile};`] : []),
+    ...(f.rowPanel ? [`export const FMT_${up(f.name)}_ROW_PANEL: i32 = ${f.rowPanel};`] : []),
     ...f.fields.length > 1 ? f.fields.map((x, i) => `export const FMT_${up(f.name)}_${up(x.name)}: i32 = ${offsets(f)[i]}; // byte offset in the block`) : [],
   ]),
   ...ACT_FORMATS.flatMap((a) => [`export const ACT_${up(a.name)}: i32 = ${a.id};`, ...(a.qmax > 0 ? [`export const ACT_${up(a.name)}_QMAX: i32 = ${a.qmax};`] : [])]),
@@ -61,6 +62,7 @@ const c = [
       `_Static_assert(sizeof(${s}) == EF_FMT_${up(f.name)}_BLOCK_BYTES, "${f.name}: block bytes");`,
       ...f.fields.map((x, i) => `_Static_assert(offsetof(${s}, ${x.name}) == ${offsets(f)[i]}, "${f.name}: ${x.name} at byte ${offsets(f)[i]}");`),
       ...(f.rowTile ? [`#define EF_FMT_${up(f.name)}_ROW_TILE ${f.rowTile}`] : []),
+      ...(f.rowPanel ? [`#define EF_FMT_${up(f.name)}_ROW_PANEL ${f.rowPanel}`] : []),
       '',
     ];
   }),
@@ -91,6 +93,17 @@ const md = [
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...FORMATS.map((f) =>
     `| ${f.id} | ${f.name}${f.retired ? ' (retired)' : ''} | ${f.family} | ${f.block} | ${f.blockBytes} | ${bitsPerWeight(f).toFixed(3)} | ${f.tensorScale ? 'f32' : '-'} | ${f.kernels.map((k) => `${k.name} (${k.acts.join('/')}${k.targets.length === 1 ? `, ${k.targets[0]} only` : ''})`).join(', ')} | ${f.layout} |`),
+  '',
+  '## f32p8: f32 weights in 8-row panels',
+  '',
+  'The same float32 values as f32, stored as the device build\'s GEMV reads them. For an (M, K) matrix, whole panels come first: panel p ' +
+    '(rows 8p..8p+7, p < floor(M/8)) is 8K floats, float 8i+j of the panel = w[8p+j][i] (so per input i the panel\'s eight weights lie together); ' +
+    'the last M mod 8 rows follow row by row, as f32 (no padding: the matrix has exactly M*K*4 bytes, rows r0.. of a chunk starting at a ' +
+    'multiple of 8 start at byte r0*K*4). The kernel (and the reference, host/quant/ref/float.ts, bit for bit) sums each row in float32 in ' +
+    'llama2.c run.c\'s order, acc += w[r][i] * x[i] for i ascending, so an f32 model decodes run.c\'s tokens either way. A streamed chunk of ' +
+    'rows is a multiple of 8 but for the last (the descriptor\'s row tile is 8). Nobody names it: the plan (host/model/plan.ts F32_PANELS) stores ' +
+    'every resident f32 matrix of the device build in it, and a streamed one in rows; an embedding shared with a panelled classifier is the ' +
+    'same bytes, and the app reads its row r < 8*floor(M/8) as every 8th float from its panel\'s start + r mod 8.',
   '',
   '## Activation formats',
   '',
@@ -131,7 +144,7 @@ const md = [
   '',
   '| ggml type | format | bits/weight |',
   '| --- | --- | --- |',
-  ...FORMATS.filter((f) => !f.retired && !(f.rowTile && f.rowTile > 1) && f.id > 0).map((f) => `| ${1024 + f.id} | ${f.name} | ${bitsPerWeight(f)} |`),
+  ...FORMATS.filter((f) => !f.retired && !(f.rowTile && f.rowTile > 1) && !f.rowPanel && f.id > 0).map((f) => `| ${1024 + f.id} | ${f.name} | ${bitsPerWeight(f)} |`),
   '',
 ].join('\n');
 

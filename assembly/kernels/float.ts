@@ -77,6 +77,53 @@ function gemvF32(w: usize, x: usize, y: usize, m: i32, kb: usize): void {
   }
 }
 
+// f32p8 (docs/formats.md): the same product with w in panels of 8 rows, [row / 8][k][8], the last
+// m mod 8 rows row by row. Each row is summed in run.c's order, as gemm_f32_f32_naive sums it (the
+// same bits). Per x one pointer and eight consecutive floats: constant load offsets under wasm3, and
+// after wasm2c eight independent sums over adjacent loads that a C compiler's SLP vectorizer turns
+// into one 256-bit multiply and add per x, with no reassociation (each lane is one row's chain).
+export function gemm_f32p8_f32_naive(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
+  const kb = <usize>k << 2;
+  for (let t = 0; t < n; t++) gemvF32P8(w, x + <usize>t * kb, y + ((<usize>t * <usize>m) << 2), m, kb);
+}
+
+// Inlined: after wasm2c, boards/runtime/aot-gen.sh gives the exported kernel one range check per call
+// (its loops then load with no check of their own, which lets a C compiler vectorize them).
+@inline
+function gemvF32P8(w: usize, x: usize, y: usize, m: i32, kb: usize): void {
+  const end = x + kb;
+  let p = w;
+  let r = 0;
+  for (; r + 8 <= m; r += 8) {
+    let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0, a4: f32 = 0, a5: f32 = 0, a6: f32 = 0, a7: f32 = 0;
+    let q = x;
+    if (q < end) {
+      do {
+        const v = load<f32>(q);
+        a0 += load<f32>(p) * v; a1 += load<f32>(p, 4) * v; a2 += load<f32>(p, 8) * v; a3 += load<f32>(p, 12) * v;
+        a4 += load<f32>(p, 16) * v; a5 += load<f32>(p, 20) * v; a6 += load<f32>(p, 24) * v; a7 += load<f32>(p, 28) * v;
+        p += 32;
+        q += 4;
+      } while (q < end);
+    }
+    store<f32>(y, a0); store<f32>(y, a1, 4); store<f32>(y, a2, 8); store<f32>(y, a3, 12);
+    store<f32>(y, a4, 16); store<f32>(y, a5, 20); store<f32>(y, a6, 24); store<f32>(y, a7, 28);
+    y += 32;
+  }
+  // the last m mod 8 rows, row by row
+  for (; r < m; r++) {
+    let acc: f32 = 0;
+    let q = x;
+    while (q < end) {
+      acc += load<f32>(p) * load<f32>(q);
+      p += 4;
+      q += 4;
+    }
+    store<f32>(y, acc);
+    y += 4;
+  }
+}
+
 export function gemm_f32_f32_simd(w: usize, wscale: f32, x: usize, xs: usize, y: usize, m: i32, k: i32, n: i32): void {
   if (ASC_FEATURE_SIMD) {
     const k4 = k & ~3;

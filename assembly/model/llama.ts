@@ -10,6 +10,7 @@
 import { weights_read } from '../abi';
 import { arena_alloc, arena_top, scratch } from '../arena';
 import { quantize_act } from '../kernels/act';
+import { FMT_F32, FMT_F32P8, FMT_F32P8_ROW_PANEL } from '../kernels/formats.gen';
 import { gemm_dispatch } from './dispatch.gen';
 import {
   D_BATCH, D_DIM, D_DIM_STRIDE, D_HEADS, D_HIDDEN, D_HIDDEN_STRIDE, D_KV_FORMAT, D_KV_HEADS, D_KV_STRIDE, D_LAYERS, D_LOGITS,
@@ -185,20 +186,35 @@ function matmul(t: usize, src: usize, srcStride: i32, dst: usize, dstStride: i32
   }
 }
 
-// The embedding row of `token` into out (dim f32): f32 rows are copied, q8_0 rows dequantized.
+// The embedding row of `token` into out (dim f32): f32 rows are copied, f32p8 rows gathered from
+// their panel (a classifier in panels shares its bytes), q8_0 rows dequantized.
 function embed(token: i32, out: usize): void {
   const t = tensor(TENSOR_EMBEDDING);
-  const rowBytes = tw(t, T_ROW_BYTES);
+  const rowBytes = tw(t, T_ROW_BYTES), fmt = tw(t, T_FORMAT);
+  const panel = FMT_F32P8_ROW_PANEL;
+  if (fmt == FMT_F32P8 && token < tw(t, T_M) - tw(t, T_M) % panel) {
+    // row j of a panel: every panel-th float from the panel's start + j
+    const at = <usize>(token - token % panel) * <usize>rowBytes + (<usize>(token % panel) << 2);
+    const stride = <usize>panel << 2;
+    if (tw(t, T_RESIDENT) != 0) {
+      const p = <usize>tw(t, T_PTR) + at;
+      for (let i = 0; i < dim; i++) store<f32>(out + (<usize>i << 2), load<f32>(p + <usize>i * stride));
+    } else {
+      for (let i = 0; i < dim; i++) weights_read(out + (<usize>i << 2), tw(t, T_OFFSET) + <i32>(at + <usize>i * stride), 4);
+    }
+    return;
+  }
+  const plain = fmt == FMT_F32 || fmt == FMT_F32P8; // (f32p8's last rows are stored as f32)
   let row: usize;
   if (tw(t, T_RESIDENT) != 0) row = <usize>tw(t, T_PTR) + <usize>token * <usize>rowBytes;
-  else if (tw(t, T_FORMAT) == 0) {
+  else if (plain) {
     weights_read(out, tw(t, T_OFFSET) + token * rowBytes, dim << 2);
     return;
   } else {
     weights_read(stage, tw(t, T_OFFSET) + token * rowBytes, rowBytes);
     row = stage;
   }
-  if (tw(t, T_FORMAT) == 0) copy(out, row, <usize>dim << 2);
+  if (plain) copy(out, row, <usize>dim << 2);
   else {
     // q8_0: blocks of f32 d, 32 x i8
     for (let i = 0; i < dim; i++) {

@@ -41,7 +41,7 @@ export function imageChoices(o: ImageFlags): ImageChoices {
   let embed: WeightFormat | undefined;
   if (o.embed !== undefined) {
     embed = formatByName(o.embed);
-    if (!embed || !embed.embedding) throw new UserError(`unknown --embed '${o.embed}': expected ${EMBEDDING_FORMATS.map((f) => f.name).join(' or ')} (the runtime reads embeddings in these)`);
+    if (!embed || !EMBEDDING_FORMATS.includes(embed)) throw new UserError(`unknown --embed '${o.embed}': expected ${EMBEDDING_FORMATS.map((f) => f.name).join(' or ')} (the runtime reads embeddings in these)`);
   }
   const kv = kvFormat(o.kv ?? 'f32');
   if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);

@@ -2,11 +2,10 @@
 // CRCs, SHA-256, signature, then contents) and stops at the first failure with an ImageError naming the
 // part, what it found and what it needed. Returns views into the bytes, never copies.
 import { boardById, boardLabel, boardRuns, type BoardProfile } from '../board/boards.ts';
-import { actFormat, formatById, matrixBytes, type WeightFormat } from '../quant/formats.ts';
+import { actFormat, formatById, matrixBytes, streamTile, type WeightFormat } from '../quant/formats.ts';
 import * as D from '../model/desc.ts';
 import { KERNELS } from '../model/dispatch.ts';
 import { kvFormat } from '../model/kv.ts';
-import { rowTileOf } from '../model/quantize.ts';
 import type { QuantTensor } from '../quant/tensor.ts';
 import { crc32, hex32 } from './crc32.ts';
 import {
@@ -380,7 +379,7 @@ function checkDescriptor(b: Uint8Array, c: ImageConfig, tensors: ImageTensor[], 
     }
     if (w(e + D.T_PTR) !== 0) fail('descriptor_tensor', `${what}: pointer is ${u(e + D.T_PTR)}, expected 0 (model_init sets it)`);
     if (u(e + D.T_SCALE) !== f32bits(t.scale)) fail('descriptor_tensor', `${what}: tensor scale differs from the directory's ${t.scale}`);
-    const rowBytes = matrixBytes(t.format, 1, t.kPadded), tile = matrix ? rowTileOf(t.format) : 1;
+    const rowBytes = matrixBytes(t.format, 1, t.kPadded), tile = matrix ? streamTile(t.format) : 1;
     if (w(e + D.T_ROW_BYTES) !== rowBytes || w(e + D.T_ROW_TILE) !== tile) {
       fail('descriptor_tensor', `${what}: rows of ${w(e + D.T_ROW_BYTES)} bytes in tiles of ${w(e + D.T_ROW_TILE)}, expected ${rowBytes} and ${tile}`);
     }
@@ -395,7 +394,7 @@ function checkDescriptor(b: Uint8Array, c: ImageConfig, tensors: ImageTensor[], 
     if (res !== 0 && res !== 1) fail('descriptor_resident', `${what}: resident is ${res}, expected 0 or 1`);
     if (vector && res === 0) fail('descriptor_resident', `${what}: a norm weight streamed (the runtime keeps them resident)`);
     if (res === 0) {
-      const needStage = matrix ? rowBytes * tile : t.format.name === 'f32' ? 0 : rowBytes;
+      const needStage = matrix ? rowBytes * tile : t.format.family === 'float' ? 0 : rowBytes; // f32 rows (f32p8: floats) are read straight into the activations
       if (stage < needStage) fail('descriptor_resident', `${what} streams through a ${stage}-byte staging buffer, one ${matrix ? 'row tile' : 'row'} needs ${needStage}`);
     }
     resident[descriptorImageTensor(c, i)] |= res;

@@ -5,7 +5,7 @@
 // model_init (assembly/model/llama.ts), so the plan predicts the linear-memory high-water mark to the
 // byte (test/model.test.ts checks it) and can fit a memory limit before anything runs.
 import { UserError } from '../errors.ts';
-import { actFormat, formatByName, matrixBytes, type ActFormatName, type Target, type WeightFormat } from '../quant/formats.ts';
+import { actFormat, formatByName, kernelExport, matrixBytes, streamTile, type ActFormatName, type Target, type WeightFormat } from '../quant/formats.ts';
 import { headDim, kvDim, type ModelConfig } from './config.ts';
 import * as D from './desc.ts';
 import { kernelEntry, type KernelEntry } from './dispatch.ts';
@@ -44,6 +44,7 @@ export interface TensorPlan {
   rowTile: number;
   resident: boolean;
   data: Uint8Array;
+  forms?: { rows: RowForm; panels: RowForm }; // an f32 matrix the plan panels (f32p8) where it is resident
 }
 
 export interface MemoryPlan {
@@ -82,6 +83,19 @@ export interface Plan {
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 const F32 = formatByName('f32')!;
+const F32P8 = formatByName('f32p8')!;
+
+// Which f32 matrices the device build reads in 8-row panels (f32p8: the same values, the GEMV's
+// form, each row summed in run.c's order as before). Measured interleaved on one app (README, the
+// AOT rows): the AOT build 1.8x (15m f32) to 3x (260k f32) with every f32 matrix in panels, 1.1x with
+// the classifier only; wasm3 about +10 %. The simd build's f32 kernel sums in four lanes: rows.
+export const F32_PANELS: Record<Target, 'all' | 'classifier' | 'none'> = { device: 'all', simd: 'none' };
+
+function panelled(name: string, t: Matrix, opts: PlanOptions): boolean {
+  const which = F32_PANELS[opts.target];
+  if (t.format.id !== F32.id || which === 'none' || (which === 'classifier' && name !== 'classifier')) return false;
+  return opts.has?.(kernelExport(F32P8, 'f32', 'naive')) ?? true;
+}
 
 export function chooseKernel(format: WeightFormat, want: ActFormatName, target: Target, force?: string, has: (name: string) => boolean = () => true): KernelEntry {
   const acts: ActFormatName[] = format.family === 'float' ? ['f32'] : want === 'i4' ? ['i4', 'i8'] : ['i8'];
@@ -100,14 +114,37 @@ export function chooseKernel(format: WeightFormat, want: ActFormatName, target: 
 
 function matrixPlan(name: string, t: Matrix, rows: number, cols: number, opts: PlanOptions): TensorPlan {
   let mt = t;
-  if (mt.m % rowTileOf(mt.format) !== 0 || mt.k % mt.format.block !== 0) mt = convert(t, rows, cols, F32);
-  const tile = rowTileOf(mt.format);
+  if (mt.m % rowTileOf(mt.format) !== 0 || mt.k % mt.format.block !== 0 || mt.format.id === F32P8.id) mt = convert(t, rows, cols, F32);
   const want = opts.act === 'a4.8' ? (/\.(wo|w2)$/.test(name) || !name.startsWith('layers.') ? 'i8' : 'i4') : opts.act ?? 'i8';
-  const kernel = chooseKernel(mt.format, want, opts.target, opts.variant, opts.has);
-  return {
-    name, kind: 'matrix', format: mt.format, kernel, act: kernel.act, m: mt.m, k: mt.k, scale: mt.scale,
-    offset: 0, bytes: mt.data.byteLength, rowBytes: matrixBytes(mt.format, 1, mt.k), rowTile: tile, resident: true, data: mt.data,
+  const form = (f: WeightFormat, data: Uint8Array): RowForm => ({ format: f, data, kernel: chooseKernel(f, want, opts.target, opts.variant, opts.has) });
+  const rowsForm = form(mt.format, mt.data);
+  const forms = panelled(name, mt, opts) ? { rows: rowsForm, panels: form(F32P8, convert(mt, rows, cols, F32P8).data) } : undefined;
+  const tp: TensorPlan = {
+    name, kind: 'matrix', format: mt.format, kernel: rowsForm.kernel, act: rowsForm.kernel.act, m: mt.m, k: mt.k, scale: mt.scale,
+    offset: 0, bytes: mt.data.byteLength, rowBytes: matrixBytes(mt.format, 1, mt.k), rowTile: 1, resident: true, data: mt.data, forms,
   };
+  useForm(tp, forms ? forms.panels : rowsForm);
+  return tp;
+}
+
+// A matrix's stored form and the kernel that reads it.
+interface RowForm { format: WeightFormat; data: Uint8Array; kernel: KernelEntry }
+
+function useForm(t: TensorPlan, f: RowForm): void {
+  t.format = f.format; t.data = f.data; t.kernel = f.kernel; t.act = f.kernel.act;
+  t.rowTile = streamTile(f.format);
+}
+
+// A resident f32 matrix is read in panels where the plan panels it; a streamed one in rows (one row of
+// the staging buffer, not a panel of 8). A shared embedding follows its classifier (the same bytes).
+function placeForm(plan: Plan, t: TensorPlan): void {
+  if (!t.forms) return;
+  const f = t.resident ? t.forms.panels : t.forms.rows;
+  if (f.data === t.data) return;
+  const emb = plan.tensors[0];
+  const shared = emb.data === t.data;
+  useForm(t, f);
+  if (shared) { emb.format = f.format; emb.data = f.data; }
 }
 
 function vectorPlan(name: string, v: Float32Array): TensorPlan {
@@ -146,6 +183,11 @@ function planFor(model: Model, opts: PlanOptions, heapBase: number): Plan {
     offset: 0, bytes: emb.data.byteLength, rowBytes: matrixBytes(emb.format, 1, c.dim), rowTile: 1, resident: true, data: emb.data,
   };
   const classifier = matrixPlan('classifier', model.classifier ?? model.embedding, c.vocabSize, c.dim, opts);
+  if (!model.classifier && emb === model.embedding && classifier.data !== emb.data && classifier.format.family === 'float' && emb.format.family === 'float') {
+    // a shared classifier in the other row form (f32 <-> f32p8): the embedding reads the same bytes (one copy)
+    embedding.format = classifier.format;
+    embedding.data = classifier.data;
+  }
   const tensors: TensorPlan[] = [embedding, vectorPlan('rms_final', model.rmsFinal), classifier];
   model.layers.forEach((l, i) => {
     const m = (n: (typeof MATRIX_NAMES)[number], rows: number, cols: number) => matrixPlan(`layers.${i}.${n}`, l[n], rows, cols, opts);
@@ -187,7 +229,7 @@ function minStage(plan: Plan): number {
   for (const t of plan.tensors) {
     if (t.resident) continue;
     if (t.kind === 'matrix') s = Math.max(s, t.rowBytes * t.rowTile);
-    if (t.kind === 'embedding' && t.format.name !== 'f32') s = Math.max(s, t.rowBytes);
+    if (t.kind === 'embedding' && t.format.family !== 'float') s = Math.max(s, t.rowBytes);
   }
   return s;
 }
@@ -196,6 +238,7 @@ function minStage(plan: Plan): number {
 // first, while they fit; the rest streams through a staging buffer grown into what is left.
 function fitMemory(plan: Plan, heapBase: number, limit: number): void {
   for (const t of plan.tensors) if (t.kind !== 'vector') t.resident = false;
+  for (const t of plan.tensors) placeForm(plan, t);
   plan.stageBytes = 0;
   plan.stageBytes = minStage(plan);
   let m = memoryPlan(plan, heapBase);
@@ -205,11 +248,13 @@ function fitMemory(plan: Plan, heapBase: number, limit: number): void {
   const candidates = plan.tensors.filter((t) => t.kind === 'matrix').sort((a, b) => b.bytes - a.bytes);
   for (const t of candidates) {
     t.resident = true;
+    placeForm(plan, t);
     const s = plan.stageBytes;
     plan.stageBytes = minStage(plan);
     m = memoryPlan(plan, heapBase);
     if (m.total > limit) {
       t.resident = false;
+      placeForm(plan, t);
       plan.stageBytes = s;
     }
   }

@@ -24,6 +24,9 @@ export interface WeightFormat {
   blockBytes: number;      // bytes per block, scales included
   tensorScale: boolean;    // true: one f32 scale per tensor is passed to the kernels (ternary absmean)
   rowTile?: number;        // rows are interleaved in tiles of this many (M must be a multiple); default 1
+  // rows are interleaved in panels of this many, the last M mod rowPanel rows stored row by row (any M,
+  // no padding); a streamed chunk of rows starts at a panel (the descriptor's row tile)
+  rowPanel?: number;
   layout: string;          // the byte layout of one block, and how to decode it
   fields: BlockField[];    // the block's fields in byte order (a C struct of them is blockBytes long)
   kernels: KernelVariant[];
@@ -179,6 +182,18 @@ export const FORMATS: readonly WeightFormat[] = [
     prefer: { device: 'naive', simd: 'lut' }, embedding: false, ternaryFor: ['simd'],
   },
   bitmod(17, 3, 32), bitmod(18, 3, 64), bitmod(19, 4, 32), bitmod(20, 4, 64),
+  {
+    // f32 as the device build's GEMV reads it: per input i, the eight rows it computes at once lie
+    // together, so it loads x[i] once and eight consecutive floats (one 256-bit multiply and add after
+    // wasm2c and a C compiler; constant offsets from one pointer under wasm3), each row summed in
+    // run.c's order. The same values as f32: the host plans it (host/model/plan.ts F32_PANELS).
+    id: 21, name: 'f32p8', family: 'float', block: 1, blockBytes: 4, tensorScale: false, rowPanel: 8,
+    layout: 'float32 in panels of 8 rows: whole panel p (rows 8p..8p+7, p < floor(M/8)) is K groups of 8 floats, ' +
+      'float 8i+j of the panel = w[8p+j][i]; the last M mod 8 rows follow row by row, as f32',
+    fields: [{ name: 'w', type: 'f32' }],
+    kernels: [k('naive', both, ['f32'])],
+    prefer: { device: 'naive', simd: 'naive' }, embedding: true,
+  },
 ];
 
 export function formatByName(name: string): WeightFormat | undefined {
@@ -193,7 +208,8 @@ export function formatById(id: number): WeightFormat | undefined {
 // Whether a build carries a kernel of the format (a board runs the device build).
 export const runsOn = (f: WeightFormat, target: Target): boolean => f.kernels.some((k) => k.targets.includes(target));
 
-export const EMBEDDING_FORMATS: readonly WeightFormat[] = FORMATS.filter((f) => f.embedding && !f.retired);
+// f32p8 is one too, but the plan chooses it (a shared classifier's panels), not --embed.
+export const EMBEDDING_FORMATS: readonly WeightFormat[] = FORMATS.filter((f) => f.embedding && !f.retired && !f.rowPanel);
 
 // What `--quant ternary` means on a target.
 export function ternaryFormat(target: Target): WeightFormat {
@@ -205,6 +221,11 @@ export function bitsPerWeight(f: WeightFormat): number {
 }
 
 // Bytes of one (m x k) weight matrix stored row by row in format f (k must be a multiple of f.block).
+// Rows a streamed chunk of a matrix in format f is a multiple of (except the last): its row tile or panel.
+export function streamTile(f: WeightFormat): number {
+  return Math.max(f.rowTile ?? 1, f.rowPanel ?? 1, ...f.kernels.map((kv) => kv.rowTile));
+}
+
 export function matrixBytes(f: WeightFormat, m: number, k: number): number {
   return m * (k / f.block) * f.blockBytes;
 }
@@ -334,4 +355,5 @@ export const KERNEL_IDS: readonly string[] = [
   'gemm_bmd4g64_i4_simd', // 113
   'gemm_bmd3g32_i8_bitserial', // 114
   'gemm_bmd3g32_i4_bitserial', // 115
+  'gemm_f32p8_f32_naive', // 116
 ];

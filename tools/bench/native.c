@@ -1,5 +1,5 @@
 /* Native C baselines for `edge-flash bench`: plain C kernels over the same packed formats as the
- * WASM kernels (layouts in docs/formats.md; every live row of the format table: f32, q8_0, the
+ * WASM kernels (layouts in docs/formats.md; every live row of the format table: f32, f32p8, q8_0, the
  * ternary tq2/tq1/tb1/tt4, INT2/3/4 groups, BitMoD), single thread. The bench compiles this
  * file twice in the same run: `-O3` (the naive baseline) and `-O3 -march=native` (auto-vectorized).
  *
@@ -194,6 +194,30 @@ static void gemm_f32(const uint8_t *w, float wscale, const void *xv, const float
       for (int i = 0; i < k; i++) acc += wf[(size_t)r * k + i] * x[(size_t)t * k + i];
       y[(size_t)t * m + r] = acc;
     }
+}
+
+/* f32p8: whole panels of 8 rows as [k][8] floats, the last m mod 8 rows row by row; each row summed in
+ * order, as gemm_f32 (8 accumulators per x: what the compiler vectorizes without reassociating). */
+static void gemm_f32p8(const uint8_t *w, float wscale, const void *xv, const float *xs, float *y, int m, int k, int n) {
+  const float *x = xv;
+  const float *wf = (const float *)w;
+  int whole = m - m % 8;
+  (void)wscale; (void)xs;
+  for (int t = 0; t < n; t++) {
+    const float *xt = x + (size_t)t * k;
+    for (int r = 0; r < whole; r += 8) {
+      const float *p = wf + (size_t)r * k;
+      float acc[8] = {0};
+      for (int i = 0; i < k; i++)
+        for (int j = 0; j < 8; j++) acc[j] += p[(size_t)i * 8 + j] * xt[i];
+      for (int j = 0; j < 8; j++) y[(size_t)t * m + r + j] = acc[j];
+    }
+    for (int r = whole; r < m; r++) {
+      float acc = 0;
+      for (int i = 0; i < k; i++) acc += wf[(size_t)r * k + i] * xt[i];
+      y[(size_t)t * m + r] = acc;
+    }
+  }
 }
 
 /* ---- grouped formats: q8_0, INT2/3/4 asymmetric groups (i<bits>g<G>), BitMoD (bmd<bits>g<G>) ----
@@ -469,6 +493,7 @@ static const struct { const char *name; gemm_fn naive, vec; size_t block, block_
   ROW(bmd3g64, BMD3G64, gemm_bmd3g64_vec, 1),
   ROW(bmd4g32, BMD4G32, gemm_bmd4g32_vec, 1),
   ROW(bmd4g64, BMD4G64, gemm_bmd4g64_vec, 1),
+  ROW(f32p8, F32P8, gemm_f32p8, 4),
 };
 
 static double now(void) {

@@ -33,11 +33,15 @@ static const struct { const char *name; uint32_t min_align; int required; } KIND
 };
 
 /* Weight formats as the reader needs them (formats.gen.h's ids and blocks; the row tile is the largest
- * of the format's kernels' tiles, host/model/quantize.ts rowTileOf: tt4 16, the others 1). */
-typedef struct { uint32_t block, block_bytes, row_tile; } fmt_info;
+ * of the format's kernels' tiles, host/model/quantize.ts rowTileOf: tt4 16, the others 1; the stream
+ * tile, formats.ts streamTile, what a streamed chunk of rows is a multiple of: the row tile, or the
+ * panel of f32p8's 8 interleaved rows, whose matrices are not padded). */
+typedef struct { uint32_t block, block_bytes, row_tile, stream_tile; } fmt_info;
 static int format_info(uint16_t id, fmt_info *f) {
+  f->stream_tile = 0;
   switch (id) {
-#define F(ID, NAME, TILE) case ID: f->block = NAME##_BLOCK; f->block_bytes = NAME##_BLOCK_BYTES; f->row_tile = TILE; return 1;
+    case EF_FMT_F32P8: f->block = EF_FMT_F32P8_BLOCK; f->block_bytes = EF_FMT_F32P8_BLOCK_BYTES; f->row_tile = 1; f->stream_tile = EF_FMT_F32P8_ROW_PANEL; return 1;
+#define F(ID, NAME, TILE) case ID: f->block = NAME##_BLOCK; f->block_bytes = NAME##_BLOCK_BYTES; f->row_tile = f->stream_tile = TILE; return 1;
     F(EF_FMT_F32, EF_FMT_F32, 1) F(EF_FMT_Q8_0, EF_FMT_Q8_0, 1) F(EF_FMT_TQ2, EF_FMT_TQ2, 1) F(EF_FMT_TQ1, EF_FMT_TQ1, 1)
     F(EF_FMT_TB1, EF_FMT_TB1, 1) F(EF_FMT_I2G32, EF_FMT_I2G32, 1) F(EF_FMT_I2G64, EF_FMT_I2G64, 1) F(EF_FMT_I2G128, EF_FMT_I2G128, 1)
     F(EF_FMT_I3G32, EF_FMT_I3G32, 1) F(EF_FMT_I3G64, EF_FMT_I3G64, 1) F(EF_FMT_I3G128, EF_FMT_I3G128, 1)
@@ -203,7 +207,7 @@ static ef_image_err read_tensors(const uint8_t *img, const ef_section *ws, const
     fid = u16(e + 32);
     if (!format_info(fid, &f)) FAIL(EF_IMG_TENSOR, "tensor '%s': unknown format id %u", want, (unsigned)fid);
     if (role == ROLE_NORM && fid != EF_FMT_F32) FAIL(EF_IMG_TENSOR, "tensor '%s': a norm weight in format %u, expected f32", want, (unsigned)fid);
-    if (role == ROLE_EMBEDDING && fid != EF_FMT_F32 && fid != EF_FMT_Q8_0) FAIL(EF_IMG_TENSOR, "tensor '%s': an embedding in format %u, expected f32 or q8_0 (the runtime reads one row a token)", want, (unsigned)fid);
+    if (role == ROLE_EMBEDDING && fid != EF_FMT_F32 && fid != EF_FMT_Q8_0 && fid != EF_FMT_F32P8) FAIL(EF_IMG_TENSOR, "tensor '%s': an embedding in format %u, expected f32, q8_0 or f32p8 (the runtime reads one row a token)", want, (unsigned)fid);
     m = u32(e + 36); k = u32(e + 40);
     if (m != sm || k != sk) FAIL(EF_IMG_TENSOR, "tensor '%s' is %ux%u, the config needs %ux%u", want, (unsigned)m, (unsigned)k, (unsigned)sm, (unsigned)sk);
     if (role == ROLE_EMBEDDING && k % f.block) FAIL(EF_IMG_TENSOR, "tensor '%s': %u columns are not a multiple of the format's block %u (embeddings are not padded)", want, (unsigned)k, (unsigned)f.block);
@@ -305,7 +309,7 @@ static ef_image_err check_descriptor(const ef_image *img, char *msg, size_t msg_
     if (DT(e, ptr)) FAIL(EF_IMG_DESCRIPTOR_TENSOR, "descriptor entry %u (%s): pointer is %u, expected 0 (model_init sets it)", (unsigned)i, t.name, (unsigned)DT(e, ptr));
     if (DT(e, scale) != u32(dir + 44)) FAIL(EF_IMG_DESCRIPTOR_TENSOR, "descriptor entry %u (%s): tensor scale differs from the directory's", (unsigned)i, t.name);
     row_bytes = (uint64_t)(t.cols_padded / f.block) * f.block_bytes;
-    tile = matrix ? f.row_tile : 1;
+    tile = matrix ? f.stream_tile : 1;
     if (DT(e, row_bytes) != row_bytes || DT(e, row_tile) != tile) FAIL(EF_IMG_DESCRIPTOR_TENSOR, "descriptor entry %u (%s): rows of %d bytes in tiles of %d, expected %llu and %llu", (unsigned)i, t.name, (int)(int32_t)DT(e, row_bytes), (int)(int32_t)DT(e, row_tile), (unsigned long long)row_bytes, (unsigned long long)tile);
     if (matrix) {
       if (kid < 0 || kid >= EF_KERNEL_COUNT || EF_KERNEL_FORMAT[kid] < 0) FAIL(EF_IMG_DESCRIPTOR_KERNEL, "descriptor entry %u (%s): kernel id %d is not a kernel of this runtime", (unsigned)i, t.name, (int)kid);
@@ -317,7 +321,7 @@ static ef_image_err check_descriptor(const ef_image *img, char *msg, size_t msg_
     if (res != 0 && res != 1) FAIL(EF_IMG_DESCRIPTOR_RESIDENT, "descriptor entry %u (%s): resident is %d, expected 0 or 1", (unsigned)i, t.name, (int)res);
     if (vector && res == 0) FAIL(EF_IMG_DESCRIPTOR_RESIDENT, "descriptor entry %u (%s): a norm weight streamed (the runtime keeps them resident)", (unsigned)i, t.name);
     if (res == 0) {
-      uint64_t need_stage = matrix ? row_bytes * tile : t.format == EF_FMT_F32 ? 0 : row_bytes;
+      uint64_t need_stage = matrix ? row_bytes * tile : t.format == EF_FMT_F32 || t.format == EF_FMT_F32P8 ? 0 : row_bytes;
       if ((int64_t)stage < 0 || (uint64_t)(int64_t)stage < need_stage) FAIL(EF_IMG_DESCRIPTOR_RESIDENT, "descriptor entry %u (%s) streams through a %d-byte staging buffer, one row or row tile needs %llu", (unsigned)i, t.name, (int)stage, (unsigned long long)need_stage);
     }
   }
