@@ -283,7 +283,9 @@ static ef_image_err check_descriptor(const ef_image *img, char *msg, size_t msg_
   batch = (int32_t)DH(batch);
   if (batch < 1 || (uint32_t)batch > c->ctx || (c->batch > 0 && (uint32_t)batch != c->batch)) FAIL(EF_IMG_DESCRIPTOR, "descriptor: batch is %d, expected the config's", (int)batch);
   if (DH(sampler) > 1) FAIL(EF_IMG_DESCRIPTOR, "descriptor: sampler is %d, expected 0 or 1", (int)(int32_t)DH(sampler));
-  for (i = 0; i < 6; i++) if (DH(reserved[i])) FAIL(EF_IMG_DESCRIPTOR, "descriptor: reserved word %u is not zero", (unsigned)(offsetof(ef_desc_header, reserved) / 4 + i));
+  if ((int32_t)DH(keep_wo) < 0 || DH(keep_wo) > c->dim) FAIL(EF_IMG_DESCRIPTOR, "descriptor: keep_wo is %d, expected 0..%u", (int)(int32_t)DH(keep_wo), (unsigned)c->dim);
+  if ((int32_t)DH(keep_w2) < 0 || DH(keep_w2) > c->hidden_dim) FAIL(EF_IMG_DESCRIPTOR, "descriptor: keep_w2 is %d, expected 0..%u", (int)(int32_t)DH(keep_w2), (unsigned)c->hidden_dim);
+  for (i = 0; i < sizeof(((ef_desc_header *)0)->reserved) / 4; i++) if (DH(reserved[i])) FAIL(EF_IMG_DESCRIPTOR, "descriptor: reserved word %u is not zero", (unsigned)(offsetof(ef_desc_header, reserved) / 4 + i));
   /* The app copies the tokenizer section and keeps a text_bytes prompt buffer, or (all three 0) keeps no tokenizer. */
   none = DH(tok_offset) == 0 && DH(tok_bytes) == 0 && DH(text_bytes) == 0;
   if (!none && (DH(tok_offset) != img->tokenizer->offset || DH(tok_bytes) != img->tokenizer->size)) FAIL(EF_IMG_DESCRIPTOR_TOKENIZER, "descriptor: the tokenizer is at [%u, +%u), the tokenizer section at [%u, +%u)", (unsigned)DH(tok_offset), (unsigned)DH(tok_bytes), (unsigned)img->tokenizer->offset, (unsigned)img->tokenizer->size);
