@@ -67,6 +67,7 @@ export interface Plan {
   config: ModelConfig;
   target: Target;
   kv: KvFormat;
+  act: ActMode;       // the activation mode asked for (each tensor's act is what its kernel takes)
   keepWo: number;     // inputs of wo kept by top-K (0: all)
   keepW2: number;     // inputs of w2 kept by top-K (0: all)
   batch: number;
@@ -91,6 +92,11 @@ export const ACT_MODES: readonly ActMode[] = ['i8', 'i4', 'a4.8'];
 // FFN-down input is sparse by itself (squared ReLU, over 80 % zeros), where this model's SwiGLU gives
 // no zeros, so the same top-K (keep half) goes there too
 export const A48_TOPK = 0.5;
+
+// a4.8 runs with its 3-bit KV cache unless --kv says otherwise
+export function defaultKv(act: ActMode): 'int3' | 'f32' {
+  return act === 'a4.8' ? 'int3' : 'f32';
+}
 
 // The inputs kept of a row of `k` by a top-K fraction: at least one; 0 (all) when nothing is dropped.
 export function keepCount(k: number, topk: number): number {
@@ -193,7 +199,7 @@ function planFor(model: Model, opts: PlanOptions, heapBase: number): Plan {
   const topk = opts.topk ?? (opts.act === 'a4.8' ? A48_TOPK : 1);
   if (!(topk > 0 && topk <= 1)) throw new UserError(`--topk ${topk}: expected a fraction in (0, 1]`);
   const plan: Plan = {
-    config: c, target: opts.target, kv, keepWo: keepCount(c.dim, topk), keepW2: keepCount(c.hiddenDim, topk), batch, dimStride, kvStride, hiddenStride, maxK, maxM, logits: classifier.m, scratch,
+    config: c, target: opts.target, kv, act: opts.act ?? 'i8', keepWo: keepCount(c.dim, topk), keepW2: keepCount(c.hiddenDim, topk), batch, dimStride, kvStride, hiddenStride, maxK, maxM, logits: classifier.m, scratch,
     stageBytes: 0, textBytes, sampler, tokenizerImage: tokImage, tensors, memory: undefined as unknown as MemoryPlan,
   };
   plan.memory = memoryPlan(plan, heapBase);

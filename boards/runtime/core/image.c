@@ -78,7 +78,7 @@ static ef_image_err read_config(const uint8_t *b, uint32_t n, ef_config *c, char
   if (c->flags & ~1u) FAIL(EF_IMG_CONFIG, "config: unknown flags 0x%x", (unsigned)(c->flags & ~1u));
   c->kv_format = b[40]; c->act_format = b[41];
   if (c->kv_format > 3) FAIL(EF_IMG_CONFIG, "config: kv_format is %u, expected 0..3 (f32, int8, int4, int3)", c->kv_format);
-  if (c->act_format > 2) FAIL(EF_IMG_CONFIG, "config: act_format is %u, expected 0..2 (f32, i8, i4)", c->act_format);
+  if (c->act_format > 3) FAIL(EF_IMG_CONFIG, "config: act_format is %u, expected 0..3 (f32, i8, i4, a4.8)", c->act_format);
   for (i = 60; i < 64; i++) if (b[i]) FAIL(EF_IMG_CONFIG, "config: reserved bytes are not zero");
   c->dim = u32(b); c->hidden_dim = u32(b + 4); c->n_layers = u32(b + 8); c->n_heads = u32(b + 12); c->n_kv_heads = u32(b + 16);
   c->vocab_size = u32(b + 20); c->seq_len = u32(b + 24); c->ctx = u32(b + 28); c->planned_linear = u32(b + 36);
