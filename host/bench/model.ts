@@ -69,6 +69,7 @@ export interface ModelBenchRow {
   tok_s: number;           // median over repeats
   min_tok_s: number;
   max_tok_s: number;
+  runs: number[];          // tok/s of each repeat, in order (repeats interleave the rows: compare within one)
   memory_bytes: number | null; // the runtime's linear-memory high-water mark
   memory_limit: number | null; // the plan's limit (weights that do not fit stream), if any
   runc_tok_s: number | null;
@@ -157,12 +158,12 @@ export async function benchModelDecode(opts: ModelBenchOptions, tick: (label: st
         }
         const runcMedian = opts.runc ? median(runc) : null;
         if (opts.runc) {
-          rows.push({ model: f.label, engine: 'run.c', target: 'native', weights: 'f32', classifier: 'f32', act: 'f32', kv: 'f32', steps, tok_s: runcMedian!, min_tok_s: Math.min(...runc), max_tok_s: Math.max(...runc), memory_bytes: null, memory_limit: null, runc_tok_s: runcMedian, ratio_vs_runc: 1, ratio_vs_wasm3: null });
+          rows.push({ model: f.label, engine: 'run.c', target: 'native', weights: 'f32', classifier: 'f32', act: 'f32', kv: 'f32', steps, tok_s: runcMedian!, min_tok_s: Math.min(...runc), max_tok_s: Math.max(...runc), runs: runc, memory_bytes: null, memory_limit: null, runc_tok_s: runcMedian, ratio_vs_runc: 1, ratio_vs_wasm3: null });
         }
         for (const { cfg, rt, tokS, aot } of runs) {
           const row = (engine: ModelBenchRow['engine'], t: number[]): ModelBenchRow => ({
             model: f.label, engine, target: cfg.target, weights: cfg.weights, classifier: cfg.classifier ?? 'f32', act: cfg.weights === 'f32' ? 'f32' : actLabel(rt), kv: cfg.kv, steps,
-            tok_s: median(t), min_tok_s: Math.min(...t), max_tok_s: Math.max(...t), memory_bytes: rt.memoryBytes(), memory_limit: cfg.memoryLimit ?? null,
+            tok_s: median(t), min_tok_s: Math.min(...t), max_tok_s: Math.max(...t), runs: t, memory_bytes: rt.memoryBytes(), memory_limit: cfg.memoryLimit ?? null,
             runc_tok_s: runcMedian, ratio_vs_runc: opts.runc ? median(t.map((x, i) => x / runc[i])) : null,
             ratio_vs_wasm3: engine === 'aot' ? median(t.map((x, i) => x / tokS[i])) : null,
           });
@@ -187,13 +188,15 @@ function actLabel(rt: ModelRuntime): string {
 
 // `--act` rows (bench --model --act i8,a4.8): ternary layer weights (tb1 on wasm3, tt4 on V8), an f32
 // classifier, each activation mode with each KV format (default: int4 for i8 and i4, a4.8's int3),
-// on each engine; repeats interleave every row.
-export function actModelConfigs(engines: EngineName[], acts: ActMode[], kvs: string[] | null, topk?: number): ModelBenchConfig[] {
+// a4.8 with each top-K fraction (default its own), on each engine; repeats interleave every row.
+export function actModelConfigs(engines: EngineName[], acts: ActMode[], kvs: string[] | null, topks: number[] | null): ModelBenchConfig[] {
   const out: ModelBenchConfig[] = [];
   for (const engine of engines) {
     for (const act of acts) {
       for (const kv of kvs ?? [act === 'a4.8' ? 'int3' : 'int4']) {
-        out.push({ engine, target: engine === 'v8' ? 'simd' : 'device', weights: 'ternary', act, topk: act === 'a4.8' ? topk : undefined, kv });
+        for (const topk of act === 'a4.8' ? topks ?? [undefined] : [undefined]) {
+          out.push({ engine, target: engine === 'v8' ? 'simd' : 'device', weights: 'ternary', act, topk, kv });
+        }
       }
     }
   }

@@ -6,7 +6,7 @@ import { tryEngine } from '../engine/index.ts';
 import type { ActFormatName } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
 import { log, progress, warn } from '../log.ts';
-import { intFlag, parseAct, topkFlag } from './flags.ts';
+import { intFlag, parseAct, parseTopk } from './flags.ts';
 import { actModelConfigs, benchModelDecode, defaultModelConfigs, formatModelTable } from '../bench/model.ts';
 import { benchPeers, formatPeerTable } from '../bench/peers.ts';
 import { APP_RUN } from '../bench/aot.ts';
@@ -35,7 +35,7 @@ export function registerBench(program: Command): void {
     .option('--formats <list>', 'weight formats (see docs/formats.md); default: every format with a reference')
     .option('--act <list>', 'activation formats: i8, i4, f32 (f32 goes with the f32 format); with --model: the rows\' activation modes, i8, i4, a4.8 (ternary weights, f32 classifier)', 'i8')
     .option('--kv <list>', 'with --model --act: KV formats of the rows (default: int4, a4.8\'s int3)')
-    .option('--topk <fraction>', 'with --model --act a4.8: fraction of the wo and w2 inputs kept (default 0.5)', topkFlag('--topk'))
+    .option('--topk <list>', 'with --model --act a4.8: fractions of the wo and w2 inputs kept, each in (0, 1], a row each (default 0.5)')
     .option('-n, --tokens <n>', 'tokens per call: 1 = GEMV, more = GEMM (prefill)', intFlag('--tokens', { min: 1, max: 4096 }), 1)
     .option('--repeat <n>', 'timed repeats per kernel (min/median reported)', intFlag('--repeat', { min: 1, max: 10000 }), 5)
     .option('--quick', 'ternary formats (tq2, tq1, tb1, tt4) at 256x256 and 2048x2048 only: well under a minute')
@@ -112,7 +112,7 @@ Examples:
         if (o.runcSrc) throw new UserError('--runc-src goes with --peers');
         const actRows = cmd.getOptionValueSource('act') === 'cli';
         if ((o.kv !== undefined || o.topk !== undefined) && !actRows) throw new UserError('--kv and --topk go with --model --act LIST');
-        const configs = actRows ? actModelConfigs(modelEngines, list(o.act).map((a) => parseAct(a)), o.kv !== undefined ? list(o.kv) : null, o.topk) : defaultModelConfigs(modelEngines);
+        const configs = actRows ? actModelConfigs(modelEngines, list(o.act).map((a) => parseAct(a)), o.kv !== undefined ? list(o.kv) : null, o.topk !== undefined ? list(o.topk).map((t) => parseTopk(t)) : null) : defaultModelConfigs(modelEngines);
         const rows = await benchModelDecode({ models: list(o.model), configs, steps, repeat, runc: o.runc, aot }, (label) => log(`bench: ${label}`));
         process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatModelTable(rows) + '\n');
         return;
