@@ -10,7 +10,7 @@
 // as a board reads memory-mapped flash.
 import { weights_read } from '../abi';
 import { arena_alloc, arena_top, scratch } from '../arena';
-import { quantize_act, sparsify_topk } from '../kernels/act';
+import { quantize_act, sparsify_topk, TOPK_HIST_BYTES } from '../kernels/act';
 import { gemm_dispatch } from './dispatch.gen';
 import {
   D_BATCH, D_DIM, D_DIM_STRIDE, D_HEADS, D_HIDDEN, D_HIDDEN_STRIDE, D_KEEP_W2, D_KEEP_WO, D_KV_FORMAT, D_KV_HEADS, D_KV_STRIDE, D_LAYERS, D_LOGITS,
@@ -52,6 +52,7 @@ let stage: usize = 0;  // streamed weight rows
 let stageBytes: i32 = 0;
 let ropeCos: usize = 0, ropeSin: usize = 0; // (batch, head_size / 2)
 let tokens: usize = 0; // (batch) i32 input tokens
+let topkHist: usize = 0; // sparsify_topk's histogram, with a top-K only
 let memTop: usize = 0;
 
 @inline function dw(i: i32): i32 { return load<i32>(desc + (<usize>i << 2)); }
@@ -118,8 +119,9 @@ export function model_init(d: usize): i32 {
   stage = stageBytes > 0 ? alloc(<usize>stageBytes + 16) : 1;
   ropeCos = alloc(b * <usize>headSize << 1); ropeSin = alloc(b * <usize>headSize << 1);
   tokens = alloc(b << 2);
+  topkHist = keepWo > 0 || keepW2 > 0 ? alloc(TOPK_HIST_BYTES) : 1;
   if (x == 0 || xb == 0 || xb2 == 0 || qb == 0 || kb == 0 || vb == 0 || hb == 0 || hb2 == 0 || att == 0 || tmp4 == 0 || logits == 0
-    || xq == 0 || xs == 0 || tmpX == 0 || tmpY == 0 || stage == 0 || ropeCos == 0 || ropeSin == 0 || tokens == 0) return INIT_OUT_OF_MEMORY;
+    || xq == 0 || xs == 0 || tmpX == 0 || tmpY == 0 || stage == 0 || ropeCos == 0 || ropeSin == 0 || tokens == 0 || topkHist == 0) return INIT_OUT_OF_MEMORY;
   const kvb = kvBytes(dw(D_KV_FORMAT), nLayers, seqLen, kvDim, nKvHeads);
   const cache = alloc(kvb);
   if (cache == 0) return INIT_OUT_OF_MEMORY;
@@ -238,7 +240,7 @@ export function model_forward(n: i32, pos: i32, wantLogits: i32): i32 {
       kvStore(l, pos + i, vb + (<usize>(i * kvS) << 2), true);
     }
     for (let i = 0; i < n; i++) attention(l, pos + i, qb + (<usize>(i * dimS) << 2), xb + (<usize>(i * dimS) << 2), att, nHeads, tmp4);
-    if (keepWo > 0) sparsify_topk(xb, n, dim, dimS, keepWo);
+    if (keepWo > 0) sparsify_topk(xb, n, dim, dimS, keepWo, topkHist);
     lastQn = -1;
     matmul(layerTensor(l, L_WO), xb, dimS, xb2, dimS, n);
     for (let i = 0; i < n; i++) addInto(x + (<usize>(i * dimS) << 2), xb2 + (<usize>(i * dimS) << 2), dim);
@@ -252,7 +254,7 @@ export function model_forward(n: i32, pos: i32, wantLogits: i32): i32 {
       if (w2q) swigluQuantized(hb + (<usize>(i * hidS) << 2), hb2 + (<usize>(i * hidS) << 2), hidden);
       else swiglu(hb + (<usize>(i * hidS) << 2), hb2 + (<usize>(i * hidS) << 2), hidden);
     }
-    if (keepW2 > 0) sparsify_topk(hb, n, hidden, hidS, keepW2);
+    if (keepW2 > 0) sparsify_topk(hb, n, hidden, hidS, keepW2, topkHist);
     lastQn = -1;
     matmul(layerTensor(l, L_W2), hb, hidS, xb, dimS, n);
     for (let i = 0; i < n; i++) addInto(x + (<usize>(i * dimS) << 2), xb + (<usize>(i * dimS) << 2), dim);

@@ -107,7 +107,8 @@ export class KernelHost {
   // Top-K sparsify (n, k) f32 rows, `stride` floats apart, inside WASM (the model's a4.8 intermediate states).
   sparsifyTopK(xf: Float32Array, n: number, k: number, stride: number, keep: number): Float32Array {
     const x = this.write(new Uint8Array(xf.buffer, xf.byteOffset, xf.byteLength));
-    this.instance.call('sparsify_topk', x, n, k, stride, keep);
+    const hist = this.alloc(256 * 4);
+    this.instance.call('sparsify_topk', x, n, k, stride, keep, hist);
     return new Float32Array(this.read(x, xf.byteLength).buffer);
   }
 }

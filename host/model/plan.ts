@@ -105,6 +105,7 @@ export function keepCount(k: number, topk: number): number {
 }
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
+const TOPK_HIST_BYTES = 256 * 4; // sparsify_topk's histogram (assembly/kernels/act.ts)
 const F32 = formatByName('f32')!;
 
 export function chooseKernel(format: WeightFormat, want: ActFormatName, target: Target, force?: string, has: (name: string) => boolean = () => true): KernelEntry {
@@ -266,7 +267,8 @@ export function memoryPlan(plan: Plan, heapBase: number): MemoryPlan {
   const a = (n: number) => align16(n);
   const activations = 4 * a(B * plan.dimStride * 4) + 2 * a(B * plan.kvStride * 4) + 2 * a(B * plan.hiddenStride * 4)
     + a((c.nHeads / c.nKvHeads) * c.seqLen * 4) + a(16) + a(plan.logits * 4) + a(B * plan.maxK + 16) + a(B * 4)
-    + (B > 1 ? a(B * plan.maxK * 4) + a(B * plan.maxM * 4) : 0) + 2 * a(B * hs * 2) + a(B * 4);
+    + (B > 1 ? a(B * plan.maxK * 4) + a(B * plan.maxM * 4) : 0) + 2 * a(B * hs * 2) + a(B * 4)
+    + (plan.keepWo > 0 || plan.keepW2 > 0 ? a(TOPK_HIST_BYTES) : 0);
   const stage = plan.stageBytes > 0 ? a(plan.stageBytes + 16) : 0;
   const kvs = kvScratchBytes(plan.kv, hs);
   const kvCache = a(kvCacheBytes(plan.kv, c.nLayers, c.seqLen, kvd, c.nKvHeads)) + (kvs > 0 ? a(kvs) : 0);
