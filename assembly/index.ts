@@ -2,7 +2,7 @@
 // The simd build's exports (build/simd.wasm, V8): the app and every kernel. The device build's are assembly/device.ts.
 import './abi'; // routes AssemblyScript's abort to the edge.abort import (asconfig.json --use)
 export { arena_reset, arena_top, arena_alloc } from './arena';
-export { quantize_act } from './kernels/act';
+export { quantize_act, sparsify_topk } from './kernels/act';
 export { model_init, model_memory, model_tokens, model_forward, model_logits, model_step } from './model/llama';
 export { sampler_init, sampler_sample, sampler_state } from './model/sampler';
 export { tok_text, tok_tokens, tok_piece, tok_encode, tok_decode } from './model/tokenizer';

@@ -127,6 +127,7 @@ c('bad input: one line, exit 2', () => {
     [['--text', LONG, '--ctx', '4096'], /larger than the model's context/],
     [['--text', LONG, '--ctx', '64', '--stride', '65'], /--stride/],
     [['--text', LONG, '--kv', 'int9'], /--kv/],
+    [['--text', LONG, '--act', 'a4.8', '--topk', '2'], /--topk must be a number in 0\.\.1/],
     [['--text', join(dir, 'missing.txt')], /cannot read/],
     [['--text', LONG, '--ctx', '64', '--ref', 'models/kjv-rpi-15m/model.bin'], /vocabulary/],
   ];
@@ -148,5 +149,16 @@ c('--json prints ppl, kld, top1, tokens', () => {
   assert.is(j.top1, 1);
   assert.is(j.tokens, j.windows * 31);
   assert.is(j.ctx, 64);
+});
+c('--act a4.8: int3 KV by default, half of the wo and w2 inputs kept, a perplexity above b1.58\'s; --topk 1 keeps all', () => {
+  const run = (...flags: string[]) => {
+    const res = cli('eval', MODEL, '--text', LONG, '--ctx', '64', '--quant', 'tb1', '--json', ...flags);
+    assert.is(res.code, 0, res.err);
+    return JSON.parse(res.out);
+  };
+  const b158 = run('--act', 'i8', '--kv', 'int3'), a48 = run('--act', 'a4.8'), dense = run('--act', 'a4.8', '--topk', '1');
+  assert.is(a48.kv, 'int3');
+  assert.equal([a48.keep_wo, a48.keep_w2, dense.keep_wo, dense.keep_w2, b158.keep_wo], [32, 86, 0, 0, 0]);
+  assert.ok(a48.ppl !== dense.ppl && a48.ppl > b158.ppl, `a4.8 ${a48.ppl}, without top-K ${dense.ppl}, b1.58 ${b158.ppl}`);
 });
 c.run();

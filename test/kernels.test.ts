@@ -10,7 +10,7 @@ import { rejectedInstructions } from '../host/engine/opcodes.ts';
 import { UserError } from '../host/errors.ts';
 import { fromRoot } from '../host/paths.ts';
 import { ACT_FORMATS, FORMATS, type Target } from '../host/quant/formats.ts';
-import { quantizeAct } from '../host/quant/ref/act.ts';
+import { quantizeAct, sparsifyTopK } from '../host/quant/ref/act.ts';
 import { REFS } from '../host/quant/ref/index.ts';
 import { TERNARY_REFS, packTrits, unpackTrits } from '../host/quant/ref/ternary.ts';
 import { firstMismatch, randn, randomTrits, rng, testEngines } from './helpers.ts';
@@ -61,6 +61,34 @@ for (const engine of engines) {
           const want = quantizeAct(x, n, k, act.name);
           assert.is(firstMismatch(got.q, want.q), -1, `${act.name} q seed ${seed}`);
           assert.is(firstMismatch(got.scales, want.scales), -1, `${act.name} scales seed ${seed}`);
+        }
+      }
+    });
+
+    s('sparsify_topk keeps what the reference keeps, bit for bit (ties, zeros, signs, strided rows)', () => {
+      const r = rng(5);
+      for (const [n, k, keep] of [[1, 64, 32], [3, 172, 86], [2, 100, 1], [2, 100, 99], [4, 288, 144], [1, 768, 346], [2, 50, 0], [2, 50, 50]]) {
+        const x = randn(r, n * k, 2);
+        // ties at and around the threshold, both signs, exact zeros, subnormals and one huge outlier
+        for (let i = 0; i < n * k; i += 7) x[i] = (i & 8 ? -1 : 1) * 0.75;
+        for (let i = 3; i < n * k; i += 11) x[i] = i & 16 ? -0 : 0;
+        x[5] = 1e-40; x[6] = -1e-40; x[k - 1] = -3e30;
+        host.reset();
+        const want = sparsifyTopK(x, n, k, keep);
+        assert.is(firstMismatch(new Uint32Array(host.sparsifyTopK(x, n, k, k, keep).buffer), new Uint32Array(want.buffer)), -1, `n=${n} k=${k} keep=${keep}`);
+        for (let t = 0; t < n; t++) {
+          const kept = want.subarray(t * k, (t + 1) * k).reduce((c, v) => c + (v !== 0 ? 1 : 0), 0);
+          const nonzero = x.subarray(t * k, (t + 1) * k).reduce((c, v) => c + (v !== 0 ? 1 : 0), 0);
+          assert.is(kept, keep === 0 ? nonzero : Math.min(keep, nonzero), `row ${t}: ${kept} kept`);
+        }
+        // rows `stride` apart: the padding between them stays as it was
+        const stride = k + 4, padded = new Float32Array(n * stride).fill(9);
+        for (let t = 0; t < n; t++) padded.set(x.subarray(t * k, (t + 1) * k), t * stride);
+        host.reset();
+        const got = host.sparsifyTopK(padded, n, k, stride, keep);
+        for (let t = 0; t < n; t++) {
+          assert.is(firstMismatch(new Uint32Array(got.slice(t * stride, t * stride + k).buffer), new Uint32Array(want.slice(t * k, (t + 1) * k).buffer)), -1, `strided row ${t}`);
+          assert.equal(Array.from(got.subarray(t * stride + k, (t + 1) * stride)), [9, 9, 9, 9], `padding of row ${t}`);
         }
       }
     });

@@ -17,6 +17,7 @@ import { KV_FORMATS, kvFormat, kvRoundTrip } from '../host/model/kv.ts';
 import type { Model } from '../host/model/model.ts';
 import { quantizeModel } from '../host/model/quantize.ts';
 import { ReferenceModel } from '../host/model/reference.ts';
+import type { ActMode } from '../host/model/plan.ts';
 import { ModelRuntime } from '../host/model/runtime.ts';
 import { SamplerRef } from '../host/model/sampler.ts';
 import { modelFromWeights, randomWeights, trainTokenizer } from '../host/model/synthetic.ts';
@@ -92,11 +93,12 @@ kv('the reference\'s kvTransform hook: the format\'s own round trip gives its lo
 });
 kv.run();
 
-function check(s: ReturnType<typeof suite>, label: string, model: Model, engine: Engine, target: Target, kvName: string, tol: number, act: 'i8' | 'i4' | 'a4.8' = 'i8') {
+function check(s: ReturnType<typeof suite>, label: string, model: Model, engine: Engine, target: Target, kvName: string, tol: number, act: ActMode = 'i8', topk?: number) {
   s(label, () => {
     const kvf = kvFormat(kvName)!;
-    const rt = ModelRuntime.create(model, engine, { target, kv: kvf, batch: 4, act });
-    const ref = new ReferenceModel(model, { act: (t) => rt.plan.tensors.find((p) => p.data === t.data)?.act ?? 'f32', kv: kvf });
+    const rt = ModelRuntime.create(model, engine, { target, kv: kvf, batch: 4, act, topk });
+    const keep = { wo: rt.plan.keepWo, w2: rt.plan.keepW2 };
+    const ref = new ReferenceModel(model, { act: (t) => rt.plan.tensors.find((p) => p.data === t.data)?.act ?? 'f32', kv: kvf, keep });
     try {
       let worst = 0;
       for (let p = 0; p < TOKENS.length; p++) {
@@ -105,7 +107,7 @@ function check(s: ReturnType<typeof suite>, label: string, model: Model, engine:
       }
       assert.ok(worst <= tol, `${label}: relative logit error ${worst.toExponential(2)} > ${tol}`);
       // the same tokens as one batched prefill (GEMM) give the same last logits, bit for bit
-      const rt2 = ModelRuntime.create(model, engine, { target, kv: kvf, batch: 4, act });
+      const rt2 = ModelRuntime.create(model, engine, { target, kv: kvf, batch: 4, act, topk });
       const batched = rt2.forward(TOKENS.map((t) => t % model.config.vocabSize), 0)!;
       const stepped = rt.logits();
       rt2.close();
@@ -135,15 +137,24 @@ for (const engine of engines) {
       check(s, `${fmt} weights, int4 activations (a4.8), int3 KV`, quantizeModel(base, { layers: formatByName(fmt)!, classifier: null }), engine, target, 'int3', 1e-2, 'i4');
     }
     const tb1 = quantizeModel(base, { layers: formatByName('tb1')!, classifier: null });
-    check(s, 'tb1 weights, a4.8 hybrid activations (i4 into wq, wk, wv, w1, w3; i8 into wo, w2), int3 KV', tb1, engine, target, 'int3', 1e-2, 'a4.8');
-    s('a4.8 hybrid plan: i4 into the block inputs\' projections, i8 into wo and w2', () => {
+    check(s, 'tb1 weights, a4.8 (i4 into wq, wk, wv, w1, w3; top-K 50 % of the wo and w2 inputs, i8), int3 KV', tb1, engine, target, 'int3', 1e-2, 'a4.8');
+    check(s, 'tb1 weights, a4.8 hybrid without sparsification (--topk 1), int3 KV', tb1, engine, target, 'int3', 1e-2, 'a4.8', 1);
+    check(s, 'f32 weights, top-K 30 % of the wo and w2 inputs, f32 KV', base, engine, target, 'f32', 1e-5, 'i8', 0.3);
+    s('a4.8 plan: i4 into the block inputs\' projections, i8 into wo and w2, half of their inputs kept', () => {
       const rt = ModelRuntime.create(tb1, engine, { target, act: 'a4.8', batch: 1 });
+      const dense = ModelRuntime.create(tb1, engine, { target, act: 'a4.8', topk: 1, batch: 1 });
       try {
         for (const t of rt.plan.tensors.filter((p) => p.kind === 'matrix' && p.name.startsWith('layers.'))) {
           assert.is(t.act, /\.(wo|w2)$/.test(t.name) ? 'i8' : 'i4', t.name);
         }
+        assert.equal([rt.plan.keepWo, rt.plan.keepW2], [TINY.dim / 2, TINY.hiddenDim / 2]);
+        assert.equal([dense.plan.keepWo, dense.plan.keepW2], [0, 0]);
+        // the sparsification is live: the logits move
+        const a = rt.forward([TOKENS[0]], 0)!, b = dense.forward([TOKENS[0]], 0)!;
+        assert.ok(a.some((v, i) => v !== b[i]), 'top-K changes the logits');
       } finally {
         rt.close();
+        dense.close();
       }
     });
 

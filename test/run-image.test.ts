@@ -12,6 +12,7 @@ import { main } from '../host/cli/main.ts';
 import { appBuild, appProblem } from '../host/image/app.ts';
 import { descriptorWords, readImage } from '../host/image/read.ts';
 import { writeImage } from '../host/image/write.ts';
+import { D_KEEP_W2, D_KEEP_WO } from '../host/model/desc.ts';
 import { fromRoot } from '../host/paths.ts';
 import { cli, testEngines } from './helpers.ts';
 
@@ -176,6 +177,25 @@ s('the app is told from its code: a SIMD app runs on V8 only, a device app on bo
   assert.is(j.text, JSON.parse(d.out).text);
   assert.is(j.memory_bytes, JSON.parse(d.out).memory_bytes);
   oneLineError(cli('run', at('s3.efimg'), '--target', 'simd', '-n', '8'), '--target simd on a device image');
+});
+
+s('an a4.8 image (pack --act a4.8) carries the whole mode: int4/int8 per matrix, the top-K, int3 KV; it runs as run <model> --act a4.8 and re-packs as a4.8', async () => {
+  assert.is(cli('pack', MODEL, '--board', 'esp32s3', '--quant', 'tb1', '--act', 'a4.8', '--embed', 'f32', '-o', at('a48.efimg')).code, 0);
+  const img = readImage(readFileSync(at('a48.efimg')));
+  assert.is(img.config.act, 'a4.8');
+  assert.is(img.config.kv, 'int3');
+  const words = new Int32Array(img.descriptor.slice().buffer);
+  assert.equal([words[D_KEEP_WO], words[D_KEEP_W2]], [img.config.dim / 2, Math.round(img.config.hiddenDim / 2)]);
+  const a = runJson(cli('run', at('a48.efimg'), '-t', '0', '-n', '64', ...PROMPT, '--engine', engines.at(-1)!, '--json'), 'a4.8 image');
+  const b = runJson(cli('run', MODEL, '-t', '0', '-n', '64', ...PROMPT, '--json', '--quant', 'tb1', '--act', 'a4.8', '--target', 'device'), 'a4.8 model');
+  assert.is(a.text, b.text);
+  assert.is(b.kv, 'int3');
+  assert.match(oneLineError(await inproc('run', at('a48.efimg'), '-n', '4', '--topk', '0.3'), '--topk'), /--topk: .*a48\.efimg runs the top-K it was packed with/);
+  // re-packed without flags: the same mode and top-K
+  assert.is(cli('pack', at('a48.efimg'), '--board', 'esp32s3', '-o', at('a48-again.efimg')).code, 0);
+  const again = readImage(readFileSync(at('a48-again.efimg')));
+  assert.is(again.config.act, 'a4.8');
+  assert.equal(Array.from(new Int32Array(again.descriptor.slice().buffer).subarray(D_KEEP_WO, D_KEEP_W2 + 1)), [words[D_KEEP_WO], words[D_KEEP_W2]]);
 });
 
 s('flags that would change what the image packs are refused; its own values are accepted', async () => {

@@ -72,6 +72,23 @@ test('bench --model: decode tok/s rows for a shape on every engine (run.c only w
   if (engines.includes('wasm3')) assert.ok(rows.some((x: any) => x.memory_limit === 160 * 1024 && x.memory_bytes <= 160 * 1024));
 });
 
+test('bench --model --act: a row per mode, KV format and top-K, each repeat\'s tok/s; a4.8 rows name their top-K', () => {
+  const r = spawnSync(process.execPath, [fromRoot('bin', 'edge-flash.js'), 'bench', '--model', '260k', '--steps', '8', '--repeat', '2', '--engine', engines.join(','),
+    '--act', 'i8,a4.8', '--kv', 'int4', '--topk', '0.5,1', '--json'], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const rows = JSON.parse(r.stdout);
+  for (const e of engines) {
+    const mine = rows.filter((x: any) => x.engine === e);
+    assert.equal(mine.map((x: any) => x.act), ['i8', 'a4.8 top-K 32/86', 'a4.8'], e);
+    assert.ok(mine.every((x: any) => x.kv === 'int4' && x.weights === 'ternary' && x.runs.length === 2 && x.runs.every((t: number) => t > 0)), e);
+  }
+  for (const [args, re] of [[['--kv', 'int4'], /--kv and --topk go with --model --act LIST/], [['--act', 'a4.8', '--topk', '0'], /--topk must be a fraction in \(0, 1\]/], [['--act', 'a5'], /unknown --act 'a5'/]] as Array<[string[], RegExp]>) {
+    const b = spawnSync(process.execPath, [fromRoot('bin', 'edge-flash.js'), 'bench', '--model', '260k', '--steps', '8', '--repeat', '1', ...args], { encoding: 'utf8' });
+    assert.is(b.status, 2, `${args.join(' ')}: ${b.stderr}`);
+    assert.match(b.stderr, re);
+  }
+});
+
 test('bad input: one line on stderr, exit code 2', () => {
   const short = join(dir, 'short.bin');
   writeFileSync(short, readFileSync(model).subarray(0, 1000));
@@ -82,6 +99,9 @@ test('bad input: one line on stderr, exit code 2', () => {
     [[short], /short\.bin: file size: expected \d+ bytes/],
     [[model, '-z', other], /tok300\.bin: token 300 score: expected 4 bytes/],
     [[model, '--kv', 'int5'], /unknown --kv 'int5'/],
+    [[model, '--act', 'a4'], /unknown --act 'a4': expected i8, i4 or a4.8/],
+    [[model, '--act', 'a4.8', '--topk', '1.5'], /--topk must be a number in 0\.\.1, got '1\.5'/],
+    [[model, '--act', 'a4.8', '--topk', '0'], /--topk must be a fraction in \(0, 1\] \(1: no sparsification\), got '0'/],
     [[model, '--quant', 'q17'], /unknown --quant format 'q17'/],
     [[model, '-m', 'talk'], /unknown mode 'talk'/],
     [[model, '--memory', '20K', '--kv', 'int4'], /does not fit 20480 bytes of linear memory/],

@@ -1,7 +1,8 @@
 // The llama forward pass (llama2.c run.c semantics): token embedding, per layer RMSNorm, q/k/v
 // matmuls, RoPE, grouped-query attention over the KV cache, output matmul, residual, RMSNorm, SwiGLU
 // feed-forward, residual; final RMSNorm and classifier. Every matrix is in the format the host chose
-// for it (kernel id per tensor, see desc.ts), with f32, int8 or int4 activations.
+// for it (kernel id per tensor, see desc.ts), with f32, int8 or int4 activations; the inputs of wo and
+// w2 optionally top-K sparsified first (BitNet a4.8's intermediate states).
 //
 // Memory: model_init lays out everything once from the descriptor (resident weights, activations,
 // KV cache, staging, kernel scratch, sampler and tokenizer buffers); nothing is allocated afterwards.
@@ -9,11 +10,11 @@
 // as a board reads memory-mapped flash.
 import { weights_read } from '../abi';
 import { arena_alloc, arena_top, scratch } from '../arena';
-import { quantize_act } from '../kernels/act';
+import { quantize_act, sparsify_topk, TOPK_HIST_BYTES } from '../kernels/act';
 import { FMT_F32, FMT_F32P8, FMT_F32P8_ROW_PANEL } from '../kernels/formats.gen';
 import { gemm_dispatch } from './dispatch.gen';
 import {
-  D_BATCH, D_DIM, D_DIM_STRIDE, D_HEADS, D_HIDDEN, D_HIDDEN_STRIDE, D_KV_FORMAT, D_KV_HEADS, D_KV_STRIDE, D_LAYERS, D_LOGITS,
+  D_BATCH, D_DIM, D_DIM_STRIDE, D_HEADS, D_HIDDEN, D_HIDDEN_STRIDE, D_KEEP_W2, D_KEEP_WO, D_KV_FORMAT, D_KV_HEADS, D_KV_STRIDE, D_LAYERS, D_LOGITS,
   D_MAGIC, D_MAX_K, D_MAX_M, D_NORM_EPS, D_N_TENSORS, D_ROPE_THETA, D_SAMPLER, D_SCRATCH, D_SEQ, D_STAGE, D_TENSORS, D_VERSION,
   D_VOCAB, DESC_MAGIC, DESC_VERSION, INIT_BAD_DESC, INIT_OK, INIT_OUT_OF_MEMORY, L_RMS_ATT, L_RMS_FFN, L_W1, L_W2, L_W3, L_WK,
   L_WO, L_WQ, L_WV, PER_LAYER, T_BYTES, T_FORMAT, T_K, T_KERNEL, T_M, T_OFFSET, T_PTR, T_QMAX, T_RESIDENT, T_ROW_BYTES,
@@ -28,6 +29,7 @@ import { tokenizerReserve } from './tokenizer';
 let desc: usize = 0;
 let dim: i32 = 0, hidden: i32 = 0, nLayers: i32 = 0, nHeads: i32 = 0, nKvHeads: i32 = 0, vocab: i32 = 0, seqLen: i32 = 0;
 let headSize: i32 = 0, kvDim: i32 = 0, batch: i32 = 0;
+let keepWo: i32 = 0, keepW2: i32 = 0; // top-K of the inputs of wo and w2 (BitNet a4.8); 0: all
 let dimS: i32 = 0, kvS: i32 = 0, hidS: i32 = 0; // per-token strides (floats) of the activation buffers
 let eps: f32 = 1e-5, theta: f32 = 10000;
 
@@ -51,6 +53,7 @@ let stage: usize = 0;  // streamed weight rows
 let stageBytes: i32 = 0;
 let ropeCos: usize = 0, ropeSin: usize = 0; // (batch, head_size / 2)
 let tokens: usize = 0; // (batch) i32 input tokens
+let topkHist: usize = 0; // sparsify_topk's histogram, with a top-K only
 let memTop: usize = 0;
 
 @inline function dw(i: i32): i32 { return load<i32>(desc + (<usize>i << 2)); }
@@ -79,6 +82,8 @@ export function model_init(d: usize): i32 {
   theta = reinterpret<f32>(dw(D_ROPE_THETA));
   eps = reinterpret<f32>(dw(D_NORM_EPS));
   stageBytes = dw(D_STAGE);
+  keepWo = dw(D_KEEP_WO); keepW2 = dw(D_KEEP_W2);
+  if (keepWo < 0 || keepWo > dim || keepW2 < 0 || keepW2 > hidden) return INIT_BAD_DESC;
   const maxK = dw(D_MAX_K), maxM = dw(D_MAX_M);
 
   // resident weights first: they are the bulk, and read once
@@ -115,8 +120,9 @@ export function model_init(d: usize): i32 {
   stage = stageBytes > 0 ? alloc(<usize>stageBytes + 16) : 1;
   ropeCos = alloc(b * <usize>headSize << 1); ropeSin = alloc(b * <usize>headSize << 1);
   tokens = alloc(b << 2);
+  topkHist = keepWo > 0 || keepW2 > 0 ? alloc(TOPK_HIST_BYTES) : 1;
   if (x == 0 || xb == 0 || xb2 == 0 || qb == 0 || kb == 0 || vb == 0 || hb == 0 || hb2 == 0 || att == 0 || tmp4 == 0 || logits == 0
-    || xq == 0 || xs == 0 || tmpX == 0 || tmpY == 0 || stage == 0 || ropeCos == 0 || ropeSin == 0 || tokens == 0) return INIT_OUT_OF_MEMORY;
+    || xq == 0 || xs == 0 || tmpX == 0 || tmpY == 0 || stage == 0 || ropeCos == 0 || ropeSin == 0 || tokens == 0 || topkHist == 0) return INIT_OUT_OF_MEMORY;
   const kvb = kvBytes(dw(D_KV_FORMAT), nLayers, seqLen, kvDim, nKvHeads);
   const cache = alloc(kvb);
   if (cache == 0) return INIT_OUT_OF_MEMORY;
@@ -250,6 +256,7 @@ export function model_forward(n: i32, pos: i32, wantLogits: i32): i32 {
       kvStore(l, pos + i, vb + (<usize>(i * kvS) << 2), true);
     }
     for (let i = 0; i < n; i++) attention(l, pos + i, qb + (<usize>(i * dimS) << 2), xb + (<usize>(i * dimS) << 2), att, nHeads, tmp4);
+    if (keepWo > 0) sparsify_topk(xb, n, dim, dimS, keepWo, topkHist);
     lastQn = -1;
     matmul(layerTensor(l, L_WO), xb, dimS, xb2, dimS, n);
     for (let i = 0; i < n; i++) addInto(x + (<usize>(i * dimS) << 2), xb2 + (<usize>(i * dimS) << 2), dim);
@@ -263,6 +270,7 @@ export function model_forward(n: i32, pos: i32, wantLogits: i32): i32 {
       if (w2q) swigluQuantized(hb + (<usize>(i * hidS) << 2), hb2 + (<usize>(i * hidS) << 2), hidden);
       else swiglu(hb + (<usize>(i * hidS) << 2), hb2 + (<usize>(i * hidS) << 2), hidden);
     }
+    if (keepW2 > 0) sparsify_topk(hb, n, hidden, hidS, keepW2, topkHist);
     lastQn = -1;
     matmul(layerTensor(l, L_W2), hb, hidS, xb, dimS, n);
     for (let i = 0; i < n; i++) addInto(x + (<usize>(i * dimS) << 2), xb + (<usize>(i * dimS) << 2), dim);

@@ -27,6 +27,7 @@ import { randomWeights, trainTokenizer } from '../model/synthetic.ts';
 import { aotTwin, appRunDecode, type Dump } from './aot.ts';
 import { formatByName, ternaryFormat, type Target } from '../quant/formats.ts';
 import { median } from './stats.ts';
+import type { ActMode } from '../model/plan.ts';
 
 // The issue's shapes: a plain ESP32 (260K class) and the llama2.c 15M shape (vocab 4096, as the
 // project's KJV rpi model).
@@ -40,7 +41,8 @@ export interface ModelBenchConfig {
   target: Target;
   weights: string;        // a format name, 'ternary' (tt4 on simd, tb1 on device) or 'f32'
   classifier?: string;    // classifier format; default: as loaded (f32)
-  act: 'i8' | 'i4';
+  act: ActMode;
+  topk?: number;          // a4.8's top-K fraction (host/model/plan.ts); default: the mode's
   kv: string;             // f32 | int8 | int4 | int3
   memoryLimit?: number;   // bytes: plan residency to fit (weights stream)
   models?: string[];      // only for these models (default: all)
@@ -67,6 +69,7 @@ export interface ModelBenchRow {
   tok_s: number;           // median over repeats
   min_tok_s: number;
   max_tok_s: number;
+  runs: number[];          // tok/s of each repeat, in order (repeats interleave the rows: compare within one)
   memory_bytes: number | null; // the runtime's linear-memory high-water mark
   memory_limit: number | null; // the plan's limit (weights that do not fit stream), if any
   runc_tok_s: number | null;
@@ -134,7 +137,7 @@ export async function benchModelDecode(opts: ModelBenchOptions, tick: (label: st
           const engine = await getEngine(cfg.engine);
           const kv = kvFormat(cfg.kv);
           if (!kv) throw new UserError(`unknown KV format '${cfg.kv}'`);
-          const rt = ModelRuntime.create(prepare(model, cfg), engine, { target: cfg.target, kv, act: cfg.act, batch: 1, sampler: false, memoryLimit: cfg.memoryLimit, capMemory: cfg.memoryLimit !== undefined });
+          const rt = ModelRuntime.create(prepare(model, cfg), engine, { target: cfg.target, kv, act: cfg.act, topk: cfg.topk, batch: 1, sampler: false, memoryLimit: cfg.memoryLimit, capMemory: cfg.memoryLimit !== undefined });
           const run: (typeof runs)[number] = { cfg, rt, tokS: [] };
           runs.push(run);
           if (opts.aot && cfg.engine === 'wasm3') run.aot = { dump: aotTwin(rt, join(dir, `aot-${runs.length}`), Math.min(steps, 32)), tokS: [] };
@@ -155,12 +158,12 @@ export async function benchModelDecode(opts: ModelBenchOptions, tick: (label: st
         }
         const runcMedian = opts.runc ? median(runc) : null;
         if (opts.runc) {
-          rows.push({ model: f.label, engine: 'run.c', target: 'native', weights: 'f32', classifier: 'f32', act: 'f32', kv: 'f32', steps, tok_s: runcMedian!, min_tok_s: Math.min(...runc), max_tok_s: Math.max(...runc), memory_bytes: null, memory_limit: null, runc_tok_s: runcMedian, ratio_vs_runc: 1, ratio_vs_wasm3: null });
+          rows.push({ model: f.label, engine: 'run.c', target: 'native', weights: 'f32', classifier: 'f32', act: 'f32', kv: 'f32', steps, tok_s: runcMedian!, min_tok_s: Math.min(...runc), max_tok_s: Math.max(...runc), runs: runc, memory_bytes: null, memory_limit: null, runc_tok_s: runcMedian, ratio_vs_runc: 1, ratio_vs_wasm3: null });
         }
         for (const { cfg, rt, tokS, aot } of runs) {
           const row = (engine: ModelBenchRow['engine'], t: number[]): ModelBenchRow => ({
-            model: f.label, engine, target: cfg.target, weights: cfg.weights, classifier: cfg.classifier ?? 'f32', act: cfg.weights === 'f32' ? 'f32' : cfg.act, kv: cfg.kv, steps,
-            tok_s: median(t), min_tok_s: Math.min(...t), max_tok_s: Math.max(...t), memory_bytes: rt.memoryBytes(), memory_limit: cfg.memoryLimit ?? null,
+            model: f.label, engine, target: cfg.target, weights: cfg.weights, classifier: cfg.classifier ?? 'f32', act: cfg.weights === 'f32' ? 'f32' : actLabel(rt), kv: cfg.kv, steps,
+            tok_s: median(t), min_tok_s: Math.min(...t), max_tok_s: Math.max(...t), runs: t, memory_bytes: rt.memoryBytes(), memory_limit: cfg.memoryLimit ?? null,
             runc_tok_s: runcMedian, ratio_vs_runc: opts.runc ? median(t.map((x, i) => x / runc[i])) : null,
             ratio_vs_wasm3: engine === 'aot' ? median(t.map((x, i) => x / tokS[i])) : null,
           });
@@ -175,6 +178,29 @@ export async function benchModelDecode(opts: ModelBenchOptions, tick: (label: st
     rmSync(dir, { recursive: true, force: true });
   }
   return rows;
+}
+
+// a4.8 rows say how much of the intermediate states they keep
+function actLabel(rt: ModelRuntime): string {
+  const p = rt.plan;
+  return p.keepWo || p.keepW2 ? `${p.act} top-K ${p.keepWo || p.config.dim}/${p.keepW2 || p.config.hiddenDim}` : p.act;
+}
+
+// `--act` rows (bench --model --act i8,a4.8): ternary layer weights (tb1 on wasm3, tt4 on V8), an f32
+// classifier, each activation mode with each KV format (default: int4 for i8 and i4, a4.8's int3),
+// a4.8 with each top-K fraction (default its own), on each engine; repeats interleave every row.
+export function actModelConfigs(engines: EngineName[], acts: ActMode[], kvs: string[] | null, topks: number[] | null): ModelBenchConfig[] {
+  const out: ModelBenchConfig[] = [];
+  for (const engine of engines) {
+    for (const act of acts) {
+      for (const kv of kvs ?? [act === 'a4.8' ? 'int3' : 'int4']) {
+        for (const topk of act === 'a4.8' ? topks ?? [undefined] : [undefined]) {
+          out.push({ engine, target: engine === 'v8' ? 'simd' : 'device', weights: 'ternary', act, topk, kv });
+        }
+      }
+    }
+  }
+  return out;
 }
 
 // The default rows: float32 on each engine for reference; then the issue's configuration (ternary layer

@@ -6,8 +6,8 @@ import { tryEngine } from '../engine/index.ts';
 import type { ActFormatName } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
 import { log, progress, warn } from '../log.ts';
-import { intFlag } from './flags.ts';
-import { benchModelDecode, defaultModelConfigs, formatModelTable } from '../bench/model.ts';
+import { intFlag, parseAct, parseTopk } from './flags.ts';
+import { actModelConfigs, benchModelDecode, defaultModelConfigs, formatModelTable } from '../bench/model.ts';
 import { benchPeers, formatPeerTable } from '../bench/peers.ts';
 import { APP_RUN } from '../bench/aot.ts';
 import { benchBoardDecode, formatBoardDecode, type BoardDecodeRow } from '../bench/board.ts';
@@ -33,7 +33,9 @@ export function registerBench(program: Command): void {
     .option('--engine <list>', 'engines: v8, wasm3, native; with --model also aot (the app compiled ahead of time, beside each wasm3 row)', DEFAULT_ENGINES)
     .option('--shapes <list>', 'MxK shapes (M output rows, K inputs), e.g. 2048x2048,5632x2048')
     .option('--formats <list>', 'weight formats (see docs/formats.md); default: every format with a reference')
-    .option('--act <list>', 'activation formats: i8, i4, f32 (f32 goes with the f32 format)', 'i8')
+    .option('--act <list>', 'activation formats: i8, i4, f32 (f32 goes with the f32 format); with --model: the rows\' activation modes, i8, i4, a4.8 (ternary weights, f32 classifier)', 'i8')
+    .option('--kv <list>', 'with --model --act: KV formats of the rows (default: int4, a4.8\'s int3)')
+    .option('--topk <list>', 'with --model --act a4.8: fractions of the wo and w2 inputs kept, each in (0, 1], a row each (default 0.5)')
     .option('-n, --tokens <n>', 'tokens per call: 1 = GEMV, more = GEMM (prefill)', intFlag('--tokens', { min: 1, max: 4096 }), 1)
     .option('--repeat <n>', 'timed repeats per kernel (min/median reported)', intFlag('--repeat', { min: 1, max: 10000 }), 5)
     .option('--quick', 'ternary formats (tq2, tq1, tb1, tt4) at 256x256 and 2048x2048 only: well under a minute')
@@ -56,7 +58,7 @@ Examples:
   edge-flash bench --board-decode kjv-esp32.efimg --steps 200 --repeat 5
   edge-flash bench --upload --repeat 3 --json
   edge-flash bench --engine v8,native --formats tq2,tb1 --shapes 2048x2048 --json`)
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
       const all = list(o.engine);
       const aotAsked = all.includes(AOT);
       if (aotAsked && !o.model && o.engine !== DEFAULT_ENGINES) throw new UserError('--engine aot times whole models: it goes with --model');
@@ -87,6 +89,7 @@ Examples:
         return;
       }
       if ((o.peers || o.runcSrc) && !o.model) throw new UserError('--peers and --runc-src go with --model');
+      if ((o.kv !== undefined || o.topk !== undefined) && !o.model) throw new UserError('--kv and --topk go with --model --act LIST');
       if (o.model) {
         const steps: number = o.steps;
         const modelEngines = usable.filter((e): e is 'v8' | 'wasm3' => e !== 'native');
@@ -107,7 +110,10 @@ Examples:
           return;
         }
         if (o.runcSrc) throw new UserError('--runc-src goes with --peers');
-        const rows = await benchModelDecode({ models: list(o.model), configs: defaultModelConfigs(modelEngines), steps, repeat, runc: o.runc, aot }, (label) => log(`bench: ${label}`));
+        const actRows = cmd.getOptionValueSource('act') === 'cli';
+        if ((o.kv !== undefined || o.topk !== undefined) && !actRows) throw new UserError('--kv and --topk go with --model --act LIST');
+        const configs = actRows ? actModelConfigs(modelEngines, list(o.act).map((a) => parseAct(a)), o.kv !== undefined ? list(o.kv) : null, o.topk !== undefined ? list(o.topk).map((t) => parseTopk(t)) : null) : defaultModelConfigs(modelEngines);
+        const rows = await benchModelDecode({ models: list(o.model), configs, steps, repeat, runc: o.runc, aot }, (label) => log(`bench: ${label}`));
         process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatModelTable(rows) + '\n');
         return;
       }

@@ -99,7 +99,7 @@ Examples:
         const board2 = await info(client);
 
         // the planner's estimate for real boards: a wasm3 decode step measured here, scaled by each board's figures
-        const speed = await measureHostSpeed(convertModel(src.model, ch).model, ch.kv, ch.act, 3);
+        const speed = await measureHostSpeed(convertModel(src.model, ch).model, ch.kv, ch.act, 3, ch.topk);
         const estimates: Record<string, number | null> = {};
         for (const name of ESTIMATE_BOARDS) {
           const b = boardByName(name);

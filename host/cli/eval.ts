@@ -12,7 +12,8 @@ import { quantizeModel } from '../model/quantize.ts';
 import { ModelRuntime } from '../model/runtime.ts';
 import type { Target } from '../quant/formats.ts';
 import { checkWindows, evaluate, runtimeSource, tokenizeText, windowCount, scoredFrom } from '../quant/eval.ts';
-import { parseNumber } from './flags.ts';
+import { actFlag, parseNumber, topkFlag } from './flags.ts';
+import { defaultKv } from '../model/plan.ts';
 import { quantFormat } from './run.ts';
 
 const intOpt = (v: string | undefined, flag: string): number | undefined =>
@@ -30,8 +31,9 @@ export function registerEval(program: Command): void {
     .option('--stride <n>', 'tokens between window starts (default: the window)')
     .option('--engine <name>', 'v8 | wasm3', 'v8')
     .option('--quant <format>', 'quantize the layer matrices on load (as run --quant): ternary, tb1, i4g32, ...')
-    .option('--act <format>', 'activations before quantized matmuls: i8 | i4 | a4.8 (i4 into wq, wk, wv, w1, w3; i8 into wo, w2)', 'i8')
-    .option('--kv <format>', 'KV cache: f32 | int8 | int4 | int3', 'f32')
+    .option('--act <format>', 'activations before quantized matmuls: i8 (b1.58) | i4 | a4.8 (i4 into wq, wk, wv, w1, w3; the inputs of wo and w2 top-K sparsified, then i8)', actFlag('--act'), 'i8')
+    .option('--topk <fraction>', 'fraction of the wo and w2 inputs kept (top-K by magnitude), in (0, 1]; 1: none dropped; default 0.5 under --act a4.8, else 1', topkFlag('--topk'))
+    .option('--kv <format>', 'KV cache: f32 | int8 | int4 | int3 (default f32, int3 under --act a4.8)')
     .option('--json', 'print one JSON object { ppl, kld, top1, tokens, ... }')
     .addHelpText('after', `
 Windows (llama.cpp's perplexity): each window holds --ctx tokens of the token stream and starts with
@@ -48,9 +50,8 @@ Examples:
   edge-flash eval models/kjv-esp32-260k/model.bin --text val.txt --kv int4
   edge-flash eval models/kjv-s3-3m/model.bin --quant i4g32 --ref models/kjv-s3-3m/model.bin --text val.txt --json`)
     .action(async (modelPath: string, o) => {
-      const kv = kvFormat(o.kv);
+      const kv = kvFormat(o.kv ?? defaultKv(o.act));
       if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);
-      if (o.act !== 'i8' && o.act !== 'i4' && o.act !== 'a4.8') throw new UserError(`unknown --act '${o.act}': expected i8, i4 or a4.8`);
       let text: string;
       try {
         text = readFileSync(o.text, 'utf8');
@@ -75,7 +76,7 @@ Examples:
         if (w.ctx > refModel.config.seqLen) throw new UserError(`--ctx ${w.ctx} is larger than the reference model's context (${refModel.config.seqLen})`);
       }
       if (o.quant) model = quantizeModel(model, { layers: quantFormat(o.quant, target), classifier: null });
-      const rt = ModelRuntime.create(model, engine, { target, kv, act: o.act, batch: 16 });
+      const rt = ModelRuntime.create(model, engine, { target, kv, act: o.act, topk: o.topk, batch: 16 });
       const rr = refModel ? ModelRuntime.create(refModel, engine, { target, kv: KV_FORMATS[0], batch: 16 }) : undefined;
       const nWin = windowCount(tokens.length, w);
       log(`eval: ${tokens.length} tokens, ${nWin} windows of ${w.ctx} (stride ${w.stride}), scoring positions ${scoredFrom(w)}..${w.ctx - 2} of each; ${engine.name}, ${target} build, KV ${kv.name}`);
@@ -96,7 +97,7 @@ Examples:
           nll: r.nll, windows: r.windows, ctx: r.ctx, stride: r.stride, scored_per_window: r.scoredPerWindow,
           kld_median: r.ref?.kld.median ?? null, kld_p99: r.ref?.kld.p99 ?? null, kld_max: r.ref?.kld.max ?? null,
           delta_p_mean: r.ref?.dpMean ?? null, ppl_ref: r.ref?.ppl ?? null, ln_ppl_ratio: r.ref?.lnPplRatio ?? null,
-          engine: engine.name, target, kv: kv.name, act: o.act, quant: o.quant ?? null, seconds,
+          engine: engine.name, target, kv: kv.name, act: o.act, keep_wo: rt.plan.keepWo, keep_w2: rt.plan.keepW2, quant: o.quant ?? null, seconds,
         }) + '\n');
         return;
       }

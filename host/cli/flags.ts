@@ -2,6 +2,7 @@
 // decimal where the flag takes one) inside the flag's range, else one UserError naming the flag, its
 // range and what it got. Used as commander's argParser, so defaults (numbers) are not re-parsed.
 import { UserError } from '../errors.ts';
+import { ACT_MODES, type ActMode } from '../model/plan.ts';
 
 export interface NumberRule {
   integer?: boolean;   // whole numbers only (digits, an optional sign); else decimals and exponents too
@@ -85,3 +86,19 @@ export function parseFaults(s: string, flag = '--faults'): Faults {
   }
   return f;
 }
+
+// --act: the activation mode (host/model/plan.ts ActMode).
+export function parseAct(v: string, flag = '--act'): ActMode {
+  const s = String(v).trim();
+  if (!(ACT_MODES as readonly string[]).includes(s)) throw new UserError(`unknown ${flag} '${v}': expected ${ACT_MODES.slice(0, -1).join(', ')} or ${ACT_MODES[ACT_MODES.length - 1]}`);
+  return s as ActMode;
+}
+
+// --topk: the fraction of a4.8's intermediate states kept, in (0, 1].
+export function parseTopk(v: string, flag = '--topk'): number {
+  const n = parseNumber(flag, v, { min: 0, max: 1 });
+  if (!(n > 0)) throw new UserError(`${flag} must be a fraction in (0, 1] (1: no sparsification), got '${v}'`);
+  return n;
+}
+export const topkFlag = (flag: string) => (v: string): number => parseTopk(v, flag);
+export const actFlag = (flag: string) => (v: string): ActMode => parseAct(v, flag);

@@ -1,7 +1,7 @@
 // `edge-flash plan`: will this model fit this board, and how fast will it run there? The table on
 // stdout (or --json); the arithmetic is host/image/plan.ts planBoard().
 import type { Command } from 'commander';
-import { choiceFlag, intFlag } from './flags.ts';
+import { choiceFlag, intFlag, topkFlag } from './flags.ts';
 import { convertModel, deviceApp, planRequest } from '../image/pack.ts';
 import { alternativesThatFit, ENGINES, formatPlan, largestContext, planBoard, planJson, type PlanExtras } from '../image/plan.ts';
 import { checkAgainstModel, imageChoices, withImageFormats } from '../image/options.ts';
@@ -18,8 +18,9 @@ export function registerPlan(program: Command): void {
     .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it)')
     .option('--quant <format>', 'layer matrices in this format: ternary, tb1, tq2, q8_0, i4g32, ... (default: as loaded)')
     .option('--embed <format>', 'token embedding (and an unshared classifier): f32 or q8_0 (default: q8_0 under a sub-8-bit --quant)')
-    .option('--kv <format>', 'KV cache: f32, int8, int4, int3 (default: f32, or the image\'s own)')
-    .option('--act <format>', 'activations before quantized matmuls: i8 or i4 (default: i8, or the image\'s own)')
+    .option('--kv <format>', 'KV cache: f32, int8, int4, int3 (default: f32, int3 under --act a4.8, or the image\'s own)')
+    .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58), i4, or a4.8 (i4 into wq, wk, wv, w1, w3; the inputs of wo and w2 top-K sparsified, then i8) (default: i8, or the image\'s own)')
+    .option('--topk <fraction>', 'a4.8: fraction of the wo and w2 inputs kept, in (0, 1]; 1: no sparsification (default: 0.5 under --act a4.8, else 1)', topkFlag('--topk'))
     .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)', intFlag('--ctx', { min: 1, max: 1 << 24 }))
     .option('--engine <name>', 'wasm3 (the interpreter, default) or aot (the app compiled ahead of time into the firmware: no interpreter heap, its code in the app partition)', choiceFlag('--engine', ENGINES), 'wasm3')
     .option('--no-speed', 'skip the wasm3 measurement behind the tok/s estimate')
@@ -48,7 +49,7 @@ Examples:
       const { model } = convertModel(src.model, ch);
       const req = { ...planRequest(model, { ...ch, app: deviceApp() }, 1024), engine: o.engine };
       if (o.speed) {
-        const s = await measureHostSpeed(req.model, ch.kv, ch.act);
+        const s = await measureHostSpeed(req.model, ch.kv, ch.act, undefined, ch.topk);
         if ('error' in s) warn(`no tok/s estimate: ${s.error}`);
         else req.speed = s;
       }

@@ -10,7 +10,7 @@ import { loadModel } from '../formats/index.ts';
 import { log, warn } from '../log.ts';
 import { chat, DEFAULT_REPLY_TOKENS, generateInApp, type GenerateResult } from '../model/generate.ts';
 import { kvFormat, KV_FORMATS } from '../model/kv.ts';
-import { describePlan } from '../model/plan.ts';
+import { defaultKv, describePlan } from '../model/plan.ts';
 import { quantizeModel } from '../model/quantize.ts';
 import { ModelRuntime, type RuntimeOptions } from '../model/runtime.ts';
 import { samplerFromCli } from '../model/sampler.ts';
@@ -25,7 +25,7 @@ import { boardByName } from '../board/boards.ts';
 import { planImageOn, shortfall } from './fit.ts';
 import { readImageFile } from './inspect.ts';
 import { formatByName, FORMATS, ternaryFormat, type Target } from '../quant/formats.ts';
-import { bytesFlag, floatFlag, intFlag } from './flags.ts';
+import { actFlag, bytesFlag, floatFlag, intFlag, topkFlag } from './flags.ts';
 import { OutputClosed, writeOut } from './output.ts';
 
 
@@ -66,8 +66,9 @@ export function registerRun(program: Command): void {
     .option('--engine <name>', 'v8 | wasm3 (--engine wasm3 without the wasm3 addon is an error)', 'v8')
     .option('--target <build>', 'device (MVP, what wasm3 and boards run) | simd (default on V8); an image runs its own app')
     .option('--quant <format>', 'quantize the layer matrices on load: ternary, tq2, tq1, tb1, tt4, q8_0, i4g32, ... (docs/formats.md); not for an image')
-    .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58) | i4 (a4.8, ternary kernels) | a4.8 (i4 into wq, wk, wv, w1, w3; i8 into wo, w2; not packable); an image\'s own by default', 'i8')
-    .option('--kv <format>', 'KV cache: f32 | int8 | int4 | int3; an image\'s own by default', 'f32')
+    .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58) | i4 (int4 into every one; ternary kernels) | a4.8 (BitNet a4.8: i4 into wq, wk, wv, w1, w3; the inputs of wo and w2 top-K sparsified, then i8); an image\'s own by default', actFlag('--act'), 'i8')
+    .option('--topk <fraction>', 'fraction of the wo and w2 inputs kept (top-K by magnitude), in (0, 1]; 1: no sparsification; default 0.5 under --act a4.8, else 1; not for an image', topkFlag('--topk'))
+    .option('--kv <format>', 'KV cache: f32 | int8 | int4 | int3; default f32, int3 under --act a4.8; an image\'s own by default')
     .option('--memory <bytes>', 'linear memory limit (e.g. 160K): weights that do not fit stream from the image every token; an image runs under its plan\'s', bytesFlag('--memory'))
     .option('--batch <n>', 'prefill tokens per forward (GEMM width); default 16, or 1 under --memory; an image\'s own by default', intFlag('--batch', { min: 1, max: 4096 }))
     .option('--board <name>', 'an image must run on this board and fit it (as `verify --board`), and runs as on it: under its linear memory')
@@ -91,9 +92,8 @@ Examples:
       const steps0: number = o.n;
       const mode = String(o.m);
       if (mode !== 'generate' && mode !== 'chat') throw new UserError(`unknown mode '${mode}': expected generate or chat`);
-      const kv = kvFormat(o.kv);
+      const kv = kvFormat(o.kv ?? defaultKv(o.act));
       if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);
-      if (o.act !== 'i8' && o.act !== 'i4' && o.act !== 'a4.8') throw new UserError(`unknown --act '${o.act}': expected i8, i4 or a4.8`);
       if (o.target !== undefined && o.target !== 'device' && o.target !== 'simd') throw new UserError(`unknown --target '${o.target}': expected device or simd`);
       const memoryLimit: number | undefined = o.memory;
       const batch: number = o.batch ?? (memoryLimit === undefined ? 16 : 1);
@@ -137,6 +137,7 @@ Examples:
           }
         }
         if (given('kv') && kv.name !== c.kv) throw new UserError(`--kv ${kv.name}: ${modelPath} was planned with KV ${c.kv}`, `drop --kv, or pack it again with --kv ${kv.name}`);
+        if (o.topk !== undefined) throw new UserError(`--topk: ${modelPath} runs the top-K it was packed with`, `drop --topk, or pack it again with --topk ${o.topk}`);
         if (given('act') && c.act !== 'f32' && o.act !== c.act) throw new UserError(`--act ${o.act}: ${modelPath} was packed with ${c.act} activations`, `drop --act, or pack it again with --act ${o.act}`);
         if (given('batch') && c.batch > 0 && batch !== c.batch) throw new UserError(`--batch ${batch}: ${modelPath} was planned with a prefill width of ${c.batch}`, 'drop --batch');
         if (o.target !== undefined && o.target !== run.target) throw new UserError(`--target ${o.target}: ${modelPath} carries a ${run.build} build of the app, and runs it`, 'drop --target');
@@ -166,7 +167,7 @@ Examples:
         const topp = sampler.temperature > 0 && sampler.topp > 0 && sampler.topp < 1;
         const textBytes = mode === 'chat' ? 1024 : Math.max(256, Buffer.byteLength(o.i ?? '') + 1);
         const opts: RuntimeOptions = {
-          target, kv, act: o.act, batch, memoryLimit, capMemory: memoryLimit !== undefined, sampler: topp,
+          target, kv, act: o.act, topk: o.topk, batch, memoryLimit, capMemory: memoryLimit !== undefined, sampler: topp,
           tokenizerImage: tokenizerImage(model.tokenizer!), textBytes,
         };
         if (opts.capMemory) cap = memoryLimit ?? null;

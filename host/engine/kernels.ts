@@ -103,4 +103,12 @@ export class KernelHost {
     this.instance.call('quantize_act', x, q, s, n, k, qmax);
     return { q: new Int8Array(this.read(q, n * k).buffer), scales: new Float32Array(this.read(s, n * 4).buffer) };
   }
+
+  // Top-K sparsify (n, k) f32 rows, `stride` floats apart, inside WASM (the model's a4.8 intermediate states).
+  sparsifyTopK(xf: Float32Array, n: number, k: number, stride: number, keep: number): Float32Array {
+    const x = this.write(new Uint8Array(xf.buffer, xf.byteOffset, xf.byteLength));
+    const hist = this.alloc(256 * 4);
+    this.instance.call('sparsify_topk', x, n, k, stride, keep, hist);
+    return new Float32Array(this.read(x, xf.byteLength).buffer);
+  }
 }

@@ -38,7 +38,7 @@ export function imagePlan(img: Image, heapBase: number, target: Target): Plan {
   }
   const plan: Plan = {
     config: { dim: c.dim, hiddenDim: c.hiddenDim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, vocabSize: c.vocabSize, seqLen: c.ctx, sharedClassifier: c.sharedClassifier },
-    target, kv: kvFormat(c.kv)!, batch: w(D.D_BATCH), dimStride: w(D.D_DIM_STRIDE), kvStride: w(D.D_KV_STRIDE), hiddenStride: w(D.D_HIDDEN_STRIDE),
+    target, kv: kvFormat(c.kv)!, act: c.act === 'f32' ? 'i8' : c.act, keepWo: w(D.D_KEEP_WO), keepW2: w(D.D_KEEP_W2), batch: w(D.D_BATCH), dimStride: w(D.D_DIM_STRIDE), kvStride: w(D.D_KV_STRIDE), hiddenStride: w(D.D_HIDDEN_STRIDE),
     maxK: w(D.D_MAX_K), maxM: w(D.D_MAX_M), logits: w(D.D_LOGITS), scratch: w(D.D_SCRATCH), stageBytes: w(D.D_STAGE), textBytes: w(D.D_TEXT_BYTES),
     sampler: w(D.D_SAMPLER) === 1, tokenizerImage: w(D.D_TOK_BYTES) > 0 ? img.tokenizer : null, tensors, memory: undefined as unknown as MemoryPlan,
   };

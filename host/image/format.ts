@@ -71,10 +71,11 @@ export const DEFAULT_TEXT_BYTES = 512; // pack's prompt buffer: run.c's 512-byte
 export type { KvFormatName } from '../model/kv.ts';
 import { KV_FORMATS, type KvFormatName } from '../model/kv.ts';
 import { ACT_FORMATS } from '../quant/formats.ts';
-export type ImageActName = 'f32' | 'i8' | 'i4';
-// The codes are the tables' ids (dense from 0: test/tables.test.ts)
+export type ImageActName = 'f32' | 'i8' | 'i4' | 'a4.8';
+// The codes are the tables' ids (dense from 0: test/tables.test.ts); act code 3 is BitNet a4.8's
+// hybrid (i4 or i8 per matrix as the descriptor's qmax says, top-K in its keep words)
 export const KV_CODES: readonly KvFormatName[] = [...KV_FORMATS].sort((a, b) => a.id - b.id).map((f) => f.name);
-export const ACT_CODES: readonly ImageActName[] = [...ACT_FORMATS].sort((a, b) => a.id - b.id).map((f) => f.name);
+export const ACT_CODES: readonly ImageActName[] = [...[...ACT_FORMATS].sort((a, b) => a.id - b.id).map((f) => f.name), 'a4.8'];
 
 // Weights section: a 16-byte directory header, 64-byte entries, then the tensors.
 //   0 u32 tensor_count   4 u32 tensor_align (a power of two >= 16)   8 u32 data_offset (the first tensor,

@@ -1,15 +1,17 @@
 // The flags `plan` and `pack` share, validated in one place: --board, --quant, --embed, --kv, --act,
 // --ctx. Each bad value is one UserError naming the flag, what it got and what it takes.
 import { boardByName, type BoardProfile } from '../board/boards.ts';
-import { parseNumber } from '../cli/flags.ts';
+import { parseAct, parseNumber, parseTopk } from '../cli/flags.ts';
 import { quantFormat } from '../cli/run.ts';
 import { UserError } from '../errors.ts';
 import { headDim } from '../model/config.ts';
 import { KV_FORMATS, kvFormat, type KvFormat } from '../model/kv.ts';
+import { defaultKv, type ActMode } from '../model/plan.ts';
 import type { Model } from '../model/model.ts';
 import { formatByName, type WeightFormat } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
 import { EMBEDDING_FORMATS } from '../quant/formats.ts';
+import { D_KEEP_WO } from '../model/desc.ts';
 import type { Image } from './read.ts';
 
 export interface ImageFlags {
@@ -18,6 +20,7 @@ export interface ImageFlags {
   embed?: string;
   kv?: string;
   act?: string;
+  topk?: string | number;
   ctx?: string | number;
 }
 
@@ -26,7 +29,8 @@ export interface ImageChoices {
   quant?: WeightFormat;
   embed?: WeightFormat;
   kv: KvFormat;
-  act: 'i8' | 'i4';
+  act: ActMode;
+  topk?: number;
   ctx?: number;
 }
 
@@ -43,12 +47,12 @@ export function imageChoices(o: ImageFlags): ImageChoices {
     embed = formatByName(o.embed);
     if (!embed || !EMBEDDING_FORMATS.includes(embed)) throw new UserError(`unknown --embed '${o.embed}': expected ${EMBEDDING_FORMATS.map((f) => f.name).join(' or ')} (the runtime reads embeddings in these)`);
   }
-  const kv = kvFormat(o.kv ?? 'f32');
+  const act = parseAct(o.act ?? 'i8');
+  const kv = kvFormat(o.kv ?? defaultKv(act));
   if (!kv) throw new UserError(`unknown --kv '${o.kv}': expected ${KV_FORMATS.map((k) => k.name).join(', ')}`);
-  const act = o.act ?? 'i8';
-  if (act !== 'i8' && act !== 'i4') throw new UserError(`unknown --act '${o.act}': expected i8 or i4`);
+  const topk = o.topk === undefined ? undefined : parseTopk(String(o.topk));
   const ctx = o.ctx === undefined ? undefined : parseNumber('--ctx', String(o.ctx), { integer: true, min: 1 });
-  return { board, quant, embed, kv, act, ctx };
+  return { board, quant, embed, kv, act, topk, ctx };
 }
 
 // Checks that need the model: the context and the KV format against its shape.
@@ -60,5 +64,10 @@ export function checkAgainstModel(ch: ImageChoices, m: Model): void {
 // An image given to `plan` or `pack` keeps its KV and activation formats unless flags change them.
 export function withImageFormats(o: ImageFlags, img?: Image): ImageFlags {
   if (!img) return o;
-  return { ...o, kv: o.kv ?? img.config.kv, act: o.act ?? (img.config.act === 'f32' ? undefined : img.config.act) };
+  // an a4.8 image keeps its top-K too: the fraction its descriptor's keep_wo word says (0: all)
+  const keep = img.config.act === 'a4.8' && o.topk === undefined ? new DataView(img.descriptor.buffer, img.descriptor.byteOffset).getInt32(4 * D_KEEP_WO, true) : 0;
+  return {
+    ...o, kv: o.kv ?? img.config.kv, act: o.act ?? (img.config.act === 'f32' ? undefined : img.config.act),
+    topk: o.topk ?? (img.config.act === 'a4.8' && o.act === undefined ? (keep > 0 ? keep / img.config.dim : 1) : undefined),
+  };
 }

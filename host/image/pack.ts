@@ -17,7 +17,7 @@ import { modelImageTensors, tokenizerBytes } from './model.ts';
 import { planBoard, plannedShape, plannedTensors, type AppFootprint, type BoardPlan, type BoardPlanRequest, type Engine } from './plan.ts';
 import { readImage, type Image } from './read.ts';
 import { encodeMetadata, writeImage } from './write.ts';
-import { writeDescriptor, type Plan as RuntimePlan } from '../model/plan.ts';
+import { writeDescriptor, type ActMode, type Plan as RuntimePlan } from '../model/plan.ts';
 import { tokenizerImage, type Tokenizer } from '../model/tokenizer.ts';
 import { boardByName } from '../board/boards.ts';
 import { hashHex } from '../model/tables-hash.ts';
@@ -112,7 +112,8 @@ export function convertModel(m: Model, o: FormatOptions, onTensor?: (done: numbe
 export interface PackOptions extends FormatOptions {
   board: BoardProfile;
   kv: KvFormat;
-  act?: 'i8' | 'i4';
+  act?: ActMode;
+  topk?: number;              // a4.8's top-K fraction of the intermediate states (host/model/plan.ts)
   ctx?: number;               // default: the model's seq_len
   app: Uint8Array;            // build/device.wasm
   signingKey?: KeyObject;
@@ -149,7 +150,7 @@ export function planRequest(converted: Model, o: Omit<PackOptions, 'tool' | 'sou
   const ctx = checkContext(o.ctx, converted.config.seqLen);
   const model = { ...converted, config: { ...converted.config, seqLen: ctx } };
   return {
-    model, kv: o.kv, act: o.act ?? 'i8', board: o.board, app: appFootprint(o.app), tokenizer: tokenizerBytes(converted), textBytes: o.textBytes ?? DEFAULT_TEXT_BYTES,
+    model, kv: o.kv, act: o.act ?? 'i8', topk: o.topk, board: o.board, app: appFootprint(o.app), tokenizer: tokenizerBytes(converted), textBytes: o.textBytes ?? DEFAULT_TEXT_BYTES,
     metadataBytes, signed: !!o.signingKey, engine: o.engine,
   };
 }
@@ -211,10 +212,9 @@ function metadataFor(o: PackOptions, plan: BoardPlan, relErrors: Map<string, num
 // numbered placeholder vocabulary (the plan then keeps no tokenizer: the host tokenizes).
 export function packPlan(model: Model, rt: RuntimePlan, app: Uint8Array, memoryLimit?: number): Uint8Array {
   const tensors = plannedTensors(rt);
-  const acts = new Set(rt.tensors.map((t) => t.act));
   const tokenizer = rt.tokenizerImage ?? tokenizerImage(model.tokenizer ?? placeholderTokenizer(rt.config.vocabSize));
   const config: ImageConfig = {
-    ...plannedShape(rt), ctx: rt.config.seqLen, kv: rt.kv.name, act: acts.has('i4') ? 'i4' : acts.has('i8') ? 'i8' : 'f32',
+    ...plannedShape(rt), ctx: rt.config.seqLen, kv: rt.kv.name, act: rt.tensors.every((t) => t.act === 'f32') ? 'f32' : rt.act,
     normEps: model.normEps, ropeTheta: model.ropeTheta, plannedLinear: rt.memory.total, linearLimit: memoryLimit ?? 0, batch: rt.batch,
     textBytes: rt.textBytes || DEFAULT_TEXT_BYTES,
   };

@@ -8,7 +8,7 @@ import { UserError } from '../errors.ts';
 import { headDim, type ModelConfig } from '../model/config.ts';
 import { KV_FORMATS, type KvFormat } from '../model/kv.ts';
 import { MATRIX_NAMES, type Matrix, type Model } from '../model/model.ts';
-import { planModel, type MemoryPlan, type Plan as RuntimePlan } from '../model/plan.ts';
+import { planModel, type ActMode, type MemoryPlan, type Plan as RuntimePlan } from '../model/plan.ts';
 import { FORMATS, formatByName, runsOn, type WeightFormat } from '../quant/formats.ts';
 import { REFS } from '../quant/ref/index.ts';
 import { descriptorBytes, descriptorImageTensor, layoutImage, modelTensors, paddedK, paddedM, tensorBytes } from './layout.ts';
@@ -33,7 +33,8 @@ export interface HostSpeed {
 export interface BoardPlanRequest {
   model: Model;               // in the formats it will be packed in; config.seqLen is the context planned
   kv: KvFormat;
-  act: 'i8' | 'i4';
+  act: ActMode;
+  topk?: number;              // a4.8's top-K fraction (host/model/plan.ts); default: the mode's
   board: BoardProfile;
   app: AppFootprint;
   tokenizer: Uint8Array;      // the image's tokenizer section (EFTK): the app copies it into linear memory
@@ -115,7 +116,7 @@ export interface BoardPlan {
 const TARGET = 'device' as const;    // boards run the MVP build under wasm3
 
 function runtimePlan(r: BoardPlanRequest, memoryLimit?: number): RuntimePlan {
-  return planModel(r.model, { target: TARGET, kv: r.kv, act: r.act, memoryLimit, has: r.app.has, tokenizerImage: r.tokenizer, textBytes: r.textBytes }, r.app.heapBase);
+  return planModel(r.model, { target: TARGET, kv: r.kv, act: r.act, topk: r.topk, memoryLimit, has: r.app.has, tokenizerImage: r.tokenizer, textBytes: r.textBytes }, r.app.heapBase);
 }
 
 // wasm3's own needs beside linear memory: runtime and compiled code, wasm stack, native stack.

@@ -356,7 +356,9 @@ function checkDescriptor(b: Uint8Array, c: ImageConfig, tensors: ImageTensor[], 
   const batch = w(D.D_BATCH);
   if (batch < 1 || batch > c.ctx || (c.batch > 0 && batch !== c.batch)) fail('descriptor', `descriptor: batch is ${batch}, expected ${c.batch > 0 ? c.batch : `1..${c.ctx}`} (the config's)`);
   if (w(D.D_SAMPLER) !== 0 && w(D.D_SAMPLER) !== 1) fail('descriptor', `descriptor: sampler is ${w(D.D_SAMPLER)}, expected 0 or 1`);
-  for (let i = D.D_N_TENSORS + 1; i < D.D_TENSORS; i++) if (w(i) !== 0) fail('descriptor', `descriptor: reserved word ${i} is not zero`);
+  const keeps: Array<[string, number, number]> = [['keep_wo', D.D_KEEP_WO, c.dim], ['keep_w2', D.D_KEEP_W2, c.hiddenDim]];
+  for (const [name, at, most] of keeps) if (w(at) < 0 || w(at) > most) fail('descriptor', `descriptor: ${name} is ${w(at)}, expected 0..${most}`);
+  for (let i = D.D_KEEP_W2 + 1; i < D.D_TENSORS; i++) if (w(i) !== 0) fail('descriptor', `descriptor: reserved word ${i} is not zero`);
   // The app copies the tokenizer section and keeps a text_bytes prompt buffer, or (all three 0) keeps
   // no tokenizer: a host then tokenizes (ModelRuntime.create for a model run by token ids).
   const none = u(D.D_TOK_OFFSET) === 0 && u(D.D_TOK_BYTES) === 0 && w(D.D_TEXT_BYTES) === 0;

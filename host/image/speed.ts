@@ -6,6 +6,7 @@ import { tryEngine } from '../engine/index.ts';
 import type { Engine } from '../engine/types.ts';
 import type { KvFormat } from '../model/kv.ts';
 import type { Model } from '../model/model.ts';
+import type { ActMode } from '../model/plan.ts';
 import { ModelRuntime } from '../model/runtime.ts';
 import type { HostSpeed } from './plan.ts';
 
@@ -60,8 +61,8 @@ export function measureFibRate(engine: Engine, n = 24, seconds_ = 0.04): number 
 // Seconds of one decode step (forward one token, logits out) under `engine` with the device build,
 // at the mean position of a full context: the fastest of the steps run from seq_len/2 (at least 3, and
 // at least `seconds_` of them). The KV cache below holds zeros, which costs the same as real keys.
-export function measureDecodeSeconds(engine: Engine, model: Model, kv: KvFormat, act: 'i8' | 'i4', seconds_ = 0.04, rt?: ModelRuntime): number {
-  const own = rt ?? ModelRuntime.create(model, engine, { target: 'device', kv, act, batch: 1 });
+export function measureDecodeSeconds(engine: Engine, model: Model, kv: KvFormat, act: ActMode, seconds_ = 0.04, rt?: ModelRuntime, topk?: number): number {
+  const own = rt ?? ModelRuntime.create(model, engine, { target: 'device', kv, act, topk, batch: 1 });
   try {
     const c = model.config;
     const p0 = Math.max(0, Math.floor(c.seqLen / 2) - 1);
@@ -83,10 +84,10 @@ export function measureDecodeSeconds(engine: Engine, model: Model, kv: KvFormat,
 // each the fastest of its runs. The estimate scales decode seconds by the fib rate, so each round's
 // product is what it depends on: a machine that slows down slows both alike and the product stays.
 // The median round is reported, with the spread of the products ((max - min) / median).
-export async function measureHostSpeed(model: Model, kv: KvFormat, act: 'i8' | 'i4', repeats = 7): Promise<HostSpeed | { error: string }> {
+export async function measureHostSpeed(model: Model, kv: KvFormat, act: ActMode, repeats = 7, topk?: number): Promise<HostSpeed | { error: string }> {
   const r = await tryEngine('wasm3');
   if (!r.engine) return { error: `wasm3 is not available (${r.error})` };
-  const rt = ModelRuntime.create(model, r.engine, { target: 'device', kv, act, batch: 1 });
+  const rt = ModelRuntime.create(model, r.engine, { target: 'device', kv, act, topk, batch: 1 });
   const rounds: { sec: number; fib: number; product: number }[] = [];
   try {
     for (let i = 0; i < repeats; i++) {

@@ -41,7 +41,9 @@ export const DESC_HEADER: readonly DescField[] = [
   { name: 'TEXT_BYTES', word: 23, type: 'i32', doc: 'longest prompt in bytes the device tokenizes' },
   { name: 'SAMPLER', word: 24, type: 'i32', doc: '1: reserve the top-p buffer (vocab * 8 bytes)' },
   { name: 'N_TENSORS', word: 25, type: 'i32', doc: 'tensor entries: 3 + 9 * layers' },
-  { name: 'RESERVED', word: 26, type: 'i32', count: 6, doc: '0' },
+  { name: 'KEEP_WO', word: 26, type: 'i32', doc: 'inputs of every wo kept by top-K sparsification (BitNet a4.8; the largest magnitudes, ties to the lower index), 1..dim; 0: all' },
+  { name: 'KEEP_W2', word: 27, type: 'i32', doc: 'inputs of every w2 kept the same way, 1..hidden_dim; 0: all' },
+  { name: 'RESERVED', word: 28, type: 'i32', count: 4, doc: '0' },
 ];
 export const DESC_HEADER_WORDS = 32; // the first tensor entry starts here
 

@@ -12,7 +12,7 @@ const x = (from: string, runtime: boolean, ...names: string[]): AppExport[] => n
 export const APP_EXPORT_TABLE: readonly AppExport[] = [
   ...x('', true, 'memory'),
   ...x('./arena', true, 'arena_reset', 'arena_top', 'arena_alloc'),
-  ...x('./kernels/act', false, 'quantize_act'),
+  ...x('./kernels/act', false, 'quantize_act', 'sparsify_topk'),
   ...x('./model/llama', true, 'model_init', 'model_memory', 'model_tokens', 'model_forward', 'model_logits', 'model_step'),
   ...x('./model/sampler', true, 'sampler_init', 'sampler_sample'),
   ...x('./model/sampler', false, 'sampler_state'),

@@ -16,9 +16,12 @@ import { convert, rowTileOf } from './quantize.ts';
 export interface PlanOptions {
   target: Target;
   // activations before quantized matmuls (i4 only where a kernel takes it); 'a4.8': BitNet a4.8's
-  // hybrid without its sparsification, i4 into the projections of the block's inputs (wq, wk, wv,
-  // w1, w3) and i8 into those of its intermediate states (wo, w2)
-  act?: 'i8' | 'i4' | 'a4.8';
+  // hybrid, i4 into the projections of the block's inputs (wq, wk, wv, w1, w3) and i8 into those of
+  // its intermediate states (wo, w2), which are top-K sparsified first (topk)
+  act?: ActMode;
+  // fraction of the intermediate states (the inputs of wo and w2) kept by top-K sparsification, in
+  // (0, 1]; default: A48_TOPK under act 'a4.8', 1 (dense) otherwise
+  topk?: number;
   kv?: KvFormat;
   batch?: number;             // most tokens per forward (prefill GEMM width); default 16
   memoryLimit?: number;       // bytes of linear memory the arena may reach; default: no limit, all resident
@@ -65,6 +68,9 @@ export interface Plan {
   config: ModelConfig;
   target: Target;
   kv: KvFormat;
+  act: ActMode;       // the activation mode asked for (each tensor's act is what its kernel takes)
+  keepWo: number;     // inputs of wo kept by top-K (0: all)
+  keepW2: number;     // inputs of w2 kept by top-K (0: all)
   batch: number;
   dimStride: number;
   kvStride: number;
@@ -81,7 +87,26 @@ export interface Plan {
   memory: MemoryPlan;
 }
 
+export type ActMode = 'i8' | 'i4' | 'a4.8';
+export const ACT_MODES: readonly ActMode[] = ['i8', 'i4', 'a4.8'];
+// a4.8's top-K: the paper sparsifies the input of the attention output projection with TopK 50 %; its
+// FFN-down input is sparse by itself (squared ReLU, over 80 % zeros), where this model's SwiGLU gives
+// no zeros, so the same top-K (keep half) goes there too
+export const A48_TOPK = 0.5;
+
+// a4.8 runs with its 3-bit KV cache unless --kv says otherwise
+export function defaultKv(act: ActMode): 'int3' | 'f32' {
+  return act === 'a4.8' ? 'int3' : 'f32';
+}
+
+// The inputs kept of a row of `k` by a top-K fraction: at least one; 0 (all) when nothing is dropped.
+export function keepCount(k: number, topk: number): number {
+  const keep = Math.max(1, Math.round(k * topk));
+  return keep >= k ? 0 : keep;
+}
+
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
+const TOPK_HIST_BYTES = 256 * 4; // sparsify_topk's histogram (assembly/kernels/act.ts)
 const F32 = formatByName('f32')!;
 const F32P8 = formatByName('f32p8')!;
 
@@ -214,8 +239,10 @@ function planFor(model: Model, opts: PlanOptions, heapBase: number): Plan {
   const sampler = opts.sampler ?? true;
   const textBytes = tokImage ? opts.textBytes ?? 1024 : 0;
 
+  const topk = opts.topk ?? (opts.act === 'a4.8' ? A48_TOPK : 1);
+  if (!(topk > 0 && topk <= 1)) throw new UserError(`--topk ${topk}: expected a fraction in (0, 1]`);
   const plan: Plan = {
-    config: c, target: opts.target, kv, batch, dimStride, kvStride, hiddenStride, maxK, maxM, logits: classifier.m, scratch,
+    config: c, target: opts.target, kv, act: opts.act ?? 'i8', keepWo: keepCount(c.dim, topk), keepW2: keepCount(c.hiddenDim, topk), batch, dimStride, kvStride, hiddenStride, maxK, maxM, logits: classifier.m, scratch,
     stageBytes: 0, textBytes, sampler, tokenizerImage: tokImage, tensors, memory: undefined as unknown as MemoryPlan,
   };
   plan.memory = memoryPlan(plan, heapBase);
@@ -285,7 +312,8 @@ export function memoryPlan(plan: Plan, heapBase: number): MemoryPlan {
   const a = (n: number) => align16(n);
   const activations = 4 * a(B * plan.dimStride * 4) + 2 * a(B * plan.kvStride * 4) + 2 * a(B * plan.hiddenStride * 4)
     + a((c.nHeads / c.nKvHeads) * c.seqLen * 4) + a(16) + a(plan.logits * 4) + a(B * plan.maxK + 16) + a(B * 4)
-    + (B > 1 ? a(B * plan.maxK * 4) + a(B * plan.maxM * 4) : 0) + 2 * a(B * hs * 2) + a(B * 4);
+    + (B > 1 ? a(B * plan.maxK * 4) + a(B * plan.maxM * 4) : 0) + 2 * a(B * hs * 2) + a(B * 4)
+    + (plan.keepWo > 0 || plan.keepW2 > 0 ? a(TOPK_HIST_BYTES) : 0);
   const stage = plan.stageBytes > 0 ? a(plan.stageBytes + 16) : 0;
   const kvs = kvScratchBytes(plan.kv, hs);
   const kvCache = a(kvCacheBytes(plan.kv, c.nLayers, c.seqLen, kvd, c.nKvHeads)) + (kvs > 0 ? a(kvs) : 0);
@@ -328,6 +356,7 @@ export function writeDescriptor(plan: Plan, ropeTheta: number, normEps: number):
   // offsets (each tensor's and the tokenizer's) are the image's: host/image/write.ts placeDescriptor
   w[D.D_TOK_OFFSET] = 0; w[D.D_TOK_BYTES] = plan.tokenizerImage?.byteLength ?? 0; w[D.D_TEXT_BYTES] = plan.textBytes;
   w[D.D_SAMPLER] = plan.sampler ? 1 : 0; w[D.D_N_TENSORS] = plan.tensors.length;
+  w[D.D_KEEP_WO] = plan.keepWo; w[D.D_KEEP_W2] = plan.keepW2;
   plan.tensors.forEach((t, i) => {
     const at = D.D_TENSORS + i * D.T_WORDS;
     w[at + D.T_FORMAT] = t.format.id; w[at + D.T_KERNEL] = t.kernel ? t.kernel.id : -1;
@@ -344,7 +373,7 @@ export function describePlan(plan: Plan): string[] {
   const m = plan.memory;
   const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
   const lines = [
-    `plan: ${plan.target} build, kv ${plan.kv.name}, batch ${plan.batch}, linear memory ${kib(m.total)} (${m.total} bytes): ` +
+    `plan: ${plan.target} build, kv ${plan.kv.name}, batch ${plan.batch}${plan.keepWo || plan.keepW2 ? `, top-K keeps ${plan.keepWo || plan.config.dim} of wo's ${plan.config.dim} inputs and ${plan.keepW2 || plan.config.hiddenDim} of w2's ${plan.config.hiddenDim}` : ''}, linear memory ${kib(m.total)} (${m.total} bytes): ` +
       `heap base ${kib(m.heapBase)}, resident weights ${kib(m.residentWeights)}, KV cache ${kib(m.kvCache)}, activations ${kib(m.activations)}, ` +
       `staging ${kib(m.stage)}, scratch ${kib(m.scratch)}, sampler ${kib(m.sampler)}, tokenizer ${kib(m.tokenizer)}, descriptor ${kib(m.descriptor)}`,
   ];

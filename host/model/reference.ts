@@ -4,7 +4,7 @@
 // quantizer as the runtime (host/quant/ref/act.ts), and K/V through the same KV quantizer
 // (host/model/kv.ts); everything else is float64.
 import type { ActFormatName } from '../quant/formats.ts';
-import { quantizeAct } from '../quant/ref/act.ts';
+import { quantizeAct, sparsifyTopK } from '../quant/ref/act.ts';
 import { headDim, kvDim } from './config.ts';
 import { int4Attention, kvQuantize, kvRoundTrip, type KvFormat, KV_FORMATS } from './kv.ts';
 import { MATRIX_NAMES, matrixShape, type Matrix, type Model } from './model.ts';
@@ -13,6 +13,8 @@ import { dequantize } from './quantize.ts';
 export interface ReferenceOptions {
   act?: (t: Matrix) => ActFormatName; // activation format before each matmul (default: f32)
   kv?: KvFormat;
+  // inputs of wo and w2 kept by top-K sparsification (BitNet a4.8), as the plan's keepWo/keepW2; 0: all
+  keep?: { wo: number; w2: number };
   // Diagnostics (tools/eval/kv-probe.ts): each KV head's K or V row as cached, in place of the KV
   // format's round trip; attention is then the float64 one for every format (int4 included).
   kvTransform?: (v: Float64Array, isV: boolean, layer: number) => ArrayLike<number>;
@@ -34,6 +36,7 @@ export class ReferenceModel {
   private vq: Array<Array<Array<{ codes: Int8Array; scale: number }>>> = [];
   private act: (t: Matrix) => ActFormatName;
   private kv: KvFormat;
+  private keep: { wo: number; w2: number };
   private kvTransform?: ReferenceOptions['kvTransform'];
 
   constructor(readonly model: Model, opts: ReferenceOptions = {}) {
@@ -41,6 +44,7 @@ export class ReferenceModel {
     this.act = opts.act ?? (() => 'f32');
     this.kv = opts.kv ?? KV_FORMATS[0];
     this.kvTransform = opts.kvTransform;
+    this.keep = opts.keep ?? { wo: 0, w2: 0 };
     const dense = (t: Matrix, rows: number, cols: number) => ({ t, w: Float64Array.from(dequantize(t, rows, cols)), rows, cols });
     this.layers = model.layers.map((l) => {
       const w = {} as DenseLayer['w'];
@@ -75,6 +79,11 @@ export class ReferenceModel {
       y[r] = acc * xs;
     }
     return y;
+  }
+
+  // the runtime's f32 values, top-K sparsified (host/quant/ref/act.ts)
+  private sparsify(x: Float64Array, keep: number): Float64Array {
+    return keep > 0 ? Float64Array.from(sparsifyTopK(Float32Array.from(x), 1, x.length, keep)) : x;
   }
 
   private rmsnorm(x: Float64Array, w: Float64Array): Float64Array {
@@ -141,12 +150,12 @@ export class ReferenceModel {
           for (let i = 0; i < hs; i++) att[h * hs + i] += a * this.values[l][t][g * hs + i];
         }
       }
-      const o = this.matmul(L.w.wo, att);
+      const o = this.matmul(L.w.wo, this.sparsify(att, this.keep.wo));
       x = x.map((v, i) => v + o[i]);
       const xb2 = this.rmsnorm(x, L.rmsFfn);
       const h1 = this.matmul(L.w.w1, xb2), h3 = this.matmul(L.w.w3, xb2);
       const hb = h1.map((v, i) => (v / (1 + Math.exp(-v))) * h3[i]);
-      const d = this.matmul(L.w.w2, hb);
+      const d = this.matmul(L.w.w2, this.sparsify(hb, this.keep.w2));
       x = x.map((v, i) => v + d[i]);
     }
     return this.matmul(this.cls, this.rmsnorm(x, this.rmsFinal));

@@ -51,7 +51,9 @@ typedef struct {
   int32_t text_bytes;
   int32_t sampler;
   int32_t n_tensors;
-  int32_t reserved[6];
+  int32_t keep_wo;
+  int32_t keep_w2;
+  int32_t reserved[4];
 } ef_desc_header;
 _Static_assert(sizeof(ef_desc_header) == 32 * 4, "ef_desc_header: 32 words");
 _Static_assert(offsetof(ef_desc_header, magic) == 0 * 4, "ef_desc_header.magic: word 0");
@@ -80,7 +82,9 @@ _Static_assert(offsetof(ef_desc_header, tok_bytes) == 22 * 4, "ef_desc_header.to
 _Static_assert(offsetof(ef_desc_header, text_bytes) == 23 * 4, "ef_desc_header.text_bytes: word 23");
 _Static_assert(offsetof(ef_desc_header, sampler) == 24 * 4, "ef_desc_header.sampler: word 24");
 _Static_assert(offsetof(ef_desc_header, n_tensors) == 25 * 4, "ef_desc_header.n_tensors: word 25");
-_Static_assert(offsetof(ef_desc_header, reserved) == 26 * 4, "ef_desc_header.reserved: word 26");
+_Static_assert(offsetof(ef_desc_header, keep_wo) == 26 * 4, "ef_desc_header.keep_wo: word 26");
+_Static_assert(offsetof(ef_desc_header, keep_w2) == 27 * 4, "ef_desc_header.keep_w2: word 27");
+_Static_assert(offsetof(ef_desc_header, reserved) == 28 * 4, "ef_desc_header.reserved: word 28");
 
 typedef struct {
   int32_t format;

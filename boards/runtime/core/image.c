@@ -82,7 +82,7 @@ static ef_image_err read_config(const uint8_t *b, uint32_t n, ef_config *c, char
   if (c->flags & ~1u) FAIL(EF_IMG_CONFIG, "config: unknown flags 0x%x", (unsigned)(c->flags & ~1u));
   c->kv_format = b[40]; c->act_format = b[41];
   if (c->kv_format > 3) FAIL(EF_IMG_CONFIG, "config: kv_format is %u, expected 0..3 (f32, int8, int4, int3)", c->kv_format);
-  if (c->act_format > 2) FAIL(EF_IMG_CONFIG, "config: act_format is %u, expected 0..2 (f32, i8, i4)", c->act_format);
+  if (c->act_format > 3) FAIL(EF_IMG_CONFIG, "config: act_format is %u, expected 0..3 (f32, i8, i4, a4.8)", c->act_format);
   for (i = 60; i < 64; i++) if (b[i]) FAIL(EF_IMG_CONFIG, "config: reserved bytes are not zero");
   c->dim = u32(b); c->hidden_dim = u32(b + 4); c->n_layers = u32(b + 8); c->n_heads = u32(b + 12); c->n_kv_heads = u32(b + 16);
   c->vocab_size = u32(b + 20); c->seq_len = u32(b + 24); c->ctx = u32(b + 28); c->planned_linear = u32(b + 36);
@@ -287,7 +287,9 @@ static ef_image_err check_descriptor(const ef_image *img, char *msg, size_t msg_
   batch = (int32_t)DH(batch);
   if (batch < 1 || (uint32_t)batch > c->ctx || (c->batch > 0 && (uint32_t)batch != c->batch)) FAIL(EF_IMG_DESCRIPTOR, "descriptor: batch is %d, expected the config's", (int)batch);
   if (DH(sampler) > 1) FAIL(EF_IMG_DESCRIPTOR, "descriptor: sampler is %d, expected 0 or 1", (int)(int32_t)DH(sampler));
-  for (i = 0; i < 6; i++) if (DH(reserved[i])) FAIL(EF_IMG_DESCRIPTOR, "descriptor: reserved word %u is not zero", (unsigned)(offsetof(ef_desc_header, reserved) / 4 + i));
+  if ((int32_t)DH(keep_wo) < 0 || DH(keep_wo) > c->dim) FAIL(EF_IMG_DESCRIPTOR, "descriptor: keep_wo is %d, expected 0..%u", (int)(int32_t)DH(keep_wo), (unsigned)c->dim);
+  if ((int32_t)DH(keep_w2) < 0 || DH(keep_w2) > c->hidden_dim) FAIL(EF_IMG_DESCRIPTOR, "descriptor: keep_w2 is %d, expected 0..%u", (int)(int32_t)DH(keep_w2), (unsigned)c->hidden_dim);
+  for (i = 0; i < sizeof(((ef_desc_header *)0)->reserved) / 4; i++) if (DH(reserved[i])) FAIL(EF_IMG_DESCRIPTOR, "descriptor: reserved word %u is not zero", (unsigned)(offsetof(ef_desc_header, reserved) / 4 + i));
   /* The app copies the tokenizer section and keeps a text_bytes prompt buffer, or (all three 0) keeps no tokenizer. */
   none = DH(tok_offset) == 0 && DH(tok_bytes) == 0 && DH(text_bytes) == 0;
   if (!none && (DH(tok_offset) != img->tokenizer->offset || DH(tok_bytes) != img->tokenizer->size)) FAIL(EF_IMG_DESCRIPTOR_TOKENIZER, "descriptor: the tokenizer is at [%u, +%u), the tokenizer section at [%u, +%u)", (unsigned)DH(tok_offset), (unsigned)DH(tok_bytes), (unsigned)img->tokenizer->offset, (unsigned)img->tokenizer->size);

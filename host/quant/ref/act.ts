@@ -29,3 +29,20 @@ export function quantizeAct(x: Float32Array, n: number, k: number, format: ActFo
   }
   return { format, n, k, q, scales };
 }
+
+// Top-K sparsification (BitNet a4.8's intermediate states; the spec of assembly/kernels/act.ts
+// sparsify_topk): per token, the `keep` values of largest magnitude stay (ties at the keep-th
+// magnitude go to the lower index), the others become +0; keep 0 (or >= k) keeps all. Magnitudes
+// are the f32 bits without the sign, compared as integers (the order of |x|). Written as a sort, not
+// the app's radix select.
+export function sparsifyTopK(x: Float32Array, n: number, k: number, keep: number): Float32Array {
+  const out = Float32Array.from(x);
+  if (keep >= k || keep <= 0) return out;
+  const bits = new Uint32Array(out.buffer);
+  for (let t = 0; t < n; t++) {
+    const order = Array.from({ length: k }, (_, i) => t * k + i);
+    order.sort((a, b) => (bits[b] & 0x7fffffff) - (bits[a] & 0x7fffffff) || a - b);
+    for (const i of order.slice(keep)) out[i] = 0;
+  }
+  return out;
+}
