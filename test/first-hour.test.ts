@@ -257,7 +257,7 @@ s('the README\'s command table is the CLI\'s, its fit table the planner\'s (npm 
   // a row for every model in models/, a column for every board
   const fit = /<!-- figures: fit -->\n([^]*?)<!-- end figures: fit -->/.exec(readme)![1].trim().split('\n');
   // and a row for each under the AOT build (plan --engine aot)
-  assert.is(fit.length, 2 + 2 * 4, fit.join('\n'));
+  assert.is(fit.length, 2 + 2 * 5, fit.join('\n'));
   assert.match(fit[0], /^\| model \| host \| esp32 \|.*\| rpi5 \|$/);
   assert.match(readme, /\| kjv-esp32-260k \(tb1, int4 KV, ctx 512\) \| yes \| ctx <= \d+/);
   assert.match(readme, /\| kjv-esp32-260k, --engine aot \| yes \| (streams|yes)/);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readGguf } from '../host/formats/gguf.ts';
+import { readGguf, writeGguf } from '../host/formats/gguf.ts';
 import { loadModel } from '../host/formats/index.ts';
 import { MATRIX_NAMES, matrixShape } from '../host/model/model.ts';
 import { dequantize } from '../host/model/quantize.ts';
@@ -95,6 +95,21 @@ for t in r.tensors:
     }
     assert.is(n, 7, `${fmt}: the 7 matrices`);
   }
+});
+
+test('a float GGUF input (F16 linears, its norm eps an f32 1e-5) quantizes to what the same values give from memory', () => {
+  const w = randomWeights(CFG, 5);
+  const f16 = readGguf('<f16>', writeGguf(w, { types: (name) => (name.startsWith('blk.') ? 'F16' : 'F32') }));
+  assert.is.not(f16.normEps, 1e-5); // what the writer stores, read back: fround(1e-5)
+  assert.is(f16.normEps, Math.fround(1e-5));
+  const o: QuantizeOptions = { method: 'rtn', bits: 4, group: 32 };
+  const fromGguf = quantizeModel(f16, o);
+  // the same F16-rounded values, as a model in memory with llama2.c's eps
+  const rounded = modelFromWeights(w);
+  for (let i = 0; i < CFG.nLayers; i++) for (const n of MATRIX_NAMES) rounded.layers[i][n] = f16.layers[i][n];
+  const direct = quantizeModel(rounded, o);
+  assert.equal(Array.from(fromGguf.values.get('blk.0.attn_q.weight')!), Array.from(direct.values.get('blk.0.attn_q.weight')!));
+  assert.equal(Array.from(fromGguf.bytes), Array.from(direct.bytes));
 });
 
 // Inputs with strongly correlated features (few latent factors plus noise, uneven scales).

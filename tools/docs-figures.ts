@@ -114,17 +114,21 @@ const FIT_FLAGS: Record<string, { quant?: string; kv: string }> = {
   'kjv-esp32-260k-fp': { kv: 'int4' },
   'kjv-s3-3m': { quant: 'tb1', kv: 'int4' },
   'kjv-rpi-15m': { quant: 'tb1', kv: 'int8' },
+  'kjv-rpi-15m-fp': { kv: 'int8' },
 };
 
+// A model folder's weights: model.bin, or model.gguf where that is all it holds (the F16 fp twins).
+const weightsOf = (dir: string) => ['model.bin', 'model.gguf'].map((f) => fromRoot('models', dir, f)).find((p) => existsSync(p));
+
 function fitBlock(log: (s: string) => void): string {
-  const models = readdirSync(fromRoot('models')).filter((d) => existsSync(fromRoot('models', d, 'model.bin'))).sort();
+  const models = readdirSync(fromRoot('models')).filter((d) => weightsOf(d)).sort();
   const unknown = models.filter((m) => !FIT_FLAGS[m]);
   if (unknown.length) throw new Error(`docs-figures: no README flags for ${unknown.join(', ')}: add them to FIT_FLAGS`);
   const all = boards();
   const rows = models.flatMap((dir) => {
     const f = FIT_FLAGS[dir];
     log(`docs-figures: fit ${dir}`);
-    const src = loadSource(fromRoot('models', dir, 'model.bin'));
+    const src = loadSource(weightsOf(dir)!);
     // the formats do not depend on the board: one conversion for all of them
     const { model } = convertModel(src.model, imageChoices({ board: all[0].name, quant: f.quant, kv: f.kv }));
     const cells = (engine: Engine) => all.map((board) => {

@@ -86,6 +86,11 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
     ...model.layers.flatMap((l, i) => MATRIX_NAMES.map((n) => [`layers.${i}.${n}`, l[n], ...matrixShape(c, n)]))] as Array<[string, Model['embedding'], number, number]>;
   const quantized = all.find(([n, t]) => t.format.name !== 'f32' && (n.startsWith('layers') || !(o.keep ?? ['embedding', 'classifier']).includes(n)));
   if (quantized) throw new UserError(`${model.path} is already quantized (${quantized[0]} is ${quantized[1].format.name}): quantize a float model`);
+  // the writer's llama.* values are llama2.c's (f32 metadata: a GGUF input's eps reads back as
+  // fround(1e-5), which is what the writer writes); say so before any work rather than write a different model
+  if (model.ropeTheta !== 10000 || Math.fround(model.normEps) !== Math.fround(1e-5)) {
+    throw new UserError(`${model.path}: rope theta ${model.ropeTheta} / norm eps ${model.normEps}: the GGUF writer writes llama2.c's 10000 / 1e-5 only`);
+  }
   const keep = new Set(o.keep ?? ['embedding', 'classifier']);
   const kept = (key: string) => keep.has(key) || keep.has(key.replace(/^layers\.\d+\./, ''));
   const jobs: Job[] = [];
@@ -224,10 +229,6 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
   vec('output_norm.weight', model.rmsFinal);
   addGroup('norms', 'f32', c.dim * (2 * c.nLayers + 1), 4 * c.dim * (2 * c.nLayers + 1), 0, 1);
   if (model.classifier) mat(jobs[jobs.length - 1]);
-  if (c.nKvHeads !== c.nHeads || model.ropeTheta !== 10000 || model.normEps !== 1e-5) {
-    // the writer's llama.* defaults are llama2.c's; say so rather than write a different model
-    if (model.ropeTheta !== 10000 || model.normEps !== 1e-5) throw new UserError(`${model.path}: rope theta ${model.ropeTheta} / norm eps ${model.normEps}: the GGUF writer writes llama2.c's 10000 / 1e-5 only`);
-  }
   const bytes = writeGgufTensors(c, tensors, { tokenizer: model.tokenizer, extraMeta: extraMeta as never });
   const summary: QuantizeSummary = {
     method: o.method, format: tgt.name, calibration,

@@ -2,7 +2,8 @@
 Ternary block linears are written as TQ2_0 when their rows are a multiple of 256 weights (ggml's
 super-block); a block's f16 scale is its max |w|, the tensor's absmean scale, so TQ2_0 holds the
 ternary weights exactly up to that scale's f16 rounding (relative error <= 2^-11; scales.json keeps
-the f32 scales). Rows that are not a multiple of 256 are F16. Norms are F32, the embedding F16.
+the f32 scales). Rows that are not a multiple of 256 are F16, and so is every block linear of a full-precision model
+(`ternary=False`). Norms are F32, the embedding F16.
 Shared classifier: no output.weight, as llama.cpp expects. Q/K are not permuted: llama2.c's RoPE
 rotates adjacent pairs, which is what GGUF's llama architecture expects.
 
@@ -58,8 +59,9 @@ def tq2_0(values: "array.array") -> bytes:
     return bytes(out)
 
 
-def write_gguf(path: str, cfg: dict, t: dict, tokens: "list[tuple[bytes, float, int]]", name: str) -> "dict[str, str]":
-    """t: tensors by llama2.c kind (as export.write_legacy); tokens: (piece bytes, score, token type)."""
+def write_gguf(path: str, cfg: dict, t: dict, tokens: "list[tuple[bytes, float, int]]", name: str, ternary: bool = True) -> "dict[str, str]":
+    """t: tensors by llama2.c kind (as export.write_legacy); tokens: (piece bytes, score, token type).
+    ternary=False (a full-precision model): every block linear F16, none TQ2_0."""
     c = cfg
     head_dim = c["dim"] // c["n_heads"]
     kvs = [
@@ -88,7 +90,7 @@ def write_gguf(path: str, cfg: dict, t: dict, tokens: "list[tuple[bytes, float, 
         tensors.append((f"blk.{i}.ffn_norm.weight", t["rms_ffn"][i], [c["dim"]], T_F32))
         for kind, gname in names.items():
             ne = shapes[kind]
-            tensors.append((f"blk.{i}.{gname}.weight", t[kind][i], ne, T_TQ2_0 if ne[0] % 256 == 0 else T_F16))
+            tensors.append((f"blk.{i}.{gname}.weight", t[kind][i], ne, T_TQ2_0 if ternary and ne[0] % 256 == 0 else T_F16))
     tensors.append(("output_norm.weight", t["rms_final"], [c["dim"]], T_F32))
     infos, blobs, offset = [], [], 0
     for tname, data, ne, ttype in tensors:
@@ -105,3 +107,65 @@ def write_gguf(path: str, cfg: dict, t: dict, tokens: "list[tuple[bytes, float, 
         for b in blobs:
             f.write(b)
     return types
+
+
+def read_gguf(path: str) -> "tuple[dict, dict[str, tuple[str, list[int], bytes]]]":
+    """What write_gguf writes, read back (the smoke test's check of committed GGUF models; the project's
+    own loader is host/formats/gguf.ts): metadata by key, and per tensor (type name, ne, raw bytes)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    magic, version, n_tensors, n_kv = struct.unpack_from("<IIQQ", data, 0)
+    if magic != GGUF_MAGIC or version != 3:
+        raise ValueError(f"{path}: not GGUF v3 (magic {magic:#x}, version {version})")
+    at = 24
+
+    def string() -> str:
+        nonlocal at
+        (n,) = struct.unpack_from("<Q", data, at)
+        at += 8 + n
+        return data[at - n:at].decode("utf-8")
+
+    def value(vtype: int):
+        nonlocal at
+        if vtype == V_STRING:
+            return string()
+        if vtype == V_ARRAY:
+            etype, n = struct.unpack_from("<IQ", data, at)
+            at += 12
+            return [value(etype) for _ in range(n)]
+        fmt = {V_UINT32: "<I", V_INT32: "<i", V_FLOAT32: "<f"}.get(vtype)
+        if fmt is None:
+            raise ValueError(f"{path}: metadata type {vtype} is not one write_gguf writes")
+        (v,) = struct.unpack_from(fmt, data, at)
+        at += 4
+        return v
+
+    kvs = {}
+    for _ in range(n_kv):
+        key = string()
+        (vtype,) = struct.unpack_from("<I", data, at)
+        at += 4
+        kvs[key] = value(vtype)
+    infos = []
+    for _ in range(n_tensors):
+        name = string()
+        (nd,) = struct.unpack_from("<I", data, at)
+        ne = list(struct.unpack_from(f"<{nd}Q", data, at + 4))
+        ttype, off = struct.unpack_from("<IQ", data, at + 4 + 8 * nd)
+        at += 4 + 8 * nd + 12
+        infos.append((name, ttype, ne, off))
+    base = at + (-at) % ALIGN
+    sizes = {T_F32: lambda n: 4 * n, T_F16: lambda n: 2 * n, T_TQ2_0: lambda n: n // 256 * 66}
+    names = {T_F32: "F32", T_F16: "F16", T_TQ2_0: "TQ2_0"}
+    tensors = {}
+    for name, ttype, ne, off in infos:
+        if ttype not in sizes:
+            raise ValueError(f"{path}: {name}: tensor type {ttype} is not one write_gguf writes")
+        n = 1
+        for e in ne:
+            n *= e
+        blob = data[base + off: base + off + sizes[ttype](n)]
+        if len(blob) != sizes[ttype](n):
+            raise ValueError(f"{path}: {name}: truncated")
+        tensors[name] = (names[ttype], ne, blob)
+    return kvs, tensors

@@ -15,7 +15,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(__file__))
 from corpus import parse, split  # noqa: E402
 from export import read_legacy, read_v2, rope_freqs, write_legacy, write_v2  # noqa: E402
-from gguf_export import tq2_0  # noqa: E402
+from gguf_export import read_gguf, tq2_0, write_gguf  # noqa: E402
 from tokenizer import read_tokenizer_bin, write_tokenizer_bin  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
@@ -82,6 +82,17 @@ def test_exports() -> None:
         s.frombytes(payload[4 * 80 + 512: 4 * 80 + 512 + 4 * 64])
         err = max(abs(q[i] * s[i // 8] - t["tok"][i]) for i in range(512))
         check(err <= max(s) / 2 + 1e-6, f"v2 int8 embedding within half a step ({err})")
+        # a full-precision model's GGUF: every block linear F16 (none TQ2_0, whatever its rows), norms F32
+        toks = [(b"<unk>", 0.0, 2), (b"<s>", 0.0, 3), (b"</s>", 0.0, 3)] + [(b"t%d" % i, -i, 1) for i in range(3, 32)]
+        types = write_gguf(os.path.join(d, "fp.gguf"), cfg, t, toks, "fp", ternary=False)
+        kvs, tensors = read_gguf(os.path.join(d, "fp.gguf"))
+        check(set(types.values()) == {"F16", "F32"}, f"fp GGUF types: {sorted(set(types.values()))}")
+        check(kvs["llama.vocab_size"] == 32 and len(kvs["tokenizer.ggml.tokens"]) == 32, "fp GGUF vocab and tokens")
+        kind, ne, blob = tensors["blk.1.ffn_down.weight"]
+        back = struct.unpack(f"<{len(blob) // 2}e", blob)
+        check(kind == "F16" and ne == [40, 16], f"fp GGUF ffn_down is F16 [40, 16] ({kind} {ne})")
+        check(all(abs(a - b) <= abs(b) * 2 ** -11 + 2 ** -24 for a, b in zip(back, t["w2"][1])), "fp GGUF F16 values within f16 rounding")
+        check(tensors["output_norm.weight"][0] == "F32", "fp GGUF norms F32")
 
 
 def test_tq2_0() -> None:
@@ -110,6 +121,14 @@ def test_committed_models() -> None:
             continue
         found += 1
         path = os.path.join(d, "model.bin")
+        if not os.path.isfile(path):  # a model stored as GGUF alone (the F16 full-precision twins)
+            kvs, tensors = read_gguf(os.path.join(d, "model.gguf"))
+            vocab = kvs["llama.vocab_size"]
+            _, toks = read_tokenizer_bin(os.path.join(d, "tokenizer.bin"), vocab)
+            check(len(kvs["tokenizer.ggml.tokens"]) == vocab, f"{name}: model.gguf holds {vocab} tokens")
+            check(kvs["tokenizer.ggml.scores"] == [sc for _, sc in toks], f"{name}: model.gguf's tokenizer is tokenizer.bin's")
+            check(len(tensors) == 2 + 9 * kvs["llama.block_count"], f"{name}: model.gguf holds every tensor ({len(tensors)})")
+            continue
         with open(path, "rb") as f:
             versioned = struct.unpack("<I", f.read(4))[0] == 0x616B3432  # llama2.c's version 2 magic
         if versioned:
@@ -127,7 +146,7 @@ def test_committed_models() -> None:
                 s = scales[f"layers.{i}.attention.wq"]
                 vals = {round(v / s, 4) for v in body[at + i * dim * dim: at + (i + 1) * dim * dim]}
                 check(vals <= {-1.0, 0.0, 1.0}, f"{name}: wq[{i}] is ternary times its scale ({sorted(vals)[:5]})")
-    check(found >= 3, f"models/ holds the demo models ({found})")
+    check(found >= 5, f"models/ holds the demo models ({found})")
 
 
 if __name__ == "__main__":

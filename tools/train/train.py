@@ -4,7 +4,8 @@
         --data models/tok512-data --out out/esp32-260k-b158
 
 Writes model.bin (llama2.c legacy float32; a ternary model holds its dequantized values), model-q8.bin
-(llama2.c version 2, int8 groups), scales.json (every ternary tensor's absmean scale, to repack
+(llama2.c version 2, int8 groups), model.gguf (GGUF with the tokenizer: ternary linears TQ2_0 where
+their rows allow, F16 otherwise; a full-precision model's linears all F16), scales.json (every ternary tensor's absmean scale, to repack
 exactly), result.json (validation perplexity, steps, time, hardware). `--ptq-from DIR` instead loads a
 full-precision checkpoint, applies absmean ternary weights + int8 activations without training, and
 only evaluates (the post-training baseline of the README's table).
@@ -163,8 +164,8 @@ def export(model: Transformer, out: str, tokenizer: str) -> dict:
     write_legacy(os.path.join(out, "model.bin"), cfg, t, real, imag)
     group = write_v2(os.path.join(out, "model-q8.bin"), cfg, t)
     extra = {"v2_group_size": group}
-    if ternary and os.path.isfile(tokenizer):
-        types = write_gguf(os.path.join(out, "model.gguf"), cfg, t, gguf_tokens(tokenizer, c.vocab_size), os.path.basename(out))
+    if os.path.isfile(tokenizer):  # full precision: an F16 GGUF, half the size of the f32 model.bin
+        types = write_gguf(os.path.join(out, "model.gguf"), cfg, t, gguf_tokens(tokenizer, c.vocab_size), os.path.basename(out), ternary)
         extra["gguf_types"] = sorted(set(types.values()))
     if ternary:
         with open(os.path.join(out, "scales.json"), "w") as f:
