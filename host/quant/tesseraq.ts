@@ -14,6 +14,7 @@
 // dependency-free, and no CPU autodiff package for Node is both maintained and float64.
 import { headDim, kvDim, type ModelConfig } from '../model/config.ts';
 import type { DenseBlock } from './calib.ts';
+import { BlockPool } from './block-pool.ts';
 import { matmulABt, transpose } from './dense.ts';
 import type { GroupParams, QuantResult, Scheme } from './scheme.ts';
 
@@ -87,15 +88,16 @@ const backX = (dy: Float64Array, w: Float64Array, N: number, rows: number, cols:
 // Loss sum over windows of sum (out - y)^2 / count, and (when grads) dLoss/dW for the 7 matrices
 // (added to grads). The linear layers run over every window's tokens at once (N rows), attention
 // per window.
-export function blockLossGrad(ctx: BlockCtx, B: DenseBlock, xs: Float64Array[], ys: Float64Array[], grads?: Record<WName, Float64Array>): number {
+// count: the divisor (default: every element of xs; a share of the windows passes the whole set's).
+export function blockLossGrad(ctx: BlockCtx, B: DenseBlock, xs: Float64Array[], ys: Float64Array[], grads?: Record<WName, Float64Array>, count0?: number): number {
   const { c, eps, theta } = ctx;
   const D = c.dim, H = c.hiddenDim, kvd = kvDim(c), hs = headDim(c), kvMul = c.nHeads / c.nKvHeads, nh = c.nHeads;
   const Ts = xs.map((x) => x.length / D), N = Ts.reduce((a, t) => a + t, 0), Tmax = Math.max(...Ts);
-  const count = N * D, scale = Math.sqrt(hs);
+  const count = count0 ?? N * D, scale = Math.sqrt(hs), nd = N * D;
   const key = `${Tmax} ${hs} ${theta}`;
   let tab = ropeCache.get(key);
   if (!tab) { tab = ropeTable(Tmax, hs, theta); ropeCache.set(key, tab); }
-  const X = concat(xs, count), Y = concat(ys, count);
+  const X = concat(xs, nd), Y = concat(ys, nd);
   const xb = rmsnorm(X, B.rmsAtt, N, D, eps);
   const q = linear(xb, B.wq, N, D, D), k = linear(xb, B.wk, N, kvd, D), v = linear(xb, B.wv, N, kvd, D);
   rope(q, Ts, D, hs, tab, 1);
@@ -130,16 +132,16 @@ export function blockLossGrad(ctx: BlockCtx, B: DenseBlock, xs: Float64Array[], 
     }
   }
   const o = linear(att, B.wo, N, D, D);
-  const h2 = new Float64Array(count);
-  for (let i = 0; i < count; i++) h2[i] = X[i] + o[i];
+  const h2 = new Float64Array(nd);
+  for (let i = 0; i < nd; i++) h2[i] = X[i] + o[i];
   const xb2 = rmsnorm(h2, B.rmsFfn, N, D, eps);
   const a = linear(xb2, B.w1, N, H, D), b = linear(xb2, B.w3, N, H, D);
   const sig = new Float64Array(N * H), hb = new Float64Array(N * H);
   for (let i = 0; i < N * H; i++) { const sg = 1 / (1 + Math.exp(-a[i])); sig[i] = sg; hb[i] = a[i] * sg * b[i]; }
   const f = linear(hb, B.w2, N, D, H);
-  const dout = new Float64Array(count);
+  const dout = new Float64Array(nd);
   let loss = 0;
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < nd; i++) {
     const e = h2[i] + f[i] - Y[i];
     loss += (e * e) / count;
     dout[i] = (2 * e) / count;
@@ -160,7 +162,7 @@ export function blockLossGrad(ctx: BlockCtx, B: DenseBlock, xs: Float64Array[], 
   backX(db, B.w3, N, H, D, dxb2);
   // RMSNorm, residual
   const dh2 = rmsnormBack(h2, B.rmsFfn, dxb2, N, D, eps);
-  for (let i = 0; i < count; i++) dh2[i] += dout[i];
+  for (let i = 0; i < nd; i++) dh2[i] += dout[i];
   gradW(dh2, transpose(att, N, D), N, D, D, grads.wo);
   const datt = backX(dh2, B.wo, N, D, D);
   // attention
@@ -192,7 +194,8 @@ export function blockLossGrad(ctx: BlockCtx, B: DenseBlock, xs: Float64Array[], 
   return loss;
 }
 
-export interface TesseraqOptions { steps?: number[]; iters?: number; lr?: number; lrScale?: number }
+// pool: where the block's loss and gradients are computed (default: this thread only; the result is the same)
+export interface TesseraqOptions { steps?: number[]; iters?: number; lr?: number; lrScale?: number; pool?: BlockPool }
 const rsig = (v: number) => Math.min(1, Math.max(0, 1.2 / (1 + Math.exp(-v)) - 0.1));
 
 interface Var { s: Scheme; rows: number; cols: number; k: number; base: Float64Array; z: Float64Array; d0: Float64Array; v: Float64Array; hard: Int8Array; sc: Float64Array }
@@ -202,6 +205,8 @@ export function tesseraqBlock(ctx: BlockCtx, B: DenseBlock, W: Record<WName, { w
   xs: Float64Array[], ys: Float64Array[], o: TesseraqOptions = {}): { results: Map<WName, { s: Scheme; r: QuantResult }>; initLoss: number; loss: number; kept: boolean } {
   const steps = o.steps ?? [0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1];
   const iters = o.iters ?? 10, lr = o.lr ?? 0.05, lrS = o.lrScale ?? 0.005;
+  const pool = o.pool ?? new BlockPool(1);
+  const lossGrad = (Bx: DenseBlock, grads?: Record<WName, Float64Array>) => pool.lossGrad(ctx, Bx, xs, ys, grads);
   const vars = new Map<WName, Var>();
   // W' = d (base + h - z), d = d0 2 sigmoid(sc) per group
   const dense = (n: WName, x: Var) => {
@@ -237,7 +242,7 @@ export function tesseraqBlock(ctx: BlockCtx, B: DenseBlock, W: Record<WName, { w
   }
   const initB = { ...B };
   for (const [n, { s, r }] of init) initB[n] = dequant(s, r, W[n].rows, W[n].cols);
-  const initLoss = blockLossGrad(ctx, initB, xs, ys);
+  const initLoss = lossGrad(initB);
   // Adam state
   const adam = new Map<WName, { mv: Float64Array; vv: Float64Array; ms: Float64Array; vs: Float64Array }>();
   for (const [n, x] of vars) adam.set(n, { mv: new Float64Array(x.v.length), vv: new Float64Array(x.v.length), ms: new Float64Array(x.sc.length), vs: new Float64Array(x.sc.length) });
@@ -256,7 +261,7 @@ export function tesseraqBlock(ctx: BlockCtx, B: DenseBlock, W: Record<WName, { w
     for (const [n, x] of vars) dense(n, x);
     for (let it = 0; it < iters; it++) {
       const grads = Object.fromEntries(NAMES.map((n) => [n, new Float64Array(B[n].length)])) as Record<WName, Float64Array>;
-      blockLossGrad(ctx, B, xs, ys, grads);
+      lossGrad(B, grads);
       t++;
       const c1 = 1 / (1 - 0.9 ** t), c2 = 1 / (1 - 0.999 ** t); // Adam's bias corrections
       for (const [n, x] of vars) {
@@ -295,7 +300,7 @@ export function tesseraqBlock(ctx: BlockCtx, B: DenseBlock, W: Record<WName, { w
   }
   const finB = { ...B };
   for (const [n, { s, r }] of results) finB[n] = dequant(s, r, W[n].rows, W[n].cols);
-  const loss = blockLossGrad(ctx, finB, xs, ys);
+  const loss = lossGrad(finB);
   if (!(loss < initLoss)) return { results: init, initLoss, loss: initLoss, kept: true };
   for (const n of results.keys()) B[n] = finB[n];
   return { results, initLoss, loss, kept: false };
