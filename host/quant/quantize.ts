@@ -79,6 +79,7 @@ const isGgmlStandard = (s: Scheme) => ['q4_0', 'q8_0', 'tq2_0', 'tq1_0'].include
 interface Job { key: string; group: string; gguf: string; rows: number; cols: number; w: Float32Array }
 
 // values: every quantized matrix's (rows, cols) values as the scheme decodes them, by GGUF name.
+// onBlock: blocks done (fractional inside a TesseraQ block, after each hardening step).
 export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done: number, total: number) => void): { bytes: Uint8Array; summary: QuantizeSummary; values: Map<string, Float64Array> } {
   const t0 = performance.now();
   const c = model.config;
@@ -168,7 +169,7 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
             const res = results.get(j.key);
             if (res) init.set(n, res);
           }
-          const out = tesseraqBlock({ c, eps: model.normEps, theta: model.ropeTheta }, { ...B }, W, init, xs, ys, { ...o.tesseraq, pool: pool! });
+          const out = tesseraqBlock({ c, eps: model.normEps, theta: model.ropeTheta }, { ...B }, W, init, xs, ys, { ...o.tesseraq, pool: pool!, onProgress: (f) => onBlock?.(l + f, total) });
           for (const [n, res] of out.results) { results.set(job(n).key, res); B[n] = dequantResult(res.s, res.r, job(n).rows, job(n).cols); }
           blocks.push({ block: l, init_loss: out.initLoss, loss: out.loss, kept_init: out.kept });
           blockForward(model, B, hs);
@@ -245,10 +246,12 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
   return { bytes, summary, values };
 }
 
-// A progress bar over blocks with an ETA (stderr, terminals only).
+// A progress bar over blocks with an ETA (stderr, terminals only); done may be fractional.
 export function blockBar(total: number, title: string, enabled = process.stderr.isTTY): { tick(done: number): void; done(): void } {
   if (!enabled) return { tick() {}, done() {} };
-  const bar = new cliProgress.SingleBar({ stream: process.stderr, format: `${title} [{bar}] block {value}/{total} ETA {eta_formatted}`, hideCursor: true, clearOnComplete: true, etaBuffer: 4 }, cliProgress.Presets.shades_classic);
-  bar.start(total, 0);
-  return { tick: (d) => bar.update(d), done: () => bar.stop() };
+  const SUB = 100; // bar units per block; shown as the block under way
+  const formatValue = (v: number, _o: unknown, type: string) => String(type === 'total' ? v / SUB : type === 'value' ? Math.min(total, Math.floor(v / SUB) + 1) : v);
+  const bar = new cliProgress.SingleBar({ stream: process.stderr, format: `${title} [{bar}] block {value}/{total} ETA {eta_formatted}`, formatValue, hideCursor: true, clearOnComplete: true, etaBuffer: 8 }, cliProgress.Presets.shades_classic);
+  bar.start(total * SUB, 0);
+  return { tick: (d) => bar.update(Math.round(d * SUB)), done: () => bar.stop() };
 }

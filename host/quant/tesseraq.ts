@@ -194,8 +194,9 @@ export function blockLossGrad(ctx: BlockCtx, B: DenseBlock, xs: Float64Array[], 
   return loss;
 }
 
-// pool: where the block's loss and gradients are computed (default: this thread only; the result is the same)
-export interface TesseraqOptions { steps?: number[]; iters?: number; lr?: number; lrScale?: number; pool?: BlockPool }
+// pool: where the block's loss and gradients are computed (default: this thread only; the result is the same);
+// onProgress: the fraction of the block's hardening steps done
+export interface TesseraqOptions { steps?: number[]; iters?: number; lr?: number; lrScale?: number; pool?: BlockPool; onProgress?: (frac: number) => void }
 const rsig = (v: number) => Math.min(1, Math.max(0, 1.2 / (1 + Math.exp(-v)) - 0.1));
 
 interface Var { s: Scheme; rows: number; cols: number; k: number; base: Float64Array; z: Float64Array; d0: Float64Array; v: Float64Array; hard: Int8Array; sc: Float64Array }
@@ -247,7 +248,7 @@ export function tesseraqBlock(ctx: BlockCtx, B: DenseBlock, W: Record<WName, { w
   const adam = new Map<WName, { mv: Float64Array; vv: Float64Array; ms: Float64Array; vs: Float64Array }>();
   for (const [n, x] of vars) adam.set(n, { mv: new Float64Array(x.v.length), vv: new Float64Array(x.v.length), ms: new Float64Array(x.sc.length), vs: new Float64Array(x.sc.length) });
   let t = 0;
-  for (const frac of steps) {
+  for (const [stepNo, frac] of steps.entries()) {
     // PAR: harden the most confident soft variables up to `frac` of all
     for (const x of vars.values()) {
       const soft: number[] = [];
@@ -283,6 +284,7 @@ export function tesseraqBlock(ctx: BlockCtx, B: DenseBlock, W: Record<WName, { w
         dense(n, x);
       }
     }
+    o.onProgress?.((stepNo + 1) / steps.length);
   }
   // final hard codes and tuned steps, through the scheme's own encoding
   const results = new Map<WName, { s: Scheme; r: QuantResult }>();
