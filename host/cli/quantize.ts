@@ -30,7 +30,7 @@ export function registerQuantize(program: Command): void {
     .option('--seed <n>', 'seed of the calibration windows', '1')
     .option('--act-order', 'gptq: quantize columns in decreasing order of their Hessian diagonal')
     .option('--init <m>', 'tesseraq: the initialisation, rtn or gptq', 'rtn')
-    .option('--iters <n>', 'tesseraq: Adam steps per hardening step (7 steps: 30 % .. 100 % hard)', '6')
+    .option('--iters <n>', 'tesseraq: Adam steps per hardening step (7 steps: 30 % .. 100 % hard)', '4')
     .option('--threads <n>', 'tesseraq: threads over the calibration windows (default: the cores, at most one per window; the result does not depend on it)')
     .option('--damp <f>', 'gptq: dampening, a fraction of the mean Hessian diagonal', '0.01')
     .option('--keep <tensors>', 'comma-separated tensor groups kept in f32 (embedding, classifier, wq ... w3, layers.N.wq; "none")', 'embedding,classifier')

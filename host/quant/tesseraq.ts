@@ -205,7 +205,7 @@ interface Var { s: Scheme; rows: number; cols: number; k: number; base: Float64A
 export function tesseraqBlock(ctx: BlockCtx, B: DenseBlock, W: Record<WName, { w: Float32Array; rows: number; cols: number }>, init: Map<WName, { s: Scheme; r: QuantResult }>,
   xs: Float64Array[], ys: Float64Array[], o: TesseraqOptions = {}): { results: Map<WName, { s: Scheme; r: QuantResult }>; initLoss: number; loss: number; kept: boolean } {
   const steps = o.steps ?? [0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1];
-  const iters = o.iters ?? 10, lr = o.lr ?? 0.05, lrS = o.lrScale ?? 0.005;
+  const iters = o.iters ?? 4, lr = o.lr ?? 0.05, lrS = o.lrScale ?? 0.005;
   const pool = o.pool ?? new BlockPool(1);
   const lossGrad = (Bx: DenseBlock, grads?: Record<WName, Float64Array>) => pool.lossGrad(ctx, Bx, xs, ys, grads);
   const vars = new Map<WName, Var>();
