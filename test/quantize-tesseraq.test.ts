@@ -7,6 +7,8 @@ import { gptq } from '../host/quant/gptq.ts';
 import { intScheme, rtn } from '../host/quant/rtn.ts';
 import { hessian } from '../host/quant/calib.ts';
 import { blockLossGrad, tesseraqBlock, type WName } from '../host/quant/tesseraq.ts';
+import { BlockPool } from '../host/quant/block-pool.ts';
+import { matmulABt, transpose } from '../host/quant/dense.ts';
 import type { Model } from '../host/model/model.ts';
 import { randn, rng } from './helpers.ts';
 
@@ -86,5 +88,38 @@ for (const init of ['rtn', 'gptq'] as const) {
     assert.ok(out.loss < 0.9 * out.initLoss, `TesseraQ ${out.loss} vs ${init} ${out.initLoss}`);
   });
 }
+
+test('matmulABt and transpose equal the plain loops, odd shapes and accumulation included', () => {
+  const r = rng(11);
+  for (const [na, nb, K] of [[1, 1, 1], [3, 5, 7], [2, 4, 8], [17, 13, 33], [5, 1, 2]]) {
+    const A = Float64Array.from(randn(r, na * K)), B = Float64Array.from(randn(r, nb * K)), C0 = Float64Array.from(randn(r, na * nb));
+    const C = matmulABt(A, B, na, nb, K, Float64Array.from(C0), true), P = matmulABt(A, B, na, nb, K, new Float64Array(na * nb));
+    for (let a = 0; a < na; a++) for (let b = 0; b < nb; b++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += A[a * K + k] * B[b * K + k];
+      assert.ok(Math.abs(P[a * nb + b] - s) < 1e-12 && Math.abs(C[a * nb + b] - C0[a * nb + b] - s) < 1e-12, `${na}x${nb}x${K} at ${a},${b}`);
+    }
+    const T = transpose(A, na, K);
+    for (let a = 0; a < na; a++) for (let k = 0; k < K; k++) assert.is(T[k * na + a], A[a * K + k]);
+  }
+});
+
+test('the block loss and gradients are the same bit for bit on 1 and 2 threads', () => {
+  const B = randomBlock(12);
+  const xs = windows(13, 3, 7), ys = windows(14, 3, 7);
+  const zero = () => Object.fromEntries(NAMES.map((n) => [n, new Float64Array(B[n].length)])) as Record<WName, Float64Array>;
+  const run = (threads: number) => {
+    const pool = new BlockPool(threads), g = zero();
+    assert.is(pool.threads, threads, pool.fallback);
+    try { return { loss: pool.lossGrad(ctx, B, xs, ys, g), g }; } finally { pool.close(); }
+  };
+  const one = run(1), two = run(2);
+  assert.is(two.loss, one.loss);
+  for (const n of NAMES) assert.equal(Array.from(two.g[n]), Array.from(one.g[n]), n);
+  // and they are the whole set's loss and gradients
+  const g = zero(), loss = blockLossGrad(ctx, B, xs, ys, g);
+  assert.ok(Math.abs(loss - one.loss) < 1e-12 * loss);
+  for (const n of NAMES) one.g[n].forEach((v, i) => assert.ok(Math.abs(v - g[n][i]) < 1e-10 * (1 + Math.abs(v)), `${n}[${i}]`));
+});
 
 test.run();

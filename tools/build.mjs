@@ -109,4 +109,10 @@ if (want('cli')) {
       '--outfile=dist/cli.js', '--log-level=warning', '--external:serialport', '--external:esptool-js',
       '--banner:js=import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);',
     ]));
+  // TesseraQ's worker threads (host/quant/block-pool.ts) load this beside cli.js
+  step('host -> dist/block-worker.js', () =>
+    run(bin('esbuild'), [
+      'host/quant/block-worker.ts', '--bundle', '--platform=node', '--format=esm', '--target=node20',
+      '--outfile=dist/block-worker.js', '--log-level=warning',
+    ]));
 }

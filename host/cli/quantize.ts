@@ -30,7 +30,8 @@ export function registerQuantize(program: Command): void {
     .option('--seed <n>', 'seed of the calibration windows', '1')
     .option('--act-order', 'gptq: quantize columns in decreasing order of their Hessian diagonal')
     .option('--init <m>', 'tesseraq: the initialisation, rtn or gptq', 'rtn')
-    .option('--iters <n>', 'tesseraq: Adam steps per hardening step (7 steps: 30 % .. 100 % hard)', '6')
+    .option('--iters <n>', 'tesseraq: Adam steps per hardening step (7 steps: 30 % .. 100 % hard)', '4')
+    .option('--threads <n>', 'tesseraq: threads over the calibration windows (default: the cores, at most one per window; the result does not depend on it)')
     .option('--damp <f>', 'gptq: dampening, a fraction of the mean Hessian diagonal', '0.01')
     .option('--keep <tensors>', 'comma-separated tensor groups kept in f32 (embedding, classifier, wq ... w3, layers.N.wq; "none")', 'embedding,classifier')
     .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it)')
@@ -57,7 +58,7 @@ Examples:
       const { bytes, summary } = quantizeModel(model, {
         method, bits: intOpt(o.bits, '--bits'), group: intOpt(o.group, '--group'), sym: !!o.sym, format: o.format,
         calib: o.calib, calibTokens: intOpt(o.calibTokens, '--calib-tokens'), window: intOpt(o.window, '--window', 2), seed: intOpt(o.seed, '--seed', 0),
-        actOrder: !!o.actOrder, damp, keep, init: o.init, tesseraq: { iters: intOpt(o.iters, '--iters') },
+        actOrder: !!o.actOrder, damp, keep, init: o.init, tesseraq: { iters: intOpt(o.iters, '--iters') }, threads: intOpt(o.threads, '--threads'),
       }, (d) => bar.tick(d));
       bar.done();
       writeAtomic(o.output, bytes, { force: o.force });

@@ -10,6 +10,7 @@ import { headDim, kvDim, type ModelConfig } from '../model/config.ts';
 import type { Model } from '../model/model.ts';
 import { ReferenceModel } from '../model/reference.ts';
 import { SamplerRef } from '../model/sampler.ts';
+import { matmulABt } from './dense.ts';
 import { tokenizeText } from './eval.ts';
 
 export interface CalibOptions { file?: string; tokens: number; window: number; seed: number }
@@ -56,15 +57,7 @@ export type Stage = 'qkv' | 'wo' | 'w13' | 'w2';
 
 // y (T, rows) = x (T, cols) W^T
 export function matmulRows(x: Float64Array, w: Float64Array, T: number, rows: number, cols: number): Float64Array {
-  const y = new Float64Array(T * rows);
-  for (let t = 0; t < T; t++) {
-    for (let r = 0; r < rows; r++) {
-      let acc = 0;
-      for (let i = 0; i < cols; i++) acc += x[t * cols + i] * w[r * cols + i];
-      y[t * rows + r] = acc;
-    }
-  }
-  return y;
+  return matmulABt(x, w, T, rows, cols, new Float64Array(T * rows));
 }
 
 export function rmsnormRows(x: Float64Array, w: Float64Array, T: number, dim: number, eps: number): Float64Array {

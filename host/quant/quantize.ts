@@ -12,6 +12,7 @@ import { blockForward, calibWindows, hessian, type DenseBlock, type Stage } from
 import { gptq } from './gptq.ts';
 import { intScheme, q4_0Scheme, q8_0Scheme, rtn } from './rtn.ts';
 import { dequantResult, type QuantResult, type Scheme } from './scheme.ts';
+import { BlockPool, defaultThreads } from './block-pool.ts';
 import { tesseraqBlock, type TesseraqOptions, type WName } from './tesseraq.ts';
 import { ternaryScheme, TERNARY_NAMES } from './ternary.ts';
 
@@ -23,6 +24,7 @@ export interface QuantizeOptions {
   calib?: string; calibTokens?: number; window?: number; seed?: number; actOrder?: boolean; damp?: number;
   keep?: string[]; // tensor groups kept in f32 (default: embedding, classifier)
   init?: 'rtn' | 'gptq'; tesseraq?: TesseraqOptions; // tesseraq's initialisation and its schedule
+  threads?: number; // tesseraq: threads over the calibration windows (default: the cores, at most one per window)
 }
 
 export interface GroupSummary { group: string; format: string; tensors: number; params: number; bits_per_weight: number; rel_error: number }
@@ -77,6 +79,7 @@ const isGgmlStandard = (s: Scheme) => ['q4_0', 'q8_0', 'tq2_0', 'tq1_0'].include
 interface Job { key: string; group: string; gguf: string; rows: number; cols: number; w: Float32Array }
 
 // values: every quantized matrix's (rows, cols) values as the scheme decodes them, by GGUF name.
+// onBlock: blocks done (fractional inside a TesseraQ block, after each hardening step).
 export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done: number, total: number) => void): { bytes: Uint8Array; summary: QuantizeSummary; values: Map<string, Float64Array> } {
   const t0 = performance.now();
   const c = model.config;
@@ -142,46 +145,51 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
     calibration = `${windows.length} x ${window} tokens, ${source}`;
     const emb = jobs[0].w;
     const hs = windows.map((win) => { const h = new Float64Array(win.length * c.dim); win.forEach((t, i) => { for (let d = 0; d < c.dim; d++) h[i * c.dim + d] = emb[t * c.dim + d]; }); return h; });
-    for (let l = 0; l < c.nLayers; l++) {
-      const job = (n: string) => jobs.find((j) => j.key === `layers.${l}.${n}`)!;
-      const B = { rmsAtt: Float64Array.from(model.layers[l].rmsAtt), rmsFfn: Float64Array.from(model.layers[l].rmsFfn) } as DenseBlock;
-      for (const n of MATRIX_NAMES) B[n] = Float64Array.from(job(n).w);
-      const stages: Record<Stage, Array<(typeof MATRIX_NAMES)[number]>> = { qkv: ['wq', 'wk', 'wv'], wo: ['wo'], w13: ['w1', 'w3'], w2: ['w2'] };
-      const gptqInit = o.method === 'gptq' || (o.init ?? 'rtn') === 'gptq';
-      if (o.method === 'tesseraq') {
-        // targets: the float block on the same (quantized-path) inputs; then the init; then reconstruction
-        const fp = { ...B };
-        const xs = hs.map((h) => Float64Array.from(h));
-        const ys = hs.map((h) => Float64Array.from(h));
-        blockForward(model, fp, ys);
-        const Bi = { ...B };
-        blockForward(model, Bi, hs.map((h) => Float64Array.from(h)), (stage, xin) => {
-          const names = stages[stage].filter((n) => !kept(`layers.${l}.${n}`));
-          if (!names.length) return;
-          const H = gptqInit ? hessian(xin, job(names[0]).cols) : undefined;
-          for (const n of names) Bi[n] = quantOne(job(n), H);
-        });
-        const W = {} as Record<WName, { w: Float32Array; rows: number; cols: number }>;
-        const init = new Map<WName, { s: Scheme; r: QuantResult }>();
-        for (const n of MATRIX_NAMES) {
-          const j = job(n);
-          W[n] = { w: j.w, rows: j.rows, cols: j.cols };
-          const res = results.get(j.key);
-          if (res) init.set(n, res);
+    const pool = o.method === 'tesseraq' ? new BlockPool(o.threads ?? defaultThreads(windows.length)) : null;
+    try {
+      for (let l = 0; l < c.nLayers; l++) {
+        const job = (n: string) => jobs.find((j) => j.key === `layers.${l}.${n}`)!;
+        const B = { rmsAtt: Float64Array.from(model.layers[l].rmsAtt), rmsFfn: Float64Array.from(model.layers[l].rmsFfn) } as DenseBlock;
+        for (const n of MATRIX_NAMES) B[n] = Float64Array.from(job(n).w);
+        const stages: Record<Stage, Array<(typeof MATRIX_NAMES)[number]>> = { qkv: ['wq', 'wk', 'wv'], wo: ['wo'], w13: ['w1', 'w3'], w2: ['w2'] };
+        const gptqInit = o.method === 'gptq' || (o.init ?? 'rtn') === 'gptq';
+        if (o.method === 'tesseraq') {
+          // targets: the float block on the same (quantized-path) inputs; then the init; then reconstruction
+          const fp = { ...B };
+          const xs = hs.map((h) => Float64Array.from(h));
+          const ys = hs.map((h) => Float64Array.from(h));
+          blockForward(model, fp, ys);
+          const Bi = { ...B };
+          blockForward(model, Bi, hs.map((h) => Float64Array.from(h)), (stage, xin) => {
+            const names = stages[stage].filter((n) => !kept(`layers.${l}.${n}`));
+            if (!names.length) return;
+            const H = gptqInit ? hessian(xin, job(names[0]).cols) : undefined;
+            for (const n of names) Bi[n] = quantOne(job(n), H);
+          });
+          const W = {} as Record<WName, { w: Float32Array; rows: number; cols: number }>;
+          const init = new Map<WName, { s: Scheme; r: QuantResult }>();
+          for (const n of MATRIX_NAMES) {
+            const j = job(n);
+            W[n] = { w: j.w, rows: j.rows, cols: j.cols };
+            const res = results.get(j.key);
+            if (res) init.set(n, res);
+          }
+          const out = tesseraqBlock({ c, eps: model.normEps, theta: model.ropeTheta }, { ...B }, W, init, xs, ys, { ...o.tesseraq, pool: pool!, onProgress: (f) => onBlock?.(l + f, total) });
+          for (const [n, res] of out.results) { results.set(job(n).key, res); B[n] = dequantResult(res.s, res.r, job(n).rows, job(n).cols); }
+          blocks.push({ block: l, init_loss: out.initLoss, loss: out.loss, kept_init: out.kept });
+          blockForward(model, B, hs);
+        } else {
+          blockForward(model, B, hs, (stage, xs) => {
+            const names = stages[stage].filter((n) => !kept(`layers.${l}.${n}`));
+            if (!names.length) return;
+            const H = hessian(xs, job(names[0]).cols);
+            for (const n of names) B[n] = quantOne(job(n), H);
+          });
         }
-        const out = tesseraqBlock({ c, eps: model.normEps, theta: model.ropeTheta }, { ...B }, W, init, xs, ys, o.tesseraq);
-        for (const [n, res] of out.results) { results.set(job(n).key, res); B[n] = dequantResult(res.s, res.r, job(n).rows, job(n).cols); }
-        blocks.push({ block: l, init_loss: out.initLoss, loss: out.loss, kept_init: out.kept });
-        blockForward(model, B, hs);
-      } else {
-        blockForward(model, B, hs, (stage, xs) => {
-          const names = stages[stage].filter((n) => !kept(`layers.${l}.${n}`));
-          if (!names.length) return;
-          const H = hessian(xs, job(names[0]).cols);
-          for (const n of names) B[n] = quantOne(job(n), H);
-        });
+        onBlock?.(l + 1, total);
       }
-      onBlock?.(l + 1, total);
+    } finally {
+      pool?.close();
     }
   } else {
     for (let l = 0; l < c.nLayers; l++) {
@@ -239,10 +247,12 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
   return { bytes, summary, values };
 }
 
-// A progress bar over blocks with an ETA (stderr, terminals only).
+// A progress bar over blocks with an ETA (stderr, terminals only); done may be fractional.
 export function blockBar(total: number, title: string, enabled = process.stderr.isTTY): { tick(done: number): void; done(): void } {
   if (!enabled) return { tick() {}, done() {} };
-  const bar = new cliProgress.SingleBar({ stream: process.stderr, format: `${title} [{bar}] block {value}/{total} ETA {eta_formatted}`, hideCursor: true, clearOnComplete: true, etaBuffer: 4 }, cliProgress.Presets.shades_classic);
-  bar.start(total, 0);
-  return { tick: (d) => bar.update(d), done: () => bar.stop() };
+  const SUB = 100; // bar units per block; shown as the block under way
+  const formatValue = (v: number, _o: unknown, type: string) => String(type === 'total' ? v / SUB : type === 'value' ? Math.min(total, Math.floor(v / SUB) + 1) : v);
+  const bar = new cliProgress.SingleBar({ stream: process.stderr, format: `${title} [{bar}] block {value}/{total} ETA {eta_formatted}`, formatValue, hideCursor: true, clearOnComplete: true, etaBuffer: 8 }, cliProgress.Presets.shades_classic);
+  bar.start(total * SUB, 0);
+  return { tick: (d) => bar.update(Math.round(d * SUB)), done: () => bar.stop() };
 }

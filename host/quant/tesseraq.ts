@@ -13,155 +13,190 @@
 // an autodiff library: the block is six fixed operations, float64 closed forms are short, exact and
 // dependency-free, and no CPU autodiff package for Node is both maintained and float64.
 import { headDim, kvDim, type ModelConfig } from '../model/config.ts';
-import { matmulRows, rmsnormRows, type DenseBlock } from './calib.ts';
+import type { DenseBlock } from './calib.ts';
+import { BlockPool } from './block-pool.ts';
+import { matmulABt, transpose } from './dense.ts';
 import type { GroupParams, QuantResult, Scheme } from './scheme.ts';
 
 const NAMES = ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] as const;
 export type WName = (typeof NAMES)[number];
 export interface BlockCtx { c: ModelConfig; eps: number; theta: number }
 
-function rope(c: ModelConfig, theta: number, x: Float64Array, T: number, width: number, sign: number): void {
-  const hs = headDim(c);
-  for (let t = 0; t < T; t++) {
-    for (let i = 0; i < width; i += 2) {
-      const a = t / theta ** ((i % hs) / hs), cr = Math.cos(a), ci = sign * Math.sin(a);
-      const v0 = x[t * width + i], v1 = x[t * width + i + 1];
-      x[t * width + i] = v0 * cr - v1 * ci;
-      x[t * width + i + 1] = v0 * ci + v1 * cr;
+// RoPE's (cos, sin) per position and pair of a head, as calib.ts's attention computes them
+function ropeTable(T: number, hs: number, theta: number): { cos: Float64Array; sin: Float64Array } {
+  const half = hs / 2, cos = new Float64Array(T * half), sin = new Float64Array(T * half);
+  for (let t = 0; t < T; t++) for (let p = 0; p < half; p++) {
+    const a = t / theta ** ((2 * p) / hs);
+    cos[t * half + p] = Math.cos(a);
+    sin[t * half + p] = Math.sin(a);
+  }
+  return { cos, sin };
+}
+const ropeCache = new Map<string, { cos: Float64Array; sin: Float64Array }>();
+
+// rotate every row of x (rows of `width`, heads of hs) at its position in its window; sign -1: the transpose
+function rope(x: Float64Array, Ts: number[], width: number, hs: number, tab: { cos: Float64Array; sin: Float64Array }, sign: number): void {
+  const half = hs / 2;
+  let row = 0;
+  for (const T of Ts) {
+    for (let t = 0; t < T; t++, row++) {
+      const o = row * width, to = t * half;
+      for (let i = 0; i < width; i += 2) {
+        const p = to + ((i % hs) >> 1), cr = tab.cos[p], ci = sign * tab.sin[p];
+        const v0 = x[o + i], v1 = x[o + i + 1];
+        x[o + i] = v0 * cr - v1 * ci;
+        x[o + i + 1] = v0 * ci + v1 * cr;
+      }
     }
   }
 }
 
-// dx of y = g * x * s(x), s = (mean x^2 + eps)^-1/2, per row
-function rmsnormBack(x: Float64Array, g: Float64Array, dy: Float64Array, T: number, n: number, eps: number): Float64Array {
-  const dx = new Float64Array(T * n);
-  for (let t = 0; t < T; t++) {
-    let ss = 0, dot = 0;
-    for (let i = 0; i < n; i++) { ss += x[t * n + i] ** 2; dot += g[i] * dy[t * n + i] * x[t * n + i]; }
+// y = g * x * s(x), s = (mean x^2 + eps)^-1/2, per row
+function rmsnorm(x: Float64Array, g: Float64Array, N: number, n: number, eps: number): Float64Array {
+  const y = new Float64Array(N * n);
+  for (let t = 0; t < N; t++) {
+    const o = t * n;
+    let ss = 0;
+    for (let i = 0; i < n; i++) ss += x[o + i] ** 2;
     const s = 1 / Math.sqrt(ss / n + eps);
-    for (let i = 0; i < n; i++) dx[t * n + i] = s * g[i] * dy[t * n + i] - (x[t * n + i] * s * s * s * dot) / n;
+    for (let i = 0; i < n; i++) y[o + i] = g[i] * s * x[o + i];
+  }
+  return y;
+}
+
+// dx of y = g * x * s(x), per row
+function rmsnormBack(x: Float64Array, g: Float64Array, dy: Float64Array, N: number, n: number, eps: number): Float64Array {
+  const dx = new Float64Array(N * n);
+  for (let t = 0; t < N; t++) {
+    const o = t * n;
+    let ss = 0, dot = 0;
+    for (let i = 0; i < n; i++) { ss += x[o + i] ** 2; dot += g[i] * dy[o + i] * x[o + i]; }
+    const s = 1 / Math.sqrt(ss / n + eps), s3 = (s * s * s * dot) / n;
+    for (let i = 0; i < n; i++) dx[o + i] = s * g[i] * dy[o + i] - x[o + i] * s3;
   }
   return dx;
 }
 
-// dW (rows, cols) = dy^T x
-function gradW(dy: Float64Array, x: Float64Array, T: number, rows: number, cols: number, into: Float64Array): void {
-  for (let t = 0; t < T; t++) for (let r = 0; r < rows; r++) {
-    const g = dy[t * rows + r];
-    if (g === 0) continue;
-    for (let i = 0; i < cols; i++) into[r * cols + i] += g * x[t * cols + i];
-  }
-}
-// dx (T, cols) = dy (T, rows) W
-function backX(dy: Float64Array, w: Float64Array, T: number, rows: number, cols: number): Float64Array {
-  const dx = new Float64Array(T * cols);
-  for (let t = 0; t < T; t++) for (let r = 0; r < rows; r++) {
-    const g = dy[t * rows + r];
-    for (let i = 0; i < cols; i++) dx[t * cols + i] += g * w[r * cols + i];
-  }
-  return dx;
-}
+const concat = (xs: Float64Array[], n: number) => { const out = new Float64Array(n); let o = 0; for (const x of xs) { out.set(x, o); o += x.length; } return out; };
+// y (N, rows) = x (N, cols) W^T
+const linear = (x: Float64Array, w: Float64Array, N: number, rows: number, cols: number) => matmulABt(x, w, N, rows, cols, new Float64Array(N * rows));
+// dW (rows, cols) += dy (N, rows)^T x (N, cols), with xT = x^T given
+const gradW = (dy: Float64Array, xT: Float64Array, N: number, rows: number, cols: number, into: Float64Array) => matmulABt(transpose(dy, N, rows), xT, rows, cols, N, into, true);
+// dx (N, cols) = dy (N, rows) W, or += with `into`
+const backX = (dy: Float64Array, w: Float64Array, N: number, rows: number, cols: number, into?: Float64Array) => matmulABt(dy, transpose(w, rows, cols), N, cols, rows, into ?? new Float64Array(N * cols), !!into);
 
-// Loss sum over windows of sum (out - y)^2 / count, and (when grads) dLoss/dW for the 7 matrices.
-export function blockLossGrad(ctx: BlockCtx, B: DenseBlock, xs: Float64Array[], ys: Float64Array[], grads?: Record<WName, Float64Array>): number {
+// Loss sum over windows of sum (out - y)^2 / count, and (when grads) dLoss/dW for the 7 matrices
+// (added to grads). The linear layers run over every window's tokens at once (N rows), attention
+// per window.
+// count: the divisor (default: every element of xs; a share of the windows passes the whole set's).
+export function blockLossGrad(ctx: BlockCtx, B: DenseBlock, xs: Float64Array[], ys: Float64Array[], grads?: Record<WName, Float64Array>, count0?: number): number {
   const { c, eps, theta } = ctx;
-  const D = c.dim, H = c.hiddenDim, kvd = kvDim(c), hs = headDim(c), kvMul = c.nHeads / c.nKvHeads;
-  let loss = 0;
-  const count = xs.reduce((a, x) => a + x.length, 0);
-  for (let w = 0; w < xs.length; w++) {
-    const x = xs[w], T = x.length / D;
-    const xb = rmsnormRows(x, B.rmsAtt, T, D, eps);
-    const q = matmulRows(xb, B.wq, T, D, D), k = matmulRows(xb, B.wk, T, kvd, D), v = matmulRows(xb, B.wv, T, kvd, D);
-    rope(c, theta, q, T, D, 1);
-    rope(c, theta, k, T, kvd, 1);
-    const P = new Float64Array(c.nHeads * T * T); // softmax probabilities [head][t][u]
-    const att = new Float64Array(T * D);
-    for (let h = 0; h < c.nHeads; h++) {
-      const g = Math.floor(h / kvMul);
+  const D = c.dim, H = c.hiddenDim, kvd = kvDim(c), hs = headDim(c), kvMul = c.nHeads / c.nKvHeads, nh = c.nHeads;
+  const Ts = xs.map((x) => x.length / D), N = Ts.reduce((a, t) => a + t, 0), Tmax = Math.max(...Ts);
+  const count = count0 ?? N * D, scale = Math.sqrt(hs), nd = N * D;
+  const key = `${Tmax} ${hs} ${theta}`;
+  let tab = ropeCache.get(key);
+  if (!tab) { tab = ropeTable(Tmax, hs, theta); ropeCache.set(key, tab); }
+  const X = concat(xs, nd), Y = concat(ys, nd);
+  const xb = rmsnorm(X, B.rmsAtt, N, D, eps);
+  const q = linear(xb, B.wq, N, D, D), k = linear(xb, B.wk, N, kvd, D), v = linear(xb, B.wv, N, kvd, D);
+  rope(q, Ts, D, hs, tab, 1);
+  rope(k, Ts, kvd, hs, tab, 1);
+  // attention per window and head on contiguous (T, hs) copies, as products over the full T x T
+  // (the masked half of P is 0): twice the multiply-adds of a causal loop, in the fast kernel
+  const Ps: Float64Array[] = []; // per window and head, softmax probabilities (T, T)
+  const att = new Float64Array(N * D);
+  const head = (src: Float64Array, width: number, t0: number, T: number, off: number, out = new Float64Array(T * hs)) => {
+    for (let t = 0; t < T; t++) for (let i = 0; i < hs; i++) out[t * hs + i] = src[(t0 + t) * width + off + i];
+    return out;
+  };
+  const headAdd = (dst: Float64Array, width: number, t0: number, T: number, off: number, src: Float64Array) => {
+    for (let t = 0; t < T; t++) for (let i = 0; i < hs; i++) dst[(t0 + t) * width + off + i] += src[t * hs + i];
+  };
+  for (let w = 0, t0 = 0; w < Ts.length; t0 += Ts[w], w++) {
+    const T = Ts[w];
+    for (let h = 0; h < nh; h++) {
+      const qo = h * hs, ko = Math.floor(h / kvMul) * hs;
+      const P = matmulABt(head(q, D, t0, T, qo), head(k, kvd, t0, T, ko), T, T, hs, new Float64Array(T * T));
       for (let t = 0; t < T; t++) {
+        const ro = t * T;
         let mx = -Infinity;
-        const row = P.subarray((h * T + t) * T, (h * T + t + 1) * T);
-        for (let u = 0; u <= t; u++) {
-          let s = 0;
-          for (let i = 0; i < hs; i++) s += q[t * D + h * hs + i] * k[u * kvd + g * hs + i];
-          row[u] = s / Math.sqrt(hs);
-          mx = Math.max(mx, row[u]);
-        }
+        for (let u = 0; u <= t; u++) { const s = (P[ro + u] /= scale); if (s > mx) mx = s; }
         let sum = 0;
-        for (let u = 0; u <= t; u++) sum += row[u] = Math.exp(row[u] - mx);
-        for (let u = 0; u <= t; u++) {
-          row[u] /= sum;
-          for (let i = 0; i < hs; i++) att[t * D + h * hs + i] += row[u] * v[u * kvd + g * hs + i];
-        }
+        for (let u = 0; u <= t; u++) sum += P[ro + u] = Math.exp(P[ro + u] - mx);
+        for (let u = 0; u <= t; u++) P[ro + u] /= sum;
+        for (let u = t + 1; u < T; u++) P[ro + u] = 0;
       }
+      Ps.push(P);
+      headAdd(att, D, t0, T, qo, matmulABt(P, transpose(head(v, kvd, t0, T, ko), T, hs), T, hs, T, new Float64Array(T * hs)));
     }
-    const o = matmulRows(att, B.wo, T, D, D);
-    const h2 = Float64Array.from(x, (xv, i) => xv + o[i]);
-    const xb2 = rmsnormRows(h2, B.rmsFfn, T, D, eps);
-    const a = matmulRows(xb2, B.w1, T, H, D), b = matmulRows(xb2, B.w3, T, H, D);
-    const sig = a.map((av) => 1 / (1 + Math.exp(-av)));
-    const hb = a.map((av, i) => av * sig[i] * b[i]);
-    const f = matmulRows(hb, B.w2, T, D, H);
-    const dout = new Float64Array(T * D);
-    for (let i = 0; i < T * D; i++) {
-      const e = h2[i] + f[i] - ys[w][i];
-      loss += (e * e) / count;
-      dout[i] = (2 * e) / count;
-    }
-    if (!grads) continue;
-    // SwiGLU
-    gradW(dout, hb, T, D, H, grads.w2);
-    const dhb = backX(dout, B.w2, T, D, H);
-    const da = new Float64Array(T * H), db = new Float64Array(T * H);
-    for (let i = 0; i < T * H; i++) {
-      db[i] = dhb[i] * a[i] * sig[i];
-      da[i] = dhb[i] * b[i] * sig[i] * (1 + a[i] * (1 - sig[i]));
-    }
-    gradW(da, xb2, T, H, D, grads.w1);
-    gradW(db, xb2, T, H, D, grads.w3);
-    const dxb2 = backX(da, B.w1, T, H, D), d3 = backX(db, B.w3, T, H, D);
-    for (let i = 0; i < dxb2.length; i++) dxb2[i] += d3[i];
-    // RMSNorm, residual
-    const dh2 = rmsnormBack(h2, B.rmsFfn, dxb2, T, D, eps);
-    for (let i = 0; i < dh2.length; i++) dh2[i] += dout[i];
-    gradW(dh2, att, T, D, D, grads.wo);
-    const datt = backX(dh2, B.wo, T, D, D);
-    // attention
-    const dq = new Float64Array(T * D), dk = new Float64Array(T * kvd), dv = new Float64Array(T * kvd);
-    const dp = new Float64Array(T);
-    for (let h = 0; h < c.nHeads; h++) {
-      const g = Math.floor(h / kvMul);
-      for (let t = 0; t < T; t++) {
-        const row = P.subarray((h * T + t) * T, (h * T + t + 1) * T);
-        let dot = 0;
-        for (let u = 0; u <= t; u++) {
-          let s = 0;
-          for (let i = 0; i < hs; i++) {
-            s += datt[t * D + h * hs + i] * v[u * kvd + g * hs + i];
-            dv[u * kvd + g * hs + i] += row[u] * datt[t * D + h * hs + i];
-          }
-          dp[u] = s;
-          dot += s * row[u];
-        }
-        for (let u = 0; u <= t; u++) {
-          const ds = (row[u] * (dp[u] - dot)) / Math.sqrt(hs);
-          for (let i = 0; i < hs; i++) {
-            dq[t * D + h * hs + i] += ds * k[u * kvd + g * hs + i];
-            dk[u * kvd + g * hs + i] += ds * q[t * D + h * hs + i];
-          }
-        }
-      }
-    }
-    rope(c, theta, dq, T, D, -1); // the rotation's transpose
-    rope(c, theta, dk, T, kvd, -1);
-    gradW(dq, xb, T, D, D, grads.wq);
-    gradW(dk, xb, T, kvd, D, grads.wk);
-    gradW(dv, xb, T, kvd, D, grads.wv);
   }
+  const o = linear(att, B.wo, N, D, D);
+  const h2 = new Float64Array(nd);
+  for (let i = 0; i < nd; i++) h2[i] = X[i] + o[i];
+  const xb2 = rmsnorm(h2, B.rmsFfn, N, D, eps);
+  const a = linear(xb2, B.w1, N, H, D), b = linear(xb2, B.w3, N, H, D);
+  const sig = new Float64Array(N * H), hb = new Float64Array(N * H);
+  for (let i = 0; i < N * H; i++) { const sg = 1 / (1 + Math.exp(-a[i])); sig[i] = sg; hb[i] = a[i] * sg * b[i]; }
+  const f = linear(hb, B.w2, N, D, H);
+  const dout = new Float64Array(nd);
+  let loss = 0;
+  for (let i = 0; i < nd; i++) {
+    const e = h2[i] + f[i] - Y[i];
+    loss += (e * e) / count;
+    dout[i] = (2 * e) / count;
+  }
+  if (!grads) return loss;
+  // SwiGLU
+  gradW(dout, transpose(hb, N, H), N, D, H, grads.w2);
+  const dhb = backX(dout, B.w2, N, D, H);
+  const da = new Float64Array(N * H), db = new Float64Array(N * H);
+  for (let i = 0; i < N * H; i++) {
+    db[i] = dhb[i] * a[i] * sig[i];
+    da[i] = dhb[i] * b[i] * sig[i] * (1 + a[i] * (1 - sig[i]));
+  }
+  const xb2T = transpose(xb2, N, D);
+  gradW(da, xb2T, N, H, D, grads.w1);
+  gradW(db, xb2T, N, H, D, grads.w3);
+  const dxb2 = backX(da, B.w1, N, H, D);
+  backX(db, B.w3, N, H, D, dxb2);
+  // RMSNorm, residual
+  const dh2 = rmsnormBack(h2, B.rmsFfn, dxb2, N, D, eps);
+  for (let i = 0; i < nd; i++) dh2[i] += dout[i];
+  gradW(dh2, transpose(att, N, D), N, D, D, grads.wo);
+  const datt = backX(dh2, B.wo, N, D, D);
+  // attention
+  const dq = new Float64Array(N * D), dk = new Float64Array(N * kvd), dv = new Float64Array(N * kvd);
+  for (let w = 0, t0 = 0, pi = 0; w < Ts.length; t0 += Ts[w], w++) {
+    const T = Ts[w];
+    for (let h = 0; h < nh; h++, pi++) {
+      const qo = h * hs, ko = Math.floor(h / kvMul) * hs, P = Ps[pi];
+      const dO = head(datt, D, t0, T, qo), vh = head(v, kvd, t0, T, ko);
+      const dS = matmulABt(dO, vh, T, T, hs, new Float64Array(T * T)); // dP, then dS in place
+      for (let t = 0; t < T; t++) {
+        const ro = t * T;
+        let dot = 0;
+        for (let u = 0; u <= t; u++) dot += dS[ro + u] * P[ro + u];
+        for (let u = 0; u <= t; u++) dS[ro + u] = (P[ro + u] * (dS[ro + u] - dot)) / scale;
+        for (let u = t + 1; u < T; u++) dS[ro + u] = 0;
+      }
+      headAdd(dv, kvd, t0, T, ko, matmulABt(transpose(P, T, T), transpose(dO, T, hs), T, hs, T, new Float64Array(T * hs)));
+      headAdd(dq, D, t0, T, qo, matmulABt(dS, transpose(head(k, kvd, t0, T, ko), T, hs), T, hs, T, new Float64Array(T * hs)));
+      headAdd(dk, kvd, t0, T, ko, matmulABt(transpose(dS, T, T), transpose(head(q, D, t0, T, qo), T, hs), T, hs, T, new Float64Array(T * hs)));
+    }
+  }
+  rope(dq, Ts, D, hs, tab, -1); // the rotation's transpose
+  rope(dk, Ts, kvd, hs, tab, -1);
+  const xbT = transpose(xb, N, D);
+  gradW(dq, xbT, N, D, D, grads.wq);
+  gradW(dk, xbT, N, kvd, D, grads.wk);
+  gradW(dv, xbT, N, kvd, D, grads.wv);
   return loss;
 }
 
-export interface TesseraqOptions { steps?: number[]; iters?: number; lr?: number; lrScale?: number }
+// pool: where the block's loss and gradients are computed (default: this thread only; the result is the same);
+// onProgress: the fraction of the block's hardening steps done
+export interface TesseraqOptions { steps?: number[]; iters?: number; lr?: number; lrScale?: number; pool?: BlockPool; onProgress?: (frac: number) => void }
 const rsig = (v: number) => Math.min(1, Math.max(0, 1.2 / (1 + Math.exp(-v)) - 0.1));
 
 interface Var { s: Scheme; rows: number; cols: number; k: number; base: Float64Array; z: Float64Array; d0: Float64Array; v: Float64Array; hard: Int8Array; sc: Float64Array }
@@ -170,15 +205,21 @@ interface Var { s: Scheme; rows: number; cols: number; k: number; base: Float64A
 export function tesseraqBlock(ctx: BlockCtx, B: DenseBlock, W: Record<WName, { w: Float32Array; rows: number; cols: number }>, init: Map<WName, { s: Scheme; r: QuantResult }>,
   xs: Float64Array[], ys: Float64Array[], o: TesseraqOptions = {}): { results: Map<WName, { s: Scheme; r: QuantResult }>; initLoss: number; loss: number; kept: boolean } {
   const steps = o.steps ?? [0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1];
-  const iters = o.iters ?? 10, lr = o.lr ?? 0.05, lrS = o.lrScale ?? 0.005;
+  const iters = o.iters ?? 4, lr = o.lr ?? 0.05, lrS = o.lrScale ?? 0.005;
+  const pool = o.pool ?? new BlockPool(1);
+  const lossGrad = (Bx: DenseBlock, grads?: Record<WName, Float64Array>) => pool.lossGrad(ctx, Bx, xs, ys, grads);
   const vars = new Map<WName, Var>();
+  // W' = d (base + h - z), d = d0 2 sigmoid(sc) per group
   const dense = (n: WName, x: Var) => {
     const out = new Float64Array(x.rows * x.cols);
-    const ng = x.k / x.s.group;
-    for (let r = 0; r < x.rows; r++) for (let j = 0; j < x.cols; j++) {
-      const i = r * x.k + j, g = r * ng + Math.floor(j / x.s.group);
-      const h = x.hard[i] >= 0 ? x.hard[i] : rsig(x.v[i]);
-      out[r * x.cols + j] = x.d0[g] * 2 / (1 + Math.exp(-x.sc[g])) * (x.base[i] + h - x.z[g]);
+    const ng = x.k / x.s.group, G = x.s.group;
+    for (let r = 0; r < x.rows; r++) for (let gi = 0; gi < ng; gi++) {
+      const g = r * ng + gi, d = (x.d0[g] * 2) / (1 + Math.exp(-x.sc[g])), z = x.z[g];
+      const j1 = Math.min(x.cols, (gi + 1) * G);
+      for (let j = gi * G; j < j1; j++) {
+        const i = r * x.k + j, hd = x.hard[i];
+        out[r * x.cols + j] = d * (x.base[i] + (hd >= 0 ? hd : rsig(x.v[i])) - z);
+      }
     }
     B[n] = out;
   };
@@ -202,43 +243,48 @@ export function tesseraqBlock(ctx: BlockCtx, B: DenseBlock, W: Record<WName, { w
   }
   const initB = { ...B };
   for (const [n, { s, r }] of init) initB[n] = dequant(s, r, W[n].rows, W[n].cols);
-  const initLoss = blockLossGrad(ctx, initB, xs, ys);
+  const initLoss = lossGrad(initB);
   // Adam state
   const adam = new Map<WName, { mv: Float64Array; vv: Float64Array; ms: Float64Array; vs: Float64Array }>();
   for (const [n, x] of vars) adam.set(n, { mv: new Float64Array(x.v.length), vv: new Float64Array(x.v.length), ms: new Float64Array(x.sc.length), vs: new Float64Array(x.sc.length) });
   let t = 0;
-  for (const frac of steps) {
+  for (const [stepNo, frac] of steps.entries()) {
     // PAR: harden the most confident soft variables up to `frac` of all
     for (const x of vars.values()) {
       const soft: number[] = [];
+      const conf = new Float64Array(x.v.length); // |h - 0.5|, computed once per index rather than per comparison
       let hardCount = 0;
-      for (let i = 0; i < x.v.length; i++) if (x.hard[i] >= 0) hardCount++; else soft.push(i);
+      for (let i = 0; i < x.v.length; i++) if (x.hard[i] >= 0) hardCount++; else { soft.push(i); conf[i] = Math.abs(rsig(x.v[i]) - 0.5); }
       const want = Math.ceil(frac * x.v.length) - hardCount;
-      soft.sort((a, b) => Math.abs(rsig(x.v[b]) - 0.5) - Math.abs(rsig(x.v[a]) - 0.5));
+      soft.sort((a, b) => conf[b] - conf[a]);
       for (let j = 0; j < Math.min(want, soft.length); j++) x.hard[soft[j]] = rsig(x.v[soft[j]]) >= 0.5 ? 1 : 0;
     }
     for (const [n, x] of vars) dense(n, x);
     for (let it = 0; it < iters; it++) {
       const grads = Object.fromEntries(NAMES.map((n) => [n, new Float64Array(B[n].length)])) as Record<WName, Float64Array>;
-      blockLossGrad(ctx, B, xs, ys, grads);
+      lossGrad(B, grads);
       t++;
+      const c1 = 1 / (1 - 0.9 ** t), c2 = 1 / (1 - 0.999 ** t); // Adam's bias corrections
       for (const [n, x] of vars) {
-        const gW = grads[n], st = adam.get(n)!, ng = x.k / x.s.group;
-        const gs = new Float64Array(x.sc.length);
-        for (let r = 0; r < x.rows; r++) for (let j = 0; j < x.cols; j++) {
-          const i = r * x.k + j, g = r * ng + Math.floor(j / x.s.group), gw = gW[r * x.cols + j];
-          const sg = 1 / (1 + Math.exp(-x.sc[g])), d = x.d0[g] * 2 * sg;
-          const h = x.hard[i] >= 0 ? x.hard[i] : rsig(x.v[i]);
-          gs[g] += gw * x.d0[g] * 2 * sg * (1 - sg) * (x.base[i] + h - x.z[g]);
-          if (x.hard[i] >= 0) continue;
-          const s1 = 1 / (1 + Math.exp(-x.v[i])), hv = 1.2 * s1 - 0.1;
-          const dh = hv > 0 && hv < 1 ? 1.2 * s1 * (1 - s1) : 0;
-          adamStep(x.v, st.mv, st.vv, i, gw * d * dh, lr, t);
+        const gW = grads[n], st = adam.get(n)!, ng = x.k / x.s.group, G = x.s.group;
+        for (let r = 0; r < x.rows; r++) for (let gi = 0; gi < ng; gi++) {
+          const g = r * ng + gi, sg = 1 / (1 + Math.exp(-x.sc[g])), d = x.d0[g] * 2 * sg, z = x.z[g];
+          const j1 = Math.min(x.cols, (gi + 1) * G);
+          let gs = 0;
+          for (let j = gi * G; j < j1; j++) {
+            const i = r * x.k + j, gw = gW[r * x.cols + j], hd = x.hard[i];
+            if (hd >= 0) { gs += gw * (x.base[i] + hd - z); continue; }
+            const s1 = 1 / (1 + Math.exp(-x.v[i])), hv = 1.2 * s1 - 0.1;
+            gs += gw * (x.base[i] + Math.min(1, Math.max(0, hv)) - z);
+            if (hv > 0 && hv < 1) adamStep(x.v, st.mv, st.vv, i, gw * d * 1.2 * s1 * (1 - s1), lr, c1, c2);
+            else adamStep(x.v, st.mv, st.vv, i, 0, lr, c1, c2);
+          }
+          adamStep(x.sc, st.ms, st.vs, g, gs * x.d0[g] * 2 * sg * (1 - sg), lrS, c1, c2);
         }
-        for (let g = 0; g < gs.length; g++) adamStep(x.sc, st.ms, st.vs, g, gs[g], lrS, t);
         dense(n, x);
       }
     }
+    o.onProgress?.((stepNo + 1) / steps.length);
   }
   // final hard codes and tuned steps, through the scheme's own encoding
   const results = new Map<WName, { s: Scheme; r: QuantResult }>();
@@ -256,7 +302,7 @@ export function tesseraqBlock(ctx: BlockCtx, B: DenseBlock, W: Record<WName, { w
   }
   const finB = { ...B };
   for (const [n, { s, r }] of results) finB[n] = dequant(s, r, W[n].rows, W[n].cols);
-  const loss = blockLossGrad(ctx, finB, xs, ys);
+  const loss = lossGrad(finB);
   if (!(loss < initLoss)) return { results: init, initLoss, loss: initLoss, kept: true };
   for (const n of results.keys()) B[n] = finB[n];
   return { results, initLoss, loss, kept: false };
@@ -269,8 +315,9 @@ function dequant(s: Scheme, r: QuantResult, rows: number, cols: number): Float64
   return out;
 }
 
-function adamStep(p: Float64Array, m: Float64Array, v: Float64Array, i: number, g: number, lr: number, t: number): void {
+// c1, c2: 1 / (1 - beta^t) for beta 0.9, 0.999
+function adamStep(p: Float64Array, m: Float64Array, v: Float64Array, i: number, g: number, lr: number, c1: number, c2: number): void {
   m[i] = 0.9 * m[i] + 0.1 * g;
   v[i] = 0.999 * v[i] + 0.001 * g * g;
-  p[i] -= (lr * (m[i] / (1 - 0.9 ** t))) / (Math.sqrt(v[i] / (1 - 0.999 ** t)) + 1e-12);
+  p[i] -= (lr * m[i] * c1) / (Math.sqrt(v[i] * c2) + 1e-12);
 }

@@ -34,7 +34,9 @@ const ROWS = [
   ['gptq tq2 (ternary)', ['--method', 'gptq', '--format', 'tq2', ...calib]],
   ['tesseraq 2 asym g32 init rtn', ['--method', 'tesseraq', '--bits', '2', '--group', '32', '--init', 'rtn', ...calib]],
   ['tesseraq 2 asym g32 init gptq', ['--method', 'tesseraq', '--bits', '2', '--group', '32', '--init', 'gptq', ...calib]],
+  ['tesseraq 3 asym g32 init rtn', ['--method', 'tesseraq', '--bits', '3', '--group', '32', '--init', 'rtn', ...calib]],
   ['tesseraq 3 asym g32 init gptq', ['--method', 'tesseraq', '--bits', '3', '--group', '32', '--init', 'gptq', ...calib]],
+  ['tesseraq 4 asym g32 init rtn', ['--method', 'tesseraq', '--bits', '4', '--group', '32', '--init', 'rtn', ...calib]],
 ];
 
 const only = argv;
