@@ -1,5 +1,5 @@
 // End to end over a pty, as a user runs it: `edge-flash pack`, the virtual board (the C runtime on a
-// pty, host/board/sim.ts), `edge-flash flash --port`, then `edge-flash chat --port -i ... --json`,
+// pty, host/board/sim.ts, under wasm3 and with the app compiled ahead of time), `edge-flash flash --port`, then `edge-flash chat --port -i ... --json`,
 // whose reply must be exactly what `edge-flash run <image> --engine wasm3` gives on the same image,
 // seed and settings: tokens and text, greedy and sampled, generate and chat turns, for the demo model,
 // an f32 model and a quantized one. Then the prompt errors, each its own, with the board still serving.
@@ -12,11 +12,16 @@ import * as assert from 'uvu/assert';
 import { boardByName } from '../host/board/boards.ts';
 import { chat as chatOn } from '../host/board/commands.ts';
 import { connectBoard } from '../host/board/connect.ts';
-import { startVirtualBoard, type VirtualBoard } from '../host/board/sim.ts';
+import { AOT_RUNTIME_BIN, RUNTIME_BIN, startVirtualBoard, type VirtualBoard } from '../host/board/sim.ts';
+import { ENGINES, type Engine } from '../host/image/plan.ts';
 import { fromRoot } from '../host/paths.ts';
 import { makeRuntime } from './runtime-helpers.ts';
 
+// Every case runs on both device runtimes: wasm3 (edge-flash-runtime) and the app compiled ahead of
+// time (edge-flash-runtime-aot, `sim --engine aot`), built from the build/device.wasm that pack puts in.
+const RUNTIMES: readonly Engine[] = ENGINES;
 makeRuntime();
+makeRuntime('aot');
 const dir = mkdtempSync(join(tmpdir(), 'edge-flash-e2e-'));
 
 // The CLI in a child process, without blocking this one (the board's pty output is read here).
@@ -51,9 +56,10 @@ const SETTINGS = [
   { what: 'sampled', args: ['-t', '1.0', '-p', '0.9', '-s', '42'] },
 ];
 
-async function boardWith(image: string, board: string, slot: string): Promise<VirtualBoard> {
+async function boardWith(image: string, board: string, slot: string, engine: Engine): Promise<VirtualBoard> {
   const log: string[] = [];
-  const vb = await startVirtualBoard({ board: boardByName(board), slotFile: join(dir, slot), link: join(dir, `${slot}.tty`), log: (l) => log.push(l) });
+  const vb = await startVirtualBoard({ board: boardByName(board), slotFile: join(dir, slot), link: join(dir, `${slot}.tty`), engine, log: (l) => log.push(l) });
+  assert.is(vb.child.spawnfile, engine === 'aot' ? AOT_RUNTIME_BIN : RUNTIME_BIN);
   const f = await cli('flash', image, '--port', vb.path);
   if (f.code !== 0) {
     await vb.stop();
@@ -63,74 +69,97 @@ async function boardWith(image: string, board: string, slot: string): Promise<Vi
   return vb;
 }
 
-for (const [i, c] of CASES.entries()) {
-  test(`pack -> flash -> chat gives run's tokens and text: ${c.name}`, async () => {
+// Each image is packed once and `run --engine wasm3` asked once; every runtime is checked against them.
+const made = new Map<string, Promise<unknown>>();
+function once<T>(key: string, make: () => Promise<T>): Promise<T> {
+  if (!made.has(key)) made.set(key, make());
+  return made.get(key) as Promise<T>;
+}
+
+const PROMPT = 'In the beginning';
+async function expected(i: number, c: Case) {
+  return once(`case${i}`, async () => {
     const image = join(dir, `case${i}.efimg`);
     await ok(['pack', c.model, '--board', c.board, ...c.pack, '-o', image], 'pack');
-    const vb = await boardWith(image, c.board, `case${i}.bin`);
-    try {
-      for (const s of SETTINGS) {
-        const prompt = 'In the beginning';
-        const run = JSON.parse((await ok(['run', image, '--engine', 'wasm3', '-i', prompt, '-n', '40', ...s.args, '--json'], `run ${s.what}`)).out);
-        const chat = JSON.parse((await ok(['chat', '--port', vb.path, '-m', 'generate', '-i', prompt, '-n', '40', ...s.args, '--json'], `chat ${s.what}`)).out);
-        // run's tokens start with BOS, which is never printed; the board streams every printed token
-        assert.equal(chat.tokens, run.tokens.slice(1), `${s.what}: tokens`);
-        assert.is(chat.text, run.text, `${s.what}: text`);
-        assert.ok(chat.stats.tokens > 0 && chat.stats.tokens <= 40, `${s.what}: ${chat.stats.tokens} tokens sampled`);
-        assert.ok(chat.stats.linearMemory > 0);
-        assert.is(chat.context, run.image.ctx);
-      }
-      // a chat turn (the Llama 2 template, sampling at every position) against run -m chat
-      const run = JSON.parse((await ok(['run', image, '--engine', 'wasm3', '-m', 'chat', '-i', 'Who made the light?', '-n', '64', '-t', '1.0', '-s', '5', '--reply-tokens', '0', '--json'], 'run -m chat')).out);
-      const chat = JSON.parse((await ok(['chat', '--port', vb.path, '-m', 'chat', '-i', 'Who made the light?', '-n', '64', '-t', '1.0', '-s', '5', '--json'], 'chat -m chat')).out);
-      assert.is(`Assistant: ${chat.text}\n\n`, run.text);
-      if (c.board === 'host') {
-        // CANCEL between tokens: the f32 model decodes slowly enough to stop it after its first token
-        const client = await connectBoard(vb.path, 921600);
-        try {
-          let cancelled: Promise<void> | undefined;
-          const h = chatOn(client, { prompt: 'In the beginning', seed: 3, temperature: 1, topP: 0.9, steps: 0, mode: 'generate', newConversation: true }, () => { cancelled ??= h.cancel(); });
-          const r = await h.done;
-          await cancelled;
-          assert.is(r.stats.reason, 'cancelled');
-          assert.ok(r.tokens.length < 200, `${r.tokens.length} tokens before the cancel took`);
-          // BUSY is over and the board answers the next request at once
-          const again = await chatOn(client, { prompt: 'In the beginning', seed: 7, temperature: 0, topP: 0.9, steps: 40, mode: 'generate', newConversation: true }).done;
-          assert.is(again.text, JSON.parse((await ok(['run', image, '--engine', 'wasm3', '-i', 'In the beginning', '-n', '40', '-t', '0', '-s', '7', '--json'], 'run')).out).text);
-        } finally {
-          await client.close();
+    const runs = [];
+    for (const s of SETTINGS) runs.push(JSON.parse((await ok(['run', image, '--engine', 'wasm3', '-i', PROMPT, '-n', '40', ...s.args, '--json'], `run ${s.what}`)).out));
+    const turn = JSON.parse((await ok(['run', image, '--engine', 'wasm3', '-m', 'chat', '-i', 'Who made the light?', '-n', '64', '-t', '1.0', '-s', '5', '--reply-tokens', '0', '--json'], 'run -m chat')).out);
+    return { image, runs, turn };
+  });
+}
+
+for (const [i, c] of CASES.entries()) {
+  for (const engine of RUNTIMES) {
+    test(`${engine}: pack -> flash -> chat gives run's tokens and text: ${c.name}`, async () => {
+      const { image, runs, turn } = await expected(i, c);
+      const vb = await boardWith(image, c.board, `case${i}-${engine}.bin`, engine);
+      try {
+        for (const [k, s] of SETTINGS.entries()) {
+          const run = runs[k];
+          const chat = JSON.parse((await ok(['chat', '--port', vb.path, '-m', 'generate', '-i', PROMPT, '-n', '40', ...s.args, '--json'], `chat ${s.what}`)).out);
+          // run's tokens start with BOS, which is never printed; the board streams every printed token
+          assert.equal(chat.tokens, run.tokens.slice(1), `${s.what}: tokens`);
+          assert.is(chat.text, run.text, `${s.what}: text`);
+          assert.ok(chat.stats.tokens > 0 && chat.stats.tokens <= 40, `${s.what}: ${chat.stats.tokens} tokens sampled`);
+          assert.ok(chat.stats.linearMemory > 0);
+          assert.is(chat.context, run.image.ctx);
         }
+        // a chat turn (the Llama 2 template, sampling at every position) against run -m chat
+        const chat = JSON.parse((await ok(['chat', '--port', vb.path, '-m', 'chat', '-i', 'Who made the light?', '-n', '64', '-t', '1.0', '-s', '5', '--json'], 'chat -m chat')).out);
+        assert.is(`Assistant: ${chat.text}\n\n`, turn.text);
+        if (c.board === 'host') {
+          // CANCEL between tokens: the f32 model decodes slowly enough to stop it long before the context ends
+          const client = await connectBoard(vb.path, 921600);
+          try {
+            let cancelled: Promise<void> | undefined;
+            const h = chatOn(client, { prompt: PROMPT, seed: 3, temperature: 1, topP: 0.9, steps: 0, mode: 'generate', newConversation: true }, () => { cancelled ??= h.cancel(); });
+            const r = await h.done;
+            await cancelled;
+            assert.is(r.stats.reason, 'cancelled');
+            assert.ok(r.tokens.length < 200, `${r.tokens.length} tokens before the cancel took`);
+            // BUSY is over and the board answers the next request at once (the greedy setting's run)
+            const again = await chatOn(client, { prompt: PROMPT, seed: 7, temperature: 0, topP: 0.9, steps: 40, mode: 'generate', newConversation: true }).done;
+            assert.is(again.text, runs[0].text);
+          } finally {
+            await client.close();
+          }
+        }
+      } finally {
+        await vb.stop();
       }
+    });
+  }
+}
+
+for (const engine of RUNTIMES) {
+  test(`${engine}: a prompt longer than the context and one larger than the prompt buffer: each its own error, the board serves on`, async () => {
+    const image = await once('ctx32', async () => {
+      const path = join(dir, 'ctx32.efimg');
+      await ok(['pack', fromRoot('models', 'kjv-esp32-260k', 'model.bin'), '--board', 'host', '--quant', 'tb1', '--kv', 'int4', '--ctx', '32', '-o', path], 'pack');
+      return path;
+    });
+    const vb = await boardWith(image, 'host', `ctx32-${engine}.bin`, engine);
+    try {
+      const long = 'And God said, Let there be light: and there was light. '.repeat(6); // ~330 bytes, far over 32 tokens
+      const a = await cli('chat', '--port', vb.path, '-m', 'generate', '-i', long, '-n', '0', '--json');
+      assert.is(a.code, 2, a.err);
+      assert.match(a.err, /prompt too long: the prompt is \d+ tokens; the context holds 32/);
+      const big = 'x'.repeat(600); // the image's prompt buffer holds 512 bytes
+      const b = await cli('chat', '--port', vb.path, '-m', 'generate', '-i', big, '--json');
+      assert.is(b.code, 2, b.err);
+      assert.match(b.err, /the prompt is 600 bytes; the device's prompt buffer holds 512/);
+      const c = await cli('chat', '--port', vb.path, '-m', 'chat', '-i', long, '--json');
+      assert.is(c.code, 2, c.err);
+      assert.match(c.err, /does not fit a conversation of 32 positions/);
+      // still serving
+      const d = JSON.parse((await ok(['chat', '--port', vb.path, '-m', 'generate', '-i', PROMPT, '-n', '20', '-t', '0', '--json'], 'chat after the errors')).out);
+      assert.match(d.text, /^In the beginning/);
+      assert.ok(d.stats.tokens > 0);
     } finally {
       await vb.stop();
     }
   });
 }
-
-test('a prompt longer than the context and one larger than the prompt buffer: each its own error, the board serves on', async () => {
-  const image = join(dir, 'ctx32.efimg');
-  await ok(['pack', fromRoot('models', 'kjv-esp32-260k', 'model.bin'), '--board', 'host', '--quant', 'tb1', '--kv', 'int4', '--ctx', '32', '-o', image], 'pack');
-  const vb = await boardWith(image, 'host', 'ctx32.bin');
-  try {
-    const long = 'And God said, Let there be light: and there was light. '.repeat(6); // ~330 bytes, far over 32 tokens
-    const a = await cli('chat', '--port', vb.path, '-m', 'generate', '-i', long, '-n', '0', '--json');
-    assert.is(a.code, 2, a.err);
-    assert.match(a.err, /prompt too long: the prompt is \d+ tokens; the context holds 32/);
-    const big = 'x'.repeat(600); // the image's prompt buffer holds 512 bytes
-    const b = await cli('chat', '--port', vb.path, '-m', 'generate', '-i', big, '--json');
-    assert.is(b.code, 2, b.err);
-    assert.match(b.err, /the prompt is 600 bytes; the device's prompt buffer holds 512/);
-    const c = await cli('chat', '--port', vb.path, '-m', 'chat', '-i', long, '--json');
-    assert.is(c.code, 2, c.err);
-    assert.match(c.err, /does not fit a conversation of 32 positions/);
-    // still serving
-    const d = JSON.parse((await ok(['chat', '--port', vb.path, '-m', 'generate', '-i', 'In the beginning', '-n', '20', '-t', '0', '--json'], 'chat after the errors')).out);
-    assert.match(d.text, /^In the beginning/);
-    assert.ok(d.stats.tokens > 0);
-  } finally {
-    await vb.stop();
-  }
-});
 
 test('bench --board-decode: the virtual board against run --engine wasm3 on one image, and its memory beside the plan', async () => {
   const image = join(dir, 'case0.efimg'); // packed by the first case

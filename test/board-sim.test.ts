@@ -15,8 +15,9 @@ import { BoardError } from '../host/board/client.ts';
 import { info, upload } from '../host/board/commands.ts';
 import { connectBoard } from '../host/board/connect.ts';
 import { ERR } from '../host/board/frames.ts';
-import { startVirtualBoard, type VirtualBoard } from '../host/board/sim.ts';
+import { aotRuntime, startVirtualBoard, type VirtualBoard } from '../host/board/sim.ts';
 import { parseFaults } from '../host/cli/flags.ts';
+import { UserError } from '../host/errors.ts';
 import { fromRoot } from '../host/paths.ts';
 import { cli } from './helpers.ts';
 import { makeRuntime, runBin } from './runtime-helpers.ts';
@@ -250,6 +251,7 @@ test('sim: bad --faults and --baud values are one clear line, exit 2, before any
     [['--faults', ''], /--faults is empty/],
     [['--baud', '12'], /--baud must be an integer in 300\.\.12000000, got '12'/],
     [['--board', 'pdp11'], /unknown board 'pdp11'/],
+    [['--engine', 'jit'], /--engine must be one of wasm3, aot, got 'jit'/],
   ] as [string[], RegExp][]) {
     const r = cli('sim', '--slot-file', join(dir, 'never.bin'), ...args);
     assert.is(r.code, 2, `${args.join(' ')}: exit ${r.code}`);
@@ -260,6 +262,9 @@ test('sim: bad --faults and --baud values are one clear line, exit 2, before any
     assert.is(r.out, '');
   }
   assert.not.ok(existsSync(join(dir, 'never.bin')));
+  // --engine aot where the AOT runtime is not built: one line that says how to build it
+  const missing = join(dir, 'no-such-runtime-aot');
+  assert.throws(() => aotRuntime(missing), (e: Error) => e instanceof UserError && e.message === `the AOT runtime is not built (${missing}): run \`make -C boards/runtime aot\` (needs wasm2c: tools/install-system-deps.sh)`);
   // the runtime checks its own options too (a caller other than sim)
   const bin = join(makeRuntime(), 'edge-flash-runtime');
   for (const [args, re] of [

@@ -8,9 +8,13 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { fromRoot } from '../paths.ts';
 import type { Faults } from '../cli/flags.ts';
+import type { Engine } from '../image/plan.ts';
 import { boardByName, type BoardProfile } from './boards.ts';
 
 export const RUNTIME_BIN = fromRoot('boards', 'runtime', 'build', 'edge-flash-runtime');
+// The same runtime with the app compiled ahead of time (`make -C boards/runtime aot`): it runs only
+// images whose app is the build/device.wasm it was built from (others fail the boot self-test).
+export const AOT_RUNTIME_BIN = fromRoot('boards', 'runtime', 'build', 'edge-flash-runtime-aot');
 
 // A board whose image is a file (Raspberry Pi, host) has a slot as large as its disk; the virtual board
 // keeps its whole flash in memory and in one file, so such a slot is this large there (INFO says so).
@@ -26,6 +30,7 @@ export interface SimOptions {
   link: string;                   // the stable path of its pty (a symlink the runtime keeps current)
   baud?: number | null;           // pace the line at this rate (10 bits a byte); null: as fast as the pty
   faults?: Faults;
+  engine?: Engine;                // the app under wasm3 (default) or compiled ahead of time
   log?: (line: string) => void;   // the runtime's stderr and its events, one line each
 }
 
@@ -72,9 +77,19 @@ export function ensureRuntime(): string {
   return RUNTIME_BIN;
 }
 
+// The AOT runtime is not built on demand: it needs wasm2c and the current build/device.wasm.
+export function aotRuntime(bin = AOT_RUNTIME_BIN): string {
+  if (!existsSync(bin)) throw new UserError(`the AOT runtime is not built (${bin}): run \`make -C boards/runtime aot\` (needs wasm2c: tools/install-system-deps.sh)`);
+  return bin;
+}
+
+export function runtimeFor(engine: Engine = 'wasm3'): string {
+  return engine === 'aot' ? aotRuntime() : ensureRuntime();
+}
+
 export async function startVirtualBoard(o: SimOptions): Promise<VirtualBoard> {
   if (virtualCapacity(o.board) > 0x7fff0000) throw new UserError(`the virtual board cannot hold two slots of ${o.board.imageCapacity} bytes (${o.board.name})`);
-  const bin = ensureRuntime();
+  const bin = runtimeFor(o.engine);
   const child = spawn(bin, runtimeArgs(o), { stdio: ['ignore', 'pipe', 'pipe'] });
   const events: SimEvent[] = [];
   const waiters: Array<() => void> = [];
