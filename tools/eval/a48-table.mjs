@@ -4,7 +4,7 @@
 // intermediate states, 3-bit KV) and a4.8 without each of its parts, every row one `edge-flash eval`
 // against the model in f32, the commands printed as they run. Texts: tools/eval/texts.sh.
 //   node tools/eval/a48-table.mjs [MODEL_DIR ...] > table.md     (default models/kjv-esp32-260k)
-import { spawnSync } from 'node:child_process';
+import { cli } from './cli.mjs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -31,12 +31,6 @@ if (!existsSync(VAL)) {
 }
 const models = process.argv.slice(2).length ? process.argv.slice(2) : ['models/kjv-esp32-260k'];
 
-function cli(args) {
-  process.stderr.write(`$ edge-flash ${args.join(' ')}\n`);
-  const r = spawnSync(process.execPath, ['bin/edge-flash.js', ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`edge-flash ${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
 
 process.stdout.write('| model | activations / KV | PPL | vs b1.58 (int8, f32 KV) | KLD mean | top-1 % | kept of wo / w2 inputs |\n');
 process.stdout.write('| --- | --- | --- | --- | --- | --- | --- |\n');

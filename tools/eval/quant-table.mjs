@@ -5,7 +5,7 @@
 //   node tools/eval/quant-table.mjs [--model DIR] [ROW_PREFIX ...] > table.md     (progress on stderr; JSON lines in data/eval/rows.jsonl)
 // DIR: a float model's folder (model.bin or model.gguf, and tokenizer.bin), default models/kjv-esp32-260k-fp.
 // A row prefix (e.g. `bitmod`, `tesseraq`) runs only the rows whose label starts with it.
-import { spawnSync } from 'node:child_process';
+import { cli } from './cli.mjs';
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
@@ -46,12 +46,6 @@ if (!existsSync(VAL) || !existsSync(CALIB)) {
 }
 mkdirSync(OUT, { recursive: true });
 
-function cli(args) {
-  process.stderr.write(`$ edge-flash ${args.join(' ')}\n`);
-  const r = spawnSync(process.execPath, ['bin/edge-flash.js', ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`edge-flash ${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
 
 process.stdout.write('| method | format | bits/weight (layers) | file bytes | quantize s | PPL | KLD mean | KLD p99 | top-1 % | mean Δp % |\n');
 process.stdout.write('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
