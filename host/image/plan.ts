@@ -61,12 +61,13 @@ export const AOT_FOOTPRINT = {
   ram: 2149,
   basis: 'measured with make -C boards/runtime aot-size (-m32 -Os): 150,103 bytes of code from a 45,448-byte build/device.wasm, 8,613 bytes of runtime glue, 2,149 bytes of data + bss',
   // Decode speed over wasm3's, the lowest of the per-configuration medians of three runs of
-  // `bench --model 260k,15m --engine wasm3,aot --steps 128 --repeat 3` on the development machine
-  // (2026-12-02, the README's AOT table): f32 layer weights 4.86x (15m; 260k 5.97x), quantized 6.43x
-  // (260k tb1 + int4 KV, f32 classifier). A host ratio taken to the board: wasm3 on Xtensa runs
-  // without tail calls, so the board's ratio is likely higher; not measured on a board.
-  speedup: { f32: 4.86, quantized: 6.43 },
-  speedupBasis: 'the lowest aot/wasm3 decode ratio of three runs of bench --model 260k,15m --engine wasm3,aot on the development machine (2026-12-02), not measured on a board',
+  // `bench --model 260k,15m --peers --steps 256 --repeat 3` on the development machine, quiet
+  // (2026-12-02 05:19-05:29 UTC, the README's peers table, after the int4 pair-of-heads and f32p8
+  // changes): f32 layer weights 10.7x (260k; 15m 13.3x), quantized 8.2x (260k tb1 + int4 KV, f32
+  // classifier). A host ratio taken to the board: wasm3 on Xtensa runs without tail calls, so the
+  // board's ratio is likely higher; not measured on a board.
+  speedup: { f32: 10.7, quantized: 8.2 },
+  speedupBasis: 'the lowest aot/wasm3 decode ratio of three runs of bench --model 260k,15m --peers on the development machine (2026-12-02, quiet), not measured on a board',
 };
 
 // The AOT app's code in flash: the translated module and its runtime glue.
