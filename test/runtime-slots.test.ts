@@ -24,7 +24,7 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const SHA_A = sha(readFileSync(A));
 const SHA_B = sha(readFileSync(B));
 const ERASE = 4096;
-const CAPACITY = 65536;
+const CAPACITY = 131072; // a slot that holds the device app (48.5 KB) with a tiny model beside it
 const BOARD = ['--board-id', '2', '--capacity', String(CAPACITY), '--erase-block', String(ERASE)];
 
 function rt(file: string, args: string[], stopAt?: number) {
