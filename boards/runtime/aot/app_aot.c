@@ -192,13 +192,13 @@ static u32 call_export(const ef_aot_export *x, Z_app_instance_t *in, const uint3
   }
 }
 
-int ef_app_call(ef_app *a, const char *name, uint32_t argc, const uint32_t *argv, int32_t *result, char *err, uint32_t err_cap) {
-  const ef_aot_export *x = find(name);
+/* The one place a call into the translated app runs: a trap (wasm_rt_trap's longjmp) comes back here
+ * as the error line; setjmp must stay in the frame that calls, so every call goes through this
+ * function. What it calls: export x with i32 arguments, or (x == NULL) the ABI's sampler_init with
+ * v (f32, f32, i64), or sampler_state when v is NULL too. */
+static int guarded_call(ef_app *a, const char *name, const ef_aot_export *x, const uint32_t *argv, const ef_val *v, uint64_t *out, char *err, uint32_t err_cap) {
   jmp_buf jb;
   int code;
-  if (!x) { snprintf(err, err_cap, "app: no export '%s' (function lookup failed)", name); return -1; }
-  if (x->argc != argc) { snprintf(err, err_cap, "app: export '%s' does not take %u arguments", name, (unsigned)argc); return -1; }
-  if (shape(x) < 0) { snprintf(err, err_cap, "app: export '%s' takes %u arguments, more than this runtime calls", name, (unsigned)argc); return -1; }
   a->trap[0] = 0;
   wasm_rt_call_stack_depth = 0;
   ef_aot_rt_catch(&jb);
@@ -207,17 +207,28 @@ int ef_app_call(ef_app *a, const char *name, uint32_t argc, const uint32_t *argv
     trap_line(a, code, name, err, err_cap);
     return -1;
   }
-  if (result) *result = (int32_t)call_export(x, &a->inst, argv);
-  else call_export(x, &a->inst, argv);
+  if (x) *out = call_export(x, &a->inst, argv);
+  else if (v) { Z_appZ_sampler_init(&a->inst, v[0].v.f, v[1].v.f, v[2].v.I); *out = 0; }
+  else *out = Z_appZ_sampler_state(&a->inst);
   ef_aot_rt_catch(0);
+  return 0;
+}
+
+int ef_app_call(ef_app *a, const char *name, uint32_t argc, const uint32_t *argv, int32_t *result, char *err, uint32_t err_cap) {
+  const ef_aot_export *x = find(name);
+  uint64_t r;
+  if (!x) { snprintf(err, err_cap, "app: no export '%s' (function lookup failed)", name); return -1; }
+  if (x->argc != argc) { snprintf(err, err_cap, "app: export '%s' does not take %u arguments", name, (unsigned)argc); return -1; }
+  if (shape(x) < 0) { snprintf(err, err_cap, "app: export '%s' takes %u arguments, more than this runtime calls", name, (unsigned)argc); return -1; }
+  if (guarded_call(a, name, x, argv, 0, &r, err, err_cap)) return -1;
+  if (result) *result = (int32_t)r;
   return 0;
 }
 
 /* Typed calls: i32-only exports through ef_app_call; the ABI's two others by name, sampler_init
  * v(ffI) and sampler_state I() (docs/abi.md), their types checked as wasm3 checks them. */
 int ef_app_callv(ef_app *a, const char *name, uint32_t argc, const ef_val *argv, ef_val *result, char *err, uint32_t err_cap) {
-  jmp_buf jb;
-  int code;
+  uint64_t st;
   uint32_t i, args[8];
   int32_t r = 0;
   int sampler_init = strcmp(name, "sampler_init") == 0, sampler_state = strcmp(name, "sampler_state") == 0;
@@ -233,22 +244,11 @@ int ef_app_callv(ef_app *a, const char *name, uint32_t argc, const ef_val *argv,
   }
   if (sampler_init && (argc != 3 || argv[0].type != 'f' || argv[1].type != 'f' || argv[2].type != 'I')) { snprintf(err, err_cap, "app: export 'sampler_init' takes (f32, f32, i64)"); return -1; }
   if (sampler_state && argc != 0) { snprintf(err, err_cap, "app: export 'sampler_state' does not take %u arguments", (unsigned)argc); return -1; }
-  a->trap[0] = 0;
-  wasm_rt_call_stack_depth = 0;
-  ef_aot_rt_catch(&jb);
-  if ((code = setjmp(jb)) != 0) {
-    ef_aot_rt_catch(0);
-    trap_line(a, code, name, err, err_cap);
-    return -1;
+  if (guarded_call(a, name, 0, 0, sampler_init ? argv : 0, &st, err, err_cap)) return -1;
+  if (result) {
+    if (sampler_init) result->type = 0;
+    else { result->type = 'I'; result->v.I = st; }
   }
-  if (sampler_init) {
-    Z_appZ_sampler_init(&a->inst, argv[0].v.f, argv[1].v.f, argv[2].v.I);
-    if (result) result->type = 0;
-  } else {
-    uint64_t st = Z_appZ_sampler_state(&a->inst);
-    if (result) { result->type = 'I'; result->v.I = st; }
-  }
-  ef_aot_rt_catch(0);
   return 0;
 }
 
