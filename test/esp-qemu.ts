@@ -13,6 +13,13 @@
 //   const flash = emu.readFlash();                 // the whole SPI flash as the chip left it
 //
 // Every wait here has a timeout; a QEMU left running when the test process exits is killed.
+//
+// Give the ROM's serial loader `icount: ROM_LOADER_ICOUNT`: without -icount the guest clock is the
+// host's, and on a loaded host (measured here: load 15 on 2 cores) the ROM's receive times out inside a
+// packet while QEMU's I/O thread waits for a CPU: blocks are lost or fail their checksum (1 in 20-180
+// 1 KiB blocks). With -icount shift=6 (64 ns a guest instruction) the guest's time is its own work and
+// 357 KiB went through either ROM loader with no block resent, as fast as without it. shift=0 and 3:
+// the ROM's loader never answered SYNC.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +27,8 @@ import { delimiter, dirname, join } from 'node:path';
 import { fromRoot } from '../host/paths.ts';
 
 export type EspQemuChip = 'esp32' | 'esp32c3';
+
+export const ROM_LOADER_ICOUNT = 6;
 
 // Per machine: the QEMU binary, the ROM file it loads (to find the ROM folder), the GPIO strap value
 // that selects the ROM's download mode (leave the strap out: SPI flash boot), and where the ROM looks

@@ -39,7 +39,7 @@ export function oneLineError(r: { code: number | null; err: string }, re: RegExp
   assert.is(r.code, 2, r.err);
   const lines = r.err.trim().split('\n').filter((l) => l.startsWith('edge-flash: '));
   assert.is(lines.length, 1, r.err);
-  assert.match(lines[0], re);
+  assert.match(lines[0], re, lines[0]);
   assert.not.match(r.err, /\n\s+at /);
 }
 

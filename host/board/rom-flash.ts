@@ -222,12 +222,17 @@ export interface RomFlashResult {
 //     resent block at its place; a stub writes it after the last block it wrote (esptool's stubs do
 //     not look at the sequence number), so a region whose blocks were resent is only as good as its
 //     MD5: the MD5 of every region is always read back, and a region with resent blocks whose MD5
-//     differs is written once more from FLASH_BEGIN (which sets the stub's write address again).
+//     differs is written again from FLASH_BEGIN (which sets the stub's write address again). Beyond
+//     esptool: a block that fails even when resent, on a loader that still answers, starts its region
+//     over from FLASH_BEGIN (at most REGION_ATTEMPTS passes): the ESP32's ROM (in QEMU) refuses a block
+//     resent after a bad checksum (status 1,7, then 1,5), so a resend alone cannot get past a block
+//     damaged on the line.
 // docs/rom-flash.md says the same for users.
 const OP = { FLASH_BEGIN: 0x02, FLASH_DATA: 0x03, FLASH_END: 0x04, READ_REG: 0x0a, CHANGE_BAUDRATE: 0x0f, SPI_FLASH_MD5: 0x13 } as const;
 const ROM_FLASH_BEGIN_WORDS: Record<string, 4 | 5> = { ESP32: 4, ESP8266: 4 }; // every other ROM: 5, as esptool
 const STUB_BLOCK = 0x4000;        // FLASH_DATA size for the stub (esptool's)
 const WRITE_BLOCK_ATTEMPTS = 3;   // esptool's: a block is sent at most 3 times
+const REGION_ATTEMPTS = 3;        // ours: a region started over from FLASH_BEGIN at most twice
 const DEFAULT_TIMEOUT_MS = 3000;  // esptool's DEFAULT_TIMEOUT: any command's reply
 const ERASE_REGION_MS_PER_MB = 30_000; // the ROM erases the whole region at FLASH_BEGIN
 const ERASE_WRITE_MS_PER_MB = 40_000;  // a block's erase and write
@@ -302,7 +307,11 @@ async function writeRegion(loader: Loader, r: Region, o: RomFlashOptions, stub: 
       } catch (e) {
         // a write that does not drain: the chip stopped reading, a resend would only queue behind it
         if (e instanceof UserError || attempt === WRITE_BLOCK_ATTEMPTS) {
-          throw failed(`block ${seq + 1} of ${blocks}${attempt > 1 ? ` (sent ${attempt} times)` : ''}`, e);
+          const err = failed(`block ${seq + 1} of ${blocks}${attempt > 1 ? ` (sent ${attempt} times)` : ''}`, e);
+          // the region can start over from FLASH_BEGIN where the loader still answers: a ROM that
+          // refused or missed the block, or a stub that refused it (not one gone quiet, not a stalled write)
+          if (!(e instanceof UserError) && !(stub && isSilence(e))) throw new RegionRestart(err, resent);
+          throw err;
         }
         resent++;
         if (o.trace) o.log(`${what}: block ${seq + 1} of ${blocks}: ${oneLine(e)}; sending it again`);
@@ -320,6 +329,16 @@ async function writeRegion(loader: Loader, r: Region, o: RomFlashOptions, stub: 
     return { md5, flashMd5, resent };
   } catch (e) {
     throw failed(stub ? 'FLASH_END or SPI_FLASH_MD5' : 'SPI_FLASH_MD5', e);
+  }
+}
+
+// A block that failed even when sent again, on a loader that still answers: the region may be written
+// again from FLASH_BEGIN, which erases it again and starts the sequence numbers (and a stub's write
+// address) over. The ESP32's ROM in QEMU refuses a block sent again after its checksum failed (status
+// 1,7, then 1,5 for the resend): a resend alone cannot get past that.
+class RegionRestart extends Error {
+  constructor(readonly error: UserError, readonly resent: number) {
+    super(error.message);
   }
 }
 
@@ -403,14 +422,24 @@ export async function romFlash(o: RomFlashOptions): Promise<RomFlashResult> {
       const t0 = performance.now();
       let resent = 0;
       for (let pass = 1; ; pass++) {
-        const w = await writeRegion(loader, r, o, stub, chip);
+        let w;
+        try {
+          w = await writeRegion(loader, r, o, stub, chip);
+        } catch (e) {
+          if (!(e instanceof RegionRestart)) throw e;
+          if (pass >= REGION_ATTEMPTS) throw e.error;
+          resent += e.resent + 1;
+          o.log(`${r.name} at ${hex(r.offset)}: ${e.error.message.replace(/^.*?: .*?\): /, '')}; writing the region again from FLASH_BEGIN`);
+          await transport.drainInput();
+          continue;
+        }
         resent += w.resent;
         if (w.flashMd5 === w.md5) {
           out.push({ name: r.name, offset: r.offset, bytes: r.data.byteLength, md5: w.md5, ms: performance.now() - t0, resent, passes: pass });
           break;
         }
         // a stub writes a resent block after the last one it wrote: the region once more from FLASH_BEGIN
-        if (stub && w.resent > 0 && pass === 1) {
+        if (stub && w.resent > 0 && pass < REGION_ATTEMPTS) {
           o.log(`${r.name} at ${hex(r.offset)}: MD5 differs after ${w.resent} resent block${w.resent === 1 ? '' : 's'} (the stub writes a resent block as the next one): writing the region again`);
           continue;
         }

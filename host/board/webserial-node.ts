@@ -60,16 +60,20 @@ export class NodeWebSerialPort {
       cancel() { /* the port stays open until close() */ },
     });
     this.writable = new WritableStream<Uint8Array>({
-      write: (chunk) => new Promise<void>((resolve, reject) => {
-        const ms = Math.round(WRITE_STALL_MS + (4 * chunk.byteLength * 10 * 1000) / this.baud);
-        const timer = setTimeout(() => reject(new UserError(`${this.path}: a write of ${chunk.byteLength} bytes did not drain in ${(ms / 1000).toFixed(1)} s: the other end stopped reading`)), ms);
-        port.write(Buffer.from(chunk), (e) => {
-          if (e) {
-            clearTimeout(timer);
-            reject(new UserError(`${this.path}: write failed: ${e.message}`));
-          } else port.drain(() => { clearTimeout(timer); resolve(); });
-        });
-      }),
+      write: (chunk) => this.writeDrained(port, chunk),
+    });
+  }
+
+  private writeDrained(port: NodePort, chunk: Uint8Array): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const ms = Math.round(WRITE_STALL_MS + (4 * chunk.byteLength * 10 * 1000) / this.baud);
+      const timer = setTimeout(() => reject(new UserError(`${this.path}: a write of ${chunk.byteLength} bytes did not drain in ${(ms / 1000).toFixed(1)} s: the other end stopped reading`)), ms);
+      port.write(Buffer.from(chunk), (e) => {
+        if (e) {
+          clearTimeout(timer);
+          reject(new UserError(`${this.path}: write failed: ${e.message}`));
+        } else port.drain(() => { clearTimeout(timer); resolve(); });
+      });
     });
   }
 
