@@ -31,6 +31,10 @@ if ! echo 'int main(void){return 0;}' | clang --target=wasm32-wasi --sysroot=/us
 fi
 # the AOT runtime (`make -C boards/runtime aot`): wasm2c translates the app to C; wasm-rt.h is its header
 { command -v wasm2c >/dev/null && [ -f /usr/include/wasm-rt.h ]; } || need+=(wabt)
+# Espressif's QEMU in ../shared/esp-qemu (test/rom-qemu.test.ts, test/esp-qemu.ts) runs on these libraries
+for p in libglib2.0-0:libglib-2.0.so.0 libgcrypt20:libgcrypt.so.20 libfdt1:libfdt.so.1 zlib1g:libz.so.1; do
+  ldconfig -p 2>/dev/null | grep -q "${p#*:} " || need+=("${p%%:*}")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
