@@ -29,6 +29,7 @@ const CHIPS: Array<{ chip: EspQemuChip; bootloaderAt: number; baud: string }> = 
 async function withQemu<T>(chip: EspQemuChip, f: (q: EspQemu) => Promise<T>): Promise<T> {
   const q = await startEspQemu({ chip, mode: 'download', flashSize: boardByName(chip).flash.size, icount: ROM_LOADER_ICOUNT });
   try {
+    await romListening(q.pty);
     return await f(q);
   } finally {
     await q.stop();
@@ -45,35 +46,48 @@ function assertFlash(flash: Uint8Array, regions: Array<{ offset: number; data: U
   assert.is(bad, -1, `flash byte 0x${bad.toString(16)} is 0x${flash[bad]?.toString(16)}, expected 0x${expect[bad]?.toString(16)}`);
 }
 
-// FLASH_BEGIN as esptool-js 0.7.0 sends it to every ROM (5 words) and as esptool sends it to the ESP32
-// ROM (4 words), straight through esptool-js's command layer after SYNC and SPI_ATTACH: the ROM's
-// status bytes for each (esptool-js's own error text says "status S,E").
-async function flashBeginAnswers(port: string): Promise<{ five: string; four: string }> {
+// Waits (up to about 20 s) until the emulated ROM answers SYNC: on a loaded host QEMU's ROM takes a
+// while to reach its download loop, and a chip's boot time is not what the tests measure.
+async function romListening(port: string): Promise<void> {
+  await withLoader(port, async () => {}, 25);
+}
+
+async function withLoader<T>(port: string, f: (loader: InstanceType<typeof import('esptool-js').ESPLoader>, transport: InstanceType<typeof import('esptool-js').Transport>) => Promise<T>, attempts = 10): Promise<T> {
   const { ESPLoader, Transport } = await import('esptool-js');
   const p = new NodeWebSerialPort(port);
   const transport = new Transport(p as unknown as ConstructorParameters<typeof Transport>[0], false);
   transport.trace = () => {};
   const loader = new ESPLoader({ transport, baudrate: 115200, romBaudrate: 115200, terminal: { clean() {}, writeLine() {}, write() {} } });
-  const w = (ws: number[]) => { const b = new Uint8Array(4 * ws.length); ws.forEach((x, i) => new DataView(b.buffer).setUint32(4 * i, x, true)); return b; };
-  const answer = async (words: number[]) => {
-    try {
-      await loader.checkCommand('flash begin', 0x02, w(words), 0, 0, 3000);
-      return 'ok';
-    } catch (e) {
-      return /status (\d+,\d+)/.exec((e as Error).message)?.[1] ?? (e as Error).message;
-    }
-  };
   try {
-    await loader.connect('no_reset', 3, true);
+    await loader.connect('no_reset', attempts, false); // SYNC only: the ROM's extra SYNC replies then drained
+    await transport.drainInput();
+    return await f(loader, transport);
+  } finally {
+    await Promise.race([transport.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
+    await p.close();
+  }
+}
+
+// FLASH_BEGIN as esptool-js 0.7.0 sends it to every ROM (5 words) and as esptool sends it to the ESP32
+// ROM (4 words), straight through esptool-js's command layer after SYNC and SPI_ATTACH: the ROM's
+// status bytes for each (esptool-js's own error text says "status S,E").
+async function flashBeginAnswers(port: string): Promise<{ five: string; four: string }> {
+  const w = (ws: number[]) => { const b = new Uint8Array(4 * ws.length); ws.forEach((x, i) => new DataView(b.buffer).setUint32(4 * i, x, true)); return b; };
+  return withLoader(port, async (loader, transport) => {
+    const answer = async (words: number[]) => {
+      try {
+        await loader.checkCommand('flash begin', 0x02, w(words), 0, 0, 3000);
+        return 'ok';
+      } catch (e) {
+        return /status (\d+,\d+)/.exec((e as Error).message)?.[1] ?? (e as Error).message;
+      }
+    };
     await loader.checkCommand('attach', 0x0d, w([0, 0]));
     const five = await answer([0x1000, 4, 0x400, 0x100000, 0]);
     await transport.drainInput();
     const four = await answer([0x1000, 4, 0x400, 0x100000]);
     return { five, four };
-  } finally {
-    await Promise.race([transport.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
-    await p.close();
-  }
+  });
 }
 
 const s = suite('flash --rom against the real ROMs (QEMU)');
@@ -107,11 +121,22 @@ for (const { chip, bootloaderAt, baud } of CHIPS) {
     });
   }));
 
-  s(`${chip}: the default flasher stub does not run in this QEMU: one line naming --no-stub, within seconds`, ifQemu(chip, async () => {
+  s(`${chip}: the default path with esptool's flasher stub: ${chip === 'esp32' ? 'it never starts in this QEMU: one line naming --no-stub' : 'it runs, or stops reading after a block (both seen in this QEMU): byte for byte, or one line naming --no-stub'}, within seconds`, ifQemu(chip, async () => {
+    const board = boardByName(chip);
+    const slot = board.flash.partitions.find((p) => p.name === board.flash.imagePartition)!;
+    const image = tinyImage(chip);
     const imageFile = join(dir, `${chip}-stub.efimg`);
-    writeFileSync(imageFile, tinyImage(chip));
+    writeFileSync(imageFile, image);
     await withQemu(chip, async (q) => {
       const r = await cli(['flash', '--rom', '--port', q.pty, '--board', chip, '--image', imageFile], 90_000);
+      if (chip === 'esp32c3' && r.code === 0) {
+        // the stub ran to the end this time: then the bytes must be right
+        assert.match(r.out, /through the stub loader in [\d.]+ s.*, every MD5 matched/);
+        await q.stop();
+        assertFlash(q.readFlash(), [{ offset: slot.offset, data: image }]);
+        process.stderr.write(`${chip}: the stub ran to the end this time\n`);
+        return;
+      }
       // esp32: the stub never says OHAI; esp32c3: it starts, takes a block, then stops reading
       oneLineError(r, chip === 'esp32'
         ? /the flasher stub did not start \(.*\); the chip left its ROM bootloader for it, and .* has no DTR\/RTS lines to reset it; nothing was written \(.*run again with --no-stub\)/

@@ -287,10 +287,19 @@ async function writeRegion(loader: Loader, r: Region, o: RomFlashOptions, stub: 
     const who = stub ? 'the flasher stub' : 'the ROM loader';
     return new UserError(`${o.port}: ${what} (${r.file}): ${step}: ${who} stopped answering (${detail})`, hintAfterStart(stub));
   };
-  try {
-    await loader.checkCommand('enter flash download mode', OP.FLASH_BEGIN, words(begin), 0, 0, stub ? DEFAULT_TIMEOUT_MS : timeoutPerMb(ERASE_REGION_MS_PER_MB, data.length));
-  } catch (e) {
-    throw failed('FLASH_BEGIN', e);
+  // FLASH_BEGIN only erases and sets the write address: an unanswered one is sent once more (a late
+  // reply to the first is skipped as a packet of another wait)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await loader.checkCommand('enter flash download mode', OP.FLASH_BEGIN, words(begin), 0, 0, stub ? DEFAULT_TIMEOUT_MS : timeoutPerMb(ERASE_REGION_MS_PER_MB, data.length));
+      break;
+    } catch (e) {
+      if (attempt < 2 && isSilence(e) && !(e instanceof UserError)) {
+        if (o.trace) o.log(`${what}: FLASH_BEGIN: ${oneLine(e)}; sending it again`);
+        continue;
+      }
+      throw failed(`FLASH_BEGIN${attempt > 1 ? ` (sent ${attempt} times)` : ''}`, e);
+    }
   }
   let resent = 0;
   const blockTimeout = timeoutPerMb(ERASE_WRITE_MS_PER_MB, blockSize);

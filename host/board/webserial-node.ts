@@ -51,13 +51,16 @@ export class NodeWebSerialPort {
     await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(serialOpenError(this.path, e)) : resolve())));
     this.port = port;
     this.baud = o.baudRate;
+    // bytes that arrive after the reader cancelled (esptool-js's disconnect cancels, then closes the
+    // port) are dropped: the stream is gone
+    let done = false;
     this.readable = new ReadableStream<Uint8Array>({
       start(c) {
-        port.on('data', (b: Buffer) => c.enqueue(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)));
-        port.on('close', () => { try { c.close(); } catch { /* already closed or cancelled */ } });
-        port.on('error', (e) => { try { c.error(e); } catch { /* already closed */ } });
+        port.on('data', (b: Buffer) => { if (!done) c.enqueue(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)); });
+        port.on('close', () => { if (!done) { done = true; c.close(); } });
+        port.on('error', (e) => { if (!done) { done = true; c.error(e); } });
       },
-      cancel() { /* the port stays open until close() */ },
+      cancel() { done = true; /* the port stays open until close() */ },
     });
     this.writable = new WritableStream<Uint8Array>({
       write: (chunk) => this.writeDrained(port, chunk),
