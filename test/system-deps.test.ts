@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SYSTEM_DEPS, packagesFor, missingDeps, realMachine, setUp, setupPlan, type Machine } from '../tools/system-deps.mjs';
+import { START_DEPS, SYSTEM_DEPS, packagesFor, missingDeps, realMachine, setUp, setUpStart, setupPlan, type Machine } from '../tools/system-deps.mjs';
 import { fromRoot } from '../host/paths.ts';
 
 // A machine on which everything the table checks is present except `gone` (command names, file
@@ -105,6 +105,28 @@ test('Rust is rustup\'s to give: its hint, even as root, with the packages that 
   assert.match(both.line, /sudo apt-get install -y wabt`.*; and cargo >= 1.85: install Rust/);
 });
 
+test('npm start sets up only what the CLI needs, never stops, and builds the missing addon and board', () => {
+  assert.equal(START_DEPS.map((d) => d.tool), ['cc', 'make', 'clang', 'libclang', 'cargo >= 1.85']);
+  const ran: string[][] = [];
+  const built: string[] = [];
+  const lines: string[] = [];
+  // root: libclang and wasm2c missing, the addon not built: only libclang-dev is installed (wasm2c is the tests'), then the addon built
+  const m = fake(['libclang', 'wasm2c'], { uid: 0, after: ['wasm2c'] });
+  const code = setUpStart(m, (s) => lines.push(s), (a) => (ran.push(a), 0), (p) => !p.endsWith('wasm3-node.node'), (step) => (built.push(step), 0));
+  assert.is(code, 0);
+  assert.equal(ran[1].slice(-1), ['libclang-dev']);
+  assert.equal(built, ['addon']);
+  assert.match(lines.join('\n'), /set-up: installing libclang-dev \(for libclang\)[^]*build\/wasm3-node.node is missing: node tools\/build.mjs addon/);
+  // not root: one line naming the package and `npm start`, nothing installed, and the demo still goes on
+  const l2: string[] = [];
+  assert.is(setUpStart(fake(['libclang'], { uid: 1000 }), (s) => l2.push(s), (): number => { throw new Error('ran a command'); }, () => true, () => 0), 0);
+  assert.equal(l2, ['set-up: missing system packages libclang-dev (for libclang): run `sudo apt-get update && sudo apt-get install -y libclang-dev` (or npm start as root, which installs them), then npm start again']);
+  // everything there: silent, nothing built
+  const l3: string[] = [];
+  assert.is(setUpStart(fake([]), (s) => l3.push(s), (): number => { throw new Error('ran a command'); }, () => true, (): number => { throw new Error('built'); }), 0);
+  assert.equal(l3, []);
+});
+
 test('this machine: every check answers, and every package is one Debian knows', () => {
   const m = realMachine();
   const plan = setupPlan(m);
@@ -128,7 +150,7 @@ test('tools/install-system-deps.sh and `node tools/system-deps.mjs` read the sam
   assert.match(table.stdout, /\| wasm2c \| `wasm2c` on PATH, `\/usr\/include\/wasm-rt.h` \| wabt \|/);
   const bad = spawnSync(process.execPath, [fromRoot('tools', 'system-deps.mjs'), 'frobnicate'], { encoding: 'utf8', timeout: 60_000 });
   assert.is(bad.status, 2);
-  assert.is(bad.stderr, "system-deps: unknown command 'frobnicate' (check, install or table)\n");
+  assert.is(bad.stderr, "system-deps: unknown command 'frobnicate' (check, install, start or table)\n");
   if (plan.action === 'none') {
     const sh = spawnSync('bash', [fromRoot('tools', 'install-system-deps.sh')], { encoding: 'utf8', timeout: 120_000 });
     assert.is(sh.status, 0, sh.stderr);

@@ -21,6 +21,8 @@ export interface SystemDep {
   hint?: string;
   /** checked on x86-64 only */
   x86_64?: boolean;
+  /** the CLI itself needs it (npm start's set-up) */
+  start?: boolean;
 }
 export interface SetupPlan {
   action: 'none' | 'install' | 'stop' | 'warn';
@@ -36,4 +38,6 @@ export function present(dep: SystemDep, m: Machine): boolean;
 export function missingDeps(m: Machine, deps?: SystemDep[]): SystemDep[];
 export function packagesFor(rows: SystemDep[], m: Machine): string[];
 export function setupPlan(m: Machine, deps?: SystemDep[]): SetupPlan;
-export function setUp(m?: Machine, log?: (s: string) => void, exec?: (argv: string[], timeoutMs: number) => number): number;
+export const START_DEPS: SystemDep[];
+export function setUp(m?: Machine, log?: (s: string) => void, exec?: (argv: string[], timeoutMs: number) => number, deps?: SystemDep[]): number;
+export function setUpStart(m?: Machine, log?: (s: string) => void, exec?: (argv: string[], timeoutMs: number) => number, has?: (path: string) => boolean, build?: (step: string) => number): number;

@@ -10,6 +10,8 @@
 // `globs` (one `*` per path part) that match, `libs` in the linker cache (ldconfig -p), or a shell
 // line that must exit 0 (`sh`). A row's `packages` may depend on the machine (the multilib package
 // follows the installed gcc). A row with no packages (Rust) is not Debian's to give: its `hint` says how.
+// `start: true` rows are what the CLI itself needs (the virtual board and the wasm3 addon): `npm start`
+// sets up those alone (`node tools/system-deps.mjs start`, its prestart script) and never stops on them.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { arch } from 'node:os';
@@ -18,15 +20,15 @@ import { fileURLToPath } from 'node:url';
 
 /** @type {import('./system-deps.d.mts').SystemDep[]} */
 export const SYSTEM_DEPS = [
-  { tool: 'cc', check: { commands: ['cc'] }, packages: ['build-essential'],
+  { tool: 'cc', start: true, check: { commands: ['cc'] }, packages: ['build-essential'],
     why: "the native benchmark baseline, wasm3's C sources, the device runtime (virtual board)" },
-  { tool: 'make', check: { commands: ['make'] }, packages: ['make'],
+  { tool: 'make', start: true, check: { commands: ['make'] }, packages: ['make'],
     why: 'boards/runtime/Makefile: the device runtime and its AOT and cross builds' },
-  { tool: 'clang', check: { commands: ['clang'] }, packages: ['clang'],
+  { tool: 'clang', start: true, check: { commands: ['clang'] }, packages: ['clang'],
     why: 'compiles wasm3 into faster code than gcc (tools/build.mjs falls back to cc)' },
-  { tool: 'libclang', check: { libs: ['libclang'], globs: ['/usr/lib/llvm-*/lib/clang/*/include/stddef.h'] }, packages: ['libclang-dev'],
+  { tool: 'libclang', start: true, check: { libs: ['libclang'], globs: ['/usr/lib/llvm-*/lib/clang/*/include/stddef.h'] }, packages: ['libclang-dev'],
     why: "bindgen, for the wasm3-node addon: the library and clang's own headers (stddef.h)" },
-  { tool: 'cargo >= 1.85', check: { sh: `cargo --version 2>/dev/null | awk '{ split($2, v, "."); exit !(v[1] > 1 || (v[1] == 1 && v[2] >= 85)) }'` }, packages: [],
+  { tool: 'cargo >= 1.85', start: true, check: { sh: `cargo --version 2>/dev/null | awk '{ split($2, v, "."); exit !(v[1] > 1 || (v[1] == 1 && v[2] >= 85)) }'` }, packages: [],
     hint: 'install Rust >= 1.85 with rustup (https://rustup.rs; Debian 12\'s rustc is too old)',
     why: 'builds the wasm3-node addon (tools/wasm3-node)' },
   { tool: 'cmake', check: { commands: ['cmake'] }, packages: ['cmake'],
@@ -147,6 +149,13 @@ export function packagesFor(rows, m) {
  * @returns {import('./system-deps.d.mts').SetupPlan}
  */
 export function setupPlan(m, deps = SYSTEM_DEPS) {
+  return planFor(m, deps, 'npm test');
+}
+
+/** `npm start`'s set-up: the rows the CLI itself needs. */
+export const START_DEPS = SYSTEM_DEPS.filter((d) => d.start);
+
+function planFor(m, deps, again) {
   const rows = missingDeps(m, deps);
   const apt = rows.filter((d) => (typeof d.packages === 'function' ? d.packages(m) : d.packages).length > 0);
   const other = rows.filter((d) => !apt.includes(d));
@@ -165,7 +174,7 @@ export function setupPlan(m, deps = SYSTEM_DEPS) {
   if (packages.length > 0 && m.hasApt()) {
     return {
       action: 'stop', packages, missing, hints,
-      line: `set-up: missing system packages ${packages.join(' ')} (for ${tools}): run \`sudo apt-get update && sudo apt-get install -y ${packages.join(' ')}\` (or npm test as root, which installs them), then npm test again${hints.length ? `; and ${hints.join('; ')}` : ''}`,
+      line: `set-up: missing system packages ${packages.join(' ')} (for ${tools}): run \`sudo apt-get update && sudo apt-get install -y ${packages.join(' ')}\` (or ${again} as root, which installs them), then ${again} again${hints.length ? `; and ${hints.join('; ')}` : ''}`,
     };
   }
   if (packages.length > 0) {
@@ -175,7 +184,7 @@ export function setupPlan(m, deps = SYSTEM_DEPS) {
       line: `set-up: not a Debian machine (no apt-get); missing: ${tools} (Debian's ${packages.join(' ')}): the tests that need them warn, and fail when CI is set${hints.length ? `; and ${hints.join('; ')}` : ''}`,
     };
   }
-  return { action: 'stop', packages: [], missing, hints, line: `set-up: ${hints.join('; ')}, then npm test again` };
+  return { action: 'stop', packages: [], missing, hints, line: `set-up: ${hints.join('; ')}, then ${again} again` };
 }
 
 /**
@@ -183,8 +192,8 @@ export function setupPlan(m, deps = SYSTEM_DEPS) {
  * to stop with (0: go on). `log` gets one line per event; `exec` runs a command (apt-get) and returns
  * its exit status; after an install the machine is asked again (`m.refresh()`, a new real machine).
  */
-export function setUp(m = realMachine(), log = (s) => process.stderr.write(`${s}\n`), exec = runCommand) {
-  const plan = setupPlan(m);
+export function setUp(m = realMachine(), log = (s) => process.stderr.write(`${s}\n`), exec = runCommand, deps = SYSTEM_DEPS) {
+  const plan = planFor(m, deps, deps === SYSTEM_DEPS ? 'npm test' : 'npm start');
   if (plan.action === 'none') return 0;
   log(plan.line);
   if (plan.action === 'warn') return 0;
@@ -195,13 +204,35 @@ export function setUp(m = realMachine(), log = (s) => process.stderr.write(`${s}
     log(`set-up: apt-get ${upd !== 0 ? 'update' : 'install'} failed (exit ${upd !== 0 ? upd : inst}): install ${plan.packages.join(' ')} by hand`);
     return 1;
   }
-  const still = setupPlan(m.refresh ? m.refresh() : realMachine());
+  const still = planFor(m.refresh ? m.refresh() : realMachine(), deps, 'npm test');
   if (still.action !== 'none') {
     log(still.action === 'install' ? `set-up: still missing after apt-get install: ${still.missing.join(', ')} (${still.packages.join(' ')})` : still.line);
     return 1;
   }
   log(`set-up: installed ${plan.packages.join(' ')}`);
   return 0;
+}
+
+/**
+ * `npm start`'s set-up (its prestart script): the CLI's own packages installed where it can (root, apt),
+ * then the parts built from them that are missing (the wasm3 addon, the virtual board). Never stops the
+ * demo: what cannot be set up is one line, and the demo runs on what there is (V8 without the addon).
+ * `build` runs `node tools/build.mjs STEP` and returns its exit status.
+ */
+export function setUpStart(m = realMachine(), log = (s) => process.stderr.write(`${s}\n`), exec = runCommand, has = existsSync, build = buildStep) {
+  setUp(m, log, exec, START_DEPS);
+  const missing = [['addon', 'build/wasm3-node.node'], ['runtime', 'boards/runtime/build/edge-flash-runtime']].filter(([, f]) => !has(join(ROOT, f)));
+  for (const [step, file] of missing) {
+    log(`set-up: ${file} is missing: node tools/build.mjs ${step}`);
+    build(step);
+  }
+  return 0;
+}
+
+const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..');
+
+function buildStep(step) {
+  return spawnSync(process.execPath, [join(ROOT, 'tools', 'build.mjs'), step], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 20 * 60_000 }).status ?? -1;
 }
 
 function runCommand(argv, timeout) {
@@ -226,11 +257,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     const plan = setupPlan(m);
     console.log(plan.action === 'none' ? 'set-up: every system package is installed' : plan.line);
     process.exitCode = plan.action === 'none' ? 0 : 1;
+  } else if (what === 'start') {
+    process.exitCode = setUpStart(m);
   } else if (what === 'install') {
     process.exitCode = setUp(m);
     if (process.exitCode === 0) process.stderr.write('set-up: every system package is installed\n');
   } else {
-    process.stderr.write(`system-deps: unknown command '${what}' (check, install or table)\n`);
+    process.stderr.write(`system-deps: unknown command '${what}' (check, install, start or table)\n`);
     process.exitCode = 2;
   }
 }
