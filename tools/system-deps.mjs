@@ -254,7 +254,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       console.log(`| ${d.tool}${d.x86_64 ? ' (x86-64)' : ''} | ${check} | ${pk.join(' ') || d.hint} | ${d.why} |`);
     }
   } else if (what === 'check') {
-    const plan = setupPlan(m);
+    // what a user would be told: installs nothing, so never the root wording
+    const plan = setupPlan({ ...m, uid: m.uid === 0 ? 1000 : m.uid });
     console.log(plan.action === 'none' ? 'set-up: every system package is installed' : plan.line);
     process.exitCode = plan.action === 'none' ? 0 : 1;
   } else if (what === 'start') {
