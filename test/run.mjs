@@ -1,5 +1,6 @@
-// `npm test`: build what the tests need, type-check host/, run every uvu suite, and end with the one
-// plain line CI reads: `N passed, N failed`. Exits non-zero on any failure.
+// `npm test`: set up the system packages the tests need, build what the tests need, type-check host/,
+// run every uvu suite, and end with the one plain line CI reads: `N passed, N failed`. Exits non-zero
+// on any failure.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,6 +23,15 @@ function sh(cmd, args, label) {
   }
   passed += 1;
   return true;
+}
+
+// The set-up, before anything is built: the system packages of tools/system-deps.mjs, installed with
+// apt-get as root, or one line naming the packages and the command, and nothing else run. The build
+// below then makes what depends on them (the wasm3 addon once libclang is there, the AOT runtime once
+// wasm2c is). EDGE_FLASH_NO_SETUP=1 skips it (the suites then warn, or fail in CI, where a part is missing).
+if (process.env.EDGE_FLASH_NO_SETUP !== '1') {
+  const { setUp } = await import('../tools/system-deps.mjs');
+  if (setUp() !== 0) process.exit(1);
 }
 
 // The generated files against their tables, before the build regenerates them (a stale file fails here).

@@ -1,15 +1,18 @@
-// `npm run docs:figures`: the README's generated blocks, rerun and rewritten in place, so they cannot go
-// stale. Each block sits between `<!-- figures: NAME -->` and `<!-- end figures: NAME -->` (inside the
-// README's sections) and is made by the code the commands run:
-//   commands  the command table, from the CLI's own definitions (host/cli/verbs.ts)
-//   plan      the demo models on every board: `plan`'s verdict, linear memory, streaming and tok/s
+// `npm run docs:figures`: the generated blocks of the README and the docs/ pages, rerun and rewritten in
+// place, so they cannot go stale. Each block sits between `<!-- figures: NAME -->` and
+// `<!-- end figures: NAME -->` in one of FILES and is made by the code the commands run:
+//   commands  the command table (README.md), from the CLI's own definitions (host/cli/verbs.ts)
+//   options VERB  one verb's options table (flag, default, what it does), from the same definitions,
+//             wherever such a block is (the journey's verbs in README.md, every verb in docs/cli.md)
+//   plan      (docs/planner.md) the demo models on every board: `plan`'s verdict, linear memory, streaming and tok/s
 //             estimate with its calibration spread (host/image/plan.ts, host/image/speed.ts), and
 //             the AOT build's estimate at its own fit
-//   fit       which model in models/ fits which board: the planner's verdict at the model's context,
+//   fit       (README.md) which model in models/ fits which board: the planner's verdict at the model's context,
 //             else its largest context (no measurement: deterministic); a second row per model for
 //             the AOT build (`plan --engine aot`: no wasm3 heap)
-// `--only NAME` rewrites one block; `--check` rewrites nothing and exits 1 when `commands` or `fit` is
-// stale (the measured `plan` block changes from run to run by nature).
+// `--only NAME` rewrites one block (`--only commands` also the options tables); `--check` rewrites
+// nothing and exits 1 when `commands`, an options table or `fit` is stale (the measured `plan` block
+// changes from run to run by nature).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { existsSync, readdirSync } from 'node:fs';
@@ -24,13 +27,19 @@ import { measureHostSpeed } from '../host/image/speed.ts';
 import { fromRoot } from '../host/paths.ts';
 import { formatByName } from '../host/quant/formats.ts';
 
-const README = fromRoot('README.md');
+const README = 'README.md';
+// every file that may hold a block, relative to the root
+const FILES = [README, 'docs/cli.md', 'docs/planner.md'];
 
-function commandsBlock(): string {
+// every verb, a verb with subcommands (`runtime build`) as one per subcommand
+function cliVerbs(): Array<{ c: Command; name: string }> {
   const program = new Command().name('edge-flash');
   for (const register of VERBS) register(program);
-  // a verb with subcommands (`runtime build`) gets a row for each
-  const verbs = program.commands.flatMap((c) => (c.commands.length ? c.commands.map((sub) => ({ c: sub, name: `${c.name()} ${sub.name()}` })) : [{ c, name: c.name() }]));
+  return program.commands.flatMap((c) => (c.commands.length ? c.commands.map((sub) => ({ c: sub, name: `${c.name()} ${sub.name()}` })) : [{ c, name: c.name() }]));
+}
+
+function commandsBlock(): string {
+  const verbs = cliVerbs();
   const rows = verbs.map(({ c, name }) => {
     const args = c.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`));
     const opts = c.options.filter((o) => o.long !== '--help').map((o) => {
@@ -43,6 +52,20 @@ function commandsBlock(): string {
     return `| \`${usage}\` | ${c.description().replace(/\|/g, '\\|')} |`;
   });
   return ['| command | what it does |', '| --- | --- |', ...rows].join('\n');
+}
+
+// One verb's options: flag, default, description (commander's own).
+function optionsBlock(verb: string): string {
+  const v = cliVerbs().find((x) => x.name === verb);
+  if (!v) throw new Error(`docs-figures: no verb '${verb}' for an options block (verbs: ${cliVerbs().map((x) => x.name).join(', ')})`);
+  const cell = (t: string) => t.replace(/\|/g, '\\|');
+  const rows = v.c.options.filter((o) => o.long !== '--help').map((o) => {
+    const d = o.defaultValue;
+    const def = d === undefined || typeof d === 'boolean' ? '' : `\`${cell(String(d))}\``;
+    return `| \`${cell(o.flags)}\` | ${def} | ${cell(o.description)} |`;
+  });
+  const args = v.c.registeredArguments.map((a) => `| \`${cell(a.required ? `<${a.name()}>` : `[${a.name()}]`)}\` | | ${cell(a.description || '')} |`);
+  return ['| option | default | what it does |', '| --- | --- | --- |', ...args, ...rows].join('\n');
 }
 
 // The demo models with the flags the README gives them, on every board.
@@ -153,11 +176,17 @@ function fitBlock(log: (s: string) => void): string {
   return [`| model | ${all.map((b) => b.name).join(' | ')} |`, `| --- |${all.map(() => ' --- |').join('')}`, ...rows].join('\n');
 }
 
-function replaceBlock(text: string, name: string, body: string): string {
+function replaceBlock(text: string, name: string, body: string, file = README): string {
   const open = `<!-- figures: ${name} -->`, close = `<!-- end figures: ${name} -->`;
   const a = text.indexOf(open), b = text.indexOf(close);
-  if (a < 0 || b < a) throw new Error(`README.md has no ${open} ... ${close} block`);
+  if (a < 0 || b < a) throw new Error(`${file} has no ${open} ... ${close} block`);
   return `${text.slice(0, a + open.length)}\n${body}\n${text.slice(b)}`;
+}
+
+// the options blocks of one file's text, each rewritten
+function withOptions(text: string, file: string): string {
+  for (const m of [...text.matchAll(/<!-- figures: options ([a-z0-9 -]+?) -->/g)]) text = replaceBlock(text, `options ${m[1]}`, optionsBlock(m[1]), file);
+  return text;
 }
 
 async function main(): Promise<number> {
@@ -165,21 +194,31 @@ async function main(): Promise<number> {
   const check = args.includes('--check');
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
   const log = (s: string) => process.stderr.write(s + '\n');
-  const before = readFileSync(README, 'utf8');
-  let text = before;
-  if (!only || only === 'commands') text = replaceBlock(text, 'commands', commandsBlock());
-  const afterCommands = text;
-  if (!only || only === 'fit') text = replaceBlock(text, 'fit', fitBlock(log));
+  const before = new Map(FILES.map((f) => [f, readFileSync(fromRoot(f), 'utf8')]));
+  // the CLI's tables first (commands and every options block), then the planner's
+  const commands = new Map(before);
+  if (!only || only === 'commands') {
+    commands.set(README, replaceBlock(commands.get(README)!, 'commands', commandsBlock()));
+    for (const f of FILES) commands.set(f, withOptions(commands.get(f)!, f));
+  }
+  const after = new Map(commands);
+  if (!only || only === 'fit') after.set(README, replaceBlock(after.get(README)!, 'fit', fitBlock(log)));
   if (check) {
-    if (afterCommands !== before) log('docs-figures: the README\'s command table is stale: run `npm run docs:figures -- --only commands`');
-    if (text !== afterCommands) log('docs-figures: the README\'s fit table is stale: run `npm run docs:figures -- --only fit`');
-    if (text !== before) return 1;
-    log(`docs-figures: the README's ${only ? `${only} table matches` : 'command table matches the CLI, its fit table the planner'}`);
+    const staleCommands = FILES.filter((f) => commands.get(f) !== before.get(f));
+    const staleFit = after.get(README) !== commands.get(README);
+    if (staleCommands.length) log(`docs-figures: the command or options tables of ${staleCommands.join(', ')} are stale: run \`npm run docs:figures -- --only commands\``);
+    if (staleFit) log('docs-figures: the README\'s fit table is stale: run `npm run docs:figures -- --only fit`');
+    if (staleCommands.length || staleFit) return 1;
+    log(`docs-figures: the README's ${only ? `${only} table matches` : 'command table matches the CLI (and every options table), its fit table the planner'}`);
     return 0;
   }
-  if (!only || only === 'plan') text = replaceBlock(text, 'plan', await planBlock(log));
-  writeFileSync(README, text);
-  log(`docs-figures: README.md ${text === before ? 'unchanged' : 'rewritten'}`);
+  if (!only || only === 'plan') after.set('docs/planner.md', replaceBlock(after.get('docs/planner.md')!, 'plan', await planBlock(log), 'docs/planner.md'));
+  for (const f of FILES) {
+    if (after.get(f) === before.get(f)) continue;
+    writeFileSync(fromRoot(f), after.get(f)!);
+    log(`docs-figures: ${f} rewritten`);
+  }
+  if (FILES.every((f) => after.get(f) === before.get(f))) log('docs-figures: every block unchanged');
   return 0;
 }
 

@@ -1,5 +1,5 @@
 // Writes a random-weight llama2.c checkpoint (legacy float32, run.c reads it) and a tokenizer.bin
-// trained on a sample text, with this project's writers: the models the README's run.c comparison
+// trained on a sample text, with this project's writers: the models docs/model-runtime.md's run.c comparison
 // and the benchmark use.
 //   npx tsx tools/random-model.ts OUT_DIR dim hidden layers heads kv_heads vocab seq_len [seed] [unshared]
 import { mkdirSync, writeFileSync } from 'node:fs';

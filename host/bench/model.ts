@@ -1,7 +1,7 @@
 // Model decode benchmark (`edge-flash bench --model ...`): decode tokens per second of the WASM
 // runtime on V8 and wasm3 against llama2.c's run.c (float32), run on the same model in the same run.
 //
-// run.c is not part of this project: pass a binary you built (`--runc PATH`, README says how). For a
+// run.c is not part of this project: pass a binary you built (`--runc PATH`, docs/model-runtime.md says how). For a
 // shape, a random-weight float32 llama2.c checkpoint is written (the embedding row of BOS is zero so
 // that greedy decoding does not stop early); run.c decodes it greedily from BOS for `steps` positions
 // and prints its tok/s (positions after the first over the time after the first, ms clock). The runtime

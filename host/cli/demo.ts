@@ -45,7 +45,7 @@ export function registerDemo(program: Command): void {
 Nothing is needed but this package: the virtual board is the same C runtime a Raspberry Pi runs
 (boards/runtime/, built by npm install), serving the serial protocol on a pseudo-terminal. Its slot
 file lives in a temporary directory and is removed at exit; the board stops on exit, on Ctrl-C and
-on an error. A real board: see README, "From pack to a chat".
+on an error. A real board: see the README, "The journey".
 
 Examples:
   edge-flash demo

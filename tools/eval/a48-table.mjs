@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The README's "a4.8 vs b1.58 activations" perplexity table: for a ternary QAT model (`--quant tb1`),
+// docs/quantization.md's "a4.8 vs b1.58 activations" perplexity table: for a ternary QAT model (`--quant tb1`),
 // b1.58's int8 activations against BitNet a4.8 (int4 projection inputs, top-K sparsified int8
 // intermediate states, 3-bit KV) and a4.8 without each of its parts, every row one `edge-flash eval`
 // against the model in f32, the commands printed as they run. Texts: tools/eval/texts.sh.

@@ -3,7 +3,7 @@
 // the same quantize -> dequantize under float64 attention, K and V separately, and K with its
 // largest channels kept exact; plus each layer's per-channel K and V magnitudes (RMS over the text).
 //   npx tsx tools/eval/kv-probe.ts MODEL.bin TEXT [windows] [--json]
-// The figures of the README's "int4 KV" finding: models/kjv-esp32-260k-fp/model.bin data/eval/val20k.txt.
+// The figures of docs/quantization.md's "int4 KV" finding: models/kjv-esp32-260k-fp/model.bin data/eval/val20k.txt.
 import { readFileSync } from 'node:fs';
 import { loadModel } from '../../host/formats/index.ts';
 import { headDim } from '../../host/model/config.ts';

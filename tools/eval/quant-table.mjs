@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The README's quantization results table ("Evaluation"): every row is one `edge-flash quantize` and
+// docs/quantization.md's results table ("Evaluation"): every row is one `edge-flash quantize` and
 // one `edge-flash eval` against the full-precision model, run here one after the other, with the
 // commands printed as they run. Texts: tools/eval/texts.sh (data/eval/val20k.txt, train40k.txt).
 //   node tools/eval/quant-table.mjs [--model DIR] [ROW_PREFIX ...] > table.md     (progress on stderr; JSON lines in data/eval/rows.jsonl)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The texts of the README's evaluation tables, made reproducibly from the demo corpus
+# The texts of docs/quantization.md's evaluation tables, made reproducibly from the demo corpus
 # (tools/train/corpus.py: the King James Bible of Debian's bible-kjv-text, split by whole books):
 #   data/eval/val20k.txt    the first 20,000 bytes of the validation split (Ruth, the start of Esther): `eval --text`
 #   data/eval/train40k.txt  the first 40,000 bytes of the training split: `quantize --calib`

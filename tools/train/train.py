@@ -8,7 +8,7 @@ Writes model.bin (llama2.c legacy float32; a ternary model holds its dequantized
 their rows allow, F16 otherwise; a full-precision model's linears all F16), scales.json (every ternary tensor's absmean scale, to repack
 exactly), result.json (validation perplexity, steps, time, hardware). `--ptq-from DIR` instead loads a
 full-precision checkpoint, applies absmean ternary weights + int8 activations without training, and
-only evaluates (the post-training baseline of the README's table).
+only evaluates (the post-training baseline of docs/models.md's table).
 
 QAT recipe options (defaults = the plain recipe every config was first trained with):
   --distill-from X   knowledge distillation: X is a full-precision model of the same shape trained by
