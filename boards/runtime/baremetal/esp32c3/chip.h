@@ -7,6 +7,9 @@
 #include <stdint.h>
 
 #define EF_C3_REG(a) (*(volatile uint32_t *)(uintptr_t)(a))
+/* Code that runs from RAM (esp32c3.ld's .iram.text): what runs before the flash is mapped, and what
+ * calls the ROM's flash functions (the flash cannot be read through the cache while it erases or writes). */
+#define EF_IRAM __attribute__((section(".iram.text"), noinline))
 
 /* The watchdogs a flash boot leaves running: the RTC watchdog and timer group 0's (both armed by the
  * ROM in flash-boot mode, resetting the chip a second or so after the jump) are disabled; the super

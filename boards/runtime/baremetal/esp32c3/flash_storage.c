@@ -7,14 +7,15 @@
 #define SECTOR 4096u
 #define MMU_PAGE 0x10000u
 #define DROM_BASE 0x3C000000u
-#define EXTMEM_ICACHE_CTRL1 0x600C4004u   /* bit 1: the data bus is shut off the cache */
+#define EXTMEM_ICACHE_CTRL1 0x600C4004u   /* bits 0 and 1: the instruction and the data bus shut off the cache */
+#define SHUT_IBUS (1u << 0)
 #define SHUT_DBUS (1u << 1)
 
 /* The ROM's spiflash functions take word-aligned flash addresses, buffers and lengths: everything goes
  * through this word buffer, a piece at a time. */
 static uint32_t bounce[256];
 
-static int flash_read(uint32_t addr, uint8_t *dst, uint32_t n) {
+EF_IRAM static int flash_read(uint32_t addr, uint8_t *dst, uint32_t n) {
   while (n) {
     uint32_t lead = addr & 3u, take = n < sizeof bounce - lead ? n : (uint32_t)sizeof bounce - lead;
     uint32_t words = (lead + take + 3u) & ~3u;
@@ -28,7 +29,7 @@ static int flash_read(uint32_t addr, uint8_t *dst, uint32_t n) {
 
 /* NOR flash only clears bits: the bytes around the range in its first and last word are written as
  * 0xFF, which leaves them as they are. */
-static int flash_write(uint32_t addr, const uint8_t *src, uint32_t n) {
+EF_IRAM static int flash_write(uint32_t addr, const uint8_t *src, uint32_t n) {
   while (n) {
     uint32_t lead = addr & 3u, take = n < sizeof bounce - lead ? n : (uint32_t)sizeof bounce - lead;
     uint32_t words = (lead + take + 3u) & ~3u;
@@ -46,7 +47,7 @@ static int st_read(void *ctx, uint32_t off, void *dst, uint32_t n) {
   return flash_read(EF_C3_REGION + off, (uint8_t *)dst, n);
 }
 
-static int st_erase(void *ctx, uint32_t off, uint32_t n) {
+EF_IRAM static int st_erase(void *ctx, uint32_t off, uint32_t n) {
   uint32_t s;
   (void)ctx;
   for (s = (EF_C3_REGION + off) / SECTOR; n; s++, n -= SECTOR) {
@@ -57,7 +58,7 @@ static int st_erase(void *ctx, uint32_t off, uint32_t n) {
   return 0;
 }
 
-static int st_write(void *ctx, uint32_t off, const void *src, uint32_t n) {
+EF_IRAM static int st_write(void *ctx, uint32_t off, const void *src, uint32_t n) {
   int r;
   (void)ctx;
   r = flash_write(EF_C3_REGION + off, (const uint8_t *)src, n);
@@ -70,19 +71,24 @@ static const uint8_t *st_map(void *ctx, uint32_t off, uint32_t n) {
   return (const uint8_t *)(uintptr_t)(DROM_BASE + EF_C3_REGION + off);
 }
 
-const char *ef_c3_flash_open(ef_storage *st) {
+static int map_result = -1;
+
+EF_IRAM int ef_c3_flash_map(void) {
   uint32_t autoload;
-  int r;
-  /* the ROM's idea of the chip (its flash boot read only the image header's size field into it) */
-  if (esp_rom_spiflash_config_param(0, EF_C3_FLASH_SIZE, 0x10000, SECTOR, 256, 0xFFFF)) return "the ROM refused the flash parameters";
-  if (esp_rom_spiflash_unlock()) return "the flash's write protection cannot be cleared";
-  /* the whole flash on the data bus, page n of flash at 0x3C000000 + n * 64 KiB */
+  /* the ROM's idea of the chip (its flash boot read only the image header's size field) */
+  if (esp_rom_spiflash_config_param(0, EF_C3_FLASH_SIZE, 0x10000, SECTOR, 256, 0xFFFF)) return map_result = 100;
   autoload = Cache_Disable_ICache();
-  r = Cache_Dbus_MMU_Set(0, DROM_BASE, 0, 64, EF_C3_FLASH_SIZE / MMU_PAGE, 0);
-  EF_C3_REG(EXTMEM_ICACHE_CTRL1) &= ~SHUT_DBUS;
+  map_result = Cache_Dbus_MMU_Set(0, DROM_BASE, 0, 64, EF_C3_FLASH_SIZE / MMU_PAGE, 0);
+  EF_C3_REG(EXTMEM_ICACHE_CTRL1) &= ~(SHUT_IBUS | SHUT_DBUS);
   Cache_Invalidate_ICache_All();
   Cache_Enable_ICache(autoload);
-  if (r) return "the flash cache's MMU refused the mapping";
+  return map_result;
+}
+
+const char *ef_c3_flash_open(ef_storage *st) {
+  if (map_result == 100) return "the ROM refused the flash parameters";
+  if (map_result) return "the flash cache's MMU refused the mapping";
+  if (esp_rom_spiflash_unlock()) return "the flash's write protection cannot be cleared";
   memset(st, 0, sizeof *st);
   st->size = 2 * SECTOR + 2 * EF_C3_SLOT_BYTES;
   st->erase_block = SECTOR;

@@ -8,6 +8,9 @@
 #define EF_C3_FLASH_STORAGE_H
 #include "core/storage.h"
 
+/* Called by start.S before any code in flash runs: the ROM's flash parameters, and the whole flash mapped
+ * 1:1 on both buses (flash byte X at 0x3C000000 + X and 0x42000000 + X). Returns 0, or the ROM's error. */
+int ef_c3_flash_map(void);
 /* Returns NULL, or one line saying why the flash cannot be used. */
 const char *ef_c3_flash_open(ef_storage *st);
 #endif

@@ -1,6 +1,6 @@
 /* The entry the ESP app image names: the ROM's flash boot jumps here with the segments in RAM, interrupts
  * as the ROM left them, and its own stack. Interrupts off (the runtime polls), gp and sp ours, bss zeroed
- * (data was copied by the ROM with the image), then c_start (chip.c). */
+ * (data was copied by the ROM with the image), the flash mapped (flash_storage.c), then c_start (main.c). */
   .section .text.start, "ax"
   .globl _start
 _start:
@@ -21,6 +21,7 @@ _start:
   addi a0, a0, 4
   j 1b
 2:
+  call ef_c3_flash_map            /* the flash part mapped: from here code in flash runs */
   call c_start
 3:
   j 3b
