@@ -21,7 +21,10 @@
 #define UART0_STATUS 0x6000001Cu
 #define UART_FIFO_BYTES 128u
 /* SYSTIMER (0x60023000): unit 0 counts at 16 MHz; a snapshot is asked for (bit 30) and valid (bit 29). */
+#define SYSTIMER_CONF 0x60023000u            /* bit 31: register clock on; bit 30: unit 0 counts */
 #define SYSTIMER_UNIT0_OP 0x60023004u
+#define SYSTEM_PERIP_CLK_EN0 0x600C0010u     /* bit 29: the SYSTIMER's clock */
+#define SYSTEM_PERIP_RST_EN0 0x600C0018u     /* bit 29: the SYSTIMER held in reset */
 #define SYSTIMER_UNIT0_HI 0x60023040u
 #define SYSTIMER_UNIT0_LO 0x60023044u
 
@@ -38,6 +41,12 @@ void ef_c3_watchdogs_off(void) {
   EF_C3_REG(RTC_CNTL_SWD_WPROTECT) = SWD_KEY;
   EF_C3_REG(RTC_CNTL_SWD_CONF) |= SWD_AUTO_FEED_EN;
   EF_C3_REG(RTC_CNTL_SWD_WPROTECT) = 0;
+}
+
+void ef_c3_clock_start(void) {
+  EF_C3_REG(SYSTEM_PERIP_CLK_EN0) |= 1u << 29;
+  EF_C3_REG(SYSTEM_PERIP_RST_EN0) &= ~(1u << 29);
+  EF_C3_REG(SYSTIMER_CONF) |= (1u << 31) | (1u << 30);
 }
 
 #define RING 8192u   /* a power of two */

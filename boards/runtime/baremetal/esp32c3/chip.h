@@ -21,6 +21,8 @@ void ef_c3_watchdogs_off(void);
 void ef_c3_uart_poll(void);
 uint32_t ef_c3_uart_read(uint8_t *buf, uint32_t cap, uint32_t wait_ms);
 void ef_c3_uart_write(const uint8_t *b, uint32_t n);
+/* The SYSTIMER's clock and unit 0 on (the ROM leaves the peripheral gated). */
+void ef_c3_clock_start(void);
 /* Microseconds since boot, from SYSTIMER unit 0 (16 MHz whatever the CPU clock). */
 uint64_t ef_c3_now_us(void);
 /* A whole-chip software reset: the ROM boots again (from flash). */

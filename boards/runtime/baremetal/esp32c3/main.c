@@ -11,19 +11,18 @@
 #include "core/protocol.h"
 #include "core/slots.h"
 
-extern char __heap_end[];
-void *sbrk(ptrdiff_t incr);   /* picolibc's (unistd.h declares it outside strict C99 only) */
+size_t ef_c3_heap_gap(void);   /* linear.c */
 
 static void console_write(void *ctx, const uint8_t *b, uint32_t n) {
   (void)ctx;
   ef_c3_uart_write(b, n);
 }
 
-/* picolibc's heap: what its free list holds plus what sbrk has not handed out yet. */
+/* picolibc's heap: what its free list holds plus what sbrk has not handed out yet (linear memory, at the
+ * heap's top, is not free). */
 static uint32_t heap_free(void) {
   struct mallinfo mi = mallinfo();
-  char *top = (char *)sbrk(0);
-  return (uint32_t)mi.fordblks + (uint32_t)(__heap_end - top);
+  return (uint32_t)mi.fordblks + (uint32_t)ef_c3_heap_gap();
 }
 
 /* The largest block malloc gives now, found by asking it (a block is freed as soon as it is had). */
@@ -72,6 +71,7 @@ void c_start(void) {
   _init_tls(__tls_base);
   _set_tls(__tls_base);
   ef_c3_watchdogs_off();
+  ef_c3_clock_start();
   if ((why = ef_c3_flash_open(&st))) halt(why);
   if (ef_slots_open(&slots, &st)) halt("the slot record cannot be read");
   memset(&opts, 0, sizeof opts);
