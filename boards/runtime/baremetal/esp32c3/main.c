@@ -50,10 +50,19 @@ static void halt(const char *why) {
   }
 }
 
-/* picolibc's exit (nothing here calls it; a library abort would) */
+/* What picolibc leaves to the system: exit, abort and a failed assert (the AOT runtime's) stop here, said
+ * on the console (picolibc's own would want stderr, getpid and kill). */
 void _exit(int code) {
   (void)code;
   halt("stopped (exit)");
+}
+
+void abort(void) { halt("stopped (abort)"); }
+
+void __assert_func(const char *file, int line, const char *func, const char *expr);
+void __assert_func(const char *file, int line, const char *func, const char *expr) {
+  (void)file; (void)line; (void)func; (void)expr;
+  halt("stopped (assertion failed)");
 }
 
 static const uint16_t accepts[] = {0};
