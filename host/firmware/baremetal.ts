@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { fromRoot } from '../paths.ts';
 import type { BoardProfile } from '../board/boards.ts';
-import { elfSegments, writeAppImage, type AppSegment } from './app-image.ts';
+import { CHIP_IDS, elfSegments, readAppImage, writeAppImage, type AppSegment } from './app-image.ts';
 import { SECTOR, firmwareLayout } from './project.ts';
 
 export const DROM_BASE = 0x3c000000;
@@ -38,12 +38,10 @@ export function baremetalLayout(board: BoardProfile): BaremetalLayout {
 }
 
 export type BaremetalEngine = 'wasm3' | 'aot';
-// Where `make -C boards/runtime esp32c3[-aot]` leaves the ELF, and where the package carries it prebuilt.
-export function baremetalElfPath(engine: BaremetalEngine): string {
-  const name = `edge-flash-esp32c3${engine === 'aot' ? '-aot' : ''}.elf`;
-  const built = fromRoot('boards', 'runtime', 'build', 'esp32c3', name);
-  const shipped = fromRoot('firmware', 'esp32c3', name);
-  return existsSync(built) ? built : shipped;
+// The flashable file of each build: made by tools/build.mjs (make -C boards/runtime esp32c3 esp32c3-aot,
+// then tools/esp32c3-firmware.ts) where riscv64-unknown-elf-gcc is installed, and carried by the package.
+export function baremetalBinPath(engine: BaremetalEngine): string {
+  return fromRoot('build', 'esp32c3', `edge-flash-esp32c3${engine === 'aot' ? '-aot' : ''}.bin`);
 }
 
 const inFlash = (a: number) => (a >= DROM_BASE && a < DROM_BASE + MAP_SPAN) || (a >= IROM_BASE && a < IROM_BASE + MAP_SPAN);
@@ -72,10 +70,23 @@ export function baremetalFirmware(elf: Uint8Array, board: BoardProfile, what = '
   return { bytes: out, ramImage: image.byteLength, xipBytes: end - layout.xip };
 }
 
-export function readBaremetalElf(engine: BaremetalEngine): { path: string; bytes: Uint8Array } {
-  const path = baremetalElfPath(engine);
+// The prebuilt firmware file, checked: the RAM part an ESP32-C3 app image, the whole within the firmware's
+// part of the flash.
+export function readBaremetalFirmware(engine: BaremetalEngine, board: BoardProfile): { path: string; bytes: Uint8Array } {
+  const path = baremetalBinPath(engine);
   if (!existsSync(path)) {
-    throw new UserError(`no prebuilt ESP32-C3 ${engine} firmware (${path})`, `build it: make -C boards/runtime esp32c3${engine === 'aot' ? '-aot' : ''} (needs Debian's gcc-riscv64-unknown-elf and picolibc-riscv64-unknown-elf)`);
+    throw new UserError(`no prebuilt ESP32-C3 ${engine} firmware (${path})`, `build it: node tools/build.mjs esp32c3 (needs Debian's gcc-riscv64-unknown-elf and picolibc-riscv64-unknown-elf${engine === 'aot' ? ', and wabt' : ''})`);
   }
-  return { path, bytes: new Uint8Array(readFileSync(path)) };
+  const bytes = new Uint8Array(readFileSync(path));
+  checkBaremetalFirmware(bytes, board, path);
+  return { path, bytes };
+}
+
+// A bare-metal firmware file as `flash --rom` takes it: an ESP32-C3 app image at its start (every check
+// the ROM makes), and nothing past the slot region's start.
+export function checkBaremetalFirmware(bytes: Uint8Array, board: BoardProfile, what: string): void {
+  const layout = baremetalLayout(board);
+  const info = readAppImage(bytes, what);
+  if (info.chipId !== CHIP_IDS.esp32c3) throw new UserError(`${what}: an app image for chip id ${info.chipId}, not the ESP32-C3 (${CHIP_IDS.esp32c3})`);
+  if (bytes.byteLength > layout.region) throw new UserError(`${what}: ${bytes.byteLength} bytes, past the slot record at 0x${layout.region.toString(16)}`);
 }
