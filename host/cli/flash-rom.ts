@@ -16,6 +16,7 @@ export interface RomFlashFlags {
   baud: number;
   reset: boolean;
   trace: boolean;
+  noStub?: boolean;
 }
 
 export async function flashRom(f: RomFlashFlags): Promise<void> {
@@ -30,7 +31,7 @@ export async function flashRom(f: RomFlashFlags): Promise<void> {
   const t0 = performance.now();
   try {
     const res = await romFlash({
-      port: f.port, board, regions, baud: f.baud, reset: f.reset, log, trace: f.trace,
+      port: f.port, board, regions, baud: f.baud, reset: f.reset, log, trace: f.trace, noStub: f.noStub,
       onProgress: (r, written) => {
         done.set(r, Math.min(written, r.data.byteLength));
         const n = [...done.values()].reduce((a, b) => a + b, 0);
