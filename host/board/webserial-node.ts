@@ -3,9 +3,13 @@
 // setSignals({dataTerminalReady, requestToSend}) as the port's DTR and RTS lines, which a USB-UART
 // bridge wires to the chip's EN and GPIO0 (the auto-reset into the bootloader). A port without modem
 // lines (a pty, some adapters) takes the call as a no-op and says so once: the chip must then be put
-// in its bootloader by hand.
+// in its bootloader by hand. Every write is bounded: a write that has not drained to the other end in
+// WRITE_STALL_MS plus four times its time on the line fails with one line (a chip that stopped reading
+// fills the port's buffer, and drain() alone would wait forever).
 import { UserError } from '../errors.ts';
 import { serialOpenError } from './transport.ts';
+
+const WRITE_STALL_MS = 2000;
 
 type SerialPortClass = typeof import('serialport').SerialPort;
 type NodePort = InstanceType<SerialPortClass>;
@@ -23,6 +27,7 @@ export class NodeWebSerialPort {
   private info: { usbVendorId?: number; usbProductId?: number } = {};
   private noModemLines = false;
   private signals = { dtr: false, rts: false };
+  private baud = 115200;
 
   constructor(readonly path: string, private onNote: (msg: string) => void = () => {}) {}
 
@@ -45,6 +50,7 @@ export class NodeWebSerialPort {
     const port = new SerialPort({ path: this.path, baudRate: o.baudRate, autoOpen: false });
     await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(serialOpenError(this.path, e)) : resolve())));
     this.port = port;
+    this.baud = o.baudRate;
     this.readable = new ReadableStream<Uint8Array>({
       start(c) {
         port.on('data', (b: Buffer) => c.enqueue(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)));
@@ -54,10 +60,24 @@ export class NodeWebSerialPort {
       cancel() { /* the port stays open until close() */ },
     });
     this.writable = new WritableStream<Uint8Array>({
-      write: (chunk) => new Promise<void>((resolve, reject) =>
-        port.write(Buffer.from(chunk), (e) => (e ? reject(new UserError(`${this.path}: write failed: ${e.message}`)) : port.drain(() => resolve())))),
+      write: (chunk) => new Promise<void>((resolve, reject) => {
+        const ms = Math.round(WRITE_STALL_MS + (4 * chunk.byteLength * 10 * 1000) / this.baud);
+        const timer = setTimeout(() => reject(new UserError(`${this.path}: a write of ${chunk.byteLength} bytes did not drain in ${(ms / 1000).toFixed(1)} s: the other end stopped reading`)), ms);
+        port.write(Buffer.from(chunk), (e) => {
+          if (e) {
+            clearTimeout(timer);
+            reject(new UserError(`${this.path}: write failed: ${e.message}`));
+          } else port.drain(() => { clearTimeout(timer); resolve(); });
+        });
+      }),
     });
   }
+
+  // Whether DTR/RTS reach the chip: true once set, false on a port without them, undefined before.
+  get modemLines(): boolean | undefined {
+    return this.noModemLines ? false : this.signalsSet ? true : undefined;
+  }
+  private signalsSet = false;
 
   async setSignals(s: WebSerialSignals): Promise<void> {
     if (!this.port) throw new UserError(`${this.path}: the port is closed`);
@@ -67,7 +87,10 @@ export class NodeWebSerialPort {
     const port = this.port;
     await new Promise<void>((resolve, reject) =>
       port.set({ dtr: this.signals.dtr, rts: this.signals.rts, brk: !!s.break }, (e) => {
-        if (!e) return resolve();
+        if (!e) {
+          this.signalsSet = true;
+          return resolve();
+        }
         if (/Inappropriate ioctl|ENOTTY|EINVAL|not supported/i.test(e.message)) {
           this.noModemLines = true;
           this.onNote(`${this.path} has no DTR/RTS lines (${e.message.replace(/^Error: /, '').replace(/, cannot set$/, '')}): no auto-reset; hold BOOT, tap EN (RST), release BOOT to put the chip in its bootloader`);
@@ -82,6 +105,7 @@ export class NodeWebSerialPort {
     const port = this.port;
     if (!port) throw new UserError(`${this.path}: the port is closed`);
     await new Promise<void>((resolve, reject) => port.update({ baudRate: baud }, (e) => (e ? reject(new UserError(`${this.path}: cannot switch to ${baud} baud: ${e.message}`)) : resolve())));
+    this.baud = baud;
   }
 
   async close(): Promise<void> {
@@ -89,6 +113,7 @@ export class NodeWebSerialPort {
     this.port = undefined;
     this.readable = null;
     this.writable = null;
-    if (port?.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
+    // bounded: a port with a write that never drained may not answer close() at once
+    if (port?.isOpen) await Promise.race([new Promise<void>((resolve) => port.close(() => resolve())), new Promise<void>((resolve) => setTimeout(resolve, 1000).unref())]);
   }
 }

@@ -15,8 +15,8 @@ export interface RomFlashFlags {
   image?: string;
   baud: number;
   reset: boolean;
+  stub: boolean;                   // false: --no-stub (the ROM loader only, as esptool's --no-stub)
   trace: boolean;
-  noStub?: boolean;
 }
 
 export async function flashRom(f: RomFlashFlags): Promise<void> {
@@ -31,7 +31,7 @@ export async function flashRom(f: RomFlashFlags): Promise<void> {
   const t0 = performance.now();
   try {
     const res = await romFlash({
-      port: f.port, board, regions, baud: f.baud, reset: f.reset, log, trace: f.trace, noStub: f.noStub,
+      port: f.port, board, regions, baud: f.baud, reset: f.reset, stub: f.stub, log, trace: f.trace,
       onProgress: (r, written) => {
         done.set(r, Math.min(written, r.data.byteLength));
         const n = [...done.values()].reduce((a, b) => a + b, 0);
@@ -47,7 +47,10 @@ export async function flashRom(f: RomFlashFlags): Promise<void> {
       process.stdout.write(`${r.name}: ${r.bytes} bytes at 0x${r.offset.toString(16)} in ${(r.ms / 1000).toFixed(1)} s, MD5 ${r.md5} matches the flash\n`);
     }
     const s = (performance.now() - t0) / 1000;
-    process.stdout.write(`${f.port}: ${res.chip} (${board.name}), ${res.regions.length} region${res.regions.length === 1 ? '' : 's'}, ${fmtBytes(total)} through the ${res.loader === 'stub' ? 'stub' : 'ROM'} loader in ${s.toFixed(1)} s, every MD5 matched${f.reset ? ', reset' : ''}\n`);
+    // "reset" only when DTR/RTS did one; a port without them (a pty, some adapters) cannot
+    const reset = res.reset === 'done' ? ', reset' : res.reset === 'no lines' ? `; not reset (${f.port} has no DTR/RTS lines): tap EN (RST) to start the firmware` : '';
+    const resent = res.regions.reduce((n, r) => n + r.resent, 0);
+    process.stdout.write(`${f.port}: ${res.chip} (${board.name}), ${res.regions.length} region${res.regions.length === 1 ? '' : 's'}, ${fmtBytes(total)} through the ${res.loader === 'stub' ? 'stub' : 'ROM'} loader in ${s.toFixed(1)} s${resent ? ` (${resent} block${resent === 1 ? '' : 's'} resent)` : ''}, every MD5 matched${reset}\n`);
   } finally {
     bar.done();
   }

@@ -23,7 +23,7 @@ export function registerFlash(program: Command): void {
     .option('--rom', 'through the chip\'s ROM bootloader (esptool-js): DTR/RTS auto-reset, chip checked against --board, MD5 of every region checked')
     .option('--board <name>', 'with --rom: the board (esp32, esp32s3, esp32c3, PSRAM variants): chip check, flash size, model slot offset')
     .option('--firmware <dir>', 'with --rom: an ESP-IDF build folder (DIR/build): the files and offsets of its flash_args; for esp32c3 also bare-metal or bare-metal-aot (the prebuilt firmware, no ESP-IDF), or a file of `firmware --bare-metal`')
-    .option('--no-stub', 'with --rom: write through the ROM loader only, never upload the flasher stub')
+    .option('--no-stub', 'with --rom: write through the ROM loader, without uploading esptool\'s flasher stub (slower; for a chip or emulator whose stub does not run)')
     .option('--image <image>', 'with --rom: an edge-flash image for the model slot (checked and fit-planned before anything is written)')
     .addHelpText('after', '\nWith --rom the chip must be in its bootloader: boards with a USB-UART bridge get there by the DTR/RTS\n' +
       'auto-reset; otherwise hold BOOT, tap EN (RST), release BOOT. --baud is the rate switched to after\n' +
@@ -33,9 +33,9 @@ export function registerFlash(program: Command): void {
       const baud = parseBaud(o.baud);
       if (o.rom) {
         if (positional && o.image && positional !== o.image) throw new UserError(`flash --rom: two images given (${positional} and --image ${o.image})`);
-        return flashRom({ port: o.port, board: o.board, firmware: o.firmware, image: o.image ?? positional, baud, reset: o.reset !== false, trace: !!o.trace, noStub: o.stub === false });
+        return flashRom({ port: o.port, board: o.board, firmware: o.firmware, image: o.image ?? positional, baud, reset: o.reset !== false, stub: o.stub !== false, trace: !!o.trace });
       }
-      for (const [flag, v] of [['--board', o.board], ['--firmware', o.firmware], ['--image', o.image]] as const) {
+      for (const [flag, v] of [['--board', o.board], ['--firmware', o.firmware], ['--image', o.image], ['--no-stub', o.stub === false ? true : undefined]] as const) {
         if (v !== undefined) throw new UserError(`flash: ${flag} goes with --rom (a board running the edge-flash runtime says what it is)`);
       }
       if (!positional) throw new UserError('flash: missing <image>', 'edge-flash flash IMAGE --port P; or --rom for a bare ESP32');
