@@ -11,7 +11,12 @@
  * calls the ROM's flash functions (the flash cannot be read through the cache while it erases or writes). */
 #define EF_IRAM __attribute__((section(".iram.text"), noinline))
 
-/* The watchdogs a flash boot leaves running: the RTC watchdog and timer group 0's (both armed by the
+/* The CPU clock is left as the ROM's flash boot sets it: raising it to 160 MHz needs the BBPLL set up
+ * through the analog I2C bus (what ESP-IDF's rtc_clk does), which this port does not do yet; it has run
+ * only in Espressif's QEMU, whose speed no clock setting changes. On a chip it runs, slower than it could.
+ * The emulator ignores the watchdogs too: a build that leaves them on still runs after 40 s there.
+ *
+ * The watchdogs a flash boot leaves running: the RTC watchdog and timer group 0's (both armed by the
  * ROM in flash-boot mode, resetting the chip a second or so after the jump) are disabled; the super
  * watchdog is set to feed itself. */
 void ef_c3_watchdogs_off(void);
