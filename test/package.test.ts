@@ -5,7 +5,7 @@
 // wasm3. The cargo build reuses a copy of our tools/wasm3-node/target through CARGO_TARGET_DIR
 // (honoured by tools/build.mjs): about 40 s here instead of a build from nothing.
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { suite } from 'uvu';
@@ -105,7 +105,11 @@ s('installed: flash --rom --firmware bare-metal writes the prebuilt ESP32-C3 fir
   if (typeof q === 'string' || !existsSync(fwFile)) return missingPart(typeof q === 'string' ? q : `${fwFile} is not built`);
   assert.ok(installedC3, 'the installed project of the test before');
   const bin = join(installedC3, 'node_modules', '.bin', 'edge-flash');
-  const env = { ...process.env, PATH: dirname(process.execPath) };
+  // PATH: a folder with node alone (node's own folder may be /usr/bin, with the compilers)
+  const nodeOnly = join(dir, 'node-only');
+  mkdirSync(nodeOnly, { recursive: true });
+  if (!existsSync(join(nodeOnly, 'node'))) symlinkSync(process.execPath, join(nodeOnly, 'node'));
+  const env = { ...process.env, PATH: nodeOnly };
   assert.is.not(sh('/bin/sh', ['-c', 'command -v riscv64-unknown-elf-gcc || command -v cc || command -v gcc || command -v clang'], installedC3, env).code, 0, 'a compiler is on PATH');
   const fw = join(installedC3, 'fw.bin');
   const f = sh(process.execPath, [bin, 'firmware', '--board', 'esp32c3', '--bare-metal', '-o', fw], installedC3, env);

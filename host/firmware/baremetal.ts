@@ -4,7 +4,7 @@
 // partition split into the slot record and two slots), so both firmwares keep a model in the same place.
 //
 //   0x0        the RAM part: an ESP app image the ROM's flash boot copies into SRAM (app-image.ts)
-//   0x10000    the flash part: code and read-only data run in place through the flash cache, raw bytes at
+//   0x2000     the flash part: code and read-only data run in place through the flash cache, raw bytes at
 //              the flash offsets the ELF links them to (0x3C000000 + X, 0x42000000 + X: flash byte X)
 //   REGION     [slot record: 2 sectors][slot A][slot B] (core/slots.h), REGION = the model partition
 import { existsSync, readFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { SECTOR, firmwareLayout } from './project.ts';
 export const DROM_BASE = 0x3c000000;
 export const IROM_BASE = 0x42000000;
 const MAP_SPAN = 0x800000;                  // the C3's flash-mapped windows: 8 MiB each
-export const XIP_OFFSET = 0x10000;          // the flash part's first byte (esp32c3.ld: FLASH_XIP)
+export const XIP_OFFSET = 0x2000;           // the flash part's first byte (esp32c3.ld: FLASH_XIP): the RAM part is < 1 KiB
 
 export interface BaremetalLayout {
   flashSize: number;

@@ -3,7 +3,7 @@
 #define EF_C3_LAYOUT_GEN_H
 #define EF_C3_FLASH_SIZE 0x400000u
 #define EF_C3_FIRMWARE 0x0u
-#define EF_C3_XIP 0x10000u
+#define EF_C3_XIP 0x2000u
 #define EF_C3_REGION 0x110000u
 #define EF_C3_SLOT_BYTES 0x177000u
 #define EF_BOARD_ID 6
