@@ -4,13 +4,16 @@
 // install: without cargo on PATH edge-flash runs on V8 and says why in one line; with cargo it runs
 // wasm3. The cargo build reuses a copy of our tools/wasm3-node/target through CARGO_TARGET_DIR
 // (honoured by tools/build.mjs): about 40 s here instead of a build from nothing.
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { boardByName } from '../host/board/boards.ts';
+import { baremetalLayout } from '../host/firmware/baremetal.ts';
 import { fromRoot } from '../host/paths.ts';
+import { findEspQemu, missingPart, removeFlashFile, startEspQemu } from './esp-qemu.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'edge-flash-package-'));
 const pkg = JSON.parse(readFileSync(fromRoot('package.json'), 'utf8'));
@@ -59,6 +62,12 @@ s('npm pack carries the addon and runtime sources and the wasm apps, no native b
     assert.ok(files.includes(f), `${f} is not in the package`);
   }
   assert.not.ok(files.some((f) => f.startsWith('boards/runtime/build/')), files.filter((f) => f.startsWith('boards/runtime/build/')).slice(0, 5).join(', '));
+  // the bare-metal ESP32-C3 firmware, prebuilt (tools/build.mjs where riscv64-unknown-elf-gcc is): a user
+  // flashes it with no compiler
+  for (const f of ['build/esp32c3/edge-flash-esp32c3.bin', 'build/esp32c3/edge-flash-esp32c3-aot.bin']) {
+    if (!existsSync(fromRoot(f))) missingPart(`${f} is not built (node tools/build.mjs esp32c3 needs riscv64-unknown-elf-gcc)`);
+    else assert.ok(files.includes(f), `${f} is not in the package`);
+  }
   assert.ok(existsSync(join(dir, tgz)));
   assert.is(pkg.scripts.install, 'node tools/build.mjs addon');
 });
@@ -84,6 +93,62 @@ s('installed without cargo: the addon is not built, edge-flash runs on V8 and sa
   assert.match(plan.err, /^warning: no tok\/s estimate: wasm3 is not available \(the wasm3-node addon was not built/m);
   const w = sh('npx', ['--no', '--', 'edge-flash', 'run', model, '--engine', 'wasm3', '-n', '4'], p, env);
   assert.is(w.code, 2, w.err);
+  installedC3 = p;
+});
+
+// The installed package on a bare ESP32-C3 (Espressif's QEMU, its real ROM), with nothing on PATH but
+// node: the prebuilt bare-metal firmware and a model image written through the ROM loader, byte for byte.
+let installedC3 = '';
+s('installed: flash --rom --firmware bare-metal writes the prebuilt ESP32-C3 firmware and an image with no compiler on PATH', async () => {
+  const fwFile = fromRoot('build', 'esp32c3', 'edge-flash-esp32c3.bin');
+  const q = findEspQemu('esp32c3');
+  if (typeof q === 'string' || !existsSync(fwFile)) return missingPart(typeof q === 'string' ? q : `${fwFile} is not built`);
+  assert.ok(installedC3, 'the installed project of the test before');
+  const bin = join(installedC3, 'node_modules', '.bin', 'edge-flash');
+  // PATH: a folder with node alone (node's own folder may be /usr/bin, with the compilers)
+  const nodeOnly = join(dir, 'node-only');
+  mkdirSync(nodeOnly, { recursive: true });
+  if (!existsSync(join(nodeOnly, 'node'))) symlinkSync(process.execPath, join(nodeOnly, 'node'));
+  const env = { ...process.env, PATH: nodeOnly };
+  assert.is.not(sh('/bin/sh', ['-c', 'command -v riscv64-unknown-elf-gcc || command -v cc || command -v gcc || command -v clang'], installedC3, env).code, 0, 'a compiler is on PATH');
+  const fw = join(installedC3, 'fw.bin');
+  const f = sh(process.execPath, [bin, 'firmware', '--board', 'esp32c3', '--bare-metal', '-o', fw], installedC3, env);
+  assert.is(f.code, 0, f.err);
+  assert.ok(readFileSync(fw).equals(readFileSync(fwFile)), 'the installed firmware is the one built here');
+  const image = join(installedC3, 'kjv.efimg');
+  const model = join(installedC3, 'node_modules', 'edge-flash', 'models', 'kjv-esp32-260k', 'model.bin');
+  const pk = sh(process.execPath, [bin, 'pack', model, '--board', 'esp32c3', '--quant', 'tb1', '--kv', 'int4', '--ctx', '128', '-o', image], installedC3, env);
+  assert.is(pk.code, 0, pk.err);
+  const layout = baremetalLayout(boardByName('esp32c3'));
+  // the ROM loader in this QEMU on a busy machine sometimes stops answering mid-write: run again on a
+  // blank chip, at most three times, as a user would after putting the chip in its bootloader again
+  let said = '';
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const emu = await startEspQemu({ chip: 'esp32c3', mode: 'download', flash: new Uint8Array(layout.flashSize).fill(0xff) });
+    try {
+      const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
+        const c = spawn(process.execPath, [bin, 'flash', '--rom', '--no-stub', '--board', 'esp32c3', '--port', emu.pty, '--firmware', 'bare-metal', image], { cwd: installedC3, env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 300_000 });
+        let err = '';
+        c.stderr.on('data', (d) => { err += d; });
+        c.on('close', (code) => resolve({ code, err }));
+      });
+      if (r.code !== 0) {
+        said += `${r.err.trim().split('\n').pop()} | `;
+        if (/stopped answering/.test(r.err) && attempt < 3) continue;
+        assert.unreachable(`flash --rom: ${said}`);
+      }
+      await emu.stop();
+      const flash = emu.readFlash();
+      assert.ok(Buffer.from(flash.subarray(0, readFileSync(fw).byteLength)).equals(readFileSync(fw)), 'the firmware at 0x0');
+      const img = readFileSync(image);
+      assert.ok(Buffer.from(flash.subarray(layout.slotA, layout.slotA + img.byteLength)).equals(img), 'the image in slot A');
+      assert.ok(flash.subarray(layout.region, layout.region + 8192).every((b) => b === 0xff), 'the slot record erased');
+      return;
+    } finally {
+      await emu.stop();
+      removeFlashFile(emu);
+    }
+  }
 });
 
 s('installed with cargo: the addon is built at install, and runs', () => {

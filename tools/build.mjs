@@ -28,7 +28,7 @@ mkdirSync(join(root, 'build'), { recursive: true });
 // The generators, in the order their outputs feed each other. In CI they only compare (--check): a
 // generated file that disagrees with its table fails the build instead of being rewritten.
 // `node tools/build.mjs gen --check` is that comparison alone (test/run.mjs runs it before building).
-const GENERATORS = ['tools/gen-formats.ts', 'tools/gen-desc.ts', 'tools/gen-dispatch.ts'];
+const GENERATORS = ['tools/gen-formats.ts', 'tools/gen-desc.ts', 'tools/gen-dispatch.ts', 'tools/gen-esp32c3-layout.ts'];
 const genArgs = process.argv.includes('--check') || process.env.CI === 'true' ? ['--check'] : [];
 if (want('gen')) for (const g of GENERATORS) step(`${g}${genArgs.length ? ' --check' : ''}`, () => run(bin('tsx'), [g, ...genArgs]));
 if (want('wasm')) {
@@ -101,6 +101,24 @@ if (want('runtime')) {
       step('boards/runtime -> boards/runtime/build/edge-flash-runtime-aot', () =>
         run('make', ['-s', '-C', 'boards/runtime', `-j${Math.min(4, availableParallelism())}`, 'aot'], { stdio: ['ignore', 'ignore', 'inherit'] }));
     }
+  }
+}
+// The bare-metal ESP32-C3 firmware (boards/runtime/baremetal/esp32c3/), wasm3 and AOT, as the flashable
+// files the package carries (build/esp32c3/*.bin): built where Debian's riscv64-unknown-elf-gcc and
+// picolibc are (the AOT one also needs wasm2c); else skipped with one line (a package built so has no
+// bare-metal firmware: `firmware --bare-metal` says so), and a failure in CI.
+if (want('esp32c3')) {
+  const gcc = spawnSync('riscv64-unknown-elf-gcc', ['--version'], { stdio: 'ignore' }).status === 0;
+  const wasm3 = spawnSync('sh', [join(root, 'boards', 'runtime', 'wasm3-dir.sh')], { stdio: 'ignore' }).status === 0;
+  const wasm2c = spawnSync('wasm2c', ['--version'], { stdio: 'ignore' }).status === 0;
+  if (!gcc || !wasm3) {
+    process.stderr.write(`build: ESP32-C3 bare-metal firmware NOT built (${!gcc ? 'no riscv64-unknown-elf-gcc: install gcc-riscv64-unknown-elf and picolibc-riscv64-unknown-elf (tools/install-system-deps.sh)' : "no wasm3x-sys sources in cargo's registry"})\n`);
+    if (process.env.CI === 'true') process.exit(1);
+  } else {
+    step('boards/runtime/baremetal/esp32c3 -> build/esp32c3/*.bin', () => {
+      run('make', ['-s', '-C', 'boards/runtime', `-j${Math.min(4, availableParallelism())}`, 'esp32c3', ...(wasm2c ? ['esp32c3-aot'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+      run(bin('tsx'), ['tools/esp32c3-firmware.ts'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    });
   }
 }
 if (want('cli')) {

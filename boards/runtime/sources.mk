@@ -12,6 +12,8 @@ APP_AOT_HEADERS := aot/aot_rt.h
 SERVE_CORE := core/chat.c core/frame.c core/protocol.c
 # The POSIX port (a Raspberry Pi, this machine).
 POSIX := posix/main.c posix/flash_file.c posix/serial.c posix/line.c
+# The bare-metal ESP32-C3 port (riscv64-unknown-elf-gcc, picolibc): start-up, chip, flash through the ROM.
+BAREMETAL_ESP32C3 := baremetal/esp32c3/main.c baremetal/esp32c3/chip.c baremetal/esp32c3/flash_storage.c baremetal/esp32c3/linear.c baremetal/esp32c3/start.S
 # How the translated app is compiled wherever it is: every load and store bounds-checked, no guard pages
 # (a board has no MMU), and no fused multiply-adds (they round once where wasm rounds twice: the tokens change).
 AOT_DEFS := -DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0

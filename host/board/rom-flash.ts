@@ -16,6 +16,9 @@ import { readImage } from '../image/read.ts';
 import { planImageOn, shortfall } from '../cli/fit.ts';
 import type { BoardProfile } from './boards.ts';
 import { readPartitionTable } from './esp-partitions.ts';
+import { baremetalBinPath, baremetalLayout, checkBaremetalFirmware, readBaremetalFirmware, type BaremetalEngine } from '../firmware/baremetal.ts';
+import { SECTOR } from '../firmware/project.ts';
+import { deviceApp } from '../image/pack.ts';
 import { NodeWebSerialPort } from './webserial-node.ts';
 
 // The chip behind each ESP32-family board, as esptool-js names it, and where its ROM looks for the
@@ -113,6 +116,8 @@ function flashSizeBytes(s: string): number | undefined {
 export function planRegions(board: BoardProfile, o: { firmware?: string; image?: string }): Region[] {
   chipOfBoard(board);
   if (!o.firmware && !o.image) throw new UserError('flash --rom: nothing to write: give --firmware DIR/build, --image IMAGE, or both');
+  const bare = o.firmware ? baremetalSource(o.firmware, board) : null;
+  if (bare) return checkRegions(board, baremetalRegions(board, bare, o.image));
   const regions: Region[] = [];
   if (o.firmware) {
     const fw = firmwareRegions(o.firmware, board);
@@ -147,6 +152,11 @@ export function planRegions(board: BoardProfile, o: { firmware?: string; image?:
     regions.push({ name: `image (${slot.name} slot)`, file: o.image, offset: slot.offset, data: bytes, isImage: true, note });
   }
   checkAgainstPartitionTable(regions);
+  return checkRegions(board, regions);
+}
+
+// Every region on a sector, inside the flash, apart from the others.
+function checkRegions(board: BoardProfile, regions: Region[]): Region[] {
   const sorted = [...regions].sort((a, b) => a.offset - b.offset);
   for (const [i, r] of sorted.entries()) {
     const end = r.offset + r.data.byteLength;
@@ -155,6 +165,57 @@ export function planRegions(board: BoardProfile, o: { firmware?: string; image?:
     const next = sorted[i + 1];
     if (next && end > next.offset) throw new UserError(`${r.name} (${hex(r.offset)}..${hex(end)}) overlaps ${next.name} at ${hex(next.offset)}`);
   }
+  return regions;
+}
+
+// --firmware for the bare-metal ESP32-C3 runtime: `bare-metal` or `bare-metal-aot` (the package's prebuilt
+// files), or a file `firmware --bare-metal` wrote (a file, where ESP-IDF's is a build folder). Its engine
+// decides the image's plan: the AOT file is recognised by its bytes.
+function baremetalSource(firmware: string, board: BoardProfile): { file: string; data: Uint8Array; engine: BaremetalEngine } | null {
+  if (firmware === 'bare-metal' || firmware === 'bare-metal-aot') {
+    const engine: BaremetalEngine = firmware === 'bare-metal' ? 'wasm3' : 'aot';
+    const fw = readBaremetalFirmware(engine, board);
+    return { file: fw.path, data: fw.bytes, engine };
+  }
+  if (!existsSync(firmware) || statSync(firmware).isDirectory()) return null;
+  const data = readBytes(firmware, '--firmware');
+  baremetalLayout(board);   // esp32c3 only
+  checkBaremetalFirmware(data, board, `--firmware ${firmware}`);
+  const aot = baremetalBinPath('aot');
+  const engine: BaremetalEngine = existsSync(aot) && Buffer.from(readFileSync(aot)).equals(Buffer.from(data)) ? 'aot' : 'wasm3';
+  return { file: firmware, data, engine };
+}
+
+// The bare-metal firmware at 0x0; with an image, the image in slot A and the slot record erased (the
+// firmware then records the image as an upload's commit would, boots it on trial and confirms it after
+// its self-test: core/slots.h, ef_slots_adopt).
+function baremetalRegions(board: BoardProfile, fw: { file: string; data: Uint8Array; engine: BaremetalEngine }, image?: string): Region[] {
+  const layout = baremetalLayout(board);
+  const regions: Region[] = [{ name: `firmware (bare metal, ${fw.engine})`, file: fw.file, offset: layout.firmware, data: fw.data }];
+  if (!image) return regions;
+  const bytes = readBytes(image, 'image');
+  if (bytes.byteLength > layout.slotBytes) throw new UserError(`${image}: ${bytes.byteLength} bytes, a model slot of the bare-metal firmware holds ${layout.slotBytes}`);
+  let img;
+  try {
+    img = readImage(bytes, { board });
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`${image}: ${e.message}`, e.hint);
+    throw e;
+  }
+  if (fw.engine === 'aot') {
+    const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+    if (sha(img.app) !== sha(deviceApp())) {
+      throw new UserError(`${image}: its app is not build/device.wasm, the app compiled into the AOT firmware: the board would refuse it at boot`, 'pack the image with this edge-flash, or use --firmware bare-metal (wasm3 runs any device app)');
+    }
+  }
+  const plan = planImageOn(img, imageToModel(img, image), board, fw.engine);
+  if (!('unplannable' in plan) && !plan.fits) {
+    const aot = fw.engine === 'aot' ? ' --engine aot' : '';
+    throw new UserError(`${image}: does not fit ${board.name}${aot ? ' (AOT firmware)' : ''}: ${shortfall(plan)}; nothing was written`, `see \`edge-flash plan ${image} --board ${board.name}${aot}\``);
+  }
+  const note = 'unplannable' in plan ? `fit not checked: ${plan.unplannable}` : undefined;
+  regions.push({ name: 'image (slot A)', file: image, offset: layout.slotA, data: bytes, isImage: true, note });
+  regions.push({ name: 'slot record (erased)', file: '(0xFF)', offset: layout.region, data: new Uint8Array(2 * SECTOR).fill(0xff) });
   return regions;
 }
 

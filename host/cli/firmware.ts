@@ -4,10 +4,12 @@
 // --aot) and must fit one model slot; with --aot its app must be the one compiled in. A refusal names
 // the numbers and writes nothing.
 import { createHash } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { boardByName } from '../board/boards.ts';
 import { UserError } from '../errors.ts';
+import { baremetalLayout, readBaremetalFirmware, type BaremetalEngine } from '../firmware/baremetal.ts';
 import { CONSOLES, firmwareLayout, projectFiles, writeProject, type FirmwareConsole, type FirmwareEngine } from '../firmware/project.ts';
 import { deviceApp } from '../image/pack.ts';
 import { imageToModel } from '../image/model.ts';
@@ -21,10 +23,11 @@ export function registerFirmware(program: Command): void {
     .command('firmware')
     .description('write an ESP-IDF project for an ESP32-family board: the device runtime, wasm3 (or with --aot the app compiled ahead of time), the partition table, and optionally a model image that `idf.py flash` writes too')
     .requiredOption('--board <name>', 'esp32, esp32s3, esp32s3-psram2, esp32s3-psram8 or esp32c3')
-    .requiredOption('-o, --out <dir>', 'the project directory (missing or empty, unless --force)')
+    .requiredOption('-o, --out <dir>', 'the project directory (missing or empty, unless --force); with --bare-metal the firmware file')
     .option('--image <path>', 'an image for this board: checked (verify, fit, slot size) and flashed into slot A by `idf.py flash`')
     .option('--console <line>', 'the serial line the protocol runs on: uart (UART0, the USB-UART bridge) or usb-cdc (the chip\'s USB-Serial-JTAG port); default: the profile\'s')
     .option('--aot', 'run the app compiled ahead of time instead of wasm3: build/device.wasm translated by wasm2c (wabt) into the project; no interpreter heap (plan --engine aot)')
+    .option('--bare-metal', 'esp32c3: no ESP-IDF project; -o FILE gets the prebuilt bare-metal firmware (wasm3, or the AOT app with --aot) that `flash --rom --firmware FILE` writes at 0x0 (verified in Espressif\'s QEMU, not on a chip)')
     .option('--force', 'write into a directory that is not empty (generated files are overwritten)')
     .addHelpText('after', `
 Then: cd DIR && idf.py set-target <chip> && idf.py build && idf.py flash && edge-flash chat --port PORT
@@ -35,6 +38,7 @@ model: plan --engine aot); wasm2c must be installed (Debian: wabt), and the firm
 images of this edge-flash's app (an --image with another app is refused here).`)
     .action((o) => {
       const board = boardByName(o.board);
+      if (o.bareMetal) return writeBaremetal(o.out, board, o.aot ? 'aot' : 'wasm3', !!o.force, o.image, o.console);
       const layout = firmwareLayout(board);
       const con = (o.console ?? (board.serial.transport === 'uart' ? 'uart' : 'usb-cdc')) as FirmwareConsole;
       if (!CONSOLES.includes(con)) throw new UserError(`--console must be uart or usb-cdc, got '${o.console}'`);
@@ -55,6 +59,18 @@ images of this edge-flash's app (an --image with another app is refused here).`)
       process.stdout.write(`${o.out}: ESP-IDF project for ${board.name} (${p.consoleLine}; ${app}; 2 model slots of ${fmtBytes(layout.slotBytes)}` +
         `${image ? `; ${image.name} in slot A` : ''}): cd ${o.out} && idf.py set-target ${layout.target} && idf.py build flash\n`);
     });
+}
+
+// `firmware --bare-metal`: the prebuilt firmware file as it is (no project, nothing to build).
+function writeBaremetal(out: string, board: ReturnType<typeof boardByName>, engine: BaremetalEngine, force: boolean, image?: string, con?: string): void {
+  if (image) throw new UserError('firmware --bare-metal takes no --image: `flash --rom --firmware FILE --image IMAGE` writes both', `edge-flash flash --rom --board ${board.name} --port PORT --firmware ${out} --image IMAGE`);
+  if (con && con !== 'uart') throw new UserError(`firmware --bare-metal: the console is UART0 (--console ${con} is not built in)`);
+  const layout = baremetalLayout(board);
+  const fw = readBaremetalFirmware(engine, board);
+  if (existsSync(out) && !force) throw new UserError(`${out} exists (--force replaces it)`);
+  writeFileSync(out, fw.bytes);
+  process.stdout.write(`${out}: ${board.name} bare-metal firmware (${engine}; ${fw.bytes.byteLength} bytes at 0x${layout.firmware.toString(16)}; ` +
+    `2 model slots of ${fmtBytes(layout.slotBytes)} from 0x${layout.region.toString(16)}): edge-flash flash --rom --board ${board.name} --port PORT --firmware ${out} --image IMAGE\n`);
 }
 
 // The image runs on the board (verify's checks), fits it (the planner, for the engine), and fits one

@@ -22,7 +22,7 @@ export function registerFlash(program: Command): void {
     .option('--trace', 'hex dump of the wire on stderr (with --rom: esptool-js\'s messages)')
     .option('--rom', 'through the chip\'s ROM bootloader (esptool-js): DTR/RTS auto-reset, chip checked against --board, MD5 of every region checked')
     .option('--board <name>', 'with --rom: the board (esp32, esp32s3, esp32c3, PSRAM variants): chip check, flash size, model slot offset')
-    .option('--firmware <dir>', 'with --rom: an ESP-IDF build folder (DIR/build): the files and offsets of its flash_args')
+    .option('--firmware <dir>', 'with --rom: an ESP-IDF build folder (DIR/build): the files and offsets of its flash_args; for esp32c3 also bare-metal or bare-metal-aot (the prebuilt firmware, no ESP-IDF), or a file of `firmware --bare-metal`')
     .option('--no-stub', 'with --rom: write through the ROM loader, without uploading esptool\'s flasher stub (slower; for a chip or emulator whose stub does not run)')
     .option('--image <image>', 'with --rom: an edge-flash image for the model slot (checked and fit-planned before anything is written)')
     .addHelpText('after', '\nWith --rom the chip must be in its bootloader: boards with a USB-UART bridge get there by the DTR/RTS\n' +
