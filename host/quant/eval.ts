@@ -10,6 +10,7 @@ import { UserError } from '../errors.ts';
 import type { Progress } from '../log.ts';
 import type { ModelRuntime } from '../model/runtime.ts';
 import { TokenizerRef, type Tokenizer } from '../model/tokenizer.ts';
+import { pushAll } from '../arrays.ts';
 
 export interface EvalWindows {
   ctx: number;
@@ -21,7 +22,7 @@ export function tokenizeText(text: string, tokenizer: Tokenizer): number[] {
   const out: number[] = [];
   for (const line of text.split('\n')) {
     if (line.trim().length === 0) continue;
-    out.push(...tok.encode(line, true, false));
+    pushAll(out, tok.encode(line, true, false));
   }
   return out;
 }
