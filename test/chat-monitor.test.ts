@@ -42,6 +42,8 @@ test.before(async () => {
   vb = await startVirtualBoard({ board: boardByName('esp32'), slotFile: join(dir, 'slots.bin'), link: join(dir, 'board.tty') });
   const f = await run(['flash', IMAGE, '--port', vb.path], null);
   assert.is(f.code, 0, f.err);
+  // an unthrottled virtual board moves bytes faster than any baud rate: no "10393 % of 115200 baud"
+  assert.match(f.out, /, faster than 115200 baud: the link is not paced at its baud rate\), verified SHA-256/);
 });
 test.after(async () => {
   await vb?.stop();
@@ -179,6 +181,40 @@ test('monitor on a pty: Ctrl-D quits at the start of a line, not inside one', as
   assert.equal(r.alive, [true], 'Ctrl-D inside a line does not quit');
   assert.match(r.out, /top-p 0\.5\r+\n/);
   assert.match(r.out, /monitor: quit: closed/);
+});
+
+test('Ctrl-C during flash says where it stopped and that flash resumes; the next flash does; stopping sim prints the line\'s counts', async () => {
+  const slot = join(dir, 'paced.bin');
+  const sim = spawn(process.execPath, [BIN, 'sim', '--slot-file', slot, '--baud', '230400'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  let simOut = '', simErr = '';
+  sim.stdout.on('data', (d) => { simOut += d; });
+  sim.stderr.on('data', (d) => { simErr += d; });
+  const simExit = new Promise<number | null>((r) => sim.on('close', r));
+  try {
+    for (let i = 0; i < 400 && !simOut.includes('\n'); i++) await new Promise((r) => setTimeout(r, 50));
+    const port = simOut.trim();
+    assert.ok(port, simErr);
+    // interrupted once its upload is under way (--trace: the wire's lines, chunks among them)
+    const f = spawn(process.execPath, [BIN, 'flash', IMAGE, '--port', port, '--baud', '230400', '--trace'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    let err = '';
+    f.stderr.on('data', (d) => { err += d; });
+    const code = new Promise<number | null>((r) => f.on('close', r));
+    for (let i = 0; i < 600 && err.split('\n').length < 1500; i++) await new Promise((r) => setTimeout(r, 25));
+    f.kill('SIGINT');
+    assert.is(await code, 130, err.slice(-2000));
+    const m = /flash: interrupted at (\d+) of (\d+) bytes; the same flash command resumes from there\n/.exec(err);
+    assert.ok(m, err.slice(-2000));
+    assert.ok(Number(m![1]) > 0 && Number(m![1]) < Number(m![2]), m![0]);
+    const again = await run(['flash', IMAGE, '--port', port, '--baud', '230400'], null);
+    assert.is(again.code, 0, again.err);
+    assert.match(again.err, /resumed at \d+ of \d+ bytes/);
+    const pct = /\((?:[\d.]+) KiB\/s, (\d+) % of 230400 baud\)/.exec(again.out);
+    assert.ok(pct && Number(pct[1]) > 0 && Number(pct[1]) <= 110, again.out);
+  } finally {
+    sim.kill('SIGINT');
+  }
+  assert.is(await simExit, 0, simErr);
+  assert.match(simErr, /sim: line: \d+ bytes in, \d+ out; stopped\n/);
 });
 
 test.run();

@@ -40,6 +40,8 @@ export function registerMonitor(program: Command): void {
       const t = await openSerial(o.port, baud);
       const stdin = process.stdin;
       const tty = !!stdin.isTTY;
+      // raw before the first word, so that no key typed after it is echoed by the terminal too
+      if (tty) stdin.setRawMode(true);
       log(`monitor: ${o.port} at ${baud} baud; Ctrl-] quits (or Ctrl-D at the start of a line)${tty ? '' : ', as does the end of input'}`);
       const dec = new Decoder('to_host', 65535);
       const keys = new KeyFilter();
@@ -58,7 +60,6 @@ export function registerMonitor(program: Command): void {
           }
         });
         t.onClose((w) => done(`the port closed (${w})`));
-        if (tty) stdin.setRawMode(true);
         stdin.on('data', (d: Buffer) => {
           const { send, quit } = keys.feed(new Uint8Array(d));
           if (send.length) void t.write(send).catch(() => {});
