@@ -183,6 +183,33 @@ test('monitor on a pty: Ctrl-D quits at the start of a line, not inside one', as
   assert.match(r.out, /monitor: quit: closed/);
 });
 
+test('the demo\'s chat on a terminal: the banner with the demo image\'s model and context, /help, /steps, a reply, /quit', async () => {
+  const argv = onPty(['demo', '-n', '16']);
+  const p = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], timeout: 120_000 });
+  let out = '';
+  p.stdout.on('data', (d) => { out += d; });
+  const code = new Promise<number | null>((r) => p.on('close', r));
+  const waitFor = async (re: RegExp) => {
+    for (let i = 0; i < 1800 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(out, re);
+  };
+  try {
+    await waitFor(/Ctrl-C cancels a reply, Ctrl-D quits, \/help lists the commands/);
+    assert.match(out, /edge-flash chat: esp32 on .*, image [0-9a-f]{16} in slot [AB]/);
+    assert.match(out, /model: the demo image \(.*kjv-esp32-260k.*\): dim 64, 5 layers, vocab 512, tb1 weights, KV int4; context \d+ positions/);
+    p.stdin.write('/help\r');
+    await waitFor(/\/topp P/);
+    p.stdin.write('/steps 40\r');
+    await waitFor(/steps 40\r?\n/);
+    p.stdin.write('Who made the earth?\r');
+    await waitFor(/\[\d+ tokens, [^\]]*\]/);
+    p.stdin.write('/quit\r');
+    assert.is(await code, 0, out);
+  } finally {
+    p.kill();
+  }
+});
+
 test('Ctrl-C during flash says where it stopped and that flash resumes; the next flash does; stopping sim prints the line\'s counts', async () => {
   const slot = join(dir, 'paced.bin');
   const sim = spawn(process.execPath, [BIN, 'sim', '--slot-file', slot, '--baud', '230400'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });

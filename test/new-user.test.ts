@@ -148,4 +148,21 @@ s('quantize: ternary / 2-bit after training warns with the measured agreement; t
   assert.match(four.out, /rel\. error is the weights' error .*`edge-flash eval .*i4\.gguf --ref .*model\.bin --text <file>` measures the model/);
 });
 
+s('bench: a legend under each table; no always-empty ratio columns; the help names llama2.c\'s shapes', () => {
+  const k = cli('bench', '--engine', 'v8', '--formats', 'tq2', '--shapes', '256x256', '--repeat', '1');
+  assert.is(k.code, 0, k.err);
+  assert.match(k.out, /\nGw\/s: billions of weights multiplied and accumulated per second/);
+  assert.match(k.out, /\nx native \(against the naive C kernel\) needs the native engine/);
+  assert.not.match(k.out.split('\n')[0], /x native/);
+  const m = cli('bench', '--model', '260k', '--engine', 'v8', '--steps', '16', '--repeat', '1');
+  assert.is(m.code, 0, m.err);
+  assert.not.match(m.out, /x run\.c/);
+  assert.match(m.out, /\ntok\/s: decode tokens per second/);
+  const rows = m.out.split('\n').filter((l) => l.startsWith('260k'));
+  assert.ok(rows.length >= 3 && rows.every((r) => !/ - +- /.test(r.slice(r.indexOf(' 16 ')))), m.out);
+  const h = cli('bench', '--help').out;
+  assert.not.match(h, /the issue/);
+  assert.match(h, /stories260K/);
+});
+
 s.run();
