@@ -123,7 +123,7 @@ s('bad flags and files: one line each, exit 2', () => {
     [['pack', MODEL, '--board', 'rpi4', '-o', at('a.efimg')], /a\.efimg exists/],
     [['pack', MODEL, '--board', 'rpi4', '-o', join(dir, 'no', 'such', 'dir.efimg')], /no such directory/],
     [['inspect', at('nope.efimg')], /cannot read .*nope\.efimg: no such file/],
-    [['verify', MODEL], /not an edge-flash image: magic is/],
+    [['verify', MODEL], /model\.bin is a llama2\.c model, not an edge-flash image: pack it first/],
   ];
   for (const [args, re] of cases) {
     const r = cli(...args);

@@ -33,7 +33,7 @@ export function chatSettings(o: { n: string; t: string; p: string; s: string; m:
 export function registerChat(program: Command): void {
   program
     .command('chat')
-    .description('talk to the model on a board: interactive (with /help), or one prompt with -i')
+    .description('talk to the model on a board: interactive, or one prompt with -i')
     .requiredOption('--port <path>', 'serial port, or the virtual board\'s pty')
     .option('--baud <rate>', 'baud rate', '115200')
     .option('-i <prompt>', 'one prompt: print the reply and exit')

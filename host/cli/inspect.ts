@@ -3,6 +3,7 @@
 // gguf-dump shows a GGUF.
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { errnoText, UserError } from '../errors.ts';
 import { hex32 } from '../image/crc32.ts';
@@ -102,7 +103,7 @@ export function registerInspect(program: Command): void {
     .option('--tensors', 'list every tensor')
     .option('--json', 'print one JSON object')
     .action((path: string, o) => {
-      if (!isImageFile(path) && !nearImageMagic(path) && existsAsFile(path)) return inspectModelFile(path, o);
+      if (modelFolder(path) || (!isImageFile(path) && !nearImageMagic(path) && existsAsFile(path))) return inspectModelFile(path, o);
       let img: Image;
       const bytes = readImageFile(path);
       try {
@@ -122,6 +123,15 @@ export function registerInspect(program: Command): void {
       }
       process.stdout.write(text + '\n');
     });
+}
+
+// A folder that holds a model (model.safetensors with its config.json, or model.bin), as loadModel takes one.
+function modelFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory() && (existsAsFile(join(path, 'model.safetensors')) || existsAsFile(join(path, 'model.bin')));
+  } catch {
+    return false;
+  }
 }
 
 function existsAsFile(path: string): boolean {
@@ -176,10 +186,11 @@ function ggufSummary(path: string, bytes: Uint8Array): { meta: Record<string, un
 
 function inspectModelFile(path: string, o: { json?: boolean; tensors?: boolean }): void {
   const m = loadModel(path, { needTokenizer: false });
-  const size = statSync(path).size;
+  const file = m.path;
+  const size = statSync(file).size;
   let gguf: ReturnType<typeof ggufSummary> | undefined;
-  const bytes = readImageFile(path);
-  if (isGguf(bytes)) gguf = ggufSummary(path, bytes);
+  const bytes = readImageFile(file);
+  if (isGguf(bytes)) gguf = ggufSummary(file, bytes);
   if (o.json) {
     process.stdout.write(JSON.stringify(inspectModelJson(path, m, size, gguf), null, 1) + '\n');
     return;

@@ -30,7 +30,7 @@ export class KeyFilter {
 export function registerMonitor(program: Command): void {
   program
     .command('monitor')
-    .description('show what a board sends (and send it what you type); Ctrl-] quits; --frames decodes protocol frames')
+    .description('show what a board sends (and send it what you type); --frames decodes protocol frames')
     .requiredOption('--port <path>', 'serial port, or the virtual board\'s pty')
     .option('--baud <rate>', 'baud rate', '115200')
     .option('--frames', 'decode frames (one line each) instead of printing raw bytes')
