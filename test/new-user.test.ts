@@ -81,7 +81,7 @@ s('inspect shows a model file: format, architecture, shapes, tensor types, token
   assert.match(t.out, /^tensors +47: 47 f32/m);
   assert.match(t.out, /^tokenizer 512 tokens, bos 1, eos 2/m);
   // a model folder, as run and pack take one
-  assert.match(cli('inspect', fromRoot('models', 'kjv-esp32-260k')).out, /model\.bin: a model file \(llama2\.c legacy/);
+  assert.match(cli('inspect', fromRoot('models', 'kjv-esp32-260k')).out, /kjv-esp32-260k: a model file \(llama2\.c legacy/);
   const j = JSON.parse(cli('inspect', MODEL, '--json').out);
   assert.is(j.kind, 'model');
   assert.is(j.config.dim, 64);

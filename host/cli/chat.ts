@@ -128,7 +128,7 @@ export async function interactiveChat(client: Client, start: ChatBase, o: { port
       continue;
     }
     if (text.startsWith('/')) {
-      const r = await command(text, s, client, () => { first = true; });
+      const r = command(text, s, () => { first = true; });
       if (r === 'quit') break;
       if (r === 'info') log(`${formatInfo(await info(client))}\n${modelLine(o.image, context)}\n${settingsLine(s)}`);
       else log(r);
@@ -157,7 +157,7 @@ export async function interactiveChat(client: Client, start: ChatBase, o: { port
 }
 
 // One /command: its answer (a line), 'info', or 'quit'. Values are checked as the flags are.
-async function command(line: string, s: ChatBase, _client: Client, newConversation: () => void): Promise<string> {
+function command(line: string, s: ChatBase, newConversation: () => void): string {
   const [cmd, ...rest] = line.split(/\s+/);
   const arg = rest.join(' ');
   const set = (k: 'temperature' | 'topP' | 'seed' | 'steps', label: string): string => {
