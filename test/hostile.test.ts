@@ -189,6 +189,33 @@ test('GGUF: the hand-written base loads, and so does a 131072-token vocabulary',
   assert.is(outcome(writeLlama2c(randomWeights(big, 4), 1), { tokenizer: writeTokenizerBin(tok) }), null);
 });
 
+// The same vocabulary through every path that builds a tokenizer from it: the image's tokenizer
+// section (pack, run <model>), an image run, quantize and inspect, from the CLI as a user runs them.
+test('a 131072-token llama2.c model through pack, run (model and image), quantize and inspect', () => {
+  const big: ModelConfig = { ...C, dim: 32, hiddenDim: 32, vocabSize: 131072 };
+  const pieces = Array.from({ length: big.vocabSize }, (_, i) => new TextEncoder().encode(i < 3 ? ['<unk>', '<s>', '</s>'][i] : `t${i}`));
+  const tok: Tokenizer = { pieces, scores: new Float32Array(big.vocabSize), maxTokenLength: 8, bos: 1, eos: 2 };
+  const d = join(dir, 'vocab131072');
+  mkdirSync(d);
+  writeFileSync(join(d, 'model.bin'), writeLlama2c(randomWeights(big, 4), 1));
+  writeFileSync(join(d, 'tokenizer.bin'), writeTokenizerBin(tok));
+  const m = join(d, 'model.bin'), img = join(d, 'model.efimg'), q = join(d, 'q.gguf');
+  for (const args of [
+    ['run', m, '-n', '4', '-t', '0', '-i', 't7 t8'],
+    ['pack', m, '--board', 'host', '--quant', 'f32', '--kv', 'f32', '-o', img],
+    ['run', img, '-n', '4', '-t', '0', '-i', 't7 t8'],
+    ['inspect', img],
+    ['quantize', m, '--method', 'rtn', '--bits', '4', '-o', q],
+    ['run', q, '-n', '4', '-t', '0', '-z', join(d, 'tokenizer.bin')],
+    ['inspect', m],
+  ]) {
+    const r = cli(...args);
+    assert.is(r.code, 0, `${args.join(' ')}: exit ${r.code}\n${r.err}`);
+    assert.not.match(r.err, /internal error|call stack/, args.join(' '));
+  }
+  assert.match(cli('inspect', img).out, /131072/);
+});
+
 test('GGUF: counts, dimensions, string lengths and array counts at every limit', () => {
   const b = baseGguf();
   for (const v of SIZES) {

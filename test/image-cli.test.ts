@@ -1,5 +1,6 @@
 // The image verbs as a user meets them: pack, inspect, verify, plan, boards, keygen on the 260K demo
 // model; every bad input is one line on stderr and exit code 2; a refused pack leaves no file.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,12 +38,16 @@ s('pack, inspect and verify the demo model; packing twice without a timestamp gi
   const args = [MODEL, '--board', 'esp32s3', '--quant', 'tb1', '--kv', 'int4', '--no-timestamp'];
   const r = cli('pack', ...args, '-o', at('a.efimg'));
   assert.is(r.code, 0, r.err);
-  assert.match(r.out, /^wrote a\.efimg: .* for esp32s3, 47 tensors, ctx 512, KV int4, .* verified$/m);
+  assert.match(r.out, /^wrote \/.*\/a\.efimg: .* for esp32s3, 47 tensors, ctx 512, KV int4, .* verified$/m);
+  // the image's digest and the file's SHA-256 (sha256sum's, the one flash and the board check), each named
+  const fileSha = createHash('sha256').update(readFileSync(at('a.efimg'))).digest('hex');
+  assert.match(r.out, new RegExp(`digest [0-9a-f]{16} \\(file SHA-256 ${fileSha.slice(0, 16)}, the one flash verifies\\)`));
+  assert.match(cli('inspect', at('a.efimg')).out, new RegExp(`^file +${fileSha} \\(SHA-256 of the whole file`, 'm'));
   assert.is(cli('pack', ...args, '-o', at('b.efimg')).code, 0);
   assert.ok(readFileSync(at('a.efimg')).equals(readFileSync(at('b.efimg'))));
   const v = cli('verify', at('a.efimg'), '--board', 'esp32s3-psram8');
   assert.is(v.code, 0, v.err);
-  assert.match(v.out, /ok: 6 section CRCs, SHA-256 [0-9a-f]{16}, unsigned, for esp32s3, runs on esp32s3-psram8/);
+  assert.match(v.out, /ok: 6 section CRCs, digest [0-9a-f]{16}, file SHA-256 [0-9a-f]{16}, unsigned, for esp32s3, runs on esp32s3-psram8/);
   const j = JSON.parse(cli('inspect', at('a.efimg'), '--json').out);
   assert.is(j.board, 'esp32s3');
   assert.is(j.config.kv, 'int4');
@@ -118,7 +123,7 @@ s('bad flags and files: one line each, exit 2', () => {
     [['pack', MODEL, '--board', 'rpi4', '-o', at('a.efimg')], /a\.efimg exists/],
     [['pack', MODEL, '--board', 'rpi4', '-o', join(dir, 'no', 'such', 'dir.efimg')], /no such directory/],
     [['inspect', at('nope.efimg')], /cannot read .*nope\.efimg: no such file/],
-    [['verify', MODEL], /not an edge-flash image: magic is/],
+    [['verify', MODEL], /model\.bin is a llama2\.c model, not an edge-flash image: pack it first/],
   ];
   for (const [args, re] of cases) {
     const r = cli(...args);

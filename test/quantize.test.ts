@@ -237,9 +237,9 @@ test('CLI: bad input is one line and exit 2', () => {
     [['--method', 'rtn', '--format', 'q4_0', '--bits', '3'], /q4_0 is 4-bit/],
     [['--method', 'ternary', '--bits', '2'], /ternary/],
     [['--method', 'rtn', '--format', 'nf4'], /unknown --format nf4/],
-    [['--method', 'bitmod', '--bits', '3'], /do not divide the rows/],
+    [['--method', 'bitmod', '--bits', '3'], /do not divide the rows .*--group 64 \(or 32\) fits/],
     [['--method', 'bitmod', '--bits', '3', '--group', '48'], /BitMoD groups of 48: expected 32, 64 or 128/],
-    [['--method', 'rtn', '--format', 'q8_0'], /do not divide the rows/],
+    // (--format q8_0 on the demo's 172-wide rows falls back to F16 per tensor: test/new-user.test.ts)
     [['--method', 'gptq', '--calib', empty], /is empty/],
     [['--method', 'gptq', '--calib', short], /fewer than one window/],
     [['--method', 'tesseraq', '--format', 'bmd3g128'], /tesseraq tunes integer groups/],

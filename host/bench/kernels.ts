@@ -197,7 +197,16 @@ export function formatTable(rows: BenchRow[]): string {
     r.format, r.act, `${r.m}x${r.k}x${r.n}`, r.engine, r.target, r.kernel,
     r.median_gws.toFixed(3), r.min_gws.toFixed(3), r.ratio_vs_native === null ? '-' : r.ratio_vs_native.toFixed(2),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  // x native only where the native engine ran
+  const native = rows.some((r) => r.ratio_vs_native !== null);
+  if (!native) {
+    head.pop();
+    for (const b of body) b.pop();
+  }
+  const widths = head.map((h, i) => body.reduce((w, b) => Math.max(w, b[i].length), h.length));
   const line = (cells: string[]) => cells.map((c, i) => (i >= 6 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line), '',
+    'Gw/s: billions of weights multiplied and accumulated per second (M*K*N per call over its time): median and min of the repeats',
+    native ? 'x native: the median Gw/s over that of the naive C kernel (cc -O3) of the same format, shape and activations in this run; above 1 is faster'
+      : 'x native (against the naive C kernel) needs the native engine: --engine v8,wasm3,native'].join('\n');
 }

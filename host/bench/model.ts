@@ -224,13 +224,26 @@ export function defaultModelConfigs(engines: EngineName[]): ModelBenchConfig[] {
   return out;
 }
 
+// The table, its columns only where a row has a figure in them (x run.c needs --runc, x wasm3 the aot
+// rows), and a legend of what the ratios divide.
 export function formatModelTable(rows: ModelBenchRow[]): string {
-  const head = ['model', 'engine', 'target', 'weights', 'classifier', 'act', 'kv', 'limit', 'steps', 'tok/s', 'min', 'x run.c', 'x wasm3', 'memory'];
-  const body = rows.map((r) => [
-    r.model.split(' ')[0], r.engine, r.target, r.weights, r.classifier, r.act, r.kv, r.memory_limit ? `${r.memory_limit / 1024} KiB` : '-', String(r.steps), r.tok_s.toFixed(1), r.min_tok_s.toFixed(1),
-    r.ratio_vs_runc === null ? '-' : r.ratio_vs_runc.toFixed(2), r.ratio_vs_wasm3 === null ? '-' : r.ratio_vs_wasm3.toFixed(2), r.memory_bytes === null ? '-' : `${(r.memory_bytes / 1024).toFixed(1)} KiB`,
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i >= 9 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+  const cols: Array<[string, (r: ModelBenchRow) => string, boolean]> = [
+    ['model', (r) => r.model.split(' ')[0], false], ['engine', (r) => r.engine, false], ['target', (r) => r.target, false], ['weights', (r) => r.weights, false],
+    ['classifier', (r) => r.classifier, false], ['act', (r) => r.act, false], ['kv', (r) => r.kv, false],
+    ['limit', (r) => (r.memory_limit ? `${r.memory_limit / 1024} KiB` : '-'), false], ['steps', (r) => String(r.steps), false],
+    ['tok/s', (r) => r.tok_s.toFixed(1), true], ['min', (r) => r.min_tok_s.toFixed(1), true],
+    ...(rows.some((r) => r.ratio_vs_runc !== null) ? [['x run.c', (r: ModelBenchRow) => (r.ratio_vs_runc === null ? '-' : r.ratio_vs_runc.toFixed(2)), true] as [string, (r: ModelBenchRow) => string, boolean]] : []),
+    ...(rows.some((r) => r.ratio_vs_wasm3 !== null) ? [['x wasm3', (r: ModelBenchRow) => (r.ratio_vs_wasm3 === null ? '-' : r.ratio_vs_wasm3.toFixed(2)), true] as [string, (r: ModelBenchRow) => string, boolean]] : []),
+    ['memory', (r) => (r.memory_bytes === null ? '-' : `${(r.memory_bytes / 1024).toFixed(1)} KiB`), true],
+  ];
+  const head = cols.map((c) => c[0]);
+  const body = rows.map((r) => cols.map((c) => c[1](r)));
+  const widths = head.map((h, i) => body.reduce((w, b) => Math.max(w, b[i].length), h.length));
+  const line = (cells: string[]) => cells.map((c, i) => (cols[i][2] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  const legend = [
+    'tok/s: decode tokens per second, median of the repeats (min: the slowest); memory: the linear memory the model used',
+    ...(head.includes('x run.c') ? ['x run.c: tok/s over llama2.c run.c\'s (--runc) in the same repeat, median; above 1 is faster'] : []),
+    ...(head.includes('x wasm3') ? ['x wasm3: an aot row\'s tok/s over the wasm3 row of the same configuration'] : []),
+  ];
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line), '', ...legend].join('\n');
 }

@@ -139,7 +139,8 @@ export function boards(): BoardProfile[] {
 }
 
 export function boardByName(name: string): BoardProfile {
-  const b = boards().find((x) => x.name === name);
+  const want = String(name).trim().toLowerCase();
+  const b = boards().find((x) => x.name.toLowerCase() === want);
   if (!b) throw new UserError(`unknown board '${name}': expected one of ${BOARD_NAMES.join(', ')}`, 'see `edge-flash boards`');
   return b;
 }

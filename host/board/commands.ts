@@ -382,9 +382,17 @@ export function chat(client: Client, s: ChatSettings, onText?: (text: string, to
   };
 }
 
-export function formatStats(s: ChatStats): string {
+// The stats line of a reply, its end in words. A chat turn that reaches -n ends with the board's reason
+// 'context' (the conversation's window is -n): said as "cut by -n N" unless the image's context is full.
+export function formatStats(s: ChatStats, limit: { steps?: number; context?: number } = {}): string {
   const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
-  return `[${s.tokens} tokens, ${s.tokPerS === null ? '-' : s.tokPerS.toFixed(1)} tok/s, prefill ${s.promptTokens} tokens in ${s.prefillMs.toFixed(0)} ms, linear memory ${kib(s.linearMemory)}, heap free ${kib(s.heapFree)}${s.reason === 'steps' ? '' : `, ${s.reason}`}]`;
+  const used = s.promptTokens + s.tokens;
+  const byN = !!limit.steps && used >= limit.steps - 1 && !(limit.context && limit.steps >= limit.context);
+  const full = !!limit.context && used >= limit.context - 1;
+  const end = s.reason === 'end' ? ', end of text'
+    : s.reason === 'steps' || s.reason === 'context' ? (byN ? `, cut by -n ${limit.steps}` : full || s.reason === 'context' ? ', context full' : '')
+      : `, ${s.reason}`;
+  return `[${s.tokens} tokens, ${s.tokPerS === null ? '-' : s.tokPerS.toFixed(1)} tok/s, prefill ${s.promptTokens} tokens in ${s.prefillMs.toFixed(0)} ms, linear memory ${kib(s.linearMemory)}, heap free ${kib(s.heapFree)}${end}]`;
 }
 
 export function logLevel(level: number): string {

@@ -1,5 +1,6 @@
 // The transport: bytes to and from a board, nothing more. A serial port (a tty, a USB CDC device or the
 // virtual board's pty, all opened by the `serialport` package) or any duplex stream (tests).
+import { statSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { UserError } from '../errors.ts';
 
@@ -89,6 +90,7 @@ export async function openSerial(path: string, baud: number): Promise<Transport>
   } catch (e) {
     throw new UserError(`cannot load the serialport package: ${(e as Error).message}`, 'run npm ci');
   }
+  notAPort(path);
   const port = new SerialPort({ path, baudRate: baud, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(serialOpenError(path, e)) : resolve())));
   return new SerialTransport(path, port);
@@ -112,12 +114,27 @@ class SerialTransport extends StreamTransport {
   }
 }
 
+// A path that exists but is a plain file, a directory or a FIFO is no port: said before the serial
+// library tries a baud rate on it ("Inappropriate ioctl for device").
+function notAPort(path: string): void {
+  let st: import('node:fs').Stats;
+  try {
+    st = statSync(path);
+  } catch {
+    return; // missing (the open says so) or not a file path at all (COM3)
+  }
+  if (st.isCharacterDevice()) return;
+  const what = st.isFile() ? 'a plain file' : st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'not a device';
+  throw new UserError(`cannot open ${path}: not a serial port (${what})`, 'see `edge-flash ports`; `edge-flash sim` prints a virtual board\'s pty');
+}
+
 // Why a port did not open, in words, with what to do about it.
 export function serialOpenError(path: string, e: Error): UserError {
   const why = /ENOENT|No such file/.test(e.message) ? 'no such port'
+    : /ENOTTY|Inappropriate ioctl/.test(e.message) ? 'not a serial port (a device that takes no baud rate, such as /dev/null)'
     : /EACCES|Permission denied/.test(e.message) ? 'permission denied'
       : /EBUSY|Resource busy|lock/i.test(e.message) ? 'the port is busy (another program has it open?)' : e.message;
   const hint = /permission/.test(why) ? 'on Linux add yourself to the dialout group: sudo usermod -aG dialout $USER, then log in again'
-    : why === 'no such port' ? 'see `edge-flash ports`' : undefined;
+    : why === 'no such port' || why.startsWith('not a serial port') ? 'see `edge-flash ports`' : undefined;
   return new UserError(`cannot open ${path}: ${why}`, hint);
 }

@@ -40,7 +40,7 @@ export function registerBench(program: Command): void {
     .option('--repeat <n>', 'timed repeats per kernel (min/median reported)', intFlag('--repeat', { min: 1, max: 10000 }), 5)
     .option('--quick', 'ternary formats (tq2, tq1, tb1, tt4) at 256x256 and 2048x2048 only: well under a minute')
     .option('--json', 'print an array of result objects instead of the table')
-    .option('--model <list>', 'decode tok/s of whole models instead of kernels: 260k, 15m (the issue\'s shapes, random weights) or llama2.c .bin files')
+    .option('--model <list>', 'decode tok/s of whole models instead of kernels: 260k, 15m (random weights in the shapes of llama2.c\'s stories260K and of stories15M with a 4096-token vocabulary) or llama2.c .bin files')
     .option('--runc <binary>', 'with --model: llama2.c run.c built with cc -O3 -march=native, timed on the same model in the same run')
     .option('--peers', 'with --model: against run.c built here from --runc-src: native (fastest of three builds), wasm32-wasi under the same wasm3, and under V8')
     .option('--runc-src <file>', 'with --peers: llama2.c\'s run.c (built and cached under build/peers/)')

@@ -95,7 +95,7 @@ Examples:
         log(`demo: > ${o.i}`);
         const reply = await chat(client, { ...base, prompt: o.i, newConversation: true }, o.json ? undefined : (t) => process.stdout.write(t)).done;
         if (!o.json) process.stdout.write('\n');
-        log(formatStats(reply.stats));
+        log(formatStats(reply.stats, { steps: base.steps, context: reply.context }));
         const board2 = await info(client);
 
         // the planner's estimate for real boards: a wasm3 decode step measured here, scaled by each board's figures
@@ -123,8 +123,8 @@ Examples:
           }) + '\n');
         }
         if (o.interactive !== false && process.stdin.isTTY && !o.json) {
-          log('demo: your turn (chat turns, Ctrl-C cancels a reply, Ctrl-D quits)');
-          await interactiveChat(client, { ...base, mode: 'chat', steps: 0, seed: 0 });
+          log('demo: your turn (chat turns)');
+          await interactiveChat(client, { ...base, mode: 'chat', steps: 0, seed: 0 }, { port: vb.path, image: { path: `the demo image (${DEMO_MODEL})`, image: packed.image, sha256: flashed.sha256 } });
         }
       } catch (e) {
         if (vb && !(e instanceof UserError)) log(`demo: the virtual board's log:\n${boardLog.join('\n')}`);

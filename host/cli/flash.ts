@@ -8,7 +8,7 @@ import { connectBoard, parseBaud } from '../board/connect.ts';
 import { log, progress } from '../log.ts';
 import { UserError } from '../errors.ts';
 import { flashRom } from './flash-rom.ts';
-import { readImageFile } from './inspect.ts';
+import { readImageFile, refuseModelFile } from './inspect.ts';
 
 export function registerFlash(program: Command): void {
   program
@@ -41,9 +41,10 @@ export function registerFlash(program: Command): void {
       if (!positional) throw new UserError('flash: missing <image>', 'edge-flash flash IMAGE --port P; or --rom for a bare ESP32');
       const path = positional;
       const bytes = readImageFile(path);
+      refuseModelFile(path, bytes);
       const client = await connectBoard(o.port, baud, !!o.trace);
       try {
-        const r = await flashWithProgress(client, bytes, { port: o.port, baud, trace: !!o.trace, reset: o.reset !== false });
+        const r = await flashWithProgress(client, bytes, { port: o.port, baud, trace: !!o.trace, reset: o.reset !== false, interruptLine: true });
         process.stdout.write(flashSummary(path, bytes, r, baud) + '\n');
       } finally {
         await client.close();
@@ -52,8 +53,16 @@ export function registerFlash(program: Command): void {
 }
 
 // flash() with the progress bar (bytes, rate, ETA) on stderr: the verb's and the demo's.
-export async function flashWithProgress(client: Client, bytes: Uint8Array, o: { port: string; baud: number; trace: boolean; reset: boolean }): Promise<FlashResult> {
+// With interruptLine (the flash verb), Ctrl-C during the upload ends it with one line: where it stopped,
+// and that the same command resumes there (exit 130, as a shell reports SIGINT).
+export async function flashWithProgress(client: Client, bytes: Uint8Array, o: { port: string; baud: number; trace: boolean; reset: boolean; interruptLine?: boolean }): Promise<FlashResult> {
   let bar: ReturnType<typeof progress> | undefined, last = 0, first = -1;
+  const onSigint = () => {
+    bar?.done();
+    log(`flash: interrupted at ${last} of ${bytes.byteLength} bytes; the same flash command resumes from there`);
+    process.exit(130);
+  };
+  if (o.interruptLine) process.once('SIGINT', onSigint);
   try {
     const r = await flash(client, bytes, {
       reset: o.reset, log,
@@ -73,6 +82,7 @@ export async function flashWithProgress(client: Client, bytes: Uint8Array, o: { 
     });
     return r;
   } finally {
+    process.off('SIGINT', onSigint);
     bar?.done();
   }
 }
@@ -80,6 +90,13 @@ export async function flashWithProgress(client: Client, bytes: Uint8Array, o: { 
 export function flashSummary(path: string, bytes: Uint8Array, r: FlashResult, baud: number): string {
   const s = r.upload.ms / 1000, rate = (bytes.byteLength - r.upload.resumedAt) / Math.max(s, 1e-3);
   return `${path}: ${bytes.byteLength} bytes to ${r.board.board} slot ${r.slot}${r.upload.resumedAt ? ` (resumed at ${r.upload.resumedAt})` : ''} in ${s.toFixed(1)} s ` +
-    `(${(rate / 1024).toFixed(1)} KiB/s, ${((100 * rate * 10) / baud).toFixed(0)} % of ${baud} baud), verified SHA-256 ${r.sha256.slice(0, 16)}` +
+    `(${(rate / 1024).toFixed(1)} KiB/s, ${lineShare(rate, baud)}), verified SHA-256 ${r.sha256.slice(0, 16)}` +
     `${r.booted ? ', booted' : ', committed (boots at the next reset)'}`;
+}
+
+// The upload's rate against the line's (10 bits a byte): above the line's rate the link is not paced at
+// that baud (a virtual board without --baud, a USB-CDC port), and a percentage would mean nothing.
+export function lineShare(bytesPerS: number, baud: number): string {
+  const pct = (100 * bytesPerS * 10) / baud;
+  return pct <= 110 ? `${pct.toFixed(0)} % of ${baud} baud` : `faster than ${baud} baud: the link is not paced at its baud rate`;
 }

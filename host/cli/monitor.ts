@@ -1,10 +1,31 @@
-// `edge-flash monitor --port P [--frames]`: a raw serial monitor (the board's text on stdout, stdin's
-// lines to the board); with --frames, frames are decoded into one line each.
+// `edge-flash monitor --port P [--frames]`: a raw serial monitor (the board's text on stdout, what is
+// typed to the board); with --frames, frames are decoded into one line each. On a terminal, stdin is
+// raw, as picocom and miniterm run it: each key goes to the board as typed (Enter as CR, Ctrl-C as
+// 0x03) and only the board echoes it, so a line shows once. Ctrl-] quits, and so does Ctrl-D at the
+// start of a line; from a pipe, the end of input quits too.
 import type { Command } from 'commander';
 import { parseBaud } from '../board/connect.ts';
 import { errorName } from '../board/frames.ts';
 import { Decoder } from '../board/framing.ts';
 import { openSerial } from '../board/transport.ts';
+import { log } from '../log.ts';
+
+export const QUIT_KEY = 0x1d;  // Ctrl-]
+export const EOF_KEY = 0x04;   // Ctrl-D
+
+// What typed bytes do: the bytes to send, and whether a quit key came (and where the sending stops).
+export class KeyFilter {
+  private lineEmpty = true;
+  feed(bytes: Uint8Array): { send: Uint8Array; quit: boolean } {
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i];
+      if (b === QUIT_KEY || (b === EOF_KEY && this.lineEmpty)) return { send: bytes.subarray(0, i), quit: true };
+      if (b === 13 || b === 10 || b === 3) this.lineEmpty = true;
+      else if (b >= 0x20 && b !== 0x7f) this.lineEmpty = false;
+    }
+    return { send: bytes, quit: false };
+  }
+}
 
 export function registerMonitor(program: Command): void {
   program
@@ -13,10 +34,23 @@ export function registerMonitor(program: Command): void {
     .requiredOption('--port <path>', 'serial port, or the virtual board\'s pty')
     .option('--baud <rate>', 'baud rate', '115200')
     .option('--frames', 'decode frames (one line each) instead of printing raw bytes')
+    .addHelpText('after', '\nKeys go to the board as typed (Enter, Backspace, Ctrl-C too); Ctrl-] quits, as does Ctrl-D at the start of a line.')
     .action(async (o) => {
-      const t = await openSerial(o.port, parseBaud(o.baud));
+      const baud = parseBaud(o.baud);
+      const t = await openSerial(o.port, baud);
+      const stdin = process.stdin;
+      const tty = !!stdin.isTTY;
+      // raw before the first word, so that no key typed after it is echoed by the terminal too
+      if (tty) stdin.setRawMode(true);
+      log(`monitor: ${o.port} at ${baud} baud; Ctrl-] quits (or Ctrl-D at the start of a line)${tty ? '' : ', as does the end of input'}`);
       const dec = new Decoder('to_host', 65535);
+      const keys = new KeyFilter();
+      let why = '';
       await new Promise<void>((resolve) => {
+        const done = (w: string) => {
+          why ||= w;
+          resolve();
+        };
         t.onData((b) => {
           if (!o.frames) return void process.stdout.write(b);
           for (const e of dec.push(b)) {
@@ -25,11 +59,19 @@ export function registerMonitor(program: Command): void {
             else process.stdout.write(`\n[${e.type.name} seq ${e.seq} ${JSON.stringify(e.fields, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString(/TOKEN|LOG|ERROR/.test(e.type.name) ? 'utf8' : 'hex') : v))}]\n`);
           }
         });
-        t.onClose(() => resolve());
-        process.stdin.on('data', (d) => void t.write(new Uint8Array(d)).catch(() => {}));
-        process.stdin.on('end', () => resolve());
-        process.on('SIGINT', () => resolve());
+        t.onClose((w) => done(`the port closed (${w})`));
+        stdin.on('data', (d: Buffer) => {
+          const { send, quit } = keys.feed(new Uint8Array(d));
+          if (send.length) void t.write(send).catch(() => {});
+          if (quit) done('quit');
+        });
+        stdin.on('end', () => done('end of input'));
+        process.once('SIGINT', () => done('interrupted'));
       });
+      if (tty) stdin.setRawMode(false);
+      stdin.pause();
+      stdin.destroy();
       await t.close();
+      log(`\nmonitor: ${why}: closed ${o.port}`);
     });
 }

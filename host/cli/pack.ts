@@ -1,7 +1,7 @@
 // `edge-flash pack`: a model into a flash image for a board. Refuses an image that will not fit
 // (the planner's table on stderr, one error line) unless --force; writes through a temporary file.
 import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { choiceFlag, intFlag, topkFlag } from './flags.ts';
 import { UserError } from '../errors.ts';
@@ -13,6 +13,7 @@ import { loadPrivateKey, keyId, rawPublicKey } from '../image/sign.ts';
 import { loadSource, writeAtomic } from '../image/source.ts';
 import { log, progress } from '../log.ts';
 import { packageVersion } from '../version.ts';
+import { fileSha256 } from './inspect.ts';
 
 // The creation time: now, SOURCE_DATE_EPOCH when set (reproducible builds), none with --no-timestamp.
 export function creationTime(timestamp: boolean, env = process.env): Date | null {
@@ -96,14 +97,14 @@ Examples:
       if (worst && worst[1] > 0) log(`pack: largest quantization error ${worst[1].toPrecision(3)} (max |w - w'| / max |w|) in ${worst[0]}`);
       if (!plan.fits) log(`pack: warning: written with --force although it does not fit ${ch.board.name}: ${plan.problems.join('; ')}`);
       const summary = {
-        image: o.output, board: ch.board.name, bytes: bytes.byteLength, sha256: image.digest,
+        image: resolve(o.output), board: ch.board.name, bytes: bytes.byteLength, sha256: image.digest, file_sha256: fileSha256(bytes),
         signed: signingKey ? keyId(rawPublicKey(signingKey)) : null, fits: plan.fits,
         linear_bytes: plan.linear, linear_limit: plan.limits.linear, streamed_bytes_per_token: plan.streamedBytesPerToken,
         ctx: image.config.ctx, kv: image.config.kv, tensors: image.tensors.length,
       };
       process.stdout.write(o.json ? JSON.stringify(summary) + '\n' :
-        `wrote ${basename(o.output)}: ${fmtBytes(bytes.byteLength)} for ${ch.board.name}, ${image.tensors.length} tensors, ctx ${image.config.ctx}, KV ${image.config.kv}, ` +
+        `wrote ${resolve(o.output)}: ${fmtBytes(bytes.byteLength)} for ${ch.board.name}, ${image.tensors.length} tensors, ctx ${image.config.ctx}, KV ${image.config.kv}, ` +
         `linear memory ${fmtBytes(plan.linear)} of ${fmtBytes(plan.limits.linear)}, ${fmtBytes(plan.streamedBytesPerToken)} streamed a token, ` +
-        `sha256 ${image.digest.slice(0, 16)}${signingKey ? `, signed by ${keyId(rawPublicKey(signingKey))}` : ''}; verified\n`);
+        `digest ${image.digest.slice(0, 16)} (file SHA-256 ${fileSha256(bytes).slice(0, 16)}, the one flash verifies)${signingKey ? `, signed by ${keyId(rawPublicKey(signingKey))}` : ''}; verified\n`);
     });
 }

@@ -56,7 +56,9 @@ running flash again on the same path resumes the upload. Examples:
       process.on('SIGTERM', stop);
       const code = await vb.exited;
       const s = vb.events.find((e) => e.event === 'stopped');
+      // the line's counts, as the manual describes them: with faults, what they did to the bytes
       if (s && faults) log(`sim: line: ${s.rx_bytes} bytes in (${s.rx_dropped} dropped, ${s.rx_flipped} flipped), ${s.tx_bytes} out (${s.tx_dropped} dropped, ${s.tx_flipped} flipped)`);
+      else if (s) log(`sim: line: ${s.rx_bytes} bytes in, ${s.tx_bytes} out; stopped`);
       if (!stopping && code !== 0) throw new UserError(`the virtual board exited with status ${code}`);
     });
 }

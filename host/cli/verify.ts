@@ -7,7 +7,7 @@ import { imageToModel } from '../image/model.ts';
 import { readImage } from '../image/read.ts';
 import { loadPublicKey } from '../image/sign.ts';
 import { planImageOn, shortfall } from './fit.ts';
-import { readImageFile } from './inspect.ts';
+import { fileSha256, readImageFile, refuseModelFile } from './inspect.ts';
 
 export function registerVerify(program: Command): void {
   program
@@ -20,6 +20,7 @@ export function registerVerify(program: Command): void {
       const board = o.board ? boardByName(o.board) : undefined;
       const publicKey = o.key ? loadPublicKey(o.key) : undefined;
       const bytes = readImageFile(path);
+      refuseModelFile(path, bytes);
       try {
         const img = readImage(bytes, { board, publicKey });
         checkAppModule(img.app);
@@ -30,7 +31,7 @@ export function registerVerify(program: Command): void {
           else if (!plan.fits) throw new UserError(`does not fit ${board.name}: ${shortfall(plan)}`, `see \`edge-flash plan ${path} --board ${board.name}\``);
         }
         const sig = img.signature ? `, signature by ${img.signature.keyId}${img.signature.trusted ? ' (the key given)' : ' (key not checked: pass --key)'}` : ', unsigned';
-        process.stdout.write(`${path}: ok: ${img.sections.length} section CRCs, SHA-256 ${img.digest.slice(0, 16)}${sig}, for ${img.board?.name ?? `board id ${img.boardId}`}${board ? `, runs on ${board.name}${unchecked}` : ''}\n`);
+        process.stdout.write(`${path}: ok: ${img.sections.length} section CRCs, digest ${img.digest.slice(0, 16)}, file SHA-256 ${fileSha256(bytes).slice(0, 16)}${sig}, for ${img.board?.name ?? `board id ${img.boardId}`}${board ? `, runs on ${board.name}${unchecked}` : ''}\n`);
       } catch (e) {
         if (e instanceof UserError) throw new UserError(`${path}: ${e.message}`, e.hint);
         throw e;

@@ -41,6 +41,11 @@ const GGML_TYPES: Record<number, [string, number, number]> = {
   29: ['IQ1_M', 256, 56], 30: ['BF16', 1, 2], 34: ['TQ1_0', 256, 54], 35: ['TQ2_0', 256, 66], 39: ['MXFP4', 32, 17],
 };
 const SUPPORTED = Object.values(BLOCKS).map((b) => b[2]).join(', ');
+// A tensor type's name as ggml writes it ('Q4_0'), or an extension type's ('edge-flash i4g32').
+export function ggmlTypeName(type: number): string {
+  const ext = extBlock(type);
+  return GGML_TYPES[type]?.[0] ?? (ext ? `edge-flash ${formatById(type - EF_TYPE_BASE)!.name}` : `type ${type}`);
+}
 
 // Arrays read in full (bounded by the vocabulary limit); any other long array is skipped unread.
 const USED_ARRAYS = new Set(['tokenizer.ggml.tokens', 'tokenizer.ggml.scores']);

@@ -87,10 +87,20 @@ function readModelBytes(file: string): Uint8Array {
       for (const e of entries.values()) end = Math.max(end, e.end);
       return f.head(end);
     }
+    notText(file, start);
     return llama2cBytes(f);
   } finally {
     f.close();
   }
+}
+
+// A file that starts with 16 bytes of text is no model (a legacy llama2.c header's seven small
+// integers hold zero bytes): said so, rather than what its text reads as a header ("dim 1684348963").
+function notText(file: string, head: Uint8Array): void {
+  const text = (b: number) => b === 9 || b === 10 || b === 13 || (b >= 0x20 && b < 0x7f) || b >= 0x80;
+  if (head.length < 16 || !head.subarray(0, 16).every(text)) return;
+  const shown = new TextDecoder().decode(head.subarray(0, 16)).replace(/[\r\n\t]/g, ' ').replace(/[^\x20-\x7e]/g, '.');
+  throw new UserError(`${file}: not a model file: it starts with text ('${shown}'), expected a GGUF, a llama2.c checkpoint, safetensors or an edge-flash image`);
 }
 
 // A llama2.c checkpoint's header is checked (with the file's size) before the file is read.
@@ -119,6 +129,7 @@ export function parseModel(path: string, bytes: Uint8Array, configJson?: string,
     if (configJson === undefined) throw new UserError(`${path}: a safetensors file needs the Hugging Face config.json beside it`);
     return readSafetensorsModel(path, bytes, configJson);
   }
+  notText(path, bytes);
   return readLlama2c(path, bytes);
 }
 

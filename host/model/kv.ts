@@ -6,6 +6,7 @@
 //   q = clamp(nearest_even(f32(v / scale)), -qmax, qmax); v' = f32(scale * q).
 // Codes are stored biased (u = q + 2^(bits-1)): int8 one byte each; int4 two per byte (low nibble
 // first); int3 eight per 3 bytes (a little-endian 24-bit word, value i in bits 3i..3i+2).
+import { maxOf } from '../arrays.ts';
 
 export type KvFormatName = 'f32' | 'int8' | 'int4' | 'int3';
 
@@ -114,7 +115,7 @@ export function int4Attention(q: Float32Array, k: Array<{ codes: Int8Array; scal
   const qc = Array.from(q, (x) => Math.max(-127, Math.min(127, roundHalfEven(f(x * iscale)))));
   const sq = f(amax / 127);
   const kb = k.map((kt) => bf16Bits(kt.scale)), vb = v.map((vt) => bf16Bits(vt.scale));
-  const ek = Math.max(...kb.map((b) => b >> 7)), ev = Math.max(...vb.map((b) => b >> 7));
+  const ek = maxOf(kb.map((b) => b >> 7)), ev = maxOf(vb.map((b) => b >> 7));
   const b = Math.min(((sq * Math.LOG2E) * 1024) / Math.sqrt(hs), 1073741824 / ((127 * 8 * 255 * hs) * pow2(ek - 134)));
   const s = b === 0 ? 26 : Math.min(20 - floorLog2(b), 26);
   const a = b === 0 ? 0 : Math.floor(b * pow2(s) + 0.5);
@@ -124,7 +125,7 @@ export function int4Attention(q: Float32Array, k: Array<{ codes: Int8Array; scal
     const p = idot * ((kb[t] & 127) | 128) * a; // |p| < 2^53: exact
     return p === 0 ? 0 : Math.floor(p / pow2(134 + s - (kb[t] >> 7)));
   });
-  const mx = Math.max(...z);
+  const mx = maxOf(z);
   let esum = 0;
   const acc = new Float64Array(hs);
   z.forEach((zt, t) => {

@@ -9,6 +9,7 @@ import { headDim, kvDim } from './config.ts';
 import { int4Attention, kvQuantize, kvRoundTrip, type KvFormat, KV_FORMATS } from './kv.ts';
 import { MATRIX_NAMES, matrixShape, type Matrix, type Model } from './model.ts';
 import { dequantize } from './quantize.ts';
+import { maxOf } from '../arrays.ts';
 
 export interface ReferenceOptions {
   act?: (t: Matrix) => ActFormatName; // activation format before each matmul (default: f32)
@@ -142,7 +143,7 @@ export class ReferenceModel {
           for (let i = 0; i < hs; i++) s += q[h * hs + i] * this.keys[l][t][g * hs + i];
           scores[t] = s / Math.sqrt(hs);
         }
-        const mx = Math.max(...scores);
+        const mx = maxOf(scores);
         let sum = 0;
         for (let t = 0; t <= pos; t++) sum += scores[t] = Math.exp(scores[t] - mx);
         for (let t = 0; t <= pos; t++) {

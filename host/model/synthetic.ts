@@ -5,6 +5,7 @@ import { f32Matrix } from '../formats/llama2c.ts';
 import type { ModelConfig } from './config.ts';
 import { MATRIX_NAMES, matrixShape, type Model } from './model.ts';
 import type { Tokenizer } from './tokenizer.ts';
+import { maxOf } from '../arrays.ts';
 
 // xorshift32 with Box-Muller normals: small, seeded, identical everywhere.
 export function normals(seed: number): (n: number, scale: number) => Float32Array {
@@ -98,5 +99,5 @@ export function trainTokenizer(vocab: number, text = SAMPLE_TEXT): Tokenizer {
   }
   while (pieces.length < vocab) { pieces.push(`<extra${pieces.length}>`); scores.push(-1e9); }
   const bytes = pieces.map((p) => enc.encode(p));
-  return { pieces: bytes, scores: Float32Array.from(scores), maxTokenLength: Math.max(...bytes.map((b) => b.length)), bos: 1, eos: 2 };
+  return { pieces: bytes, scores: Float32Array.from(scores), maxTokenLength: maxOf(bytes.map((b) => b.length)), bos: 1, eos: 2 };
 }

@@ -7,6 +7,8 @@
 // vocabularies); then repeatedly merge the adjacent pair whose concatenation is in the vocabulary
 // with the highest score (the first such pair on ties), until none is left; optional EOS.
 // decode: strip one leading space after BOS; "<0xXX>" becomes the raw byte.
+import { maxOf } from '../arrays.ts';
+
 
 export interface Tokenizer {
   pieces: Uint8Array[];  // token id -> bytes
@@ -168,7 +170,7 @@ export function tokenizerImage(t: Tokenizer): Uint8Array {
   const words = 8 + vocab + (vocab + 1) + vocab + 256;
   const out = new Uint8Array(words * 4 + total);
   const dv = new DataView(out.buffer);
-  const maxLen = Math.max(1, ...keys.map((k) => k.length));
+  const maxLen = maxOf(keys.map((k) => k.length), 1);
   [TOKENIZER_MAGIC, 1, vocab, maxLen, t.bos, t.eos, ref.lookup(Uint8Array.of(0x20)), 0].forEach((v, i) => dv.setInt32(4 * i, v, true));
   let at = 32;
   for (let i = 0; i < vocab; i++, at += 4) dv.setFloat32(at, t.scores[i], true);

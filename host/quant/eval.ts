@@ -10,6 +10,11 @@ import { UserError } from '../errors.ts';
 import type { Progress } from '../log.ts';
 import type { ModelRuntime } from '../model/runtime.ts';
 import { TokenizerRef, type Tokenizer } from '../model/tokenizer.ts';
+import { pushAll } from '../arrays.ts';
+import { f32Matrix } from '../formats/llama2c.ts';
+import { GGUF_MATRIX_NAMES } from '../formats/gguf.ts';
+import { MATRIX_NAMES, matrixShape, type Matrix, type Model } from '../model/model.ts';
+import { ReferenceModel } from '../model/reference.ts';
 
 export interface EvalWindows {
   ctx: number;
@@ -21,7 +26,7 @@ export function tokenizeText(text: string, tokenizer: Tokenizer): number[] {
   const out: number[] = [];
   for (const line of text.split('\n')) {
     if (line.trim().length === 0) continue;
-    out.push(...tok.encode(line, true, false));
+    pushAll(out, tok.encode(line, true, false));
   }
   return out;
 }
@@ -141,4 +146,46 @@ export function evaluate(tokens: number[], bos: number, w: EvalWindows, model: L
     };
   }
   return out;
+}
+
+// ---- quantize's check: does the quantized model still predict what the float one does? ----------
+
+// The quantized model as a float model: every matrix quantize produced (values, by GGUF tensor name)
+// in place of the float one.
+export function withValues(model: Model, values: Map<string, Float64Array>): Model {
+  const c = model.config;
+  const swap = (name: string, t: Matrix, rows: number, cols: number): Matrix => {
+    const v = values.get(name);
+    return v ? f32Matrix(Float32Array.from(v), rows, cols) : t;
+  };
+  return {
+    ...model,
+    embedding: swap('token_embd.weight', model.embedding, c.vocabSize, c.dim),
+    classifier: model.classifier && swap('output.weight', model.classifier, c.vocabSize, c.dim),
+    layers: model.layers.map((l, i) => {
+      const out = { ...l };
+      for (const n of MATRIX_NAMES) out[n] = swap(`blk.${i}.${GGUF_MATRIX_NAMES[n]}.weight`, l[n], ...matrixShape(c, n));
+      return out;
+    }),
+  };
+}
+
+// Top-1 agreement over `positions` of the float model's own text (sampled at temperature 1 from BOS
+// with a fixed seed, so that no text file is needed): the share of positions where both models' most
+// likely next token is the same. The host reference forward (f64), so any model size runs.
+export function selfAgreement(float: Model, quant: Model, positions = 64, seed = 1): { top1: number; positions: number } {
+  const a = new ReferenceModel(float), b = new ReferenceModel(quant);
+  const n = Math.min(positions, float.config.seqLen);
+  let s = seed >>> 0 || 1;
+  const rand = () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
+  let token = float.tokenizer?.bos ?? 1, agree = 0;
+  for (let pos = 0; pos < n; pos++) {
+    const la = a.forward(token, pos), lb = b.forward(token, pos);
+    if (argmax(la) === argmax(lb)) agree++;
+    const p = Float64Array.from(logSoftmax(la), Math.exp);
+    let r = rand(), next = p.length - 1;
+    for (let i = 0; i < p.length; i++) if ((r -= p[i]) <= 0) { next = i; break; }
+    token = next;
+  }
+  return { top1: agree / n, positions: n };
 }

@@ -4,7 +4,8 @@
 // blocks before it) -> GGUF (standard ggml types where the result is one, else extension types).
 import cliProgress from 'cli-progress';
 import { UserError } from '../errors.ts';
-import { EF_TYPE_BASE, GGML, GGUF_MATRIX_NAMES, writeGgufTensors, type GgufTensor } from '../formats/gguf.ts';
+import { f16ToF32, f32ToF16 } from '../formats/bytes.ts';
+import { EF_TYPE_BASE, GGML, GGUF_MATRIX_NAMES, quantizeGgml, writeGgufTensors, type GgufTensor } from '../formats/gguf.ts';
 import { MATRIX_NAMES, matrixShape, type Model } from '../model/model.ts';
 import { dequantize } from '../model/quantize.ts';
 import { bitmodScheme } from './bitmod.ts';
@@ -29,7 +30,10 @@ export interface QuantizeOptions {
 
 export interface GroupSummary { group: string; format: string; tensors: number; params: number; bits_per_weight: number; rel_error: number }
 export interface BlockLoss { block: number; init_loss: number; loss: number; kept_init: boolean }
-export interface QuantizeSummary { method: string; format: string; calibration: string | null; groups: GroupSummary[]; bytes: number; seconds: number; blocks?: BlockLoss[] }
+// A tensor that the ggml format cannot hold (its rows are not a multiple of the block), stored as F16
+// instead, as llama.cpp's quantize falls back: named in the summary and, by the CLI, in a warning.
+export interface Fallback { tensor: string; cols: number; format: string; block: number; type: 'F16' }
+export interface QuantizeSummary { method: string; format: string; calibration: string | null; groups: GroupSummary[]; bytes: number; seconds: number; blocks?: BlockLoss[]; fallbacks: Fallback[] }
 
 // The target of a method, as a factory (ternary scales are per tensor, so a scheme is made per matrix).
 type SchemeFor = (w: Float32Array, k: number) => Scheme;
@@ -74,6 +78,17 @@ export function targetScheme(o: QuantizeOptions): { name: string; make: SchemeFo
   return { name: s.name + (o.sym ? ' sym' : ''), group, make: () => s };
 }
 
+// What --group would divide every quantized row (of widths `cols`), for the error that says it does not.
+function groupHint(o: QuantizeOptions, cols: number[]): string {
+  const narrowest = cols.reduce((a, b) => Math.min(a, b), Infinity);
+  const fits = [128, 64, 32].filter((g) => g <= narrowest);
+  if (o.format) {
+    const m = /^(i|bmd)(\d)g\d+$/.exec(o.format.toLowerCase());
+    if (m && fits.length) return `the narrowest row is ${narrowest} weights: --format ${m[1]}${m[2]}g${fits[0]} fits`;
+  }
+  return fits.length ? `the narrowest row is ${narrowest} weights: --group ${fits[0]}${fits.length > 1 ? ` (or ${fits.slice(1).join(', ')})` : ''} fits` : `the narrowest row is ${narrowest} weights, under the smallest group (32): keep that tensor in f32 with --keep`;
+}
+
 const isGgmlStandard = (s: Scheme) => ['q4_0', 'q8_0', 'tq2_0', 'tq1_0'].includes(s.name);
 
 interface Job { key: string; group: string; gguf: string; rows: number; cols: number; w: Float32Array }
@@ -104,11 +119,16 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
     jobs.push({ key: `layers.${i}.${n}`, group: n, gguf: `blk.${i}.${GGUF_MATRIX_NAMES[n]}.weight`, rows, cols, w: f32(n, l[n], rows, cols) });
   }));
   if (model.classifier) jobs.push({ key: 'classifier', group: 'classifier', gguf: 'output.weight', rows: c.vocabSize, cols: c.dim, w: f32('classifier', model.classifier, c.vocabSize, c.dim) });
+  const fallbacks: Fallback[] = [];
+  const fallback = new Set<string>();
   for (const j of jobs) {
     if (kept(j.key)) continue;
     const s = tgt.make(j.w, j.cols);
-    if (isGgmlStandard(s) ? j.cols % tgt.group !== 0 : tgt.group > j.cols && s.group !== j.cols) {
-      throw new UserError(`${tgt.name}: groups of ${tgt.group} do not divide the rows of ${j.key} (${j.cols} weights)`);
+    if (isGgmlStandard(s) && j.cols % tgt.group !== 0) {
+      fallback.add(j.key);
+      fallbacks.push({ tensor: j.gguf, cols: j.cols, format: tgt.name, block: tgt.group, type: 'F16' });
+    } else if (!isGgmlStandard(s) && tgt.group > j.cols && s.group !== j.cols) {
+      throw new UserError(`${tgt.name}: groups of ${tgt.group} do not divide the rows of ${j.key} (${j.cols} weights)`, groupHint(o, jobs.filter((x) => !kept(x.key)).map((x) => x.cols)));
     }
   }
   const padded = (j: Job, g: number) => {
@@ -120,6 +140,7 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
   };
   const results = new Map<string, { s: Scheme; r: QuantResult }>();
   const quantOne = (j: Job, H?: Float64Array) => {
+    if (fallback.has(j.key)) return Float64Array.from(j.w, (x) => f16ToF32(f32ToF16(x)));
     const s0 = tgt.make(j.w, j.cols);
     const block = s0.group === j.cols ? (tgt.group) : s0.group; // per-tensor schemes pad to the format's block
     const { w, k } = padded(j, block);
@@ -213,6 +234,14 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
   const values = new Map<string, Float64Array>();
   const mat = (j: Job) => {
     const res = results.get(j.key);
+    if (fallback.has(j.key)) {
+      const bytes = quantizeGgml(GGML.F16, j.w);
+      tensors.push({ name: j.gguf, ne: [j.cols, j.rows], type: GGML.F16, bytes });
+      let se = 0, ss = 0;
+      for (let i = 0; i < j.w.length; i++) { se += (f16ToF32(f32ToF16(j.w[i])) - j.w[i]) ** 2; ss += j.w[i] ** 2; }
+      addGroup(j.group, 'f16', j.w.length, bytes.length, se, ss);
+      return;
+    }
     if (!res) {
       tensors.push({ name: j.gguf, ne: [j.cols, j.rows], type: GGML.F32, bytes: new Uint8Array(Float32Array.from(j.w).buffer) });
       addGroup(j.group, 'f32', j.w.length, j.w.length * 4, 0, 1);
@@ -243,6 +272,7 @@ export function quantizeModel(model: Model, o: QuantizeOptions, onBlock?: (done:
     groups: [...groups].map(([g, e]) => ({ group: g, format: e.format, tensors: e.tensors, params: e.params, bits_per_weight: (e.bytes * 8) / e.params, rel_error: Math.sqrt(e.se / e.ss) })),
     bytes: bytes.length, seconds: (performance.now() - t0) / 1000,
     ...(o.method === 'tesseraq' ? { blocks } : {}),
+    fallbacks,
   };
   return { bytes, summary, values };
 }

@@ -17,6 +17,7 @@ import type { DenseBlock } from './calib.ts';
 import { BlockPool } from './block-pool.ts';
 import { matmulABt, transpose } from './dense.ts';
 import type { GroupParams, QuantResult, Scheme } from './scheme.ts';
+import { maxOf } from '../arrays.ts';
 
 const NAMES = ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] as const;
 export type WName = (typeof NAMES)[number];
@@ -92,7 +93,7 @@ const backX = (dy: Float64Array, w: Float64Array, N: number, rows: number, cols:
 export function blockLossGrad(ctx: BlockCtx, B: DenseBlock, xs: Float64Array[], ys: Float64Array[], grads?: Record<WName, Float64Array>, count0?: number): number {
   const { c, eps, theta } = ctx;
   const D = c.dim, H = c.hiddenDim, kvd = kvDim(c), hs = headDim(c), kvMul = c.nHeads / c.nKvHeads, nh = c.nHeads;
-  const Ts = xs.map((x) => x.length / D), N = Ts.reduce((a, t) => a + t, 0), Tmax = Math.max(...Ts);
+  const Ts = xs.map((x) => x.length / D), N = Ts.reduce((a, t) => a + t, 0), Tmax = maxOf(Ts);
   const count = count0 ?? N * D, scale = Math.sqrt(hs), nd = N * D;
   const key = `${Tmax} ${hs} ${theta}`;
   let tab = ropeCache.get(key);
