@@ -243,6 +243,7 @@ int uart_write_bytes(uart_port_t u, const void *src, size_t n) { if (!uart_on ||
 
 esp_err_t usb_serial_jtag_driver_install(usb_serial_jtag_driver_config_t *c) {
   if (!c || c->rx_buffer_size == 0 || c->tx_buffer_size == 0) return ESP_ERR_INVALID_ARG;
+  if (c->intr_priority != 0) return ESP_ERR_INVALID_ARG;   /* ESP-IDF master's driver refuses a non-zero priority */
   usj_on = 1; console = "usb-serial-jtag";
   return ESP_OK;
 }
