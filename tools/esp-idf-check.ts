@@ -128,8 +128,9 @@ export const ONE_PER_CHIP: Variant[] = [
 ];
 
 // The matrix: every variant on the newest tree, one project per chip on the others (all: every variant everywhere).
+export const newestTree = (trees: IdfTree[]) => [...trees].sort((a, b) => byVersion(a.version, b.version)).at(-1)!;
 export function matrix(trees: IdfTree[], all = false): Array<{ tree: IdfTree; variant: Variant }> {
-  const newest = [...trees].sort((a, b) => byVersion(a.version, b.version)).at(-1);
+  const newest = newestTree(trees);
   return trees.flatMap((tree) => (all || tree === newest ? allVariants() : ONE_PER_CHIP).map((variant) => ({ tree, variant })));
 }
 
@@ -146,13 +147,14 @@ export interface CheckResult {
   seconds: number;
 }
 
-// At most n jobs (configures and compiles) at a time
+// At most n jobs (configures and compiles) at a time; `first` jobs (a configured project's compiles) go
+// ahead of those waiting, so that results come in as the matrix runs.
 export class Slots {
   private waiting: Array<() => void> = [];
   private busy = 0;
   constructor(private readonly n: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.busy >= this.n) await new Promise<void>((r) => this.waiting.push(r));
+  async run<T>(fn: () => Promise<T>, first = false): Promise<T> {
+    if (this.busy >= this.n) await new Promise<void>((r) => (first ? this.waiting.unshift(r) : this.waiting.push(r)));
     this.busy += 1;
     try {
       return await fn();
@@ -241,7 +243,7 @@ export async function checkVariant(tree: IdfTree, v: Variant, work: string, env:
     const key = compileKey(cmd, c.file, project, headers);
     const hit = compiled.get(key);
     if (hit) return { ...hit, file, cached: true };
-    const out = await slots.run(() => sh('sh', ['-c', cmd], { cwd: c.directory, env, timeoutMs: COMPILE_TIMEOUT_MS }));
+    const out = await slots.run(() => sh('sh', ['-c', cmd], { cwd: c.directory, env, timeoutMs: COMPILE_TIMEOUT_MS }), true);
     const res: FileResult = out.code === 0 ? { file, ok: true } : { file, ok: false, error: errorLines(out.out.replace(/\x1b\[[0-9;]*m|\x1b\[K/g, '')) };
     compiled.set(key, res);
     return res;

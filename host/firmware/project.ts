@@ -36,6 +36,22 @@ export const SLOT_PARTITIONS = ['model_a', 'model_b'] as const;
 export const WASM3_DEFINES = ['d_m3CodePageAlignSize=1024', 'd_m3MaxConstantTableSize=64', 'd_m3VerboseErrorMessages=0', 'd_m3LogOutput=0', 'd_m3Use32BitSlots=0'];
 // wasm3's objects the generated firmware places in IRAM (components/wasm3/iram.lf), as wasm3's ESP-IDF port does.
 export const WASM3_IRAM_OBJECTS = ['m3_exec', 'm3_core', 'm3_compile'];
+// What that placement takes from internal RAM: their code goes to IRAM, their constants to DRAM (ldgen's
+// `noflash`). m3_compile.o holds every operation (m3_exec.h defines them), m3_exec.o is empty. Measured at
+// -O3 with wasm3 0.9.0 and WASM3_DEFINES: Debian's riscv64-unknown-elf-gcc 12.2 (rv32imc) 75,012 bytes of
+// code and 9,322 of constants; xtensa-lx106-elf-gcc 12.2 (call0: a stand-in for the LX6/LX7, whose windowed
+// code is of about the same size) 75,191 and 9,238. Rounded up to whole KiB with ~2 % for the windowed ABI.
+// Where it lands per chip: the ESP32-C3 and -S3 take IRAM from the same SRAM as the heap, so the heap (and
+// linear memory's largest block, without PSRAM) is this much smaller; the ESP32's IRAM is its own 128 KiB,
+// which ESP-IDF's own IRAM code shares (the link says whether both fit: not checked here, Xtensa is
+// compile-only). The planner reads these figures (firmwareIramHeapBytes) for the heap it plans.
+export const WASM3_IRAM_CODE_BYTES = 75 * 1024;
+export const WASM3_IRAM_DATA_BYTES = 10 * 1024;
+// Internal RAM the wasm3 firmware's IRAM placement takes from the heap: code and constants on the chips
+// whose IRAM is carved from the heap's SRAM (esp32c3, esp32s3), constants only on the ESP32.
+export function firmwareIramHeapBytes(board: BoardProfile): number {
+  return chipOf(board).target === 'esp32' ? WASM3_IRAM_DATA_BYTES : WASM3_IRAM_CODE_BYTES + WASM3_IRAM_DATA_BYTES;
+}
 // The crate's sources the board does not use (WASI, libc and tracer APIs: the app imports only `edge`).
 const WASM3_UNUSED = /^m3_api_(uvwasi|wasi|meta_wasi|libc|tracer)\.c$/;
 // With PSRAM, m3_env.c's one m3_Realloc (linear memory) goes to ef_linear_realloc (linear_psram.c).
@@ -399,10 +415,14 @@ It runs the edge-flash device runtime: the serial protocol on ${consoleLine}, tw
 flash (\`${SLOT_PARTITIONS[0]}\`, \`${SLOT_PARTITIONS[1]}\`, ${fmtBytes(layout.slotBytes)} each) read as memory-mapped flash,
 the slot record in \`${STATE_PARTITION}\`, and the model's app ${aot ? 'compiled ahead of time (below)' : 'in wasm3'} with linear memory in ${psram ? 'PSRAM' : 'internal RAM'}.
 
-Nothing in this project has been run on a real ${t} yet: its C is compiled and run on a PC against
-stand-ins for the ESP-IDF calls it uses (edge-flash's test/firmware.test.ts).
+Checked against ESP-IDF ${IDF_CHECKED.join(', ')}: edge-flash configures every variant of this project
+with ESP-IDF's own CMake and Kconfig and compiles every C file of it with the command lines ESP-IDF
+writes (Debian's cross compilers standing in for Espressif's; \`npx tsx tools/esp-idf-check.ts\` in an
+edge-flash checkout), and runs its storage and slot code on ESP-IDF's \`linux\` target. Nothing in it has
+been linked for or run on a real ${t} yet; its C also runs on a PC against stand-ins for the ESP-IDF
+calls it uses (edge-flash's test/firmware.test.ts).
 
-## Build and flash (ESP-IDF v5.1 or later)
+## Build and flash (ESP-IDF ${IDF_CHECKED[0]} to ${IDF_CHECKED[IDF_CHECKED.length - 1]})
 
     . $IDF_PATH/export.sh
     idf.py set-target ${t}

@@ -15,7 +15,8 @@
 #include "core/slots.h"
 
 static int failures;
-#define CHECK(cond, ...) do { printf((cond) ? "ok " : "FAIL "); printf(__VA_ARGS__); printf("\n"); if (!(cond)) failures++; } while (0)
+/* cond is evaluated once: most are steps of the slot layer */
+#define CHECK(cond, ...) do { int ok_ = (cond); printf(ok_ ? "ok " : "FAIL "); printf(__VA_ARGS__); printf("\n"); if (!ok_) failures++; } while (0)
 
 static uint8_t *read_file(const char *path, uint32_t *n) {
   FILE *f = fopen(path, "rb");
