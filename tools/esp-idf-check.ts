@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpath
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { boardByName } from '../host/board/boards.ts';
-import { firmwareLayout, runtimeSources } from '../host/firmware/project.ts';
+import { firmwareLayout, runtimeSources, SLOT_PARTITIONS, STATE_PARTITION } from '../host/firmware/project.ts';
 import { fromRoot } from '../host/paths.ts';
 
 export const KCONFIG_PIN = 'esp-idf-kconfig==3.14.0';
@@ -139,7 +139,7 @@ export interface CheckResult {
   version: string;
   variant: string;
   ok: boolean;
-  stage?: 'generate' | 'configure' | 'partition-table' | 'compile';
+  stage?: 'generate' | 'configure' | 'flash-args' | 'partition-table' | 'compile';
   error?: string;
   files: FileResult[];
   ignored: string[];         // sdkconfig.defaults lines the configured sdkconfig does not hold
@@ -229,6 +229,8 @@ export async function checkVariant(tree: IdfTree, v: Variant, work: string, env:
   try {
     r.components = JSON.parse(readFileSync(join(build, 'project_description.json'), 'utf8')).build_components ?? [];
   } catch { /* an older project_description.json: no component list */ }
+  const flashErr = flashArgsError(build, b, v.image);
+  if (flashErr) return done('flash-args', flashErr);
   const part = spawnSync(join(WORK, 'venv', 'bin', 'python'), [join(tree.dir, 'components', 'partition_table', 'gen_esp32part.py'), '--flash-size', `${Math.round(b.flash.size / (1 << 20))}MB`,
     join(project, 'partitions.csv'), join(build, 'partitions.bin')], { encoding: 'utf8', env: { ...env, IDF_PATH: tree.dir }, timeout: 60_000 });
   if (part.status !== 0) return done('partition-table', lastLines(`${part.stdout}${part.stderr}`, 4));
@@ -249,6 +251,31 @@ export async function checkVariant(tree: IdfTree, v: Variant, work: string, env:
     return res;
   }));
   return done('compile');
+}
+
+// What `idf.py flash` would write (build/flash_args, which configure writes): the app at the profile's app
+// partition, and with --image the erased slot record and the image at their partitions' offsets, files that
+// exist. Null when it is so; else what differs.
+export function flashArgsError(build: string, board: ReturnType<typeof boardByName>, image: boolean): string | null {
+  const file = join(build, 'flash_args');
+  if (!existsSync(file)) return 'configure wrote no flash_args';
+  const rows = new Map<number, string>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^(0x[0-9a-f]+) (\S+)$/i.exec(line.trim());
+    if (m) rows.set(Number(m[1]), m[2]);
+  }
+  const layout = firmwareLayout(board);
+  const at = (name: string) => layout.partitions.find((p) => p.name === name)!.offset;
+  const app = layout.partitions.find((p) => p.type === 'app')!;
+  const want: Array<[number, RegExp]> = [[app.offset, /\.bin$/]];
+  if (image) want.push([at(STATE_PARTITION), /model\/erased-slot-record\.bin$/], [at(SLOT_PARTITIONS[0]), /model\/[^/]+\.efimg$/]);
+  for (const [offset, name] of want) {
+    const got = rows.get(offset);
+    if (!got || !name.test(got)) return `flash_args has ${got ?? 'nothing'} at 0x${offset.toString(16)}, not ${name.source}`;
+    if (offset !== app.offset && !existsSync(join(build, got))) return `flash_args names ${got}, which does not exist`;
+  }
+  if (!image && [...rows.values()].some((f) => f.includes('model/'))) return 'flash_args writes a model without --image';
+  return null;
 }
 
 // sdkconfig.defaults lines the configured sdkconfig does not hold: a name Kconfig does not know (or that

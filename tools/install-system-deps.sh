@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# System packages the build needs on a Debian machine (and `bench --peers`: the wasm32-wasi toolchain; the AOT runtime: wabt): a C compiler (native benchmark baseline, and
+# System packages the build needs on a Debian machine (and `bench --peers`: the wasm32-wasi toolchain; the AOT runtime: wabt; the ESP-IDF checks: cross compilers, ninja): a C compiler (native benchmark baseline, and
 # wasm3's C sources), clang (builds wasm3 into faster code than gcc), libclang (bindgen, for the
 # wasm3-node addon), and the aarch64 and armhf cross compilers with qemu-user (the Raspberry Pi
 # runtime's cross builds and their tests). Installs only what is missing.
@@ -31,6 +31,17 @@ if ! echo 'int main(void){return 0;}' | clang --target=wasm32-wasi --sysroot=/us
 fi
 # the AOT runtime (`make -C boards/runtime aot`): wasm2c translates the app to C; wasm-rt.h is its header
 { command -v wasm2c >/dev/null && [ -f /usr/include/wasm-rt.h ]; } || need+=(wabt)
+# test/esp-idf.test.ts (tools/esp-idf-check.ts): ESP-IDF's own CMake configure (ninja, python3-venv for
+# esp-idf-kconfig) and compile of the generated projects, Debian's RISC-V and Xtensa compilers with
+# newlib/picolibc headers standing in for Espressif's; the storage check on ESP-IDF's linux target (g++, libbsd)
+command -v ninja >/dev/null || need+=(ninja-build)
+command -v riscv64-unknown-elf-gcc >/dev/null || need+=(gcc-riscv64-unknown-elf)
+[ -f /usr/lib/picolibc/riscv64-unknown-elf/include/stdio.h ] || need+=(picolibc-riscv64-unknown-elf)
+command -v xtensa-lx106-elf-gcc >/dev/null || need+=(gcc-xtensa-lx106)
+[ -f /usr/include/newlib/stdio.h ] || need+=(libnewlib-dev)
+command -v g++ >/dev/null || need+=(g++)
+[ -f /usr/include/bsd/string.h ] || need+=(libbsd-dev)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
