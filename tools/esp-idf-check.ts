@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpath
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { boardByName } from '../host/board/boards.ts';
-import { firmwareLayout, runtimeSources, SLOT_PARTITIONS, STATE_PARTITION } from '../host/firmware/project.ts';
+import { firmwareLayout, runtimeSources, SLOT_PARTITIONS, STATE_PARTITION, WASM3_IRAM_OBJECTS } from '../host/firmware/project.ts';
 import { fromRoot } from '../host/paths.ts';
 
 export const KCONFIG_PIN = 'esp-idf-kconfig==3.14.0';
@@ -134,12 +134,12 @@ export function matrix(trees: IdfTree[], all = false): Array<{ tree: IdfTree; va
   return trees.flatMap((tree) => (all || tree === newest ? allVariants() : ONE_PER_CHIP).map((variant) => ({ tree, variant })));
 }
 
-export interface FileResult { file: string; ok: boolean; error?: string; cached?: boolean }
+export interface FileResult { file: string; ok: boolean; error?: string; cached?: boolean; object?: string }
 export interface CheckResult {
   version: string;
   variant: string;
   ok: boolean;
-  stage?: 'generate' | 'configure' | 'flash-args' | 'partition-table' | 'compile';
+  stage?: 'generate' | 'configure' | 'flash-args' | 'partition-table' | 'compile' | 'ldgen';
   error?: string;
   files: FileResult[];
   ignored: string[];         // sdkconfig.defaults lines the configured sdkconfig does not hold
@@ -238,19 +238,69 @@ export async function checkVariant(tree: IdfTree, v: Variant, work: string, env:
   const ours = commands.filter((c) => c.file.startsWith(`${project}/`) && !c.file.startsWith(`${build}/`) && /\.c$/.test(c.file));
   if (!ours.length) return done('compile', 'compile_commands.json has no project C file');
   const headers = headersHash(project);
+  const objects = join(build, 'ef-objects');
+  mkdirSync(objects, { recursive: true });
   r.files = await Promise.all(ours.map(async (c): Promise<FileResult> => {
     const file = relative(project, c.file);
-    const cmd = c.command.replace(/ -o \S+/, ' -o /dev/null').replace(/ -c (?=\S)/, ' -S ');
-    if (!cmd.includes(' -S ') || !cmd.includes('-o /dev/null')) return { file, ok: false, error: `unexpected command line: ${c.command.slice(0, 200)}` };
-    const key = compileKey(cmd, c.file, project, headers);
+    // wasm3's objects the IRAM fragment names are assembled too (-c, into build/ef-objects/), for ldgen below
+    const iram = WASM3_IRAM_FILE.exec(c.file);
+    const object = iram ? join(objects, `${iram[1]}.c.obj`) : undefined;
+    const cmd = object ? c.command.replace(/ -o \S+/, ` -o ${object}`) : c.command.replace(/ -o \S+/, ' -o /dev/null').replace(/ -c (?=\S)/, ' -S ');
+    if (!object && (!cmd.includes(' -S ') || !cmd.includes('-o /dev/null'))) return { file, ok: false, error: `unexpected command line: ${c.command.slice(0, 200)}` };
+    const key = compileKey(cmd.split(object ?? '\0').join('<O>'), c.file, project, headers);
     const hit = compiled.get(key);
-    if (hit) return { ...hit, file, cached: true };
+    if (hit && (!object || hit.object)) {
+      if (object && hit.object) writeFileSync(object, readFileSync(hit.object));
+      return { ...hit, file, cached: true, object };
+    }
     const out = await slots.run(() => sh('sh', ['-c', cmd], { cwd: c.directory, env, timeoutMs: COMPILE_TIMEOUT_MS }), true);
-    const res: FileResult = out.code === 0 ? { file, ok: true } : { file, ok: false, error: errorLines(out.out.replace(/\x1b\[[0-9;]*m|\x1b\[K/g, '')) };
+    const res: FileResult = out.code === 0 ? { file, ok: true, object } : { file, ok: false, error: errorLines(out.out.replace(/\x1b\[[0-9;]*m|\x1b\[K/g, '')) };
     compiled.set(key, res);
     return res;
   }));
+  if (!v.aot && r.files.every((f) => f.ok)) {
+    const e = await ldgenError(build, target, r.files.filter((f) => f.object).map((f) => f.object!), env, slots);
+    if (e) return done('ldgen', e);
+  }
   return done('compile');
+}
+
+// wasm3's sources whose objects components/wasm3/iram.lf places in IRAM
+const WASM3_IRAM_FILE = new RegExp(`/components/wasm3/source/(${WASM3_IRAM_OBJECTS.join('|')})\\.c$`);
+// ESP-IDF's linker script generator (ldgen), as the build runs it, on an archive of wasm3's objects
+// (Debian's ar: the stand-in's archives are empty): the interpreter's code must land in IRAM
+// (.iram0.text), its constants in DRAM (.dram0.data), none of it in flash. Null, or what is wrong.
+export async function ldgenError(build: string, target: string, objects: string[], env: NodeJS.ProcessEnv, slots: Slots): Promise<string | null> {
+  if (objects.length !== WASM3_IRAM_OBJECTS.length) return `${objects.length} of wasm3's ${WASM3_IRAM_OBJECTS.length} IRAM objects were built`;
+  const line = readFileSync(join(build, 'build.ninja'), 'utf8').split('\n').find((l) => l.includes('ldgen.py') && / --output \S*sections\.ld\b/.test(l));
+  if (!line) return 'build.ninja runs no ldgen for sections.ld';
+  const lib = join(build, 'ef-objects', 'libwasm3.a');
+  rmSync(lib, { force: true });
+  const ar = spawnSync(target === 'esp32c3' ? 'riscv64-unknown-elf-ar' : 'xtensa-lx106-elf-ar', ['rcs', lib, ...objects], { encoding: 'utf8' });
+  if (ar.status !== 0) return `ar: ${ar.stderr.trim()}`;
+  const libs = join(build, 'ef-objects', 'libraries');
+  const out = join(build, 'ef-objects', 'sections.ld');
+  writeFileSync(libs, `${lib}\n`);
+  const cmd = line.replace(/^\s*COMMAND = /, '').split(' && ').find((p) => p.includes('ldgen.py'))!
+    .replace(/--libraries-file \S+/, `--libraries-file ${libs}`).replace(/--output \S+/, `--output ${out}`);
+  const dir = /^cd (\S+) && /.exec(line.replace(/^\s*COMMAND = /, ''))?.[1] ?? build;
+  mkdirSync(dir, { recursive: true });
+  const r = await slots.run(() => sh('sh', ['-c', cmd], { cwd: dir, env, timeoutMs: COMPILE_TIMEOUT_MS }), true);
+  if (r.code !== 0) return `ldgen: ${errorLines(r.out)}`;
+  // each wasm3 input line and the output section it sits in
+  let section = '';
+  const placed = new Map<string, Set<string>>();
+  for (const l of readFileSync(out, 'utf8').split('\n')) {
+    const sec = /^\s*(\.[\w.]+)\s*(\(NOLOAD\))?\s*:/.exec(l);
+    if (sec) section = sec[1];
+    const m = /^\s*\*libwasm3\.a:(m3_\w+)\.\*\((\.\w+)/.exec(l);
+    if (m) placed.set(`${m[1]} ${m[2]}`, (placed.get(`${m[1]} ${m[2]}`) ?? new Set()).add(section));
+  }
+  for (const o of WASM3_IRAM_OBJECTS) {
+    const text = [...(placed.get(`${o} .literal`) ?? placed.get(`${o} .text`) ?? [])];
+    if (!text.length || text.some((x) => !x.startsWith('.iram0'))) return `ldgen places ${o}'s code in ${text.join(', ') || 'no named section'}, not IRAM`;
+  }
+  return null;
 }
 
 // What `idf.py flash` would write (build/flash_args, which configure writes): the app at the profile's app
