@@ -14,7 +14,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boardByName } from '../host/board/boards.ts';
 import { info, upload } from '../host/board/commands.ts';
-import { firmwareLayout, IDF_CHECKED, WASM3_PSRAM_DEFINE, wasm3SourceDir } from '../host/firmware/project.ts';
+import { firmwareHeapBeforeApp, firmwareLayout, IDF_CHECKED, mainTaskStack, WASM3_PSRAM_DEFINE, wasm3SourceDir } from '../host/firmware/project.ts';
 import { fromRoot } from '../host/paths.ts';
 import { cli } from './helpers.ts';
 import { build, chatTokens, cleanup, flashAsIdf, flashedThenReplaced, generate, imageVectors, pack, protocolVectors, psramHeld, run, runTokens, sha, tmp, type Build } from './firmware-helpers.ts';
@@ -82,7 +82,10 @@ test('the project: partitions from the profile, sdkconfig, the port and core as 
     assert.match(sdk, `CONFIG_IDF_TARGET="${firmwareLayout(b).target}"`);
     assert.match(sdk, `CONFIG_ESPTOOLPY_FLASHSIZE_${b.flash.size >> 20}MB=y`);
     assert.match(sdk, `CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_${b.cpu.clockMHz}=y`);
-    assert.match(sdk, `CONFIG_ESP_MAIN_TASK_STACK_SIZE=${b.wasm3.nativeStack + 16384}`);
+    // the main task's stack: the one figure the planner reads too (firmwareHeapBeforeApp)
+    assert.match(sdk, `CONFIG_ESP_MAIN_TASK_STACK_SIZE=${mainTaskStack(b)}\n`);
+    assert.is(mainTaskStack(b), b.wasm3.nativeStack + 16384);
+    assert.ok(firmwareHeapBeforeApp(b) > mainTaskStack(b));
     assert.match(sdk, board === 'esp32s3-psram8' ? /CONFIG_SPIRAM=y\nCONFIG_SPIRAM_MODE_OCT=y/ : /# CONFIG_SPIRAM is not set/);
     const cfg = readFileSync(join(dir, 'main', 'board_config.h'), 'utf8');
     assert.match(cfg, `#define EF_BOARD_ID ${b.id}\n`);

@@ -26,7 +26,7 @@ const STANDIN = fromRoot('tools', 'esp-idf-standin', 'standin.py');
 const PREFIXES = ['riscv32-esp-elf-', 'xtensa-esp32-elf-', 'xtensa-esp32s3-elf-', 'xtensa-esp-elf-'];
 const TOOLS = ['gcc', 'g++', 'cc', 'c++', 'cpp', 'gcc-ar', 'gcc-ranlib', 'gcc-nm', 'ar', 'ranlib', 'objcopy', 'objdump', 'size', 'nm', 'ld', 'as', 'readelf', 'strip'];
 const CONFIGURE_TIMEOUT_MS = 240_000;
-const COMPILE_TIMEOUT_MS = 120_000;
+const COMPILE_TIMEOUT_MS = 600_000;   // the translated app (main/aot/app_module.c, ~0.8 MB of C) takes ~50 s on a busy machine
 
 export interface IdfTree { dir: string; version: string; stubcomps?: string }
 

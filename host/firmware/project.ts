@@ -48,8 +48,10 @@ export const WASM3_IRAM_OBJECTS = ['m3_exec', 'm3_core', 'm3_compile'];
 export const WASM3_IRAM_CODE_BYTES = 75 * 1024;
 export const WASM3_IRAM_DATA_BYTES = 10 * 1024;
 // Internal RAM the wasm3 firmware's IRAM placement takes from the heap: code and constants on the chips
-// whose IRAM is carved from the heap's SRAM (esp32c3, esp32s3), constants only on the ESP32.
-export function firmwareIramHeapBytes(board: BoardProfile): number {
+// whose IRAM is carved from the heap's SRAM (esp32c3, esp32s3), constants only on the ESP32; nothing
+// under --aot (no wasm3).
+export function firmwareIramHeapBytes(board: BoardProfile, engine: FirmwareEngine = 'wasm3'): number {
+  if (engine === 'aot') return 0;
   return chipOf(board).target === 'esp32' ? WASM3_IRAM_DATA_BYTES : WASM3_IRAM_CODE_BYTES + WASM3_IRAM_DATA_BYTES;
 }
 // The crate's sources the board does not use (WASI, libc and tracer APIs: the app imports only `edge`).
