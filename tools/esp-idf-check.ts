@@ -285,6 +285,12 @@ export async function ldgenError(build: string, target: string, objects: string[
     .replace(/--libraries-file \S+/, `--libraries-file ${libs}`).replace(/--output \S+/, `--output ${out}`);
   const dir = /^cd (\S+) && /.exec(line.replace(/^\s*COMMAND = /, ''))?.[1] ?? build;
   mkdirSync(dir, { recursive: true });
+  // from v5.5 the template is itself a build product (the linker script run through the C preprocessor)
+  const input = / --input (\S+)/.exec(cmd)?.[1];
+  if (input && !existsSync(input) && input.startsWith(`${build}/`)) {
+    const pre = await slots.run(() => sh('ninja', ['-C', build, relative(build, input)], { env, timeoutMs: COMPILE_TIMEOUT_MS }), true);
+    if (pre.code !== 0) return `ninja ${relative(build, input)}: ${errorLines(pre.out)}`;
+  }
   const r = await slots.run(() => sh('sh', ['-c', cmd], { cwd: dir, env, timeoutMs: COMPILE_TIMEOUT_MS }), true);
   if (r.code !== 0) return `ldgen: ${errorLines(r.out)}`;
   // each wasm3 input line and the output section it sits in
