@@ -90,12 +90,6 @@ export function flashAsIdf(board: string, image: Uint8Array, file: string): void
   writeFileSync(file, flashBytes);
 }
 
-// The projects' CMake files, read with stand-ins for the ESP-IDF commands: what the check printed.
-export function checkCmake(dir: string, scratch: string): string {
-  const r = spawnSync('cmake', [`-DPROJECT=${dir}`, `-DWORK=${scratch}`, '-P', fromRoot('test', 'esp-idf-stubs', 'check-cmake.cmake')], { encoding: 'utf8' });
-  assert.is(r.status, 0, `${dir}: ${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
 
 // The device's receiver takes frames up to EF_MAX_FRAME (4106 bytes); the vectors' decode cases run a
 // 256-byte receiver: those that probe that limit are the C framing's (runtime-frames), not the port's.

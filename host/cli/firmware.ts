@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { boardByName } from '../board/boards.ts';
 import { UserError } from '../errors.ts';
 import { baremetalLayout, readBaremetalFirmware, type BaremetalEngine } from '../firmware/baremetal.ts';
-import { CONSOLES, firmwareLayout, projectFiles, writeProject, type FirmwareConsole, type FirmwareEngine } from '../firmware/project.ts';
+import { CONSOLES, firmwareLayout, IDF_CHECKED, projectFiles, writeProject, type FirmwareConsole, type FirmwareEngine } from '../firmware/project.ts';
 import { deviceApp } from '../image/pack.ts';
 import { imageToModel } from '../image/model.ts';
 import { aotCodeFor, appPartition, fmtBytes } from '../image/plan.ts';
@@ -31,8 +31,9 @@ export function registerFirmware(program: Command): void {
     .option('--force', 'write into a directory that is not empty (generated files are overwritten)')
     .addHelpText('after', `
 Then: cd DIR && idf.py set-target <chip> && idf.py build && idf.py flash && edge-flash chat --port PORT
-(the generated README.md has the steps). The firmware has not been checked on a real board yet: its C is
-built and run on a PC against stand-ins for ESP-IDF (test/firmware.test.ts).
+(the generated README.md has the steps). Checked against ESP-IDF ${IDF_CHECKED.join(', ')}: every variant
+configured with ESP-IDF's own CMake and Kconfig and compiled with its command lines (tools/esp-idf-check.ts),
+the storage layer run on ESP-IDF's linux target; not yet on a real board.
 --aot: the app ahead of time (several times wasm3's decode speed, more linear memory for the
 model: plan --engine aot); wasm2c must be installed (Debian: wabt), and the firmware then runs only
 images of this edge-flash's app (an --image with another app is refused here).`)

@@ -34,6 +34,26 @@ export const SLOT_PARTITIONS = ['model_a', 'model_b'] as const;
 // (ESP32's own where the app allows them). ESP32 is not defined: wasm3's ESP32 defaults (256-slot
 // function stacks, no cascaded opcodes, the interpreter in IRAM) do not run the device app.
 export const WASM3_DEFINES = ['d_m3CodePageAlignSize=1024', 'd_m3MaxConstantTableSize=64', 'd_m3VerboseErrorMessages=0', 'd_m3LogOutput=0', 'd_m3Use32BitSlots=0'];
+// wasm3's objects the generated firmware places in IRAM (components/wasm3/iram.lf), as wasm3's ESP-IDF port does.
+export const WASM3_IRAM_OBJECTS = ['m3_exec', 'm3_core', 'm3_compile'];
+// What that placement takes from internal RAM: their code goes to IRAM, their constants to DRAM (ldgen's
+// `noflash`). m3_compile.o holds every operation (m3_exec.h defines them), m3_exec.o is empty. Measured at
+// -O3 with wasm3 0.9.0 and WASM3_DEFINES: Debian's riscv64-unknown-elf-gcc 12.2 (rv32imc) 75,012 bytes of
+// code and 9,322 of constants; xtensa-lx106-elf-gcc 12.2 (call0: a stand-in for the LX6/LX7, whose windowed
+// code is of about the same size) 75,191 and 9,238. Rounded up to whole KiB with ~2 % for the windowed ABI.
+// Where it lands per chip: the ESP32-C3 and -S3 take IRAM from the same SRAM as the heap, so the heap (and
+// linear memory's largest block, without PSRAM) is this much smaller; the ESP32's IRAM is its own 128 KiB,
+// which ESP-IDF's own IRAM code shares (the link says whether both fit: not checked here, Xtensa is
+// compile-only). The planner reads these figures (firmwareIramHeapBytes) for the heap it plans.
+export const WASM3_IRAM_CODE_BYTES = 75 * 1024;
+export const WASM3_IRAM_DATA_BYTES = 10 * 1024;
+// Internal RAM the wasm3 firmware's IRAM placement takes from the heap: code and constants on the chips
+// whose IRAM is carved from the heap's SRAM (esp32c3, esp32s3), constants only on the ESP32; nothing
+// under --aot (no wasm3).
+export function firmwareIramHeapBytes(board: BoardProfile, engine: FirmwareEngine = 'wasm3'): number {
+  if (engine === 'aot') return 0;
+  return chipOf(board).target === 'esp32' ? WASM3_IRAM_DATA_BYTES : WASM3_IRAM_CODE_BYTES + WASM3_IRAM_DATA_BYTES;
+}
 // The crate's sources the board does not use (WASI, libc and tracer APIs: the app imports only `edge`).
 const WASM3_UNUSED = /^m3_api_(uvwasi|wasi|meta_wasi|libc|tracer)\.c$/;
 // With PSRAM, m3_env.c's one m3_Realloc (linear memory) goes to ef_linear_realloc (linear_psram.c).
@@ -199,6 +219,7 @@ ${layout.partitions.map((p) => `${p.name}, ${p.type}, ${p.subtype}, ${hex(p.offs
   const core = coreFiles(engine);
   for (const [f, text] of core) files.set(f, text);
   const mainSources = [...PORT_FILES.filter((f) => f.endsWith('.c')), ...[...core.keys()].filter((f) => f.endsWith('.c')).map((f) => f.slice('main/'.length))];
+  const driverSelect = consoleDriverCmake(o.console);
   let mainCmake: string;
   if (engine === 'aot') {
     // the AOT layer (sources.mk's APP_AOT beyond core/) and the translated app beside it in main/aot/
@@ -208,11 +229,12 @@ ${layout.partitions.map((p) => `${p.name}, ${p.type}, ${p.subtype}, ${hex(p.offs
     if (psram) files.set('main/linear_psram.c', readOurs('boards', 'runtime', 'esp-idf', 'linear_psram.c'));
     const aotSources = [...src.APP_AOT.filter((x) => x.startsWith('aot/')), 'aot/app_module.c', ...(psram ? ['linear_psram.c'] : [])];
     mainCmake = `# ${gen}
+${driverSelect}
 # The app compiled ahead of time: aot/app_module.c is build/device.wasm translated by wasm2c
 # (boards/runtime/aot-gen.sh), aot/app_aot.c and aot/aot_rt.c run it behind core/app.h; no wasm3.
 idf_component_register(SRCS ${[...mainSources, ...aotSources].map((s) => `"${s}"`).join(' ')}
                        INCLUDE_DIRS "."
-                       PRIV_REQUIRES esp_partition driver esp_system heap)
+                       PRIV_REQUIRES esp_partition \${EF_CONSOLE_DRIVER} esp_system heap)
 # every load and store bounds-checked (no MMU for guard pages), as boards/runtime/sources.mk says for every AOT build
 target_compile_definitions(\${COMPONENT_LIB} PRIVATE ${defines(src.AOT_DEFS).join(' ')})
 # the translated code: no fused multiply-adds (${src.AOT_FP.join(' ')}: the tokens would change), wasm2c's warnings off
@@ -222,9 +244,10 @@ set_source_files_properties(aot/aot_rt.c PROPERTIES COMPILE_DEFINITIONS "${AOT_P
 ` : ''}`;
   } else {
     mainCmake = `# ${gen}
+${driverSelect}
 idf_component_register(SRCS ${mainSources.map((s) => `"${s}"`).join(' ')}
                        INCLUDE_DIRS "."
-                       PRIV_REQUIRES wasm3 esp_partition driver esp_system heap)
+                       PRIV_REQUIRES wasm3 esp_partition \${EF_CONSOLE_DRIVER} esp_system heap)
 `;
   }
   if (o.image) {
@@ -243,6 +266,39 @@ esptool_py_flash_to_partition(flash "${SLOT_PARTITIONS[0]}" "\${CMAKE_CURRENT_LI
   return { files, layout, consoleLine };
 }
 
+// The runtime's task is ESP-IDF's main task (app_main): its stack holds wasm3's native stack (the
+// profile's wasm3.nativeStack; under --aot the translated app's calls) and this much for the runtime.
+export const RUNTIME_STACK_BYTES = 16384;
+// FreeRTOS's task control block and the heap's block header beside the stack (an estimate, rounded up).
+export const TASK_OVERHEAD_BYTES = 512;
+export const mainTaskStack = (board: BoardProfile) => board.wasm3.nativeStack + RUNTIME_STACK_BYTES;
+// What the firmware takes from the internal heap before the app can allocate linear memory: ESP-IDF
+// allocates the main task's stack (and its TCB) from the internal heap before app_main runs. On a board
+// without PSRAM that is the region linear memory needs: on the plain ESP32 the 200 KiB DRAM span
+// (0x3FFAE000-0x3FFE0000), which leaves about 90 KiB contiguous beside a 64.5 KiB stack; on the ESP32-S3
+// and -C3 their one span. The planner subtracts it from the board's linear-memory and heap figures
+// where linear memory is in internal RAM (memory.linearInHeap).
+export const firmwareHeapBeforeApp = (board: BoardProfile) => mainTaskStack(board) + TASK_OVERHEAD_BYTES;
+
+// The ESP-IDF versions the generated projects are checked against: ESP-IDF's own CMake configure and
+// Kconfig, then every project C file compiled with the command lines ESP-IDF writes (tools/esp-idf-check.ts,
+// test/esp-idf.test.ts). v5.1 is the oldest the port's calls exist in.
+export const IDF_CHECKED = ['v5.1.7', 'v5.5.5', 'v6.0.2'] as const;
+
+// The console's driver component by ESP-IDF version, decided by ESP-IDF's CMake itself (IDF_VERSION_MAJOR
+// and _MINOR come from tools/cmake/version.cmake, in the requirements pass too): before v5.3 the UART and
+// USB-Serial-JTAG drivers are in `driver`; from v5.3 they are esp_driver_uart and esp_driver_usb_serial_jtag,
+// which v6.0's `driver` no longer brings.
+function consoleDriverCmake(con: FirmwareConsole): string {
+  const own = con === 'uart' ? 'esp_driver_uart' : 'esp_driver_usb_serial_jtag';
+  return `# the console's driver: in \`driver\` before ESP-IDF v5.3, its own component from v5.3 (v6.0's \`driver\` no longer brings it)
+if("\${IDF_VERSION_MAJOR}.\${IDF_VERSION_MINOR}" VERSION_LESS "5.3")
+  set(EF_CONSOLE_DRIVER driver)
+else()
+  set(EF_CONSOLE_DRIVER ${own})
+endif()`;
+}
+
 // `-DNAME=V` flags as CMake definitions (NAME=V)
 const defines = (flags: string[]) => flags.map((f) => f.replace(/^-D/, ''));
 
@@ -255,13 +311,25 @@ function wasm3Component(files: Map<string, string | Uint8Array>, psram: boolean,
   if (existsSync(license)) files.set('components/wasm3/LICENSE', readFileSync(license));
   if (psram) files.set('components/wasm3/linear_psram.c', readOurs('boards', 'runtime', 'esp-idf', 'linear_psram.c'));
   const w3srcs = [...w3files.filter((f) => f.endsWith('.c')).map((f) => `source/${f}`), ...(psram ? ['linear_psram.c'] : [])];
+  files.set('components/wasm3/iram.lf', `# ${gen}
+# wasm3's interpreter, its core and its compiler in IRAM (ESP-IDF's linker fragments: (noflash) is IRAM
+# for code), as wasm3's own ESP-IDF port places them: the interpreter's hot loop does not wait on the
+# flash cache. It takes ${WASM3_IRAM_OBJECTS.join(', ')} out of flash (see WASM3_IRAM in host/firmware/project.ts).
+[mapping:wasm3_iram]
+archive: libwasm3.a
+entries:
+${WASM3_IRAM_OBJECTS.map((o) => `  ${o} (noflash)`).join('\n')}
+`);
   files.set('components/wasm3/CMakeLists.txt', `# ${gen}
 # wasm3 ${wasm3Version(w3)}: the sources of the wasm3x-sys 0.2.1 crate, which edge-flash's host addon compiles,
 # so the board runs the interpreter the host measured. Its settings are public: core/app.c reads wasm3's structs.
+# The interpreter runs from IRAM, as wasm3's own ESP-IDF port has it (M3_IN_IRAM, and iram.lf placing
+# m3_exec, m3_core and m3_compile in IRAM), not from flash through the cache.
 idf_component_register(SRCS ${w3srcs.map((s) => `"${s}"`).join(' ')}
                        INCLUDE_DIRS "source"
-                       PRIV_REQUIRES heap)
-target_compile_definitions(\${COMPONENT_LIB} PUBLIC ${WASM3_DEFINES.join(' ')})
+                       PRIV_REQUIRES heap
+                       LDFRAGMENTS "iram.lf")
+target_compile_definitions(\${COMPONENT_LIB} PUBLIC ${WASM3_DEFINES.join(' ')} M3_IN_IRAM)
 target_compile_options(\${COMPONENT_LIB} PRIVATE -O3 -w)
 ${psram ? `# linear memory in PSRAM: m3_env.c's one m3_Realloc is the linear memory's (linear_psram.c)
 set_source_files_properties(source/m3_env.c PROPERTIES COMPILE_DEFINITIONS "${WASM3_PSRAM_DEFINE}")
@@ -289,10 +357,10 @@ function sdkconfig(board: BoardProfile, layout: FirmwareLayout, con: FirmwareCon
     engine === 'aot'
       ? `# the translated app runs on this task's stack: the native stack the AOT plan counts (${fmtBytes(board.wasm3.nativeStack)}, the profile's figure) and 16 KiB for the runtime`
       : `# wasm3's native stack (${fmtBytes(board.wasm3.nativeStack)}, the profile's figure) and 16 KiB for the runtime`,
-    `CONFIG_ESP_MAIN_TASK_STACK_SIZE=${board.wasm3.nativeStack + 16384}`,
+    `CONFIG_ESP_MAIN_TASK_STACK_SIZE=${mainTaskStack(board)}`,
     '# the console: ESP-IDF logs on UART0 at the same rate; only errors, so that frames are not interleaved',
-    'CONFIG_ESP_CONSOLE_UART_DEFAULT=y',
-    `CONFIG_ESP_CONSOLE_UART_BAUDRATE=${baud}`,
+    // ESP-IDF takes a console baud rate only with a custom console UART (the default one is 115200)
+    ...(baud === BAUD_DEFAULT ? ['CONFIG_ESP_CONSOLE_UART_DEFAULT=y'] : ['CONFIG_ESP_CONSOLE_UART_CUSTOM=y', 'CONFIG_ESP_CONSOLE_UART_NUM=0', `CONFIG_ESP_CONSOLE_UART_BAUDRATE=${baud}`]),
     'CONFIG_LOG_DEFAULT_LEVEL_ERROR=y',
   ];
   if (con === 'usb-cdc') lines.push('# the protocol owns USB-Serial-JTAG: no log output there', 'CONFIG_ESP_CONSOLE_SECONDARY_NONE=y');
@@ -302,7 +370,7 @@ function sdkconfig(board: BoardProfile, layout: FirmwareLayout, con: FirmwareCon
     'CONFIG_ESP_TASK_WDT_INIT=y',
     'CONFIG_ESP_TASK_WDT_TIMEOUT_S=30',
     '# CONFIG_ESP_TASK_WDT_CHECK_IDLE_TASK_CPU0 is not set',
-    '# CONFIG_ESP_TASK_WDT_CHECK_IDLE_TASK_CPU1 is not set',
+    ...(board.cpu.cores > 1 ? ['# CONFIG_ESP_TASK_WDT_CHECK_IDLE_TASK_CPU1 is not set'] : []),
   );
   if (psram) {
     const octal = /octal/i.test(board.title);
@@ -313,7 +381,7 @@ function sdkconfig(board: BoardProfile, layout: FirmwareLayout, con: FirmwareCon
       'CONFIG_SPIRAM_SPEED_80M=y',
       'CONFIG_SPIRAM_USE_CAPS_ALLOC=y',
     );
-  } else {
+  } else if (layout.target !== 'esp32c3') {   // the ESP32-C3 has no PSRAM interface: Kconfig has no SPIRAM there
     lines.push('# CONFIG_SPIRAM is not set');
   }
   return lines.join('\n') + '\n';
@@ -349,10 +417,14 @@ It runs the edge-flash device runtime: the serial protocol on ${consoleLine}, tw
 flash (\`${SLOT_PARTITIONS[0]}\`, \`${SLOT_PARTITIONS[1]}\`, ${fmtBytes(layout.slotBytes)} each) read as memory-mapped flash,
 the slot record in \`${STATE_PARTITION}\`, and the model's app ${aot ? 'compiled ahead of time (below)' : 'in wasm3'} with linear memory in ${psram ? 'PSRAM' : 'internal RAM'}.
 
-Nothing in this project has been run on a real ${t} yet: its C is compiled and run on a PC against
-stand-ins for the ESP-IDF calls it uses (edge-flash's test/firmware.test.ts).
+Checked against ESP-IDF ${IDF_CHECKED.join(', ')}: edge-flash configures every variant of this project
+with ESP-IDF's own CMake and Kconfig and compiles every C file of it with the command lines ESP-IDF
+writes (Debian's cross compilers standing in for Espressif's; \`npx tsx tools/esp-idf-check.ts\` in an
+edge-flash checkout), and runs its storage and slot code on ESP-IDF's \`linux\` target. Nothing in it has
+been linked for or run on a real ${t} yet; its C also runs on a PC against stand-ins for the ESP-IDF
+calls it uses (edge-flash's test/firmware.test.ts).
 
-## Build and flash (ESP-IDF v5.1 or later)
+## Build and flash (ESP-IDF ${IDF_CHECKED[0]} to ${IDF_CHECKED[IDF_CHECKED.length - 1]})
 
     . $IDF_PATH/export.sh
     idf.py set-target ${t}

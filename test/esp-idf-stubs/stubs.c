@@ -1,4 +1,6 @@
-/* The stand-ins' behaviour, for the generated firmware built on a PC (test/firmware.test.ts):
+/* The stand-ins' behaviour, for the generated firmware built on a PC (test/firmware.test.ts). They
+ * stay for what real ESP-IDF cannot do here, running the firmware on x86 (include/esp_err.h says more):
+ * ESP-IDF itself checks the same projects in test/esp-idf.test.ts.
  *   EF_STUB_PARTITIONS  the project's partitions.csv: the partition table esp_partition_* find
  *   EF_STUB_FLASH       the flash: a file of EF_STUB_FLASH_SIZE bytes (made, erased, when missing);
  *                       NOR rules: erase sets 4 KiB sectors to 0xFF, a write only clears bits
@@ -228,8 +230,9 @@ static int line_write(const void *src, size_t n) {
 
 static int uart_on, usj_on;
 esp_err_t uart_driver_install(uart_port_t u, int rx, int tx, int qs, QueueHandle_t *q, int fl) {
-  (void)tx; (void)qs; (void)q; (void)fl;
+  (void)qs; (void)q; (void)fl;
   if (u != UART_NUM_0 || rx <= 128) return ESP_ERR_INVALID_ARG;   /* ESP-IDF wants rx_buffer_size > the FIFO */
+  if (tx != 0 && tx <= 128) return ESP_ERR_INVALID_ARG;            /* and tx_buffer_size 0 or > the FIFO */
   uart_on = 1; console = "uart";
   return ESP_OK;
 }
@@ -243,6 +246,7 @@ int uart_write_bytes(uart_port_t u, const void *src, size_t n) { if (!uart_on ||
 
 esp_err_t usb_serial_jtag_driver_install(usb_serial_jtag_driver_config_t *c) {
   if (!c || c->rx_buffer_size == 0 || c->tx_buffer_size == 0) return ESP_ERR_INVALID_ARG;
+  if (c->intr_priority != 0) return ESP_ERR_INVALID_ARG;   /* ESP-IDF master's driver refuses a non-zero priority */
   usj_on = 1; console = "usb-serial-jtag";
   return ESP_OK;
 }

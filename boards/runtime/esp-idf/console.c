@@ -10,7 +10,9 @@
 #include "driver/usb_serial_jtag.h"
 
 const char *ef_console_open(void) {
-  usb_serial_jtag_driver_config_t c;
+  /* ESP-IDF's defaults first: fields later versions add (intr_priority, which the driver refuses unless 0)
+   * keep their default values */
+  usb_serial_jtag_driver_config_t c = USB_SERIAL_JTAG_DRIVER_CONFIG_DEFAULT();
   c.rx_buffer_size = RX_BUFFER;
   c.tx_buffer_size = TX_BUFFER;
   return usb_serial_jtag_driver_install(&c) == ESP_OK ? 0 : "usb_serial_jtag_driver_install failed";
