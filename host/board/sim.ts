@@ -2,7 +2,9 @@
 // serving the protocol on a pseudo-terminal, as a board serves it on its serial port. Its line
 // (boards/runtime/posix/line.c) can run at a real baud rate and inject dropped and flipped bytes and a
 // link drop. The runtime makes the pty (Node cannot without a native module) and keeps a symlink to it
-// at one path, so a host that lost the link opens the same path again and resumes its upload.
+// at one path, so a host that lost the link opens the same path again and resumes its upload. Like a
+// UART it never sees a host leave (the host ends its session with BYE). One virtual board per slot file:
+// the runtime locks `<slot file>.lock`, and a second one refuses in one line naming the first one's pid.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, unlinkSync } from 'node:fs';
 import { UserError } from '../errors.ts';
@@ -142,7 +144,14 @@ export async function startVirtualBoard(o: SimOptions): Promise<VirtualBoard> {
       });
     }
   };
-  await waitEvent('pty');
+  try {
+    await waitEvent('pty');
+  } catch (e) {
+    // one virtual board per slot file: the runtime names the one that holds it (posix/main.c's lock)
+    const held = err.split('\n').find((l) => l.startsWith('edge-flash-runtime: another virtual board'));
+    if (held) throw new UserError(held.slice('edge-flash-runtime: '.length));
+    throw e;
+  }
   return {
     path: o.link, child, events, waitEvent, exited,
     async stop() {
