@@ -119,15 +119,18 @@ export async function startVirtualBoard(o: SimOptions): Promise<VirtualBoard> {
       waiters.splice(0).forEach((w) => w());
     });
   });
+  let errText = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    err = lines(err, d, (l) => log(l));
+    errText += d;
+    // the refusal of a held slot file becomes the one error line below, not a log line too
+    err = lines(err, d, (l) => (l.startsWith('edge-flash-runtime: another virtual board') ? undefined : log(l)));
   });
+  let done = false;
   const exited = new Promise<number | null>((r) => child.on('exit', (c, sig) => {
+    done = true;   // before the waiters look (a waiter woken first would wait out its whole timeout)
     waiters.splice(0).forEach((w) => w());
     r(c ?? (sig ? 128 : null));
   }));
-  let done = false;
-  void exited.then(() => (done = true));
   const waitEvent = async (name: string, ms = 10_000, nth = 1): Promise<SimEvent> => {
     const until = Date.now() + ms;
     for (;;) {
@@ -148,7 +151,7 @@ export async function startVirtualBoard(o: SimOptions): Promise<VirtualBoard> {
     await waitEvent('pty');
   } catch (e) {
     // one virtual board per slot file: the runtime names the one that holds it (posix/main.c's lock)
-    const held = err.split('\n').find((l) => l.startsWith('edge-flash-runtime: another virtual board'));
+    const held = errText.split('\n').find((l) => l.startsWith('edge-flash-runtime: another virtual board'));
     if (held) throw new UserError(held.slice('edge-flash-runtime: '.length));
     throw e;
   }
