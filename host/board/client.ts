@@ -192,6 +192,7 @@ export class Client {
         }, timeoutMs);
         this.waiters.set(seq, { reqType: t.code, what, resolve, reject, timer, garbled: () => attempt < tries, idempotent: IDEMPOTENT.has(typeName) });
       });
+      reply.catch(() => {});   // a send that fails below is the error; the port closing rejects this one too
       try {
         await this.send(typeName, fields, seq);
       } catch (e) {
