@@ -29,6 +29,9 @@ command -v arm-linux-gnueabihf-gcc >/dev/null || need+=(gcc-arm-linux-gnueabihf)
 if ! echo 'int main(void){return 0;}' | clang --target=wasm32-wasi --sysroot=/usr -O2 -x c - -o /dev/null 2>/dev/null; then
   need+=(lld wasi-libc libclang-rt-dev-wasm32)
 fi
+# test/board-terminal.test.ts drives picocom on the virtual board's pty, as a person would (script: bsdutils)
+command -v picocom >/dev/null || need+=(picocom)
+command -v script >/dev/null || need+=(bsdutils)
 # the AOT runtime (`make -C boards/runtime aot`): wasm2c translates the app to C; wasm-rt.h is its header
 { command -v wasm2c >/dev/null && [ -f /usr/include/wasm-rt.h ]; } || need+=(wabt)
 if [ ${#need[@]} -gt 0 ]; then
