@@ -305,7 +305,10 @@ export async function afterReset(client: Client, reconnect?: () => Promise<Clien
     try {
       if (c.closed && reconnect) c = await reconnect();
       await c.hello(1);
-      return await info(c);
+      const i = await info(c);
+      // a connection opened here (the port went away with the reset) is this function's to end (BYE)
+      if (c !== client) await c.close();
+      return i;
     } catch (e) {
       if (Date.now() > until) throw new BoardError(`the board did not come back within ${TIMEOUTS.reboot / 1000} s of RESET (${(e as Error).message})`, null);
       await new Promise((r) => setTimeout(r, 200));
