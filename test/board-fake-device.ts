@@ -36,7 +36,7 @@ export interface FakeOptions {
   tokenDelayMs?: number;
 }
 
-interface Chat { cancelled: boolean; seq: number; cancelSeq: number }
+interface Chat { cancelled: boolean; seq: number; cancelSeq: number; gone?: boolean }
 
 const SLOT_EMPTY = 0, SLOT_RECEIVING = 1, SLOT_WRITTEN = 2, SLOT_VERIFIED = 3, SLOT_PENDING = 4, SLOT_CONFIRMED = 5;
 
@@ -144,7 +144,7 @@ export class FakeDeviceForTests {
           error(e.reqType, e.seq, e.code, e.arg, '');
           continue;
         }
-        if (chatAbort && e.type.code !== T.CANCEL && e.type.code !== T.HELLO && e.type.code !== T.INFO) {
+        if (chatAbort && e.type.code !== T.CANCEL && e.type.code !== T.HELLO && e.type.code !== T.INFO && e.type.code !== T.BYE) {
           error(e.type.code, e.seq, ERR.BUSY, 0, 'a chat is running');
           continue;
         }
@@ -285,6 +285,7 @@ export class FakeDeviceForTests {
           linear_memory: 65536, heap_free: 100000, heap_largest: 80000,
         });
         const step = () => {
+          if (chat.gone) return setChat(null);   // BYE: the reply stops, nobody reads it
           if (chat.cancelled) {
             stats(2);
             setChat(null);
@@ -301,6 +302,15 @@ export class FakeDeviceForTests {
           setTimeout(step, this.opts.tokenDelayMs ?? 0);
         };
         step();
+        return;
+      }
+      case 'BYE': {
+        // the end of the session (docs/protocol.md section 1): a reply stops, the reply, undecided again
+        const c = getChat();
+        if (c) c.gone = true;
+        setChat(null);
+        reply(f, {});
+        restart();
         return;
       }
       case 'CANCEL': {

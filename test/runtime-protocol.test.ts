@@ -298,6 +298,56 @@ test('terminal mode: banner, echo, /help, /temp, /info, a prompt answered with a
   }
 });
 
+test('BYE ends the session: reply, banner, a person is served; the idle rule: a line after a quiet second, but not a frame', async () => {
+  const { board, proc } = stdioBoard(join(dir, 'bye.bin'));
+  const te = new TextEncoder();
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    board.write(Uint8Array.of(0));
+    assert.is((await board.ask(0x01, 1, Uint8Array.of(1, 0, 0, 1))).type, 0x81);
+    board.raw = '';
+    const bye = await board.ask(0x03, 2);
+    assert.is(bye.type, 0x83, 'BYE reply');
+    assert.is(bye.seq, 2);
+    assert.is(bye.payload.length, 0);
+    await board.waitText(/type a prompt, \/help for commands\r\n> $/, 5000, true);
+    // undecided again: a person's Enter shows the banner, then /info is echoed and answered
+    board.raw = '';
+    board.write(te.encode('\r'));
+    await board.waitText(/^\r\nedge-flash 0\.1\.0 on esp32: type a prompt, \/help for commands\r\n> $/, 5000, true);
+    board.raw = '';
+    board.write(te.encode('/info\r'));
+    await board.waitText(/^\/info\r\nboard: esp32 \(id 2\)\r\n.*> $/s, 5000, true);
+    // BYE with a payload is refused as any frame of the wrong length
+    board.write(Uint8Array.of(0));
+    expectError(await board.ask(0x03, 3, Uint8Array.of(1)), 4, 'BYE with a payload');
+    // framed, then a pause: a host's frame after it (0x00 first) is served as ever
+    await sleep(1200);
+    board.write(Uint8Array.of(0));
+    assert.is((await board.ask(0x02, 4)).type, 0x82, 'INFO after a quiet second');
+    // a pause, then a burst that starts like a line but holds a byte no keyboard sends: framing goes on
+    await sleep(1200);
+    board.write(cat(te.encode('ab'), Uint8Array.of(0x01, 0x0d, 0)));
+    expectError(await board.next(), 1, 'not a person: a bad frame');
+    assert.is((await board.ask(0x02, 5)).type, 0x82, 'still framed');
+    // a pause, then a typed line (with a Backspace): the person gets the terminal, the banner and the answer
+    await sleep(1200);
+    board.raw = '';
+    board.write(te.encode('/infx\x7fo\r'));
+    await board.waitText(/^\r\nedge-flash 0\.1\.0 on esp32: type a prompt, \/help for commands\r\n> \/info\r\nboard: esp32 \(id 2\)\r\n.*last reply: 0\.000 tok\/s\r\n> $/s, 5000, true);
+    // and a host after the person, as after any person
+    board.write(Uint8Array.of(0));
+    assert.is((await board.ask(0x01, 6, Uint8Array.of(1, 0, 0, 1))).type, 0x81);
+    // a typed line with no pause before it is a frame's bytes (no terminal)
+    board.raw = '';
+    board.write(te.encode('/info\r'));
+    await sleep(300);
+    assert.not.match(board.raw, /board: esp32/, 'no pause: no person');
+  } finally {
+    proc.kill();
+  }
+});
+
 test('over a pseudo-terminal: the path on stdout, HELLO and INFO through it', async () => {
   const proc = spawn(bin, ['--slot-file', join(dir, 'd.bin'), ...BOARD, '--serve', '--pty'], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {

@@ -23,6 +23,8 @@ export const TIMEOUTS = {
   chatReplyBase: 10000,   // + 1 ms a prompt byte
   tokenGap: 30000,        // between two TOKEN frames
   reboot: 10000,          // RESET until HELLO answers again
+  byeTry: 300,            // BYE, the end of a session: one try, and byeTries of them (a noisy line)
+  byeTries: 3,
 } as const;
 
 export function lineMs(bytes: number, baud: number): number {
@@ -53,10 +55,11 @@ interface Waiter {
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
   garbled: () => boolean;       // the board got our frame corrupt: true if the request is to be sent again
+  idempotent: boolean;
 }
 
 // Requests the board may see twice (docs/protocol.md section 3); CHAT is not one (it would answer twice).
-const IDEMPOTENT = new Set(['HELLO', 'INFO', 'UPLOAD_BEGIN', 'VERIFY', 'COMMIT', 'CONFIRM', 'ROLLBACK', 'RESET', 'CANCEL']);
+const IDEMPOTENT = new Set(['HELLO', 'INFO', 'BYE', 'UPLOAD_BEGIN', 'VERIFY', 'COMMIT', 'CONFIRM', 'ROLLBACK', 'RESET', 'CANCEL']);
 export const FRAMING_ERRORS: ReadonlySet<number> = new Set([ERR.BAD_FRAME, ERR.BAD_CRC, ERR.FRAME_TOO_LARGE]);
 
 export interface Hello { protocolVersion: number; boardId: number; maxFrame: number }
@@ -72,6 +75,9 @@ export class Client {
   private anyListeners: Array<(e: DecodeEvent) => void> = [];
   private closeListeners: Array<(why: string) => void> = [];
   closed: string | null = null;
+  private greeted = false;      // HELLO answered: the board is framed, and close() ends the session with BYE
+  private ended: Promise<void> | null = null;
+  private ending = false;       // BYE is under way: other frames are no longer sent (an upload's pump stops)
 
   constructor(readonly transport: Transport, readonly baud = 115200) {
     transport.onData((b) => {
@@ -114,6 +120,12 @@ export class Client {
     if (e.kind === 'skip') return;
     if (e.kind === 'error') {
       this.badFrames++;
+      // a reply may have been this frame: a request the board may see twice goes again now, not at its timeout
+      for (const [seq, w] of [...this.waiters]) {
+        if (!w.idempotent || !w.garbled()) continue;
+        this.settle(seq);
+        (w.resolve as (x: unknown) => void)('again');
+      }
       return;
     }
     const w = this.waiters.get(e.seq);
@@ -150,10 +162,18 @@ export class Client {
   // Sends a frame without waiting for anything (UPLOAD_CHUNK in a window, CANCEL); returns its seq.
   async send(typeName: string, fields: Fields = {}, seq = this.nextSeq()): Promise<number> {
     if (this.closed) throw new BoardError(`${this.transport.name}: the board went away (${this.closed})`, null);
+    // after BYE nothing else goes out: a frame would make the runtime framed again (Ctrl-C during an upload)
+    if (this.ending && typeName !== 'BYE') return seq;
     const t = TYPE_BY_NAME[typeName];
     const payload = encodePayload(t, fields);
     if (payload.byteLength + 6 > this.deviceMaxFrame) throw new Error(`${typeName}: a ${payload.byteLength + 6}-byte frame exceeds the board's max_frame ${this.deviceMaxFrame}`);
-    await this.transport.write(encodeFrame(t.code, seq, payload));
+    // every frame starts with a 0x00 as well (docs/protocol.md section 1): after a pause the runtime's idle
+    // rule takes a burst that does not start with 0x00 for a person's line, and a frame whose delimiter
+    // was lost on a noisy line is ended by the next one
+    const frame = encodeFrame(t.code, seq, payload);
+    const wire = new Uint8Array(frame.byteLength + 1);
+    wire.set(frame, 1);
+    await this.transport.write(wire);
     return seq;
   }
 
@@ -170,8 +190,9 @@ export class Client {
           if (attempt < tries) resolve('again');
           else reject(new BoardError(`failed to ${what}: no answer from ${this.transport.name} within ${(timeoutMs / 1000).toFixed(1)} s${tries > 1 ? ` (${tries} tries)` : ''}`, null));
         }, timeoutMs);
-        this.waiters.set(seq, { reqType: t.code, what, resolve, reject, timer, garbled: () => attempt < tries });
+        this.waiters.set(seq, { reqType: t.code, what, resolve, reject, timer, garbled: () => attempt < tries, idempotent: IDEMPOTENT.has(typeName) });
       });
+      reply.catch(() => {});   // a send that fails below is the error; the port closing rejects this one too
       try {
         await this.send(typeName, fields, seq);
       } catch (e) {
@@ -194,6 +215,7 @@ export class Client {
         if (h.protocolVersion !== PROTOCOL_VERSION) throw new BoardError(`${this.transport.name} speaks protocol version ${h.protocolVersion}; this edge-flash speaks ${PROTOCOL_VERSION}`, null, 'update the runtime on the board, or edge-flash');
         if (h.maxFrame < MIN_MAX_FRAME) throw new BoardError(`${this.transport.name} announces max_frame ${h.maxFrame}, below the protocol's ${MIN_MAX_FRAME}`, null);
         this.deviceMaxFrame = Math.min(h.maxFrame, HOST_MAX_FRAME);
+        this.greeted = true;
         return h;
       } catch (e) {
         if (!(e instanceof BoardError) || e.code !== null || this.closed || !/no answer/.test(e.message)) throw e;
@@ -205,7 +227,24 @@ export class Client {
       'is the edge-flash runtime running on it, at this baud rate? (`edge-flash monitor --port ...` shows what it prints)' + (last ? '' : ''));
   }
 
-  close(): Promise<void> {
+  // The end of the framed session (docs/protocol.md section 1): BYE, so the runtime is undecided again and
+  // a person's terminal on the same port gets its banner; a reply that streams stops. Bounded: a board that
+  // does not answer (gone, an older runtime: UNKNOWN_TYPE) costs at most byeTries * byeTry ms. Once.
+  end(): Promise<void> {
+    if (!this.ended) {
+      this.ended = (async () => {
+        if (!this.greeted || this.closed) return;
+        this.greeted = false;
+        this.ending = true;
+        await this.request('BYE', {}, TIMEOUTS.byeTry, 'end the session', TIMEOUTS.byeTries).then(() => {}, () => {});
+      })();
+    }
+    return this.ended;
+  }
+
+  // BYE, then the port is closed.
+  async close(): Promise<void> {
+    await this.end();
     return this.transport.close();
   }
 }

@@ -81,9 +81,28 @@ export interface UploadResult {
   resumedAt: number;
   bytes: number;          // bytes sent this time (repeats included)
   ms: number;
-  rewinds: number;
-  timeouts: number;
+  rewinds: number;        // go-back-N rewinds: a chunk was lost or arrived corrupt
+  timeouts: number;       // acknowledgement timeouts (each one a rewind too)
+  deviceErrors: number;   // frames of ours the board reported corrupt (BAD_CRC, BAD_FRAME, FRAME_TOO_LARGE)
+  chunkSizes: Record<number, number>;   // data bytes a chunk -> chunks sent at that size
+  chunkMax: number;       // the board's max_chunk (the size the upload starts at)
 }
+
+// The chunk size adapts to the line, as ZMODEM's does: it halves after a loss (a rewind or a timeout), down
+// to UPLOAD_CHUNK_MIN, and doubles (up to the board's max_chunk) once UPLOAD_GROW_AFTER full windows of the
+// doubled size went through with no loss since the last change. Why windows: a loss costs what is in
+// flight (go-back-N resends the window), so a size is worth growing to only when losses are rarer than
+// one in several of its windows (at 1e-5 per byte each way the upload settles at 1-2 KiB chunks).
+export const UPLOAD_CHUNK_MIN = 32;
+export const UPLOAD_GROW_AFTER = 8;
+// The acknowledgement timeout once acknowledgements have been timed: this many times the slowest one so
+// far, at least chunkRetryMin ms, plus the window on the line (never more than the first try's).
+export const UPLOAD_RTT_FACTOR = 3;
+// What may be in flight: the board's window of chunks, but no more than two chunks once those two hold
+// UPLOAD_INFLIGHT_MIN bytes: a loss costs what is in flight (go-back-N), and two chunks keep the line busy
+// while the first one's acknowledgement comes back.
+export const UPLOAD_INFLIGHT_MIN = 2048;
+export const UPLOAD_RETRY_MIN_MS = 250;
 
 // UPLOAD_BEGIN, then chunks in a go-back-N window until the board has every byte (section 5).
 export async function upload(client: Client, image: Uint8Array, onProgress?: UploadProgress): Promise<UploadResult> {
@@ -92,16 +111,38 @@ export async function upload(client: Client, image: Uint8Array, onProgress?: Upl
   const b = await client.request('UPLOAD_BEGIN', { image_size: size, sha256: digest }, TIMEOUTS.uploadBegin, 'begin the upload');
   const next0 = b.next_offset as number;
   if (next0 > size) throw new BoardError(`the board says it has ${next0} bytes of a ${size}-byte image`, null);
-  const chunk = Math.min(b.max_chunk as number, client.deviceMaxFrame - CHUNK_OVERHEAD);
+  const chunkMax = Math.min(b.max_chunk as number, client.deviceMaxFrame - CHUNK_OVERHEAD);
   const window = Math.max(1, b.window as number);
-  if (chunk < 1) throw new BoardError(`the board offers chunks of ${b.max_chunk} bytes`, null);
-  const ackMs = TIMEOUTS.chunkBase + lineMs(window * (chunk + CHUNK_OVERHEAD + 2), client.baud);
+  if (chunkMax < 1) throw new BoardError(`the board offers chunks of ${b.max_chunk} bytes`, null);
+  const chunkMin = Math.min(UPLOAD_CHUNK_MIN, chunkMax);
+  let chunk = chunkMax;
+  // the first try waits as the protocol says (a board erasing its first block may be slow); later ones
+  // scale with the acknowledgements seen, so a lost frame on a noisy line costs a fraction of a second
+  const inflight = () => Math.min(window * chunk, Math.max(2 * chunk, UPLOAD_INFLIGHT_MIN));
+  const windowMs = () => lineMs(inflight() + window * (CHUNK_OVERHEAD + 3), client.baud);
+  const fullMs = () => TIMEOUTS.chunkBase + windowMs();
+  let slowest = -1;
+  const ackMs = () => (slowest < 0 ? fullMs() : Math.min(fullMs(), Math.max(UPLOAD_RETRY_MIN_MS, UPLOAD_RTT_FACTOR * slowest) + windowMs()));
   const t0 = performance.now();
-  const result: UploadResult = { resumedAt: next0, bytes: 0, ms: 0, rewinds: 0, timeouts: 0 };
-  let acked = next0, sendAt = next0, rewoundTo = -1;
-  const chunkNo = (offset: number) => Math.floor(offset / chunk);
+  const result: UploadResult = { resumedAt: next0, bytes: 0, ms: 0, rewinds: 0, timeouts: 0, deviceErrors: 0, chunkSizes: {}, chunkMax };
+  let acked = next0, sendAt = next0, clean = 0, progressAt = performance.now();
+  // after a rewind, the answers to chunks sent before it are stale: they tell of the loss already handled
+  // (frames are told apart by their seq; a window is far less than half of the 256 seqs)
+  let staleUpTo = -1;
+  const stale = (seq: number) => staleUpTo >= 0 && ((staleUpTo - seq) & 0xff) < 128;
+  const sentAt = new Map<number, number>();   // a chunk's end offset -> when it went out (for the timing)
+  const chunkNo = (offset: number) => Math.floor(offset / chunkMax);
   let lastError = '';
   const wentAway = (why: string) => new BoardError(`${client.transport.name}: the board went away at ${acked} of ${size} bytes (${why})`, null, 'run flash again: it resumes where it stopped');
+  // a loss: back to what the board has, and smaller chunks
+  const lost = () => {
+    result.rewinds++;
+    staleUpTo = client.lastSeq;
+    sendAt = acked;
+    chunk = Math.max(chunkMin, chunk >> 1);
+    clean = 0;
+    sentAt.clear();
+  };
 
   await new Promise<void>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
@@ -123,29 +164,31 @@ export async function upload(client: Client, image: Uint8Array, onProgress?: Upl
       timer = setTimeout(() => {
         tries++;
         result.timeouts++;
-        if (tries >= TIMEOUTS.chunkTries) {
-          return finish(new BoardError(`failed to write chunk ${chunkNo(acked)}: ${lastError || `no acknowledgement within ${(ackMs / 1000).toFixed(1)} s`} (${tries} tries)`, null));
+        // give up after chunkTries timeouts in a row and at least the full timeout with no progress
+        if (tries >= TIMEOUTS.chunkTries && performance.now() - progressAt >= fullMs()) {
+          return finish(new BoardError(`failed to write chunk ${chunkNo(acked)}: ${lastError || `no acknowledgement within ${(fullMs() / 1000).toFixed(1)} s`} (${tries} tries)`, null));
         }
-        sendAt = acked; // go back to what the board has
-        rewoundTo = acked;
+        lost();
         arm();
         pump();
-      }, ackMs);
+      }, ackMs());
     };
     const pump = () => {
       if (sending || done) return;
       sending = true;
       (async () => {
-        while (!done && sendAt < size && sendAt - acked < window * chunk) {
+        while (!done && sendAt < size && sendAt - acked < inflight()) {
           const len = Math.min(chunk, size - sendAt);
           const at = sendAt;
           sendAt += len;
           result.bytes += len;
+          result.chunkSizes[chunk] = (result.chunkSizes[chunk] ?? 0) + 1;
+          sentAt.set(at + len, performance.now());
           await client.send('UPLOAD_CHUNK', { offset: at, data: image.subarray(at, at + len) });
         }
       })().then(() => {
         sending = false;
-        if (!done && sendAt < size && sendAt - acked < window * chunk) pump();
+        if (!done && sendAt < size && sendAt - acked < inflight()) pump();
       }, (e) => {
         sending = false;
         finish(e instanceof PortGoneError ? wentAway(e.why) : e);
@@ -155,17 +198,25 @@ export async function upload(client: Client, image: Uint8Array, onProgress?: Upl
       const offset = f.fields.offset as number, next = f.fields.next_offset as number;
       if (next > size) return finish(new BoardError(`failed to write chunk ${chunkNo(offset)}: the board acknowledged ${next} of ${size} bytes`, null));
       if (next > acked) {
+        const t = sentAt.get(next);
+        if (t !== undefined) slowest = Math.max(slowest, performance.now() - t);
+        for (const end of sentAt.keys()) if (end <= next) sentAt.delete(end);
+        clean += next - acked;
         acked = next;
         tries = 0;
+        progressAt = performance.now();
         lastError = '';
         onProgress?.(acked, size, t0);
+        if (chunk < chunkMax && clean >= UPLOAD_GROW_AFTER * Math.min(window * 2 * chunk, Math.max(4 * chunk, UPLOAD_INFLIGHT_MIN))) {
+          chunk = Math.min(chunkMax, chunk * 2);
+          clean = 0;
+        }
       }
       if (acked >= size) return finish();
-      if (offset > next && next > rewoundTo) {
+      if (!stale(f.seq)) {
+        staleUpTo = -1;   // an answer to a chunk sent since the last rewind
         // the board discarded a chunk after a gap: one chunk before it was lost
-        result.rewinds++;
-        rewoundTo = next;
-        sendAt = next;
+        if (offset > next) lost();
       }
       if (sendAt < acked) sendAt = acked;
       arm();
@@ -178,12 +229,12 @@ export async function upload(client: Client, image: Uint8Array, onProgress?: Upl
       if (f.fields.req_type === T.UPLOAD_CHUNK && !FRAMING_ERRORS.has(code)) {
         return finish(new BoardError(`failed to write chunk ${chunkNo(acked)}: ${msg}`, code));
       }
-      // a frame of ours arrived corrupt (BAD_CRC, BAD_FRAME): the gap shows in the acknowledgement of the
-      // next chunk; with none left to send, go back now rather than at the timeout
-      if (sendAt >= size && acked > rewoundTo) {
-        result.rewinds++;
-        rewoundTo = acked;
-        sendAt = acked;
+      // a frame of ours arrived corrupt: go back now (once per loss) rather than at the gap's
+      // acknowledgement or the timeout; the chunks after it are discarded by the board anyway
+      result.deviceErrors++;
+      if (!stale(f.seq)) {
+        lost();
+        arm();
         pump();
       }
     });
@@ -254,7 +305,10 @@ export async function afterReset(client: Client, reconnect?: () => Promise<Clien
     try {
       if (c.closed && reconnect) c = await reconnect();
       await c.hello(1);
-      return await info(c);
+      const i = await info(c);
+      // a connection opened here (the port went away with the reset) is this function's to end (BYE)
+      if (c !== client) await c.close();
+      return i;
     } catch (e) {
       if (Date.now() > until) throw new BoardError(`the board did not come back within ${TIMEOUTS.reboot / 1000} s of RESET (${(e as Error).message})`, null);
       await new Promise((r) => setTimeout(r, 200));

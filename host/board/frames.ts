@@ -32,6 +32,8 @@ const f = (spec: string): Field[] =>
 export const FRAME_TYPES: FrameType[] = [
   { code: 0x01, name: 'HELLO', dir: 'to_device', fields: f('u16:protocol_version u16:host_max_frame'), minRest: 0 },
   { code: 0x02, name: 'INFO', dir: 'to_device', fields: [], minRest: 0 },
+  // the end of a framed session: the device answers, stops a reply that streams, and is undecided again
+  { code: 0x03, name: 'BYE', dir: 'to_device', fields: [], minRest: 0 },
   { code: 0x10, name: 'UPLOAD_BEGIN', dir: 'to_device', fields: f('u32:image_size sha256:sha256'), minRest: 0 },
   { code: 0x11, name: 'UPLOAD_CHUNK', dir: 'to_device', fields: f('u32:offset rest:data'), minRest: 1 },
   { code: 0x12, name: 'VERIFY', dir: 'to_device', fields: [], minRest: 0 },
@@ -43,6 +45,7 @@ export const FRAME_TYPES: FrameType[] = [
   { code: 0x21, name: 'CANCEL', dir: 'to_device', fields: [], minRest: 0 },
 
   { code: 0x81, name: 'HELLO_REPLY', dir: 'to_host', fields: f('u16:protocol_version u16:board_id u32:max_frame'), minRest: 0 },
+  { code: 0x83, name: 'BYE_REPLY', dir: 'to_host', fields: [], minRest: 0 },
   {
     code: 0x82, name: 'INFO_REPLY', dir: 'to_host', minRest: 3,
     fields: f(`u16:protocol_version u16:board_id u32:max_frame u32:slot_capacity u32:erase_block u32:heap_free

@@ -2,7 +2,9 @@
 // serving the protocol on a pseudo-terminal, as a board serves it on its serial port. Its line
 // (boards/runtime/posix/line.c) can run at a real baud rate and inject dropped and flipped bytes and a
 // link drop. The runtime makes the pty (Node cannot without a native module) and keeps a symlink to it
-// at one path, so a host that lost the link opens the same path again and resumes its upload.
+// at one path, so a host that lost the link opens the same path again and resumes its upload. Like a
+// UART it never sees a host leave (the host ends its session with BYE). One virtual board per slot file:
+// the runtime locks `<slot file>.lock`, and a second one refuses in one line naming the first one's pid.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, unlinkSync } from 'node:fs';
 import { UserError } from '../errors.ts';
@@ -117,15 +119,18 @@ export async function startVirtualBoard(o: SimOptions): Promise<VirtualBoard> {
       waiters.splice(0).forEach((w) => w());
     });
   });
+  let errText = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    err = lines(err, d, (l) => log(l));
+    errText += d;
+    // the refusal of a held slot file becomes the one error line below, not a log line too
+    err = lines(err, d, (l) => (l.startsWith('edge-flash-runtime: another virtual board') ? undefined : log(l)));
   });
+  let done = false;
   const exited = new Promise<number | null>((r) => child.on('exit', (c, sig) => {
+    done = true;   // before the waiters look (a waiter woken first would wait out its whole timeout)
     waiters.splice(0).forEach((w) => w());
     r(c ?? (sig ? 128 : null));
   }));
-  let done = false;
-  void exited.then(() => (done = true));
   const waitEvent = async (name: string, ms = 10_000, nth = 1): Promise<SimEvent> => {
     const until = Date.now() + ms;
     for (;;) {
@@ -142,7 +147,14 @@ export async function startVirtualBoard(o: SimOptions): Promise<VirtualBoard> {
       });
     }
   };
-  await waitEvent('pty');
+  try {
+    await waitEvent('pty');
+  } catch (e) {
+    // one virtual board per slot file: the runtime names the one that holds it (posix/main.c's lock)
+    const held = errText.split('\n').find((l) => l.startsWith('edge-flash-runtime: another virtual board'));
+    if (held) throw new UserError(held.slice('edge-flash-runtime: '.length));
+    throw e;
+  }
   return {
     path: o.link, child, events, waitEvent, exited,
     async stop() {

@@ -12,6 +12,7 @@ import { benchPeers, formatPeerTable } from '../bench/peers.ts';
 import { APP_RUN } from '../bench/aot.ts';
 import { benchBoardDecode, formatBoardDecode, type BoardDecodeRow } from '../bench/board.ts';
 import { benchUpload, formatUploadTable } from '../bench/upload.ts';
+import { parseFaults } from './flags.ts';
 import { parseBaud } from '../board/connect.ts';
 import { readImageFile } from './inspect.ts';
 import { spawnSync } from 'node:child_process';
@@ -48,6 +49,7 @@ export function registerBench(program: Command): void {
     .option('--steps <n>', 'with --model: positions decoded from BOS (run.c -n)', intFlag('--steps', { min: 2, max: 1 << 20 }), 256)
     .option('--upload [image]', 'upload throughput to the virtual board over its throttled line instead of kernels (default image: the kjv-esp32-260k demo packed for esp32)')
     .option('--baud <list>', 'with --upload: line rates', '115200,921600')
+    .option('--faults <list>', 'with --upload: the line\'s faults, as sim takes them (drop=R,flip=R,seed=S)', (v) => parseFaults(v))
     .addHelpText('after', `
 Each kernel's result is checked against the scalar reference before it is timed. Gw/s counts
 multiply-accumulates (M*K*N) per second. "x native" divides by the naive C kernel (cc -O3) on the
@@ -81,10 +83,11 @@ Examples:
         return;
       }
       if (o.baud !== '115200,921600' && !o.upload) throw new UserError('--baud goes with --upload');
+      if (o.faults && !o.upload) throw new UserError('--faults goes with --upload');
       if (o.upload) {
         const bauds = list(o.baud).map((b) => parseBaud(b));
         const image = typeof o.upload === 'string' ? readImageFile(o.upload) : packDemo();
-        const rows = await benchUpload({ image, bauds, repeat }, (label) => log(`bench: ${label}`));
+        const rows = await benchUpload({ image, bauds, repeat, faults: o.faults }, (label) => log(`bench: ${label}`));
         process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatUploadTable(rows) + '\n');
         return;
       }

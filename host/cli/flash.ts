@@ -20,6 +20,7 @@ export function registerFlash(program: Command): void {
     .option('--baud <rate>', 'baud rate', '115200')
     .option('--no-reset', 'commit without restarting the board into the new image')
     .option('--trace', 'hex dump of the wire on stderr (with --rom: esptool-js\'s messages)')
+    .option('--json', 'one JSON object on stdout: sizes, time, rate, retries and the chunk sizes the upload used, SHA-256, slot')
     .option('--rom', 'through the chip\'s ROM bootloader (esptool-js): DTR/RTS auto-reset, chip checked against --board, MD5 of every region checked')
     .option('--board <name>', 'with --rom: the board (esp32, esp32s3, esp32c3, PSRAM variants): chip check, flash size, model slot offset')
     .option('--firmware <dir>', 'with --rom: an ESP-IDF build folder (DIR/build): the files and offsets of its flash_args; for esp32c3 also bare-metal or bare-metal-aot (the prebuilt firmware, no ESP-IDF), or a file of `firmware --bare-metal`')
@@ -45,7 +46,7 @@ export function registerFlash(program: Command): void {
       const client = await connectBoard(o.port, baud, !!o.trace);
       try {
         const r = await flashWithProgress(client, bytes, { port: o.port, baud, trace: !!o.trace, reset: o.reset !== false, interruptLine: true });
-        process.stdout.write(flashSummary(path, bytes, r, baud) + '\n');
+        process.stdout.write((o.json ? JSON.stringify(flashJson(path, bytes, r, baud)) : flashSummary(path, bytes, r, baud)) + '\n');
       } finally {
         await client.close();
       }
@@ -89,9 +90,25 @@ export async function flashWithProgress(client: Client, bytes: Uint8Array, o: { 
 
 export function flashSummary(path: string, bytes: Uint8Array, r: FlashResult, baud: number): string {
   const s = r.upload.ms / 1000, rate = (bytes.byteLength - r.upload.resumedAt) / Math.max(s, 1e-3);
+  const u = r.upload, sizes = Object.keys(u.chunkSizes).map(Number);
+  // a noisy line: how often the upload went back, and the chunk sizes it came down to
+  const noisy = u.rewinds ? `; ${u.rewinds} resends (${u.timeouts} timeouts), chunks of ${Math.min(...sizes)}..${Math.max(...sizes)} bytes` : '';
   return `${path}: ${bytes.byteLength} bytes to ${r.board.board} slot ${r.slot}${r.upload.resumedAt ? ` (resumed at ${r.upload.resumedAt})` : ''} in ${s.toFixed(1)} s ` +
     `(${(rate / 1024).toFixed(1)} KiB/s, ${lineShare(rate, baud)}), verified SHA-256 ${r.sha256.slice(0, 16)}` +
-    `${r.booted ? ', booted' : ', committed (boots at the next reset)'}`;
+    `${r.booted ? ', booted' : ', committed (boots at the next reset)'}${noisy}`;
+}
+
+// flash --json: the figures of the summary line, and the upload's retries and chunk sizes.
+export function flashJson(path: string, bytes: Uint8Array, r: FlashResult, baud: number): Record<string, unknown> {
+  const u = r.upload, s = u.ms / 1000;
+  return {
+    image: path, bytes: bytes.byteLength, board: r.board.board, slot: r.slot, sha256: r.sha256, verified: true, booted: r.booted !== null,
+    baud, seconds: s, bytes_per_s: (bytes.byteLength - u.resumedAt) / Math.max(s, 1e-3), resumed_at: u.resumedAt,
+    sent_bytes: u.bytes,
+    retries: { resends: u.rewinds, timeouts: u.timeouts, corrupt_frames_reported: u.deviceErrors, resent_bytes: u.bytes - (bytes.byteLength - u.resumedAt) },
+    chunk_max: u.chunkMax,
+    chunk_sizes: Object.fromEntries(Object.entries(u.chunkSizes).sort((a, b) => Number(b[0]) - Number(a[0]))),
+  };
 }
 
 // The upload's rate against the line's (10 bits a byte): above the line's rate the link is not paced at

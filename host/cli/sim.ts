@@ -29,7 +29,9 @@ export function registerSim(program: Command): void {
     .option('--engine <name>', 'the runtime it runs: wasm3 (default) or aot (edge-flash-runtime-aot, the app compiled ahead of time: only images packed with the build/device.wasm it was built from)', choiceFlag('--engine', ENGINES), 'wasm3')
     .addHelpText('after', `
 The path printed is a symlink to the pty; after a link drop (disconnect-at) it points at a new pty, so
-running flash again on the same path resumes the upload. Examples:
+running flash again on the same path resumes the upload. Like a UART it never sees a host leave: flash and
+chat end their session with BYE, so a terminal on the same path (picocom PATH) gets the banner on Enter.
+One virtual board per slot file: a second sim on it refuses, naming the first one's pid. Examples:
   edge-flash sim --board esp32 --baud 921600
   edge-flash sim --faults drop=1e-5,flip=1e-5,seed=7
   edge-flash sim --faults disconnect-at=50%      (then: edge-flash flash IMAGE --port PATH, twice)

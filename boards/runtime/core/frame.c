@@ -7,7 +7,7 @@ int ef_frame_host_type(uint8_t type, uint32_t *min, uint32_t *max) {
   switch (type) {
   /* the table writes a variable length as MAX 0 with MIN > 0, a fixed empty payload as MIN 0 MAX 0 */
 #define T(NAME) case EF_##NAME: *min = EF_##NAME##_MIN; *max = EF_##NAME##_MAX ? (uint32_t)EF_##NAME##_MAX : EF_##NAME##_MIN ? ANY : 0; return 1;
-    T(HELLO) T(INFO) T(UPLOAD_BEGIN) T(UPLOAD_CHUNK) T(VERIFY) T(COMMIT) T(CONFIRM) T(ROLLBACK) T(RESET) T(CHAT) T(CANCEL)
+    T(HELLO) T(INFO) T(BYE) T(UPLOAD_BEGIN) T(UPLOAD_CHUNK) T(VERIFY) T(COMMIT) T(CONFIRM) T(ROLLBACK) T(RESET) T(CHAT) T(CANCEL)
 #undef T
     default: return 0;
   }

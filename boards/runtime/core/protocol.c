@@ -46,11 +46,35 @@ static uint8_t wire_state(const ef_proto *p, int slot) {
   return st;
 }
 
-static void banner(ef_proto *p) {
+static void banner_text(ef_proto *p) {
   char b[160];
   snprintf(b, sizeof b, "edge-flash %s on %s: type a prompt, /help for commands\r\n> ", EF_RUNTIME_VERSION, p->board_name);
   text(p, b);
-  out(p, "", 1);  /* a 0x00 after plain text: a framed host's receiver starts here */
+}
+
+/* Undecided: the banner, then a 0x00 where a framed host's receiver starts (terminal mode never sends one). */
+static void banner(ef_proto *p) {
+  banner_text(p);
+  out(p, "", 1);
+}
+
+/* A reply that streams stops with no STATS and no stats line: its reader is gone (BYE, a person took
+ * the line, the port saw the peer leave). A chat turn cut short ends its conversation. */
+static void reply_drop(ef_proto *p) {
+  if (!p->busy) return;
+  p->busy = 0;
+  p->chat.running = 0;
+  p->chat.open = 0;
+}
+
+/* Undecided again, as after a start: a framed session ended. */
+static void undecided(ef_proto *p) {
+  reply_drop(p);
+  p->mode = UNDECIDED;
+  p->person = 0;
+  ef_rx_unsync(&p->rx);
+  p->line_n = 0;
+  banner(p);
 }
 
 static void log_app(void *ctx, const char *t, uint32_t len) {
@@ -110,6 +134,9 @@ void ef_proto_start(ef_proto *p) {
   p->reset = 0;
   p->line_n = 0;
   p->last_cr = 0;
+  p->term_fresh = 0;
+  p->person = 0;
+  p->quiet_us = p->now_us ? p->now_us() : 0;
   p->busy = 0;
   p->term_new = 1;
   p->chat_ready = 0;
@@ -141,13 +168,7 @@ void ef_proto_start(ef_proto *p) {
   banner(p);
 }
 
-void ef_proto_hangup(ef_proto *p) {
-  if (p->busy) { p->busy = 0; p->chat.running = 0; p->chat.open = 0; }
-  p->mode = UNDECIDED;
-  ef_rx_unsync(&p->rx);
-  p->line_n = 0;
-  banner(p);
-}
+void ef_proto_hangup(ef_proto *p) { undecided(p); }
 
 static uint32_t info(ef_proto *p, uint8_t *b) {
   const ef_slots *s = p->slots;
@@ -298,7 +319,7 @@ static void frame(ef_proto *p, const ef_frame *f) {
   uint8_t r[40] = {0};  /* RESET replies with none of it: gcc cannot see that a 0-length send reads nothing */
   char msg[256];
   ef_slots_err e;
-  if (p->busy && f->type != EF_T_CANCEL && f->type != EF_T_HELLO && f->type != EF_T_INFO) {
+  if (p->busy && f->type != EF_T_CANCEL && f->type != EF_T_HELLO && f->type != EF_T_INFO && f->type != EF_T_BYE) {
     send_error(p, f->type, f->seq, EF_E_BUSY, 0, "a reply is streaming: CANCEL it first");
     return;
   }
@@ -311,6 +332,12 @@ static void frame(ef_proto *p, const ef_frame *f) {
       return;
     case EF_T_INFO:
       send(p, EF_T_REPLY | f->type, f->seq, pay, info(p, pay));
+      return;
+    case EF_T_BYE:
+      /* the host leaves: a reply that streams stops, the reply, then undecided and the banner for a person */
+      reply_drop(p);
+      send(p, EF_T_REPLY | f->type, f->seq, r, 0);
+      undecided(p);
       return;
     case EF_T_UPLOAD_BEGIN: {
       uint32_t size = get32(f->payload), next = 0;
@@ -496,13 +523,20 @@ static int number(const char *s, double *v) {
 static void term_line(ef_proto *p) {
   char *l = p->line, b[160];
   double v;
+  int fresh = p->term_fresh;
+  p->term_fresh = 0;
   p->line[p->line_n] = 0;
   text(p, "\r\n");
   if (l[0] != '/') {
     ef_chat_settings cs;
     ef_chat_error ce;
     uint32_t np;
-    if (p->line_n == 0) { term_prompt(p); return; }
+    if (p->line_n == 0) {
+      /* Enter on a line that was undecided (a person's first key) shows the banner again */
+      if (fresh) banner_text(p);
+      else term_prompt(p);
+      return;
+    }
     /* terminal mode serves chat turns: one conversation until /new */
     memset(&cs, 0, sizeof cs);
     cs.seed = pick_seed(p, p->seed);
@@ -566,23 +600,63 @@ static void terminal_byte(ef_proto *p, uint8_t b) {
   out(p, &b, 1);
 }
 
+/* Framed, after an idle line: is this a person typing? 1 when their line ended (Enter or Ctrl-C) and
+ * the runtime left framed mode; 0 otherwise (the byte is the framed receiver's too, so a frame that
+ * merely began after a pause is not lost). */
+static int person_byte(ef_proto *p, uint8_t c) {
+  if (c == '\r' || c == '\n' || c == 3) {
+    /* a person: terminal mode, the banner they did not see, then their line as if it had been echoed */
+    reply_drop(p);
+    p->person = 0;
+    p->mode = TERMINAL;
+    ef_rx_unsync(&p->rx);
+    text(p, "\r\n");
+    banner_text(p);
+    if (c == 3 || p->line_n == 0) { p->line_n = 0; p->last_cr = c == '\r'; return 1; }
+    out(p, p->line, p->line_n);
+    term_line(p);
+    p->line_n = 0;
+    p->last_cr = c == '\r';
+    return 1;
+  }
+  if (c == 8 || c == 0x7F) { if (p->line_n) p->line_n--; return 0; }
+  if (c >= 0x20 && c <= 0x7E) {
+    if (p->line_n + 1 < sizeof p->line) p->line[p->line_n++] = (char)c;
+    return 0;
+  }
+  p->person = 0;   /* a 0x00 or another byte no keyboard sends: framing goes on as before */
+  p->line_n = 0;
+  return 0;
+}
+
 void ef_proto_input(ef_proto *p, const uint8_t *b, uint32_t n) {
   uint32_t i;
+  if (!n) return;
+  /* the idle rule: a burst after a quiet line that does not start with 0x00 may be a person */
+  if (p->mode == FRAMED && p->now_us && b[0] != 0 && p->now_us() - p->quiet_us >= (uint64_t)EF_IDLE_MS * 1000u) {
+    p->person = 1;
+    p->line_n = 0;
+  }
   for (i = 0; i < n && !p->reset; i++) {
     uint8_t c = b[i];
+    if (p->mode == FRAMED && p->person && person_byte(p, c)) continue;
     if (p->mode != FRAMED && c == 0) {
       /* a framed host: this 0x00 starts its first frame (a half-typed line is dropped) */
       if (p->busy == 2) { p->busy = 0; p->chat.running = 0; p->chat.open = 0; }  /* a host took over the line */
       p->mode = FRAMED;
+      p->person = 0;
       p->delim_sent = 0;
       p->line_n = 0;
       ef_rx_unsync(&p->rx);
     }
     if (p->mode == UNDECIDED) {
-      if ((c >= 0x20 && c <= 0x7E) || c == '\r' || c == '\n' || c == 8 || c == 0x7F || c == 3) p->mode = TERMINAL;
+      if ((c >= 0x20 && c <= 0x7E) || c == '\r' || c == '\n' || c == 8 || c == 0x7F || c == 3) { p->mode = TERMINAL; p->term_fresh = 1; p->last_cr = 0; }
       else continue;
     }
     if (p->mode == FRAMED) framed_byte(p, c);
     else terminal_byte(p, c);
   }
+  /* counted from the end of the work these bytes asked for (an erase, VERIFY): bytes that waited
+   * meanwhile were not a quiet line */
+  if (p->now_us) p->quiet_us = p->now_us();
 }

@@ -14,6 +14,13 @@
 #define EF_MAX_FRAME 4106          /* 4096 data bytes a chunk */
 #endif
 #define EF_UPLOAD_WINDOW 4
+/* The idle rule (docs/protocol.md section 1): in framed mode, after at least this long with no byte
+ * received, a line with no 0x00 (printable bytes up to Enter, or Ctrl-C) is a person's: the runtime
+ * leaves framed mode for terminal mode. A framed host starts every frame with 0x00, so its frames never
+ * look like such a line. Needs the port's clock (now_us); without one the rule is off. */
+#ifndef EF_IDLE_MS
+#define EF_IDLE_MS 1000
+#endif
 #define EF_RUNTIME_VERSION "0.1.0"
 #define EF_WASM3_VERSION "0.9.0"
 
@@ -27,7 +34,7 @@ typedef struct {
   void *write_ctx;
   uint32_t (*heap_free)(void);
   uint32_t (*heap_largest)(void);
-  uint64_t (*now_us)(void);        /* a monotonic clock for STATS (0: no timing) */
+  uint64_t (*now_us)(void);        /* a monotonic clock for STATS and the idle rule (0: neither) */
   /* state */
   int mode;                        /* 0 undecided, 1 framed, 2 terminal */
   int delim_sent;                  /* the 0x00 before the first frame of framed mode */
@@ -42,6 +49,9 @@ typedef struct {
   char line[256];
   uint32_t line_n;
   uint8_t last_cr;
+  uint8_t term_fresh;              /* terminal mode just began: an empty first line shows the banner */
+  uint8_t person;                  /* framed, after an idle line: the bytes so far could be a person's line (in line[]) */
+  uint64_t quiet_us;               /* when the runtime last took bytes in (the idle rule counts from here) */
   float temperature, top_p;
   uint32_t seed, steps;
   /* the model and the reply in progress */
@@ -58,7 +68,8 @@ typedef struct {
 /* Boots (ef_slots_boot, the app, the self-test and confirm of a pending image) and prints the banner. */
 void ef_proto_start(ef_proto *p);
 void ef_proto_input(ef_proto *p, const uint8_t *b, uint32_t n);
-/* The peer went away: undecided again, banner again (a reply in progress stops). */
+/* The peer went away, where a port can tell (USB CDC's DTR; a UART cannot): undecided again, banner
+ * again (a reply in progress stops). The host's BYE and the idle rule do the same without the port. */
 void ef_proto_hangup(ef_proto *p);
 /* A reply is streaming: the port calls ef_proto_step after feeding whatever input has arrived (so a
  * CANCEL or Ctrl-C is seen between tokens). Each step runs one position of the model. */

@@ -102,12 +102,21 @@ uint32_t ef_line_take(ef_line *l, uint8_t *out, uint32_t cap) {
 /* Writes n bytes from the queue's head; 0 when the peer is gone or nothing could be written now. */
 static uint32_t put(ef_line *l, uint32_t n) {
   uint32_t done = 0;
+  double stuck = 0;
   while (done < n && !l->dead) {
     ssize_t w = write(l->fd_out, l->tx + l->tx_at + done, n - done);
     if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) { struct pollfd q = {l->fd_out, POLLOUT, 0}; poll(&q, 1, 100); continue; }
+    if (w < 0 && errno == EAGAIN) {
+      /* a pty nobody reads fills up; a UART sends its bytes all the same, and they are lost */
+      struct pollfd q = {l->fd_out, POLLOUT, 0};
+      if (stuck == 0) stuck = ef_line_now();
+      else if (ef_line_now() - stuck > EF_LINE_UNREAD_S) { l->tx_unread += n - done; done = n; break; }
+      poll(&q, 1, 50);
+      continue;
+    }
     if (w <= 0) { l->dead = 1; break; }   /* the peer is gone; what it misses it asks again */
     done += (uint32_t)w;
+    stuck = 0;
   }
   if (l->dead) done = n;   /* dropped with the link */
   l->tx_at += done;
@@ -167,7 +176,7 @@ int ef_line_wait_ms(const ef_line *l) {
 }
 
 void ef_line_report(const ef_line *l, char *buf, uint32_t cap) {
-  snprintf(buf, cap, "\"baud\":%u,\"rx_bytes\":%llu,\"rx_dropped\":%llu,\"rx_flipped\":%llu,\"tx_bytes\":%llu,\"tx_dropped\":%llu,\"tx_flipped\":%llu",
+  snprintf(buf, cap, "\"baud\":%u,\"rx_bytes\":%llu,\"rx_dropped\":%llu,\"rx_flipped\":%llu,\"tx_bytes\":%llu,\"tx_dropped\":%llu,\"tx_flipped\":%llu,\"tx_unread\":%llu",
            (unsigned)l->baud, (unsigned long long)l->rx_bytes, (unsigned long long)l->rx_dropped, (unsigned long long)l->rx_flipped,
-           (unsigned long long)l->tx_bytes, (unsigned long long)l->tx_dropped, (unsigned long long)l->tx_flipped);
+           (unsigned long long)l->tx_bytes, (unsigned long long)l->tx_dropped, (unsigned long long)l->tx_flipped, (unsigned long long)l->tx_unread);
 }

@@ -6,6 +6,8 @@
  *  - faults, per byte and per direction, from one seeded PRNG (so a run can be repeated): a byte dropped
  *    with probability drop, one random bit of it flipped with probability flip.
  * The link drop (--disconnect-at) is the serve loop's (main.c): it closes the pty and opens a new one.
+ * Like a UART, the line never tells the runtime that the other end left: the virtual board keeps the
+ * pty's other end open itself (no hangup is ever seen) and a pty nobody reads does not block it.
  * Why here and not in a proxy on the host: the runtime owns the pty (Node cannot make one without a
  * native module), and on a board the same faults happen on the wire under the same protocol code. */
 #ifndef EF_LINE_H
@@ -14,6 +16,9 @@
 
 #define EF_LINE_RX_CAP 8192
 #define EF_LINE_TX_CAP 65536
+/* A pty whose reader is gone (or never came) fills up: after this long with no byte taken, what is
+ * queued is dropped, as a UART's bytes are lost when nobody listens (the runtime never blocks on it). */
+#define EF_LINE_UNREAD_S 0.5
 
 typedef struct {
   int fd_in, fd_out;
@@ -31,6 +36,7 @@ typedef struct {
   int dead;                        /* the peer is gone (a write failed); cleared by ef_line_reset */
   /* counts, for the fault report */
   uint64_t rx_bytes, rx_dropped, rx_flipped, tx_bytes, tx_dropped, tx_flipped;
+  uint64_t tx_unread;              /* bytes dropped because nobody read the pty (EF_LINE_UNREAD_S) */
 } ef_line;
 
 /* probabilities in [0, 1]; seed any number (0 is a seed like another) */

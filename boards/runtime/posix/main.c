@@ -16,6 +16,7 @@
  * Results are JSON lines on stdout; errors one line `edge-flash-runtime: ...` on stderr, exit 2. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <poll.h>
 #include <time.h>
@@ -235,12 +236,47 @@ static int open_pty(int *slave, const char *link) {
   char path[128];
   int fd = ef_serial_pty(path, sizeof path, slave);
   if (fd < 0) return -1;
+  /* non-blocking: a pty nobody reads must not stop the runtime (line.c drops what waits too long) */
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)) { close(fd); close(*slave); return -1; }
   if (relink(link, path)) { close(fd); close(*slave); return -1; }
   printf("{\"event\":\"pty\",\"pty\":\"%s\"", path);
   if (link) printf(",\"link\":\"%s\"", link);
   printf("}\n");
   fflush(stdout);
   return fd;
+}
+
+/* One virtual board per slot file: `<slot file>.lock` carries a POSIX record lock, which the kernel
+ * drops when its process ends (so a lock file left by a dead process is taken over: no stale lock
+ * can hold a slot file), and one line naming its holder: `pid board link`. */
+static char lock_path[4200];
+
+static int lock_slot_file(const char *slot_file, const char *board_name, const char *link) {
+  struct flock fl;
+  char line[600];
+  int fd, n;
+  if (strlen(slot_file) > 4000) return die("slot file name too long: %s%s", slot_file, "");
+  snprintf(lock_path, sizeof lock_path, "%s.lock", slot_file);
+  fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return die("cannot open %s: %s", lock_path, strerror(errno));
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (fcntl(fd, F_SETLK, &fl)) {
+    struct flock q = fl;
+    long pid = fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK ? (long)q.l_pid : 0;
+    char who[600] = "", board[128] = "?", at[480] = "?";
+    n = (int)read(fd, who, sizeof who - 1);
+    who[n > 0 ? n : 0] = 0;
+    if (sscanf(who, "%*ld %127s %479s", board, at) < 1) board[0] = '?';
+    lock_path[0] = 0;   /* not ours to remove */
+    fprintf(stderr, "edge-flash-runtime: another virtual board (pid %ld) is serving %s on %s from %s: stop it (kill %ld) or give another slot file\n",
+            pid, board, at, slot_file, pid);
+    return 2;
+  }
+  n = snprintf(line, sizeof line, "%ld %s %s\n", (long)getpid(), board_name, link ? link : "-");
+  if (ftruncate(fd, 0) || write(fd, line, (size_t)n) != n) return die("cannot write %s: %s", lock_path, strerror(errno));
+  return 0;   /* fd stays open: the lock lasts as long as this process */
 }
 
 static int serve(ef_slots *slots, const ef_storage *st, const ef_read_opts *o, const char *board_name, const char *port, uint32_t baud, int use_pty, uint32_t stack, const line_opts *lo) {
@@ -319,11 +355,13 @@ static int serve(ef_slots *slots, const ef_storage *st, const ef_read_opts *o, c
         fd = open_pty(&slave, lo->link);
         if (fd < 0) return die("cannot create a pseudo-terminal: %s%s", strerror(errno), "");
         ef_line_reset(&line, fd, fd);
-        ef_proto_hangup(&p);
+        /* no ef_proto_hangup: a UART cannot see its cable pulled; the host's next HELLO (after its
+         * 0x00) finds the runtime still framed, and a person's line after the idle time leaves it */
       }
     }
   }
   if (lo->link) unlink(lo->link);
+  if (lock_path[0]) unlink(lock_path);   /* still locked while it goes: a newcomer waits for the next start */
   ef_line_report(&line, report, sizeof report);
   fprintf(events, "{\"event\":\"stopped\",%s}\n", report);
   fflush(events);
@@ -392,16 +430,17 @@ int main(int argc, char **argv) {
   /* two record blocks and two slots, each the capacity rounded up to whole erase blocks */
   flash_size = 2ull * erase_block + 2ull * ((o.capacity + erase_block - 1) / erase_block * erase_block);
   if (flash_size > 0xFFFFFFFFull) return die("--capacity: two slots of it do not fit a 4 GiB region%s%s", "", "");
+  if (!strcmp(mode, "serve")) {
+    if (!use_pty && !port) return die("--serve needs --pty or --port TTY%s%s", "", "");
+    if ((lo.disconnect_ppm || lo.link) && use_pty != 1) return die("--disconnect-at and --pty-link need --pty (the link drop closes the pty)%s%s", "", "");
+    if ((rc = lock_slot_file(slot_file, board_name, lo.link))) return rc;
+  }
   if (ef_flash_file_open(&ff, &st, slot_file, (uint32_t)flash_size, erase_block)) return die("slot file %s: %s", slot_file, strerror(errno));
   if (stop) ff.stop_at_op = strtoull(stop, 0, 10);
   if (ef_slots_open(&slots, &st)) return die("slot file %s: cannot read the slot record%s", slot_file, "");
   if (!strcmp(mode, "status")) { print_status(&slots, "status", -1); rc = 0; }
   else if (!strcmp(mode, "install")) rc = install(&slots, &o, install_path);
-  else if (!strcmp(mode, "serve")) {
-    if (!use_pty && !port) return die("--serve needs --pty or --port TTY%s%s", "", "");
-    if ((lo.disconnect_ppm || lo.link) && use_pty != 1) return die("--disconnect-at and --pty-link need --pty (the link drop closes the pty)%s%s", "", "");
-    rc = serve(&slots, &st, &o, board_name, port, baud, use_pty, stack, &lo);
-  }
+  else if (!strcmp(mode, "serve")) rc = serve(&slots, &st, &o, board_name, port, baud, use_pty, stack, &lo);
   else rc = boot(&slots, &o, stack);
   fprintf(stderr, "edge-flash-runtime: storage operations: %llu\n", (unsigned long long)ff.ops);
   ef_flash_file_close(&ff);

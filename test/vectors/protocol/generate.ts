@@ -24,6 +24,7 @@ const SHA = sha256(te.encode('edge-flash protocol vector image'));
 export const SAMPLES: Array<{ name: string; type: string; seq: number; fields: Fields }> = [
   { name: 'hello', type: 'HELLO', seq: 1, fields: { protocol_version: PROTOCOL_VERSION, host_max_frame: HOST_MAX_FRAME } },
   { name: 'info', type: 'INFO', seq: 2, fields: {} },
+  { name: 'bye', type: 'BYE', seq: 14, fields: {} },
   { name: 'upload_begin', type: 'UPLOAD_BEGIN', seq: 3, fields: { image_size: 300000, sha256: SHA } },
   { name: 'upload_chunk', type: 'UPLOAD_CHUNK', seq: 4, fields: { offset: 4096, data: Uint8Array.of(0x45, 0x46, 0x49, 0x4d, 0x00, 0x01, 0x00, 0x00, 0xff) } },
   { name: 'upload_chunk_zeros', type: 'UPLOAD_CHUNK', seq: 5, fields: { offset: 0, data: new Uint8Array(300) } },
@@ -37,6 +38,7 @@ export const SAMPLES: Array<{ name: string; type: string; seq: number; fields: F
   { name: 'chat_greedy_empty', type: 'CHAT', seq: 13, fields: { seed: 0, temperature: 0, top_p: 1, steps: 0, mode: 1, flags: 0, prompt: new Uint8Array(0) } },
   { name: 'cancel', type: 'CANCEL', seq: 255, fields: {} },
   { name: 'hello_reply', type: 'HELLO_REPLY', seq: 1, fields: { protocol_version: 1, board_id: 2, max_frame: 4106 } },
+  { name: 'bye_reply', type: 'BYE_REPLY', seq: 14, fields: {} },
   {
     name: 'info_reply', type: 'INFO_REPLY', seq: 2, fields: {
       protocol_version: 1, board_id: 2, max_frame: 4106, slot_capacity: 0x1f0000, erase_block: 4096, heap_free: 120000, heap_largest: 90000,

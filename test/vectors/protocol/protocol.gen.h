@@ -22,6 +22,10 @@
 #define EF_INFO_FIXED 0
 #define EF_INFO_MIN 0
 #define EF_INFO_MAX 0
+#define EF_BYE 0x03 /* host -> device */
+#define EF_BYE_FIXED 0
+#define EF_BYE_MIN 0
+#define EF_BYE_MAX 0
 #define EF_UPLOAD_BEGIN 0x10 /* host -> device */
 #define EF_UPLOAD_BEGIN_FIXED 36
 #define EF_UPLOAD_BEGIN_MIN 36
@@ -76,6 +80,10 @@
 #define EF_HELLO_REPLY_PROTOCOL_VERSION 0 /* u16 */
 #define EF_HELLO_REPLY_BOARD_ID 2 /* u16 */
 #define EF_HELLO_REPLY_MAX_FRAME 4 /* u32 */
+#define EF_BYE_REPLY 0x83 /* device -> host */
+#define EF_BYE_REPLY_FIXED 0
+#define EF_BYE_REPLY_MIN 0
+#define EF_BYE_REPLY_MAX 0
 #define EF_INFO_REPLY 0x82 /* device -> host */
 #define EF_INFO_REPLY_FIXED 108
 #define EF_INFO_REPLY_MIN 111
