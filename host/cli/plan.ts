@@ -3,9 +3,12 @@
 import type { Command } from 'commander';
 import { choiceFlag, intFlag, topkFlag } from './flags.ts';
 import { convertModel, deviceApp, planRequest } from '../image/pack.ts';
-import { alternativesThatFit, ENGINES, formatPlan, largestContext, planBoard, planJson, type PlanExtras } from '../image/plan.ts';
+import { alternativesThatFit, ENGINES, formatPlan, largestContext, planBoard, planJson, type BoardPlanRequest, type PlanExtras } from '../image/plan.ts';
+import { imageToModel } from '../image/model.ts';
+import { UserError } from '../errors.ts';
+import { imagePlanRequest } from './fit.ts';
 import { checkAgainstModel, imageChoices, withImageFormats } from '../image/options.ts';
-import { loadSource } from '../image/source.ts';
+import { isImageFile, loadSource } from '../image/source.ts';
 import { measureHostSpeed } from '../image/speed.ts';
 import { log, warn } from '../log.ts';
 
@@ -13,8 +16,8 @@ export function registerPlan(program: Command): void {
   program
     .command('plan')
     .description('memory plan of a model on a board: linear memory, wasm3 heap, flash; fits or not (--check: exit 1 if not); largest context and formats that fit; estimated tok/s')
-    .argument('<model>', 'a model file (llama2.c .bin, GGUF, safetensors) or an edge-flash image')
-    .requiredOption('--board <name>', 'target board (see `edge-flash boards`)')
+    .argument('<model>', 'a model file (llama2.c .bin, GGUF, safetensors) or an edge-flash image (its board, context and formats are the defaults)')
+    .option('--board <name>', 'target board (see `edge-flash boards`); default for an image: the board it was packed for')
     .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it)')
     .option('--quant <format>', 'layer matrices in this format: ternary, tb1, tq2, q8_0, i4g32, ... (default: as loaded)')
     .option('--embed <format>', 'token embedding (and an unshared classifier): f32 or q8_0 (default: q8_0 under a sub-8-bit --quant)')
@@ -42,12 +45,17 @@ Examples:
   edge-flash plan models/kjv-esp32-260k/model.bin --board esp32 --quant tb1 --kv int4 --engine aot
   edge-flash plan model.gguf --board rpi-zero2w --json`)
     .action(async (modelPath: string, o) => {
-      imageChoices(o); // the flags' errors before the model is read
+      if (o.board !== undefined || !isImageFile(modelPath)) imageChoices(o); // the flags' errors before the model is read
       const src = loadSource(modelPath, o.z);
-      const ch = imageChoices(withImageFormats(o, src.image));
+      // an image plans as it was packed: its board, its context (the planner's figures for it, as verify --board gives them)
+      const img = src.image;
+      const ch = imageChoices(withImageFormats({ ...o, board: o.board ?? img?.board?.name, ctx: o.ctx ?? img?.config.ctx }, img));
       checkAgainstModel(ch, src.model);
       const { model } = convertModel(src.model, ch);
-      const req = { ...planRequest(model, { ...ch, app: deviceApp() }, 1024), engine: o.engine };
+      // an image with no format flags: the planner's figures for the image as it is (as verify --board and firmware plan it)
+      const asIs = img && [o.quant, o.embed, o.kv, o.act, o.topk, o.ctx].every((x) => x === undefined) ? imagePlanRequest(img, imageToModel(img, modelPath), ch.board, o.engine) : undefined;
+      if (asIs && 'unplannable' in asIs) throw new UserError(`${modelPath}: its app cannot run on a board: ${asIs.unplannable}`);
+      const req: BoardPlanRequest = asIs ?? { ...planRequest(model, { ...ch, app: deviceApp() }, 1024), engine: o.engine };
       if (o.speed) {
         const s = await measureHostSpeed(req.model, ch.kv, ch.act, undefined, ch.topk);
         if ('error' in s) warn(`no tok/s estimate: ${s.error}`);

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { boardByName, type BoardProfile } from '../board/boards.ts';
+import { boardByName, SECTOR, SLOT_RECORD_BYTES, type BoardProfile } from '../board/boards.ts';
 import { errnoText, UserError } from '../errors.ts';
 import { fmtBytes } from '../image/plan.ts';
 import { fromRoot } from '../paths.ts';
@@ -26,7 +26,7 @@ const CHIPS: Record<string, { target: string; usbSerialJtag: boolean }> = {
   riscv32: { target: 'esp32c3', usbSerialJtag: true },
 };
 
-export const SECTOR = 0x1000;               // the SPI flash erase unit: partitions and slots are whole sectors
+export { SECTOR };
 export const STATE_PARTITION = 'efstate';   // the slot record: two sectors (core/slots.h)
 export const SLOT_PARTITIONS = ['model_a', 'model_b'] as const;
 
@@ -60,16 +60,16 @@ export function chipOf(board: BoardProfile): { target: string; usbSerialJtag: bo
   return chip;
 }
 
-// The profile's partitions with its image partition split into the slot record and two equal slots.
+// The profile's partitions with its image partition split into the slot record and two equal slots,
+// each the profile's imageCapacity (host/board/boards.ts slotBytesOf: the figure every command plans with).
 export function firmwareLayout(board: BoardProfile): FirmwareLayout {
   const { target } = chipOf(board);
   const image = board.flash.partitions.find((p) => p.name === board.flash.imagePartition)!;
-  const slotBytes = Math.floor((image.size - 2 * SECTOR) / 2 / SECTOR) * SECTOR;
-  if (image.offset % SECTOR || slotBytes < SECTOR) throw new Error(`board profile ${board.name}: partition '${image.name}' is too small or unaligned for two model slots`);
+  const slotBytes = board.imageCapacity;
   const partitions: FirmwarePartition[] = [];
   for (const p of board.flash.partitions) {
     if (p !== image) { partitions.push({ ...p }); continue; }
-    partitions.push({ name: STATE_PARTITION, type: 'data', subtype: '0x41', offset: p.offset, size: 2 * SECTOR });
+    partitions.push({ name: STATE_PARTITION, type: 'data', subtype: '0x41', offset: p.offset, size: SLOT_RECORD_BYTES });
     partitions.push({ name: SLOT_PARTITIONS[0], type: 'data', subtype: '0x40', offset: p.offset + 2 * SECTOR, size: slotBytes });
     partitions.push({ name: SLOT_PARTITIONS[1], type: 'data', subtype: '0x40', offset: p.offset + 2 * SECTOR + slotBytes, size: slotBytes });
   }

@@ -229,7 +229,7 @@ export function planBoard(r: BoardPlanRequest): BoardPlan {
     problems.push(`linear memory: needs at least ${fmtBytes(linear)} with every weight streamed; ${why}`);
   }
   if (heap > limits.heap && (fitted || !bm.linearInHeap)) problems.push(`${engine} needs ${fmtBytes(heap)} of heap beside linear memory, ${r.board.name} has ${fmtBytes(Math.max(0, limits.heap))}`);
-  if (image > limits.image) problems.push(`image ${fmtBytes(image)} > ${fmtBytes(limits.image)} (${r.board.flash.imagePartition ? `partition '${r.board.flash.imagePartition}'` : 'the image size limit'})`);
+  if (image > limits.image) problems.push(`image ${fmtBytes(image)} > ${fmtBytes(limits.image)} (${slotPhrase(r.board)})`);
   if (limits.appCode !== null && appCode > limits.appCode) problems.push(`AOT code ${fmtBytes(appCode)} > ${fmtBytes(limits.appCode)} (app partition '${part!.name}')`);
   const plan: BoardPlan = {
     request: r, runtime: rt, memory: m, rows, linear, heap, image, streamedBytesPerToken: m.streamedPerToken, limits,
@@ -350,6 +350,11 @@ export function alternativesThatFit(r: BoardPlanRequest): Alternative[] {
   return out;
 }
 
+// Where an image goes on a board, in words: one of two model slots sharing the image partition.
+export function slotPhrase(b: BoardProfile): string {
+  return b.imagePartitionBytes !== null ? `a model slot: two share the ${fmtBytes(b.imagePartitionBytes)} partition '${b.flash.imagePartition}'` : 'the image size limit';
+}
+
 export function fmtBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
@@ -388,7 +393,7 @@ export function formatPlan(plan: BoardPlan, extra: PlanExtras = {}): string {
   } else {
     out.push(`linear memory ${lim(plan.linear, plan.limits.linear)} (its own memory on ${r.board.name});   ${heapName} ${lim(plan.heap, plan.limits.heap)}`);
   }
-  out.push(`image ${lim(plan.image, plan.limits.image)}`);
+  out.push(`image ${lim(plan.image, plan.limits.image)} (${slotPhrase(r.board)})`);
   if (plan.limits.appCode !== null) out.push(`AOT code ${lim(plan.appCode, plan.limits.appCode)} (app partition; the rest of the firmware shares it)`);
   if (plan.fits) {
     const streamed = plan.runtime.tensors.filter((t) => !t.resident).length;
