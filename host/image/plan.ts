@@ -43,6 +43,7 @@ export interface BoardPlanRequest {
   signed: boolean;
   speed?: HostSpeed;
   engine?: Engine;            // default wasm3
+  quick?: boolean;            // searches: whether it fits is all that is asked (no smallest plan when it does not)
 }
 
 // What runs the app on the board: wasm3 interprets build/device.wasm; aot is the same module
@@ -148,7 +149,7 @@ function fitRuntime(r: BoardPlanRequest): { fitted: RuntimePlan | null; smallest
     }
   };
   const fitted = at(limit);
-  if (fitted) return { fitted, smallest: fitted };
+  if (fitted || r.quick) return { fitted, smallest: fitted ?? all };
   // Nothing fits: find the smallest linear memory any plan reaches (the runtime's fit is monotone in the limit).
   let lo = Math.min(limit, all.memory.total), hi = all.memory.total;
   let best = all;
@@ -303,7 +304,7 @@ export function withContext(m: Model, ctx: number): Model {
 
 // The largest context that fits (linear memory, heap and image), or 0 when not even one position does.
 export function largestContext(r: BoardPlanRequest, maxCtx: number): number {
-  const ok = (ctx: number) => planBoard({ ...r, model: withContext(r.model, ctx), speed: undefined }).fits;
+  const ok = (ctx: number) => planBoard({ ...r, model: withContext(r.model, ctx), speed: undefined, quick: true }).fits;
   if (!ok(1)) return 0;
   if (ok(maxCtx)) return maxCtx;
   let lo = 1, hi = maxCtx;
@@ -343,7 +344,7 @@ export function alternativesThatFit(r: BoardPlanRequest): Alternative[] {
     const model = reshapedModel(r.model, f);
     for (const kv of KV_FORMATS) {
       if (kv.name === 'int3' && headDim(r.model.config) % 8 !== 0) continue;
-      const p = planBoard({ ...r, model, kv, speed: undefined });
+      const p = planBoard({ ...r, model, kv, speed: undefined, quick: true });
       if (p.fits) out.push({ quant: f.name, kv: kv.name, linear: p.linear, image: p.image });
     }
   }
