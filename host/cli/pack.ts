@@ -38,7 +38,7 @@ export function registerPack(program: Command): void {
     .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it)')
     .option('--quant <format>', 'layer matrices in this format: ternary, tb1, tq2, q8_0, i4g32, ... (default: chosen by the planner, docs/planner.md)')
     .option('--embed <format>', 'token embedding (and an unshared classifier): f32 or q8_0 (default: q8_0 under a sub-8-bit --quant)')
-    .option('--kv <format>', 'KV cache: f32, int8, int4, int3 (default: f32, int3 under --act a4.8, or the image\'s own)')
+    .option('--kv <format>', 'KV cache: f32, int8, int4, int3 (default: chosen as pack chooses, docs/planner.md; an image\'s own)')
     .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58), i4, or a4.8 (i4 into wq, wk, wv, w1, w3; the inputs of wo and w2 top-K sparsified, then i8) (default: i8, or the image\'s own)')
     .option('--topk <fraction>', 'a4.8: fraction of the wo and w2 inputs kept, in (0, 1]; 1: no sparsification (default: 0.5 under --act a4.8, else 1)', topkFlag('--topk'))
     .option('--ctx <n>', 'context (KV cache length) to plan for (default: the largest that fits, up to the model\'s seq_len)', intFlag('--ctx', { min: 1, max: 1 << 24 }))

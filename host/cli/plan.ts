@@ -7,6 +7,7 @@ import { alternativesThatFit, ENGINES, formatPlan, largestContext, planBoard, pl
 import { imageToModel } from '../image/model.ts';
 import { UserError } from '../errors.ts';
 import { imagePlanRequest } from './fit.ts';
+import { applyChoice } from './pack.ts';
 import { checkAgainstModel, imageChoices, withImageFormats } from '../image/options.ts';
 import { isImageFile, loadSource } from '../image/source.ts';
 import { measureHostSpeed } from '../image/speed.ts';
@@ -19,12 +20,12 @@ export function registerPlan(program: Command): void {
     .argument('<model>', 'a model file (llama2.c .bin, GGUF, safetensors) or an edge-flash image (its board, context and formats are the defaults)')
     .option('--board <name>', 'target board (see `edge-flash boards`); default for an image: the board it was packed for')
     .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it)')
-    .option('--quant <format>', 'layer matrices in this format: ternary, tb1, tq2, q8_0, i4g32, ... (default: as loaded)')
+    .option('--quant <format>', 'layer matrices in this format: ternary, tb1, tq2, q8_0, i4g32, ... (default: chosen as pack chooses, docs/planner.md)')
     .option('--embed <format>', 'token embedding (and an unshared classifier): f32 or q8_0 (default: q8_0 under a sub-8-bit --quant)')
-    .option('--kv <format>', 'KV cache: f32, int8, int4, int3 (default: f32, int3 under --act a4.8, or the image\'s own)')
+    .option('--kv <format>', 'KV cache: f32, int8, int4, int3 (default: chosen as pack chooses, docs/planner.md; an image\'s own)')
     .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58), i4, or a4.8 (i4 into wq, wk, wv, w1, w3; the inputs of wo and w2 top-K sparsified, then i8) (default: i8, or the image\'s own)')
     .option('--topk <fraction>', 'a4.8: fraction of the wo and w2 inputs kept, in (0, 1]; 1: no sparsification (default: 0.5 under --act a4.8, else 1)', topkFlag('--topk'))
-    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)', intFlag('--ctx', { min: 1, max: 1 << 24 }))
+    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the largest that fits, up to the model\'s seq_len; an image\'s own)', intFlag('--ctx', { min: 1, max: 1 << 24 }))
     .option('--engine <name>', 'wasm3 (the interpreter, default) or aot (the app compiled ahead of time into the firmware: no interpreter heap, its code in the app partition)', choiceFlag('--engine', ENGINES), 'wasm3')
     .option('--no-speed', 'skip the wasm3 measurement behind the tok/s estimate')
     .option('--json', 'print one JSON object instead of the table')
@@ -51,6 +52,8 @@ Examples:
       const img = src.image;
       const ch = imageChoices(withImageFormats({ ...o, board: o.board ?? img?.board?.name, ctx: o.ctx ?? img?.config.ctx }, img));
       checkAgainstModel(ch, src.model);
+      // a model: what the flags leave open is chosen as `pack` chooses it (the same line on stderr)
+      if (!img) applyChoice('plan', src.model, ch, { quant: ch.quant, kv: o.kv !== undefined ? ch.kv : undefined, ctx: ch.ctx }, o.engine);
       const { model } = convertModel(src.model, ch);
       // an image with no format flags: the planner's figures for the image as it is (as verify --board and firmware plan it)
       const asIs = img && [o.quant, o.embed, o.kv, o.act, o.topk, o.ctx].every((x) => x === undefined) ? imagePlanRequest(img, imageToModel(img, modelPath), ch.board, o.engine) : undefined;

@@ -45,6 +45,12 @@ export function deviceApp(): Uint8Array {
   return wasmBytes('device');
 }
 
+// build/device.wasm's footprint (the app every board's figures are given for), measured once.
+let deviceFp: AppFootprint | undefined;
+export function deviceFootprint(): AppFootprint {
+  return (deviceFp ??= appFootprint(deviceApp()));
+}
+
 export interface FormatOptions {
   quant?: WeightFormat;       // the seven layer matrices; default: as loaded
   embed?: WeightFormat;       // token embedding (and an unshared classifier): f32 or q8_0

@@ -46,6 +46,9 @@ export interface BoardPlanRequest {
   quick?: boolean;            // searches: whether it fits is all that is asked (no smallest plan when it does not)
 }
 
+// What a board's figures depend on beside the model: the board, the app, the engine running it.
+export type BoardSide = Pick<BoardPlanRequest, 'board' | 'app' | 'engine'>;
+
 // What runs the app on the board: wasm3 interprets build/device.wasm; aot is the same module
 // translated to C by wasm2c and compiled into the firmware (`make -C boards/runtime aot`).
 export type Engine = 'wasm3' | 'aot';
@@ -80,7 +83,7 @@ export function aotCodeFor(wasmBytes: number): number {
 }
 
 // The engine's needs beside linear memory: wasm3's heap, or the AOT build's static data and native stack.
-export function engineHeap(r: BoardPlanRequest): number {
+export function engineHeap(r: BoardSide): number {
   return (r.engine ?? 'wasm3') === 'aot' ? AOT_FOOTPRINT.ram + r.board.wasm3.nativeStack : wasm3Heap(r).total;
 }
 
@@ -122,7 +125,7 @@ function runtimePlan(r: BoardPlanRequest, memoryLimit?: number): RuntimePlan {
 }
 
 // wasm3's own needs beside linear memory: runtime and compiled code, wasm stack, native stack.
-export function wasm3Heap(r: BoardPlanRequest): { runtime: number; stack: number; native: number; total: number } {
+export function wasm3Heap(r: BoardSide): { runtime: number; stack: number; native: number; total: number } {
   const w = r.board.wasm3;
   const runtime = w.runtime + Math.round(w.codePerWasmByte * r.app.wasmBytes);
   return { runtime, stack: w.stack, native: w.nativeStack, total: runtime + w.stack + w.nativeStack };
@@ -130,7 +133,7 @@ export function wasm3Heap(r: BoardPlanRequest): { runtime: number; stack: number
 
 // The linear memory the plan may use: the board's largest block and, where linear memory shares the
 // heap with wasm3 (no PSRAM), no more than the heap leaves beside wasm3's own needs.
-export function linearLimit(r: BoardPlanRequest): number {
+export function linearLimit(r: BoardSide): number {
   const m = r.board.memory;
   return m.linearInHeap ? Math.max(0, Math.min(m.linearMemoryMax, m.heapTotal - engineHeap(r))) : m.linearMemoryMax;
 }
