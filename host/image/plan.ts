@@ -116,6 +116,7 @@ export interface BoardPlan {
   fits: boolean;
   problems: string[];
   tokPerSec?: { value: number; basis: string };
+  speedNote?: string;         // why there is no estimate (the calibration's spread over MAX_SPREAD)
 }
 
 const TARGET = 'device' as const;    // boards run the MVP build under wasm3
@@ -239,7 +240,10 @@ export function planBoard(r: BoardPlanRequest): BoardPlan {
     request: r, runtime: rt, memory: m, rows, linear, heap, image, streamedBytesPerToken: m.streamedPerToken, limits,
     engine, appCode, fits: problems.length === 0, problems,
   };
-  if (r.speed) plan.tokPerSec = estimateTokPerSec(plan, r.speed);
+  if (r.speed) {
+    if ((r.speed.spread ?? 0) > MAX_SPREAD) plan.speedNote = `no estimate: the calibration's spread was ${((r.speed.spread ?? 0) * 100).toFixed(0)} %, over ${MAX_SPREAD * 100} % (this machine is busy: run again when it is quiet)`;
+    else plan.tokPerSec = estimateTokPerSec(plan, r.speed);
+  }
   return plan;
 }
 
@@ -278,10 +282,35 @@ export function fibCalls(n: number): number {
   return 2 * a - 1;
 }
 
+// An estimate is printed only where repeated calibration rounds agree this well ((max - min) / median).
+export const MAX_SPREAD = 0.25;
+
+// A measured basis for a board's decode time, where one exists: seconds a token for the plan, or null
+// when the basis does not cover it (another model shape, format or engine). The first that answers is
+// used, before the fib ratio below; a table of instruction counts measured on the emulated chip (the
+// esp32c3 under QEMU) registers here.
+export interface SpeedBasis {
+  board: string;
+  name: string;
+  secondsPerToken(plan: BoardPlan): number | null;
+}
+export const MEASURED_BASES: SpeedBasis[] = [];
+
+export function measuredEstimate(plan: BoardPlan): { value: number; basis: string } | null {
+  for (const b of MEASURED_BASES) {
+    if (b.board !== plan.request.board.name) continue;
+    const s = b.secondsPerToken(plan);
+    if (s !== null && s > 0) return { value: 1 / s, basis: `measured: ${b.name}` };
+  }
+  return null;
+}
+
 // Board seconds a token = a wasm3 decode step here x (this machine's wasm3 fib call rate / the
 // board's), plus the streamed bytes over the board's flash read rate. An estimate: fib is call-bound,
 // the kernels loop-bound, and caches (flash, PSRAM) are not modelled.
 export function estimateTokPerSec(plan: BoardPlan, s: HostSpeed): { value: number; basis: string } {
+  const measured = measuredEstimate(plan);
+  if (measured) return measured;
   const b = plan.request.board;
   let ratio = 1;
   let basis = `measured: a wasm3 decode step on this machine (${s.detail})`;
@@ -415,11 +444,12 @@ export function formatPlan(plan: BoardPlan, extra: PlanExtras = {}): string {
     }
   }
   if (plan.tokPerSec) out.push(`speed: ~${fmtRate(plan.tokPerSec.value)} tok/s on ${r.board.name}${plan.engine === 'aot' ? ' (AOT build)' : ''}, ${plan.tokPerSec.basis}`);
+  else if (plan.speedNote) out.push(`speed: ${plan.speedNote}`);
   if (extra.other?.tokPerSec) out.push(`  with --engine ${extra.other.engine}: ${extra.other.fits ? `~${fmtRate(extra.other.tokPerSec)} tok/s` : 'does not fit'}`);
   return out.join('\n');
 }
 
-function fmtRate(x: number): string {
+export function fmtRate(x: number): string {
   return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toPrecision(2);
 }
 
@@ -432,6 +462,7 @@ export function planJson(plan: BoardPlan, extra: PlanExtras = {}): Record<string
     totals: { linear: plan.linear, heap: plan.heap, image: plan.image, streamedBytesPerToken: plan.streamedBytesPerToken, appCode: plan.appCode },
     limits: plan.limits, fits: plan.fits, problems: plan.problems, ...extra,
     tokPerSec: plan.tokPerSec ? { estimate: plan.tokPerSec.value, spread: r.speed?.spread ?? null, basis: plan.tokPerSec.basis } : null,
+    ...(plan.speedNote ? { speedNote: plan.speedNote } : {}),
   };
 }
 
