@@ -33,7 +33,7 @@ const VIRTUAL_BAUD = 921600;                          // a pty ignores it (the c
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('the whole path with no board: a virtual board on a pty, pack the demo model with the formats the planner chooses, flash it, chat, measured tok/s beside the planner's estimate for the board it plays')
+    .description('the whole path with no board: a virtual board on a pty, pack the demo model with the formats the planner chooses, flash it, chat, measured tok/s beside the planner\'s estimate for the board it plays')
     .option('--board <name>', 'board profile the virtual board plays (the image is packed for it)', 'esp32')
     .option('-i <prompt>', 'the scripted prompt', DEMO_PROMPT)
     .option('-n <steps>', 'positions of the scripted reply, prompt included', intFlag('-n', { min: 1, max: 65535 }), 96)
