@@ -162,7 +162,7 @@ s('--engine wasm3 without the addon is an error; the default engine runs on', ()
 
 s('verify --board and run --board apply the planner\'s fit check; run caps memory at the board\'s figure', () => {
   // f32 weights and KV at context 512 need 672 KiB of linear memory: too much for an esp32s3 without PSRAM
-  const p = cli('pack', MODEL, '--board', 'esp32s3', '--force', '-o', at('forced.efimg'));
+  const p = cli('pack', MODEL, '--board', 'esp32s3', '--quant', 'f32', '--kv', 'f32', '--ctx', '512', '--ignore-fit', '-o', at('forced.efimg'));
   assert.is(p.code, 0, p.err);
   oneLineError(cli('verify', at('forced.efimg'), '--board', 'esp32s3'), 'verify --board', /does not fit esp32s3: linear memory 672\.\d KiB needed, 1\d\d\.\d KiB available: [45]\d\d\.\d KiB short/);
   oneLineError(cli('run', at('forced.efimg'), '--board', 'esp32s3', '-n', '4'), 'run --board', /does not fit esp32s3: linear memory .* short/);

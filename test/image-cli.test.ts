@@ -94,15 +94,19 @@ s('plan: the table, the verdict, the largest context and formats that fit; --jso
 
 s('a pack that does not fit is refused with the table, and leaves no file behind', () => {
   const before = readdirSync(dir).length;
-  const r = cli('pack', MODEL, '--board', 'esp32', '--kv', 'f32', '-o', at('big.efimg'));
+  const r = cli('pack', MODEL, '--board', 'esp32', '--quant', 'f32', '--kv', 'f32', '--ctx', '512', '-o', at('big.efimg'));
   const line = oneLineError(r, 'does not fit');
   assert.match(line, /the model does not fit esp32: /);
   assert.match(r.err, /^verdict: DOES NOT FIT on esp32/m);
   assert.not.ok(existsSync(at('big.efimg')));
   assert.is(readdirSync(dir).length, before, 'no temporary file left');
-  const f = cli('pack', MODEL, '--board', 'esp32', '--kv', 'f32', '--force', '-o', at('big.efimg'));
+  assert.match(line, /pass --ignore-fit to write it anyway/);
+  const f = cli('pack', MODEL, '--board', 'esp32', '--quant', 'f32', '--kv', 'f32', '--ctx', '512', '--ignore-fit', '-o', at('big.efimg'));
   assert.is(f.code, 0, f.err);
-  assert.match(f.err, /written with --force although it does not fit esp32/);
+  assert.match(f.err, /written with --ignore-fit although it does not fit esp32/);
+  // --force only replaces the file: it does not write an image that does not fit
+  const g = cli('pack', MODEL, '--board', 'esp32', '--quant', 'f32', '--kv', 'f32', '--ctx', '512', '--force', '-o', at('big.efimg'));
+  assert.match(oneLineError(g, 'does not fit'), /--ignore-fit/);
 });
 
 s('bad flags and files: one line each, exit 2', () => {

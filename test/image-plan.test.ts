@@ -192,7 +192,7 @@ k('an image runs exactly as the model it was packed from (same logits, V8 and wa
   }
 });
 
-k('pack refuses an image that does not fit, with the plan; --force writes it anyway', () => {
+k('pack refuses an image that does not fit, with the plan; force (pack --ignore-fit) writes it anyway', () => {
   const src = tinyModel(C, 4);
   const small = board(4096, 1 << 20);
   try {

@@ -221,12 +221,12 @@ s('flags that would change what the image packs are refused; its own values are 
   }
 });
 
-s('an image packed with --force (not planned) runs the plan it records (the smallest there is), saying so', () => {
-  const p = cli('pack', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--force', '-o', at('forced.efimg'));
+s('an image packed with --ignore-fit (not planned) runs the plan it records (the smallest there is), saying so', () => {
+  const p = cli('pack', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--ctx', '512', '--ignore-fit', '-o', at('forced.efimg'));
   assert.is(p.code, 0, p.err);
   const r = cli('run', at('forced.efimg'), '-t', '0', '-n', '16', ...PROMPT, '--engine', engines.at(-1)!);
   assert.is(r.code, 0, r.err);
-  assert.match(r.err, /^warning: .*forced\.efimg was not planned \(packed with --force\): it runs the plan it records with no memory cap$/m);
+  assert.match(r.err, /^warning: .*forced\.efimg was not planned \(packed with --ignore-fit\): it runs the plan it records with no memory cap$/m);
   assert.match(r.out, /^In the beginning/);
 });
 

@@ -56,7 +56,7 @@ export interface BoardProfile {
   };
   imageCapacity: number;            // bytes an image may have on this board: one model slot of its runtime's layout
   imagePartitionBytes: number | null; // the partition both slots and the slot record share (null: the image is a file)
-  serial: { transport: 'uart' | 'usb-cdc' | 'usb-serial-jtag' | 'virtual'; baud: number; consoleBaud: number; notes: string };
+  serial: { transport: 'uart' | 'usb-cdc' | 'usb-serial-jtag' | 'virtual'; baud: number; notes: string };   // baud: the protocol's line rate, the one figure host and firmware use
   wasm3: { stack: number; nativeStack: number; runtime: number; codePerWasmByte: number; basis: string; sources: string[] };
   speed: { fibN: number; fibSeconds: number; basis: string; source: string };
 }

@@ -1,6 +1,6 @@
 // Whether an image fits a board, as the planner says (host/image/plan.ts planBoard) for the formats,
 // context and app the image carries: `verify --board` and `run <image> --board` ask the same question
-// that `plan` and `pack` answer, so an image packed with --force cannot pass where it does not fit.
+// that `plan` and `pack` answer, so an image packed with --ignore-fit cannot pass where it does not fit.
 import type { BoardProfile } from '../board/boards.ts';
 import type { Model } from '../model/model.ts';
 import { kvFormat } from '../model/kv.ts';
