@@ -259,21 +259,28 @@ s('the README\'s command table is the CLI\'s, its fit table the planner\'s (npm 
   // and a row for each under the AOT build (plan --engine aot)
   assert.is(fit.length, 2 + 2 * 5, fit.join('\n'));
   assert.match(fit[0], /^\| model \| host \| esp32 \|.*\| rpi5 \|$/);
-  assert.match(readme, /\| kjv-esp32-260k \(tb1, int4 KV, ctx 512\) \| yes \| ctx <= \d+/);
-  assert.match(readme, /\| kjv-esp32-260k, --engine aot \| yes \| (streams|yes)/);
+  // each cell is what `pack MODEL --board B` chooses with no flags (docs/planner.md)
+  assert.match(readme, /\| kjv-esp32-260k \(ctx 512\) \| tb1, int8, ctx 512 \| tb1, int8, ctx 131, streams [\d.]+ KiB \|/);
+  assert.match(readme, /\| kjv-esp32-260k, --engine aot \| tb1, int8, ctx 512 \| tb1, int8, ctx \d+/);
 });
 
 s('plan\'s tok/s estimate reports the spread of its calibration rounds', async () => {
   const r = cli('plan', MODEL, '--board', 'rpi5', '--quant', 'tb1', '--json');
   assert.is(r.code, 0, r.err);
   const j = JSON.parse(r.out);
+  if (j.tokPerSec === null && j.speedNote) {
+    // a busy machine: no estimate, and the reason (the spread over 25 %)
+    assert.match(j.speedNote, /^no estimate: the calibration's spread was (\d+) %, over 25 %/);
+    assert.ok(Number(/was (\d+) %/.exec(j.speedNote)![1]) > 25);
+    return;
+  }
   if (j.tokPerSec === null) {
     if (process.env.CI) throw new Error(`no estimate in CI: ${r.err}`);
     process.stderr.write(`warning: no wasm3 here, the estimate's spread was not checked: ${r.err}\n`);
     return;
   }
   assert.ok(j.tokPerSec.estimate > 0);
-  assert.ok(typeof j.tokPerSec.spread === 'number' && j.tokPerSec.spread >= 0, JSON.stringify(j.tokPerSec));
+  assert.ok(typeof j.tokPerSec.spread === 'number' && j.tokPerSec.spread >= 0 && j.tokPerSec.spread <= 0.25, JSON.stringify(j.tokPerSec));
   assert.match(j.tokPerSec.basis, /median of 7 rounds, spread \d+ %/);
 });
 

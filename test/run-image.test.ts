@@ -244,12 +244,13 @@ s('demo models on boards: what fits packs and runs on wasm3 within its plan; wha
     const out = at(`${p.model}-${p.board}.efimg`);
     const src = fromRoot('models', p.model);
     if (p.refusedAt) {
-      const r = cli('pack', src, '--board', p.board, ...p.flags, '-o', out);
+      // the whole context named: refused (without --ctx the planner takes the largest that fits)
+      const r = cli('pack', src, '--board', p.board, ...p.flags, '--ctx', String(p.refusedAt), '-o', out);
       assert.match(oneLineError(r, what, true), new RegExp(`the model does not fit ${p.board}: linear memory`));
       assert.match(r.err, new RegExp(`^verdict: DOES NOT FIT on ${p.board}`, 'm'));
       assert.match(r.err, /^KV cache +[\d.]+ KiB/m);
       // the context it packs at is the planner's largest that fits (it moves with the app's size)
-      const plan = JSON.parse(cli('plan', src, '--board', p.board, ...p.flags, '--json').out);
+      const plan = JSON.parse(cli('plan', src, '--board', p.board, ...p.flags, '--ctx', String(p.refusedAt), '--json').out);
       assert.ok(plan.largestCtx > 0 && plan.largestCtx < p.refusedAt, `${what}: largest context ${plan.largestCtx}`);
       p.ctx = plan.largestCtx;
     }

@@ -66,7 +66,7 @@ Examples:
       checkAgainstModel(ch, src.model);
       // what the user did not name (layer format, KV format, context), the planner chooses: quality, then speed
       // (host/image/choose.ts, docs/planner.md); an image re-packs in its own formats
-      if (!src.image) applyChoice('pack', src.model, ch, { quant: ch.quant, kv: o.kv !== undefined ? ch.kv : undefined, ctx: ch.ctx }, o.engine);
+      if (!src.image) applyChoice('pack', src.model, ch, { quant: ch.quant, kv: kvNamed(o.kv, ch), ctx: ch.ctx }, o.engine);
       const bar = progress(1 + src.model.config.nLayers * 7 + (src.model.classifier ? 1 : 0), 'pack');
       let result;
       try {
@@ -101,6 +101,11 @@ Examples:
         `linear memory ${fmtBytes(plan.linear)} of ${fmtBytes(plan.limits.linear)}, ${fmtBytes(plan.streamedBytesPerToken)} streamed a token, ` +
         `sha256 ${image.digest.slice(0, 16)}${signingKey ? `, signed by ${keyId(rawPublicKey(signingKey))}` : ''}; verified\n`);
     });
+}
+
+// The KV format the user fixed: --kv, or --act a4.8's own (int3: the mode is trained and measured with it).
+export function kvNamed(flag: string | undefined, ch: ImageChoices): ImageChoices['kv'] | undefined {
+  return flag !== undefined || ch.act === 'a4.8' ? ch.kv : undefined;
 }
 
 // The planner's choice for what `want` leaves open, applied to `ch`; one line on stderr with the flags

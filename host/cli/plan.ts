@@ -7,7 +7,7 @@ import { alternativesThatFit, ENGINES, formatPlan, largestContext, planBoard, pl
 import { imageToModel } from '../image/model.ts';
 import { UserError } from '../errors.ts';
 import { imagePlanRequest } from './fit.ts';
-import { applyChoice } from './pack.ts';
+import { applyChoice, kvNamed } from './pack.ts';
 import { checkAgainstModel, imageChoices, withImageFormats } from '../image/options.ts';
 import { isImageFile, loadSource } from '../image/source.ts';
 import { measureHostSpeed } from '../image/speed.ts';
@@ -53,7 +53,7 @@ Examples:
       const ch = imageChoices(withImageFormats({ ...o, board: o.board ?? img?.board?.name, ctx: o.ctx ?? img?.config.ctx }, img));
       checkAgainstModel(ch, src.model);
       // a model: what the flags leave open is chosen as `pack` chooses it (the same line on stderr)
-      if (!img) applyChoice('plan', src.model, ch, { quant: ch.quant, kv: o.kv !== undefined ? ch.kv : undefined, ctx: ch.ctx }, o.engine);
+      if (!img) applyChoice('plan', src.model, ch, { quant: ch.quant, kv: kvNamed(o.kv, ch), ctx: ch.ctx }, o.engine);
       const { model } = convertModel(src.model, ch);
       // an image with no format flags: the planner's figures for the image as it is (as verify --board and firmware plan it)
       const asIs = img && [o.quant, o.embed, o.kv, o.act, o.topk, o.ctx].every((x) => x === undefined) ? imagePlanRequest(img, imageToModel(img, modelPath), ch.board, o.engine) : undefined;
