@@ -75,7 +75,9 @@ async function planBlock(log: (s: string) => void): Promise<string> {
       const at = { ...r, model: withContext(r.model, ctx) };
       const s = await speedAt(ctx, at.model);
       if ('error' in s) return 'no wasm3 here';
-      return `${fmtRate(planBoard({ ...at, speed: s }).tokPerSec!.value)}${ctx < seqLen ? ` (ctx ${ctx})` : ''}`;
+      const est = planBoard({ ...at, speed: s }).tokPerSec;
+      if (!est) return 'calibration spread over 25 %: rerun quiet';
+      return `${fmtRate(est.value)}${ctx < seqLen ? ` (ctx ${ctx})` : ''}`;
     };
     let first = true;
     for (const board of boards()) {
@@ -98,7 +100,7 @@ async function planBlock(log: (s: string) => void): Promise<string> {
       let rate = 'no wasm3 here';
       if (!('error' in s)) {
         plan = planBoard({ ...plan.request, speed: s });
-        rate = `${fmtRate(plan.tokPerSec!.value)} (±${((s.spread ?? 0) * 50).toFixed(0)} %)`;
+        rate = plan.tokPerSec ? `${fmtRate(plan.tokPerSec.value)} (±${((s.spread ?? 0) * 50).toFixed(0)} %)` : 'calibration spread over 25 %: rerun quiet';
       }
       const streamed = plan.runtime.tensors.every((t) => t.resident) ? 'all resident' : fmtBytes(plan.streamedBytesPerToken);
       rows.push(`| ${first ? `${d.dir} (ctx ${seqLen}, ${d.kv} KV)` : ''} | ${board.name} | ${fits} | ${fmtBytes(plan.linear)} | ${streamed} | ${rate} | ${await aotRate(req)} |`);
