@@ -209,18 +209,18 @@ s('pack --board with no formats named picks what fits and says so; a refusal pri
   // the plan agrees with what was chosen
   const pl = cli('plan', MODEL, '--board', 'esp32', '--quant', m![1], '--kv', m![2], '--ctx', m![3], '--no-speed', '--check');
   assert.is(pl.code, 0, pl.out);
-  // formats named: a refusal, with plan's largest-context line
-  const f = cli('pack', MODEL, '--board', 'esp32', '--kv', 'f32', '-o', at('never.efimg'));
+  // formats and context named: a refusal, with plan's largest-context line
+  const f = cli('pack', MODEL, '--board', 'esp32', '--quant', 'f32', '--kv', 'f32', '--ctx', '512', '-o', at('never.efimg'));
   oneLineError({ ...f, err: f.err.split('\n').filter((l) => l.startsWith('edge-flash')).join('\n') }, 'pack with formats named', /does not fit esp32/);
   const largest = /^ {2}largest context that fits: (\d+) \(--ctx (\d+)\)$/m.exec(f.err);
   assert.ok(largest && largest[1] === largest[2], f.err);
   // the context it names fits (and one more does not): the planner's figure, not a pinned number
-  assert.is(cli('plan', MODEL, '--board', 'esp32', '--kv', 'f32', '--ctx', largest![1], '--no-speed', '--check').code, 0);
-  assert.is(cli('plan', MODEL, '--board', 'esp32', '--kv', 'f32', '--ctx', String(Number(largest![1]) + 1), '--no-speed', '--check').code, 1);
+  assert.is(cli('plan', MODEL, '--board', 'esp32', '--quant', 'f32', '--kv', 'f32', '--ctx', largest![1], '--no-speed', '--check').code, 0);
+  assert.is(cli('plan', MODEL, '--board', 'esp32', '--quant', 'f32', '--kv', 'f32', '--ctx', String(Number(largest![1]) + 1), '--no-speed', '--check').code, 1);
 });
 
 s('plan --check exits 1 when it does not fit; plain plan keeps 0', () => {
-  const args = ['plan', MODEL, '--board', 'esp32', '--no-speed'];
+  const args = ['plan', MODEL, '--board', 'esp32', '--quant', 'f32', '--kv', 'f32', '--ctx', '512', '--no-speed'];
   const plain = cli(...args);
   assert.is(plain.code, 0, plain.err);
   assert.match(plain.out, /DOES NOT FIT/);
@@ -231,7 +231,7 @@ s('plan --check exits 1 when it does not fit; plain plan keeps 0', () => {
 });
 
 s('plan --engine aot: the 260K demo fits its full context on a plain ESP32 where wasm3 does not; a bad engine is one line', () => {
-  const args = ['plan', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--no-speed', '--check'];
+  const args = ['plan', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--ctx', '512', '--no-speed', '--check'];
   const w = cli(...args);
   assert.is(w.code, 1, w.err);
   const a = cli(...args, '--engine', 'aot', '--json');
