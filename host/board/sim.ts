@@ -59,7 +59,7 @@ export function runtimeArgs(o: SimOptions): string[] {
     '--board-id', String(b.id), '--board-name', b.name, ...(accepts.length ? ['--accepts', accepts.join(',')] : []),
     '--capacity', String(virtualCapacity(b)), '--erase-block', String(b.flash.eraseBlock), '--slot-file', o.slotFile,
     '--stack', String(b.wasm3.stack),   // wasm3's value stack as the board sizes it (`run <image> --engine wasm3` uses the same)
-    '--linear-max', String(linearLimit({ board: b, app: deviceFootprint(), engine: o.engine })),   // the board's linear memory, as the planner gives it
+    '--linear-max', String(Math.min(0xffffffff, linearLimit({ board: b, app: deviceFootprint(), engine: o.engine }))),   // the board's linear memory, as the planner gives it (wasm32's 4 GiB at most)
     '--serve', '--pty', '--pty-link', o.link,
     ...(o.baud ? ['--baud', String(o.baud)] : []),
     ...(f && f.drop > 0 ? ['--drop', String(f.drop)] : []),
