@@ -1,6 +1,6 @@
 // `edge-flash demo` (npm start) run as a script would: no terminal on stdin, so the scripted prompt only.
-// It must start the virtual board, pack, flash, stream a real reply, print tok/s beside the ESP32 and
-// ESP32-S3 estimates, and leave no virtual board behind: on a normal exit and on Ctrl-C.
+// It must start the virtual board, pack, flash, stream a real reply, print tok/s beside the planner's
+// estimate for the board it plays (or why there is none), and leave no virtual board behind: on a normal exit and on Ctrl-C.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'uvu';
@@ -31,19 +31,22 @@ async function gone(path: string) {
   return !existsSync(path);
 }
 
-test('demo: virtual board, pack, flash, a streamed reply, tok/s against the ESP32 estimates; the board stops at exit', async () => {
+test('demo: virtual board, pack, flash, a streamed reply, tok/s beside the estimate for the board it plays; the board stops at exit', async () => {
   const r = await demo(['-n', '48']);
   assert.is(r.code, 0, r.err);
   const pty = ptyOf(r.err);
   assert.ok(pty, r.err);
-  assert.match(r.err, /demo: packed .*kjv-esp32-260k\/model\.bin for esp32 \(--quant tb1 --kv int4 --ctx \d+, the largest context that fits\)/);
+  assert.match(r.err, /demo: chose --quant tb1 --kv int8 --ctx \d+ for esp32: ternary-trained float weights kept exactly in tb1, int8 KV/);
+  assert.match(r.err, /demo: packed .*kjv-esp32-260k\/model\.bin for esp32/);
   assert.match(r.err, /demo: flashed \d+ bytes to esp32 slot A in [\d.]+ s, verified SHA-256 [0-9a-f]{16}, booted/);
   // the reply: the prompt's own pieces, then sampled text
   assert.match(r.out, /^In the beginning God created\S*\s+\S+/);
   assert.match(r.err, /\[\d+ tokens, [\d.]+ tok\/s, prefill \d+ tokens/);
-  const m = /demo: decode ([\d.]+) tok\/s measured on the virtual board \(this machine\); planner's estimate: ESP32 ~([\d.]+) tok\/s, ESP32-S3 ~([\d.]+) tok\/s/.exec(r.err);
+  // one estimate, for the board it plays (or the reason there is none: a busy machine's calibration spread)
+  const m = /demo: decode ([\d.]+) tok\/s measured on the virtual board \(this machine\); ESP32: (?:~([\d.]+) tok\/s \(estimate|no estimate: the calibration's spread was \d+ %, over 25 %)/.exec(r.err);
   assert.ok(m, r.err);
-  assert.ok(Number(m![1]) > 0 && Number(m![2]) > 0 && Number(m![3]) > 0);
+  assert.ok(Number(m![1]) > 0 && (m![2] === undefined || Number(m![2]) > 0));
+  assert.not.match(r.err, /ESP32-S3/);
   assert.match(r.err, /demo: device memory: linear [\d.]+ KiB \(planned [\d.]+ KiB\)/);
   assert.ok(await gone(pty!), `${pty} still open after the demo exited`);
 });

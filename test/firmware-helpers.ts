@@ -30,7 +30,7 @@ export const tmp = mkdtempSync(join(tmpdir(), 'edge-flash-firmware-'));
 export const cleanup = () => rmSync(tmp, { recursive: true, force: true });
 
 export function pack(board: string, ctx: number, out: string, force = false): string {
-  const r = cli('pack', MODEL, '--board', board, '--quant', 'tb1', '--kv', 'int4', '--ctx', String(ctx), ...(force ? ['--force'] : []), '-o', out);
+  const r = cli('pack', MODEL, '--board', board, '--quant', 'tb1', '--kv', 'int4', '--ctx', String(ctx), ...(force ? ['--ignore-fit', '--force'] : []), '-o', out);
   assert.is(r.code, 0, r.err);
   return out;
 }

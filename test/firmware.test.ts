@@ -144,7 +144,7 @@ test('image vectors: each one uploaded into a slot through the port\'s storage, 
   for (const fw of builds.filter((b) => b.board === 'esp32')) {
     const err = await imageVectors(fw);
     assert.match(err, /console=uart/);
-    assert.match(err, /uart0 at 115200 baud/);
+    assert.match(err, /uart0 at 921600 baud/);
   }
 });
 

@@ -162,7 +162,7 @@ s('--engine wasm3 without the addon is an error; the default engine runs on', ()
 
 s('verify --board and run --board apply the planner\'s fit check; run caps memory at the board\'s figure', () => {
   // f32 weights and KV at context 512 need 672 KiB of linear memory: too much for an esp32s3 without PSRAM
-  const p = cli('pack', MODEL, '--board', 'esp32s3', '--force', '-o', at('forced.efimg'));
+  const p = cli('pack', MODEL, '--board', 'esp32s3', '--quant', 'f32', '--kv', 'f32', '--ctx', '512', '--ignore-fit', '-o', at('forced.efimg'));
   assert.is(p.code, 0, p.err);
   oneLineError(cli('verify', at('forced.efimg'), '--board', 'esp32s3'), 'verify --board', /does not fit esp32s3: linear memory 672\.\d KiB needed, 1\d\d\.\d KiB available: [45]\d\d\.\d KiB short/);
   oneLineError(cli('run', at('forced.efimg'), '--board', 'esp32s3', '-n', '4'), 'run --board', /does not fit esp32s3: linear memory .* short/);
@@ -209,18 +209,18 @@ s('pack --board with no formats named picks what fits and says so; a refusal pri
   // the plan agrees with what was chosen
   const pl = cli('plan', MODEL, '--board', 'esp32', '--quant', m![1], '--kv', m![2], '--ctx', m![3], '--no-speed', '--check');
   assert.is(pl.code, 0, pl.out);
-  // formats named: a refusal, with plan's largest-context line
-  const f = cli('pack', MODEL, '--board', 'esp32', '--kv', 'f32', '-o', at('never.efimg'));
+  // formats and context named: a refusal, with plan's largest-context line
+  const f = cli('pack', MODEL, '--board', 'esp32', '--quant', 'f32', '--kv', 'f32', '--ctx', '512', '-o', at('never.efimg'));
   oneLineError({ ...f, err: f.err.split('\n').filter((l) => l.startsWith('edge-flash')).join('\n') }, 'pack with formats named', /does not fit esp32/);
   const largest = /^ {2}largest context that fits: (\d+) \(--ctx (\d+)\)$/m.exec(f.err);
   assert.ok(largest && largest[1] === largest[2], f.err);
   // the context it names fits (and one more does not): the planner's figure, not a pinned number
-  assert.is(cli('plan', MODEL, '--board', 'esp32', '--kv', 'f32', '--ctx', largest![1], '--no-speed', '--check').code, 0);
-  assert.is(cli('plan', MODEL, '--board', 'esp32', '--kv', 'f32', '--ctx', String(Number(largest![1]) + 1), '--no-speed', '--check').code, 1);
+  assert.is(cli('plan', MODEL, '--board', 'esp32', '--quant', 'f32', '--kv', 'f32', '--ctx', largest![1], '--no-speed', '--check').code, 0);
+  assert.is(cli('plan', MODEL, '--board', 'esp32', '--quant', 'f32', '--kv', 'f32', '--ctx', String(Number(largest![1]) + 1), '--no-speed', '--check').code, 1);
 });
 
 s('plan --check exits 1 when it does not fit; plain plan keeps 0', () => {
-  const args = ['plan', MODEL, '--board', 'esp32', '--no-speed'];
+  const args = ['plan', MODEL, '--board', 'esp32', '--quant', 'f32', '--kv', 'f32', '--ctx', '512', '--no-speed'];
   const plain = cli(...args);
   assert.is(plain.code, 0, plain.err);
   assert.match(plain.out, /DOES NOT FIT/);
@@ -231,7 +231,7 @@ s('plan --check exits 1 when it does not fit; plain plan keeps 0', () => {
 });
 
 s('plan --engine aot: the 260K demo fits its full context on a plain ESP32 where wasm3 does not; a bad engine is one line', () => {
-  const args = ['plan', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--no-speed', '--check'];
+  const args = ['plan', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--ctx', '512', '--no-speed', '--check'];
   const w = cli(...args);
   assert.is(w.code, 1, w.err);
   const a = cli(...args, '--engine', 'aot', '--json');
@@ -262,21 +262,28 @@ s('the README\'s command table is the CLI\'s, its fit table the planner\'s (npm 
   // and a row for each under the AOT build (plan --engine aot)
   assert.is(fit.length, 2 + 2 * 5, fit.join('\n'));
   assert.match(fit[0], /^\| model \| host \| esp32 \|.*\| rpi5 \|$/);
-  assert.match(readme, /\| kjv-esp32-260k \(tb1, int4 KV, ctx 512\) \| yes \| ctx <= \d+/);
-  assert.match(readme, /\| kjv-esp32-260k, --engine aot \| yes \| (streams|yes)/);
+  // each cell is what `pack MODEL --board B` chooses with no flags (docs/planner.md)
+  assert.match(readme, /\| kjv-esp32-260k \(ctx 512\) \| tb1, int8, ctx 512 \| tb1, int8, ctx 131, streams [\d.]+ KiB \|/);
+  assert.match(readme, /\| kjv-esp32-260k, --engine aot \| tb1, int8, ctx 512 \| tb1, int8, ctx \d+/);
 });
 
 s('plan\'s tok/s estimate reports the spread of its calibration rounds', async () => {
   const r = cli('plan', MODEL, '--board', 'rpi5', '--quant', 'tb1', '--json');
   assert.is(r.code, 0, r.err);
   const j = JSON.parse(r.out);
+  if (j.tokPerSec === null && j.speedNote) {
+    // a busy machine: no estimate, and the reason (the spread over 25 %)
+    assert.match(j.speedNote, /^no estimate: the calibration's spread was (\d+) %, over 25 %/);
+    assert.ok(Number(/was (\d+) %/.exec(j.speedNote)![1]) > 25);
+    return;
+  }
   if (j.tokPerSec === null) {
     if (process.env.CI) throw new Error(`no estimate in CI: ${r.err}`);
     process.stderr.write(`warning: no wasm3 here, the estimate's spread was not checked: ${r.err}\n`);
     return;
   }
   assert.ok(j.tokPerSec.estimate > 0);
-  assert.ok(typeof j.tokPerSec.spread === 'number' && j.tokPerSec.spread >= 0, JSON.stringify(j.tokPerSec));
+  assert.ok(typeof j.tokPerSec.spread === 'number' && j.tokPerSec.spread >= 0 && j.tokPerSec.spread <= 0.25, JSON.stringify(j.tokPerSec));
   assert.match(j.tokPerSec.basis, /median of 7 rounds, spread \d+ %/);
 });
 

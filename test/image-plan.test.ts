@@ -192,7 +192,7 @@ k('an image runs exactly as the model it was packed from (same logits, V8 and wa
   }
 });
 
-k('pack refuses an image that does not fit, with the plan; --force writes it anyway', () => {
+k('pack refuses an image that does not fit, with the plan; force (pack --ignore-fit) writes it anyway', () => {
   const src = tinyModel(C, 4);
   const small = board(4096, 1 << 20);
   try {
@@ -241,9 +241,15 @@ b('every profile loads, ids are unique, partitions fit the flash, each figure st
   for (const x of all) {
     assert.ok(x.memory.basis.length > 40 && x.wasm3.basis.length > 40 && x.speed.basis.length > 20, x.name);
     assert.ok(x.memory.linearMemoryMax > 0 && x.memory.heapTotal > 0 && x.imageCapacity > 0, x.name);
-    if (x.flash.imagePartition) assert.is(x.imageCapacity, x.flash.partitions.find((p) => p.name === x.flash.imagePartition)!.size);
+    // one model slot: the partition holds the slot record and two slots (A/B), as the firmware lays it out
+    if (x.flash.imagePartition) {
+      const part = x.flash.partitions.find((p) => p.name === x.flash.imagePartition)!.size;
+      assert.is(x.imagePartitionBytes, part);
+      assert.ok(2 * x.imageCapacity + 2 * 4096 <= part && 2 * (x.imageCapacity + 4096) + 2 * 4096 > part, x.name);
+      assert.is(x.imageCapacity % 4096, 0);
+    }
   }
-  assert.is(boardByName('esp32').imageCapacity, 0x2f0000);
+  assert.is(boardByName('esp32').imageCapacity, 0x177000); // (0x2f0000 - 2 sectors) / 2
   assert.is(boardByName('esp32').memory.linearMemoryMax, 160 * 1024);
   assert.ok(boardByName('esp32s3-psram8').accepts.includes('esp32s3'));
 });

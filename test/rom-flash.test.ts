@@ -55,7 +55,7 @@ const s = suite('flash --rom');
 s.before(async () => {
   const p = await cli(['pack', MODEL, '--board', 'esp32', '-o', at('fit.efimg')], 300_000);
   assert.is(p.code, 0, p.err);
-  const f = await cli(['pack', MODEL, '--board', 'esp32', '--kv', 'f32', '--force', '-o', at('big.efimg')], 300_000);
+  const f = await cli(['pack', MODEL, '--board', 'esp32', '--quant', 'f32', '--kv', 'f32', '--ctx', '512', '--ignore-fit', '-o', at('big.efimg')], 300_000);
   assert.is(f.code, 0, f.err);
 });
 

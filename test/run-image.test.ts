@@ -221,12 +221,12 @@ s('flags that would change what the image packs are refused; its own values are 
   }
 });
 
-s('an image packed with --force (not planned) runs the plan it records (the smallest there is), saying so', () => {
-  const p = cli('pack', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--force', '-o', at('forced.efimg'));
+s('an image packed with --ignore-fit (not planned) runs the plan it records (the smallest there is), saying so', () => {
+  const p = cli('pack', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--ctx', '512', '--ignore-fit', '-o', at('forced.efimg'));
   assert.is(p.code, 0, p.err);
   const r = cli('run', at('forced.efimg'), '-t', '0', '-n', '16', ...PROMPT, '--engine', engines.at(-1)!);
   assert.is(r.code, 0, r.err);
-  assert.match(r.err, /^warning: .*forced\.efimg was not planned \(packed with --force\): it runs the plan it records with no memory cap$/m);
+  assert.match(r.err, /^warning: .*forced\.efimg was not planned \(packed with --ignore-fit\): it runs the plan it records with no memory cap$/m);
   assert.match(r.out, /^In the beginning/);
 });
 
@@ -244,12 +244,13 @@ s('demo models on boards: what fits packs and runs on wasm3 within its plan; wha
     const out = at(`${p.model}-${p.board}.efimg`);
     const src = fromRoot('models', p.model);
     if (p.refusedAt) {
-      const r = cli('pack', src, '--board', p.board, ...p.flags, '-o', out);
+      // the whole context named: refused (without --ctx the planner takes the largest that fits)
+      const r = cli('pack', src, '--board', p.board, ...p.flags, '--ctx', String(p.refusedAt), '-o', out);
       assert.match(oneLineError(r, what, true), new RegExp(`the model does not fit ${p.board}: linear memory`));
       assert.match(r.err, new RegExp(`^verdict: DOES NOT FIT on ${p.board}`, 'm'));
       assert.match(r.err, /^KV cache +[\d.]+ KiB/m);
       // the context it packs at is the planner's largest that fits (it moves with the app's size)
-      const plan = JSON.parse(cli('plan', src, '--board', p.board, ...p.flags, '--json').out);
+      const plan = JSON.parse(cli('plan', src, '--board', p.board, ...p.flags, '--ctx', String(p.refusedAt), '--json').out);
       assert.ok(plan.largestCtx > 0 && plan.largestCtx < p.refusedAt, `${what}: largest context ${plan.largestCtx}`);
       p.ctx = plan.largestCtx;
     }

@@ -7,9 +7,9 @@
 //   plan      (docs/planner.md) the demo models on every board: `plan`'s verdict, linear memory, streaming and tok/s
 //             estimate with its calibration spread (host/image/plan.ts, host/image/speed.ts), and
 //             the AOT build's estimate at its own fit
-//   fit       (README.md) which model in models/ fits which board: the planner's verdict at the model's context,
-//             else its largest context (no measurement: deterministic); a second row per model for
-//             the AOT build (`plan --engine aot`: no wasm3 heap)
+//   fit       (README.md) what `pack MODEL --board B` chooses with no format flags for each model in models/
+//             and each board: layer format, KV format, context (host/image/choose.ts; no measurement:
+//             deterministic), or no; a second row per model for the AOT build (`--engine aot`)
 // `--only NAME` rewrites one block (`--only commands` also the options tables); `--check` rewrites
 // nothing and exits 1 when `commands`, an options table or `fit` is stale (the measured `plan` block
 // changes from run to run by nature).
@@ -26,6 +26,7 @@ import { loadSource } from '../host/image/source.ts';
 import { measureHostSpeed } from '../host/image/speed.ts';
 import { fromRoot } from '../host/paths.ts';
 import { formatByName } from '../host/quant/formats.ts';
+import { chooseFormats } from '../host/image/choose.ts';
 
 const README = 'README.md';
 // every file that may hold a block, relative to the root
@@ -97,7 +98,9 @@ async function planBlock(log: (s: string) => void): Promise<string> {
       const at = { ...r, model: withContext(r.model, ctx) };
       const s = await speedAt(ctx, at.model);
       if ('error' in s) return 'no wasm3 here';
-      return `${fmtRate(planBoard({ ...at, speed: s }).tokPerSec!.value)}${ctx < seqLen ? ` (ctx ${ctx})` : ''}`;
+      const est = planBoard({ ...at, speed: s }).tokPerSec;
+      if (!est) return 'calibration spread over 25 %: rerun quiet';
+      return `${fmtRate(est.value)}${ctx < seqLen ? ` (ctx ${ctx})` : ''}`;
     };
     let first = true;
     for (const board of boards()) {
@@ -120,7 +123,7 @@ async function planBlock(log: (s: string) => void): Promise<string> {
       let rate = 'no wasm3 here';
       if (!('error' in s)) {
         plan = planBoard({ ...plan.request, speed: s });
-        rate = `${fmtRate(plan.tokPerSec!.value)} (±${((s.spread ?? 0) * 50).toFixed(0)} %)`;
+        rate = plan.tokPerSec ? `${fmtRate(plan.tokPerSec.value)} (±${((s.spread ?? 0) * 50).toFixed(0)} %)` : 'calibration spread over 25 %: rerun quiet';
       }
       const streamed = plan.runtime.tensors.every((t) => t.resident) ? 'all resident' : fmtBytes(plan.streamedBytesPerToken);
       rows.push(`| ${first ? `${d.dir} (ctx ${seqLen}, ${d.kv} KV)` : ''} | ${board.name} | ${fits} | ${fmtBytes(plan.linear)} | ${streamed} | ${rate} | ${await aotRate(req)} |`);
@@ -130,47 +133,23 @@ async function planBlock(log: (s: string) => void): Promise<string> {
   return ['| model | board | fits | linear memory | streamed a token | est. tok/s (± half the calibration spread) | AOT est. tok/s (plan --engine aot) |', '| --- | --- | --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 
-// Every model in models/ with the README's flags (the demo's; the f32 twin as trained, int4 KV), as
-// `plan models/M --board B FLAGS` plans it.
-const FIT_FLAGS: Record<string, { quant?: string; kv: string }> = {
-  'kjv-esp32-260k': { quant: 'tb1', kv: 'int4' },
-  'kjv-esp32-260k-fp': { kv: 'int4' },
-  'kjv-s3-3m': { quant: 'tb1', kv: 'int4' },
-  'kjv-rpi-15m': { quant: 'tb1', kv: 'int8' },
-  'kjv-rpi-15m-fp': { kv: 'int8' },
-};
-
 // A model folder's weights: model.bin, or model.gguf where that is all it holds (the F16 fp twins).
 const weightsOf = (dir: string) => ['model.bin', 'model.gguf'].map((f) => fromRoot('models', dir, f)).find((p) => existsSync(p));
 
 function fitBlock(log: (s: string) => void): string {
   const models = readdirSync(fromRoot('models')).filter((d) => weightsOf(d)).sort();
-  const unknown = models.filter((m) => !FIT_FLAGS[m]);
-  if (unknown.length) throw new Error(`docs-figures: no README flags for ${unknown.join(', ')}: add them to FIT_FLAGS`);
   const all = boards();
   const rows = models.flatMap((dir) => {
-    const f = FIT_FLAGS[dir];
     log(`docs-figures: fit ${dir}`);
     const src = loadSource(weightsOf(dir)!);
-    // the formats do not depend on the board: one conversion for all of them
-    const { model } = convertModel(src.model, imageChoices({ board: all[0].name, quant: f.quant, kv: f.kv }));
+    // `pack MODEL --board B` with no format flags: the planner's choice (host/image/choose.ts), or no
     const cells = (engine: Engine) => all.map((board) => {
-      const ch = imageChoices({ board: board.name, quant: f.quant, kv: f.kv });
-      const req = { ...planRequest(model, { ...ch, app: deviceApp() }, 1024), engine };
-      const seqLen = model.config.seqLen;
-      let plan = planBoard(req);
-      let cell = 'yes';
-      if (!plan.fits) {
-        const ctx = largestContext(req, seqLen);
-        // not one position: `plan` lists the other formats that would (none do for these models)
-        if (ctx === 0) return 'no';
-        cell = `ctx <= ${ctx}`;
-        plan = planBoard({ ...req, model: withContext(req.model, ctx) });
-      }
-      const streams = plan.runtime.tensors.every((t) => t.resident) ? '' : `streams ${fmtBytes(plan.streamedBytesPerToken)}`;
-      return cell === 'yes' ? streams || 'yes' : `${cell}${streams ? `, ${streams}` : ''}`;
+      const pick = chooseFormats(src.model, imageChoices({ board: board.name }), {}, { engine });
+      if (!pick) return 'no';
+      const streams = pick.plan.runtime.tensors.every((t) => t.resident) ? '' : `, streams ${fmtBytes(pick.plan.streamedBytesPerToken)}`;
+      return `${pick.quant.name}, ${pick.kv.name}, ctx ${pick.ctx}${streams}`;
     });
-    const label = `${dir} (${f.quant ?? 'f32'}, ${f.kv} KV, ctx ${src.model.config.seqLen})`;
+    const label = `${dir} (ctx ${src.model.config.seqLen})`;
     return ENGINES.map((e) => `| ${e === 'wasm3' ? label : `${dir}, --engine aot`} | ${cells(e).join(' | ')} |`);
   });
   return [`| model | ${all.map((b) => b.name).join(' | ')} |`, `| --- |${all.map(() => ' --- |').join('')}`, ...rows].join('\n');

@@ -8,6 +8,18 @@ export const BOARD_NAMES = ['host', 'esp32', 'esp32s3', 'esp32s3-psram2', 'esp32
 
 export const IMAGE_SIZE_LIMIT = 0xffffffff; // an image's total_size is a u32
 
+// How the runtime for a board lays its image partition out (host/firmware/project.ts writes it into the
+// partition table, core/slots.h reads it): the slot record (two sectors), then two equal model slots
+// A and B, whole sectors each. An image must fit ONE slot: the other keeps the previous image until
+// the new one is confirmed. A board whose image is a file (Raspberry Pi, host) has no partition: its
+// slot is the file, as large as the image limit allows.
+export const SECTOR = 0x1000;               // the SPI flash erase unit: partitions and slots are whole sectors
+export const SLOT_RECORD_BYTES = 2 * SECTOR;
+
+export function slotBytesOf(partitionBytes: number): number {
+  return Math.floor((partitionBytes - SLOT_RECORD_BYTES) / 2 / SECTOR) * SECTOR;
+}
+
 export interface Partition {
   name: string;
   type: string;
@@ -42,8 +54,9 @@ export interface BoardProfile {
     partitions: Partition[];
     imagePartition: string | null;  // null: the image is a file (Raspberry Pi, host)
   };
-  imageCapacity: number;            // bytes an image may have on this board
-  serial: { transport: 'uart' | 'usb-cdc' | 'usb-serial-jtag' | 'virtual'; baud: number; consoleBaud: number; notes: string };
+  imageCapacity: number;            // bytes an image may have on this board: one model slot of its runtime's layout
+  imagePartitionBytes: number | null; // the partition both slots and the slot record share (null: the image is a file)
+  serial: { transport: 'uart' | 'usb-cdc' | 'usb-serial-jtag' | 'virtual'; baud: number; notes: string };   // baud: the protocol's line rate, the one figure host and firmware use
   wasm3: { stack: number; nativeStack: number; runtime: number; codePerWasmByte: number; basis: string; sources: string[] };
   speed: { fibN: number; fibSeconds: number; basis: string; source: string };
 }
@@ -93,10 +106,13 @@ export function parseProfile(raw: any, file: string): BoardProfile {
   }
   req(end <= flashSize, 'flash.partitions: the last partition ends past flash.size');
   let capacity = Math.min(flashSize, IMAGE_SIZE_LIMIT);
+  let partitionBytes: number | null = null;
   if (raw.flash.imagePartition !== null) {
     const p = partitions.find((x) => x.name === raw.flash.imagePartition);
     req(!!p, `flash.imagePartition ('${raw.flash.imagePartition}' is not in flash.partitions)`);
-    capacity = p!.size;
+    req(p!.offset % SECTOR === 0 && slotBytesOf(p!.size) >= SECTOR, `flash.imagePartition ('${p!.name}' is too small or unaligned for the slot record and two model slots)`);
+    partitionBytes = p!.size;
+    capacity = slotBytesOf(p!.size);
   }
   return {
     name: raw.name, id: raw.id, title: raw.title, accepts: raw.accepts, cpu: raw.cpu,
@@ -112,6 +128,7 @@ export function parseProfile(raw: any, file: string): BoardProfile {
       partitions, imagePartition: raw.flash.imagePartition,
     },
     imageCapacity: capacity,
+    imagePartitionBytes: partitionBytes,
     serial: raw.serial,
     wasm3: {
       stack: size(raw.wasm3.stack, 'wasm3.stack'), nativeStack: size(raw.wasm3.nativeStack, 'wasm3.nativeStack'), runtime: size(raw.wasm3.runtime, 'wasm3.runtime'),

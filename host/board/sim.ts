@@ -10,7 +10,8 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { fromRoot } from '../paths.ts';
 import type { Faults } from '../cli/flags.ts';
-import type { Engine } from '../image/plan.ts';
+import { linearLimit, type Engine } from '../image/plan.ts';
+import { deviceFootprint } from '../image/pack.ts';
 import { boardByName, type BoardProfile } from './boards.ts';
 
 export const RUNTIME_BIN = fromRoot('boards', 'runtime', 'build', 'edge-flash-runtime');
@@ -60,6 +61,7 @@ export function runtimeArgs(o: SimOptions): string[] {
     '--board-id', String(b.id), '--board-name', b.name, ...(accepts.length ? ['--accepts', accepts.join(',')] : []),
     '--capacity', String(virtualCapacity(b)), '--erase-block', String(b.flash.eraseBlock), '--slot-file', o.slotFile,
     '--stack', String(b.wasm3.stack),   // wasm3's value stack as the board sizes it (`run <image> --engine wasm3` uses the same)
+    '--linear-max', String(Math.min(0xffffffff, linearLimit({ board: b, app: deviceFootprint(), engine: o.engine }))),   // the board's linear memory, as the planner gives it (wasm32's 4 GiB at most)
     '--serve', '--pty', '--pty-link', o.link,
     ...(o.baud ? ['--baud', String(o.baud)] : []),
     ...(f && f.drop > 0 ? ['--drop', String(f.drop)] : []),

@@ -13,9 +13,10 @@ import { chat, formatStats, info, type ChatSettings } from '../board/commands.ts
 import { connectBoard } from '../board/connect.ts';
 import { startVirtualBoard, type VirtualBoard } from '../board/sim.ts';
 import { UserError } from '../errors.ts';
-import { checkAgainstModel, imageChoices } from '../image/options.ts';
-import { convertModel, deviceApp, packModel, planRequest } from '../image/pack.ts';
-import { estimateTokPerSec, fmtBytes, largestContext, planBoard } from '../image/plan.ts';
+import { imageChoices } from '../image/options.ts';
+import { deviceApp, packModel } from '../image/pack.ts';
+import { fmtBytes, fmtRate, planBoard } from '../image/plan.ts';
+import { applyChoice } from './pack.ts';
 import { loadSource } from '../image/source.ts';
 import { measureHostSpeed } from '../image/speed.ts';
 import { log } from '../log.ts';
@@ -27,14 +28,12 @@ import { intFlag } from './flags.ts';
 
 export const DEMO_MODEL = fromRoot('models', 'kjv-esp32-260k', 'model.bin');
 export const DEMO_PROMPT = 'In the beginning God created';
-const DEMO_FORMATS = { quant: 'tb1', kv: 'int4' };   // the demo model is trained ternary (models/kjv-esp32-260k/README.md)
-const ESTIMATE_BOARDS = ['esp32', 'esp32s3'];
 const VIRTUAL_BAUD = 921600;                          // a pty ignores it (the client's timeouts scale with it)
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('the whole path with no board: a virtual board on a pty, pack the demo model, flash it, chat, tok/s against the ESP32 estimates')
+    .description('the whole path with no board: a virtual board on a pty, pack the demo model with the formats the planner chooses, flash it, chat, measured tok/s beside the planner\'s estimate for the board it plays')
     .option('--board <name>', 'board profile the virtual board plays (the image is packed for it)', 'esp32')
     .option('-i <prompt>', 'the scripted prompt', DEMO_PROMPT)
     .option('-n <steps>', 'positions of the scripted reply, prompt included', intFlag('-n', { min: 1, max: 65535 }), 96)
@@ -74,13 +73,11 @@ Examples:
 
         
         const src = loadSource(DEMO_MODEL);
-        const ch = imageChoices({ board: board.name, ...DEMO_FORMATS });
-        checkAgainstModel(ch, src.model);
-        // the largest context that fits the board, as `pack` tells when the whole one does not
-        const fitReq = planRequest(convertModel(src.model, ch).model, { ...ch, app: deviceApp() }, 4096);
-        if (!planBoard(fitReq).fits) ch.ctx = largestContext(fitReq, src.model.config.seqLen) || undefined;
+        const ch = imageChoices({ board: board.name });
+        // the formats and context `pack` chooses with no flags (one line on stderr says which and why)
+        applyChoice('demo', src.model, ch, {});
         const packed = packModel(src.model, { ...ch, app: deviceApp(), created: null, tool: `edge-flash ${packageVersion()}`, source: src.label });
-        log(`demo: packed ${DEMO_MODEL} for ${board.name} (--quant ${DEMO_FORMATS.quant} --kv ${DEMO_FORMATS.kv}${ch.ctx ? ` --ctx ${ch.ctx}, the largest context that fits` : ''})`);
+        log(`demo: packed ${DEMO_MODEL} for ${board.name}`);
         const imagePath = join(dir, 'demo.efimg');
         writeFileSync(imagePath, packed.bytes);
         log(`demo: image ${fmtBytes(packed.bytes.byteLength)}, ctx ${packed.image.config.ctx}, linear memory ${fmtBytes(packed.plan.linear)} planned`);
@@ -98,20 +95,14 @@ Examples:
         log(formatStats(reply.stats, { steps: base.steps, context: reply.context }));
         const board2 = await info(client);
 
-        // the planner's estimate for real boards: a wasm3 decode step measured here, scaled by each board's figures
-        const speed = await measureHostSpeed(convertModel(src.model, ch).model, ch.kv, ch.act, 3, ch.topk);
-        const estimates: Record<string, number | null> = {};
-        for (const name of ESTIMATE_BOARDS) {
-          const b = boardByName(name);
-          const req = planRequest(convertModel(src.model, ch).model, { ...ch, board: b, app: deviceApp() }, 1024);
-          const plan = planBoard(req);
-          estimates[name] = 'error' in speed ? null : estimateTokPerSec(plan, speed).value;
-        }
+        // the planner's estimate for the board it plays (the plan of the image flashed), as `plan` gives it
+        const speed = await measureHostSpeed(packed.plan.request.model, ch.kv, ch.act, undefined, ch.topk);
+        const est = 'error' in speed ? null : planBoard({ ...packed.plan.request, speed });
+        const estimates: Record<string, number | null> = { [board.name]: est?.tokPerSec?.value ?? null };
         const measured = reply.stats.tokPerS;
         const fmt = (x: number | null) => (x === null ? '-' : x.toFixed(1));
-        log(`demo: decode ${fmt(measured)} tok/s measured on the virtual board (this machine); planner's estimate: ` +
-          ESTIMATE_BOARDS.map((n) => `${boardByName(n).title.split(' (')[0]} ~${fmt(estimates[n])} tok/s`).join(', ') +
-          ('error' in speed ? ` (no estimate: ${speed.error})` : ''));
+        const why = 'error' in speed ? `no estimate: ${speed.error}` : est!.tokPerSec ? `~${fmtRate(est!.tokPerSec.value)} tok/s (${est!.tokPerSec.basis.split(':')[0]}; plan ${board.name} has the basis)` : est!.speedNote!;
+        log(`demo: decode ${fmt(measured)} tok/s measured on the virtual board (this machine); ${board.title.split(' (')[0]}: ${why}`);
         log(`demo: device memory: linear ${fmtBytes(board2.linearMemory)} (planned ${fmtBytes(packed.plan.linear)}), wasm3 heap planned ${fmtBytes(packed.plan.heap)}`);
         if (o.json) {
           process.stdout.write(JSON.stringify({

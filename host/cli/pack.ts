@@ -7,7 +7,10 @@ import { choiceFlag, intFlag, topkFlag } from './flags.ts';
 import { UserError } from '../errors.ts';
 import { alternativesThatFit, ENGINES, fmtBytes, formatPlan, largestContext, planBoard } from '../image/plan.ts';
 import { convertModel, deviceApp, DoesNotFitError, packModel, planRequest } from '../image/pack.ts';
-import { chooseFormats } from './choose.ts';
+import { chooseFormats, type Wanted } from '../image/choose.ts';
+import type { Model } from '../model/model.ts';
+import type { ImageChoices } from '../image/options.ts';
+import { warn } from '../log.ts';
 import { checkAgainstModel, imageChoices, withImageFormats } from '../image/options.ts';
 import { loadPrivateKey, keyId, rawPublicKey } from '../image/sign.ts';
 import { loadSource, writeAtomic } from '../image/source.ts';
@@ -34,16 +37,17 @@ export function registerPack(program: Command): void {
     .requiredOption('--board <name>', 'target board (see `edge-flash boards`)')
     .requiredOption('-o, --output <image>', 'the image file to write')
     .option('-z <path>', 'tokenizer.bin (default: the model\'s own, or tokenizer.bin beside it)')
-    .option('--quant <format>', 'layer matrices in this format: ternary, tb1, tq2, q8_0, i4g32, ... (default: as loaded)')
+    .option('--quant <format>', 'layer matrices in this format: ternary, tb1, tq2, q8_0, i4g32, ... (default: chosen by the planner, docs/planner.md)')
     .option('--embed <format>', 'token embedding (and an unshared classifier): f32 or q8_0 (default: q8_0 under a sub-8-bit --quant)')
-    .option('--kv <format>', 'KV cache: f32, int8, int4, int3 (default: f32, int3 under --act a4.8, or the image\'s own)')
+    .option('--kv <format>', 'KV cache: f32, int8, int4, int3 (default: chosen as pack chooses, docs/planner.md; an image\'s own)')
     .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58), i4, or a4.8 (i4 into wq, wk, wv, w1, w3; the inputs of wo and w2 top-K sparsified, then i8) (default: i8, or the image\'s own)')
     .option('--topk <fraction>', 'a4.8: fraction of the wo and w2 inputs kept, in (0, 1]; 1: no sparsification (default: 0.5 under --act a4.8, else 1)', topkFlag('--topk'))
-    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the model\'s seq_len)', intFlag('--ctx', { min: 1, max: 1 << 24 }))
+    .option('--ctx <n>', 'context (KV cache length) to plan for (default: the largest that fits, up to the model\'s seq_len)', intFlag('--ctx', { min: 1, max: 1 << 24 }))
     .option('--engine <name>', 'what runs the image on the board: wasm3 (default) or aot (the firmware of `firmware --aot`: no interpreter heap, so more linear memory; plan --engine aot)', choiceFlag('--engine', ENGINES), 'wasm3')
     .option('--sign <key.pem>', 'sign the image with this Ed25519 private key (`edge-flash keygen`)')
     .option('--no-timestamp', 'leave the creation time out of the metadata (SOURCE_DATE_EPOCH also sets it)')
-    .option('--force', 'write an image that does not fit the board, and replace an existing output file')
+    .option('--force', 'replace an existing output file')
+    .option('--ignore-fit', 'write the image although the planner says it does not fit the board (it will not run there)')
     .option('--json', 'print a JSON summary instead of the summary line')
     .addHelpText('after', `
 The image (docs/image-format.md) carries build/device.wasm, the model config, the tokenizer and the
@@ -61,23 +65,14 @@ Examples:
       const src = loadSource(modelPath, o.z);
       const ch = imageChoices(withImageFormats(o, src.image));
       checkAgainstModel(ch, src.model);
-      // no formats named, a model (not an image) that does not fit as loaded: what fits, chosen by the planner
-      if (o.quant === undefined && o.kv === undefined && !src.image && !o.force) {
-        const req = planRequest(convertModel(src.model, ch).model, { ...ch, app: deviceApp(), engine: o.engine }, 4096);
-        if (!planBoard(req).fits) {
-          log(`pack: the model as loaded does not fit ${ch.board.name}: choosing the most precise formats and the largest context that fit`);
-          const pick = chooseFormats(req, src.model.config.seqLen, ch.ctx !== undefined);
-          if (pick) {
-            Object.assign(ch, { quant: pick.quant, kv: pick.kv, ctx: pick.ctx });
-            log(`pack: chose --quant ${pick.quant.name} --kv ${pick.kv.name} --ctx ${pick.ctx} for ${ch.board.name} (name --quant or --kv to choose yourself)`);
-          }
-        }
-      }
+      // what the user did not name (layer format, KV format, context), the planner chooses: quality, then speed
+      // (host/image/choose.ts, docs/planner.md); an image re-packs in its own formats
+      if (!src.image) applyChoice('pack', src.model, ch, { quant: ch.quant, kv: kvNamed(o.kv, ch), ctx: ch.ctx }, o.engine);
       const bar = progress(1 + src.model.config.nLayers * 7 + (src.model.classifier ? 1 : 0), 'pack');
       let result;
       try {
         result = packModel(src.model, {
-          ...ch, app: deviceApp(), signingKey, created, tool: `edge-flash ${packageVersion()}`, source: src.label, force: o.force, engine: o.engine,
+          ...ch, app: deviceApp(), signingKey, created, tool: `edge-flash ${packageVersion()}`, source: src.label, force: o.ignoreFit, engine: o.engine,
           onTensor: (_done, _total, name) => bar.tick(name ? 1 : 0, name),
         });
       } catch (e) {
@@ -95,7 +90,7 @@ Examples:
       writeAtomic(o.output, bytes, { force: o.force });
       const worst = [...relErrors].sort((a, b) => b[1] - a[1])[0];
       if (worst && worst[1] > 0) log(`pack: largest quantization error ${worst[1].toPrecision(3)} (max |w - w'| / max |w|) in ${worst[0]}`);
-      if (!plan.fits) log(`pack: warning: written with --force although it does not fit ${ch.board.name}: ${plan.problems.join('; ')}`);
+      if (!plan.fits) log(`pack: warning: written with --ignore-fit although it does not fit ${ch.board.name}: ${plan.problems.join('; ')}`);
       const summary = {
         image: resolve(o.output), board: ch.board.name, bytes: bytes.byteLength, sha256: image.digest, file_sha256: fileSha256(bytes),
         signed: signingKey ? keyId(rawPublicKey(signingKey)) : null, fits: plan.fits,
@@ -107,4 +102,21 @@ Examples:
         `linear memory ${fmtBytes(plan.linear)} of ${fmtBytes(plan.limits.linear)}, ${fmtBytes(plan.streamedBytesPerToken)} streamed a token, ` +
         `digest ${image.digest.slice(0, 16)} (file SHA-256 ${fileSha256(bytes).slice(0, 16)}, the one flash verifies)${signingKey ? `, signed by ${keyId(rawPublicKey(signingKey))}` : ''}; verified\n`);
     });
+}
+
+// The KV format the user fixed: --kv, or --act a4.8's own (int3: the mode is trained and measured with it).
+export function kvNamed(flag: string | undefined, ch: ImageChoices): ImageChoices['kv'] | undefined {
+  return flag !== undefined || ch.act === 'a4.8' ? ch.kv : undefined;
+}
+
+// The planner's choice for what `want` leaves open, applied to `ch`; one line on stderr with the flags
+// that reproduce it, and a warning where quality drops. Nothing fits: `ch` stays (the refusal says why).
+export function applyChoice(verb: string, model: Model, ch: ImageChoices, want: Wanted, engine?: 'wasm3' | 'aot'): void {
+  if (want.quant && want.kv && want.ctx !== undefined) return;
+  const t0 = Date.now();
+  const pick = chooseFormats(model, ch, want, { engine, act: ch.act, topk: ch.topk, progress: (l) => log(`${verb}: ${l}`) });
+  if (!pick) return;
+  Object.assign(ch, { quant: pick.quant, kv: pick.kv, ctx: pick.ctx });
+  log(`${verb}: chose ${pick.flags} for ${ch.board.name}: ${pick.reason} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  for (const w of pick.warnings) warn(`${verb}: ${w}`);
 }

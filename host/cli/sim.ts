@@ -9,7 +9,8 @@ import { boardByName } from '../board/boards.ts';
 import { parseBaud } from '../board/connect.ts';
 import { startVirtualBoard, virtualCapacity } from '../board/sim.ts';
 import { UserError } from '../errors.ts';
-import { ENGINES } from '../image/plan.ts';
+import { ENGINES, fmtBytes, linearLimit } from '../image/plan.ts';
+import { deviceFootprint } from '../image/pack.ts';
 import { log } from '../log.ts';
 import { choiceFlag, parseFaults, type Faults } from './flags.ts';
 
@@ -22,7 +23,7 @@ export function registerSim(program: Command): void {
   program
     .command('sim')
     .description('start the virtual board (the C runtime on a pty); prints the pty path, serves until stopped')
-    .option('--board <name>', 'board profile it plays (id, slot size, erase block)', 'esp32')
+    .option('--board <name>', 'board profile it plays (id, slot size, erase block, linear memory: an image that would not run on the board does not run here)', 'esp32')
     .option('--slot-file <path>', 'its flash (created if missing); the pty link is made beside it (.tty)')
     .option('--baud <rate>', 'run the line at this baud rate, 10 bits a byte each way (default: as fast as the pty)', (v) => parseBaud(v))
     .option('--faults <list>', 'inject faults: drop=R,flip=R (per-byte probabilities), disconnect-at=N% (of an upload, once per image), seed=S', (v) => parseFaults(v))
@@ -48,7 +49,7 @@ One virtual board per slot file: a second sim on it refuses, naming the first on
       const line = o.baud ? `${o.baud} baud` : 'unthrottled';
       const f = faults ? `, faults drop=${faults.drop} flip=${faults.flip}${faults.disconnectAt !== null ? ` disconnect-at=${faults.disconnectAt}%` : ''} seed=${faults.seed}` : '';
       const cap = virtualCapacity(b);
-      log(`sim: ${b.name}${o.engine === 'aot' ? ' (the AOT runtime)' : ''} on ${vb.path} (${vb.events[0]?.pty}), ${line}${f}; slots of ${(cap / 1048576).toFixed(2)} MiB${cap < b.imageCapacity ? ' (a file board\'s slot, capped in the virtual board)' : ''} in ${slotFile}; Ctrl-C stops it`);
+      log(`sim: ${b.name}${o.engine === 'aot' ? ' (the AOT runtime)' : ''} on ${vb.path} (${vb.events[0]?.pty}), ${line}${f}; slots of ${(cap / 1048576).toFixed(2)} MiB${cap < b.imageCapacity ? ' (a file board\'s slot, capped in the virtual board)' : ''} in ${slotFile}, linear memory up to ${fmtBytes(linearLimit({ board: b, app: deviceFootprint(), engine: o.engine }))} as on the board; Ctrl-C stops it`);
       let stopping = false;
       const stop = () => {
         stopping = true;

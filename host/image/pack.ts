@@ -45,6 +45,12 @@ export function deviceApp(): Uint8Array {
   return wasmBytes('device');
 }
 
+// build/device.wasm's footprint (the app every board's figures are given for), measured once.
+let deviceFp: AppFootprint | undefined;
+export function deviceFootprint(): AppFootprint {
+  return (deviceFp ??= appFootprint(deviceApp()));
+}
+
 export interface FormatOptions {
   quant?: WeightFormat;       // the seven layer matrices; default: as loaded
   embed?: WeightFormat;       // token embedding (and an unshared classifier): f32 or q8_0
@@ -120,7 +126,7 @@ export interface PackOptions extends FormatOptions {
   created?: Date | null;      // null or absent: no creation time (reproducible images)
   tool: string;               // "edge-flash 0.1.0"
   source: string;             // what the model was packed from
-  force?: boolean;            // write an image that does not fit
+  force?: boolean;            // write an image that does not fit (pack --ignore-fit)
   engine?: Engine;            // what runs it on the board: wasm3 (default) or the AOT build (`firmware --aot`)
   textBytes?: number;         // the app's prompt buffer (default DEFAULT_TEXT_BYTES)
   onTensor?: (done: number, total: number, name: string) => void;
@@ -129,7 +135,7 @@ export interface PackOptions extends FormatOptions {
 // The refusal to pack an image that will not fit: carries the plan, whose table says why.
 export class DoesNotFitError extends UserError {
   constructor(readonly plan: BoardPlan) {
-    super(`the model does not fit ${plan.request.board.name}: ${plan.problems.join('; ')}`, 'see `edge-flash plan` for what fits, or pass --force to write it anyway');
+    super(`the model does not fit ${plan.request.board.name}: ${plan.problems.join('; ')}`, 'see `edge-flash plan` for what fits, or pass --ignore-fit to write it anyway');
   }
 }
 

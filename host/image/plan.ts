@@ -43,7 +43,11 @@ export interface BoardPlanRequest {
   signed: boolean;
   speed?: HostSpeed;
   engine?: Engine;            // default wasm3
+  quick?: boolean;            // searches: whether it fits is all that is asked (no smallest plan when it does not)
 }
+
+// What a board's figures depend on beside the model: the board, the app, the engine running it.
+export type BoardSide = Pick<BoardPlanRequest, 'board' | 'app' | 'engine'>;
 
 // What runs the app on the board: wasm3 interprets build/device.wasm; aot is the same module
 // translated to C by wasm2c and compiled into the firmware (`make -C boards/runtime aot`).
@@ -79,7 +83,7 @@ export function aotCodeFor(wasmBytes: number): number {
 }
 
 // The engine's needs beside linear memory: wasm3's heap, or the AOT build's static data and native stack.
-export function engineHeap(r: BoardPlanRequest): number {
+export function engineHeap(r: BoardSide): number {
   return (r.engine ?? 'wasm3') === 'aot' ? AOT_FOOTPRINT.ram + r.board.wasm3.nativeStack : wasm3Heap(r).total;
 }
 
@@ -112,6 +116,7 @@ export interface BoardPlan {
   fits: boolean;
   problems: string[];
   tokPerSec?: { value: number; basis: string };
+  speedNote?: string;         // why there is no estimate (the calibration's spread over MAX_SPREAD)
 }
 
 const TARGET = 'device' as const;    // boards run the MVP build under wasm3
@@ -121,7 +126,7 @@ function runtimePlan(r: BoardPlanRequest, memoryLimit?: number): RuntimePlan {
 }
 
 // wasm3's own needs beside linear memory: runtime and compiled code, wasm stack, native stack.
-export function wasm3Heap(r: BoardPlanRequest): { runtime: number; stack: number; native: number; total: number } {
+export function wasm3Heap(r: BoardSide): { runtime: number; stack: number; native: number; total: number } {
   const w = r.board.wasm3;
   const runtime = w.runtime + Math.round(w.codePerWasmByte * r.app.wasmBytes);
   return { runtime, stack: w.stack, native: w.nativeStack, total: runtime + w.stack + w.nativeStack };
@@ -129,7 +134,7 @@ export function wasm3Heap(r: BoardPlanRequest): { runtime: number; stack: number
 
 // The linear memory the plan may use: the board's largest block and, where linear memory shares the
 // heap with wasm3 (no PSRAM), no more than the heap leaves beside wasm3's own needs.
-export function linearLimit(r: BoardPlanRequest): number {
+export function linearLimit(r: BoardSide): number {
   const m = r.board.memory;
   return m.linearInHeap ? Math.max(0, Math.min(m.linearMemoryMax, m.heapTotal - engineHeap(r))) : m.linearMemoryMax;
 }
@@ -148,7 +153,7 @@ function fitRuntime(r: BoardPlanRequest): { fitted: RuntimePlan | null; smallest
     }
   };
   const fitted = at(limit);
-  if (fitted) return { fitted, smallest: fitted };
+  if (fitted || r.quick) return { fitted, smallest: fitted ?? all };
   // Nothing fits: find the smallest linear memory any plan reaches (the runtime's fit is monotone in the limit).
   let lo = Math.min(limit, all.memory.total), hi = all.memory.total;
   let best = all;
@@ -229,13 +234,16 @@ export function planBoard(r: BoardPlanRequest): BoardPlan {
     problems.push(`linear memory: needs at least ${fmtBytes(linear)} with every weight streamed; ${why}`);
   }
   if (heap > limits.heap && (fitted || !bm.linearInHeap)) problems.push(`${engine} needs ${fmtBytes(heap)} of heap beside linear memory, ${r.board.name} has ${fmtBytes(Math.max(0, limits.heap))}`);
-  if (image > limits.image) problems.push(`image ${fmtBytes(image)} > ${fmtBytes(limits.image)} (${r.board.flash.imagePartition ? `partition '${r.board.flash.imagePartition}'` : 'the image size limit'})`);
+  if (image > limits.image) problems.push(`image ${fmtBytes(image)} > ${fmtBytes(limits.image)} (${slotPhrase(r.board)})`);
   if (limits.appCode !== null && appCode > limits.appCode) problems.push(`AOT code ${fmtBytes(appCode)} > ${fmtBytes(limits.appCode)} (app partition '${part!.name}')`);
   const plan: BoardPlan = {
     request: r, runtime: rt, memory: m, rows, linear, heap, image, streamedBytesPerToken: m.streamedPerToken, limits,
     engine, appCode, fits: problems.length === 0, problems,
   };
-  if (r.speed) plan.tokPerSec = estimateTokPerSec(plan, r.speed);
+  if (r.speed) {
+    if ((r.speed.spread ?? 0) > MAX_SPREAD) plan.speedNote = `no estimate: the calibration's spread was ${((r.speed.spread ?? 0) * 100).toFixed(0)} %, over ${MAX_SPREAD * 100} % (this machine is busy: run again when it is quiet)`;
+    else plan.tokPerSec = estimateTokPerSec(plan, r.speed);
+  }
   return plan;
 }
 
@@ -274,10 +282,35 @@ export function fibCalls(n: number): number {
   return 2 * a - 1;
 }
 
+// An estimate is printed only where repeated calibration rounds agree this well ((max - min) / median).
+export const MAX_SPREAD = 0.25;
+
+// A measured basis for a board's decode time, where one exists: seconds a token for the plan, or null
+// when the basis does not cover it (another model shape, format or engine). The first that answers is
+// used, before the fib ratio below; a table of instruction counts measured on the emulated chip (the
+// esp32c3 under QEMU) registers here.
+export interface SpeedBasis {
+  board: string;
+  name: string;
+  secondsPerToken(plan: BoardPlan): number | null;
+}
+export const MEASURED_BASES: SpeedBasis[] = [];
+
+export function measuredEstimate(plan: BoardPlan): { value: number; basis: string } | null {
+  for (const b of MEASURED_BASES) {
+    if (b.board !== plan.request.board.name) continue;
+    const s = b.secondsPerToken(plan);
+    if (s !== null && s > 0) return { value: 1 / s, basis: `measured: ${b.name}` };
+  }
+  return null;
+}
+
 // Board seconds a token = a wasm3 decode step here x (this machine's wasm3 fib call rate / the
 // board's), plus the streamed bytes over the board's flash read rate. An estimate: fib is call-bound,
 // the kernels loop-bound, and caches (flash, PSRAM) are not modelled.
 export function estimateTokPerSec(plan: BoardPlan, s: HostSpeed): { value: number; basis: string } {
+  const measured = measuredEstimate(plan);
+  if (measured) return measured;
   const b = plan.request.board;
   let ratio = 1;
   let basis = `measured: a wasm3 decode step on this machine (${s.detail})`;
@@ -303,7 +336,7 @@ export function withContext(m: Model, ctx: number): Model {
 
 // The largest context that fits (linear memory, heap and image), or 0 when not even one position does.
 export function largestContext(r: BoardPlanRequest, maxCtx: number): number {
-  const ok = (ctx: number) => planBoard({ ...r, model: withContext(r.model, ctx), speed: undefined }).fits;
+  const ok = (ctx: number) => planBoard({ ...r, model: withContext(r.model, ctx), speed: undefined, quick: true }).fits;
   if (!ok(1)) return 0;
   if (ok(maxCtx)) return maxCtx;
   let lo = 1, hi = maxCtx;
@@ -343,11 +376,16 @@ export function alternativesThatFit(r: BoardPlanRequest): Alternative[] {
     const model = reshapedModel(r.model, f);
     for (const kv of KV_FORMATS) {
       if (kv.name === 'int3' && headDim(r.model.config) % 8 !== 0) continue;
-      const p = planBoard({ ...r, model, kv, speed: undefined });
+      const p = planBoard({ ...r, model, kv, speed: undefined, quick: true });
       if (p.fits) out.push({ quant: f.name, kv: kv.name, linear: p.linear, image: p.image });
     }
   }
   return out;
+}
+
+// Where an image goes on a board, in words: one of two model slots sharing the image partition.
+export function slotPhrase(b: BoardProfile): string {
+  return b.imagePartitionBytes !== null ? `a model slot: two share the ${fmtBytes(b.imagePartitionBytes)} partition '${b.flash.imagePartition}'` : 'the image size limit';
 }
 
 export function fmtBytes(n: number): string {
@@ -388,7 +426,7 @@ export function formatPlan(plan: BoardPlan, extra: PlanExtras = {}): string {
   } else {
     out.push(`linear memory ${lim(plan.linear, plan.limits.linear)} (its own memory on ${r.board.name});   ${heapName} ${lim(plan.heap, plan.limits.heap)}`);
   }
-  out.push(`image ${lim(plan.image, plan.limits.image)}`);
+  out.push(`image ${lim(plan.image, plan.limits.image)} (${slotPhrase(r.board)})`);
   if (plan.limits.appCode !== null) out.push(`AOT code ${lim(plan.appCode, plan.limits.appCode)} (app partition; the rest of the firmware shares it)`);
   if (plan.fits) {
     const streamed = plan.runtime.tensors.filter((t) => !t.resident).length;
@@ -406,11 +444,12 @@ export function formatPlan(plan: BoardPlan, extra: PlanExtras = {}): string {
     }
   }
   if (plan.tokPerSec) out.push(`speed: ~${fmtRate(plan.tokPerSec.value)} tok/s on ${r.board.name}${plan.engine === 'aot' ? ' (AOT build)' : ''}, ${plan.tokPerSec.basis}`);
+  else if (plan.speedNote) out.push(`speed: ${plan.speedNote}`);
   if (extra.other?.tokPerSec) out.push(`  with --engine ${extra.other.engine}: ${extra.other.fits ? `~${fmtRate(extra.other.tokPerSec)} tok/s` : 'does not fit'}`);
   return out.join('\n');
 }
 
-function fmtRate(x: number): string {
+export function fmtRate(x: number): string {
   return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toPrecision(2);
 }
 
@@ -423,6 +462,7 @@ export function planJson(plan: BoardPlan, extra: PlanExtras = {}): Record<string
     totals: { linear: plan.linear, heap: plan.heap, image: plan.image, streamedBytesPerToken: plan.streamedBytesPerToken, appCode: plan.appCode },
     limits: plan.limits, fits: plan.fits, problems: plan.problems, ...extra,
     tokPerSec: plan.tokPerSec ? { estimate: plan.tokPerSec.value, spread: r.speed?.spread ?? null, basis: plan.tokPerSec.basis } : null,
+    ...(plan.speedNote ? { speedNote: plan.speedNote } : {}),
   };
 }
 

@@ -131,7 +131,7 @@ export function readImage(input: Uint8Array, opts: ReadOptions = {}): Image {
   if (totalSize < headerSize + trailer) fail('header', `header: total_size is ${totalSize}, smaller than the header and trailer (${headerSize + trailer} bytes)`);
   const capacity = opts.capacity ?? opts.board?.imageCapacity;
   if (capacity !== undefined && totalSize > capacity) {
-    const where = opts.board?.flash.imagePartition ? `board ${opts.board.name}'s image partition '${opts.board.flash.imagePartition}'` : opts.board ? `board ${opts.board.name}` : 'the target';
+    const where = opts.board?.flash.imagePartition ? `a model slot of board ${opts.board.name} (two share partition '${opts.board.flash.imagePartition}')` : opts.board ? `board ${opts.board.name}` : 'the target';
     fail('oversized', `oversized: the image is ${totalSize} bytes, ${where} holds ${capacity}`);
   }
   if (n < totalSize) fail('truncated', `truncated: the image is ${n} bytes, its header says ${totalSize}`);

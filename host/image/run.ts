@@ -24,7 +24,7 @@ export interface ImageRun {
 export interface ImageRunRequest {
   engine: EngineName;
   board?: BoardProfile;       // the board to run it as (default: the image's own)
-  memoryLimit?: number;       // a cap for an image not planned (packed with --force), or a board's
+  memoryLimit?: number;       // a cap for an image not planned (packed with --ignore-fit), or a board's
 }
 
 // How to run an image on an engine: its app and memory cap; the plan is the image's descriptor.
@@ -40,7 +40,7 @@ export function imageRun(path: string, image: Image, req: ImageRunRequest): Imag
   const notes: string[] = [];
   const planned = c.plannedLinear > 0;
   if (build === 'simd') notes.push(`${path} carries a SIMD build of the app, which a board cannot run: it runs the kernels the image's plan names`);
-  if (!planned && req.memoryLimit === undefined) notes.push(`${path} was not planned (packed with --force): it runs the plan it records with no memory cap`);
+  if (!planned && req.memoryLimit === undefined) notes.push(`${path} was not planned (packed with --ignore-fit): it runs the plan it records with no memory cap`);
   const options: ImageRunOptions = {
     target: build === 'simd' ? 'simd' : 'device',
     memoryLimit: req.memoryLimit,

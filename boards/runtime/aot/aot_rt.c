@@ -11,6 +11,7 @@ uint32_t wasm_rt_call_stack_depth;
 static int initialized;
 static jmp_buf *unwind;          /* the call in progress (ef_aot_rt_catch) */
 static uint32_t memory_cap;      /* bytes; 0: no cap */
+static uint32_t board_max;       /* bytes the board has for it; 0: as much as the plan asks */
 
 /* Linear memory's one block: the C heap's, or a board's allocator where the build names one (the
  * ESP-IDF port with PSRAM: -DEF_AOT_LINEAR_REALLOC=ef_linear_realloc, esp-idf/linear_psram.c, which
@@ -31,7 +32,8 @@ bool wasm_rt_is_initialized(void) { return initialized != 0; }
 void wasm_rt_free(void) { initialized = 0; }
 
 void ef_aot_rt_catch(jmp_buf *target) { unwind = target; }
-void ef_aot_rt_set_cap(uint32_t bytes) { memory_cap = bytes; }
+void ef_aot_rt_set_cap(uint32_t bytes) { memory_cap = bytes; board_max = 0; }
+void ef_aot_rt_set_board_max(uint32_t bytes) { board_max = bytes; }
 
 WASM_RT_NO_RETURN void wasm_rt_trap(wasm_rt_trap_t code) {
   /* app_aot.c sets the target before every entry into the app; without one there is nothing to return to */
@@ -104,6 +106,7 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *m, uint32_t delta) {
   uint8_t *data;
   if (pages < old || pages > m->max_pages || pages > 65536u) return (uint32_t)-1;
   size = capped(pages);
+  if (board_max && size > board_max) return (uint32_t)-1;
   if (size > m->size) {
     if (!(data = (uint8_t *)EF_AOT_LINEAR_REALLOC(m->data, size, m->size))) return (uint32_t)-1;
     m->data = data;

@@ -8,4 +8,6 @@
 void ef_aot_rt_catch(jmp_buf *target);
 /* Linear memory's cap in bytes for memories allocated or grown from now on; 0: none. */
 void ef_aot_rt_set_cap(uint32_t bytes);
+/* The board's linear memory in bytes (0: none): memory.grow fails past it, as an allocation does there. */
+void ef_aot_rt_set_board_max(uint32_t bytes);
 #endif

@@ -254,3 +254,9 @@ int ef_app_callv(ef_app *a, const char *name, uint32_t argc, const ef_val *argv,
 
 uint32_t ef_app_memory(ef_app *a) { return a->live ? memory(a)->size : 0; }
 uint32_t ef_app_memory_cap(ef_app *a) { return a->cap; }
+
+/* As app.c: where the plan's cap is above the board's bytes, growing past them fails (aot_rt.c). */
+void ef_app_limit_memory(ef_app *a, uint32_t bytes) {
+  if (!bytes || (a->cap && a->cap <= bytes)) return;
+  ef_aot_rt_set_board_max(bytes);
+}

@@ -185,4 +185,14 @@ uint32_t ef_app_memory(ef_app *a) {
 }
 uint32_t ef_app_memory_cap(ef_app *a) { return a->cap; }
 
+/* wasm3 allocates min(pages x 64 KiB, memoryLimit) for linear memory: where the plan's cap is above
+ * the board's bytes (or there is none: an image packed --ignore-fit), an allocation past them fails
+ * there, so memory.grow fails here past the whole pages that fit, and model_init reports it. */
+void ef_app_limit_memory(ef_app *a, uint32_t bytes) {
+  uint32_t pages;
+  if (!bytes || (a->cap && a->cap <= bytes)) return;
+  pages = bytes / a->rt->memory.pageSize;
+  if (pages < a->rt->memory.maxPages) a->rt->memory.maxPages = pages;
+}
+
 const char EF_APP_ENGINE[] = "wasm3";

@@ -30,6 +30,9 @@ uint8_t *ef_app_guest(ef_app *app, uint32_t ptr, uint32_t len);
 /* Linear memory: bytes now, and the cap (0: none). */
 uint32_t ef_app_memory(ef_app *app);
 uint32_t ef_app_memory_cap(ef_app *app);
+/* Caps linear memory at `bytes` where that is below the image's plan: the board's memory (the virtual
+ * board plays a board's limit this way, so an image planned past it fails as on the board). */
+void ef_app_limit_memory(ef_app *app, uint32_t bytes);
 
 /* The implementation this build has: "wasm3" or "aot". */
 extern const char EF_APP_ENGINE[];

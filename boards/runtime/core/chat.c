@@ -60,7 +60,8 @@ int ef_chat_init(ef_chat *c, ef_app *app, const ef_image *img, ef_chat_error *e)
   arg = (uint32_t)at;
   if (call_i(c, "model_init", 1, &arg, &r, e)) return -1;
   if (r == 2) {
-    snprintf(msg, sizeof msg, "model_init: out of linear memory (the plan needs %u bytes)", (unsigned)img->config.planned_linear);
+    if (img->config.planned_linear) snprintf(msg, sizeof msg, "model_init: out of linear memory (the plan needs %u bytes)", (unsigned)img->config.planned_linear);
+    else snprintf(msg, sizeof msg, "model_init: out of linear memory (the image has no plan that fits a board: packed with --ignore-fit)");
     return fail(e, EF_E_OUT_OF_MEMORY, img->config.planned_linear, msg);
   }
   if (r != 0) {

@@ -108,12 +108,19 @@ static int model_up(ef_proto *p) {
   return 0;
 }
 
+/* The booted image's app, its linear memory capped at the board's where the port says (linear_max). */
+static ef_app *load_app(ef_proto *p, char *err, uint32_t err_cap) {
+  ef_app *a = ef_app_load(&p->img, p->stack_bytes, log_app, p, err, err_cap);
+  if (a && p->linear_max) ef_app_limit_memory(a, p->linear_max);
+  return a;
+}
+
 /* After a trap the app's state is not to be trusted: load it again from the image (wasm3 allocates
  * as at boot), model_init again. */
 static void recover(ef_proto *p) {
   char err[200];
   ef_app_unload(p->app);
-  p->app = ef_app_load(&p->img, p->stack_bytes, log_app, p, err, sizeof err);
+  p->app = load_app(p, err, sizeof err);
   p->chat_ready = 0;
   if (!p->app) {
     p->chat_why.code = EF_E_TRAP;
@@ -146,7 +153,7 @@ void ef_proto_start(ef_proto *p) {
   if (ef_slots_boot(p->slots, p->opts, &slot, &p->img) == EF_SLOTS_OK) {
     int pending = p->slots->rec.slot[slot].state == EF_SLOT_PENDING;
     p->booted = slot;
-    p->app = ef_app_load(&p->img, p->stack_bytes, log_app, p, err, sizeof err);
+    p->app = load_app(p, err, sizeof err);
     /* the self-test: the app loads, links and starts within its plan's memory; a model's model_init
      * takes the image's descriptor and a pending image infers a few tokens */
     if (p->app && model_up(p)) snprintf(err, sizeof err, "%s", p->chat_why.msg);

@@ -30,6 +30,7 @@ typedef struct {
   const ef_read_opts *opts;        /* board id, accepts, capacity, key */
   ef_slots *slots;
   uint32_t stack_bytes;
+  uint32_t linear_max;             /* the board's linear memory, 0: the image's plan (the virtual board plays a board's) */
   void (*write)(void *ctx, const uint8_t *b, uint32_t n);
   void *write_ctx;
   uint32_t (*heap_free)(void);

@@ -134,6 +134,9 @@ static uint64_t heap_used(void) {
 static const char *calls[8];
 static int n_calls;
 
+/* --linear-max: the linear memory of the board this runtime plays (0: the image's plan) */
+static uint32_t linear_max;
+
 static int boot(ef_slots *s, const ef_read_opts *o, uint32_t stack) {
   ef_image img;
   int slot = -1;
@@ -148,6 +151,7 @@ static int boot(ef_slots *s, const ef_read_opts *o, uint32_t stack) {
   {
     uint64_t before = heap_used();
     app = ef_app_load(&img, stack, log_stderr, 0, err, sizeof err);
+    if (app && linear_max) ef_app_limit_memory(app, linear_max);
     /* the self-test (as ef_proto_start): a model's model_init from the image's descriptor, and a few
      * tokens of inference while the image is pending */
     if (app && ef_app_has(app, "model_init") && ef_chat_descriptor(&img)) {
@@ -308,6 +312,7 @@ static int serve(ef_slots *slots, const ef_storage *st, const ef_read_opts *o, c
   p.opts = o;
   p.slots = slots;
   p.stack_bytes = stack;
+  p.linear_max = linear_max;
   p.write = line_write;
   p.write_ctx = &line;
   p.heap_free = heap_free;
@@ -407,6 +412,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--capacity")) o.capacity = strtoull(v, 0, 10);
     else if (!strcmp(a, "--erase-block")) erase_block = (uint32_t)strtoul(v, 0, 10);
     else if (!strcmp(a, "--stack")) stack = (uint32_t)strtoul(v, 0, 10);
+    else if (!strcmp(a, "--linear-max")) { if (!number(v, 0, 4294967295.0, &d) || d != (uint32_t)d) return die("--linear-max: expected a whole number of bytes, got %s%s", v, ""); linear_max = (uint32_t)d; }
     else if (!strcmp(a, "--stop-at-op")) stop = v;
     else if (!strcmp(a, "--port")) port = v;
     else if (!strcmp(a, "--baud")) { if (!number(v, 1, 12000000, &d) || d != (uint32_t)d) return die("--baud: expected a whole number of bits a second, got %s%s", v, ""); baud = lo.baud = (uint32_t)d; }
