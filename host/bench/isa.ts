@@ -1,0 +1,328 @@
+// `edge-flash bench --isa rv32imc`: instructions per token on the ESP32-C3's ISA (RV32IMC), counted by
+// Espressif's QEMU (../shared/esp-qemu, or QEMU_RISCV32 / PATH) with `-icount shift=0`: the emulated
+// clock advances one nanosecond per guest instruction and the mcycle CSR reads it, so the difference
+// of two reads is the number of instructions between them, the same on every run (nothing interrupts
+// the harness). tools/bench/isa/harness.c takes a count at each decode step of the program it links:
+// - runc-native: llama2.c's run.c (the user's --runc-src, as `bench --peers`), built by Debian's
+//   riscv64-unknown-elf-gcc -march=rv32imc -mabi=ilp32 with picolibc (soft float: the C3 has no FPU);
+//   its checkpoint read in place from memory-mapped flash (tools/bench/isa/runc-isa.h).
+// Machines: `esp32c3` (the emulated chip: its SRAM, its cache MMU mapping flash at 0x3C000000) with
+// the harness's ELF loaded into SRAM by QEMU and the program's files at flash 0x100000, mapped into
+// the data bus window (the ROM's flash boot is skipped: under -icount its delay loop never ends);
+// `virt` (QEMU's generic RISC-V board, the same rv32imc code, more memory) runs what cannot fit the
+// C3's memory (a float32 model beyond its flash). Instruction counts do not depend on the machine;
+// only whether the program fits does.
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
+import { UserError } from '../errors.ts';
+import { fromRoot } from '../paths.ts';
+import { median } from './stats.ts';
+
+export const ISA_DIR = fromRoot('tools', 'bench', 'isa');
+export const RISCV_CC = 'riscv64-unknown-elf-gcc';
+export const ISA_ARCH = ['-march=rv32imc', '-mabi=ilp32'] as const;
+export type IsaMachine = 'esp32c3' | 'virt';
+
+// ---- QEMU ----
+
+export interface Qemu { bin: string; bios: string | null }
+
+// Espressif's QEMU as a user has it: QEMU_RISCV32 (the binary), ../shared/esp-qemu beside the
+// checkout, or qemu-system-riscv32 on PATH (with its own ROM directory). null when there is none.
+export function findQemu(): Qemu | null {
+  const env = process.env.QEMU_RISCV32;
+  if (env) return existsSync(env) ? { bin: env, bios: siblingBios(env) } : null;
+  const shared = fromRoot('..', 'shared', 'esp-qemu', 'bin', 'qemu-system-riscv32');
+  if (existsSync(shared)) return { bin: shared, bios: siblingBios(shared) };
+  for (const d of (process.env.PATH ?? '').split(delimiter)) {
+    const p = join(d, 'qemu-system-riscv32');
+    if (d && existsSync(p)) return { bin: p, bios: siblingBios(p) };
+  }
+  return null;
+}
+
+function siblingBios(bin: string): string | null {
+  const d = join(bin, '..', '..', 'pc-bios');
+  return existsSync(join(d, 'esp32c3-rom.bin')) ? d : null;
+}
+
+export function requireQemu(): Qemu {
+  const q = findQemu();
+  if (!q) throw new UserError('no qemu-system-riscv32 (Espressif\'s QEMU): looked in QEMU_RISCV32, ../shared/esp-qemu/bin and PATH', 'see ../shared/esp-qemu/README.md');
+  return q;
+}
+
+// ---- the files blob (tools/bench/isa/harness.c reads it) ----
+
+export const BLOB_FLASH_OFFSET = 0x100000;
+export const VIRT_BLOB_ADDR = 0x88000000;
+const C3_WINDOW = 0x800000 - BLOB_FLASH_OFFSET; // the data bus window's pages left after the offset
+
+export function filesBlob(files: Array<{ name: string; data: Uint8Array }>, args: string[]): Uint8Array {
+  const all = [...files, { name: '@args', data: new Uint8Array(Buffer.from(args.map((a) => a + '\0').join(''))) }];
+  const head = 8 + 32 * all.length;
+  let at = (head + 15) & ~15;
+  const table = Buffer.alloc(at);
+  table.write('EFIS', 0, 'latin1');
+  table.writeUInt32LE(all.length, 4);
+  const datas: Buffer[] = [];
+  all.forEach((f, i) => {
+    if (Buffer.byteLength(f.name) > 23) throw new Error(`blob name too long: ${f.name}`);
+    table.write(f.name, 8 + 32 * i, 'utf8');
+    table.writeUInt32LE(at, 8 + 32 * i + 24);
+    table.writeUInt32LE(f.data.length, 8 + 32 * i + 28);
+    const padded = Buffer.alloc((f.data.length + 15) & ~15);
+    padded.set(f.data);
+    datas.push(padded);
+    at += padded.length;
+  });
+  return new Uint8Array(Buffer.concat([table, ...datas]));
+}
+
+// ---- builds ----
+
+function compilerId(cc: string): string {
+  try {
+    return execFileSync(cc, ['--version'], { encoding: 'utf8' }).split('\n')[0];
+  } catch {
+    throw new UserError(`no ${cc}: the RV32IMC builds need Debian's gcc-riscv64-unknown-elf and picolibc-riscv64-unknown-elf`, 'run tools/install-system-deps.sh');
+  }
+}
+
+export interface IsaSource { path: string; flags?: string[] } // one C or assembly file and its own flags
+
+// Compiles and links `sources` with the harness for `machine`; cached under build/isa/ by the hash of
+// every input file, the compiler and the flags.
+export async function buildIsa(name: string, machine: IsaMachine, programMain: string, sources: IsaSource[], flags: string[], cacheDir = fromRoot('build', 'isa')): Promise<{ path: string; cached: boolean }> {
+  const common = [...ISA_ARCH, '--specs=picolibc.specs', '-I', join(ISA_DIR, 'include'), machine === 'esp32c3' ? '-DEF_ISA_ESP32C3' : '-DEF_ISA_VIRT'];
+  const all: IsaSource[] = [
+    { path: join(ISA_DIR, 'start.S') },
+    { path: join(ISA_DIR, 'harness.c'), flags: ['-O2', '-Wall', '-Wextra', '-Werror', `-DEF_ISA_PROGRAM_MAIN=${programMain}`] },
+    ...sources,
+  ];
+  const ld = join(ISA_DIR, `${machine}.ld`);
+  const h = createHash('sha256').update(compilerId(RISCV_CC)).update(common.join(' ')).update(flags.join(' ')).update(readFileSync(ld));
+  for (const s of all) h.update(s.path).update(readFileSync(s.path)).update((s.flags ?? []).join(' '));
+  for (const f of ['runc-isa.h', 'include/sys/mman.h']) h.update(readFileSync(join(ISA_DIR, f)));
+  const dir = join(cacheDir, `${name}-${machine}-${h.digest('hex').slice(0, 16)}`);
+  const path = join(dir, `${name}.elf`);
+  if (existsSync(path)) return { path, cached: true };
+  mkdirSync(dir, { recursive: true });
+  const run = promisify(execFile);
+  try {
+    const objs = await Promise.all(all.map(async (s, i) => {
+      const o = join(dir, `${i}.o`);
+      await run(RISCV_CC, [...common, ...flags, ...(s.flags ?? []), '-c', s.path, '-o', o], { maxBuffer: 1 << 24 });
+      return o;
+    }));
+    const tmp = `${path}.tmp${process.pid}`;
+    await run(RISCV_CC, [...common, '-nostartfiles', '-T', ld, '-Wl,--no-warn-rwx-segments', '-o', tmp, ...objs, '-lm'], { maxBuffer: 1 << 24 });
+    renameSync(tmp, path);
+  } catch (e) {
+    const err = ((e as { stderr?: string }).stderr ?? String(e)).split('\n').find((l) => /undefined reference|error/i.test(l)) ?? String(e);
+    throw new UserError(`the rv32imc build of ${name} failed: ${err.trim()}`, 'the RV32IMC builds need gcc-riscv64-unknown-elf and picolibc-riscv64-unknown-elf: run tools/install-system-deps.sh');
+  }
+  return { path, cached: false };
+}
+
+// ---- running ----
+
+export interface IsaRun {
+  counts: number[];   // instructions between consecutive marks (one per decode step)
+  exit: number;
+  output: string;     // the program's own output (before the harness's @isa lines)
+  heapTop: number;
+}
+
+// Boots `elf` on `machine` with the files blob; returns when the harness reports its exit.
+export async function runIsa(machine: IsaMachine, elf: string, blob: Uint8Array, timeoutMs: number, qemu = requireQemu()): Promise<IsaRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-flash-isa-'));
+  try {
+    let args: string[];
+    if (machine === 'esp32c3') {
+      if (!qemu.bios) throw new UserError(`${qemu.bin}: no pc-bios/esp32c3-rom.bin beside it: not Espressif's QEMU?`);
+      if (blob.length > C3_WINDOW) throw new UserError(`the files (${blob.length} bytes) exceed the ESP32-C3's data bus window (${C3_WINDOW} bytes after flash 0x${BLOB_FLASH_OFFSET.toString(16)})`);
+      const flash = new Uint8Array(BLOB_FLASH_OFFSET + blob.length <= 4 << 20 ? 4 << 20 : 8 << 20).fill(0xff);
+      flash.set(blob, BLOB_FLASH_OFFSET);
+      writeFileSync(join(dir, 'flash.bin'), flash);
+      // QEMU's loader puts the ELF's segments into SRAM and starts the CPU at its entry: the ROM's flash
+      // boot is skipped, as under -icount its delay loop (ets_delay_us on CSR 0x802) never ends here
+      args = ['-L', qemu.bios, '-machine', 'esp32c3', '-device', `loader,file=${elf},cpu-num=0`, '-drive', `file=${join(dir, 'flash.bin')},if=mtd,format=raw`];
+    } else {
+      writeFileSync(join(dir, 'files.bin'), blob);
+      args = ['-machine', 'virt', '-m', '256M', '-bios', 'none', '-kernel', elf, '-device', `loader,file=${join(dir, 'files.bin')},addr=0x${VIRT_BLOB_ADDR.toString(16)},force-raw=on`];
+    }
+    // -nographic: UART0 on stdio (the esp32c3 machine printed nothing with -display none -serial stdio)
+    args.push('-icount', 'shift=0', '-nographic');
+    return await new Promise<IsaRun>((resolve, reject) => {
+      const p = spawn(qemu.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '', err = '';
+      const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new UserError(`${machine}: no "@isa exit" line within ${timeoutMs / 1000} s: ${lastLines(out)}`)); }, timeoutMs);
+      p.stdout.setEncoding('latin1').on('data', (d: string) => {
+        out += d;
+        if (/@isa exit -?\d+\r?\n/.test(out)) { clearTimeout(timer); p.kill('SIGKILL'); resolve(parseRun(out)); }
+      });
+      p.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+      p.on('error', (e) => { clearTimeout(timer); reject(new UserError(`${qemu.bin}: ${e.message}`)); });
+      p.on('exit', (code) => {
+        clearTimeout(timer);
+        if (!/@isa exit/.test(out)) reject(new UserError(`${machine}: QEMU exited (${code}) before the harness finished: ${lastLines(err || out)}`));
+      });
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function lastLines(s: string): string {
+  return s.replace(/\r/g, '').trim().split('\n').slice(-2).join(' | ') || '(no output)';
+}
+
+export function parseRun(out: string): IsaRun {
+  const text = out.replace(/\r\n/g, '\n');
+  const at = text.indexOf('@isa start\n');
+  const end = text.indexOf('\n@isa marks');
+  const num = (re: RegExp) => { const m = re.exec(text); return m ? Number(m[1]) : NaN; };
+  const cm = /@isa counts([\d ]*)\n/.exec(text);
+  return {
+    counts: cm ? cm[1].trim().split(/\s+/).filter(Boolean).map(Number) : [],
+    exit: num(/@isa exit (-?\d+)/),
+    output: at >= 0 && end >= 0 ? text.slice(at + 11, end) : text,
+    heapTop: num(/@isa heap-top (\d+)/),
+  };
+}
+
+// ---- statistics ----
+
+export interface IsaCounts { per_token: number; min: number; max: number; tokens: number }
+
+// Per-token figures over the decode steps after the first (the first also loads: run.c's own rule).
+export function perToken(counts: number[]): IsaCounts {
+  const c = counts.slice(1);
+  if (c.length === 0) throw new UserError('the harness counted no decode step after the first: --steps must be at least 2');
+  return { per_token: median(c), min: Math.min(...c), max: Math.max(...c), tokens: c.length };
+}
+
+export function fileSize(p: string): number {
+  return statSync(p).size;
+}
+
+// ---- the benchmark rows ----
+
+// A llama2.c checkpoint with its context cut to `steps` (run.c allocates its KV cache for the whole
+// context; the C3's SRAM holds a short one): header int 6 is seq_len.
+export function cutContext(checkpoint: Uint8Array, steps: number): Uint8Array {
+  const out = new Uint8Array(checkpoint);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  if (dv.getInt32(24, true) > steps) dv.setInt32(24, steps, true);
+  return out;
+}
+
+export const RUNC_ISA_BUILDS = [
+  { name: 'gcc -O3', flags: ['-O3'] },
+  { name: 'gcc -Ofast', flags: ['-Ofast'] },
+] as const;
+
+export interface IsaRow {
+  model: string;
+  row: string;              // runc-native | runc-wasm3 | edge-flash-wasm3 | edge-flash-aot
+  machine: IsaMachine;
+  build: string;
+  weights: string;
+  steps: number;
+  instr_per_token: number;  // median over the decode steps after the first
+  min: number;
+  max: number;
+  repeats_equal: boolean;   // every repeat counted the same instructions at every step
+  x_runc_native: number | null;
+  x_runc_wasm3: number | null;
+  note: string | null;      // why a row ran on virt, or did not run
+  counts?: number[];
+}
+
+export interface IsaBenchOptions {
+  models: string[];
+  runcSrc: string;
+  steps: number;
+  repeat: number;
+  timeoutS?: number;
+}
+
+// run.c's rows for one model file: each build on the C3 where its files and memory fit, else on virt.
+async function runcRows(label: string, model: Uint8Array, tokenizer: Uint8Array, source: string, opts: IsaBenchOptions, tick: (s: string) => void): Promise<IsaRow[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-flash-isa-src-'));
+  const src = join(dir, 'run.c');
+  writeFileSync(src, source);
+  const blob = filesBlob([{ name: 'model.bin', data: cutContext(model, opts.steps) }, { name: 'tokenizer.bin', data: tokenizer }],
+    ['run', '/model.bin', '-z', '/tokenizer.bin', '-t', '0', '-n', String(opts.steps), '-s', '1']);
+  const rows: IsaRow[] = [];
+  try {
+    for (const b of RUNC_ISA_BUILDS) {
+      let machine: IsaMachine = blob.length <= C3_WINDOW ? 'esp32c3' : 'virt';
+      let note: string | null = machine === 'virt' ? `its files (${(blob.length / 2 ** 20).toFixed(1)} MiB) exceed the C3's 7 MiB flash data window` : null;
+      const runs: IsaRun[] = [];
+      for (let r = 0; r < opts.repeat; r++) {
+        const elf = await buildIsa('runc', machine, 'runc_main', [{ path: src, flags: ['-include', join(ISA_DIR, 'runc-isa.h'), '-w'] }], [...b.flags]);
+        tick(`${label}: run.c ${b.name} on ${machine}${elf.cached ? '' : ' (built)'}, repeat ${r + 1}/${opts.repeat}`);
+        const run = await runIsa(machine, elf.path, blob, (opts.timeoutS ?? 600) * 1000);
+        if (run.exit !== 0 && machine === 'esp32c3' && /malloc failed/.test(run.output)) {
+          machine = 'virt';
+          note = 'run.c\'s buffers exceed the C3\'s SRAM (malloc failed there)';
+          r--;
+          continue;
+        }
+        if (run.exit !== 0) throw new UserError(`run.c (${b.name}) on ${machine} exited ${run.exit}: ${run.output.trim().split('\n').pop() ?? ''}`);
+        runs.push(run);
+      }
+      rows.push(isaRow(label, 'runc-native', machine, `${RISCV_CC.replace(/-gcc$/, '')} ${b.name} rv32imc ilp32, picolibc`, 'f32', opts.steps, runs, note));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+function isaRow(model: string, row: string, machine: IsaMachine, build: string, weights: string, steps: number, runs: IsaRun[], note: string | null): IsaRow {
+  const c = perToken(runs[0].counts);
+  const equal = runs.every((r) => r.counts.length === runs[0].counts.length && r.counts.every((x, i) => x === runs[0].counts[i]));
+  return { model, row, machine, build, weights, steps, instr_per_token: c.per_token, min: c.min, max: c.max, repeats_equal: equal, x_runc_native: null, x_runc_wasm3: null, note, counts: runs[0].counts };
+}
+
+export async function benchIsa(opts: IsaBenchOptions, tick: (s: string) => void = () => {}): Promise<IsaRow[]> {
+  if (!existsSync(opts.runcSrc)) throw new UserError(`--runc-src ${opts.runcSrc}: no such file`);
+  const { patchRunc } = await import('./peers.ts');
+  const { benchFile } = await import('./model.ts');
+  const source = patchRunc(readFileSync(opts.runcSrc, 'utf8'));
+  requireQemu();
+  const dir = mkdtempSync(join(tmpdir(), 'edge-flash-isa-'));
+  const rows: IsaRow[] = [];
+  try {
+    for (const name of opts.models) {
+      const f = benchFile(name, dir);
+      const label = f.label.split(' ')[0];
+      const model = new Uint8Array(readFileSync(f.path)), tokenizer = new Uint8Array(readFileSync(f.tokenizer));
+      const runc = await runcRows(label, model, tokenizer, source, opts, tick);
+      // the fastest run.c build is the baseline (as `bench --peers` picks its native build)
+      const best = runc.reduce((a, b) => (b.instr_per_token < a.instr_per_token ? b : a));
+      for (const r of runc) r.x_runc_native = r.instr_per_token / best.instr_per_token;
+      rows.push(...runc);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+export function formatIsaTable(rows: IsaRow[]): string {
+  const head = ['model', 'row', 'machine', 'build', 'weights', 'steps', 'instr/token', 'min', 'max', 'repeatable', 'x runc-native', 'x runc-wasm3'];
+  const body = rows.map((r) => [r.model, r.row, r.machine, r.build, r.weights, String(r.steps), r.instr_per_token.toFixed(0), String(r.min), String(r.max),
+    r.repeats_equal ? 'yes' : 'NO', r.x_runc_native === null ? '-' : r.x_runc_native.toFixed(3), r.x_runc_wasm3 === null ? '-' : r.x_runc_wasm3.toFixed(3)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i >= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  const notes = rows.filter((r) => r.note).map((r) => `note: ${r.model} ${r.row} (${r.build}) on ${r.machine}: ${r.note}`);
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line), ...notes].join('\n');
+}
