@@ -12,9 +12,9 @@
 // `virt` (QEMU's generic RISC-V board, the same rv32imc code, more memory) runs what cannot fit the
 // C3's memory (a float32 model beyond its flash). Instruction counts do not depend on the machine;
 // only whether the program fits does.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +23,8 @@ import { fromRoot } from '../paths.ts';
 import { median } from './stats.ts';
 
 export const ISA_DIR = fromRoot('tools', 'bench', 'isa');
+// positions decoded when --steps is not given: every step is a whole token in the emulator
+export const ISA_DEFAULT_STEPS = 32;
 export const RISCV_CC = 'riscv64-unknown-elf-gcc';
 export const ISA_ARCH = ['-march=rv32imc', '-mabi=ilp32'] as const;
 export type IsaMachine = 'esp32c3' | 'virt';
@@ -107,7 +109,7 @@ export async function buildIsa(name: string, machine: IsaMachine, programMain: s
   const ld = join(ISA_DIR, `${machine}.ld`);
   const h = createHash('sha256').update(compilerId(RISCV_CC)).update(common.join(' ')).update(flags.join(' ')).update(readFileSync(ld));
   for (const s of all) h.update(s.path).update(readFileSync(s.path)).update((s.flags ?? []).join(' '));
-  for (const f of ['runc-isa.h', 'include/sys/mman.h']) h.update(readFileSync(join(ISA_DIR, f)));
+  for (const f of ['runc-isa.h', 'app-isa.h', 'include/sys/mman.h']) h.update(readFileSync(join(ISA_DIR, f)));
   const dir = join(cacheDir, `${name}-${machine}-${h.digest('hex').slice(0, 16)}`);
   const path = join(dir, `${name}.elf`);
   if (existsSync(path)) return { path, cached: true };
@@ -123,7 +125,9 @@ export async function buildIsa(name: string, machine: IsaMachine, programMain: s
     await run(RISCV_CC, [...common, '-nostartfiles', '-T', ld, '-Wl,--no-warn-rwx-segments', '-o', tmp, ...objs, '-lm'], { maxBuffer: 1 << 24 });
     renameSync(tmp, path);
   } catch (e) {
-    const err = ((e as { stderr?: string }).stderr ?? String(e)).split('\n').find((l) => /undefined reference|error/i.test(l)) ?? String(e);
+    rmSync(dir, { recursive: true, force: true });
+    const lines = ((e as { stderr?: string }).stderr ?? String(e)).split('\n');
+    const err = lines.find((l) => /overflowed|will not fit|undefined reference/.test(l)) ?? lines.find((l) => /error/i.test(l)) ?? String(e);
     throw new UserError(`the rv32imc build of ${name} failed: ${err.trim()}`, 'the RV32IMC builds need gcc-riscv64-unknown-elf and picolibc-riscv64-unknown-elf: run tools/install-system-deps.sh');
   }
   return { path, cached: false };
@@ -160,6 +164,9 @@ export async function runIsa(machine: IsaMachine, elf: string, blob: Uint8Array,
     args.push('-icount', 'shift=0', '-nographic');
     return await new Promise<IsaRun>((resolve, reject) => {
       const p = spawn(qemu.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const stop = () => p.kill('SIGKILL'); // never left running when this process ends first
+      process.once('exit', stop);
+      p.once('exit', () => process.removeListener('exit', stop));
       let out = '', err = '';
       const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new UserError(`${machine}: no "@isa exit" line within ${timeoutMs / 1000} s: ${lastLines(out)}`)); }, timeoutMs);
       p.stdout.setEncoding('latin1').on('data', (d: string) => {
@@ -292,6 +299,102 @@ function isaRow(model: string, row: string, machine: IsaMachine, build: string, 
   return { model, row, machine, build, weights, steps, instr_per_token: c.per_token, min: c.min, max: c.max, repeats_equal: equal, x_runc_native: null, x_runc_wasm3: null, note, counts: runs[0].counts };
 }
 
+// ---- edge-flash's rows: boards/runtime/test/app_run.c on either app layer, bare-metal ----
+
+export type AppLayer = 'wasm3' | 'aot';
+const RT = (...p: string[]) => fromRoot('boards', 'runtime', ...p);
+const OWN = ['-std=c99', '-O2', '-Wall', '-Wextra', '-Werror', '-Wno-unused-parameter'];
+
+// The translated app (aot-gen.sh on build/device.wasm), once per app under build/isa/aot-gen/.
+function aotGenerated(): string {
+  const wasm = fromRoot('build', 'device.wasm');
+  if (!existsSync(wasm)) throw new UserError(`missing ${wasm}: the AOT row translates the device app`, 'run npm run build first');
+  const dir = fromRoot('build', 'isa', 'aot-gen', createHash('sha256').update(readFileSync(wasm)).update(readFileSync(RT('aot-gen.sh'))).digest('hex').slice(0, 16));
+  if (!existsSync(join(dir, 'app_module.c'))) {
+    try {
+      execFileSync('sh', [RT('aot-gen.sh'), wasm, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new UserError(`translating the app failed: ${String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n').pop()}`, 'the AOT row needs wasm2c (wabt): tools/install-system-deps.sh');
+    }
+  }
+  return dir;
+}
+
+export async function buildAppRun(layer: AppLayer, machine: IsaMachine): Promise<{ path: string; cached: boolean }> {
+  const { runtimeSources, wasm3SourceDir } = await import('../firmware/project.ts');
+  const src = runtimeSources();
+  const app = ['-include', join(ISA_DIR, 'app-isa.h'), `-DEF_APP_BUILD="rv32imc ${layer}"`];
+  if (layer === 'aot') {
+    const gen = aotGenerated();
+    const inc = [...src.AOT_DEFS, '-isystem', gen];
+    return buildIsa('app_run-aot', machine, 'app_run_main', [
+      { path: RT('test', 'app_run.c'), flags: [...OWN, ...inc, ...app] },
+      ...[...src.CORE, ...src.APP_AOT].map((f) => ({ path: RT(f), flags: [...OWN, ...inc] })),
+      // the translated app as the Makefile compiles it (AOT_OPT -O3, no fused multiply-adds)
+      { path: join(gen, 'app_module.c'), flags: ['-O3', ...src.AOT_FP, ...src.AOT_DEFS, '-isystem', gen, '-w'] },
+    ], []);
+  }
+  const w3 = wasm3SourceDir();
+  const wasm3 = readdirSync(w3).filter((f) => f.endsWith('.c') && f !== 'm3_api_uvwasi.c').sort();
+  return buildIsa('app_run-wasm3', machine, 'app_run_main', [
+    { path: RT('test', 'app_run.c'), flags: [...OWN, '-I', w3, ...app] },
+    ...[...src.CORE, ...src.APP_WASM3].map((f) => ({ path: RT(f), flags: [...OWN, '-I', w3] })),
+    // wasm3 as the Makefile compiles it (WASM3_FLAGS, WASM3_DEFS)
+    ...wasm3.map((f) => ({ path: join(w3, f), flags: ['-O3', '-fomit-frame-pointer', '-Dd_m3LogOutput=0', '-Dd_m3Use32BitSlots=0', '-w'] })),
+  ], []);
+}
+
+// An image of `model` for the ESP32-C3 (ternary tb1 layers, int4 KV, context `ctx`), packed by this CLI.
+export function packForC3(model: string, tokenizer: string, ctx: number, dir: string, quant = 'tb1'): { path: string; boardId: number } {
+  const out = join(dir, `c3-${quant}-${ctx}.efimg`);
+  const r = spawnSync(process.execPath, [fromRoot('bin', 'edge-flash.js'), 'pack', model, '-z', tokenizer, '--board', 'esp32c3', '--quant', quant, '--kv', 'int4', '--ctx', String(ctx), '--force', '-o', out], { encoding: 'utf8' });
+  if (r.status !== 0) throw new UserError(`packing ${model} for esp32c3 failed: ${(r.stderr || '').trim().split('\n').pop()}`);
+  return { path: out, boardId: 6 };
+}
+
+async function appRows(label: string, image: Uint8Array, boardId: number, steps: number, opts: IsaBenchOptions, tick: (s: string) => void, wasm3Stack: number): Promise<IsaRow[]> {
+  const rows: IsaRow[] = [];
+  const blob = filesBlob([{ name: 'image.efimg', data: image }], ['app_run', '--image', '/image.efimg', '--board-id', String(boardId), '--stack', String(wasm3Stack), '--decode', String(steps)]);
+  for (const layer of ['wasm3', 'aot'] as const) {
+    let machine: IsaMachine = 'esp32c3';
+    let note: string | null = null;
+    const runs: IsaRun[] = [];
+    for (let r = 0; r < opts.repeat; r++) {
+      let elf: { path: string; cached: boolean };
+      try {
+        elf = await buildAppRun(layer, machine);
+      } catch (e) {
+        if (machine === 'esp32c3' && /overflowed|will not fit/.test(String((e as Error).message))) {
+          machine = 'virt';
+          note = 'its code and data do not fit the C3\'s SRAM as this harness lays them out (all in SRAM, nothing run from flash)';
+          r--;
+          continue;
+        }
+        throw e;
+      }
+      tick(`${label}: edge-flash ${layer} on ${machine}${elf.cached ? '' : ' (built)'}, repeat ${r + 1}/${opts.repeat}`);
+      let run: IsaRun;
+      try {
+        run = await runIsa(machine, elf.path, blob, (opts.timeoutS ?? 600) * 1000);
+      } catch (e) {
+        if (machine !== 'esp32c3') throw e;
+        run = { counts: [], exit: -1, output: (e as Error).message, heapTop: NaN };
+      }
+      if (run.exit !== 0 && machine === 'esp32c3') {
+        machine = 'virt';
+        note = `it does not fit the C3's SRAM as this harness lays it out (code in SRAM, nothing run from flash): on esp32c3 it ended with "${run.output.trim().split('\n').pop()}"`;
+        r--;
+        continue;
+      }
+      if (run.exit !== 0) throw new UserError(`app_run (${layer}) on ${machine} exited ${run.exit}: ${run.output.trim().split('\n').pop() ?? ''}`);
+      runs.push(run);
+    }
+    rows.push(isaRow(label, `edge-flash-${layer}`, machine, `app_run ${layer} (gcc, ${layer === 'aot' ? 'app -O3' : 'wasm3 -O3'})`, 'tb1, int4 KV', steps, runs, note));
+  }
+  return rows;
+}
+
 export async function benchIsa(opts: IsaBenchOptions, tick: (s: string) => void = () => {}): Promise<IsaRow[]> {
   if (!existsSync(opts.runcSrc)) throw new UserError(`--runc-src ${opts.runcSrc}: no such file`);
   const { patchRunc } = await import('./peers.ts');
@@ -306,10 +409,12 @@ export async function benchIsa(opts: IsaBenchOptions, tick: (s: string) => void 
       const label = f.label.split(' ')[0];
       const model = new Uint8Array(readFileSync(f.path)), tokenizer = new Uint8Array(readFileSync(f.tokenizer));
       const runc = await runcRows(label, model, tokenizer, source, opts, tick);
-      // the fastest run.c build is the baseline (as `bench --peers` picks its native build)
+      // the fewest instructions of the run.c builds is the baseline (as `bench --peers` picks its native build)
       const best = runc.reduce((a, b) => (b.instr_per_token < a.instr_per_token ? b : a));
-      for (const r of runc) r.x_runc_native = r.instr_per_token / best.instr_per_token;
-      rows.push(...runc);
+      const img = packForC3(f.path, f.tokenizer, opts.steps, dir);
+      const app = await appRows(label, new Uint8Array(readFileSync(img.path)), img.boardId, opts.steps, opts, tick, 16 * 1024);
+      for (const r of [...runc, ...app]) r.x_runc_native = r.instr_per_token / best.instr_per_token;
+      rows.push(...runc, ...app);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

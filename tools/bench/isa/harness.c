@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -107,6 +109,22 @@ void _exit(int code) {
   for (;;) {}
 }
 
+/* start.S points mtvec here: a fault (a stack or heap overrun, an illegal access) is reported and ends
+ * the run (exit 99) */
+void ef_isa_trap(void) {
+  uint32_t cause, epc, tval;
+  __asm__ volatile(".option push\n.option arch, +zicsr\ncsrr %0, mcause\ncsrr %1, mepc\ncsrr %2, mtval\n.option pop" : "=r"(cause), "=r"(epc), "=r"(tval));
+  printf("\n@isa trap mcause %lu mepc 0x%08lx mtval 0x%08lx\n", (unsigned long)cause, (unsigned long)epc, (unsigned long)tval);
+  _exit(99);
+}
+
+/* abort() raises SIGABRT through these (picolibc's signal.c): the program ends with 128 + the signal */
+pid_t getpid(void) { return 1; }
+int kill(pid_t pid, int sig) {
+  (void)pid;
+  _exit(128 + sig);
+}
+
 /* ---- files: the blob's entries, read in place ---- */
 struct ef_isa_entry { char name[24]; uint32_t offset, size; };
 struct ef_isa_file { const uint8_t *p; uint32_t size, pos; int used; };
@@ -147,6 +165,14 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
 }
 int munmap(void *addr, size_t len) { (void)addr; (void)len; return 0; }
 
+/* a file's bytes where they lie (app_run's image: tools/bench/isa/app-isa.h) */
+const uint8_t *ef_isa_map(const char *path, long *n) {
+  const struct ef_isa_entry *e = find(path);
+  if (!e) return 0;
+  *n = (long)e->size;
+  return FILES + e->offset;
+}
+
 /* FILE handles of the blob's files: a struct ef_isa_file behind the FILE pointer (only these
  * functions ever see them: runc-isa.h routes fopen/fread/fseek/ftell/fclose here) */
 FILE *ef_isa_fopen(const char *path, const char *mode) {
@@ -179,6 +205,13 @@ int ef_isa_fflush(FILE *f) {
 
 /* the program's clock: instructions as nanoseconds (run.c's ms clock and seed) */
 long ef_isa_time_ms(void) { return (long)(ef_isa_ticks() / 1000000u); }
+
+int ef_isa_clock(struct timespec *ts) {
+  uint32_t t = ef_isa_ticks();
+  ts->tv_sec = (time_t)(t / 1000000000u);
+  ts->tv_nsec = (long)(t % 1000000000u);
+  return 0;
+}
 
 int EF_ISA_PROGRAM_MAIN(int argc, char **argv);
 

@@ -38,5 +38,6 @@ long ef_isa_time_ms(void);
 #define close ef_isa_close
 #define fflush ef_isa_fflush
 /* run.c: time_in_ms() reads clock_gettime(CLOCK_REALTIME, &time); the seed defaults to time(NULL) */
-#define clock_gettime(clk, ts) ((ts)->tv_sec = ef_isa_time_ms() / 1000, (ts)->tv_nsec = (ef_isa_time_ms() % 1000) * 1000000L, 0)
+int ef_isa_clock(struct timespec *ts);
+#define clock_gettime(clk, ts) ef_isa_clock(ts)
 #define time(p) ((time_t)ef_isa_time_ms())

@@ -9,6 +9,11 @@ _start:
   la gp, __global_pointer$
   .option pop
   la sp, __stack
+  la t0, ef_isa_trap_entry        /* a fault ends the run with a line, not a hang */
+  .option push
+  .option arch, +zicsr
+  csrw mtvec, t0
+  .option pop
   la t0, __bss_start
   la t1, __bss_end
 1:
@@ -20,3 +25,10 @@ _start:
   call ef_isa_main
 3:
   j 3b
+
+  .balign 4
+ef_isa_trap_entry:
+  la sp, __stack
+  call ef_isa_trap
+4:
+  j 4b
