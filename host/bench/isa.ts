@@ -109,7 +109,7 @@ export async function buildIsa(name: string, machine: IsaMachine, programMain: s
   const ld = join(ISA_DIR, `${machine}.ld`);
   const h = createHash('sha256').update(compilerId(RISCV_CC)).update(common.join(' ')).update(flags.join(' ')).update(readFileSync(ld));
   for (const s of all) h.update(s.path).update(readFileSync(s.path)).update((s.flags ?? []).join(' '));
-  for (const f of ['runc-isa.h', 'app-isa.h', 'include/sys/mman.h']) h.update(readFileSync(join(ISA_DIR, f)));
+  for (const f of ['runc-isa.h', 'app-isa.h', 'wasi_run.c', 'include/sys/mman.h']) h.update(readFileSync(join(ISA_DIR, f)));
   const dir = join(cacheDir, `${name}-${machine}-${h.digest('hex').slice(0, 16)}`);
   const path = join(dir, `${name}.elf`);
   if (existsSync(path)) return { path, cached: true };
@@ -207,11 +207,13 @@ export function parseRun(out: string): IsaRun {
 
 export interface IsaCounts { per_token: number; min: number; max: number; tokens: number }
 
-// Per-token figures over the decode steps after the first (the first also loads: run.c's own rule).
+// Per-token figures over the decode steps after the first (the first also loads: run.c's own rule):
+// their mean (what run.c's achieved tok/s divides: the span of positions 1..n-1 over n-1), and the
+// fewest and most of one step (a step's attention grows with its position).
 export function perToken(counts: number[]): IsaCounts {
   const c = counts.slice(1);
   if (c.length === 0) throw new UserError('the harness counted no decode step after the first: --steps must be at least 2');
-  return { per_token: median(c), min: Math.min(...c), max: Math.max(...c), tokens: c.length };
+  return { per_token: c.reduce((a, b) => a + b, 0) / c.length, min: Math.min(...c), max: Math.max(...c), tokens: c.length };
 }
 
 export function fileSize(p: string): number {
@@ -241,7 +243,7 @@ export interface IsaRow {
   build: string;
   weights: string;
   steps: number;
-  instr_per_token: number;  // median over the decode steps after the first
+  instr_per_token: number;  // mean over the decode steps after the first (run.c's achieved tok/s span)
   min: number;
   max: number;
   repeats_equal: boolean;   // every repeat counted the same instructions at every step
@@ -293,8 +295,10 @@ async function runcRows(label: string, model: Uint8Array, tokenizer: Uint8Array,
   return rows;
 }
 
-function isaRow(model: string, row: string, machine: IsaMachine, build: string, weights: string, steps: number, runs: IsaRun[], note: string | null): IsaRow {
-  const c = perToken(runs[0].counts);
+function isaRow(model: string, row: string, machine: IsaMachine, build: string, weights: string, steps: number, runs: IsaRun[], note: string | null, spanOnly = false): IsaRow {
+  // spanOnly: counts are [up to the first clock read, positions 1..n-1 together] (wasi_run.c)
+  const c = spanOnly ? { per_token: runs[0].counts[1] / (steps - 1), min: NaN, max: NaN, tokens: steps - 1 } : perToken(runs[0].counts);
+  if (spanOnly && runs[0].counts.length !== 2) throw new UserError(`${row}: expected two clock reads from run.c, the harness counted ${runs[0].counts.length}`);
   const equal = runs.every((r) => r.counts.length === runs[0].counts.length && r.counts.every((x, i) => x === runs[0].counts[i]));
   return { model, row, machine, build, weights, steps, instr_per_token: c.per_token, min: c.min, max: c.max, repeats_equal: equal, x_runc_native: null, x_runc_wasm3: null, note, counts: runs[0].counts };
 }
@@ -395,6 +399,38 @@ async function appRows(label: string, image: Uint8Array, boardId: number, steps:
   return rows;
 }
 
+// ---- run.c under wasm3 (the runc-wasm3 row): tools/bench/isa/wasi_run.c ----
+
+export async function buildWasiRun(machine: IsaMachine): Promise<{ path: string; cached: boolean }> {
+  const { wasm3SourceDir } = await import('../firmware/project.ts');
+  const w3 = wasm3SourceDir();
+  const wasm3 = readdirSync(w3).filter((f) => f.endsWith('.c') && f !== 'm3_api_uvwasi.c').sort();
+  return buildIsa('wasi_run', machine, 'wasi_run_main', [
+    { path: join(ISA_DIR, 'wasi_run.c'), flags: [...OWN, '-I', w3] },
+    ...wasm3.map((f) => ({ path: join(w3, f), flags: ['-O3', '-fomit-frame-pointer', '-Dd_m3LogOutput=0', '-Dd_m3Use32BitSlots=0', '-w'] })),
+  ], []);
+}
+
+// run.c built to wasm32-wasi exactly as `bench --peers` builds it (cached under build/peers/), under
+// wasm3 on rv32imc. It reads the whole checkpoint into linear memory (runc-peer.h: no mmap under
+// WASI), so it runs on virt: no C3 holds a model's float32 weights in its SRAM.
+export async function runcWasm3Row(label: string, model: Uint8Array, tokenizer: Uint8Array, source: string, opts: IsaBenchOptions, tick: (s: string) => void): Promise<IsaRow> {
+  const { buildCached, wasmBuild } = await import('./peers.ts');
+  const wasm = await buildCached(source, wasmBuild(), 'run.wasm');
+  const blob = filesBlob([{ name: 'run.wasm', data: new Uint8Array(readFileSync(wasm.path)) }, { name: 'model.bin', data: cutContext(model, opts.steps) }, { name: 'tokenizer.bin', data: tokenizer }],
+    ['wasi_run', '/run.wasm', 'run', '/model.bin', '-z', '/tokenizer.bin', '-t', '0', '-n', String(opts.steps), '-s', '1']);
+  const runs: IsaRun[] = [];
+  for (let r = 0; r < opts.repeat; r++) {
+    const elf = await buildWasiRun('virt');
+    tick(`${label}: run.c under wasm3 on virt${elf.cached ? '' : ' (built)'}, repeat ${r + 1}/${opts.repeat}`);
+    const run = await runIsa('virt', elf.path, blob, (opts.timeoutS ?? 600) * 1000);
+    if (run.exit !== 0) throw new UserError(`run.c under wasm3 exited ${run.exit}: ${run.output.trim().split('\n').pop() ?? ''}`);
+    runs.push(run);
+  }
+  return isaRow(label, 'runc-wasm3', 'virt', `wasi_run: wasm3 -O3 (gcc); run.c ${wasmBuild().name}`, 'f32', opts.steps, runs,
+    `run.c under WASI reads its ${(model.length / 2 ** 20).toFixed(1)} MiB checkpoint into linear memory: no C3 has the SRAM for it; the mean of positions 1..n-1 only (counted at run.c's two clock reads)`, true);
+}
+
 export async function benchIsa(opts: IsaBenchOptions, tick: (s: string) => void = () => {}): Promise<IsaRow[]> {
   if (!existsSync(opts.runcSrc)) throw new UserError(`--runc-src ${opts.runcSrc}: no such file`);
   const { patchRunc } = await import('./peers.ts');
@@ -413,8 +449,12 @@ export async function benchIsa(opts: IsaBenchOptions, tick: (s: string) => void 
       const best = runc.reduce((a, b) => (b.instr_per_token < a.instr_per_token ? b : a));
       const img = packForC3(f.path, f.tokenizer, opts.steps, dir);
       const app = await appRows(label, new Uint8Array(readFileSync(img.path)), img.boardId, opts.steps, opts, tick, 16 * 1024);
-      for (const r of [...runc, ...app]) r.x_runc_native = r.instr_per_token / best.instr_per_token;
-      rows.push(...runc, ...app);
+      const w3 = await runcWasm3Row(label, model, tokenizer, source, opts, tick);
+      for (const r of [...runc, w3, ...app]) {
+        r.x_runc_native = r.instr_per_token / best.instr_per_token;
+        r.x_runc_wasm3 = r.instr_per_token / w3.instr_per_token;
+      }
+      rows.push(...runc, w3, ...app);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -424,7 +464,7 @@ export async function benchIsa(opts: IsaBenchOptions, tick: (s: string) => void 
 
 export function formatIsaTable(rows: IsaRow[]): string {
   const head = ['model', 'row', 'machine', 'build', 'weights', 'steps', 'instr/token', 'min', 'max', 'repeatable', 'x runc-native', 'x runc-wasm3'];
-  const body = rows.map((r) => [r.model, r.row, r.machine, r.build, r.weights, String(r.steps), r.instr_per_token.toFixed(0), String(r.min), String(r.max),
+  const body = rows.map((r) => [r.model, r.row, r.machine, r.build, r.weights, String(r.steps), r.instr_per_token.toFixed(0), Number.isNaN(r.min) ? '-' : String(r.min), Number.isNaN(r.max) ? '-' : String(r.max),
     r.repeats_equal ? 'yes' : 'NO', r.x_runc_native === null ? '-' : r.x_runc_native.toFixed(3), r.x_runc_wasm3 === null ? '-' : r.x_runc_wasm3.toFixed(3)]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i >= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');

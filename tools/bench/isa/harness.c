@@ -173,6 +173,15 @@ const uint8_t *ef_isa_map(const char *path, long *n) {
   return FILES + e->offset;
 }
 
+/* the size of an open file and, when buf is not NULL, up to len of its bytes from pos (wasi_run.c) */
+int ef_isa_read_at(int fd, uint32_t pos, void *buf, uint32_t len, uint32_t *size) {
+  if (fd < 3 || fd >= 11 || !files[fd - 3].used) return -1;
+  *size = files[fd - 3].size;
+  if (buf && pos < files[fd - 3].size) memcpy(buf, files[fd - 3].p + pos, files[fd - 3].size - pos < len ? files[fd - 3].size - pos : len);
+  return 0;
+}
+uint32_t ef_isa_instructions(void) { return ef_isa_ticks(); }
+
 /* FILE handles of the blob's files: a struct ef_isa_file behind the FILE pointer (only these
  * functions ever see them: runc-isa.h routes fopen/fread/fseek/ftell/fclose here) */
 FILE *ef_isa_fopen(const char *path, const char *mode) {
