@@ -29,6 +29,9 @@ command -v arm-linux-gnueabihf-gcc >/dev/null || need+=(gcc-arm-linux-gnueabihf)
 if ! echo 'int main(void){return 0;}' | clang --target=wasm32-wasi --sysroot=/usr -O2 -x c - -o /dev/null 2>/dev/null; then
   need+=(lld wasi-libc libclang-rt-dev-wasm32)
 fi
+# `bench --isa rv32imc` (test/bench-isa.test.ts) builds bare-metal RV32IMC programs: Debian's riscv64-unknown-elf gcc and picolibc
+command -v riscv64-unknown-elf-gcc >/dev/null || need+=(gcc-riscv64-unknown-elf)
+[ -f /usr/lib/picolibc/riscv64-unknown-elf/picolibc.specs ] || need+=(picolibc-riscv64-unknown-elf)
 # the AOT runtime (`make -C boards/runtime aot`): wasm2c translates the app to C; wasm-rt.h is its header
 { command -v wasm2c >/dev/null && [ -f /usr/include/wasm-rt.h ]; } || need+=(wabt)
 if [ ${#need[@]} -gt 0 ]; then
