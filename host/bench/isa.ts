@@ -164,9 +164,13 @@ export async function runIsa(machine: IsaMachine, elf: string, blob: Uint8Array,
     args.push('-icount', 'shift=0', '-nographic');
     return await new Promise<IsaRun>((resolve, reject) => {
       const p = spawn(qemu.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      const stop = () => p.kill('SIGKILL'); // never left running when this process ends first
+      // never left running when this process ends first (an error, or a signal: the CLI's Ctrl-C)
+      const stop = () => p.kill('SIGKILL');
+      const onSignal = (sig: NodeJS.Signals) => { stop(); process.kill(process.pid, sig); };
       process.once('exit', stop);
-      p.once('exit', () => process.removeListener('exit', stop));
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      p.once('exit', () => { process.removeListener('exit', stop); process.removeListener('SIGINT', onSignal); process.removeListener('SIGTERM', onSignal); });
       let out = '', err = '';
       const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new UserError(`${machine}: no "@isa exit" line within ${timeoutMs / 1000} s: ${lastLines(out)}`)); }, timeoutMs);
       p.stdout.setEncoding('latin1').on('data', (d: string) => {

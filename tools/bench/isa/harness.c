@@ -71,17 +71,26 @@ static inline uint32_t ef_isa_ticks(void) {
   __asm__ volatile(".option push\n.option arch, +zicsr\ncsrr %0, mcycle\n.option pop" : "=r"(v));
   return v;
 }
+/* all 64 bits (a span of more than 2^32 instructions: run.c under wasm3 counts whole decodes) */
+static uint64_t ef_isa_ticks64(void) {
+  uint32_t hi, lo, hi2;
+  do {
+    __asm__ volatile(".option push\n.option arch, +zicsr\ncsrr %0, mcycleh\ncsrr %1, mcycle\ncsrr %2, mcycleh\n.option pop" : "=r"(hi), "=r"(lo), "=r"(hi2));
+  } while (hi != hi2);
+  return ((uint64_t)hi << 32) | lo;
+}
 
 #ifndef EF_ISA_MAX_MARKS
 #define EF_ISA_MAX_MARKS 1024
 #endif
-static uint32_t marks[EF_ISA_MAX_MARKS];
-static uint32_t n_marks, last_tick;
+static uint64_t marks[EF_ISA_MAX_MARKS];
+static uint64_t last_tick;
+static uint32_t n_marks;
 
 void ef_isa_mark(void) {
-  uint32_t t = ef_isa_ticks();
+  uint64_t t = ef_isa_ticks64();
   if (n_marks < EF_ISA_MAX_MARKS) marks[n_marks++] = t - last_tick;
-  last_tick = ef_isa_ticks();
+  last_tick = ef_isa_ticks64();
 }
 
 /* ---- stdio on the UART (picolibc's tinystdio) ---- */
@@ -99,7 +108,14 @@ FILE *const stderr = &ef_stdio;
 static void report(int code) {
   uint32_t i;
   printf("\n@isa marks %lu\n@isa counts", (unsigned long)n_marks);
-  for (i = 0; i < n_marks; i++) printf(" %lu", (unsigned long)marks[i]);
+  for (i = 0; i < n_marks; i++) {
+    char d[24];
+    int k = (int)sizeof d - 1;
+    uint64_t v = marks[i];
+    d[k] = 0;
+    do { d[--k] = (char)('0' + v % 10); v /= 10; } while (v);
+    printf(" %s", d + k);
+  }
   printf("\n@isa heap-top %lu\n@isa exit %d\n", (unsigned long)(uintptr_t)sbrk(0), code);
 }
 
@@ -180,7 +196,7 @@ int ef_isa_read_at(int fd, uint32_t pos, void *buf, uint32_t len, uint32_t *size
   if (buf && pos < files[fd - 3].size) memcpy(buf, files[fd - 3].p + pos, files[fd - 3].size - pos < len ? files[fd - 3].size - pos : len);
   return 0;
 }
-uint32_t ef_isa_instructions(void) { return ef_isa_ticks(); }
+uint64_t ef_isa_instructions(void) { return ef_isa_ticks64(); }
 
 /* FILE handles of the blob's files: a struct ef_isa_file behind the FILE pointer (only these
  * functions ever see them: runc-isa.h routes fopen/fread/fseek/ftell/fclose here) */
@@ -213,10 +229,10 @@ int ef_isa_fflush(FILE *f) {
 }
 
 /* the program's clock: instructions as nanoseconds (run.c's ms clock and seed) */
-long ef_isa_time_ms(void) { return (long)(ef_isa_ticks() / 1000000u); }
+long ef_isa_time_ms(void) { return (long)(ef_isa_ticks64() / 1000000u); }
 
 int ef_isa_clock(struct timespec *ts) {
-  uint32_t t = ef_isa_ticks();
+  uint64_t t = ef_isa_ticks64();
   ts->tv_sec = (time_t)(t / 1000000000u);
   ts->tv_nsec = (long)(t % 1000000000u);
   return 0;
@@ -236,7 +252,7 @@ void ef_isa_main(void) {
   }
   argv[argc] = 0;
   printf("@isa start\n");
-  last_tick = ef_isa_ticks();
+  last_tick = ef_isa_ticks64();
   code = EF_ISA_PROGRAM_MAIN(argc, argv);
   _exit(code);
 }

@@ -17,7 +17,7 @@ const uint8_t *ef_isa_map(const char *path, long *n);
 void ef_isa_mark(void);
 int ef_isa_open(const char *path, int flags);
 int ef_isa_close(int fd);
-uint32_t ef_isa_instructions(void);
+uint64_t ef_isa_instructions(void);
 int ef_isa_read_at(int fd, uint32_t pos, void *buf, uint32_t len, uint32_t *size);
 
 enum { E_SUCCESS = 0, E_ACCES = 2, E_BADF = 8, E_INVAL = 28, E_NOENT = 44, E_NOSYS = 52, E_NOTCAPABLE = 76 };
