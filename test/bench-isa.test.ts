@@ -16,6 +16,8 @@ import * as assert from 'uvu/assert';
 import { APP_RUN, appRunDecode } from '../host/bench/aot.ts';
 import { buildAppRun, buildIsa, filesBlob, findQemu, ISA_DIR, packForC3, perToken, runIsa, RISCV_CC, type IsaMachine } from '../host/bench/isa.ts';
 import { fromRoot } from '../host/paths.ts';
+import { ISA_CPI, ISA_TABLE, isaTokPerSec } from '../host/model/isa-speed.ts';
+import { MODEL_SHAPES } from '../host/bench/model.ts';
 import { cli } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'edge-flash-isa-test-'));
@@ -121,6 +123,25 @@ test('edge-flash\'s AOT app on the emulated ESP32-C3 decodes the tokens app_run 
   assert.is(tokens.length, steps);
   const host = appRunDecode('aot', { path: img.path, boardId: img.boardId }, steps).tokens;
   assert.equal(tokens, host, `rv32imc ${tokens} vs this machine's ${host} (${APP_RUN.aot})`);
+});
+
+test('the planner\'s esp32c3 tok/s from the counted instructions: instructions x CPI at 160 MHz plus streamed reads, only for esp32c3 and a measured shape; plan prints it beside the estimate', () => {
+  assert.ok(ISA_TABLE.length > 0, 'host/model/isa-speed.ts has no measured counts');
+  for (const t of ISA_TABLE) {
+    const c = { ...MODEL_SHAPES['260k'], ...t.config };
+    for (const engine of ['wasm3', 'aot'] as const) {
+      const n = t.rows[engine === 'aot' ? 'edge-flash-aot' : 'edge-flash-wasm3'];
+      const s = isaTokPerSec('esp32c3', c, engine, 0, 20e6);
+      assert.ok(s && Math.abs(s.value - 160e6 / (n * ISA_CPI)) < 1e-9 * s.value, `${t.model} ${engine}`);
+      const streamed = isaTokPerSec('esp32c3', c, engine, 1e6, 20e6)!;
+      assert.ok(Math.abs(1 / streamed.value - (1 / s!.value + 0.05)) < 1e-12);
+      assert.is(isaTokPerSec('esp32', c, engine, 0, 20e6), null);
+    }
+    assert.is(isaTokPerSec('esp32c3', { ...c, dim: c.dim + 8 }, 'aot', 0, 20e6), null);
+  }
+  const p = cli('plan', fromRoot('models', 'kjv-esp32-260k', 'model.bin'), '--board', 'esp32c3', '--quant', 'tb1', '--kv', 'int4', '--ctx', '64', '--engine', 'aot');
+  assert.match(p.out, /^speed: ~[\d.]+ tok\/s on esp32c3 \(AOT build\), estimate: /m, p.err);
+  assert.match(p.out, /^  from instructions counted on its ISA: ~[\d.]+ tok\/s \(AOT build\), [\d.]+M RV32IMC instructions a token counted in the emulator .* CPI 1\.5 assumed/m);
 });
 
 test.run();

@@ -93,11 +93,24 @@ void ef_isa_mark(void) {
   last_tick = ef_isa_ticks64();
 }
 
-/* ---- stdio on the UART (picolibc's tinystdio) ---- */
+/* ---- stdio on the UART (picolibc's tinystdio) ----
+ * Kept in RAM while the program runs and sent at its end (or when the buffer fills): waiting on the
+ * UART's FIFO takes as many polls as the host's side of the emulated line allows, which would make
+ * the counts differ between runs by a few instructions. */
+static char console[16384];
+static uint32_t console_n;
+static void console_flush(void) {
+  uint32_t i;
+  for (i = 0; i < console_n; i++) {
+    if (console[i] == '\n') uart_putc('\r');
+    uart_putc(console[i]);
+  }
+  console_n = 0;
+}
 static int ef_putc(char c, FILE *f) {
   (void)f;
-  if (c == '\n') uart_putc('\r');
-  uart_putc(c);
+  if (console_n == sizeof console) console_flush();
+  console[console_n++] = c;
   return (unsigned char)c;
 }
 static FILE ef_stdio = FDEV_SETUP_STREAM(ef_putc, NULL, NULL, _FDEV_SETUP_WRITE);
@@ -121,6 +134,7 @@ static void report(int code) {
 
 void _exit(int code) {
   report(code);
+  console_flush();
   plat_exit(code);
   for (;;) {}
 }
@@ -252,6 +266,7 @@ void ef_isa_main(void) {
   }
   argv[argc] = 0;
   printf("@isa start\n");
+  console_flush();
   last_tick = ef_isa_ticks64();
   code = EF_ISA_PROGRAM_MAIN(argc, argv);
   _exit(code);
