@@ -31,6 +31,13 @@ export const ISA_TABLE: IsaCounts[] = [
     steps: 32,
     rows: { 'runc-native': 50526650, 'runc-wasm3': 208155331, 'edge-flash-wasm3': 25810628, 'edge-flash-aot': 9571398 },
   },
+  {
+    // bench --isa rv32imc --model 3m --steps 8 --repeat 1 (random weights of kjv-s3-3m's shape; counted on virt)
+    model: '3m shape of kjv-s3-3m (tb1, int4 KV)',
+    config: { dim: 256, hiddenDim: 512, nLayers: 4, nHeads: 8, nKvHeads: 4, vocabSize: 4096 },
+    steps: 8,
+    rows: { 'runc-native': 643063120, 'runc-wasm3': 2558411526, 'edge-flash-wasm3': 341748160, 'edge-flash-aot': 91189814 },
+  },
 ];
 
 // The counted instructions a token of a model of this shape on this engine, or null when not measured.
