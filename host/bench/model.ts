@@ -33,6 +33,8 @@ import type { ActMode } from '../model/plan.ts';
 // project's KJV rpi model).
 export const MODEL_SHAPES: Record<string, ModelConfig> = {
   '260k': { dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, sharedClassifier: true },
+  // kjv-s3-3m's shape (models/kjv-s3-3m): the largest demo model an ESP32-C3 can hold (bench --isa)
+  '3m': { dim: 256, hiddenDim: 512, nLayers: 4, nHeads: 8, nKvHeads: 4, vocabSize: 4096, seqLen: 256, sharedClassifier: true },
   '15m': { dim: 288, hiddenDim: 768, nLayers: 6, nHeads: 6, nKvHeads: 6, vocabSize: 4096, seqLen: 256, sharedClassifier: true },
 };
 

@@ -9,6 +9,7 @@ import { log, progress, warn } from '../log.ts';
 import { intFlag, parseAct, parseTopk } from './flags.ts';
 import { actModelConfigs, benchModelDecode, defaultModelConfigs, formatModelTable } from '../bench/model.ts';
 import { benchPeers, formatPeerTable } from '../bench/peers.ts';
+import { benchIsa, formatIsaTable, ISA_DEFAULT_STEPS } from '../bench/isa.ts';
 import { APP_RUN } from '../bench/aot.ts';
 import { benchBoardDecode, formatBoardDecode, type BoardDecodeRow } from '../bench/board.ts';
 import { benchUpload, formatUploadTable } from '../bench/upload.ts';
@@ -44,7 +45,8 @@ export function registerBench(program: Command): void {
     .option('--model <list>', 'decode tok/s of whole models instead of kernels: 260k, 15m (random weights in the shapes of llama2.c\'s stories260K and of stories15M with a 4096-token vocabulary) or llama2.c .bin files')
     .option('--runc <binary>', 'with --model: llama2.c run.c built with cc -O3 -march=native, timed on the same model in the same run')
     .option('--peers', 'with --model: against run.c built here from --runc-src: native (fastest of three builds), wasm32-wasi under the same wasm3, and under V8')
-    .option('--runc-src <file>', 'with --peers: llama2.c\'s run.c (built and cached under build/peers/)')
+    .option('--runc-src <file>', 'with --peers or --isa: llama2.c\'s run.c (built and cached under build/peers/ or build/isa/)')
+    .option('--isa <isa>', `with --model and --runc-src: instructions per token on an ISA in an emulator (rv32imc: the ESP32-C3, Espressif's QEMU) for run.c, run.c under wasm3, and edge-flash's wasm3 and AOT builds; --steps defaults to ${ISA_DEFAULT_STEPS}`)
     .option('--board-decode <images>', 'decode tok/s of images on the virtual board against run <image> --engine wasm3 in the same run, and the device\'s memory beside the plan')
     .option('--steps <n>', 'with --model: positions decoded from BOS (run.c -n)', intFlag('--steps', { min: 2, max: 1 << 20 }), 256)
     .option('--upload [image]', 'upload throughput to the virtual board over its throttled line instead of kernels (default image: the kjv-esp32-260k demo packed for esp32)')
@@ -59,6 +61,7 @@ Examples:
   edge-flash bench --quick
   edge-flash bench --board-decode kjv-esp32.efimg --steps 200 --repeat 5
   edge-flash bench --upload --repeat 3 --json
+  edge-flash bench --isa rv32imc --model 260k,3m --runc-src PATH/run.c
   edge-flash bench --engine v8,native --formats tq2,tb1 --shapes 2048x2048 --json`)
     .action(async (o, cmd: Command) => {
       const all = list(o.engine);
@@ -91,7 +94,16 @@ Examples:
         process.stdout.write(o.json ? JSON.stringify(rows, null, 1) + '\n' : formatUploadTable(rows) + '\n');
         return;
       }
-      if ((o.peers || o.runcSrc) && !o.model) throw new UserError('--peers and --runc-src go with --model');
+      if ((o.peers || o.runcSrc || o.isa) && !o.model) throw new UserError('--peers, --isa and --runc-src go with --model');
+      if (o.isa) {
+        if (o.isa !== 'rv32imc') throw new UserError(`--isa must be rv32imc (the ESP32-C3's), got '${o.isa}'`);
+        if (o.peers) throw new UserError('--isa and --peers are separate benchmarks: pass one');
+        if (!o.runcSrc) throw new UserError('--isa needs --runc-src PATH/run.c (llama2.c\'s run.c)');
+        const steps = cmd.getOptionValueSource('steps') === 'cli' ? (o.steps as number) : ISA_DEFAULT_STEPS;
+        const rows = await benchIsa({ models: list(o.model), runcSrc: o.runcSrc, steps, repeat: cmd.getOptionValueSource('repeat') === 'cli' ? repeat : 2 }, (label) => log(`bench: ${label}`));
+        process.stdout.write(o.json ? JSON.stringify(rows.map(({ counts: _c, ...r }) => r), null, 1) + '\n' : formatIsaTable(rows) + '\n');
+        return;
+      }
       if ((o.kv !== undefined || o.topk !== undefined) && !o.model) throw new UserError('--kv and --topk go with --model --act LIST');
       if (o.model) {
         const steps: number = o.steps;

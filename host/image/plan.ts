@@ -14,6 +14,7 @@ import { REFS } from '../quant/ref/index.ts';
 import { descriptorBytes, descriptorImageTensor, layoutImage, modelTensors, paddedK, paddedM, tensorBytes } from './layout.ts';
 import { modelImageTensors } from './model.ts';
 import * as D from '../model/desc.ts';
+import { isaTokPerSec } from '../model/isa-speed.ts';
 import type { ImageTensorData } from './write.ts';
 
 export interface AppFootprint {
@@ -446,6 +447,9 @@ export function formatPlan(plan: BoardPlan, extra: PlanExtras = {}): string {
   if (plan.tokPerSec) out.push(`speed: ~${fmtRate(plan.tokPerSec.value)} tok/s on ${r.board.name}${plan.engine === 'aot' ? ' (AOT build)' : ''}, ${plan.tokPerSec.basis}`);
   else if (plan.speedNote) out.push(`speed: ${plan.speedNote}`);
   if (extra.other?.tokPerSec) out.push(`  with --engine ${extra.other.engine}: ${extra.other.fits ? `~${fmtRate(extra.other.tokPerSec)} tok/s` : 'does not fit'}`);
+  // beside the estimate: the tok/s from instructions counted on the chip's ISA (host/model/isa-speed.ts)
+  const isa = isaTokPerSec(r.board.name, r.model.config, plan.engine, plan.streamedBytesPerToken, r.board.flash.readBytesPerSecond);
+  if (isa) out.push(`  from instructions counted on its ISA: ~${fmtRate(isa.value)} tok/s${plan.engine === 'aot' ? ' (AOT build)' : ''}, ${isa.basis}`);
   return out.join('\n');
 }
 
@@ -463,7 +467,15 @@ export function planJson(plan: BoardPlan, extra: PlanExtras = {}): Record<string
     limits: plan.limits, fits: plan.fits, problems: plan.problems, ...extra,
     tokPerSec: plan.tokPerSec ? { estimate: plan.tokPerSec.value, spread: r.speed?.spread ?? null, basis: plan.tokPerSec.basis } : null,
     ...(plan.speedNote ? { speedNote: plan.speedNote } : {}),
+    ...isaJson(plan),
   };
+}
+
+// the ISA-count tok/s (host/model/isa-speed.ts), only where one was measured (esp32c3, a counted shape)
+function isaJson(plan: BoardPlan): Record<string, unknown> {
+  const r = plan.request;
+  const isa = isaTokPerSec(r.board.name, r.model.config, plan.engine, plan.streamedBytesPerToken, r.board.flash.readBytesPerSecond);
+  return isa ? { tokPerSecIsa: { estimate: isa.value, basis: isa.basis } } : {};
 }
 
 export const F32 = formatByName('f32')!;

@@ -10,7 +10,10 @@
  *   app_run --image FILE [...] --generate N --prompt TEXT
  *       the app's generate (gen_begin, gen_next until it ends), greedy; the text and a newline on stdout
  *   app_run --build   how the app layer was compiled (the Makefile's EF_APP_BUILD), one line
- * Errors: one line `app_run (ENGINE): ...` on stderr, exit 2. */
+ * Errors: one line `app_run (ENGINE): ...` on stderr, exit 2.
+ * Built for a board without files (tools/bench/isa: bare-metal RV32IMC), a force-included header defines
+ * EF_APP_RUN_LOAD (the image where it lies instead of read into the heap) and EF_APP_RUN_STEP (called
+ * after each decode step: the harness counts instructions there). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,14 @@ static int die(const char *what, const char *why) {
   return 2;
 }
 
+#ifndef EF_APP_RUN_STEP
+#define EF_APP_RUN_STEP()
+#endif
+#ifdef EF_APP_RUN_LOAD
+#define EF_APP_RUN_FREE(p) ((void)(p))
+#else
+#define EF_APP_RUN_LOAD slurp
+#define EF_APP_RUN_FREE free
 static uint8_t *slurp(const char *path, long *n) {
   FILE *f;
   uint8_t *b = 0;
@@ -36,6 +47,7 @@ static uint8_t *slurp(const char *path, long *n) {
   fclose(f);
   return b;
 }
+#endif
 
 static double now_s(void) {
   struct timespec t;
@@ -78,7 +90,7 @@ int main(int argc, char **argv) {
   if (!image || (decode < 1) == (generate < 0) || (generate >= 0 && !prompt)) return die("usage", USAGE);
   {
     char msg[200];
-    if (!(bytes = slurp(image, &n_bytes))) return die(image, "cannot read");
+    if (!(bytes = EF_APP_RUN_LOAD(image, &n_bytes))) return die(image, "cannot read");
     memset(&ro, 0, sizeof ro);
     ro.board_id = (uint16_t)board_id;
     if ((ie = ef_image_read(bytes, (uint64_t)n_bytes, &ro, &img, msg, sizeof msg))) return die(ef_image_code(ie), msg);
@@ -121,6 +133,7 @@ int main(int argc, char **argv) {
       if (ef_app_call(a, "model_step", 2, arg, &tok, err, sizeof err)) return die("model_step", err);
       if (tok < 0) return die("model_step", "outside the plan");
       printf(pos ? " %d" : "%d", (int)tok);
+      EF_APP_RUN_STEP();
       if (pos == 0) t1 = now_s();
     }
     printf("\n");
@@ -146,6 +159,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "end: %d\n", (int)n);
   }
   ef_app_unload(a);
-  free(bytes);
+  EF_APP_RUN_FREE(bytes);
   return 0;
 }
