@@ -102,7 +102,7 @@ s('every numeric flag is checked: one line, exit 2', () => {
     [['pack', MODEL, '--board', 'esp32', '--ctx', '12x', '-o', at('never.efimg')], /--ctx must be an integer/],
     // the verbs that came later use the same parser (host/cli/flags.ts)
     [['chat', '--port', at('no-port'), '-i', 'x', '-n', 'abc'], /-n must be an integer in 0\.\.65535, got 'abc'/],
-    [['chat', '--port', at('no-port'), '-i', 'x', '-t', 'hot'], /-t must be a number, got 'hot'/],
+    [['chat', '--port', at('no-port'), '-i', 'x', '-t', 'hot'], /-t must be a number in 0\.\.1000000, got 'hot'/],
     [['chat', '--port', at('no-port'), '--baud', '12', '-i', 'x'], /--baud must be an integer in 300\.\.12000000, got '12'/],
     [['flash', at('none.efimg'), '--port', at('no-port'), '--baud', 'fast'], /--baud must be an integer/],
     [['quantize', MODEL, '-o', at('q.gguf'), '--method', 'rtn', '--bits', 'x'], /--bits must be an integer of at least 1, got 'x'/],
