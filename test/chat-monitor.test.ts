@@ -75,7 +75,7 @@ test('chat: a banner, then its own /commands; prompts between them are the same 
   assert.is(r.code, 0, r.err);
   const e = r.err;
   assert.match(e, /^edge-flash chat: esp32 on .*board\.tty \(runtime [^)]+\), image [0-9a-f]{16} in slot [AB]\n/);
-  assert.match(e, /\nmodel: .*kjv\.efimg: dim 64, 5 layers, vocab 512, tb1 weights, KV int4; context 200 positions\n/);
+  assert.match(e, /\nmodel: .*kjv\.efimg: dim 64, 5 layers, vocab 512, tb1 weights, KV int8; context 200 positions\n/);
   assert.match(e, /\nCtrl-C cancels a reply, Ctrl-D quits, \/help lists the commands\n/);
   for (const c of ['/help', '/info', '/temp T', '/topp P', '/seed N', '/steps N', '/new', '/quit']) assert.match(e, new RegExp(`\\n(> )?${c.replace('/', '\\/')} `));
   assert.match(e, /error: \/temp must be a number in 0\.\.1000000, got '-1'/);
@@ -196,7 +196,7 @@ test('the demo\'s chat on a terminal: the banner with the demo image\'s model an
   try {
     await waitFor(/Ctrl-C cancels a reply, Ctrl-D quits, \/help lists the commands/);
     assert.match(out, /edge-flash chat: esp32 on .*, image [0-9a-f]{16} in slot [AB]/);
-    assert.match(out, /model: the demo image \(.*kjv-esp32-260k.*\): dim 64, 5 layers, vocab 512, tb1 weights, KV int4; context \d+ positions/);
+    assert.match(out, /model: the demo image \(.*kjv-esp32-260k.*\): dim 64, 5 layers, vocab 512, tb1 weights, KV int8; context \d+ positions/);
     p.stdin.write('/help\r');
     await waitFor(/\/topp P/);
     p.stdin.write('/steps 40\r');
