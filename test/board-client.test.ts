@@ -37,6 +37,35 @@ async function rejects(p: Promise<unknown>): Promise<Error> {
 
 const s = suite('board client');
 
+s('the chunk size adapts: it halves on a noisy line and grows back to max_chunk once the line is clean', async () => {
+  const dev = await board({ maxFrame: 1024, window: 4 });
+  const c = await open(dev);
+  const image = Uint8Array.from({ length: 160 * 1024 }, (_, i) => (i * 2654435761) >>> 24);
+  dev.faults = { flip: 0.004, seed: 9 };
+  let quietAt = -1;
+  const r = await upload(c, image, (n) => {
+    if (quietAt < 0 && n >= 24 * 1024) {
+      quietAt = n;
+      dev.faults = {};   // the line turns clean
+    }
+  });
+  assert.ok(quietAt > 0);
+  assert.equal(dev.slots[dev.upload!.slot].bytes, image, 'every byte arrived');
+  const max = 1024 - 10;
+  assert.is(r.chunkMax, max);
+  assert.ok(r.rewinds > 0 && r.deviceErrors > 0, JSON.stringify(r));
+  const noisy = dev.written.filter((w) => w.offset < quietAt), clean = dev.written.filter((w) => w.offset >= quietAt);
+  // between the floor (32) and max_chunk, smaller while the line was noisy
+  for (const w of dev.written.slice(0, -1)) assert.ok(w.len >= 32 && w.len <= max, `a chunk of ${w.len}`);
+  assert.ok(Math.min(...noisy.map((w) => w.len)) <= max / 4, JSON.stringify(noisy.map((w) => w.len)));
+  // after the line turned clean it grew back, and the last chunks went at max_chunk again
+  assert.ok(clean.slice(-20, -1).every((w) => w.len === max), JSON.stringify(clean.map((w) => w.len)));
+  // what the result reports is what the board saw (repeats and discarded chunks included)
+  assert.ok(Object.values(r.chunkSizes).reduce((a, b) => a + b, 0) >= dev.written.length);
+  await c.close();
+  await dev.stop();
+});
+
 s('HELLO and INFO: board, slots, versions', async () => {
   const dev = await board();
   const c = await open(dev);

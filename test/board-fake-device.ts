@@ -51,6 +51,7 @@ export class FakeDeviceForTests {
   received = 0;                 // bytes received over all connections
   maxUnacked = 0;               // the most chunks that arrived while acknowledgements were held
   chunkFrames = 0;
+  written: Array<{ offset: number; len: number }> = [];   // the chunks written, in order (their sizes: the host's adaptation)
   badFrames = 0;
   resets = 0;
   private server: Server | null = null;
@@ -205,6 +206,7 @@ export class FakeDeviceForTests {
             return fail(ERR.STORAGE, this.opts.storageFailAt, `write at ${this.opts.storageFailAt} failed`);
           }
           this.slots[u.slot].bytes.set(data, offset);
+          this.written.push({ offset, len: data.byteLength });
           if (this.opts.corruptStorage && offset === 0) this.slots[u.slot].bytes[Math.min(100, data.byteLength - 1)] ^= 0x10;
           u.next += data.byteLength;
           if (u.next === u.size) this.slots[u.slot].state = SLOT_WRITTEN;

@@ -222,8 +222,8 @@ test('flash through drop=0.001,flip=0.001 both ways completes and verifies; --js
     assert.ok(j.retries.resent_bytes > 0 && j.sent_bytes === j.bytes + j.retries.resent_bytes, JSON.stringify(j));
     const sizes = Object.keys(j.chunk_sizes).map(Number);
     assert.ok(Math.min(...sizes) < 4096, `the chunk size came down: ${JSON.stringify(j.chunk_sizes)}`);
-    // every chunk size is a halving of the board's max_chunk
-    for (const s of sizes) assert.ok(Number.isInteger(Math.log2(4096 / s)), String(s));
+    // every chunk size is a halving of the board's max_chunk (down to 32)
+    for (const s of sizes) assert.ok(s === 32 || Number.isInteger(Math.log2(4096 / s)), String(s));
     const s = await vb.stop();
     assert.ok((s!.rx_dropped as number) > 50 && (s!.rx_flipped as number) > 50, JSON.stringify(s));
   }, { faults: 'drop=0.001,flip=0.001,seed=4' });
