@@ -177,8 +177,9 @@ test('Ctrl-C during a flash ends the session: exit 130, one line, the terminal w
     f.child.kill('SIGINT');
     const r = await f.done;
     assert.is(r.code, 130, r.err);
-    const lines = r.err.trim().split('\n').filter((l) => l.startsWith('edge-flash:'));
-    assert.equal(lines, ['edge-flash: interrupted (SIGINT): the session with the board was ended'], r.err);
+    const lines = r.err.trim().split('\n').filter((l) => /interrupted/.test(l));
+    assert.is(lines.length, 1, r.err);
+    assert.match(lines[0], /^flash: interrupted at \d+ of \d+ bytes; the session with the board was ended; the same flash command resumes from there$/, r.err);
     await personSession(vb.path, null);
     const again = await edgeFlash(['flash', img, '--port', vb.path, '--baud', '115200'], 120_000).done;
     assert.is(again.code, 0, again.err);

@@ -229,7 +229,7 @@ test('Ctrl-C during flash says where it stopped and that flash resumes; the next
     for (let i = 0; i < 600 && err.split('\n').length < 1500; i++) await new Promise((r) => setTimeout(r, 25));
     f.kill('SIGINT');
     assert.is(await code, 130, err.slice(-2000));
-    const m = /flash: interrupted at (\d+) of (\d+) bytes; the same flash command resumes from there\n/.exec(err);
+    const m = /flash: interrupted at (\d+) of (\d+) bytes; the session with the board was ended; the same flash command resumes from there\n/.exec(err);
     assert.ok(m, err.slice(-2000));
     assert.ok(Number(m![1]) > 0 && Number(m![1]) < Number(m![2]), m![0]);
     const again = await run(['flash', IMAGE, '--port', port, '--baud', '230400'], null);

@@ -58,12 +58,16 @@ export function registerFlash(program: Command): void {
 // and that the same command resumes there (exit 130, as a shell reports SIGINT).
 export async function flashWithProgress(client: Client, bytes: Uint8Array, o: { port: string; baud: number; trace: boolean; reset: boolean; interruptLine?: boolean }): Promise<FlashResult> {
   let bar: ReturnType<typeof progress> | undefined, last = 0, first = -1;
+  // the session is ended (BYE: the board's terminal works right after) before the one line and the exit;
+  // host/board/connect.ts's own handler leaves the exit to this one
   const onSigint = () => {
     bar?.done();
-    log(`flash: interrupted at ${last} of ${bytes.byteLength} bytes; the same flash command resumes from there`);
-    process.exit(130);
+    void client.end().finally(() => {
+      log(`flash: interrupted at ${last} of ${bytes.byteLength} bytes; the session with the board was ended; the same flash command resumes from there`);
+      process.exit(130);
+    });
   };
-  if (o.interruptLine) process.once('SIGINT', onSigint);
+  if (o.interruptLine) process.on('SIGINT', onSigint);
   try {
     const r = await flash(client, bytes, {
       reset: o.reset, log,
