@@ -75,7 +75,7 @@ test('chat: a banner, then its own /commands; prompts between them are the same 
   assert.is(r.code, 0, r.err);
   const e = r.err;
   assert.match(e, /^edge-flash chat: esp32 on .*board\.tty \(runtime [^)]+\), image [0-9a-f]{16} in slot [AB]\n/);
-  assert.match(e, /\nmodel: .*kjv\.efimg: dim 64, 5 layers, vocab 512, tb1 weights, KV int8; context 200 positions\n/);
+  assert.match(e, /\nmodel: .*kjv\.efimg: dim 64, 5 layers, vocab 512, tb1 weights, KV int4; context 200 positions\n/);
   assert.match(e, /\nCtrl-C cancels a reply, Ctrl-D quits, \/help lists the commands\n/);
   for (const c of ['/help', '/info', '/temp T', '/topp P', '/seed N', '/steps N', '/new', '/quit']) assert.match(e, new RegExp(`\\n(> )?${c.replace('/', '\\/')} `));
   assert.match(e, /error: \/temp must be a number in 0\.\.1000000, got '-1'/);
