@@ -272,7 +272,8 @@ static int lock_slot_file(const char *slot_file, const char *board_name, const c
     char who[600] = "", board[128] = "?", at[480] = "?";
     n = (int)read(fd, who, sizeof who - 1);
     who[n > 0 ? n : 0] = 0;
-    if (sscanf(who, "%*ld %127s %479s", board, at) < 1) board[0] = '?';
+    /* "pid board link": the pid is skipped as a word (gcc refuses a length modifier on a suppressed %*ld) */
+    if (sscanf(who, "%*s %127s %479s", board, at) < 1) board[0] = '?';
     lock_path[0] = 0;   /* not ours to remove */
     fprintf(stderr, "edge-flash-runtime: another virtual board (pid %ld) is serving %s on %s from %s: stop it (kill %ld) or give another slot file\n",
             pid, board, at, slot_file, pid);
