@@ -39,6 +39,13 @@ if (want('wasm')) {
   // asc does not pick up asconfig.json's entries (the whole device app) along with it.
   step('assembly/test/probe.ts -> build/probe.wasm', () => run(bin('asc'), ['--config', 'assembly/test/probe.asconfig.json']));
 }
+// CI tests every part: one that cannot be built (the wasm3 addon, the bare-metal firmware) fails the build
+// there; but never a user's install of the package (its `install` script), which goes on without it
+// after one line, nor `npm ci`'s `prepare` on a fresh machine: `npm test`'s set-up installs the system
+// packages first and its build then makes the part.
+function failInCi() {
+  if (process.env.CI === 'true' && !['install', 'prepare'].includes(process.env.npm_lifecycle_event ?? '')) process.exit(1);
+}
 // The wasm3 addon needs Rust and libclang. This step is also the package's install script: an installed
 // package builds the addon from its sources on the machine that runs it (never a binary built here). Where they are missing the build goes on without it, saying
 // why in one line (cargo's own output goes to build/wasm3-node.log), and the CLI falls back to V8;
@@ -69,10 +76,7 @@ if (want('addon')) {
       : /libclang/i.test(output) ? 'libclang not found: install libclang-dev (Debian) or LLVM'
       : `${lines.find((l) => /^error\b/.test(l)) ?? `cargo exited ${r.status}`} (see build/wasm3-node.log)`;
     process.stderr.write(`build: wasm3-node addon NOT built (${why}): edge-flash runs on V8 only; see the README's prerequisites\n`);
-    // CI tests wasm3: a missing addon fails the build there; but never a user's install of the package
-    // (its `install` script), which falls back to V8 with the line above, nor `npm ci`'s `prepare` on a
-    // fresh machine: `npm test`'s set-up installs libclang first and its build then makes the addon
-    if (process.env.CI === 'true' && !['install', 'prepare'].includes(process.env.npm_lifecycle_event ?? '')) process.exit(1);
+    failInCi();
   } else {
     // a new file renamed over the old one: a process that has the addon loaded keeps its mapping of
     // the old file (copying over it in place crashes such processes with SIGBUS)
@@ -113,7 +117,7 @@ if (want('esp32c3')) {
   const wasm2c = spawnSync('wasm2c', ['--version'], { stdio: 'ignore' }).status === 0;
   if (!gcc || !wasm3) {
     process.stderr.write(`build: ESP32-C3 bare-metal firmware NOT built (${!gcc ? 'no riscv64-unknown-elf-gcc: install gcc-riscv64-unknown-elf and picolibc-riscv64-unknown-elf (tools/install-system-deps.sh)' : "no wasm3x-sys sources in cargo's registry"})\n`);
-    if (process.env.CI === 'true') process.exit(1);
+    failInCi();
   } else {
     step('boards/runtime/baremetal/esp32c3 -> build/esp32c3/*.bin', () => {
       run('make', ['-s', '-C', 'boards/runtime', `-j${Math.min(4, availableParallelism())}`, 'esp32c3', ...(wasm2c ? ['esp32c3-aot'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
