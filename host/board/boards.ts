@@ -161,9 +161,9 @@ export function parseProfile(raw: any, file: string): BoardProfile {
     },
     firmware: { name: f.name, mainTaskFromHeap: f.mainTaskFromHeap, basis: f.basis },
   }])));
-  const first = variants.get(profile)!.get(fws[0].name)!;
-  variants.set(first, variants.get(profile)!);
-  return first;
+  const all = variants.get(profile)!;
+  for (const v of all.values()) variants.set(v, all);
+  return all.get(fws[0].name)!;
 }
 
 // A board's profiles by firmware (the same map for each of them).
