@@ -181,7 +181,7 @@ s('verify --board and run --board apply the planner\'s fit check; run caps memor
 });
 
 s('re-packing an image keeps its KV and activation formats unless flags change them', () => {
-  const a = cli('pack', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--act', 'i4', '--ctx', '200', '-o', at('esp32.efimg'));
+  const a = cli('pack', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--act', 'i4', '--ctx', '128', '-o', at('esp32.efimg'));
   assert.is(a.code, 0, a.err);
   const b = cli('pack', at('esp32.efimg'), '--board', 'esp32s3', '-o', at('s3.efimg'));
   assert.is(b.code, 0, b.err);
