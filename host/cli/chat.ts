@@ -53,8 +53,8 @@ commands, not prompts: /help, /info, /temp T, /topp P, /seed N, /steps N, /new, 
     .action(async (o) => {
       const base = chatSettings(o);
       const image = o.image !== undefined ? describedImage(o.image) : undefined;
-      const { baud, from } = boardBaud(o.baud, o.board !== undefined ? boardByName(o.board) : image?.image.board);
-      if (o.baud === undefined) log(`chat: ${o.port} at ${baud} baud (${from})`);
+      // the rate: --baud, else the profile's of --board or of the board the image names (a silent port's line names it)
+      const { baud } = boardBaud(o.baud, o.board !== undefined ? boardByName(o.board) : image?.image.board);
       const client = await connectBoard(o.port, baud, !!o.trace);
       try {
         if (o.i !== undefined) {

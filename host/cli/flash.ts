@@ -19,7 +19,7 @@ export function registerFlash(program: Command): void {
       'with --rom, write firmware and/or an image to a bare ESP32, ESP32-S3 or ESP32-C3 through its ROM bootloader')
     .argument('[image]', 'an edge-flash image (with --rom: the same as --image)')
     .requiredOption('--port <path>', 'serial port (see `edge-flash ports`), or the virtual board\'s pty')
-    .option('--baud <rate>', 'baud rate (default: the board\'s profile rate (serial.baud, `edge-flash boards`) where the board is known: the board the image names; with --rom the ROM loader\'s rate after its 115200, default 115200; otherwise 115200)')
+    .option('--baud <rate>', 'baud rate (default: the profile rate (serial.baud, `edge-flash boards`) of the board the image names, else 115200; with --rom: the rate switched to after the ROM\'s 115200, default 115200)')
     .option('--no-reset', 'commit without restarting the board into the new image')
     .option('--trace', 'hex dump of the wire on stderr (with --rom: esptool-js\'s messages)')
     .option('--json', 'one JSON object on stdout: sizes, time, rate, retries and the chunk sizes the upload used, SHA-256, slot')
