@@ -97,7 +97,7 @@ function checkImage(path: string, bytes: Uint8Array, board: ReturnType<typeof bo
     if ('unplannable' in plan) throw new UserError(`its app cannot run on a board: ${plan.unplannable}`);
     const aot = engine === 'aot' ? ' --engine aot' : '';
     const fw = board.firmwares.length > 1 ? ` --firmware ${board.firmware.name}` : '';
-    if (!plan.fits) throw new UserError(`does not fit ${board.name}${fw ? `'s ${board.firmware.name} firmware` : ''}${aot ? ' (AOT build)' : ''}: ${shortfall(plan)}`, `see \`edge-flash plan ${path} --board ${board.name}${fw}${aot}\`; pack for it with \`pack --board ${board.name}${fw}${aot}\``);
+    if (!plan.fits) throw new UserError(`does not fit ${board.name}${fw ? `'s ${board.firmware.name} firmware` : ''}${aot ? ' (AOT build)' : ''}: ${shortfall(plan)}`, `see \`edge-flash plan ${path} --board ${board.name}${fw}${aot}\`${fw ? `; pack for it with \`pack --board ${board.name}${fw}${aot}\`` : ''}`);
   } catch (e) {
     if (e instanceof UserError) throw new UserError(`${path}: ${e.message}`, e.hint);
     throw e;
