@@ -129,7 +129,7 @@ test('psram8: the flashed image boots (the AOT app\'s self-test), another replac
   }
 });
 
-test('a short chat on every AOT build: the tokens of `run IMAGE --engine wasm3` (esp32: ctx 256 in the 95.5 KiB ESP-IDF's main task leaves)', async () => {
+test('a short chat on every AOT build: the tokens of `run IMAGE --engine wasm3` (esp32: ctx 256 in the 95.5 KiB left beside the ESP-IDF main task)', async () => {
   const want = { esp32: runTokens(e32Image), 'esp32s3-psram8': runTokens(s3Image) };
   for (const t of Object.values(want)) assert.ok(t.length >= 8, `${t.length} tokens`);
   for (const fw of builds) assert.equal(await chatTokens(fw, fw.board === 'esp32' ? e32Image : s3Image), want[fw.board as keyof typeof want], fw.exe);
