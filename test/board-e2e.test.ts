@@ -46,7 +46,7 @@ async function ok(args: string[], what: string) {
 
 interface Case { name: string; model: string; board: string; pack: string[] }
 const CASES: Case[] = [
-  { name: 'the demo model (ternary tb1, int4 KV, for esp32)', model: fromRoot('models', 'kjv-esp32-260k', 'model.bin'), board: 'esp32', pack: ['--quant', 'tb1', '--kv', 'int4', '--ctx', '200'] },
+  { name: 'the demo model (ternary tb1, int4 KV, for esp32)', model: fromRoot('models', 'kjv-esp32-260k', 'model.bin'), board: 'esp32', pack: ['--quant', 'tb1', '--kv', 'int4', '--ctx', '128'] },
   { name: 'an f32 model (f32 weights and KV, host board)', model: fromRoot('models', 'kjv-esp32-260k-fp', 'model.bin'), board: 'host', pack: ['--quant', 'f32', '--kv', 'f32'] },
   { name: 'a quantized model (i4g32, int4 KV, esp32s3)', model: fromRoot('models', 'kjv-esp32-260k-fp', 'model.bin'), board: 'esp32s3', pack: ['--quant', 'i4g32', '--kv', 'int4'] },
 ];

@@ -13,7 +13,8 @@ import * as assert from 'uvu/assert';
 import { boardByName } from '../host/board/boards.ts';
 import { BoardError } from '../host/board/client.ts';
 import { info, upload } from '../host/board/commands.ts';
-import { connectBoard } from '../host/board/connect.ts';
+import { boardBaud, connectBoard } from '../host/board/connect.ts';
+import { imageBoard } from '../host/cli/flash.ts';
 import { ERR } from '../host/board/frames.ts';
 import { aotRuntime, startVirtualBoard, type VirtualBoard } from '../host/board/sim.ts';
 import { parseFaults } from '../host/cli/flags.ts';
@@ -234,6 +235,36 @@ test('the sim verb: prints its pty link on stdout, serves flash, and Ctrl-C stop
   assert.match(err, /sim: esp32 on .*\.tty \(\/dev\/pts\/\d+\), unthrottled, faults drop=0\.00001 flip=0\.00001 seed=5/);
   assert.match(err, /sim: line: \d+ bytes in \(\d+ dropped, \d+ flipped\), \d+ out/);
   assert.not.ok(existsSync(slotFile.replace(/\.bin$/, '.tty')), 'the link is removed');
+});
+
+test('the line rate: --baud defaults to the profile rate of the board the image or --board names, else 115200; a silent port\'s line names the rates to try', async () => {
+  assert.equal(boardBaud(undefined, esp32), { baud: 921600, from: 'the esp32 profile\'s rate' });
+  assert.is(boardBaud('57600', esp32).baud, 57600);
+  assert.is(boardBaud(undefined, boardByName('rpi4')).baud, 115200);
+  assert.equal(boardBaud(undefined, boardByName('host')), { baud: 115200, from: 'the default' });   // a virtual board's line is unpaced
+  assert.equal(boardBaud(undefined), { baud: 115200, from: 'the default' });
+  assert.throws(() => boardBaud('fast', esp32), /--baud/);
+  const image = pack(128);
+  assert.is(imageBoard(readFileSync(image))?.name, 'esp32');
+  assert.is(imageBoard(new Uint8Array(64)), undefined);
+  // every byte to the virtual board dropped: a silent port
+  await withSim('drop=1', async (vb) => {
+    const f = await cliAsync('flash', image, '--port', vb.path);
+    assert.is(f.code, 2, f.err);
+    assert.match(f.err, /flash: .* at 921600 baud \(the esp32 profile's rate\)/);
+    assert.match(f.err, /no answer from .* \(4 HELLOs at 921600 baud\)/);
+    assert.match(f.err, /try --baud 115200 \(rpi5: its profile's rate\)/);
+    const c = await cliAsync('chat', '--port', vb.path, '-i', 'hello');
+    assert.is(c.code, 2, c.err);
+    assert.match(c.err, /no answer from .* at 115200 baud/);
+    assert.match(c.err, /try --baud 921600 \(esp32: its profile's rate\)/);
+    const b = await cliAsync('chat', '--port', vb.path, '--board', 'esp32', '-i', 'hello');
+    assert.match(b.err, /no answer from .* at 921600 baud/);
+    assert.match(b.err, /try --baud 115200 \(rpi5: its profile's rate\)/);
+    const given = await cliAsync('chat', '--port', vb.path, '--board', 'esp32', '--baud', '230400', '-i', 'hello');
+    assert.match(given.err, /no answer from .* at 230400 baud/);
+    assert.match(given.err, /try --baud 921600 \(esp32: its profile's rate\); try --baud 115200 \(rpi5: its profile's rate\)/);
+  });
 });
 
 test('sim: bad --faults and --baud values are one clear line, exit 2, before anything starts', () => {

@@ -37,13 +37,13 @@ function run(args: string[], input: string | null, opts: { cmd?: string[]; timeo
 
 let vb: VirtualBoard;
 test.before(async () => {
-  const p = cli('pack', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--ctx', '200', '-o', IMAGE);
+  const p = cli('pack', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--ctx', '128', '-o', IMAGE);
   assert.is(p.code, 0, p.err);
   vb = await startVirtualBoard({ board: boardByName('esp32'), slotFile: join(dir, 'slots.bin'), link: join(dir, 'board.tty') });
   const f = await run(['flash', IMAGE, '--port', vb.path], null);
   assert.is(f.code, 0, f.err);
-  // an unthrottled virtual board moves bytes faster than any baud rate: no "10393 % of 115200 baud"
-  assert.match(f.out, /, faster than 115200 baud: the link is not paced at its baud rate\), verified SHA-256/);
+  // an unthrottled virtual board moves bytes faster than any baud rate: no "10393 % of 921600 baud" (the esp32 image's profile rate, the default)
+  assert.match(f.out, /, faster than 921600 baud: the link is not paced at its baud rate\), verified SHA-256/);
 });
 test.after(async () => {
   await vb?.stop();
@@ -75,7 +75,7 @@ test('chat: a banner, then its own /commands; prompts between them are the same 
   assert.is(r.code, 0, r.err);
   const e = r.err;
   assert.match(e, /^edge-flash chat: esp32 on .*board\.tty \(runtime [^)]+\), image [0-9a-f]{16} in slot [AB]\n/);
-  assert.match(e, /\nmodel: .*kjv\.efimg: dim 64, 5 layers, vocab 512, tb1 weights, KV int4; context 200 positions\n/);
+  assert.match(e, /\nmodel: .*kjv\.efimg: dim 64, 5 layers, vocab 512, tb1 weights, KV int4; context 128 positions\n/);
   assert.match(e, /\nCtrl-C cancels a reply, Ctrl-D quits, \/help lists the commands\n/);
   for (const c of ['/help', '/info', '/temp T', '/topp P', '/seed N', '/steps N', '/new', '/quit']) assert.match(e, new RegExp(`\\n(> )?${c.replace('/', '\\/')} `));
   assert.match(e, /error: \/temp must be a number in 0\.\.1000000, got '-1'/);
@@ -110,7 +110,7 @@ test('chat: the stats of a reply say how it ended: cut by -n, end of text, conte
   // generate: -n 10 positions, 9 of them the prompt; a chat turn cut at -n 30 (the board says 'context')
   assert.match(await stats(['-m', 'generate', '-n', '10']), /, cut by -n 10\]$/);
   assert.match(await stats(['-m', 'chat', '-n', '30']), /, cut by -n 30\]$/);
-  // the image's 200 positions, with -n 0 or past them
+  // the image's 128 positions, with -n 0 or past them
   assert.match(await stats(['-m', 'generate', '-n', '0']), /, context full\]$/);
   assert.match(await stats(['-m', 'generate', '-n', '300']), /, context full\]$/);
   assert.match(await stats(['-m', 'chat', '-n', '0']), /, end of text\]$/);
@@ -168,7 +168,7 @@ async function monitorSession(keys: Array<string | number>): Promise<{ code: num
 test('monitor on a pty: says how to quit, echoes a typed line once, quits on Ctrl-]', async () => {
   const r = await monitorSession(['/seed 12345\r', 300, '\x1d']);
   assert.is(r.code, 0, r.out + r.err);
-  assert.match(r.out, /monitor: .*term\.tty at 115200 baud; Ctrl-\] quits \(or Ctrl-D at the start of a line\)/);
+  assert.match(r.out, /monitor: .*term\.tty at 115200 baud \(the default\); Ctrl-\] quits \(or Ctrl-D at the start of a line\)/);
   assert.is(r.out.split('/seed 12345').length - 1, 1, `echoed once: ${JSON.stringify(r.out)}`);
   assert.match(r.out, /\r+\nseed 12345\r+\n/); // the pty adds a CR to the board's CR LF
   assert.equal(r.alive, [true]);

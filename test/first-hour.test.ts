@@ -181,7 +181,7 @@ s('verify --board and run --board apply the planner\'s fit check; run caps memor
 });
 
 s('re-packing an image keeps its KV and activation formats unless flags change them', () => {
-  const a = cli('pack', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--act', 'i4', '--ctx', '200', '-o', at('esp32.efimg'));
+  const a = cli('pack', MODEL, '--board', 'esp32', '--quant', 'tb1', '--kv', 'int4', '--act', 'i4', '--ctx', '128', '-o', at('esp32.efimg'));
   assert.is(a.code, 0, a.err);
   const b = cli('pack', at('esp32.efimg'), '--board', 'esp32s3', '-o', at('s3.efimg'));
   assert.is(b.code, 0, b.err);
@@ -263,7 +263,8 @@ s('the README\'s command table is the CLI\'s, its fit table the planner\'s (npm 
   assert.is(fit.length, 2 + 2 * 5, fit.join('\n'));
   assert.match(fit[0], /^\| model \| host \| esp32 \|.*\| rpi5 \|$/);
   // each cell is what `pack MODEL --board B` chooses with no flags (docs/planner.md)
-  assert.match(readme, /\| kjv-esp32-260k \(ctx 512\) \| tb1, int8, ctx 512 \| tb1, int8, ctx 131, streams [\d.]+ KiB \|/);
+  // (esp32: int4 at ctx 139 beside ESP-IDF's main task, which the planner counts; int8 reached 131 before)
+  assert.match(readme, /\| kjv-esp32-260k \(ctx 512\) \| tb1, int8, ctx 512 \| tb1, int4, ctx 139, streams [\d.]+ KiB \|/);
   assert.match(readme, /\| kjv-esp32-260k, --engine aot \| tb1, int8, ctx 512 \| tb1, int8, ctx \d+/);
 });
 

@@ -27,10 +27,11 @@ const f32kv = kvFormat('f32')!;
 const app = deviceApp();
 const engines = await testEngines();
 
-// A board like esp32 with the given memory (linear memory shares the heap).
+// A board like esp32 with the given memory (linear memory shares the heap), under a firmware whose stack is
+// static (nothing taken from the heap before the app: the figures are the limits as given).
 function board(linearMax: number, heapTotal: number, shared = true): BoardProfile {
   const b = boardByName('esp32');
-  return { ...b, memory: { ...b.memory, linearMemoryMax: linearMax, heapTotal, linearInHeap: shared } };
+  return { ...b, memory: { ...b.memory, linearMemoryMax: linearMax, heapTotal, linearInHeap: shared }, firmware: { name: 'test', mainTaskFromHeap: false, basis: 'test' } };
 }
 
 function request(b: BoardProfile, kv = int4, ctx?: number): BoardPlanRequest {

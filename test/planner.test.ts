@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boardByName } from '../host/board/boards.ts';
+import { boardByName, withFirmware } from '../host/board/boards.ts';
 import { ensureRuntime, runtimeArgs } from '../host/board/sim.ts';
 import { imagePlanRequest, planImageOn } from '../host/cli/fit.ts';
 import { firmwareLayout } from '../host/firmware/project.ts';
@@ -17,7 +17,7 @@ import { chooseFormats, LOSSLESS, nativeFormat, QUALITY } from '../host/image/ch
 import { imageToModel } from '../host/image/model.ts';
 import { imageChoices } from '../host/image/options.ts';
 import { deviceApp, packModel } from '../host/image/pack.ts';
-import { MAX_SPREAD, planBoard } from '../host/image/plan.ts';
+import { firmwareHeapBeforeApp, mainTaskStack, MAX_SPREAD, planBoard } from '../host/image/plan.ts';
 import { loadSource } from '../host/image/source.ts';
 import { kvFormat } from '../host/model/kv.ts';
 import { modelFromWeights, randomWeights } from '../host/model/synthetic.ts';
@@ -38,11 +38,17 @@ function stories260kShaped(): Model {
 // What a user gets with no flags: the layer format, the KV format, the context (null: nothing fits).
 // The ternary-trained models keep their weights in tb1; the float models take the cheapest measured
 // formats; KV stays int8 (within LOSSLESS of f32) where a usable context fits with it.
+// The figures moved when the planner began counting the ESP-IDF firmware's main task (its 64 KiB stack and
+// TCB, taken from the heap before app_main, from linear memory's block too): esp32 ctx 131 with int8 KV ->
+// 139 with int4 (int8 reaches too short a context beside the stack), esp32s3 332 -> 291, kjv-s3-3m no longer
+// fits the plain esp32s3 (it had ctx 36 with int3). The esp32c3 plans for its default firmware, the
+// bare-metal one, with the figures measured in QEMU (int4 at 152 since those figures landed; its ESP-IDF
+// firmware, an estimate, runs no model under wasm3: checked below).
 const EXPECTED: Record<string, Record<string, [string, string, number] | null>> = {
-  'kjv-esp32-260k': { esp32: ['tb1', 'int8', 131], esp32s3: ['tb1', 'int8', 332], 'esp32s3-psram8': ['tb1', 'int8', 512], esp32c3: ['tb1', 'int8', 171], rpi4: ['tb1', 'int8', 512] },
-  'kjv-esp32-260k-fp': { esp32: ['q8_0', 'int8', 131], esp32s3: ['q8_0', 'int8', 332], 'esp32s3-psram8': ['q8_0', 'int8', 512], esp32c3: ['q8_0', 'int8', 171], rpi4: ['q8_0', 'int8', 512] },
-  stories260k: { esp32: ['q8_0', 'int8', 131], esp32s3: ['q8_0', 'int8', 332], 'esp32s3-psram8': ['q8_0', 'int8', 512], esp32c3: ['q8_0', 'int8', 171], rpi4: ['q8_0', 'int8', 512] },
-  'kjv-s3-3m': { esp32: null, esp32s3: ['tb1', 'int3', 36], 'esp32s3-psram8': ['tb1', 'int8', 256], esp32c3: null, rpi4: ['tb1', 'int8', 256] },
+  'kjv-esp32-260k': { esp32: ['tb1', 'int4', 139], esp32s3: ['tb1', 'int8', 291], 'esp32s3-psram8': ['tb1', 'int8', 512], esp32c3: ['tb1', 'int4', 152], rpi4: ['tb1', 'int8', 512] },
+  'kjv-esp32-260k-fp': { esp32: ['q8_0', 'int4', 140], esp32s3: ['q8_0', 'int8', 291], 'esp32s3-psram8': ['q8_0', 'int8', 512], esp32c3: ['q8_0', 'int4', 152], rpi4: ['q8_0', 'int8', 512] },
+  stories260k: { esp32: ['q8_0', 'int4', 140], esp32s3: ['q8_0', 'int8', 291], 'esp32s3-psram8': ['q8_0', 'int8', 512], esp32c3: ['q8_0', 'int4', 152], rpi4: ['q8_0', 'int8', 512] },
+  'kjv-s3-3m': { esp32: null, esp32s3: null, 'esp32s3-psram8': ['tb1', 'int8', 256], esp32c3: null, rpi4: ['tb1', 'int8', 256] },
   'kjv-rpi-15m': { esp32: null, esp32s3: null, 'esp32s3-psram8': ['tb1', 'int8', 256], esp32c3: null, rpi4: ['tb1', 'int8', 256] },
   'kjv-rpi-15m-fp': { esp32: null, esp32s3: null, 'esp32s3-psram8': ['i4g32', 'int8', 256], esp32c3: null, rpi4: ['q8_0', 'int8', 256] },
 };
@@ -132,18 +138,74 @@ for (const m of MODELS) {
 }
 
 choice('naming some formats keeps the choice for the rest; --ctx is kept and the KV chosen to reach it', () => {
+  // esp32 beside ESP-IDF's main task: int4 KV reaches ctx 139, int8 only 90 (was 131 with int8 before the
+  // planner counted the main task's stack)
   const model = MODELS[0].load();
   const ch = imageChoices({ board: 'esp32' });
   const q = chooseFormats(model, ch, { quant: formatByName('tb1')! })!;
-  assert.equal([q.quant.name, q.kv.name, q.ctx], ['tb1', 'int8', 131]);
-  const kv = chooseFormats(model, ch, { kv: kvFormat('int4')! })!;
-  assert.equal([kv.quant.name, kv.kv.name], ['tb1', 'int4']);
-  assert.ok(kv.ctx > 131, 'int4 KV reaches a longer context');
-  assert.ok(kv.warnings.some((w) => /KV int4 is below int8/.test(w)));
-  const ctx = chooseFormats(model, ch, { ctx: 200 })!;
-  assert.equal([ctx.quant.name, ctx.kv.name, ctx.ctx], ['tb1', 'int4', 200]);
-  assert.match(ctx.reason, /--ctx 200 as named/);
-  assert.ok(ctx.warnings.some((w) => /KV int4 is below int8: measured \+\d+ %/.test(w)));
+  assert.equal([q.quant.name, q.kv.name, q.ctx], ['tb1', 'int4', 139]);
+  assert.match(q.reason, /--quant tb1 as named/);
+  const kv = chooseFormats(model, ch, { kv: kvFormat('int8')! })!;
+  assert.equal([kv.quant.name, kv.kv.name], ['tb1', 'int8']);
+  assert.ok(kv.ctx < q.ctx, 'int8 KV reaches a shorter context than int4');
+  assert.is(kv.warnings.length, 0);
+  const ctx = chooseFormats(model, ch, { ctx: 160 })!;
+  assert.equal([ctx.quant.name, ctx.kv.name, ctx.ctx], ['tb1', 'int3', 160]);
+  assert.match(ctx.reason, /--ctx 160 as named/);
+  assert.ok(ctx.warnings.some((w) => /KV int3 is below int8: measured \+\d+ %/.test(w)));
+});
+
+choice('the firmware\'s figures: ESP-IDF\'s main task comes out of the heap and linear memory\'s block; the esp32c3\'s two firmwares kept apart in data', () => {
+  const model = MODELS[0].load();
+  const esp32 = boardByName('esp32');
+  assert.is(esp32.firmware.name, 'esp-idf');
+  assert.is(firmwareHeapBeforeApp(esp32), mainTaskStack(esp32) + 512);
+  assert.is(mainTaskStack(esp32), esp32.wasm3.nativeStack + 16384);
+  const p32 = chooseFormats(model, imageChoices({ board: 'esp32' }), {})!;
+  // about 95 KiB of the DRAM span's 160 KiB are left beside the 64.5 KiB main task
+  assert.ok(p32.plan.limits.linear <= esp32.memory.linearMemoryMax - firmwareHeapBeforeApp(esp32));
+  assert.ok(p32.plan.rows.some((r) => r.item === 'esp-idf main task' && r.heap === firmwareHeapBeforeApp(esp32)));
+  const aot = planBoard({ ...p32.plan.request, engine: 'aot' });
+  assert.is(aot.limits.linear, esp32.memory.linearMemoryMax - firmwareHeapBeforeApp(esp32), 'AOT: the block less the main task is the limit');
+  // esp32c3: the bare-metal firmware (default; measured in QEMU, static stack) and ESP-IDF (an estimate)
+  const c3 = boardByName('esp32c3');
+  assert.equal(c3.firmwares, ['bare-metal', 'esp-idf']);
+  assert.is(c3.firmware.name, 'bare-metal');
+  assert.is(firmwareHeapBeforeApp(c3), 0);
+  const idf = withFirmware(c3, 'esp-idf');
+  assert.ok(idf.memory.heapTotal < c3.memory.heapTotal && idf.memory.linearMemoryMax < c3.memory.linearMemoryMax);
+  assert.is(firmwareHeapBeforeApp(idf), mainTaskStack(idf) + 512);
+  assert.is(withFirmware(idf, 'bare-metal'), c3);
+  assert.is(imageChoices({ board: 'esp32c3', firmware: 'esp-idf' }).board, idf);
+  // under wasm3 ESP-IDF's C3 heap leaves no linear memory for the demo; the AOT build fits it
+  assert.is(chooseFormats(model, imageChoices({ board: 'esp32c3', firmware: 'esp-idf' }), {}), null);
+  const idfAot = chooseFormats(model, imageChoices({ board: 'esp32c3', firmware: 'esp-idf' }), {}, { engine: 'aot' })!;
+  assert.ok(idfAot.plan.fits);
+  assert.is(idfAot.plan.limits.linear, idf.memory.linearMemoryMax - firmwareHeapBeforeApp(idf));
+  assert.throws(() => withFirmware(esp32, 'bare-metal'), /--firmware bare-metal: esp32 has 'esp-idf'/);
+});
+
+choice('firmware --image plans the ESP-IDF firmware: an esp32c3 image packed for the bare-metal firmware is refused in one line naming it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ef-planner-fw-'));
+  try {
+    const cli = (args: string[]) => spawnSync(process.execPath, [fromRoot('bin', 'edge-flash.js'), ...args], { encoding: 'utf8', timeout: 120000 });
+    const img = join(dir, 'c3.efimg');
+    const pack = cli(['pack', fromRoot('models', 'kjv-esp32-260k', 'model.bin'), '--board', 'esp32c3', '-o', img]);
+    assert.is(pack.status, 0, pack.stderr);
+    const fw = cli(['firmware', '--board', 'esp32c3', '--image', img, '-o', join(dir, 'proj')]);
+    assert.is(fw.status, 2, fw.stderr);
+    assert.match(fw.stderr, /does not fit esp32c3's esp-idf firmware: .*linear memory/);
+    assert.match(fw.stderr, /--firmware esp-idf/);
+    assert.ok(fw.stderr.trim().split('\n').length <= 2, fw.stderr);
+    const plan = JSON.parse(cli(['plan', img, '--firmware', 'esp-idf', '--json', '--no-speed']).stdout);
+    assert.is(plan.firmware, 'esp-idf');
+    assert.is(plan.fits, false);
+    const bad = cli(['plan', img, '--firmware', 'nope', '--no-speed']);
+    assert.is(bad.status, 2);
+    assert.match(bad.stderr, /--firmware nope: esp32c3 has 'bare-metal', 'esp-idf'/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 choice('post-training ternary of a float model is warned about with its measured cost', () => {

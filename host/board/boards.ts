@@ -58,6 +58,12 @@ export interface BoardProfile {
   imagePartitionBytes: number | null; // the partition both slots and the slot record share (null: the image is a file)
   serial: { transport: 'uart' | 'usb-cdc' | 'usb-serial-jtag' | 'virtual'; baud: number; notes: string };   // baud: the protocol's line rate, the one figure host and firmware use
   wasm3: { stack: number; nativeStack: number; runtime: number; codePerWasmByte: number; basis: string; sources: string[] };
+  // The firmware running the app, whose figures `memory` holds: the profile's first `firmwares` entry unless
+  // withFirmware() picked another. mainTaskFromHeap: the firmware allocates the task running the app (its
+  // stack and TCB) from the heap before the app starts (ESP-IDF's app_main task), so the planner takes it
+  // from the heap and, where linear memory shares it, from linear memory's block.
+  firmware: { name: string; mainTaskFromHeap: boolean; basis: string };
+  firmwares: string[];              // every firmware the board has, the default first
   speed: { fibN: number; fibSeconds: number; basis: string; source: string };
 }
 
@@ -114,7 +120,7 @@ export function parseProfile(raw: any, file: string): BoardProfile {
     partitionBytes = p!.size;
     capacity = slotBytesOf(p!.size);
   }
-  return {
+  const profile: BoardProfile = {
     name: raw.name, id: raw.id, title: raw.title, accepts: raw.accepts, cpu: raw.cpu,
     memory: {
       sram: opt(raw.memory.sram, 'memory.sram'), psram: opt(raw.memory.psram, 'memory.psram'), ram: opt(raw.memory.ram, 'memory.ram'),
@@ -135,7 +141,39 @@ export function parseProfile(raw: any, file: string): BoardProfile {
       codePerWasmByte: raw.wasm3.codePerWasmByte, basis: raw.wasm3.basis, sources: raw.wasm3.sources ?? [],
     },
     speed: raw.speed,
+    firmware: { name: '', mainTaskFromHeap: false, basis: '' },
+    firmwares: [],
   };
+  // The firmwares: each may give its own heap figures (a bare-metal runtime leaves more than ESP-IDF).
+  const fws: any[] = raw.firmwares ?? [{ name: 'native', mainTaskFromHeap: false, basis: 'the runtime as a process: its stack is the OS\'s' }];
+  req(Array.isArray(fws) && fws.length > 0, 'firmwares');
+  for (const [i, f] of fws.entries()) {
+    req(typeof f?.name === 'string' && /^[a-z][a-z0-9-]*$/.test(f.name) && typeof f.mainTaskFromHeap === 'boolean' && typeof f.basis === 'string', `firmwares[${i}] (name, mainTaskFromHeap, basis)`);
+    req(fws.findIndex((x) => x.name === f.name) === i, `firmwares[${i}] ('${f.name}' twice)`);
+  }
+  profile.firmwares = fws.map((f) => f.name);
+  variants.set(profile, new Map(fws.map((f) => [f.name, {
+    ...profile,
+    memory: {
+      ...profile.memory,
+      linearMemoryMax: f.linearMemoryMax === undefined ? profile.memory.linearMemoryMax : size(f.linearMemoryMax, `firmwares.${f.name}.linearMemoryMax`),
+      heapTotal: f.heapTotal === undefined ? profile.memory.heapTotal : size(f.heapTotal, `firmwares.${f.name}.heapTotal`),
+    },
+    firmware: { name: f.name, mainTaskFromHeap: f.mainTaskFromHeap, basis: f.basis },
+  }])));
+  const all = variants.get(profile)!;
+  for (const v of all.values()) variants.set(v, all);
+  return all.get(fws[0].name)!;
+}
+
+// A board's profiles by firmware (the same map for each of them).
+const variants = new WeakMap<BoardProfile, Map<string, BoardProfile>>();
+
+// The board's profile with `firmware`'s figures (`memory` and `firmware`), or a one-line error naming those there are.
+export function withFirmware(board: BoardProfile, firmware: string): BoardProfile {
+  const b = variants.get(board)?.get(firmware);
+  if (!b) throw new UserError(`--firmware ${firmware}: ${board.name} has ${board.firmwares.map((f) => `'${f}'`).join(', ')}`, `the firmwares are in boards/${board.name}.json`);
+  return b;
 }
 
 let table: BoardProfile[] | undefined;

@@ -14,7 +14,7 @@ import { imageToModel } from '../image/model.ts';
 import { fmtBytes } from '../image/plan.ts';
 import { readImage } from '../image/read.ts';
 import { planImageOn, shortfall } from '../cli/fit.ts';
-import type { BoardProfile } from './boards.ts';
+import { withFirmware, type BoardProfile } from './boards.ts';
 import { readPartitionTable } from './esp-partitions.ts';
 import { baremetalBinPath, baremetalLayout, checkBaremetalFirmware, readBaremetalFirmware, type BaremetalEngine } from '../firmware/baremetal.ts';
 import { SECTOR } from '../firmware/project.ts';
@@ -144,9 +144,12 @@ export function planRegions(board: BoardProfile, o: { firmware?: string; image?:
       if (e instanceof UserError) throw new UserError(`${o.image}: ${e.message}`, e.hint);
       throw e;
     }
-    const plan = planImageOn(img, imageToModel(img, o.image), board);
+    // beside an ESP-IDF build: the ESP-IDF firmware's figures; an image alone: the board's default firmware
+    const on = o.firmware && board.firmwares.includes('esp-idf') ? withFirmware(board, 'esp-idf') : board;
+    const plan = planImageOn(img, imageToModel(img, o.image), on);
     if (!('unplannable' in plan) && !plan.fits) {
-      throw new UserError(`${o.image}: does not fit ${board.name}: ${shortfall(plan)}; nothing was written`, `see \`edge-flash plan ${o.image} --board ${board.name}\``);
+      const fwFlag = board.firmwares.length > 1 ? ` --firmware ${on.firmware.name}` : '';
+      throw new UserError(`${o.image}: does not fit ${board.name}${fwFlag ? `'s ${on.firmware.name} firmware` : ''}: ${shortfall(plan)}; nothing was written`, `see \`edge-flash plan ${o.image} --board ${board.name}${fwFlag}\``);
     }
     const note = 'unplannable' in plan ? `fit not checked: ${plan.unplannable}` : undefined;
     regions.push({ name: `image (${slot.name} slot)`, file: o.image, offset: slot.offset, data: bytes, isImage: true, note });
@@ -208,10 +211,10 @@ function baremetalRegions(board: BoardProfile, fw: { file: string; data: Uint8Ar
       throw new UserError(`${image}: its app is not build/device.wasm, the app compiled into the AOT firmware: the board would refuse it at boot`, 'pack the image with this edge-flash, or use --firmware bare-metal (wasm3 runs any device app)');
     }
   }
-  const plan = planImageOn(img, imageToModel(img, image), board, fw.engine);
+  const plan = planImageOn(img, imageToModel(img, image), withFirmware(board, 'bare-metal'), fw.engine);
   if (!('unplannable' in plan) && !plan.fits) {
     const aot = fw.engine === 'aot' ? ' --engine aot' : '';
-    throw new UserError(`${image}: does not fit ${board.name}${aot ? ' (AOT firmware)' : ''}: ${shortfall(plan)}; nothing was written`, `see \`edge-flash plan ${image} --board ${board.name}${aot}\``);
+    throw new UserError(`${image}: does not fit ${board.name}${aot ? ' (AOT firmware)' : ''}: ${shortfall(plan)}; nothing was written`, `see \`edge-flash plan ${image} --board ${board.name} --firmware bare-metal${aot}\``);
   }
   const note = 'unplannable' in plan ? `fit not checked: ${plan.unplannable}` : undefined;
   regions.push({ name: 'image (slot A)', file: image, offset: layout.slotA, data: bytes, isImage: true, note });

@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { createInterface } from 'node:readline';
 import { chat, formatInfo, formatStats, info, type ChatSettings } from '../board/commands.ts';
 import type { Client } from '../board/client.ts';
-import { connectBoard, parseBaud } from '../board/connect.ts';
+import { boardBaud, connectBoard } from '../board/connect.ts';
+import { boardByName } from '../board/boards.ts';
 import { UserError } from '../errors.ts';
 import { readImage, type Image } from '../image/read.ts';
 import { log } from '../log.ts';
@@ -35,7 +36,8 @@ export function registerChat(program: Command): void {
     .command('chat')
     .description('talk to the model on a board: interactive, or one prompt with -i')
     .requiredOption('--port <path>', 'serial port, or the virtual board\'s pty')
-    .option('--baud <rate>', 'baud rate', '115200')
+    .option('--baud <rate>', 'baud rate (default: the board\'s profile rate (serial.baud, `edge-flash boards`) where the board is known: --board, or the board --image names; otherwise 115200)')
+    .option('--board <name>', 'the board on the port, for its serial rate (see `edge-flash boards`)')
     .option('-i <prompt>', 'one prompt: print the reply and exit')
     .option('-n <steps>', 'positions to run, prompt included; 0 = context (at most 65535)', '256')
     .option('-t <temperature>', 'temperature; 0 = greedy', '1.0')
@@ -51,7 +53,9 @@ commands, not prompts: /help, /info, /temp T, /topp P, /seed N, /steps N, /new, 
     .action(async (o) => {
       const base = chatSettings(o);
       const image = o.image !== undefined ? describedImage(o.image) : undefined;
-      const client = await connectBoard(o.port, parseBaud(o.baud), !!o.trace);
+      // the rate: --baud, else the profile's of --board or of the board the image names (a silent port's line names it)
+      const { baud } = boardBaud(o.baud, o.board !== undefined ? boardByName(o.board) : image?.image.board);
+      const client = await connectBoard(o.port, baud, !!o.trace);
       try {
         if (o.i !== undefined) {
           const r = await chat(client, { ...base, prompt: o.i, newConversation: true }, o.json ? undefined : (t) => process.stdout.write(t)).done;

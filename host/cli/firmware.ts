@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { boardByName } from '../board/boards.ts';
+import { boardByName, withFirmware } from '../board/boards.ts';
 import { UserError } from '../errors.ts';
 import { baremetalLayout, readBaremetalFirmware, type BaremetalEngine } from '../firmware/baremetal.ts';
 import { CONSOLES, firmwareLayout, IDF_CHECKED, projectFiles, writeProject, type FirmwareConsole, type FirmwareEngine } from '../firmware/project.ts';
@@ -38,8 +38,10 @@ the storage layer run on ESP-IDF's linux target; not yet on a real board.
 model: plan --engine aot); wasm2c must be installed (Debian: wabt), and the firmware then runs only
 images of this edge-flash's app (an --image with another app is refused here).`)
     .action((o) => {
-      const board = boardByName(o.board);
-      if (o.bareMetal) return writeBaremetal(o.out, board, o.aot ? 'aot' : 'wasm3', !!o.force, o.image, o.console);
+      const named = boardByName(o.board);
+      if (o.bareMetal) return writeBaremetal(o.out, named, o.aot ? 'aot' : 'wasm3', !!o.force, o.image, o.console);
+      // an ESP-IDF project: the planner's figures are the ESP-IDF firmware's (the main task's stack from the heap)
+      const board = named.firmwares.includes('esp-idf') ? withFirmware(named, 'esp-idf') : named;
       const layout = firmwareLayout(board);
       const con = (o.console ?? (board.serial.transport === 'uart' ? 'uart' : 'usb-cdc')) as FirmwareConsole;
       if (!CONSOLES.includes(con)) throw new UserError(`--console must be uart or usb-cdc, got '${o.console}'`);
@@ -94,7 +96,8 @@ function checkImage(path: string, bytes: Uint8Array, board: ReturnType<typeof bo
     const plan = planImageOn(img, imageToModel(img, path), board, engine);
     if ('unplannable' in plan) throw new UserError(`its app cannot run on a board: ${plan.unplannable}`);
     const aot = engine === 'aot' ? ' --engine aot' : '';
-    if (!plan.fits) throw new UserError(`does not fit ${board.name}${aot ? ' (AOT build)' : ''}: ${shortfall(plan)}`, `see \`edge-flash plan ${path} --board ${board.name}${aot}\``);
+    const fw = board.firmwares.length > 1 ? ` --firmware ${board.firmware.name}` : '';
+    if (!plan.fits) throw new UserError(`does not fit ${board.name}${fw ? `'s ${board.firmware.name} firmware` : ''}${aot ? ' (AOT build)' : ''}: ${shortfall(plan)}`, `see \`edge-flash plan ${path} --board ${board.name}${fw}${aot}\`${fw ? `; pack for it with \`pack --board ${board.name}${fw}${aot}\`` : ''}`);
   } catch (e) {
     if (e instanceof UserError) throw new UserError(`${path}: ${e.message}`, e.hint);
     throw e;

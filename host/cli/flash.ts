@@ -4,11 +4,13 @@
 import type { Command } from 'commander';
 import type { Client } from '../board/client.ts';
 import { flash, type FlashResult } from '../board/commands.ts';
-import { connectBoard, parseBaud } from '../board/connect.ts';
+import { boardBaud, connectBoard, parseBaud } from '../board/connect.ts';
+import { boardById, type BoardProfile } from '../board/boards.ts';
 import { log, progress } from '../log.ts';
 import { UserError } from '../errors.ts';
 import { flashRom } from './flash-rom.ts';
 import { readImageFile, refuseModelFile } from './inspect.ts';
+import { readImage } from '../image/read.ts';
 
 export function registerFlash(program: Command): void {
   program
@@ -17,7 +19,7 @@ export function registerFlash(program: Command): void {
       'with --rom, write firmware and/or an image to a bare ESP32, ESP32-S3 or ESP32-C3 through its ROM bootloader')
     .argument('[image]', 'an edge-flash image (with --rom: the same as --image)')
     .requiredOption('--port <path>', 'serial port (see `edge-flash ports`), or the virtual board\'s pty')
-    .option('--baud <rate>', 'baud rate', '115200')
+    .option('--baud <rate>', 'baud rate (default: the profile rate (serial.baud, `edge-flash boards`) of the board the image names, else 115200; with --rom: the rate switched to after the ROM\'s 115200, default 115200)')
     .option('--no-reset', 'commit without restarting the board into the new image')
     .option('--trace', 'hex dump of the wire on stderr (with --rom: esptool-js\'s messages)')
     .option('--json', 'one JSON object on stdout: sizes, time, rate, retries and the chunk sizes the upload used, SHA-256, slot')
@@ -31,8 +33,8 @@ export function registerFlash(program: Command): void {
       'the ROM\'s 115200 (460800 or 921600 on most bridges). Exit 0 only when every region\'s MD5 matched.\n' +
       'Example: edge-flash flash --rom --port /dev/ttyUSB0 --board esp32s3 --firmware fw/build --image kjv.efimg --baud 460800')
     .action(async (positional: string | undefined, o) => {
-      const baud = parseBaud(o.baud);
       if (o.rom) {
+        const baud = parseBaud(o.baud);
         if (positional && o.image && positional !== o.image) throw new UserError(`flash --rom: two images given (${positional} and --image ${o.image})`);
         return flashRom({ port: o.port, board: o.board, firmware: o.firmware, image: o.image ?? positional, baud, reset: o.reset !== false, stub: o.stub !== false, trace: !!o.trace });
       }
@@ -43,6 +45,8 @@ export function registerFlash(program: Command): void {
       const path = positional;
       const bytes = readImageFile(path);
       refuseModelFile(path, bytes);
+      const { baud, from } = boardBaud(o.baud, imageBoard(bytes));
+      if (o.baud === undefined) log(`flash: ${o.port} at ${baud} baud (${from})`);
       const client = await connectBoard(o.port, baud, !!o.trace);
       try {
         const r = await flashWithProgress(client, bytes, { port: o.port, baud, trace: !!o.trace, reset: o.reset !== false, interruptLine: true });
@@ -120,4 +124,14 @@ export function flashJson(path: string, bytes: Uint8Array, r: FlashResult, baud:
 export function lineShare(bytesPerS: number, baud: number): string {
   const pct = (100 * bytesPerS * 10) / baud;
   return pct <= 110 ? `${pct.toFixed(0)} % of ${baud} baud` : `faster than ${baud} baud: the link is not paced at its baud rate`;
+}
+
+// The board an image names in its header (the u16 after the magic and version: docs/image-format.md), for
+// the line rate; undefined when the bytes are no image or the id is unknown (the board refuses it then).
+export function imageBoard(bytes: Uint8Array): BoardProfile | undefined {
+  try {
+    return readImage(bytes).board;
+  } catch {
+    return undefined;
+  }
 }

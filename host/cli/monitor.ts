@@ -4,7 +4,8 @@
 // 0x03) and only the board echoes it, so a line shows once. Ctrl-] quits, and so does Ctrl-D at the
 // start of a line; from a pipe, the end of input quits too.
 import type { Command } from 'commander';
-import { parseBaud } from '../board/connect.ts';
+import { boardBaud } from '../board/connect.ts';
+import { boardByName } from '../board/boards.ts';
 import { errorName } from '../board/frames.ts';
 import { Decoder } from '../board/framing.ts';
 import { openSerial } from '../board/transport.ts';
@@ -32,17 +33,18 @@ export function registerMonitor(program: Command): void {
     .command('monitor')
     .description('show what a board sends (and send it what you type); --frames decodes protocol frames')
     .requiredOption('--port <path>', 'serial port, or the virtual board\'s pty')
-    .option('--baud <rate>', 'baud rate', '115200')
+    .option('--baud <rate>', 'baud rate (default: the board\'s profile rate (serial.baud, `edge-flash boards`) where the board is known: --board; otherwise 115200)')
+    .option('--board <name>', 'the board on the port, for its serial rate (see `edge-flash boards`)')
     .option('--frames', 'decode frames (one line each) instead of printing raw bytes')
     .addHelpText('after', '\nKeys go to the board as typed (Enter, Backspace, Ctrl-C too); Ctrl-] quits, as does Ctrl-D at the start of a line.')
     .action(async (o) => {
-      const baud = parseBaud(o.baud);
+      const { baud, from } = boardBaud(o.baud, o.board === undefined ? undefined : boardByName(o.board));
       const t = await openSerial(o.port, baud);
       const stdin = process.stdin;
       const tty = !!stdin.isTTY;
       // raw before the first word, so that no key typed after it is echoed by the terminal too
       if (tty) stdin.setRawMode(true);
-      log(`monitor: ${o.port} at ${baud} baud; Ctrl-] quits (or Ctrl-D at the start of a line)${tty ? '' : ', as does the end of input'}`);
+      log(`monitor: ${o.port} at ${baud} baud (${from}); Ctrl-] quits (or Ctrl-D at the start of a line)${tty ? '' : ', as does the end of input'}`);
       const dec = new Decoder('to_host', 65535);
       const keys = new KeyFilter();
       let why = '';

@@ -26,6 +26,7 @@ export function registerPlan(program: Command): void {
     .option('--act <format>', 'activations before quantized matmuls: i8 (BitNet b1.58), i4, or a4.8 (i4 into wq, wk, wv, w1, w3; the inputs of wo and w2 top-K sparsified, then i8) (default: i8, or the image\'s own)')
     .option('--topk <fraction>', 'a4.8: fraction of the wo and w2 inputs kept, in (0, 1]; 1: no sparsification (default: 0.5 under --act a4.8, else 1)', topkFlag('--topk'))
     .option('--ctx <n>', 'context (KV cache length) to plan for (default: the largest that fits, up to the model\'s seq_len; an image\'s own)', intFlag('--ctx', { min: 1, max: 1 << 24 }))
+    .option('--firmware <name>', 'plan for this firmware of the board (its heap figures, boards/<board>.json firmwares): esp32c3 has bare-metal (default) and esp-idf; the ESP32 and ESP32-S3 esp-idf')
     .option('--engine <name>', 'wasm3 (the interpreter, default) or aot (the app compiled ahead of time into the firmware: no interpreter heap, its code in the app partition)', choiceFlag('--engine', ENGINES), 'wasm3')
     .option('--no-speed', 'skip the wasm3 measurement behind the tok/s estimate')
     .option('--json', 'print one JSON object instead of the table')

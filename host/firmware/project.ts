@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { boardByName, SECTOR, SLOT_RECORD_BYTES, type BoardProfile } from '../board/boards.ts';
 import { errnoText, UserError } from '../errors.ts';
-import { fmtBytes } from '../image/plan.ts';
+import { fmtBytes, mainTaskStack } from '../image/plan.ts';
 import { fromRoot } from '../paths.ts';
 
 export type FirmwareConsole = 'uart' | 'usb-cdc';
@@ -266,19 +266,9 @@ esptool_py_flash_to_partition(flash "${SLOT_PARTITIONS[0]}" "\${CMAKE_CURRENT_LI
   return { files, layout, consoleLine };
 }
 
-// The runtime's task is ESP-IDF's main task (app_main): its stack holds wasm3's native stack (the
-// profile's wasm3.nativeStack; under --aot the translated app's calls) and this much for the runtime.
-export const RUNTIME_STACK_BYTES = 16384;
-// FreeRTOS's task control block and the heap's block header beside the stack (an estimate, rounded up).
-export const TASK_OVERHEAD_BYTES = 512;
-export const mainTaskStack = (board: BoardProfile) => board.wasm3.nativeStack + RUNTIME_STACK_BYTES;
-// What the firmware takes from the internal heap before the app can allocate linear memory: ESP-IDF
-// allocates the main task's stack (and its TCB) from the internal heap before app_main runs. On a board
-// without PSRAM that is the region linear memory needs: on the plain ESP32 the 200 KiB DRAM span
-// (0x3FFAE000-0x3FFE0000), which leaves about 90 KiB contiguous beside a 64.5 KiB stack; on the ESP32-S3
-// and -C3 their one span. The planner subtracts it from the board's linear-memory and heap figures
-// where linear memory is in internal RAM (memory.linearInHeap).
-export const firmwareHeapBeforeApp = (board: BoardProfile) => mainTaskStack(board) + TASK_OVERHEAD_BYTES;
+// The main task's stack (CONFIG_ESP_MAIN_TASK_STACK_SIZE) and what it takes from the heap before app_main:
+// one figure with the planner's (host/image/plan.ts, which counts it by the profile's firmware).
+export { firmwareHeapBeforeApp, mainTaskStack, RUNTIME_STACK_BYTES, TASK_OVERHEAD_BYTES } from '../image/plan.ts';
 
 // The ESP-IDF versions the generated projects are checked against: ESP-IDF's own CMake configure and
 // Kconfig, then every project C file compiled with the command lines ESP-IDF writes (tools/esp-idf-check.ts,

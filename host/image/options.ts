@@ -1,6 +1,6 @@
 // The flags `plan` and `pack` share, validated in one place: --board, --quant, --embed, --kv, --act,
 // --ctx. Each bad value is one UserError naming the flag, what it got and what it takes.
-import { boardByName, type BoardProfile } from '../board/boards.ts';
+import { boardByName, withFirmware, type BoardProfile } from '../board/boards.ts';
 import { parseAct, parseNumber, parseTopk } from '../cli/flags.ts';
 import { quantFormat } from '../cli/run.ts';
 import { UserError } from '../errors.ts';
@@ -16,6 +16,7 @@ import type { Image } from './read.ts';
 
 export interface ImageFlags {
   board?: string;
+  firmware?: string;                  // the board's firmware whose figures to plan with (default: the profile's first)
   quant?: string;
   embed?: string;
   kv?: string;
@@ -36,7 +37,7 @@ export interface ImageChoices {
 
 export function imageChoices(o: ImageFlags): ImageChoices {
   if (!o.board) throw new UserError('--board is required', 'see `edge-flash boards`');
-  const board = boardByName(o.board);
+  const board = o.firmware === undefined ? boardByName(o.board) : withFirmware(boardByName(o.board), o.firmware);
   let quant: WeightFormat | undefined;
   if (o.quant !== undefined) {
     quant = quantFormat(o.quant, 'device');

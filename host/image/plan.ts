@@ -83,9 +83,39 @@ export function aotCodeFor(wasmBytes: number): number {
   return AOT_FOOTPRINT.runtime + Math.round(AOT_FOOTPRINT.codePerWasmByte * wasmBytes);
 }
 
+// The task running the app: on ESP-IDF, its main task (app_main), whose stack holds the native stack the
+// engine needs (the profile's wasm3.nativeStack; under AOT the translated app's calls) and this much for
+// the runtime itself (host/firmware/project.ts sets CONFIG_ESP_MAIN_TASK_STACK_SIZE to mainTaskStack).
+export const RUNTIME_STACK_BYTES = 16384;
+// FreeRTOS's task control block and the heap's block header beside the stack (an estimate, rounded up).
+export const TASK_OVERHEAD_BYTES = 512;
+export const mainTaskStack = (board: BoardProfile) => board.wasm3.nativeStack + RUNTIME_STACK_BYTES;
+// What the firmware takes from the internal heap before the app can allocate linear memory, by the
+// profile's firmware (board.firmware.mainTaskFromHeap): ESP-IDF allocates the main task's stack and TCB
+// from the heap before app_main runs; on a board without PSRAM that is the block linear memory needs (on
+// the plain ESP32 the 200 KiB DRAM span 0x3FFAE000-0x3FFE0000, which leaves about 95 KiB of its 160 KiB
+// beside a 64.5 KiB stack; on the ESP32-S3 and -C3 their one span). A firmware whose stack is static
+// (the bare-metal ESP32-C3 runtime, a process on Linux) takes nothing: the engine's native stack is
+// counted in the heap as measured.
+export function firmwareHeapBeforeApp(board: BoardProfile): number {
+  return board.firmware.mainTaskFromHeap ? mainTaskStack(board) + TASK_OVERHEAD_BYTES : 0;
+}
+
+// The native stack the engine runs on, as the heap sees it: the firmware's main task where the firmware
+// allocates it from the heap, otherwise the profile's native stack.
+function nativeStackHeap(b: BoardProfile): number {
+  return b.firmware.mainTaskFromHeap ? firmwareHeapBeforeApp(b) : b.wasm3.nativeStack;
+}
+
 // The engine's needs beside linear memory: wasm3's heap, or the AOT build's static data and native stack.
 export function engineHeap(r: BoardSide): number {
-  return (r.engine ?? 'wasm3') === 'aot' ? AOT_FOOTPRINT.ram + r.board.wasm3.nativeStack : wasm3Heap(r).total;
+  return (r.engine ?? 'wasm3') === 'aot' ? AOT_FOOTPRINT.ram + nativeStackHeap(r.board) : wasm3Heap(r).total;
+}
+
+// The largest block linear memory can get once the firmware is up: the profile's figure, less the main
+// task where the firmware takes it from the same heap before the app runs.
+export function linearBlock(b: BoardProfile): number {
+  return Math.max(0, b.memory.linearMemoryMax - (b.memory.linearInHeap ? firmwareHeapBeforeApp(b) : 0));
 }
 
 // The firmware's app partition (where the AOT code lives), or null where the board has none (a file system).
@@ -130,14 +160,15 @@ function runtimePlan(r: BoardPlanRequest, memoryLimit?: number): RuntimePlan {
 export function wasm3Heap(r: BoardSide): { runtime: number; stack: number; native: number; total: number } {
   const w = r.board.wasm3;
   const runtime = w.runtime + Math.round(w.codePerWasmByte * r.app.wasmBytes);
-  return { runtime, stack: w.stack, native: w.nativeStack, total: runtime + w.stack + w.nativeStack };
+  const native = nativeStackHeap(r.board);
+  return { runtime, stack: w.stack, native, total: runtime + w.stack + native };
 }
 
 // The linear memory the plan may use: the board's largest block and, where linear memory shares the
 // heap with wasm3 (no PSRAM), no more than the heap leaves beside wasm3's own needs.
 export function linearLimit(r: BoardSide): number {
   const m = r.board.memory;
-  return m.linearInHeap ? Math.max(0, Math.min(m.linearMemoryMax, m.heapTotal - engineHeap(r))) : m.linearMemoryMax;
+  return m.linearInHeap ? Math.max(0, Math.min(linearBlock(r.board), m.heapTotal - engineHeap(r))) : m.linearMemoryMax;
 }
 
 // The runtime plan that fits the board's linear memory, or null; and the smallest plan there is.
@@ -215,23 +246,25 @@ export function planBoard(r: BoardPlanRequest): BoardPlan {
   if (engine === 'aot') {
     row('AOT app code', 0, 0, 0, `${fmtBytes(appCode)} in flash${part ? ` (app partition '${part.name}')` : ''}: the ${r.app.wasmBytes}-byte app as C, ~${AOT_FOOTPRINT.codePerWasmByte} bytes per app byte + glue (measured, AOT_FOOTPRINT in host/image/plan.ts)`);
     row('AOT static data', 0, AOT_FOOTPRINT.ram, 0, 'the runtime glue\'s data and bss; no interpreter heap');
-    row('native stack', 0, r.board.wasm3.nativeStack, 0, `the task running the app (boards/${r.board.name}.json)`);
+    row(nativeItem(r.board), 0, nativeStackHeap(r.board), 0, `${nativeNote(r.board)} (boards/${r.board.name}.json)`);
   } else {
     row('wasm3 runtime + code', 0, w3.runtime, 0, `the ${r.app.wasmBytes}-byte app compiled, ~${r.board.wasm3.codePerWasmByte} bytes per app byte (measured, see boards/${r.board.name}.json)`);
     row('wasm3 stack', 0, w3.stack, 0, 'the interpreter value stack');
-    row('native stack', 0, w3.native, 0, 'the task running wasm3');
+    row(nativeItem(r.board), 0, w3.native, 0, nativeNote(r.board));
   }
 
   const linear = m.total;
   const heap = engineHeap(r);
   const image = imageSize(r, rt);
   const bm = r.board.memory;
-  const limits = { linear: linearLimit(r), heap: bm.linearInHeap ? bm.heapTotal - Math.min(linear, bm.linearMemoryMax) : bm.heapTotal, image: r.board.imageCapacity, appCode: engine === 'aot' && part ? part.size : null };
+  const limits = { linear: linearLimit(r), heap: bm.linearInHeap ? bm.heapTotal - Math.min(linear, linearBlock(r.board)) : bm.heapTotal, image: r.board.imageCapacity, appCode: engine === 'aot' && part ? part.size : null };
   const problems: string[] = [];
   if (!fitted) {
-    const why = bm.linearInHeap && limits.linear < bm.linearMemoryMax
-      ? `${fmtBytes(bm.heapTotal)} of heap less ${fmtBytes(heap)} for wasm3 leaves ${fmtBytes(limits.linear)}`
-      : `${r.board.name} gives wasm3 ${fmtBytes(limits.linear)}`;
+    const why = bm.linearInHeap && limits.linear < linearBlock(r.board)
+      ? `${fmtBytes(bm.heapTotal)} of heap less ${fmtBytes(heap)} for ${engine} leaves ${fmtBytes(limits.linear)}`
+      : bm.linearInHeap && firmwareHeapBeforeApp(r.board) > 0
+        ? `${r.board.name}'s ${fmtBytes(bm.linearMemoryMax)} block less the ${r.board.firmware.name} main task (${fmtBytes(firmwareHeapBeforeApp(r.board))}) leaves ${fmtBytes(limits.linear)}`
+        : `${r.board.name} gives ${engine} ${fmtBytes(limits.linear)}`;
     problems.push(`linear memory: needs at least ${fmtBytes(linear)} with every weight streamed; ${why}`);
   }
   if (heap > limits.heap && (fitted || !bm.linearInHeap)) problems.push(`${engine} needs ${fmtBytes(heap)} of heap beside linear memory, ${r.board.name} has ${fmtBytes(Math.max(0, limits.heap))}`);
@@ -246,6 +279,16 @@ export function planBoard(r: BoardPlanRequest): BoardPlan {
     else plan.tokPerSec = estimateTokPerSec(plan, r.speed);
   }
   return plan;
+}
+
+// The plan's row for the task running the app, by the firmware.
+function nativeItem(b: BoardProfile): string {
+  return b.firmware.mainTaskFromHeap ? `${b.firmware.name} main task` : 'native stack';
+}
+function nativeNote(b: BoardProfile): string {
+  return b.firmware.mainTaskFromHeap
+    ? `its ${fmtBytes(mainTaskStack(b))} stack (${fmtBytes(b.wasm3.nativeStack)} native + ${fmtBytes(RUNTIME_STACK_BYTES)} runtime) and TCB, taken from the heap before the app starts`
+    : `the task running the app (${b.firmware.name} firmware)`;
 }
 
 export function imageSize(r: BoardPlanRequest, rt: RuntimePlan): number {
@@ -423,7 +466,8 @@ export function formatPlan(plan: BoardPlan, extra: PlanExtras = {}): string {
   const bm = r.board.memory;
   if (bm.linearInHeap) {
     out.push(`heap: linear memory ${fmtBytes(plan.linear)} + ${plan.engine} ${fmtBytes(plan.heap)} = ${lim(plan.linear + plan.heap, bm.heapTotal)} ` +
-      `(one heap for both on ${r.board.name}; linear memory in one block of at most ${fmtBytes(bm.linearMemoryMax)}, so the plan may use ${fmtBytes(plan.limits.linear)})`);
+      `(one heap for both on ${r.board.name}, ${r.board.firmware.name} firmware; linear memory in one block of at most ${fmtBytes(linearBlock(r.board))}` +
+      `${firmwareHeapBeforeApp(r.board) > 0 ? ` (${fmtBytes(bm.linearMemoryMax)} less the main task)` : ''}, so the plan may use ${fmtBytes(plan.limits.linear)})`);
   } else {
     out.push(`linear memory ${lim(plan.linear, plan.limits.linear)} (its own memory on ${r.board.name});   ${heapName} ${lim(plan.heap, plan.limits.heap)}`);
   }
@@ -460,7 +504,7 @@ export function fmtRate(x: number): string {
 export function planJson(plan: BoardPlan, extra: PlanExtras = {}): Record<string, unknown> {
   const r = plan.request;
   return {
-    board: r.board.name, engine: plan.engine, config: r.model.config, ctx: r.model.config.seqLen, kv: r.kv.name, act: r.act, batch: plan.runtime.batch,
+    board: r.board.name, firmware: r.board.firmware.name, engine: plan.engine, config: r.model.config, ctx: r.model.config.seqLen, kv: r.kv.name, act: r.act, batch: plan.runtime.batch,
     formats: Object.fromEntries(modelImageTensors(r.model).map(({ name, t }) => [name, t.format.name])),
     rows: plan.rows, memory: plan.memory,
     totals: { linear: plan.linear, heap: plan.heap, image: plan.image, streamedBytesPerToken: plan.streamedBytesPerToken, appCode: plan.appCode },
