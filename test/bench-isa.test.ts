@@ -140,7 +140,8 @@ test('the planner\'s esp32c3 tok/s from the counted instructions: instructions x
     assert.is(isaTokPerSec('esp32c3', { ...c, dim: c.dim + 8 }, 'aot', 0, 20e6), null);
   }
   const p = cli('plan', fromRoot('models', 'kjv-esp32-260k', 'model.bin'), '--board', 'esp32c3', '--quant', 'tb1', '--kv', 'int4', '--ctx', '64', '--engine', 'aot');
-  assert.match(p.out, /^speed: ~[\d.]+ tok\/s on esp32c3 \(AOT build\), estimate: /m, p.err);
+  // the old estimate, or the planner's reason for withholding it (its calibration spread over 25 % on a busy machine)
+  assert.match(p.out, /^speed: (~[\d.]+ tok\/s on esp32c3 \(AOT build\), estimate: |no estimate: the calibration's spread was \d+ %)/m, p.err);
   assert.match(p.out, /^  from instructions counted on its ISA: ~[\d.]+ tok\/s \(AOT build\), [\d.]+M RV32IMC instructions a token counted in the emulator .* CPI 1\.5 assumed/m);
 });
 
