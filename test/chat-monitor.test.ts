@@ -196,7 +196,7 @@ test('the demo\'s chat on a terminal: the banner with the demo image\'s model an
   try {
     await waitFor(/Ctrl-C cancels a reply, Ctrl-D quits, \/help lists the commands/);
     assert.match(out, /edge-flash chat: esp32 on .*, image [0-9a-f]{16} in slot [AB]/);
-    assert.match(out, /model: the demo image \(.*kjv-esp32-260k.*\): dim 64, 5 layers, vocab 512, tb1 weights, KV int8; context \d+ positions/);
+    assert.match(out, /model: the demo image \(.*kjv-esp32-260k.*\): dim 64, 5 layers, vocab 512, tb1 weights, KV int4; context \d+ positions/);
     p.stdin.write('/help\r');
     await waitFor(/\/topp P/);
     p.stdin.write('/steps 40\r');
