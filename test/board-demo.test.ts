@@ -36,7 +36,7 @@ test('demo: virtual board, pack, flash, a streamed reply, tok/s beside the estim
   assert.is(r.code, 0, r.err);
   const pty = ptyOf(r.err);
   assert.ok(pty, r.err);
-  assert.match(r.err, /demo: chose --quant tb1 --kv int8 --ctx \d+ for esp32: ternary-trained float weights kept exactly in tb1, int8 KV/);
+  assert.match(r.err, /demo: chose --quant tb1 --kv int4 --ctx \d+ for esp32: ternary-trained float weights kept exactly in tb1, int4 KV/);
   assert.match(r.err, /demo: packed .*kjv-esp32-260k\/model\.bin for esp32/);
   assert.match(r.err, /demo: flashed \d+ bytes to esp32 slot A in [\d.]+ s, verified SHA-256 [0-9a-f]{16}, booted/);
   // the reply: the prompt's own pieces, then sampled text
