@@ -35,10 +35,10 @@ s('boards lists every profile; --json carries the figures and their basis', () =
 });
 
 s('pack, inspect and verify the demo model; packing twice without a timestamp gives the same bytes', () => {
-  const args = [MODEL, '--board', 'esp32s3', '--quant', 'tb1', '--kv', 'int4', '--no-timestamp'];
+  const args = [MODEL, '--board', 'esp32s3', '--quant', 'tb1', '--kv', 'int4', '--ctx', '256', '--no-timestamp'];
   const r = cli('pack', ...args, '-o', at('a.efimg'));
   assert.is(r.code, 0, r.err);
-  assert.match(r.out, /^wrote \/.*\/a\.efimg: .* for esp32s3, 47 tensors, ctx 512, KV int4, .* verified$/m);
+  assert.match(r.out, /^wrote \/.*\/a\.efimg: .* for esp32s3, 47 tensors, ctx 256, KV int4, .* verified$/m);
   // the image's digest and the file's SHA-256 (sha256sum's, the one flash and the board check), each named
   const fileSha = createHash('sha256').update(readFileSync(at('a.efimg'))).digest('hex');
   assert.match(r.out, new RegExp(`digest [0-9a-f]{16} \\(file SHA-256 ${fileSha.slice(0, 16)}, the one flash verifies\\)`));

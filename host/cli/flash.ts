@@ -43,6 +43,7 @@ export function registerFlash(program: Command): void {
       }
       if (!positional) throw new UserError('flash: missing <image>', 'edge-flash flash IMAGE --port P; or --rom for a bare ESP32');
       const path = positional;
+      if (o.baud !== undefined) parseBaud(o.baud);   // a bad flag is named before any file is read
       const bytes = readImageFile(path);
       refuseModelFile(path, bytes);
       const { baud, from } = boardBaud(o.baud, imageBoard(bytes));
