@@ -47,8 +47,9 @@ export function registerFlash(program: Command): void {
       const bytes = readImageFile(path);
       refuseModelFile(path, bytes);
       const { baud, from } = boardBaud(o.baud, imageBoard(bytes));
-      if (o.baud === undefined) log(`flash: ${o.port} at ${baud} baud (${from})`);
       const client = await connectBoard(o.port, baud, !!o.trace);
+      // after the port opened and the board answered: a port that cannot be opened is one line
+      if (o.baud === undefined) log(`flash: ${o.port} at ${baud} baud (${from})`);
       try {
         const r = await flashWithProgress(client, bytes, { port: o.port, baud, trace: !!o.trace, reset: o.reset !== false, interruptLine: true });
         process.stdout.write((o.json ? JSON.stringify(flashJson(path, bytes, r, baud)) : flashSummary(path, bytes, r, baud)) + '\n');
