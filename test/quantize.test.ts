@@ -203,8 +203,9 @@ test('CLI: bitmod groups of 32 and 64 on the demo model (64-wide rows) run on V8
     const run = cli('run', out, '-z', join(dirname(demo), 'tokenizer.bin'), ...gen, '--engine', 'v8');
     assert.is(run.code, 0, run.err);
     assert.ok(run.out.startsWith('In the beginning'), run.out);
-    // only the simd build carries these groups' kernels (formats.ts: a board's heap pays for each kernel)
-    for (const args of [['run', out, '-z', join(dirname(demo), 'tokenizer.bin'), ...gen, '--engine', 'wasm3'], ['pack', out, '-z', join(dirname(demo), 'tokenizer.bin'), '--board', 'host', '-o', img]]) {
+    // only the simd build carries these groups' kernels (formats.ts: a board's heap pays for each kernel);
+    // pack names the format (with none named the planner chooses a format the device runs)
+    for (const args of [['run', out, '-z', join(dirname(demo), 'tokenizer.bin'), ...gen, '--engine', 'wasm3'], ['pack', out, '-z', join(dirname(demo), 'tokenizer.bin'), '--board', 'host', '--quant', `bmd${bits}g${group}`, '-o', img]]) {
       const r2 = cli(...args);
       assert.is(r2.code, 2, r2.err);
       assert.match(r2.err, `format bmd${bits}g${group} has no kernel in the device build`);
