@@ -236,7 +236,8 @@ s('demo models on boards: what fits packs and runs on wasm3 within its plan; wha
   const engine = engines.includes('wasm3') ? 'wasm3' : 'v8';
   const pairs: Array<{ model: string; board: string; flags: string[]; refusedAt?: number; ctx: number; streams: boolean }> = [
     { model: 'kjv-esp32-260k', board: 'esp32', flags: ['--quant', 'tb1', '--kv', 'int4'], refusedAt: 512, ctx: 0, streams: true },
-    { model: 'kjv-s3-3m', board: 'esp32s3', flags: ['--quant', 'tb1', '--kv', 'int4'], refusedAt: 256, ctx: 0, streams: true },
+    // (kjv-s3-3m no longer fits a plain esp32s3 under wasm3 once ESP-IDF's main task is counted: the 260K model there)
+    { model: 'kjv-esp32-260k', board: 'esp32s3', flags: ['--quant', 'tb1', '--kv', 'int4'], refusedAt: 512, ctx: 0, streams: true },
     { model: 'kjv-s3-3m', board: 'esp32s3-psram2', flags: ['--quant', 'tb1', '--kv', 'int4'], ctx: 256, streams: true },
   ];
   for (const p of pairs) {
